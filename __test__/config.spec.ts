@@ -1,0 +1,257 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../ts/errors.js';
+import { DEFAULTS } from '../ts/config/defaults.js';
+import { parseDuration } from '../ts/config/duration.js';
+import { loadConfigFile, parseConfigText } from '../ts/config/load.js';
+import { validateConfig } from '../ts/config/validate.js';
+
+let dir = '';
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'switchyard-config-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function write(name: string, text: string): Promise<string> {
+  const path = join(dir, name);
+  await writeFile(path, text);
+  return path;
+}
+
+/** A minimal valid config, deep-copied so each test can break one thing. */
+function base(): any {
+  return {
+    listeners: { web: { address: '127.0.0.1:8080', pool: 'api' } },
+    pools: { api: { backends: [{ address: '10.0.0.1:80' }, { address: '10.0.0.2:80' }] } },
+  };
+}
+
+/** Run `fn`, expect a ConfigError, and check its message names `path` next to `value`. */
+function expectIssue(fn: () => unknown, path: string, value: string): ConfigError {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught).toBeInstanceOf(ConfigError);
+  const err = caught as ConfigError;
+  const issue = err.issues.find((i) => i.path === path);
+  expect(issue, `no issue at ${path}: ${err.message}`).toBeDefined();
+  expect(issue!.message).toContain(value);
+  expect(err.message).toContain(`${path}: `);
+  return err;
+}
+
+const expected = {
+  workers: DEFAULTS.workers,
+  listeners: [{ name: 'web', address: '127.0.0.1:8080', pool: 'api', backlog: 4096, idle_timeout_ms: 60_000, splice: 'auto' }],
+  pools: [
+    {
+      name: 'api',
+      algorithm: 'round_robin',
+      connect_timeout_ms: 2_000,
+      retries: 2,
+      backends: [
+        { address: '10.0.0.1:80', weight: 1, backup: false },
+        { address: '10.0.0.2:80', weight: 1, backup: false },
+      ],
+    },
+  ],
+};
+
+describe('loadConfigFile', () => {
+  it('loads YAML with defaults', async () => {
+    const path = await write(
+      'ok.yaml',
+      `listeners:\n  web:\n    address: localhost:8080\n    pool: api\npools:\n  api:\n    backends:\n      - address: 10.0.0.1:80\n      - address: 10.0.0.2:80\n`,
+    );
+    expect(await loadConfigFile(path)).toEqual(expected);
+  });
+
+  it('loads JSON with defaults', async () => {
+    const path = await write('ok.json', JSON.stringify(base()));
+    expect(await loadConfigFile(path)).toEqual(expected);
+  });
+
+  it('loads TS through jiti, with defineConfig', async () => {
+    const define = pathToFileURL(join(__dirname, '../ts/config/define.ts')).href;
+    const path = await write(
+      'ok.ts',
+      `import { defineConfig } from ${JSON.stringify(define)};\nconst port: number = 8080;\nexport default defineConfig(${JSON.stringify(base()).replace('8080', '${port}').replace('"127.0.0.1:${port}"', '`127.0.0.1:${port}`')});\n`,
+    );
+    expect(await loadConfigFile(path)).toEqual(expected);
+  });
+
+  it('loads .mjs and .cjs default exports, re-evaluating on reload', async () => {
+    expect(await loadConfigFile(await write('ok.mjs', `export default ${JSON.stringify(base())};`))).toEqual(expected);
+    const cjs = await write('ok.cjs', `module.exports = ${JSON.stringify(base())};`);
+    expect(await loadConfigFile(cjs)).toEqual(expected);
+    const changed = base();
+    changed.workers = 3;
+    await write('ok.cjs', `module.exports = ${JSON.stringify(changed)};`);
+    expect((await loadConfigFile(cjs)).workers).toBe(3);
+  });
+
+  it('keeps explicit values and normalises addresses', () => {
+    const cfg = base();
+    Object.assign(cfg.listeners.web, { address: '[::1]:0', backlog: 10, idle_timeout: '1.5s', splice: 'never' });
+    Object.assign(cfg.pools.api, { connect_timeout: 250, retries: 0 });
+    cfg.pools.api.backends[1] = { address: '[0:0::0001]:443', weight: 0, backup: true };
+    const r = validateConfig(cfg, 'x');
+    expect(r.listeners[0]).toMatchObject({ address: '[::1]:0', backlog: 10, idle_timeout_ms: 1500, splice: 'never' });
+    expect(r.pools[0]).toMatchObject({ connect_timeout_ms: 250, retries: 0 });
+    expect(r.pools[0]?.backends[1]).toEqual({ address: '[::1]:443', weight: 0, backup: true });
+  });
+
+  it('reports a missing file, naming it', async () => {
+    const path = join(dir, 'nope.yaml');
+    const err = await loadConfigFile(path).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).message).toContain(path);
+    expect((err as ConfigError).source).toBe(path);
+  });
+
+  it('reports YAML syntax errors with line and column', async () => {
+    const path = await write('bad.yaml', 'listeners:\n  web: {address: "x"\npools: {}\n');
+    const err = (await loadConfigFile(path).catch((e: unknown) => e)) as ConfigError;
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.issues[0]?.path).toMatch(/^line \d+, column \d+$/);
+    expect(err.message).toContain(path);
+  });
+
+  it('reports JSON syntax errors', async () => {
+    const path = await write('bad.json', '{\n  "listeners": {\n}');
+    const err = (await loadConfigFile(path).catch((e: unknown) => e)) as ConfigError;
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toContain('JSON syntax error');
+  });
+
+  it('reports a module that throws, and unknown extensions', async () => {
+    const thrower = await write('throws.mjs', `throw new Error('boom');`);
+    await expect(loadConfigFile(thrower)).rejects.toThrow(/boom/);
+    await expect(loadConfigFile(await write('c.toml', ''))).rejects.toThrow(ConfigError);
+  });
+});
+
+describe('validateConfig issues', () => {
+  it('rejects unknown keys at every level, listing the allowed ones', () => {
+    const cfg = base();
+    cfg.extra = 1;
+    cfg.listeners.web.adress = 'x';
+    cfg.pools.api.backends[0].wieght = 2;
+    const err = expectIssue(() => validateConfig(cfg, 'cfg.yaml'), 'listeners.web.adress', '"adress"');
+    expect(err.issues.find((i) => i.path === 'listeners.web.adress')?.message).toContain('address, pool, backlog, idle_timeout, splice');
+    expectIssue(() => validateConfig(cfg, 'cfg.yaml'), 'extra', 'workers, listeners, pools');
+    expectIssue(() => validateConfig(cfg, 'cfg.yaml'), 'pools.api.backends[0].wieght', '"wieght"');
+    expect(err.issues).toHaveLength(3); // all collected, not just the first
+    expect(err.message).toContain('cfg.yaml: listeners.web.adress');
+  });
+
+  it('rejects bad addresses', () => {
+    const cfg = base();
+    cfg.pools.api.backends[2] = { address: '10.0.0.300:80' };
+    const err = expectIssue(() => validateConfig(cfg, 's'), 'pools.api.backends[2].address', '"10.0.0.300:80"');
+    expect(err.issues[0]?.message).toBe('expected "host:port" with an IP address, got "10.0.0.300:80"');
+    for (const bad of ['example.com:80', '::1:80', '10.0.0.1', '10.0.0.1:65536', '[fe80::1%eth0]:80']) {
+      const c = base();
+      c.listeners.web.address = bad;
+      expectIssue(() => validateConfig(c, 's'), 'listeners.web.address', JSON.stringify(bad));
+    }
+    const zero = base();
+    zero.pools.api.backends[0].address = '10.0.0.1:0';
+    expectIssue(() => validateConfig(zero, 's'), 'pools.api.backends[0].address', '1..65535');
+  });
+
+  it('rejects a duplicate listener port, including wildcard overlaps', () => {
+    const cfg = base();
+    cfg.listeners.admin = { address: '0.0.0.0:8080', pool: 'api' };
+    expectIssue(() => validateConfig(cfg, 's'), 'listeners.admin.address', '"0.0.0.0:8080"');
+    const same = base();
+    same.listeners.copy = { address: 'localhost:8080', pool: 'api' };
+    expectIssue(() => validateConfig(same, 's'), 'listeners.copy.address', '"localhost:8080"');
+    const ephemeral = base();
+    ephemeral.listeners.web.address = '127.0.0.1:0';
+    ephemeral.listeners.other = { address: '127.0.0.1:0', pool: 'api' };
+    expect(validateConfig(ephemeral, 's').listeners).toHaveLength(2);
+  });
+
+  it('rejects empty pools and duplicate backends', () => {
+    const cfg = base();
+    cfg.pools.api.backends = [];
+    expectIssue(() => validateConfig(cfg, 's'), 'pools.api.backends', '"api"');
+    const dup = base();
+    dup.pools.api.backends[1].address = '10.0.0.1:80';
+    expectIssue(() => validateConfig(dup, 's'), 'pools.api.backends[1].address', '"10.0.0.1:80"');
+    const none = base();
+    none.pools = {};
+    expectIssue(() => validateConfig(none, 's'), 'pools', '{}');
+  });
+
+  it('rejects bad durations', () => {
+    const cfg = base();
+    cfg.pools.api.connect_timeout = '2 sec';
+    cfg.listeners.web.idle_timeout = -5;
+    expectIssue(() => validateConfig(cfg, 's'), 'pools.api.connect_timeout', '"2 sec"');
+    expectIssue(() => validateConfig(cfg, 's'), 'listeners.web.idle_timeout', '-5');
+    const long = base();
+    long.pools.api.connect_timeout = '2m';
+    expectIssue(() => validateConfig(long, 's'), 'pools.api.connect_timeout', '"2m"');
+  });
+
+  it('says what type was expected and what was found', () => {
+    const cfg = base();
+    cfg.workers = '4';
+    cfg.listeners.web.backlog = 1.5;
+    cfg.pools.api.backends[0].backup = 'yes';
+    cfg.pools.api.retries = 11;
+    expectIssue(() => validateConfig(cfg, 's'), 'workers', 'expected an integer 1..256, got "4"');
+    expectIssue(() => validateConfig(cfg, 's'), 'listeners.web.backlog', '1.5');
+    expectIssue(() => validateConfig(cfg, 's'), 'pools.api.backends[0].backup', 'got "yes"');
+    expectIssue(() => validateConfig(cfg, 's'), 'pools.api.retries', '11');
+    expectIssue(() => validateConfig([], 's'), '(root)', 'an array');
+  });
+
+  it('rejects a bad algorithm, listing the allowed ones', () => {
+    const cfg = base();
+    cfg.pools.api.algorithm = 'least_conn';
+    expectIssue(() => validateConfig(cfg, 's'), 'pools.api.algorithm', 'one of round_robin, got "least_conn"');
+  });
+
+  it('rejects unknown pools, bad names and bad splice', () => {
+    const cfg = base();
+    cfg.listeners.web.pool = 'apii';
+    cfg.listeners['bad name'] = { address: '127.0.0.1:9', pool: 'api', splice: 'sometimes' };
+    expectIssue(() => validateConfig(cfg, 's'), 'listeners.web.pool', '"apii"');
+    expectIssue(() => validateConfig(cfg, 's'), 'listeners.bad name', '"bad name"');
+    expectIssue(() => validateConfig(cfg, 's'), 'listeners.bad name.splice', '"sometimes"');
+  });
+
+  it('parses YAML text through parseConfigText', () => {
+    expectIssue(() => parseConfigText('workers: 0\nlisteners: {}\npools: {}\n', 'yaml', 'inline'), 'workers', '0');
+  });
+});
+
+describe('parseDuration', () => {
+  it.each([
+    [250, 250],
+    [0, 0],
+    ['250ms', 250],
+    ['2s', 2000],
+    ['1.5s', 1500],
+    ['1.1s', 1100],
+    ['1m', 60_000],
+    ['1h', 3_600_000],
+  ])('%s → %s ms', (input, ms) => {
+    expect(parseDuration(input)).toBe(ms);
+  });
+
+  it.each([-1, 1.5, Number.NaN, Infinity, '', '2', '2 s', '1.5ms', '1d', 's', true, null])('rejects %s', (input) => {
+    expect(typeof parseDuration(input)).toBe('string');
+  });
+});

@@ -1,0 +1,312 @@
+// Summaries (medians, median of per-round ratios), the markdown table, the JSON and the chart.
+import fs from 'node:fs';
+import zlib from 'node:zlib';
+import { execFileSync } from 'node:child_process';
+
+/** The reported metrics: which workload measures them, and what they are compared to. */
+export const METRICS = [
+  { key: 'ka_rps', wl: 'ka', field: 'rps', head: 'keep-alive req/s', short: 'ka req/s', better: 'higher', base: 'haproxy', digits: 0 },
+  { key: 'ka_p50', wl: 'ka', field: 'p50_ms', head: 'ka p50 ms', short: 'ka p50', better: 'lower', base: 'haproxy', digits: 3 },
+  { key: 'ka_p99', wl: 'ka', field: 'p99_ms', head: 'ka p99 ms', short: 'ka p99', better: 'lower', base: 'haproxy', digits: 3 },
+  { key: 'close_cps', wl: 'close', field: 'cps', head: 'close conn/s', short: 'close conn/s', better: 'higher', base: 'haproxy', digits: 0 },
+  { key: 'close_p99', wl: 'close', field: 'p99_ms', head: 'close p99 ms', short: 'close p99', better: 'lower', base: 'haproxy', digits: 3 },
+  { key: 'bulk_up', wl: 'bulk', field: 'up_gbps', head: 'bulk up Gbit/s', short: 'bulk up', better: 'higher', base: 'haproxy-splice', digits: 2 },
+  { key: 'bulk_down', wl: 'bulk', field: 'down_gbps', head: 'bulk down Gbit/s', short: 'bulk down', better: 'higher', base: 'haproxy-splice', digits: 2 },
+  { key: 'mem', wl: 'mem', field: 'kib_per_conn', head: 'idle KiB/conn', short: 'KiB/conn', better: 'lower', base: 'haproxy', digits: 2, proxyOnly: true },
+  { key: 'cpu_gb', wl: 'bulk', field: 'cpu_per_gb', head: 'CPU s/GB', short: 'CPU/GB', better: 'lower', base: 'haproxy-splice', digits: 3, proxyOnly: true, needs: 'cpu' },
+  { key: 'cpu_100k', wl: 'close', field: 'cpu_per_100k', head: 'CPU s/100k conn', short: 'CPU/100k', better: 'lower', base: 'haproxy', digits: 2, proxyOnly: true, needs: 'cpu' },
+];
+
+export function median(xs) {
+  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return null;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+export function activeMetrics(workloads) {
+  return METRICS.filter((m) => workloads.includes(m.wl) && (!m.needs || workloads.includes(m.needs)));
+}
+
+/**
+ * summary[threads][peer] = { status, metrics: { key: { median, ratio, n, values, ratios } }, errors: [] }
+ */
+export function summarize({ measurements, peers, threadsList, workloads }) {
+  const metrics = activeMetrics(workloads);
+  const summary = {};
+  for (const threads of threadsList) {
+    summary[threads] = {};
+    const ms = measurements.filter((m) => m.threads === threads);
+    const rounds = [...new Set(ms.map((m) => m.round))];
+    for (const peer of peers) {
+      const mine = ms.filter((m) => m.peer === peer.name);
+      const entry = { label: peer.label, status: 'ok', metrics: {}, errors: [] };
+      if (peer.unavailableReason) entry.status = peer.unavailableReason;
+      else if (mine.length && mine.every((m) => m.startError)) entry.status = `failed to start: ${mine[0].startError}`;
+      for (const e of mine.filter((m) => m.error || m.startError)) {
+        const msg = `${e.workload} round ${e.round}: ${e.startError ? `failed to start: ${e.startError}` : e.error}`;
+        entry.errors.push(msg);
+      }
+      for (const mt of metrics) {
+        if (mt.proxyOnly && peer.direct) continue;
+        const values = [];
+        const ratios = [];
+        const perRound = {};
+        for (const r of rounds) {
+          const mine1 = mine.find((m) => m.round === r && m.workload === mt.wl);
+          const v = mine1?.metrics?.[mt.field];
+          if (typeof v !== 'number' || !Number.isFinite(v)) continue;
+          values.push(v);
+          perRound[r] = v;
+          const base = ms.find((m) => m.round === r && m.workload === mt.wl && m.peer === mt.base);
+          const b = base?.metrics?.[mt.field];
+          if (typeof b === 'number' && b > 0) ratios.push(v / b);
+        }
+        entry.metrics[mt.key] = { median: median(values), ratio: median(ratios), n: values.length, values, ratios, perRound };
+      }
+      summary[threads][peer.name] = entry;
+    }
+  }
+  return summary;
+}
+
+function fmtNum(v, digits) {
+  if (v == null) return '—';
+  if (digits === 0) return Math.round(v).toLocaleString('en-US');
+  if (Math.abs(v) >= 100) return v.toFixed(Math.min(digits, 1));
+  return v.toFixed(digits);
+}
+
+/** The issue's targets, checked for Switchyard against the medians of per-round ratios. */
+export function targetChecks(summary, threads) {
+  const s = summary[threads];
+  const sy = s?.switchyard;
+  if (!sy || sy.status !== 'ok') return null;
+  const ratioTo = (key, peer) => {
+    const a = sy.metrics[key];
+    const b = s[peer]?.metrics?.[key];
+    if (!a || !b) return null;
+    // median over rounds of (switchyard / peer) measured in the same round
+    const rs = [];
+    for (const [round, v] of Object.entries(a.perRound)) if (b.perRound[round] > 0) rs.push(v / b.perRound[round]);
+    return median(rs);
+  };
+  const rows = [];
+  const add = (what, value, op, limit) => {
+    if (value == null) return rows.push({ what, value: null, ok: null, want: `${op} ${limit}` });
+    rows.push({ what, value, ok: op === '≥' ? value >= limit : value <= limit, want: `${op} ${limit}` });
+  };
+  const r = (k) => sy.metrics[k]?.ratio ?? null;
+  if (sy.metrics.ka_rps) add('keep-alive req/s vs HAProxy', r('ka_rps'), '≥', 1.0);
+  if (sy.metrics.ka_p99) add('keep-alive p99 vs HAProxy', r('ka_p99'), '≤', 1.1);
+  if (sy.metrics.close_cps) add('conn/s vs HAProxy', r('close_cps'), '≥', 1.0);
+  if (sy.metrics.close_p99) add('close p99 vs HAProxy', r('close_p99'), '≤', 1.1);
+  if (sy.metrics.bulk_up) add('bulk up vs HAProxy+splice', r('bulk_up'), '≥', 1.0);
+  if (sy.metrics.bulk_down) add('bulk down vs HAProxy+splice', r('bulk_down'), '≥', 1.0);
+  if (sy.metrics.mem) add('idle KiB/conn vs HAProxy', r('mem'), '≤', 1.0);
+  if (s.node?.status === 'ok') {
+    if (sy.metrics.ka_rps) add('keep-alive req/s vs plain Node', ratioTo('ka_rps', 'node'), '≥', 2.0);
+    if (sy.metrics.close_cps) add('conn/s vs plain Node', ratioTo('close_cps', 'node'), '≥', 2.0);
+    if (sy.metrics.bulk_up) add('bulk up vs plain Node', ratioTo('bulk_up', 'node'), '≥', 2.0);
+    if (sy.metrics.bulk_down) add('bulk down vs plain Node', ratioTo('bulk_down', 'node'), '≥', 2.0);
+  }
+  return rows;
+}
+
+export function markdown({ machine, config, summary, peers, threadsList, workloads }) {
+  const metrics = activeMetrics(workloads);
+  const L = [];
+  L.push('# Switchyard benchmark — latest run', '');
+  L.push(`Run ${machine.date}; ${config.rounds} round(s) × ${config.duration}s per measurement; workloads ${workloads.join(', ')}.`, '');
+  L.push('## Machine', '');
+  L.push('| | |', '| --- | --- |');
+  L.push(`| cores (nproc) | ${machine.nproc} |`);
+  L.push(`| CPU | ${machine.cpu} |`);
+  L.push(`| memory | ${machine.memory} |`);
+  L.push(`| kernel | ${machine.kernel} |`);
+  for (const [k, v] of Object.entries(machine.versions)) L.push(`| ${k} | ${v} |`);
+  L.push(`| load average at start / end | ${machine.loadStart} / ${machine.loadEnd ?? '—'} |`);
+  if (machine.busy?.length) L.push(`| other CPU users seen during the run | ${machine.busy.join(', ')} |`);
+  L.push('');
+  L.push(
+    'Cells: median over rounds, and in parentheses the median over rounds of the ratio to HAProxy',
+    'measured in the same round (to HAProxy without splice for request and connection metrics, to',
+    'HAProxy with `option splice-auto` for throughput and CPU per GB). ↑ = higher is better,',
+    '↓ = lower is better. All peers, the backends and the load generators share the same cores.',
+    '',
+  );
+  for (const threads of threadsList) {
+    L.push(`## ${threads} worker thread${threads > 1 ? 's' : ''} per proxy`, '');
+    const head = ['peer', ...metrics.map((m) => `${m.head} ${m.better === 'higher' ? '↑' : '↓'}`)];
+    L.push(`| ${head.join(' | ')} |`);
+    L.push(`| ${head.map((_, i) => (i ? '---:' : '---')).join(' | ')} |`);
+    const notes = [];
+    for (const peer of peers) {
+      const e = summary[threads][peer.name];
+      if (!e) continue;
+      const cells = [peer.label];
+      if (e.status !== 'ok') {
+        cells.push(e.status.replace(/\|/g, '/'), ...metrics.slice(1).map(() => '—'));
+      } else {
+        for (const m of metrics) {
+          const v = e.metrics[m.key];
+          if (!v) cells.push('n/a');
+          else if (v.median == null) cells.push('failed');
+          else {
+            const ratio = v.ratio != null && peer.name !== m.base ? ` (${v.ratio.toFixed(2)}×)` : '';
+            cells.push(`${fmtNum(v.median, m.digits)}${ratio}`);
+          }
+        }
+        for (const err of e.errors) notes.push(`${peer.label}: ${err}`);
+      }
+      L.push(`| ${cells.join(' | ')} |`);
+    }
+    L.push('');
+    const checks = targetChecks(summary, threads);
+    if (checks) {
+      L.push(`Issue 3 targets for Switchyard at ${threads} thread${threads > 1 ? 's' : ''}:`, '');
+      L.push('| target | median ratio | want | met |', '| --- | ---: | --- | --- |');
+      for (const c of checks) L.push(`| ${c.what} | ${c.value == null ? '—' : `${c.value.toFixed(2)}×`} | ${c.want} | ${c.ok == null ? '—' : c.ok ? 'yes' : '**no**'} |`);
+      L.push('');
+    }
+    if (notes.length) {
+      L.push('Errors during this thread count:', '');
+      for (const n of [...new Set(notes)].slice(0, 30)) L.push(`- ${n.replace(/\n/g, ' ')}`);
+      L.push('');
+    }
+  }
+  const extras = config.notes ?? [];
+  if (extras.length) {
+    L.push('## Notes', '');
+    for (const n of extras) L.push(`- ${n}`);
+    L.push('');
+  }
+  L.push('Chart of the ratios: `latest.png` (`latest.svg`); every measurement: `latest.json`.', '');
+  return L.join('\n');
+}
+
+// ---------------------------------------------------------------- chart
+
+const COLORS = {
+  direct: '#9e9e9e',
+  haproxy: '#1f77b4',
+  'haproxy-splice': '#6baed6',
+  nginx: '#2ca02c',
+  node: '#ff7f0e',
+  switchyard: '#d62728',
+};
+
+function esc(s) {
+  return String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** Grouped bars of the ratios (one panel per thread count); returns { svg, rects } for the PNG. */
+export function chart({ summary, peers, threadsList, workloads }) {
+  const metrics = activeMetrics(workloads);
+  const shown = peers.filter((p) => threadsList.some((t) => summary[t][p.name]?.status === 'ok'));
+  const barW = 14;
+  const groupW = Math.max(1, shown.length) * barW + 26;
+  const left = 60;
+  const panelH = 260;
+  const top = 60;
+  const width = left + metrics.length * groupW + 20;
+  const height = top + threadsList.length * (panelH + 70) + 10;
+  const cap = 3;
+  const rects = []; // for the fallback PNG: [x, y, w, h, color]
+  const o = [];
+  o.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="DejaVu Sans, sans-serif" font-size="11">`);
+  o.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
+  rects.push([0, 0, width, height, '#ffffff']);
+  o.push(`<text x="${left}" y="20" font-size="15" font-weight="bold">Ratio to HAProxy, same round (median over rounds; 1.0 = HAProxy)</text>`);
+  // legend
+  let lx = left;
+  for (const p of shown) {
+    o.push(`<rect x="${lx}" y="32" width="12" height="12" fill="${COLORS[p.name] ?? '#555'}"/>`);
+    rects.push([lx, 32, 12, 12, COLORS[p.name] ?? '#555555']);
+    o.push(`<text x="${lx + 16}" y="42">${esc(p.label)}</text>`);
+    lx += 24 + p.label.length * 6.5;
+  }
+  threadsList.forEach((threads, ti) => {
+    const y0 = top + ti * (panelH + 70) + 20;
+    const yOf = (r) => y0 + panelH - (Math.min(r, cap) / cap) * panelH;
+    o.push(`<text x="${left}" y="${y0 - 6}" font-size="13" font-weight="bold">${threads} worker thread${threads > 1 ? 's' : ''}</text>`);
+    for (const g of [0, 0.5, 1, 1.5, 2, 2.5, 3]) {
+      const y = yOf(g);
+      o.push(`<line x1="${left}" x2="${width - 10}" y1="${y}" y2="${y}" stroke="${g === 1 ? '#000' : '#ddd'}" stroke-width="${g === 1 ? 1.5 : 1}"${g === 1 ? ' stroke-dasharray="6,3"' : ''}/>`);
+      o.push(`<text x="${left - 6}" y="${y + 4}" text-anchor="end">${g.toFixed(1)}×</text>`);
+      rects.push([left, Math.round(y), width - 10 - left, g === 1 ? 2 : 1, g === 1 ? '#000000' : '#dddddd']);
+    }
+    metrics.forEach((m, mi) => {
+      const gx = left + mi * groupW + 13;
+      shown.forEach((p, pi) => {
+        const v = summary[threads][p.name]?.metrics?.[m.key]?.ratio;
+        if (v == null) return;
+        const x = gx + pi * barW;
+        const y = yOf(v);
+        const h = y0 + panelH - y;
+        const color = COLORS[p.name] ?? '#555555';
+        o.push(`<rect x="${x}" y="${y.toFixed(1)}" width="${barW - 2}" height="${h.toFixed(1)}" fill="${color}"><title>${esc(p.label)} ${esc(m.head)}: ${v.toFixed(2)}×</title></rect>`);
+        rects.push([x, Math.round(y), barW - 2, Math.round(h), color]);
+        o.push(`<text x="${x + (barW - 2) / 2}" y="${(y - 3).toFixed(1)}" font-size="8" text-anchor="middle" transform="rotate(-90 ${x + (barW - 2) / 2} ${(y - 3).toFixed(1)})" dx="12" dy="3">${v > cap ? '>' : ''}${v.toFixed(2)}</text>`);
+      });
+      o.push(`<text x="${gx + (shown.length * barW) / 2}" y="${y0 + panelH + 16}" text-anchor="middle">${esc(m.short)}</text>`);
+      o.push(`<text x="${gx + (shown.length * barW) / 2}" y="${y0 + panelH + 30}" text-anchor="middle" fill="#555">${m.better === 'higher' ? '↑ better' : '↓ better'}</text>`);
+    });
+  });
+  o.push('</svg>');
+  return { svg: o.join('\n'), rects, width, height };
+}
+
+/** A PNG of the bars only (no text), for machines without rsvg-convert. */
+export function rectsToPng({ rects, width, height }) {
+  const px = Buffer.alloc(width * height * 3, 255);
+  for (const [x, y, w, h, color] of rects) {
+    const c = parseInt(color.slice(1), 16);
+    const rgb = [(c >> 16) & 255, (c >> 8) & 255, c & 255];
+    for (let yy = Math.max(0, y); yy < Math.min(height, y + h); yy++)
+      for (let xx = Math.max(0, x); xx < Math.min(width, x + w); xx++) px.set(rgb, (yy * width + xx) * 3);
+  }
+  const raw = Buffer.alloc((width * 3 + 1) * height);
+  for (let y = 0; y < height; y++) px.copy(raw, y * (width * 3 + 1) + 1, y * width * 3, (y + 1) * width * 3);
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = crcTable[(c ^ b) & 255] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type), data]);
+    const c = Buffer.alloc(4);
+    c.writeUInt32BE(crc(td));
+    return Buffer.concat([len, td, c]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // RGB
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', zlib.deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+/** Write latest.svg and latest.png (rsvg-convert when present, else the bars-only encoder). */
+export function writeChart(c, svgPath, pngPath) {
+  fs.writeFileSync(svgPath, c.svg);
+  try {
+    execFileSync('rsvg-convert', ['--background-color', 'white', '-o', pngPath, svgPath], { stdio: 'pipe' });
+    return 'rsvg-convert';
+  } catch {
+    fs.writeFileSync(pngPath, rectsToPng(c));
+    return 'built-in encoder (bars only, no text: install librsvg2-bin for labels)';
+  }
+}

@@ -1,0 +1,160 @@
+//! The resolved configuration the control plane sends (as JSON). TypeScript
+//! has already validated it and filled every default (`ts/config/types.ts`,
+//! `ResolvedConfig`); this side re-checks what the data plane depends on, so a
+//! bad table can never reach the hot path.
+
+use crate::error::{Error, Result};
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+
+/// How a direction of a connection moves bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpliceMode {
+    /// Start with a userspace copy; move to splice(2) after sustained full reads.
+    Auto,
+    /// splice(2) from the first byte (falls back to copy if no pipe is available).
+    Always,
+    /// Userspace copy only.
+    Never,
+}
+
+/// The whole data-plane configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Runtime worker threads; fixed for the life of the engine.
+    pub workers: usize,
+    pub listeners: Vec<ListenerConfig>,
+    pub pools: Vec<PoolConfig>,
+}
+
+/// One TCP listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    pub name: String,
+    pub address: String,
+    pub pool: String,
+    pub backlog: u32,
+    pub idle_timeout_ms: u64,
+    pub splice: SpliceMode,
+}
+
+/// One pool of backends.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    pub name: String,
+    pub algorithm: String,
+    pub connect_timeout_ms: u64,
+    pub retries: u32,
+    pub backends: Vec<BackendConfig>,
+}
+
+/// One backend of a pool.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    pub address: String,
+    pub weight: u32,
+    pub backup: bool,
+}
+
+impl EngineConfig {
+    /// Parse and check a configuration sent by the control plane.
+    pub fn from_json(json: &str) -> Result<Self> {
+        let cfg: EngineConfig = serde_json::from_str(json)
+            .map_err(|e| Error::config(format!("malformed engine configuration: {e}")))?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    /// Check the invariants the data plane relies on.
+    pub fn check(&self) -> Result<()> {
+        if self.workers == 0 || self.workers > 256 {
+            return Err(Error::config(format!("workers: expected 1..256, got {}", self.workers)));
+        }
+        let mut pool_names = HashSet::new();
+        for (i, p) in self.pools.iter().enumerate() {
+            if !pool_names.insert(p.name.as_str()) {
+                return Err(Error::config(format!("pools[{i}].name: duplicate pool {:?}", p.name)));
+            }
+            if p.backends.is_empty() {
+                return Err(Error::config(format!("pools.{}.backends: a pool needs at least one backend", p.name)));
+            }
+            crate::select::check_algorithm(&p.algorithm)
+                .map_err(|m| Error::config(format!("pools.{}.algorithm: {m}", p.name)))?;
+            let mut seen = HashSet::new();
+            for (j, b) in p.backends.iter().enumerate() {
+                let addr = parse_addr(&b.address)
+                    .map_err(|m| Error::config(format!("pools.{}.backends[{j}].address: {m}", p.name)))?;
+                if addr.port() == 0 {
+                    return Err(Error::config(format!("pools.{}.backends[{j}].address: port 0 is not a backend port", p.name)));
+                }
+                if !seen.insert(addr) {
+                    return Err(Error::config(format!("pools.{}.backends[{j}].address: duplicate backend {addr}", p.name)));
+                }
+            }
+        }
+        let mut names = HashSet::new();
+        for l in &self.listeners {
+            if !names.insert(l.name.as_str()) {
+                return Err(Error::config(format!("listeners.{}: duplicate listener name", l.name)));
+            }
+            parse_addr(&l.address).map_err(|m| Error::config(format!("listeners.{}.address: {m}", l.name)))?;
+            if !pool_names.contains(l.pool.as_str()) {
+                return Err(Error::config(format!("listeners.{}.pool: no pool named {:?}", l.name, l.pool)));
+            }
+            if l.backlog == 0 {
+                return Err(Error::config(format!("listeners.{}.backlog: must be at least 1", l.name)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parse `ip:port` / `[ipv6]:port`.
+pub fn parse_addr(s: &str) -> std::result::Result<SocketAddr, String> {
+    s.parse::<SocketAddr>().map_err(|_| format!("expected \"ip:port\", got {s:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(backends: &str) -> String {
+        format!(
+            r#"{{"workers":1,"listeners":[{{"name":"l","address":"127.0.0.1:0","pool":"p","backlog":16,"idle_timeout_ms":1000,"splice":"auto"}}],
+               "pools":[{{"name":"p","algorithm":"round_robin","connect_timeout_ms":100,"retries":2,"backends":{backends}}}]}}"#
+        )
+    }
+
+    #[test]
+    fn accepts_a_valid_config() {
+        let c = EngineConfig::from_json(&sample(r#"[{"address":"127.0.0.1:1","weight":1,"backup":false}]"#)).unwrap();
+        assert_eq!(c.pools[0].backends.len(), 1);
+        assert_eq!(c.listeners[0].splice, SpliceMode::Auto);
+    }
+
+    #[test]
+    fn rejects_empty_pool_duplicate_and_bad_address() {
+        let e = EngineConfig::from_json(&sample("[]")).unwrap_err();
+        assert!(e.message.contains("pools.p.backends"), "{e}");
+        let e = EngineConfig::from_json(&sample(
+            r#"[{"address":"127.0.0.1:1","weight":1,"backup":false},{"address":"127.0.0.1:1","weight":1,"backup":false}]"#,
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("backends[1].address: duplicate"), "{e}");
+        let e = EngineConfig::from_json(&sample(r#"[{"address":"10.0.0.300:1","weight":1,"backup":false}]"#)).unwrap_err();
+        assert!(e.message.contains("10.0.0.300:1"), "{e}");
+        assert_eq!(e.to_string().split(']').next().unwrap(), "[SWITCHYARD_ERR_CONFIG");
+    }
+
+    #[test]
+    fn rejects_unknown_fields() {
+        let e = EngineConfig::from_json(r#"{"workers":1,"listeners":[],"pools":[],"bogus":1}"#).unwrap_err();
+        assert!(e.message.contains("bogus"), "{e}");
+    }
+}

@@ -1,0 +1,278 @@
+//! The engine: owns the data-plane runtime, the listeners and the current
+//! snapshot. Everything the control plane does goes through here:
+//! [`Engine::start`], [`Engine::update`], [`Engine::stats`], [`Engine::close`].
+
+use crate::config::{parse_addr, EngineConfig, ListenerConfig};
+use crate::error::{Error, ErrorCode, Result};
+use crate::forward::PipePool;
+use crate::listener::accept_loop;
+use crate::net::bind_listener;
+use crate::snapshot::Snapshot;
+use crate::stats::{BackendReport, ListenerReport, PoolReport, StatsRegistry, StatsReport};
+use crate::tracker::ConnTracker;
+use arc_swap::ArcSwap;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::runtime::{Handle, Runtime};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Upper bound on pipes lent at once (each is two descriptors).
+const MAX_PIPES: usize = 8192;
+
+/// State shared by every task of the engine.
+#[derive(Debug)]
+pub struct Shared {
+    /// The routing table; replaced whole, read with one atomic load.
+    pub snapshot: ArcSwap<Snapshot>,
+    pub registry: StatsRegistry,
+    pub conns: ConnTracker,
+    /// Fired when the drain deadline of `close()` passes.
+    pub cancel_conns: CancellationToken,
+    pub pipes: PipePool,
+}
+
+/// A bound listener and its accept tasks (one per SO_REUSEPORT socket).
+struct RunningListener {
+    config: ListenerConfig,
+    bound: SocketAddr,
+    stop: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Sockets bound for a listener but not yet accepting.
+struct Bound {
+    config: ListenerConfig,
+    bound: SocketAddr,
+    sockets: Vec<std::net::TcpListener>,
+}
+
+struct State {
+    config: EngineConfig,
+    listeners: HashMap<String, RunningListener>,
+    closed: bool,
+}
+
+/// A running data plane.
+pub struct Engine {
+    runtime: Mutex<Option<Runtime>>,
+    handle: Handle,
+    shared: Arc<Shared>,
+    state: Mutex<State>,
+}
+
+impl Engine {
+    /// Start the runtime and bind every listener. Fails without side effects
+    /// (no port stays bound) if any listener cannot bind.
+    pub fn start(config: EngineConfig) -> Result<Engine> {
+        config.check()?;
+        crate::limits::raise_nofile();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.workers)
+            .thread_name("switchyard-worker")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::new(ErrorCode::Runtime, format!("cannot start the data-plane runtime: {e}")))?;
+        let registry = StatsRegistry::default();
+        let snapshot = Snapshot::build(&config, &registry);
+        let shared = Arc::new(Shared {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            registry,
+            conns: ConnTracker::default(),
+            cancel_conns: CancellationToken::new(),
+            pipes: PipePool::new(MAX_PIPES),
+        });
+        let handle = runtime.handle().clone();
+        let engine = Engine {
+            runtime: Mutex::new(Some(runtime)),
+            handle,
+            shared,
+            state: Mutex::new(State { config: config.clone(), listeners: HashMap::new(), closed: false }),
+        };
+        let bound = engine.bind_all(config.listeners.iter(), config.workers)?;
+        let mut state = engine.lock();
+        for b in bound {
+            let running = engine.run(b);
+            state.listeners.insert(running.config.name.clone(), running);
+        }
+        drop(state);
+        Ok(engine)
+    }
+
+    /// Apply a new configuration atomically: new listeners are bound first
+    /// (any failure leaves everything as it was), then the snapshot is swapped
+    /// and removed listeners stop accepting. Established connections keep the
+    /// route they started with and are never interrupted.
+    pub fn update(&self, config: EngineConfig) -> Result<()> {
+        config.check()?;
+        let mut state = self.lock();
+        if state.closed {
+            return Err(Error::new(ErrorCode::Closed, "the balancer is closed"));
+        }
+        if config.workers != state.config.workers {
+            return Err(Error::config(format!(
+                "workers: the number of worker threads is fixed at start ({}), got {}; restart to change it",
+                state.config.workers, config.workers
+            )));
+        }
+        let unchanged = |l: &ListenerConfig| {
+            state.listeners.get(&l.name).is_some_and(|r| r.config.address == l.address && r.config.backlog == l.backlog)
+        };
+        let added: Vec<&ListenerConfig> = config.listeners.iter().filter(|l| !unchanged(l)).collect();
+        let bound = self.bind_all(added.into_iter(), config.workers)?;
+        let keep: Vec<String> = config.listeners.iter().filter(|l| unchanged(l)).map(|l| l.name.clone()).collect();
+        let removed: Vec<String> = state.listeners.keys().filter(|n| !keep.contains(n)).cloned().collect();
+        for name in removed {
+            if let Some(r) = state.listeners.remove(&name) {
+                r.stop.cancel();
+            }
+        }
+        self.shared.snapshot.store(Arc::new(Snapshot::build(&config, &self.shared.registry)));
+        for l in config.listeners.iter() {
+            if let Some(r) = state.listeners.get_mut(&l.name) {
+                r.config = l.clone(); // same socket; idle timeout etc. come from the snapshot
+            }
+        }
+        for b in bound {
+            let running = self.run(b);
+            state.listeners.insert(running.config.name.clone(), running);
+        }
+        state.config = config;
+        Ok(())
+    }
+
+    /// The bound address of each listener (useful with port 0).
+    pub fn addresses(&self) -> Vec<(String, SocketAddr)> {
+        let state = self.lock();
+        let mut v: Vec<_> = state.listeners.iter().map(|(n, r)| (n.clone(), r.bound)).collect();
+        v.sort();
+        v
+    }
+
+    /// A copy of every counter.
+    pub fn stats(&self) -> StatsReport {
+        let state = self.lock();
+        let snap = self.shared.snapshot.load();
+        let listeners = state
+            .config
+            .listeners
+            .iter()
+            .filter_map(|l| {
+                let r = state.listeners.get(&l.name)?;
+                let route = snap.routes.get(&l.name)?;
+                Some(ListenerReport {
+                    name: l.name.clone(),
+                    address: r.bound.to_string(),
+                    pool: l.pool.clone(),
+                    accepted: route.stats.accepted.load(Relaxed),
+                    active: route.stats.active.load(Relaxed),
+                    no_backend: route.stats.no_backend.load(Relaxed),
+                    idle_timeouts: route.stats.idle_timeouts.load(Relaxed),
+                })
+            })
+            .collect();
+        let pools = snap
+            .pools
+            .iter()
+            .map(|p| PoolReport {
+                name: p.name.clone(),
+                algorithm: p.selector.name().to_owned(),
+                backends: p.backends.iter().map(|b| BackendReport::read(b.addr, b.weight, b.backup, &b.stats)).collect(),
+            })
+            .collect();
+        StatsReport {
+            connections_active: self.shared.conns.active(),
+            pipes_in_use: self.shared.pipes.in_use() as u64,
+            listeners,
+            pools,
+        }
+    }
+
+    /// Stop accepting (ports are released before this returns... see below),
+    /// let connections finish for up to `drain`, then close the rest and stop
+    /// the runtime. Idempotent.
+    pub async fn close(&self, drain: Duration) {
+        let tasks: Vec<JoinHandle<()>> = {
+            let mut state = self.lock();
+            if state.closed {
+                return;
+            }
+            state.closed = true;
+            state
+                .listeners
+                .drain()
+                .flat_map(|(_, r)| {
+                    r.stop.cancel();
+                    r.tasks
+                })
+                .collect()
+        };
+        // Each accept task drops its socket as it returns: after this the ports are free.
+        for t in tasks {
+            let _ = t.await;
+        }
+        let shared = Arc::clone(&self.shared);
+        let _ = tokio::time::timeout(drain, shared.conns.wait_idle()).await;
+        shared.cancel_conns.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(2), shared.conns.wait_idle()).await;
+        if let Some(rt) = self.runtime.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            // A runtime must not be dropped inside async context; let it go on a plain thread.
+            std::thread::spawn(move || rt.shutdown_timeout(Duration::from_secs(1)));
+        }
+    }
+
+    /// Live connections right now.
+    pub fn active_connections(&self) -> u64 {
+        self.shared.conns.active()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Bind every listener in `listeners` with `workers` SO_REUSEPORT sockets each.
+    /// All or nothing: on error the sockets bound so far are dropped.
+    fn bind_all<'a>(&self, listeners: impl Iterator<Item = &'a ListenerConfig>, workers: usize) -> Result<Vec<Bound>> {
+        let mut out = Vec::new();
+        for l in listeners {
+            let want = parse_addr(&l.address).map_err(|m| Error::config(format!("listeners.{}.address: {m}", l.name)))?;
+            let bind_err =
+                |e: std::io::Error| Error::new(ErrorCode::Bind, format!("listeners.{}: cannot bind {}: {e}", l.name, l.address));
+            let first = bind_listener(want, l.backlog).map_err(bind_err)?;
+            let bound = first.local_addr().map_err(bind_err)?;
+            let mut sockets = vec![first];
+            for _ in 1..workers {
+                sockets.push(bind_listener(bound, l.backlog).map_err(bind_err)?);
+            }
+            out.push(Bound { config: l.clone(), bound, sockets });
+        }
+        Ok(out)
+    }
+
+    /// Start the accept tasks of a bound listener.
+    fn run(&self, b: Bound) -> RunningListener {
+        let stop = CancellationToken::new();
+        let name: Arc<str> = Arc::from(b.config.name.as_str());
+        let _guard = self.handle.enter();
+        let tasks = b
+            .sockets
+            .into_iter()
+            .map(|s| {
+                let listener = tokio::net::TcpListener::from_std(s).expect("registering a listener with the runtime");
+                self.handle.spawn(accept_loop(Arc::clone(&self.shared), Arc::clone(&name), listener, stop.clone()))
+            })
+            .collect();
+        RunningListener { config: b.config, bound: b.bound, stop, tasks }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            rt.shutdown_background();
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Userspace copy of one direction.
+//!
+//! Readiness trick: a read that returns less than the buffer drained the
+//! socket, so the closure reports `WouldBlock` (after keeping the bytes) and
+//! tokio clears the readiness then, saving the extra `read` → `EAGAIN` per
+//! burst. tokio only clears readiness of the tick it observed and never
+//! clears the read-closed bit, so a FIN or later data is not lost.
+
+use super::{buffers, Leg};
+use crate::net::shutdown_write;
+use socket2::SockRef;
+use std::io::{self, Read};
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+
+/// Consecutive full reads after which a direction counts as a bulk stream.
+const STREAMING_AFTER: u32 = 3;
+
+/// Why the copy loop returned.
+pub enum End {
+    /// Source reached end of stream; the FIN was passed on.
+    Eof,
+    /// Sustained full reads: the caller may move this direction to splice.
+    /// Every byte read so far has been written.
+    Streaming,
+}
+
+/// Copy `leg.src` → `leg.dst` until EOF (or, with `watch_streaming`, until the
+/// direction looks like a bulk stream).
+pub async fn pump(leg: &Leg<'_>, watch_streaming: bool) -> io::Result<End> {
+    let mut full_reads = 0u32;
+    loop {
+        leg.src.readable().await?;
+        let mut buf = buffers::take();
+        let step = burst(leg, &mut buf, watch_streaming, &mut full_reads).await;
+        buffers::give(buf);
+        if let Some(end) = step? {
+            return Ok(end);
+        }
+    }
+}
+
+/// Read and forward until the source is drained (`Ok(None)`), ends, or streams.
+async fn burst(leg: &Leg<'_>, buf: &mut [u8], watch_streaming: bool, full_reads: &mut u32) -> io::Result<Option<End>> {
+    loop {
+        let mut short = 0usize;
+        let r = leg.src.try_io(Interest::READABLE, || {
+            let n = (&*SockRef::from(leg.src)).read(&mut *buf)?;
+            if n > 0 && n < buf.len() {
+                short = n;
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(n)
+        });
+        let n = match r {
+            Ok(0) => {
+                shutdown_write(leg.dst)?;
+                return Ok(Some(End::Eof));
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => short,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            return Ok(None); // spurious wake-up: nothing to read
+        }
+        write_all(leg.dst, &buf[..n]).await?;
+        leg.moved(n);
+        if n < buf.len() {
+            *full_reads = 0;
+            return Ok(None);
+        }
+        *full_reads += 1;
+        if watch_streaming && *full_reads >= STREAMING_AFTER {
+            return Ok(Some(End::Streaming));
+        }
+    }
+}
+
+/// Write all of `data`, trying first and waiting for writability only on `EAGAIN`.
+pub async fn write_all(dst: &TcpStream, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        match dst.try_write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => dst.writable().await?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

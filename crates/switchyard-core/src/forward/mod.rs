@@ -1,0 +1,124 @@
+//! Moving bytes between a client and its backend, both ways, until both
+//! directions have ended.
+//!
+//! Contract: bytes arrive complete and in order or the connection is closed.
+//! A FIN read on one side is passed on as `shutdown(SHUT_WR)` of the other
+//! while the reverse direction keeps flowing; an error on either direction
+//! ends both (the caller drops both sockets).
+//!
+//! Each direction starts as a userspace copy; with `splice: auto` it moves to
+//! splice(2) after three consecutive full reads (HAProxy's splice-auto rule),
+//! with `always` it splices from the first byte, with `never` it only copies.
+
+mod buffers;
+mod copy;
+mod splice;
+
+pub use splice::{PipePool, PIPE_SIZE};
+
+use crate::config::SpliceMode;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+/// One direction: from `src` to `dst`, counting into `bytes`.
+pub(crate) struct Leg<'a> {
+    pub src: &'a TcpStream,
+    pub dst: &'a TcpStream,
+    pub bytes: &'a AtomicU64,
+    /// Shared by both directions; bumped on every chunk so the idle watch sees activity.
+    pub progress: &'a AtomicU64,
+}
+
+impl Leg<'_> {
+    fn moved(&self, n: usize) {
+        self.bytes.fetch_add(n as u64, Relaxed);
+        self.progress.fetch_add(1, Relaxed);
+    }
+}
+
+/// How a forwarded connection ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Both directions reached end of stream.
+    Completed,
+    /// No byte moved in either direction for the idle timeout.
+    IdleTimeout,
+    /// The engine cancelled it (drain deadline passed).
+    Cancelled,
+    /// A socket error on either side.
+    Failed(io::Error),
+}
+
+/// Counters one forwarded connection adds to.
+pub struct Counters<'a> {
+    /// Client → backend.
+    pub bytes_in: &'a AtomicU64,
+    /// Backend → client.
+    pub bytes_out: &'a AtomicU64,
+}
+
+/// Forward both ways between `client` and `backend` until both directions end,
+/// the connection idles out, fails, or `cancel` fires.
+pub async fn proxy(
+    client: &TcpStream,
+    backend: &TcpStream,
+    mode: SpliceMode,
+    idle_timeout: Duration,
+    counters: Counters<'_>,
+    pipes: &PipePool,
+    cancel: &CancellationToken,
+) -> Outcome {
+    let progress = AtomicU64::new(0);
+    let up = direction(Leg { src: client, dst: backend, bytes: counters.bytes_in, progress: &progress }, mode, pipes);
+    let down = direction(Leg { src: backend, dst: client, bytes: counters.bytes_out, progress: &progress }, mode, pipes);
+    tokio::select! {
+        r = async { tokio::try_join!(up, down) } => match r {
+            Ok(_) => Outcome::Completed,
+            Err(e) => Outcome::Failed(e),
+        },
+        _ = idle_watch(&progress, idle_timeout) => Outcome::IdleTimeout,
+        _ = cancel.cancelled() => Outcome::Cancelled,
+    }
+}
+
+/// Run one direction to its end in the configured mode.
+async fn direction(leg: Leg<'_>, mode: SpliceMode, pipes: &PipePool) -> io::Result<()> {
+    if mode == SpliceMode::Always {
+        if let Some(pipe) = pipes.take() {
+            return splice::pump(&leg, pipe).await;
+        }
+    }
+    match copy::pump(&leg, mode == SpliceMode::Auto).await? {
+        copy::End::Eof => Ok(()),
+        copy::End::Streaming => match pipes.take() {
+            Some(pipe) => splice::pump(&leg, pipe).await,
+            // No pipe to spare (cap reached or pipe2 failed): keep copying.
+            None => copy::pump(&leg, false).await.map(|_| ()),
+        },
+    }
+}
+
+/// Resolve once `progress` has not moved for `timeout`. Checked in quarter
+/// steps, so it fires between 1.0× and 1.25× the timeout; this keeps the hot
+/// path free of clock reads (it only bumps a counter).
+async fn idle_watch(progress: &AtomicU64, timeout: Duration) {
+    let step = (timeout / 4).max(Duration::from_millis(1));
+    let mut last = progress.load(Relaxed);
+    let mut quiet = 0;
+    loop {
+        tokio::time::sleep(step).await;
+        let now = progress.load(Relaxed);
+        if now == last {
+            quiet += 1;
+            if quiet >= 4 {
+                return;
+            }
+        } else {
+            quiet = 0;
+            last = now;
+        }
+    }
+}

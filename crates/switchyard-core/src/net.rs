@@ -1,0 +1,30 @@
+//! Socket construction and options that tokio does not expose.
+
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use tokio::net::TcpStream;
+
+/// Bind a listening socket with `SO_REUSEADDR`, `SO_REUSEPORT` and our own
+/// backlog (tokio's `bind` fixes it at 128). Non-blocking, ready for tokio.
+pub fn bind_listener(addr: SocketAddr, backlog: u32) -> io::Result<std::net::TcpListener> {
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    sock.set_reuse_address(true)?;
+    sock.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        sock.set_only_v6(true)?;
+    }
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    sock.listen(backlog.min(i32::MAX as u32) as i32)?;
+    Ok(sock.into())
+}
+
+/// Pass a FIN on: shut down the write half of `s`. A socket the peer already
+/// reset reports `ENOTCONN`, which is not an error for a proxy.
+pub fn shutdown_write(s: &TcpStream) -> io::Result<()> {
+    match SockRef::from(s).shutdown(Shutdown::Write) {
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+        r => r,
+    }
+}

@@ -1,0 +1,131 @@
+//! Counters kept in atomics on the data plane and pulled by the control plane.
+//!
+//! Counter objects live in a [`StatsRegistry`] keyed by identity (pool and
+//! backend address, listener name), not in the snapshot, so a backend that
+//! stays across a configuration update keeps its counts.
+
+use serde::Serialize;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Per-backend counters. `bytes_in` is what clients sent towards the backend,
+/// `bytes_out` what the backend sent back (HAProxy's `bin`/`bout`).
+#[derive(Debug, Default)]
+pub struct BackendStats {
+    pub active: AtomicU64,
+    pub total: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    /// Connects that failed (refused, unreachable, reset).
+    pub connect_errors: AtomicU64,
+    /// Connects that did not complete within the pool's connect timeout.
+    pub connect_timeouts: AtomicU64,
+    /// Sum of successful connect times, microseconds (for the average).
+    pub connect_time_us: AtomicU64,
+}
+
+impl BackendStats {
+    /// Record a successful connect that took `took`.
+    pub fn connected(&self, took: Duration) {
+        self.connect_time_us.fetch_add(took.as_micros() as u64, Relaxed);
+        self.total.fetch_add(1, Relaxed);
+        self.active.fetch_add(1, Relaxed);
+    }
+}
+
+/// Per-listener counters.
+#[derive(Debug, Default)]
+pub struct ListenerStats {
+    pub accepted: AtomicU64,
+    pub active: AtomicU64,
+    /// Connections closed because no backend could be reached.
+    pub no_backend: AtomicU64,
+    /// Connections closed by the idle timeout.
+    pub idle_timeouts: AtomicU64,
+}
+
+/// Finds or creates the counters of a backend or listener by identity.
+#[derive(Debug, Default)]
+pub struct StatsRegistry {
+    backends: Mutex<HashMap<(String, SocketAddr), Arc<BackendStats>>>,
+    listeners: Mutex<HashMap<String, Arc<ListenerStats>>>,
+}
+
+impl StatsRegistry {
+    pub fn backend(&self, pool: &str, addr: SocketAddr) -> Arc<BackendStats> {
+        let mut m = self.backends.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry((pool.to_owned(), addr)).or_default().clone()
+    }
+    pub fn listener(&self, name: &str) -> Arc<ListenerStats> {
+        let mut m = self.listeners.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(name.to_owned()).or_default().clone()
+    }
+    /// Forget counters of backends and listeners that left the configuration.
+    /// Live connections keep their own `Arc`s, so nothing they count is lost mid-flight.
+    pub fn retain(&self, keep_backend: impl Fn(&str, &SocketAddr) -> bool, keep_listener: impl Fn(&str) -> bool) {
+        self.backends.lock().unwrap_or_else(|p| p.into_inner()).retain(|(p, a), _| keep_backend(p, a));
+        self.listeners.lock().unwrap_or_else(|p| p.into_inner()).retain(|n, _| keep_listener(n));
+    }
+}
+
+/// A point-in-time copy of every counter, serialised to the control plane.
+#[derive(Debug, Serialize)]
+pub struct StatsReport {
+    pub connections_active: u64,
+    pub pipes_in_use: u64,
+    pub listeners: Vec<ListenerReport>,
+    pub pools: Vec<PoolReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ListenerReport {
+    pub name: String,
+    pub address: String,
+    pub pool: String,
+    pub accepted: u64,
+    pub active: u64,
+    pub no_backend: u64,
+    pub idle_timeouts: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PoolReport {
+    pub name: String,
+    pub algorithm: String,
+    pub backends: Vec<BackendReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BackendReport {
+    pub address: String,
+    pub weight: u32,
+    pub backup: bool,
+    pub active: u64,
+    pub total: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub connect_errors: u64,
+    pub connect_timeouts: u64,
+    pub connect_time_avg_us: u64,
+}
+
+impl BackendReport {
+    pub fn read(address: SocketAddr, weight: u32, backup: bool, s: &BackendStats) -> Self {
+        let total = s.total.load(Relaxed);
+        Self {
+            address: address.to_string(),
+            weight,
+            backup,
+            active: s.active.load(Relaxed),
+            total,
+            bytes_in: s.bytes_in.load(Relaxed),
+            bytes_out: s.bytes_out.load(Relaxed),
+            connect_errors: s.connect_errors.load(Relaxed),
+            connect_timeouts: s.connect_timeouts.load(Relaxed),
+            connect_time_avg_us: s.connect_time_us.load(Relaxed).checked_div(total).unwrap_or(0),
+        }
+    }
+}

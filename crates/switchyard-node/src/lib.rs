@@ -1,0 +1,66 @@
+//! The Node.js binding. It converts types and owns the engine handle; every
+//! decision lives in TypeScript (`ts/`) and every byte moves in
+//! `switchyard-core`. Configuration and counters cross as JSON strings: the
+//! control plane already holds them as plain objects, and neither is on the
+//! per-connection path.
+//!
+//! Errors cross as `[SWITCHYARD_ERR_X] message`; `ts/errors.ts` maps the code
+//! to a typed error class.
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use std::sync::Arc;
+use std::time::Duration;
+use switchyard_core::{Engine, EngineConfig};
+
+fn to_js(e: switchyard_core::Error) -> napi::Error {
+    napi::Error::from_reason(e.to_string())
+}
+
+/// A running data plane: listeners, forwarding, counters.
+#[napi]
+pub struct NativeEngine {
+    inner: Arc<Engine>,
+}
+
+#[napi]
+impl NativeEngine {
+    /// Start the data plane from a resolved configuration (JSON). Binds every
+    /// listener before returning; throws `[SWITCHYARD_ERR_BIND] ...` if one cannot bind.
+    #[napi(factory)]
+    pub fn start(config_json: String) -> Result<NativeEngine> {
+        let config = EngineConfig::from_json(&config_json).map_err(to_js)?;
+        let engine = Engine::start(config).map_err(to_js)?;
+        Ok(NativeEngine { inner: Arc::new(engine) })
+    }
+
+    /// Swap in a new resolved configuration (JSON), all or nothing.
+    #[napi]
+    pub fn update(&self, config_json: String) -> Result<()> {
+        let config = EngineConfig::from_json(&config_json).map_err(to_js)?;
+        self.inner.update(config).map_err(to_js)
+    }
+
+    /// Bound addresses as JSON: `{ "listenerName": "127.0.0.1:40123", ... }`.
+    #[napi]
+    pub fn addresses(&self) -> String {
+        let map: serde_json::Map<String, serde_json::Value> =
+            self.inner.addresses().into_iter().map(|(n, a)| (n, a.to_string().into())).collect();
+        serde_json::Value::Object(map).to_string()
+    }
+
+    /// Every counter as JSON (see `StatsReport` in switchyard-core).
+    #[napi]
+    pub fn stats(&self) -> Result<String> {
+        serde_json::to_string(&self.inner.stats()).map_err(|e| napi::Error::from_reason(e.to_string()))
+    }
+
+    /// Stop accepting, let connections finish for up to `drainMs`, close the
+    /// rest and stop the runtime. Resolves once the ports are released.
+    #[napi]
+    pub async fn close(&self, drain_ms: u32) -> Result<()> {
+        let engine = Arc::clone(&self.inner);
+        engine.close(Duration::from_millis(drain_ms as u64)).await;
+        Ok(())
+    }
+}

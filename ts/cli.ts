@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+/**
+ * The `switchyard` command: start, validate, demo. Exit codes: 0 ok, 1 runtime
+ * failure, 2 invalid configuration or usage.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { loadConfigFile } from './config/load.js';
+import { startDemo } from './demo.js';
+import { ConfigError, SwitchyardError } from './errors.js';
+import { jsonLines } from './log.js';
+import { Switchyard } from './switchyard.js';
+
+const HELP = `switchyard — an L4 load balancer with a Rust data plane and a TypeScript control plane
+
+Usage:
+  switchyard start -c FILE [--drain-ms N]   run in the foreground (SIGINT/SIGTERM drain, SIGHUP reloads FILE)
+  switchyard validate -c FILE              check a config; exit 0, or exit 2 with every error
+  switchyard demo [--port N]               three demo backends and a balancer in front (default port 8080)
+  switchyard --version | --help
+
+Config files: .yaml, .yml, .json, .js, .mjs, .ts (export default defineConfig({...})).
+`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** Wait for SIGINT/SIGTERM, then drain and close. */
+function stopOnSignal(stop: () => Promise<void>): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`switchyard: error while stopping after ${signal}: ${String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+async function start(file: string, drainMs: number): Promise<void> {
+  const log = jsonLines();
+  const lb = await Switchyard.fromFile(file, { logger: log });
+  process.on('SIGHUP', () => {
+    log('config.reload', { file });
+    lb.reload(file).catch((err: unknown) => {
+      log('config.reload_failed', { file, error: err instanceof Error ? err.message : String(err) });
+    });
+  });
+  stopOnSignal(() => lb.close({ drainMs }));
+}
+
+async function validate(file: string): Promise<void> {
+  const c = await loadConfigFile(file);
+  process.stdout.write(`${file}: ok (${c.listeners.length} listener(s), ${c.pools.length} pool(s))\n`);
+}
+
+async function demo(port: number): Promise<void> {
+  const d = await startDemo(port, jsonLines());
+  const pool = d.lb.config.pools[0]!;
+  process.stdout.write(
+    `\nSwitchyard demo is running.\n` +
+      `  balancer: ${d.url}\n` +
+      `  backends: ${pool.backends.map((b) => b.address).join(', ')}\n\n` +
+      `Try:  for i in 1 2 3 4 5 6; do curl -s ${d.url}; done\n` +
+      `Each request lands on the next backend (round robin). Ctrl-C drains and stops.\n\n`,
+  );
+  stopOnSignal(() => d.stop());
+}
+
+function usage(message: string): never {
+  process.stderr.write(`switchyard: ${message}\n\n${HELP}`);
+  process.exit(2);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      port: { type: 'string' },
+      'drain-ms': { type: 'string' },
+      version: { type: 'boolean', short: 'v' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.version) return void process.stdout.write(`${version()}\n`);
+  const command = positionals[0];
+  if (values.help || !command) return void process.stdout.write(HELP);
+  const needFile = (): string => values.config ?? usage(`${command} needs -c FILE`);
+  const int = (v: string | undefined, name: string, dflt: number): number => {
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    return Number.isInteger(n) && n >= 0 ? n : usage(`--${name}: expected a non-negative integer, got "${v}"`);
+  };
+  switch (command) {
+    case 'start':
+      return start(needFile(), int(values['drain-ms'], 'drain-ms', 10_000));
+    case 'validate':
+      return validate(needFile());
+    case 'demo':
+      return demo(int(values.port, 'port', 8080));
+    default:
+      usage(`unknown command "${command}"`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`switchyard: ${err.message}\n`);
+    process.exit(2);
+  }
+  const code = err instanceof SwitchyardError ? ` [${err.code}]` : '';
+  process.stderr.write(`switchyard:${code} ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(err instanceof TypeError && /parseArgs|Unknown option/i.test(err.message) ? 2 : 1);
+});

@@ -1,0 +1,30 @@
+/**
+ * Every default of the configuration, in one place. The validator fills these
+ * in and docs/configuration.md lists them; change a value here, change it there.
+ */
+import { availableParallelism } from 'node:os';
+
+/** Upper bound of `workers`; the default is clamped to it so it always validates. */
+export const MAX_WORKERS = 256;
+
+/** Defaults applied by `validateConfig` to every key the user left out. */
+export const DEFAULTS = Object.freeze({
+  /** Data-plane worker threads: one per CPU the process may use (clamped to 256). */
+  workers: Math.min(availableParallelism(), MAX_WORKERS),
+  /** listen(2) backlog; the kernel clamps it to net.core.somaxconn anyway. */
+  backlog: 4096,
+  /** Close a connection idle in both directions for this long (60s). */
+  idle_timeout_ms: 60_000,
+  /** Copy small transfers, switch to splice(2) for bulk streams. */
+  splice: 'auto',
+  /** The only algorithm so far. */
+  algorithm: 'round_robin',
+  /** Give up on a backend connect after 2s. */
+  connect_timeout_ms: 2_000,
+  /** After a failed connect, try up to 2 other backends. */
+  retries: 2,
+  /** Relative backend weight. */
+  weight: 1,
+  /** Backends are primaries unless marked as backups. */
+  backup: false,
+} as const);

@@ -1,0 +1,93 @@
+/**
+ * Configuration types: what a user writes (`SwitchyardConfig`, the input of
+ * `defineConfig`) and what the control plane hands to the data plane after
+ * validation (`ResolvedConfig`: every default filled in, durations in ms).
+ *
+ * The resolved shape is serialised to JSON and parsed by
+ * `crates/switchyard-core/src/config.rs`; keep the two in step.
+ */
+
+/** A duration: milliseconds as a number, or a string such as `"500ms"`, `"2s"`, `"1m"`. */
+export type Duration = number | string;
+
+/** How bytes are moved between the client and backend sockets. */
+export type SpliceMode = 'auto' | 'always' | 'never';
+
+/** Balancing algorithm of a pool. More arrive with the algorithms issue. */
+export type Algorithm = 'round_robin';
+
+/** One TCP listener (a frontend). */
+export interface ListenerConfig {
+  /** `host:port` to bind, e.g. `127.0.0.1:8080` or `[::1]:8080`; port 0 picks a free port. */
+  address: string;
+  /** Name of the pool that receives this listener's connections. */
+  pool: string;
+  /** listen(2) backlog. Default 4096 (the kernel clamps to net.core.somaxconn). */
+  backlog?: number;
+  /** Close a connection after this long without a byte in either direction. Default `"60s"`. */
+  idle_timeout?: Duration;
+  /** `auto` (copy, move to splice(2) for bulk streams), `always`, or `never`. Default `auto`. */
+  splice?: SpliceMode;
+}
+
+/** One backend server of a pool. */
+export interface BackendConfig {
+  /** `host:port` of the backend (IP literal). */
+  address: string;
+  /** Relative weight, default 1. Weight 0 takes no new connections. */
+  weight?: number;
+  /** A backup receives traffic only when no primary backend is available. */
+  backup?: boolean;
+}
+
+/** A pool of backends and how to choose among them. */
+export interface PoolConfig {
+  /** Selection algorithm. Default `round_robin`. */
+  algorithm?: Algorithm;
+  /** Give up connecting to a backend after this long. Default `"2s"`. */
+  connect_timeout?: Duration;
+  /** After a failed connect, try this many other backends. Default 2. */
+  retries?: number;
+  backends: BackendConfig[];
+}
+
+/** The whole configuration, as written in YAML, JSON or `defineConfig({...})`. */
+export interface SwitchyardConfig {
+  /** Data-plane worker threads. Default: number of CPU cores. */
+  workers?: number;
+  listeners: Record<string, ListenerConfig>;
+  pools: Record<string, PoolConfig>;
+}
+
+/** A listener after validation. */
+export interface ResolvedListener {
+  name: string;
+  address: string;
+  pool: string;
+  backlog: number;
+  idle_timeout_ms: number;
+  splice: SpliceMode;
+}
+
+/** A backend after validation. */
+export interface ResolvedBackend {
+  address: string;
+  weight: number;
+  backup: boolean;
+}
+
+/** A pool after validation. */
+export interface ResolvedPool {
+  name: string;
+  algorithm: Algorithm;
+  connect_timeout_ms: number;
+  retries: number;
+  backends: ResolvedBackend[];
+}
+
+/** The validated configuration that crosses into Rust as JSON. */
+export interface ResolvedConfig {
+  workers: number;
+  listeners: ResolvedListener[];
+  pools: ResolvedPool[];
+}

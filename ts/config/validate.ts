@@ -1,0 +1,269 @@
+/**
+ * Hand-written validation of a raw configuration (parsed YAML/JSON or a JS
+ * object) into a `ResolvedConfig`. It never stops at the first problem: every
+ * issue is collected, so one run of `switchyard check` shows them all.
+ */
+import { isIPv6 } from 'node:net';
+import { ConfigError, type ConfigIssue } from '../errors.js';
+import { DEFAULTS, MAX_WORKERS } from './defaults.js';
+import { formatDuration, parseDuration } from './duration.js';
+import type { Algorithm, ResolvedBackend, ResolvedConfig, ResolvedListener, ResolvedPool, SpliceMode } from './types.js';
+
+const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+const TOP_KEYS = ['workers', 'listeners', 'pools'];
+const LISTENER_KEYS = ['address', 'pool', 'backlog', 'idle_timeout', 'splice'];
+const POOL_KEYS = ['algorithm', 'connect_timeout', 'retries', 'backends'];
+const BACKEND_KEYS = ['address', 'weight', 'backup'];
+const SPLICE_MODES: readonly SpliceMode[] = ['auto', 'always', 'never'];
+const ALGORITHMS: readonly Algorithm[] = ['round_robin'];
+/** Idle timeouts are capped so the data plane's timer arithmetic cannot overflow. */
+const MAX_IDLE_MS = 24 * 3_600_000;
+const MAX_CONNECT_MS = 60_000;
+const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
+type Obj = Record<string, unknown>;
+
+/** A validated socket address; `ip` is canonical so equal addresses compare equal. */
+interface Addr {
+  ip: string;
+  v6: boolean;
+  port: number;
+  /** Canonical `ip:port` handed to the data plane. */
+  text: string;
+  /** What the user wrote, quoted back in messages. */
+  given: string;
+}
+
+function isObject(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Describe a value for "expected X, got Y" messages. */
+function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return JSON.stringify(v.length > 100 ? `${v.slice(0, 100)}…` : v);
+  if (typeof v === 'object') return 'an object';
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return `a ${typeof v}`;
+}
+
+/** Parse `a.b.c.d:port`, `[v6]:port` or `localhost:port`; a string result is the error. */
+function parseAddress(s: string, minPort: number): Addr | string {
+  const bad = `expected "host:port" with an IP address, got ${describe(s)}`;
+  const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):(\d{1,5})$/.exec(s);
+  if (!m) return s.split(':').length > 2 && !s.startsWith('[') ? `${bad} (write IPv6 addresses as "[::1]:port")` : bad;
+  const [, v6host, host, portText = ''] = m;
+  const port = Number(portText);
+  let addr: Addr;
+  if (v6host !== undefined) {
+    // Zone ids ("%eth0") are rejected: the data plane parses std SocketAddr, which has none.
+    if (!isIPv6(v6host) || v6host.includes('%')) return bad;
+    const ip = new URL(`tcp://[${v6host}]`).hostname; // canonical form, e.g. [::1]
+    addr = { ip, v6: true, port, text: `${ip}:${port}`, given: s };
+  } else if (host === 'localhost' || (host !== undefined && IPV4.test(host))) {
+    const ip = host === 'localhost' ? '127.0.0.1' : host;
+    addr = { ip, v6: false, port, text: `${ip}:${port}`, given: s };
+  } else {
+    // The hint only helps for names; a malformed IPv4 literal gets the plain message.
+    return /[a-z]/i.test(host ?? '') ? `${bad} (only IP literals and "localhost" are accepted; hostnames are not resolved)` : bad;
+  }
+  if (port < minPort || port > 65535) return `expected "host:port" with a port ${minPort}..65535, got ${describe(s)}`;
+  return addr;
+}
+
+/** Two listeners collide if the ports match and the IPs match or one is the wildcard of its family. */
+function conflicts(a: Addr, b: Addr): boolean {
+  if (a.port === 0 || a.port !== b.port || a.v6 !== b.v6) return false;
+  const any = a.v6 ? '[::]' : '0.0.0.0';
+  return a.ip === b.ip || a.ip === any || b.ip === any;
+}
+
+/** Collects issues while reading values; every reader returns a fallback on error so checking continues. */
+class Checker {
+  readonly issues: ConfigIssue[] = [];
+
+  add(path: string, message: string): void {
+    this.issues.push({ path, message });
+  }
+
+  keys(obj: Obj, allowed: readonly string[], path: string): void {
+    for (const key of Object.keys(obj)) {
+      if (!allowed.includes(key)) {
+        this.add(path ? `${path}.${key}` : key, `unknown key ${JSON.stringify(key)} (allowed: ${allowed.join(', ')})`);
+      }
+    }
+  }
+
+  object(v: unknown, path: string, what: string): Obj | undefined {
+    if (isObject(v)) return v;
+    this.add(path, `expected ${what}, got ${describe(v)}`);
+    return undefined;
+  }
+
+  int(v: unknown, path: string, min: number, max: number, fallback: number): number {
+    if (v === undefined) return fallback;
+    if (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max) return v;
+    this.add(path, `expected an integer ${min}..${max}, got ${describe(v)}`);
+    return fallback;
+  }
+
+  bool(v: unknown, path: string, fallback: boolean): boolean {
+    if (v === undefined) return fallback;
+    if (typeof v === 'boolean') return v;
+    this.add(path, `expected true or false, got ${describe(v)}`);
+    return fallback;
+  }
+
+  oneOf<T extends string>(v: unknown, path: string, allowed: readonly T[], fallback: T): T {
+    if (v === undefined) return fallback;
+    if (allowed.includes(v as T)) return v as T;
+    this.add(path, `expected one of ${allowed.join(', ')}, got ${describe(v)}`);
+    return fallback;
+  }
+
+  duration(v: unknown, path: string, minMs: number, maxMs: number, fallback: number): number {
+    if (v === undefined) return fallback;
+    const ms = parseDuration(v);
+    if (typeof ms === 'string') {
+      this.add(path, ms);
+      return fallback;
+    }
+    if (ms >= minMs && ms <= maxMs) return ms;
+    this.add(path, `expected a duration ${formatDuration(minMs)}..${formatDuration(maxMs)}, got ${describe(v)}`);
+    return fallback;
+  }
+
+  address(v: unknown, path: string, minPort: number): Addr | undefined {
+    if (typeof v !== 'string') {
+      this.add(path, v === undefined ? 'missing (expected "host:port")' : `expected a "host:port" string, got ${describe(v)}`);
+      return undefined;
+    }
+    const addr = parseAddress(v, minPort);
+    if (typeof addr === 'string') {
+      this.add(path, addr);
+      return undefined;
+    }
+    return addr;
+  }
+
+  /** A non-empty object keyed by names; returns its entries with valid or invalid names (both are checked further). */
+  named(v: unknown, path: string, what: string): [string, unknown][] {
+    if (v === undefined) {
+      this.add(path, `missing (expected an object of ${what} keyed by name)`);
+      return [];
+    }
+    const obj = this.object(v, path, `an object of ${what} keyed by name`);
+    if (!obj) return [];
+    const entries = Object.entries(obj);
+    if (entries.length === 0) this.add(path, `expected at least one entry in ${what}, got {}`);
+    for (const [name] of entries) {
+      if (!NAME.test(name)) this.add(`${path}.${name}`, `invalid name ${describe(name)} (expected 1-64 characters of A-Z a-z 0-9 _ . -)`);
+    }
+    return entries;
+  }
+}
+
+function checkPool(c: Checker, name: string, raw: unknown): ResolvedPool {
+  const path = `pools.${name}`;
+  const pool: ResolvedPool = {
+    name,
+    algorithm: DEFAULTS.algorithm,
+    connect_timeout_ms: DEFAULTS.connect_timeout_ms,
+    retries: DEFAULTS.retries,
+    backends: [],
+  };
+  const p = c.object(raw, path, 'a pool object');
+  if (!p) return pool;
+  c.keys(p, POOL_KEYS, path);
+  pool.algorithm = c.oneOf(p.algorithm, `${path}.algorithm`, ALGORITHMS, DEFAULTS.algorithm);
+  pool.connect_timeout_ms = c.duration(p.connect_timeout, `${path}.connect_timeout`, 1, MAX_CONNECT_MS, DEFAULTS.connect_timeout_ms);
+  pool.retries = c.int(p.retries, `${path}.retries`, 0, 10, DEFAULTS.retries);
+  if (!Array.isArray(p.backends)) {
+    c.add(`${path}.backends`, p.backends === undefined ? 'missing (expected a non-empty array of backends)' : `expected a non-empty array of backends, got ${describe(p.backends)}`);
+    return pool;
+  }
+  if (p.backends.length === 0) c.add(`${path}.backends`, `pool ${describe(name)} has no backends (expected a non-empty array), got []`);
+  const seen = new Map<string, number>();
+  p.backends.forEach((rawBackend: unknown, i) => {
+    const bpath = `${path}.backends[${i}]`;
+    const b = c.object(rawBackend, bpath, 'a backend object such as { address: "10.0.0.1:80" }');
+    if (!b) return;
+    c.keys(b, BACKEND_KEYS, bpath);
+    const addr = c.address(b.address, `${bpath}.address`, 1);
+    const backend: ResolvedBackend = {
+      address: addr?.text ?? '',
+      weight: c.int(b.weight, `${bpath}.weight`, 0, 1000, DEFAULTS.weight),
+      backup: c.bool(b.backup, `${bpath}.backup`, DEFAULTS.backup),
+    };
+    if (addr) {
+      const first = seen.get(addr.text);
+      if (first !== undefined) c.add(`${bpath}.address`, `duplicate backend ${describe(b.address)} (same as ${path}.backends[${first}])`);
+      else seen.set(addr.text, i);
+    }
+    pool.backends.push(backend);
+  });
+  return pool;
+}
+
+function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | undefined): [ResolvedListener, Addr | undefined] {
+  const path = `listeners.${name}`;
+  const listener: ResolvedListener = {
+    name,
+    address: '',
+    pool: '',
+    backlog: DEFAULTS.backlog,
+    idle_timeout_ms: DEFAULTS.idle_timeout_ms,
+    splice: DEFAULTS.splice,
+  };
+  const l = c.object(raw, path, 'a listener object such as { address: "0.0.0.0:80", pool: "web" }');
+  if (!l) return [listener, undefined];
+  c.keys(l, LISTENER_KEYS, path);
+  const addr = c.address(l.address, `${path}.address`, 0);
+  listener.address = addr?.text ?? '';
+  if (typeof l.pool !== 'string') {
+    c.add(`${path}.pool`, l.pool === undefined ? 'missing (expected the name of a pool)' : `expected the name of a pool, got ${describe(l.pool)}`);
+  } else if (pools && !Object.hasOwn(pools, l.pool)) {
+    // Skipped when `pools` itself is broken: that is already reported once.
+    c.add(`${path}.pool`, `unknown pool ${describe(l.pool)} (defined pools: ${Object.keys(pools).join(', ') || 'none'})`);
+  }
+  listener.pool = typeof l.pool === 'string' ? l.pool : '';
+  listener.backlog = c.int(l.backlog, `${path}.backlog`, 1, 65535, DEFAULTS.backlog);
+  listener.idle_timeout_ms = c.duration(l.idle_timeout, `${path}.idle_timeout`, 1, MAX_IDLE_MS, DEFAULTS.idle_timeout_ms);
+  listener.splice = c.oneOf(l.splice, `${path}.splice`, SPLICE_MODES, DEFAULTS.splice);
+  return [listener, addr];
+}
+
+/**
+ * Validate a raw configuration and fill in defaults.
+ * @param raw    the parsed file or the object given to `defineConfig`
+ * @param source where it came from (a file path), used in the error message
+ * @throws ConfigError listing every issue found, never just the first
+ */
+export function validateConfig(raw: unknown, source: string): ResolvedConfig {
+  const c = new Checker();
+  const top = c.object(raw, '(root)', `an object with keys ${TOP_KEYS.join(', ')}`);
+  if (!top) throw new ConfigError(source, c.issues);
+  c.keys(top, TOP_KEYS, '');
+  const workers = c.int(top.workers, 'workers', 1, MAX_WORKERS, DEFAULTS.workers);
+
+  const listeners: ResolvedListener[] = [];
+  const bound: [string, Addr][] = [];
+  for (const [name, l] of c.named(top.listeners, 'listeners', 'listeners')) {
+    const [listener, addr] = checkListener(c, name, l, isObject(top.pools) ? top.pools : undefined);
+    listeners.push(listener);
+    if (!addr) continue;
+    const clash = bound.find(([, other]) => conflicts(addr, other));
+    if (clash) {
+      c.add(`listeners.${name}.address`, `${describe(addr.given)} conflicts with listeners.${clash[0]}.address (${describe(clash[1].given)}): same port on an overlapping address`);
+    }
+    bound.push([name, addr]);
+  }
+
+  // After listeners so issues come out in the order files usually list them.
+  const pools = c.named(top.pools, 'pools', 'pools').map(([name, p]) => checkPool(c, name, p));
+
+  if (c.issues.length > 0) throw new ConfigError(source, c.issues);
+  return { workers, listeners, pools };
+}

@@ -1,0 +1,42 @@
+/** Counters pulled from the data plane (`StatsReport` in `crates/switchyard-core/src/stats.rs`). */
+
+/** Counters of one backend. `bytes_in` went client → backend, `bytes_out` backend → client. */
+export interface BackendStats {
+  address: string;
+  weight: number;
+  backup: boolean;
+  active: number;
+  total: number;
+  bytes_in: number;
+  bytes_out: number;
+  connect_errors: number;
+  connect_timeouts: number;
+  connect_time_avg_us: number;
+}
+
+/** Counters of one pool. */
+export interface PoolStats {
+  name: string;
+  algorithm: string;
+  backends: BackendStats[];
+}
+
+/** Counters of one listener. */
+export interface ListenerStats {
+  name: string;
+  address: string;
+  pool: string;
+  accepted: number;
+  active: number;
+  /** Connections closed because no backend could be reached. */
+  no_backend: number;
+  idle_timeouts: number;
+}
+
+/** Everything at one instant. */
+export interface Stats {
+  connections_active: number;
+  pipes_in_use: number;
+  listeners: ListenerStats[];
+  pools: PoolStats[];
+}
