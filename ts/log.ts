@@ -7,7 +7,7 @@ export type Logger = (event: string, fields?: Record<string, unknown>) => void;
 export const silent: Logger = () => {};
 
 /** Writes `{"time":…,"event":…,…}` lines to `stream`. */
-export function jsonLines(stream: NodeJS.WritableStream = process.stdout): Logger {
+export function jsonLines(stream: { write(line: string): unknown } = process.stdout): Logger {
   return (event, fields = {}) => {
     stream.write(`${JSON.stringify({ time: new Date().toISOString(), event, ...fields })}\n`);
   };

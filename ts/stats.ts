@@ -37,6 +37,8 @@ export interface ListenerStats {
 export interface Stats {
   connections_active: number;
   pipes_in_use: number;
+  /** Directions moved to splice(2) since start. */
+  splice_leases_total: number;
   listeners: ListenerStats[];
   pools: PoolStats[];
 }

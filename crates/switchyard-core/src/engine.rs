@@ -186,6 +186,7 @@ impl Engine {
         StatsReport {
             connections_active: self.shared.conns.active(),
             pipes_in_use: self.shared.pipes.in_use() as u64,
+            splice_leases_total: self.shared.pipes.leased(),
             listeners,
             pools,
         }

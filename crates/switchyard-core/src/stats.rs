@@ -76,6 +76,8 @@ impl StatsRegistry {
 pub struct StatsReport {
     pub connections_active: u64,
     pub pipes_in_use: u64,
+    /// Directions moved to splice(2) since start.
+    pub splice_leases_total: u64,
     pub listeners: Vec<ListenerReport>,
     pub pools: Vec<PoolReport>,
 }

@@ -11,7 +11,7 @@ use super::Leg;
 use crate::net::shutdown_write;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use tokio::io::Interest;
 
@@ -58,17 +58,24 @@ impl Pipe {
 pub struct PipePool {
     idle: Mutex<Vec<Pipe>>,
     in_use: AtomicUsize,
+    /// Leases ever granted: shows whether splice is really in use.
+    leased: AtomicU64,
     max: usize,
 }
 
 impl PipePool {
     pub fn new(max: usize) -> Self {
-        Self { idle: Mutex::new(Vec::new()), in_use: AtomicUsize::new(0), max }
+        Self { idle: Mutex::new(Vec::new()), in_use: AtomicUsize::new(0), leased: AtomicU64::new(0), max }
     }
 
     /// Pipes currently lent to connections.
     pub fn in_use(&self) -> usize {
         self.in_use.load(Ordering::Relaxed)
+    }
+
+    /// Leases granted since start.
+    pub fn leased(&self) -> u64 {
+        self.leased.load(Ordering::Relaxed)
     }
 
     /// Borrow a pipe, or `None` when the cap is reached or pipe2 fails
@@ -80,7 +87,10 @@ impl PipePool {
         }
         let reused = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         match reused.map(Ok).unwrap_or_else(Pipe::new) {
-            Ok(pipe) => Some(Lease { pool: self, pipe: Some(pipe) }),
+            Ok(pipe) => {
+                self.leased.fetch_add(1, Ordering::Relaxed);
+                Some(Lease { pool: self, pipe: Some(pipe) })
+            }
             Err(_) => {
                 self.in_use.fetch_sub(1, Ordering::Relaxed);
                 None

@@ -1,0 +1,177 @@
+/**
+ * Test peers and utilities: real TCP servers in this process, clients that
+ * hash what they send and receive, and polling with generous deadlines
+ * (never sleeps as synchronisation — the CI box is a loaded 2-core machine).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { Switchyard } from '../ts/index.js';
+import type { SwitchyardConfig } from '../ts/index.js';
+
+/** Poll `check` until it returns a truthy value or `timeoutMs` passes. */
+export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A TCP server on 127.0.0.1 with a free port. */
+export interface Peer {
+  server: net.Server;
+  port: number;
+  address: string;
+  /** Sockets accepted so far. */
+  accepted: number;
+  close(): Promise<void>;
+}
+
+/** Start a server whose connections are handled by `onConn`. */
+export async function peer(onConn: (s: net.Socket) => void): Promise<Peer> {
+  const sockets = new Set<net.Socket>();
+  const p = { accepted: 0 } as Peer;
+  const server = net.createServer({ allowHalfOpen: true }, (s) => {
+    p.accepted++;
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {});
+    onConn(s);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve);
+  });
+  p.server = server;
+  p.port = (server.address() as AddressInfo).port;
+  p.address = `127.0.0.1:${p.port}`;
+  p.close = () =>
+    new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    });
+  return p;
+}
+
+/** Echo: every byte back, FIN passed back after the last one. */
+export const echo = (): Promise<Peer> => peer((s) => s.pipe(s));
+
+/** Replies with `id\n` and keeps echoing afterwards. */
+export const tagged = (id: string): Promise<Peer> =>
+  peer((s) => {
+    s.write(`${id}\n`);
+    s.pipe(s);
+  });
+
+/** A port with nothing listening (bound, then released). */
+export async function refusedPort(): Promise<number> {
+  const p = await peer(() => {});
+  await p.close();
+  return p.port;
+}
+
+/** Connect to `port` on 127.0.0.1 (half-open allowed). */
+export function connect(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** Collect everything `s` sends until it ends; resolves with the bytes' sha256 and length. */
+export function drain(s: net.Socket): Promise<{ sha256: string; length: number; text: string }> {
+  const h = createHash('sha256');
+  let length = 0;
+  let head = '';
+  return new Promise((resolve, reject) => {
+    s.on('data', (d: Buffer) => {
+      h.update(d);
+      length += d.length;
+      if (head.length < 4096) head += d.toString('latin1');
+    });
+    s.once('end', () => resolve({ sha256: h.digest('hex'), length, text: head }));
+    s.once('error', reject);
+  });
+}
+
+/**
+ * Write `total` pseudo-random bytes in `chunk`-sized pieces, honouring
+ * back-pressure; optionally end (FIN) afterwards. Resolves with their sha256.
+ */
+export async function send(s: net.Socket, total: number, opts: { chunk?: number; end?: boolean; pauseEvery?: number } = {}): Promise<string> {
+  const chunk = opts.chunk ?? 256 * 1024;
+  const block = randomBytes(chunk);
+  const h = createHash('sha256');
+  let sent = 0;
+  let i = 0;
+  while (sent < total) {
+    const n = Math.min(chunk, total - sent);
+    // Vary the bytes per chunk so reordering or duplication changes the hash.
+    const piece = Buffer.from(block.subarray(0, n));
+    piece.writeUInt32LE(i++ >>> 0, 0);
+    h.update(piece);
+    sent += n;
+    if (!s.write(piece)) await new Promise((r) => s.once('drain', r));
+    if (opts.pauseEvery && i % opts.pauseEvery === 0) await new Promise((r) => setImmediate(r));
+  }
+  if (opts.end) s.end();
+  return h.digest('hex');
+}
+
+/** Read one line from `s` (the tagged backend's id). */
+export function readLine(s: net.Socket): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      const i = buf.indexOf('\n');
+      if (i >= 0) {
+        s.off('data', onData);
+        resolve(buf.slice(0, i));
+      }
+    };
+    s.on('data', onData);
+    s.once('error', reject);
+    s.once('end', () => reject(new Error(`connection ended before a line (got ${JSON.stringify(buf)})`)));
+  });
+}
+
+/** Resolve when `s` is closed by the other side (end or reset). */
+export function closedByPeer(s: net.Socket): Promise<'end' | 'error'> {
+  return new Promise((resolve) => {
+    s.once('end', () => resolve('end'));
+    s.once('error', () => resolve('error'));
+    s.resume();
+  });
+}
+
+/** A one-listener, one-pool config in front of `backends`. */
+export function simpleConfig(backends: string[], extra: { splice?: 'auto' | 'always' | 'never'; idle_timeout?: number | string; retries?: number; port?: number } = {}): SwitchyardConfig {
+  return {
+    workers: 2,
+    listeners: {
+      front: {
+        address: `127.0.0.1:${extra.port ?? 0}`,
+        pool: 'main',
+        ...(extra.splice ? { splice: extra.splice } : {}),
+        ...(extra.idle_timeout !== undefined ? { idle_timeout: extra.idle_timeout } : {}),
+      },
+    },
+    pools: {
+      main: {
+        connect_timeout: '1s',
+        ...(extra.retries !== undefined ? { retries: extra.retries } : {}),
+        backends: backends.map((address) => ({ address })),
+      },
+    },
+  };
+}
+
+/** Start a balancer for `config`; returns it and the front port. */
+export async function startLb(config: SwitchyardConfig): Promise<{ lb: Switchyard; port: number }> {
+  const lb = await Switchyard.start(config);
+  return { lb, port: lb.address('front').port };
+}

@@ -1,0 +1,365 @@
+#!/usr/bin/env node
+// Switchyard's side-by-side benchmark (issue 3). Run through `npm run bench` (benches/run.sh),
+// which installs missing peers and raises the fd limit first. See benches/README.md.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as procs from './lib/procs.mjs';
+import { definePeers, startBackends, ensureIperf } from './lib/peers.mjs';
+import * as load from './lib/workloads.mjs';
+import { summarize, markdown, chart, writeChart } from './lib/report.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.resolve(here, '..');
+const ALL_WORKLOADS = ['ka', 'close', 'bulk', 'mem', 'cpu'];
+
+const USAGE = `usage: npm run bench -- [options]
+  --rounds N           rounds, interleaved (default 3)
+  --duration S         seconds per wrk / iperf3 run (default 10)
+  --threads 1,2        worker threads per proxy, each value run separately (default 1,2)
+  --only a,b           peers: direct,haproxy,haproxy-splice,nginx,node,switchyard (default all)
+  --workloads list     ka,close,bulk,mem,cpu (default all)
+  --idle-conns N       connections held for the memory workload (default 10000)
+  --switchyard-splice  auto|always|never for Switchyard's listeners (default auto)
+  --base-port P        first port used (default 27100; backends P+1.., proxies P+100..)
+  --out DIR            where latest.{md,json,svg,png} go (default benches/results)
+  --quick              1 round of 3 s: a smoke test
+`;
+
+function parseArgs(argv) {
+  const o = {
+    rounds: 3,
+    duration: 10,
+    threads: [1, 2],
+    only: null,
+    workloads: ALL_WORKLOADS,
+    idleConns: 10000,
+    switchyardSplice: 'auto',
+    basePort: 27100,
+    out: path.join(here, 'results'),
+  };
+  const list = (s) => s.split(',').map((x) => x.trim()).filter(Boolean);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++i];
+    };
+    switch (a) {
+      case '--rounds': o.rounds = Number(next()); break;
+      case '--duration': o.duration = Number(String(next()).replace(/s$/, '')); break;
+      case '--threads': o.threads = list(next()).map(Number); break;
+      case '--only': o.only = list(next()); break;
+      case '--workloads': o.workloads = list(next()); break;
+      case '--idle-conns': o.idleConns = Number(next()); break;
+      case '--switchyard-splice': o.switchyardSplice = next(); break;
+      case '--base-port': o.basePort = Number(next()); break;
+      case '--out': o.out = path.resolve(next()); break;
+      case '--quick': o.rounds = 1; o.duration = 3; break;
+      case '-h': case '--help': process.stdout.write(USAGE); process.exit(0);
+      default: throw new Error(`unknown option ${a}\n${USAGE}`);
+    }
+  }
+  if (!(o.rounds >= 1) || !(o.duration >= 1)) throw new Error('--rounds and --duration must be ≥ 1');
+  if (!o.threads.length || o.threads.some((t) => !(t >= 1))) throw new Error('--threads must list counts ≥ 1');
+  const bad = o.workloads.filter((w) => !ALL_WORKLOADS.includes(w));
+  if (bad.length) throw new Error(`unknown workload(s) ${bad.join(', ')}; known: ${ALL_WORKLOADS.join(', ')}`);
+  if (!['auto', 'always', 'never'].includes(o.switchyardSplice)) throw new Error('--switchyard-splice must be auto, always or never');
+  return o;
+}
+
+function sh(cmd, args) {
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
+}
+
+function firstLine(s) {
+  return String(s).split('\n')[0].trim();
+}
+
+/** First line a tool prints about its version (stdout or stderr: nginx -v uses stderr). */
+function versionOf(cmd, args) {
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+  if (r.error) return 'not found';
+  return firstLine(`${r.stdout ?? ''}${r.stderr ?? ''}`.trim()) || 'unknown';
+}
+
+function machineInfo() {
+  const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
+  const nginxV = versionOf('/usr/sbin/nginx', ['-v']);
+  let pkg = {};
+  try {
+    pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8'));
+  } catch {}
+  const gitRev = sh('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD']);
+  return {
+    date: new Date().toISOString(),
+    nproc: sh('nproc', []),
+    cpu: /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? 'unknown',
+    memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    kernel: `${os.type()} ${os.release()} ${os.arch()}`,
+    versions: {
+      switchyard: `${pkg.version ?? '?'}${/^[0-9a-f]{4,}$/.test(gitRev) ? ` (${gitRev})` : ''}`,
+      haproxy: versionOf('/usr/sbin/haproxy', ['-v']).replace(/ - https?:.*$/, ''),
+      nginx: nginxV.replace(/^nginx version:\s*/, ''),
+      node: process.version,
+      wrk: versionOf('wrk', ['-v']).replace(/ Copyright.*$/, ''),
+      iperf3: versionOf('iperf3', ['--version']),
+    },
+    loadStart: fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
+    busy: [],
+  };
+}
+
+/** Names of known heavy processes (compilers, test runners) running now: recorded as noise. */
+const NOISY = new Set(['rustc', 'cargo', 'cc1', 'cc1plus', 'ld', 'collect2', 'rust-lld', 'lld', 'tsc', 'esbuild']);
+function noisyNow() {
+  const seen = new Set();
+  for (const ent of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(ent)) continue;
+    try {
+      const comm = fs.readFileSync(`/proc/${ent}/comm`, 'utf8').trim();
+      if (NOISY.has(comm)) seen.add(comm);
+    } catch {}
+  }
+  return [...seen];
+}
+
+const log = (s) => process.stderr.write(`${s}\n`);
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const workDir = path.join(here, 'work');
+  fs.mkdirSync(workDir, { recursive: true });
+  fs.mkdirSync(opts.out, { recursive: true });
+  procs.initPidFile(path.join(workDir, 'pids.json'));
+
+  // Each idle connection costs the proxy two fds (client and backend leg). Where the hard fd
+  // limit cannot be raised (no CAP_SYS_RESOURCE, e.g. in a container) hold fewer: the result is
+  // per connection anyway.
+  const nofile = Number(sh('sh', ['-c', 'ulimit -n'])) || 1024;
+  const fit = Math.floor((nofile - 256) / 2 / 100) * 100;
+  const idleNote = [];
+  if (opts.workloads.includes('mem') && opts.idleConns > fit) {
+    idleNote.push(`the fd limit is ${nofile} and cannot be raised here, so the memory workload holds ${fit} idle connections instead of ${opts.idleConns} (two fds each in the proxy)`);
+    log(`bench: ${idleNote[0]}`);
+    opts.idleConns = fit;
+  }
+
+  const ports = {
+    http: [opts.basePort + 1, opts.basePort + 2],
+    iperf: opts.basePort + 11,
+  };
+  const ctx = { workDir, repoRoot, ports, nofile };
+  let peers = definePeers({ switchyardSplice: opts.switchyardSplice });
+  if (opts.only) {
+    const unknown = opts.only.filter((n) => !peers.some((p) => p.name === n));
+    if (unknown.length) throw new Error(`unknown peer(s) ${unknown.join(', ')}`);
+    peers = peers.filter((p) => opts.only.includes(p.name));
+  }
+  peers.forEach((p, i) => {
+    p.ports = { httpPort: opts.basePort + 100 + 10 * i, bulkPort: opts.basePort + 101 + 10 * i };
+    p.unavailableReason = p.unavailable(ctx);
+    if (p.unavailableReason) log(`bench: ${p.name}: ${p.unavailableReason}`);
+  });
+
+  // what actually runs: cpu is measured during the close and bulk runs
+  const wl = opts.workloads;
+  const runWorkloads = ['ka', 'close', 'bulk', 'mem'].filter((w) => wl.includes(w) || (wl.includes('cpu') && (w === 'close' || w === 'bulk')));
+  const reportWorkloads = [...new Set([...wl, ...runWorkloads])];
+
+  const machine = machineInfo();
+  const config = {
+    rounds: opts.rounds,
+    duration: opts.duration,
+    threads: opts.threads,
+    workloads: reportWorkloads,
+    idleConns: opts.idleConns,
+    switchyardSplice: opts.switchyardSplice,
+    wrk: '-c64 -t2 --latency (1 s warm-up run first)',
+    iperf3: 'one stream, -t duration, then again with -R',
+    notes: [...idleNote],
+  };
+
+  // rough time estimate
+  const runnable = peers.filter((p) => !p.unavailableReason);
+  const perPeer = { ka: opts.duration + 2.5, close: opts.duration + 2.5, bulk: 2 * opts.duration + 2, mem: 10 };
+  let est = 0;
+  for (const w of runWorkloads) for (const p of runnable) if (!(w === 'mem' && p.direct)) est += perPeer[w];
+  est *= opts.rounds * opts.threads.length;
+  log(`bench: ${runnable.length} peer(s), workloads ${runWorkloads.join(',')}, threads ${opts.threads.join(',')}, ${opts.rounds} round(s) × ${opts.duration}s: about ${Math.ceil(est / 60)} min`);
+
+  const measurements = [];
+  let interrupted = false;
+  const writeOutputs = (dir, tag) => {
+    machine.loadEnd = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+    const summary = summarize({ measurements, peers, threadsList: opts.threads, workloads: reportWorkloads });
+    const md = markdown({ machine, config, summary, peers, threadsList: opts.threads, workloads: reportWorkloads });
+    fs.writeFileSync(path.join(dir, `${tag}.md`), md);
+    const c = chart({ summary, peers, threadsList: opts.threads, workloads: reportWorkloads });
+    const how = writeChart(c, path.join(dir, `${tag}.svg`), path.join(dir, `${tag}.png`));
+    fs.writeFileSync(
+      path.join(dir, `${tag}.json`),
+      JSON.stringify({ machine, config, peers: peers.map((p) => ({ name: p.name, label: p.label, status: p.unavailableReason ?? 'ok' })), summary, measurements }, null, 1),
+    );
+    return { md, how };
+  };
+
+  const onSignal = async (sig) => {
+    if (interrupted) return;
+    interrupted = true;
+    log(`\nbench: ${sig}: stopping every process it started`);
+    await procs.killAll();
+    try {
+      config.notes.push(`interrupted by ${sig}: partial results`);
+      writeOutputs(workDir, 'interrupted');
+      log(`bench: partial results in ${path.relative(process.cwd(), workDir)}/interrupted.md`);
+    } catch {}
+    process.exit(130);
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGHUP', () => onSignal('SIGHUP'));
+  process.on('exit', () => procs.killAllSync('SIGKILL'));
+
+  log('bench: starting backends (nginx return 200 on two ports, iperf3 -s)');
+  const backends = await startBackends(ctx);
+
+  const busy = new Set();
+  for (const threads of opts.threads) {
+    for (let round = 1; round <= opts.rounds; round++) {
+      for (const w of runWorkloads) {
+        // rotate the order each round so no peer always runs first (or last) after a change
+        const order = peers.map((_, i) => peers[(i + round - 1) % peers.length]);
+        for (const peer of order) {
+          if (w === 'mem' && peer.direct) continue;
+          for (const n of noisyNow()) busy.add(n);
+          const rec = await measure({ ctx, backends, peer, workload: w, threads, round, opts, wl });
+          measurements.push(rec);
+          log(`bench: threads=${threads} round=${round} ${w.padEnd(5)} ${peer.name.padEnd(14)} ${describe(rec)}`);
+        }
+      }
+    }
+  }
+  machine.busy = [...busy];
+  if (machine.busy.length) config.notes.push(`${machine.busy.join(', ')} ran during the measurements: numbers are noisy`);
+  await procs.stop(backends.nginx);
+  await procs.stop(backends.iperf);
+
+  const { md, how } = writeOutputs(opts.out, 'latest');
+  log(`bench: chart rendered with ${how}`);
+  log(`bench: wrote ${path.relative(process.cwd(), opts.out)}/latest.{md,json,svg,png}\n`);
+  process.stdout.write(md);
+}
+
+function describe(rec) {
+  if (rec.skipped) return `skipped: ${rec.skipped}`;
+  if (rec.startError) return `FAILED TO START: ${rec.startError}`;
+  const m = rec.metrics;
+  const parts = [];
+  if (m.rps != null) parts.push(`${Math.round(m.rps)} req/s p50 ${m.p50_ms?.toFixed(3)}ms p99 ${m.p99_ms?.toFixed(3)}ms`);
+  if (m.cps != null) parts.push(`${Math.round(m.cps)} conn/s p99 ${m.p99_ms?.toFixed(3)}ms`);
+  if (m.cpu_per_100k != null) parts.push(`cpu ${m.cpu_per_100k.toFixed(2)} s/100k`);
+  if (m.up_gbps != null) parts.push(`up ${m.up_gbps.toFixed(2)} down ${m.down_gbps?.toFixed(2)} Gbit/s`);
+  if (m.cpu_per_gb != null) parts.push(`cpu ${m.cpu_per_gb.toFixed(3)} s/GB`);
+  if (m.kib_per_conn != null) parts.push(`${m.kib_per_conn.toFixed(2)} KiB/conn (${m.held} held, ${m.backend_conns} backend legs)`);
+  if (rec.error) parts.push(`ERROR: ${rec.error}`);
+  return parts.join('; ');
+}
+
+async function measure({ ctx, backends, peer, workload, threads, round, opts, wl }) {
+  const rec = { threads, round, workload, peer: peer.name, metrics: {} };
+  if (peer.unavailableReason) {
+    rec.startError = peer.unavailableReason;
+    return rec;
+  }
+  const dur = opts.duration;
+  let proc = null;
+  let httpPort = ctx.ports.http[0];
+  let bulkPort = ctx.ports.iperf;
+  if (workload === 'bulk') await ensureIperf(ctx, backends);
+  if (!peer.direct) {
+    try {
+      proc = await peer.start(ctx, threads, peer.ports);
+    } catch (e) {
+      rec.startError = e.message.replace(/\s+/g, ' ').slice(0, 300);
+      return rec;
+    }
+    httpPort = peer.ports.httpPort;
+    bulkPort = peer.ports.bulkPort;
+  }
+  const cpu = () => (proc ? procs.treeCpuSeconds(proc.pid) : null);
+  try {
+    if (workload === 'ka' || workload === 'close') {
+      const close = workload === 'close';
+      await load.wrk({ port: httpPort, seconds: 1, close }); // warm-up
+      const c0 = cpu();
+      const r = await load.wrk({ port: httpPort, seconds: dur, close });
+      const c1 = cpu();
+      const errs = Object.values(r.errors).reduce((a, b) => a + b, 0);
+      if (close) {
+        rec.metrics = { cps: r.rps, p99_ms: r.p99_ms, p50_ms: r.p50_ms, connections: r.requests, socket_errors: r.errors, non2xx: r.non2xx };
+        if (proc) {
+          rec.metrics.cpu_s = c1 - c0;
+          rec.metrics.cpu_per_100k = r.requests > 0 ? (c1 - c0) / (r.requests / 1e5) : null;
+        }
+      } else {
+        rec.metrics = { rps: r.rps, p50_ms: r.p50_ms, p99_ms: r.p99_ms, requests: r.requests, socket_errors: r.errors, non2xx: r.non2xx };
+      }
+      if (r.non2xx || errs > Math.max(10, r.requests * 0.001)) {
+        rec.error = `wrk saw ${errs} socket errors ${JSON.stringify(r.errors)} and ${r.non2xx} non-2xx responses of ${r.requests}`;
+      }
+    } else if (workload === 'bulk') {
+      const c0 = cpu();
+      const up = await load.iperf3({ port: bulkPort, seconds: dur });
+      await ensureIperf(ctx, backends);
+      const down = await load.iperf3({ port: bulkPort, seconds: dur, reverse: true });
+      const c1 = cpu();
+      const bytes = up.bytes + down.bytes;
+      rec.metrics = { up_gbps: up.gbps, down_gbps: down.gbps, bytes };
+      if (proc) {
+        rec.metrics.cpu_s = c1 - c0;
+        rec.metrics.cpu_per_gb = (c1 - c0) / (bytes / 1e9);
+      }
+    } else if (workload === 'mem') {
+      // warm up the proxy's allocator and pools, then take the baseline
+      const warm = await load.openIdle({ port: httpPort, count: 64, concurrency: 64 });
+      await load.closeAll(warm.sockets);
+      await sleep(500);
+      const before = procs.treeRssKiB(proc.pid);
+      const legsBefore = procs.establishedTo(ctx.ports.http);
+      const held = await load.openIdle({ port: httpPort, count: opts.idleConns });
+      await sleep(1500);
+      const after = procs.treeRssKiB(proc.pid);
+      const legs = procs.establishedTo(ctx.ports.http) - legsBefore;
+      const n = held.sockets.length;
+      rec.metrics = {
+        kib_per_conn: n > 0 ? (after - before) / n : null,
+        baseline_kib: before,
+        loaded_kib: after,
+        held: n,
+        failed: held.failed,
+        backend_conns: legs,
+      };
+      if (held.failed) rec.error = `${held.failed} of ${opts.idleConns} connections failed (first: ${held.firstError})`;
+      else if (legs < n) rec.error = `only ${legs} backend connections for ${n} client connections`;
+      await load.closeAll(held.sockets);
+    }
+  } catch (e) {
+    rec.error = e.message.replace(/\s+/g, ' ').slice(0, 300);
+    if (proc?.exitInfo) rec.error += ` (proxy exited: code ${proc.exitInfo.code} ${procs.tail(proc.logErr, 2)})`;
+  } finally {
+    await procs.stop(proc);
+    await sleep(300);
+  }
+  return rec;
+}
+
+main().catch(async (e) => {
+  log(`bench: ${e.stack ?? e}`);
+  await procs.killAll();
+  process.exit(1);
+});
