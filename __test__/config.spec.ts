@@ -57,6 +57,10 @@ const expected = {
       algorithm: 'round_robin',
       connect_timeout_ms: 2_000,
       retries: 2,
+      hash_key: 'source_ip',
+      virtual_nodes: 160,
+      table_size: 65537,
+      hash_balance_factor: null,
       backends: [
         { address: '10.0.0.1:80', weight: 1, backup: false },
         { address: '10.0.0.2:80', weight: 1, backup: false },
@@ -220,7 +224,32 @@ describe('validateConfig issues', () => {
   it('rejects a bad algorithm, listing the allowed ones', () => {
     const cfg = base();
     cfg.pools.api.algorithm = 'least_conn';
-    expectIssue(() => validateConfig(cfg, 's'), 'pools.api.algorithm', 'one of round_robin, got "least_conn"');
+    expectIssue(() => validateConfig(cfg, 's'), 'pools.api.algorithm', 'round_robin, weighted_round_robin, least_connections');
+    expectIssue(() => validateConfig(cfg, 's'), 'pools.api.algorithm', 'got "least_conn"');
+  });
+
+  it('rejects bad hash options: non-prime table, factor <= 1, options of another algorithm', () => {
+    const cfg = base();
+    cfg.pools.api.algorithm = 'maglev';
+    cfg.pools.api.table_size = 65536;
+    cfg.pools.api.hash_balance_factor = 1;
+    cfg.pools.api.virtual_nodes = 100;
+    expectIssue(() => validateConfig(cfg, 's'), 'pools.api.table_size', 'prime');
+    expectIssue(() => validateConfig(cfg, 's'), 'pools.api.hash_balance_factor', 'greater than 1');
+    expectIssue(() => validateConfig(cfg, 's'), 'pools.api.virtual_nodes', 'applies only to consistent_hash');
+    const neg = base();
+    neg.pools.api.backends[1].weight = -1;
+    expectIssue(() => validateConfig(neg, 's'), 'pools.api.backends[1].weight', '-1');
+  });
+
+  it('accepts hash options for their algorithms', () => {
+    const cfg = base();
+    cfg.pools.api.algorithm = 'consistent_hash';
+    cfg.pools.api.hash_key = 'source_ip_port';
+    cfg.pools.api.virtual_nodes = 40;
+    cfg.pools.api.hash_balance_factor = 1.25;
+    const p = validateConfig(cfg, 's').pools[0]!;
+    expect([p.hash_key, p.virtual_nodes, p.hash_balance_factor, p.table_size]).toEqual(['source_ip_port', 40, 1.25, 65537]);
   });
 
   it('rejects unknown pools, bad names and bad splice', () => {

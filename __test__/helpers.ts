@@ -30,8 +30,8 @@ export interface Peer {
   close(): Promise<void>;
 }
 
-/** Start a server whose connections are handled by `onConn`. */
-export async function peer(onConn: (s: net.Socket) => void): Promise<Peer> {
+/** Start a server whose connections are handled by `onConn` (on `port`, default any free one). */
+export async function peer(onConn: (s: net.Socket) => void, port = 0): Promise<Peer> {
   const sockets = new Set<net.Socket>();
   const p = { accepted: 0 } as Peer;
   const server = net.createServer({ allowHalfOpen: true }, (s) => {
@@ -43,7 +43,7 @@ export async function peer(onConn: (s: net.Socket) => void): Promise<Peer> {
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve);
+    server.listen({ port, host: '127.0.0.1', backlog: 4096 }, resolve);
   });
   p.server = server;
   p.port = (server.address() as AddressInfo).port;
@@ -60,11 +60,11 @@ export async function peer(onConn: (s: net.Socket) => void): Promise<Peer> {
 export const echo = (): Promise<Peer> => peer((s) => s.pipe(s));
 
 /** Replies with `id\n` and keeps echoing afterwards. */
-export const tagged = (id: string): Promise<Peer> =>
+export const tagged = (id: string, port = 0): Promise<Peer> =>
   peer((s) => {
     s.write(`${id}\n`);
     s.pipe(s);
-  });
+  }, port);
 
 /** A port with nothing listening (bound, then released). */
 export async function refusedPort(): Promise<number> {

@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // The plain Node TCP proxy of the benchmark: what a Node user writes by hand.
 // net.createServer + socket.pipe both ways, round robin over the backends; with --workers N > 1
-// it runs N node:cluster workers (the primary hands out connections round robin).
+// it runs N node:cluster workers sharing the listening socket (SCHED_NONE: the kernel hands out
+// connections; Node's default on Linux, SCHED_RR, passes every accepted connection from the
+// primary to a worker over IPC and measured about half the connection rate here, so it would
+// make this baseline look worse than what a careful Node user gets).
 //
 //   node benches/node-proxy.mjs --workers 2 \
 //     --listen 127.0.0.1:8080=127.0.0.1:9001,127.0.0.1:9002 --listen 127.0.0.1:8081=127.0.0.1:5201
@@ -50,6 +53,7 @@ function serve({ front, backends }) {
 
 const opts = parseArgs(process.argv.slice(2));
 if (opts.workers > 1 && cluster.isPrimary) {
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
   for (let i = 0; i < opts.workers; i++) cluster.fork();
   cluster.on('exit', () => process.exit(1));
   const stop = () => {

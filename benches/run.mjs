@@ -141,7 +141,7 @@ async function main() {
   // limit cannot be raised (no CAP_SYS_RESOURCE, e.g. in a container) hold fewer: the result is
   // per connection anyway.
   const nofile = Number(sh('sh', ['-c', 'ulimit -n'])) || 1024;
-  const fit = Math.floor((nofile - 256) / 2 / 100) * 100;
+  const fit = Math.max(100, Math.floor((nofile - 2000) / 2 / 1000) * 1000);
   const idleNote = [];
   if (opts.workloads.includes('mem') && opts.idleConns > fit) {
     idleNote.push(`the fd limit is ${nofile} and cannot be raised here, so the memory workload holds ${fit} idle connections instead of ${opts.idleConns} (two fds each in the proxy)`);
@@ -153,7 +153,7 @@ async function main() {
     http: [opts.basePort + 1, opts.basePort + 2],
     iperf: opts.basePort + 11,
   };
-  const ctx = { workDir, repoRoot, ports, nofile };
+  const ctx = { workDir, repoRoot, ports, nofile, idleConns: opts.idleConns };
   let peers = definePeers({ switchyardSplice: opts.switchyardSplice });
   if (opts.only) {
     const unknown = opts.only.filter((n) => !peers.some((p) => p.name === n));
@@ -330,11 +330,11 @@ async function measure({ ctx, backends, peer, workload, threads, round, opts, wl
       await load.closeAll(warm.sockets);
       await sleep(500);
       const before = procs.treeRssKiB(proc.pid);
-      const legsBefore = procs.establishedTo(ctx.ports.http);
       const held = await load.openIdle({ port: httpPort, count: opts.idleConns });
       await sleep(1500);
       const after = procs.treeRssKiB(proc.pid);
-      const legs = procs.establishedTo(ctx.ports.http) - legsBefore;
+      // the proxy's own sockets connected to a backend: one per held client connection
+      const legs = procs.establishedTo(ctx.ports.http, procs.treeSocketInodes(proc.pid));
       const n = held.sockets.length;
       rec.metrics = {
         kib_per_conn: n > 0 ? (after - before) / n : null,

@@ -47,10 +47,14 @@ if (force || !haveBinary) {
     cargo = false;
   }
   if (!cargo) {
+    const name = platformSuffix();
     process.stderr.write(
-      `switchyard: no prebuilt addon for ${platformSuffix()} (looked for ${binary}) and no Rust toolchain (cargo) on PATH.\n` +
-        `  Either install the published package (npm install switchyard), which ships the binary,\n` +
-        `  or install Rust (https://rustup.rs, 1.88 or newer) and run npm install again to build from source.\n`,
+      `switchyard: cannot build: ${force ? '--force rebuilds the native addon' : `no prebuilt native addon for ${name} (looked for native/switchyard.${name}.node and native/index.cjs)`}\n` +
+        `  and no Rust toolchain (cargo) on PATH to build it from source.\n` +
+        `  To get a binary, either:\n` +
+        `  - install the published package instead of a clone: npm install switchyard (ships prebuilt binaries, no Rust needed), or\n` +
+        `  - install Rust 1.88 or newer (https://rustup.rs) and run npm install again to build from source, or\n` +
+        `  - copy native/index.cjs and native/switchyard.${name}.node from a packed switchyard tarball into native/.\n`,
     );
     process.exit(1);
   }

@@ -1,18 +1,32 @@
 #!/usr/bin/env bash
 # Pack the package, install the tarball into an empty project with no cargo or
-# rustc on PATH and with --ignore-scripts, and use it: CLI, demo, library import.
+# rustc on PATH and with --ignore-scripts, and use it: CLI, demo, library import,
+# types. Then the published layout: the main package without a binary plus the
+# per-platform package napi create-npm-dirs / artifacts make (what npm installs
+# from the registry as an optional dependency).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+fail() { echo "pack-smoke: $*" >&2; exit 1; }
 
 cd "$root"
+version="$(node -p 'require("./package.json").version')"
+ls native/switchyard.*.node >/dev/null 2>&1 || fail "no native/switchyard.<platform>.node: build the addon first (npm run build)"
 tgz="$(npm pack --silent --pack-destination "$work" | tail -n 1)"
-echo "packed $tgz ($(du -h "$work/$tgz" | cut -f1))"
-if tar tzf "$work/$tgz" | grep -E '(^package/(crates|ts|__test__|target)/|\.pem$|\.key$)'; then
-  echo "the tarball contains files that must not ship (above)" >&2
-  exit 1
+[ -f "$work/$tgz" ] || fail "npm pack did not produce a tarball"
+bytes="$(wc -c < "$work/$tgz" | tr -d ' ')"
+echo "packed $tgz: $bytes bytes ($(du -h "$work/$tgz" | cut -f1)), $(tar tzf "$work/$tgz" | wc -l | tr -d ' ') files"
+tar tzf "$work/$tgz" > "$work/listing"
+for f in package/package.json package/dist/index.js package/dist/index.d.ts package/dist/cli.js \
+  package/native/index.cjs package/native/index.d.cts; do
+  grep -qx "$f" "$work/listing" || fail "the tarball lacks $f"
+done
+grep -qE '^package/native/switchyard\.[a-z0-9-]+\.node$' "$work/listing" || fail "the tarball has no native binary"
+if grep -E '(^package/(crates|ts|__test__|target|benches|scripts|npm|artifacts)/|\.(pem|key|map|rs)$|/\.env)' "$work/listing"; then
+  fail "the tarball contains files that must not ship (above)"
 fi
+[ "$bytes" -lt 5000000 ] || fail "the tarball is $bytes bytes; expected well under 5 MB (is native/ a debug build? npm run build makes a release build)"
 
 # A PATH without the Rust toolchain: node and npm only.
 nodebin="$(dirname "$(command -v node)")"
@@ -26,11 +40,9 @@ if PATH="$clean_path" command -v cargo >/dev/null; then
   PATH="$clean_path" command -v cargo >/dev/null && { echo "cannot hide cargo from PATH" >&2; exit 1; }
 fi
 
-mkdir "$work/app" && cd "$work/app"
-PATH="$clean_path" npm init -y >/dev/null
-PATH="$clean_path" npm install --ignore-scripts --no-audit --no-fund "$work/$tgz" >/dev/null
-PATH="$clean_path" npx --no-install switchyard --version
-PATH="$clean_path" node --input-type=module -e "
+# Import the library, balance one connection through it.
+check_library() {
+  PATH="$clean_path" node --input-type=module -e "
   import { Switchyard, defineConfig } from 'switchyard';
   import net from 'node:net';
   const backend = net.createServer((s) => s.end('pong')).listen(0, '127.0.0.1');
@@ -47,12 +59,25 @@ PATH="$clean_path" node --input-type=module -e "
   if (reply !== 'pong') { console.error('unexpected reply', reply); process.exit(1); }
   console.log('library import: ok');
 "
+}
+
+mkdir "$work/app" && cd "$work/app"
+PATH="$clean_path" npm init -y >/dev/null
+PATH="$clean_path" npm install --ignore-scripts --no-audit --no-fund "$work/$tgz" >/dev/null
+got="$(PATH="$clean_path" npx --no-install switchyard --version)"
+[ "$got" = "$version" ] || fail "switchyard --version printed '$got', expected $version"
+echo "--version: ok"
+check_library
 # The demo answers curl.
 PATH="$clean_path" npx --no-install switchyard demo --port 0 > demo.log 2>&1 &
+demo_pid=$!
 for _ in $(seq 1 200); do grep -q 'balancer: ' demo.log && break; sleep 0.1; done
 url="$(grep -o 'balancer: http://[^ ]*' demo.log | cut -d' ' -f2)"
-[ -n "$url" ] || { cat demo.log; echo "demo did not start" >&2; exit 1; }
-curl -sS --max-time 10 "$url" | grep -q "hello from demo backend"
+[ -n "$url" ] || { cat demo.log; fail "demo did not start"; }
+curl -sS --max-time 10 "$url" > demo.reply || fail "curl $url failed"
+grep -q "hello from demo backend" demo.reply || fail "the demo balancer did not answer with a demo backend"
+kill "$demo_pid" 2>/dev/null || true
+wait "$demo_pid" 2>/dev/null || true
 echo "demo: ok"
 # Types for a TypeScript consumer.
 cat > consumer.ts <<'TS'
@@ -63,6 +88,42 @@ TS
 cat > tsconfig.json <<'JSON'
 { "compilerOptions": { "strict": true, "module": "NodeNext", "moduleResolution": "NodeNext", "target": "ES2022", "noEmit": true, "skipLibCheck": false, "types": [] }, "files": ["consumer.ts"] }
 JSON
-"$root/node_modules/.bin/tsc" -p tsconfig.json
+"$root/node_modules/.bin/tsc" -p tsconfig.json || fail "a TypeScript consumer does not type-check"
 echo "types: ok"
+
+# The published layout: the main package carries no binary; npm installs the
+# binary from switchyard-<platform>, made by napi create-npm-dirs + artifacts
+# exactly as .github/workflows/release.yml does (targets cut to this platform).
+stage="$work/stage"
+mkdir -p "$stage/native" "$stage/artifacts/bindings"
+cp -R "$root/package.json" "$root/README.md" "$root/dist" "$stage/"
+cp "$root/native/index.cjs" "$root/native/index.d.cts" "$stage/native/"
+node_file="$(cd "$root/native" && ls switchyard.*.node | head -n 1)"
+platform="${node_file#switchyard.}"; platform="${platform%.node}"
+cp "$root/native/$node_file" "$stage/artifacts/bindings/"
+cd "$stage"
+node -e '
+  const fs = require("fs"); const p = JSON.parse(fs.readFileSync("package.json", "utf8"));
+  const triple = { "linux-x64-gnu": "x86_64-unknown-linux-gnu", "linux-x64-musl": "x86_64-unknown-linux-musl",
+    "linux-arm64-gnu": "aarch64-unknown-linux-gnu", "darwin-x64": "x86_64-apple-darwin",
+    "darwin-arm64": "aarch64-apple-darwin", "win32-x64-msvc": "x86_64-pc-windows-msvc" }[process.argv[1]];
+  if (!triple) throw new Error("no target triple for " + process.argv[1]);
+  p.napi.targets = [triple]; fs.writeFileSync("package.json", JSON.stringify(p, null, 2));
+' "$platform"
+"$root/node_modules/.bin/napi" create-npm-dirs --npm-dir npm > "$work/napi.log" 2>&1 || { cat "$work/napi.log"; fail "napi create-npm-dirs"; }
+"$root/node_modules/.bin/napi" artifacts -o artifacts --npm-dir npm > "$work/napi.log" 2>&1 || { cat "$work/napi.log"; fail "napi artifacts"; }
+[ -f "npm/$platform/$node_file" ] || fail "napi artifacts did not put $node_file into npm/$platform"
+main_tgz="$(npm pack --silent --ignore-scripts --pack-destination "$work" | tail -n 1)"
+tar tzf "$work/$main_tgz" > "$work/listing-main"
+if grep -q '\.node$' "$work/listing-main"; then fail "the staged main package should carry no binary"; fi
+plat_tgz="$(cd "npm/$platform" && npm pack --silent --pack-destination "$work" | tail -n 1)"
+echo "published layout: $main_tgz ($(wc -c < "$work/$main_tgz" | tr -d ' ') bytes) + $plat_tgz ($(wc -c < "$work/$plat_tgz" | tr -d ' ') bytes)"
+mkdir "$work/app2" && cd "$work/app2"
+PATH="$clean_path" npm init -y >/dev/null
+PATH="$clean_path" npm install --ignore-scripts --no-audit --no-fund "$work/$main_tgz" "$work/$plat_tgz" >/dev/null
+[ ! -e "node_modules/switchyard/native/$node_file" ] || fail "the binary should come from switchyard-$platform"
+got="$(PATH="$clean_path" npx --no-install switchyard --version)"
+[ "$got" = "$version" ] || fail "switchyard --version printed '$got' (published layout)"
+check_library
+echo "published layout (switchyard + switchyard-$platform): ok"
 echo "pack smoke test passed"

@@ -5,7 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { readFile } from 'node:fs/promises';
 import { loadConfigFile } from './config/load.js';
+import type { Algorithm } from './config/types.js';
+import { formatPlan, planChange, type PlanChange } from './plan.js';
 import { startDemo } from './demo.js';
 import { ConfigError, SwitchyardError } from './errors.js';
 import { jsonLines } from './log.js';
@@ -17,6 +20,9 @@ Usage:
   switchyard start -c FILE [--drain-ms N]   run in the foreground (SIGINT/SIGTERM drain, SIGHUP reloads FILE)
   switchyard validate -c FILE              check a config; exit 0, or exit 2 with every error
   switchyard demo [--port N]               three demo backends and a balancer in front (default port 8080)
+  switchyard plan -c FILE [--pool NAME] [--add ADDR] [--remove ADDR] [--weight ADDR=W] [--algorithm NAME]
+                  [--keys FILE] [--samples N] [--json]
+                                           what moves if the pool changes: shares before/after, keys that move
   switchyard --version | --help
 
 Config files: .yaml, .yml, .json, .js, .mjs, .ts (export default defineConfig({...})).
@@ -75,6 +81,36 @@ async function demo(port: number): Promise<void> {
   stopOnSignal(() => d.stop());
 }
 
+interface PlanArgs {
+  file: string;
+  pool?: string;
+  add: string[];
+  remove: string[];
+  weight: string[];
+  algorithm?: string;
+  keys?: string;
+  samples?: number;
+  json: boolean;
+}
+
+async function plan(a: PlanArgs): Promise<void> {
+  const config = await loadConfigFile(a.file);
+  const pool = a.pool ?? (config.pools.length === 1 ? config.pools[0]!.name : usage(`--pool is required: ${a.file} has pools ${config.pools.map((p) => p.name).join(', ')}`));
+  const weight: Record<string, number> = {};
+  for (const w of a.weight) {
+    const i = w.lastIndexOf('=');
+    const n = Number(w.slice(i + 1));
+    if (i < 0 || !Number.isInteger(n)) usage(`--weight: expected ADDR=WEIGHT, got "${w}"`);
+    weight[w.slice(0, i)] = n;
+  }
+  const change: PlanChange = { add: a.add, remove: a.remove, weight, ...(a.algorithm ? { algorithm: a.algorithm as Algorithm } : {}) };
+  const keys = a.keys
+    ? (await readFile(a.keys, 'utf8')).split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
+    : undefined;
+  const report = planChange(config, pool, change, { ...(keys ? { keys } : {}), ...(a.samples ? { samples: a.samples } : {}) });
+  process.stdout.write(a.json ? `${JSON.stringify(report, null, 2)}\n` : formatPlan(report));
+}
+
 function usage(message: string): never {
   process.stderr.write(`switchyard: ${message}\n\n${HELP}`);
   process.exit(2);
@@ -88,6 +124,14 @@ async function main(argv: string[]): Promise<void> {
       config: { type: 'string', short: 'c' },
       port: { type: 'string' },
       'drain-ms': { type: 'string' },
+      pool: { type: 'string' },
+      add: { type: 'string', multiple: true },
+      remove: { type: 'string', multiple: true },
+      weight: { type: 'string', multiple: true },
+      algorithm: { type: 'string' },
+      keys: { type: 'string' },
+      samples: { type: 'string' },
+      json: { type: 'boolean' },
       version: { type: 'boolean', short: 'v' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -108,6 +152,18 @@ async function main(argv: string[]): Promise<void> {
       return validate(needFile());
     case 'demo':
       return demo(int(values.port, 'port', 8080));
+    case 'plan':
+      return plan({
+        file: needFile(),
+        add: values.add ?? [],
+        remove: values.remove ?? [],
+        weight: values.weight ?? [],
+        json: values.json ?? false,
+        ...(values.pool ? { pool: values.pool } : {}),
+        ...(values.algorithm ? { algorithm: values.algorithm } : {}),
+        ...(values.keys ? { keys: values.keys } : {}),
+        ...(values.samples ? { samples: int(values.samples, 'samples', 100_000) } : {}),
+      });
     default:
       usage(`unknown command "${command}"`);
   }

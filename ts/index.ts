@@ -9,5 +9,7 @@ export type * from './config/types.js';
 export type * from './stats.js';
 export { SwitchyardError, ConfigError, BindError, DataPlaneError, ClosedError } from './errors.js';
 export type { ConfigIssue } from './errors.js';
+export { planChange, formatPlan } from './plan.js';
+export type { PlanChange, PlanOptions, PlanReport, PlanShare } from './plan.js';
 export { jsonLines, silent } from './log.js';
 export type { Logger } from './log.js';

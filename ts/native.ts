@@ -1,9 +1,16 @@
 /**
  * Loads the Rust addon through the loader napi-rs generates (`native/index.cjs`),
- * which picks `switchyard.<platform>.node` and reports clearly when none fits.
+ * which picks `native/switchyard.<platform>.node` (shipped in a packed tarball or
+ * built from source) or the per-platform package `switchyard-<platform>` (an
+ * optional dependency of the published package). When neither loads, `native()`
+ * throws one error that names the platform, architecture and libc, the glibc found
+ * and the glibc the binary needs, and what to do.
  * This module is the only place that touches the addon.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { SwitchyardError } from './errors.js';
 
 /** The surface of `crates/switchyard-node` (see its `lib.rs`). */
 export interface NativeEngine {
@@ -15,13 +22,173 @@ export interface NativeEngine {
 
 interface NativeModule {
   NativeEngine: { start(configJson: string): NativeEngine };
+  /** A plan request (JSON) in, a plan report (JSON) out. */
+  plan(requestJson: string): string;
 }
+
+/**
+ * The oldest glibc the published linux-gnu binaries may need. Binaries built on
+ * Debian 12 need 2.34 (`objdump -T native/*.node`); the release workflow checks
+ * every linux-gnu binary against this number, and a test checks the shipped one.
+ */
+export const MIN_GLIBC = '2.34';
+
+/** Platforms the release workflow publishes a binary for (napi's platform names). */
+export const PUBLISHED_PLATFORMS = [
+  'linux-x64-gnu',
+  'linux-x64-musl',
+  'linux-arm64-gnu',
+  'darwin-x64',
+  'darwin-arm64',
+  'win32-x64-msvc',
+] as const;
 
 const require = createRequire(import.meta.url);
 let cached: NativeModule | undefined;
 
 /** The addon, loaded on first use (so `validate` and `--help` work without it). */
 export function native(): NativeModule {
-  cached ??= require('../native/index.cjs') as NativeModule;
+  if (!cached) {
+    try {
+      cached = require('../native/index.cjs') as NativeModule;
+    } catch (err) {
+      throw nativeLoadError(err);
+    }
+  }
   return cached;
+}
+
+/** What `native()` knows about the running system, for the error message. */
+export interface HostInfo {
+  platform: NodeJS.Platform;
+  arch: string;
+  /** `glibc` or `musl` on Linux, otherwise null. */
+  libc: 'glibc' | 'musl' | null;
+  /** The glibc version the process runs with (from `process.report`), if any. */
+  glibcVersion: string | null;
+}
+
+/** Detects libc like the napi-generated loader: a glibc runtime version in the report means glibc. */
+export function hostInfo(): HostInfo {
+  const { platform, arch } = process;
+  if (platform !== 'linux') return { platform, arch, libc: null, glibcVersion: null };
+  let glibcVersion: string | null = null;
+  let musl = false;
+  try {
+    const report = process.report?.getReport() as
+      | { header?: { glibcVersionRuntime?: string }; sharedObjects?: string[] }
+      | undefined;
+    glibcVersion = report?.header?.glibcVersionRuntime ?? null;
+    if (!glibcVersion) {
+      musl = Array.isArray(report?.sharedObjects)
+        ? report.sharedObjects.some((f) => f.includes('libc.musl-') || f.includes('ld-musl-'))
+        : false;
+    }
+  } catch {
+    // no report available: fall back to the file check below
+  }
+  if (!glibcVersion && !musl) {
+    try {
+      musl = readFileSync('/usr/bin/ldd', 'utf8').includes('musl');
+    } catch {
+      musl = false;
+    }
+  }
+  return { platform, arch, libc: glibcVersion ? 'glibc' : musl ? 'musl' : null, glibcVersion };
+}
+
+/** napi's platform name for the host: `linux-x64-gnu`, `darwin-arm64`, `win32-x64-msvc`, … */
+export function platformName(host: HostInfo = hostInfo()): string {
+  if (host.platform === 'linux') return `linux-${host.arch}-${host.libc === 'musl' ? 'musl' : 'gnu'}`;
+  if (host.platform === 'win32') return `win32-${host.arch}-msvc`;
+  return `${host.platform}-${host.arch}`;
+}
+
+/** The newest `GLIBC_x.y` version a binary references (its minimum glibc), or null. */
+export function glibcNeededBy(file: string): string | null {
+  try {
+    const versions = readFileSync(file, 'latin1').match(/GLIBC_\d+(?:\.\d+)+/g) ?? [];
+    return versions.map((v) => v.slice('GLIBC_'.length)).sort(compareVersions).pop() ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Numeric comparison of dotted versions (`2.9` < `2.34`). */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+/** The binary the loader would pick for this host, if one is installed. */
+function installedBinary(name: string): string | null {
+  const local = new URL(`../native/switchyard.${name}.node`, import.meta.url);
+  if (existsSync(local)) return fileURLToPath(local);
+  try {
+    return require.resolve(`switchyard-${name}`);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * One error for "the addon did not load". The message carries the data plane's
+ * `[SWITCHYARD_ERR_NATIVE_LOAD]` prefix so `fromNative` keeps the code when the
+ * error passes through `Switchyard.start`.
+ */
+export function nativeLoadError(cause: unknown, host: HostInfo = hostInfo()): SwitchyardError {
+  const name = platformName(host);
+  const binary = installedBinary(name);
+  const needs = host.libc === 'glibc' || name.endsWith('-gnu') ? ((binary && glibcNeededBy(binary)) ?? MIN_GLIBC) : null;
+  const libc =
+    host.platform !== 'linux'
+      ? 'n/a'
+      : host.libc === 'glibc'
+        ? `glibc ${host.glibcVersion}`
+        : host.libc === 'musl'
+          ? 'musl'
+          : 'unknown (neither glibc nor musl detected)';
+  const lines = [
+    `[SWITCHYARD_ERR_NATIVE_LOAD] cannot load the Switchyard native addon for ${name}.`,
+    `  platform: ${host.platform}, arch: ${host.arch}, libc: ${libc}`,
+    binary
+      ? `  binary: ${binary} (present, but it did not load)`
+      : `  binary: none installed (looked for native/switchyard.${name}.node and the package switchyard-${name})`,
+  ];
+  if (needs) lines.push(`  the linux-gnu binary needs glibc >= ${needs}; this system has ${host.glibcVersion ? `glibc ${host.glibcVersion}` : 'no glibc'}`);
+  lines.push('  what to do:');
+  if (host.libc === 'glibc' && host.glibcVersion && needs && compareVersions(host.glibcVersion, needs) < 0) {
+    lines.push(`  - upgrade to a distribution with glibc >= ${needs} (Debian 12, Ubuntu 22.04, RHEL 9 or newer), or build from source (below)`);
+  } else if (!(PUBLISHED_PLATFORMS as readonly string[]).includes(name)) {
+    lines.push(`  - no prebuilt binary is published for ${name} (published: ${PUBLISHED_PLATFORMS.join(', ')}); build from source (below)`);
+  } else if (!binary) {
+    lines.push(
+      `  - reinstall so npm installs the optional dependency switchyard-${name}: remove node_modules and package-lock.json, then npm install`,
+      '    (installs with --omit=optional, --no-optional or a lockfile made on another platform skip it)',
+    );
+  } else {
+    lines.push('  - reinstall switchyard; if the error persists, report it with the cause below');
+  }
+  lines.push('  - or build from source: install Rust >= 1.88 (https://rustup.rs), then in a clone of switchyard run npm install');
+  lines.push(...causeLines(cause).map((l) => `  loader: ${l}`));
+  return new SwitchyardError('SWITCHYARD_ERR_NATIVE_LOAD', lines.join('\n'), { cause });
+}
+
+/** The loader's attempts, in order: it chains each failed `require` through `cause`, newest outermost. */
+function causeLines(err: unknown): string[] {
+  const messages: string[] = [];
+  for (let e: unknown = err, i = 0; e && i < 10; e = (e as { cause?: unknown }).cause, i++) {
+    const m = e instanceof Error ? e.message : String(e);
+    messages.push((m.split('\n')[0] ?? m).slice(0, 300));
+  }
+  if (messages.length === 0) return ['unknown error'];
+  const [top, ...attempts] = messages;
+  // The WebAssembly fallbacks are never published; their "not found" lines are noise.
+  const real = attempts.reverse().filter((m) => !/wasi|wasm32/i.test(m));
+  return real.length > 0 ? real : [top!];
 }

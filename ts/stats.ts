@@ -5,6 +5,8 @@ export interface BackendStats {
   address: string;
   weight: number;
   backup: boolean;
+  /** Share of new keys/connections this backend gets with every backend eligible. */
+  share: number;
   active: number;
   total: number;
   bytes_in: number;
@@ -18,6 +20,11 @@ export interface BackendStats {
 export interface PoolStats {
   name: string;
   algorithm: string;
+  /** Live connections of the pool. */
+  active: number;
+  /** Smallest / largest share of a primary backend (table balance; 1/N each is perfect). */
+  share_min: number;
+  share_max: number;
   backends: BackendStats[];
 }
 

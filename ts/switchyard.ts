@@ -10,6 +10,7 @@ import { ClosedError, SwitchyardError, fromNative } from './errors.js';
 import { silent, type Logger } from './log.js';
 import { native, type NativeEngine } from './native.js';
 import type { Stats } from './stats.js';
+import { planChange, type PlanChange, type PlanOptions, type PlanReport } from './plan.js';
 
 /** Options of `Switchyard.start`. */
 export interface StartOptions {
@@ -132,6 +133,15 @@ export class Switchyard {
       pools: resolved.pools.map((p) => `${p.name}(${p.backends.length})`),
       previous_pools: before.pools.map((p) => `${p.name}(${p.backends.length})`),
     });
+  }
+
+  /**
+   * What would move if `change` were applied to pool `pool`: each backend's
+   * share before and after, and the fraction of client keys whose backend
+   * changes. Changes nothing.
+   */
+  plan(pool: string, change: PlanChange, options: PlanOptions = {}): PlanReport {
+    return planChange(this.#config, pool, change, options);
   }
 
   /** Every counter of the data plane at this instant. */

@@ -256,8 +256,31 @@ export function listeningPorts() {
   return ports;
 }
 
-/** Number of ESTABLISHED TCP sockets whose remote port is one of `ports`. */
-export function establishedTo(ports) {
+/** Socket inodes held open by the process tree of rootPid. */
+export function treeSocketInodes(rootPid) {
+  const inodes = new Set();
+  for (const pid of processTree(rootPid)) {
+    let fds = [];
+    try {
+      fds = fs.readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m) inodes.add(m[1]);
+      } catch {}
+    }
+  }
+  return inodes;
+}
+
+/**
+ * Number of ESTABLISHED TCP sockets whose remote port is one of `ports`; with `inodes`, only
+ * sockets among them (e.g. those of one process tree).
+ */
+export function establishedTo(ports, inodes = null) {
   const want = new Set(ports);
   let n = 0;
   for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
@@ -270,7 +293,9 @@ export function establishedTo(ports) {
     for (const line of text.split('\n').slice(1)) {
       const cols = line.trim().split(/\s+/);
       if (cols.length < 4 || cols[3] !== '01') continue;
-      if (want.has(parseInt(cols[2].split(':')[1], 16))) n++;
+      if (!want.has(parseInt(cols[2].split(':')[1], 16))) continue;
+      if (inodes && !inodes.has(cols[9])) continue;
+      n++;
     }
   }
   return n;

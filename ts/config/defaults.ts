@@ -17,8 +17,14 @@ export const DEFAULTS = Object.freeze({
   idle_timeout_ms: 60_000,
   /** Copy small transfers, switch to splice(2) for bulk streams. */
   splice: 'auto',
-  /** The only algorithm so far. */
+  /** Each backend in turn. */
   algorithm: 'round_robin',
+  /** Hash algorithms hash the client IP. */
+  hash_key: 'source_ip',
+  /** Ring points per weight unit (consistent_hash), as ketama/nginx. */
+  virtual_nodes: 160,
+  /** Maglev table size: prime, Envoy's default. */
+  table_size: 65537,
   /** Give up on a backend connect after 2s. */
   connect_timeout_ms: 2_000,
   /** After a failed connect, try up to 2 other backends. */

@@ -13,8 +13,29 @@ export type Duration = number | string;
 /** How bytes are moved between the client and backend sockets. */
 export type SpliceMode = 'auto' | 'always' | 'never';
 
-/** Balancing algorithm of a pool. More arrive with the algorithms issue. */
-export type Algorithm = 'round_robin';
+/**
+ * Balancing algorithm of a pool:
+ * - `round_robin`: each backend in turn (weights only decide membership: 0 = none).
+ * - `weighted_round_robin`: smooth weighted round robin, as nginx (5/1/1 → a a b a c a a).
+ * - `least_connections`: fewest active connections per unit of weight.
+ * - `random`: weighted random.
+ * - `power_of_two`: two weighted random choices, the less loaded wins.
+ * - `ip_hash`: source IP modulo a weighted slot table (adding a backend remaps most clients).
+ * - `consistent_hash`: ketama ring with `virtual_nodes` points per weight unit.
+ * - `maglev`: Maglev lookup table of prime `table_size`.
+ */
+export type Algorithm =
+  | 'round_robin'
+  | 'weighted_round_robin'
+  | 'least_connections'
+  | 'random'
+  | 'power_of_two'
+  | 'ip_hash'
+  | 'consistent_hash'
+  | 'maglev';
+
+/** What `consistent_hash` and `maglev` hash: the client IP, or IP and port. */
+export type HashKey = 'source_ip' | 'source_ip_port';
 
 /** One TCP listener (a frontend). */
 export interface ListenerConfig {
@@ -48,6 +69,18 @@ export interface PoolConfig {
   connect_timeout?: Duration;
   /** After a failed connect, try this many other backends. Default 2. */
   retries?: number;
+  /** consistent_hash, maglev: what to hash. Default `source_ip`. */
+  hash_key?: HashKey;
+  /** consistent_hash: ring points per weight unit. Default 160. */
+  virtual_nodes?: number;
+  /** maglev: lookup table size, a prime up to 5000011. Default 65537. */
+  table_size?: number;
+  /**
+   * consistent_hash, maglev: bounded load. No backend takes more than this
+   * factor × the pool's average active connections (e.g. 1.25); a key whose
+   * backend is full walks on to its next choice. Default: off.
+   */
+  hash_balance_factor?: number;
   backends: BackendConfig[];
 }
 
@@ -82,6 +115,10 @@ export interface ResolvedPool {
   algorithm: Algorithm;
   connect_timeout_ms: number;
   retries: number;
+  hash_key: HashKey;
+  virtual_nodes: number;
+  table_size: number;
+  hash_balance_factor: number | null;
   backends: ResolvedBackend[];
 }
 

@@ -7,15 +7,40 @@ import { isIPv6 } from 'node:net';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { DEFAULTS, MAX_WORKERS } from './defaults.js';
 import { formatDuration, parseDuration } from './duration.js';
-import type { Algorithm, ResolvedBackend, ResolvedConfig, ResolvedListener, ResolvedPool, SpliceMode } from './types.js';
+import type { Algorithm, HashKey, ResolvedBackend, ResolvedConfig, ResolvedListener, ResolvedPool, SpliceMode } from './types.js';
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 const TOP_KEYS = ['workers', 'listeners', 'pools'];
 const LISTENER_KEYS = ['address', 'pool', 'backlog', 'idle_timeout', 'splice'];
-const POOL_KEYS = ['algorithm', 'connect_timeout', 'retries', 'backends'];
+const POOL_KEYS = ['algorithm', 'connect_timeout', 'retries', 'hash_key', 'virtual_nodes', 'table_size', 'hash_balance_factor', 'backends'];
 const BACKEND_KEYS = ['address', 'weight', 'backup'];
 const SPLICE_MODES: readonly SpliceMode[] = ['auto', 'always', 'never'];
-const ALGORITHMS: readonly Algorithm[] = ['round_robin'];
+const ALGORITHMS: readonly Algorithm[] = [
+  'round_robin',
+  'weighted_round_robin',
+  'least_connections',
+  'random',
+  'power_of_two',
+  'ip_hash',
+  'consistent_hash',
+  'maglev',
+];
+const HASH_KEYS: readonly HashKey[] = ['source_ip', 'source_ip_port'];
+/** Options that only some algorithms read; giving them to another is a mistake worth reporting. */
+const OPTION_ALGORITHMS: Record<string, readonly Algorithm[]> = {
+  hash_key: ['consistent_hash', 'maglev'],
+  virtual_nodes: ['consistent_hash'],
+  table_size: ['maglev'],
+  hash_balance_factor: ['consistent_hash', 'maglev'],
+};
+/** Envoy's limit for Maglev tables. */
+const MAX_TABLE_SIZE = 5_000_011;
+
+function isPrime(n: number): boolean {
+  if (n < 2) return false;
+  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
+  return true;
+}
 /** Idle timeouts are capped so the data plane's timer arithmetic cannot overflow. */
 const MAX_IDLE_MS = 24 * 3_600_000;
 const MAX_CONNECT_MS = 60_000;
@@ -172,6 +197,10 @@ function checkPool(c: Checker, name: string, raw: unknown): ResolvedPool {
     algorithm: DEFAULTS.algorithm,
     connect_timeout_ms: DEFAULTS.connect_timeout_ms,
     retries: DEFAULTS.retries,
+    hash_key: DEFAULTS.hash_key,
+    virtual_nodes: DEFAULTS.virtual_nodes,
+    table_size: DEFAULTS.table_size,
+    hash_balance_factor: null,
     backends: [],
   };
   const p = c.object(raw, path, 'a pool object');
@@ -180,6 +209,25 @@ function checkPool(c: Checker, name: string, raw: unknown): ResolvedPool {
   pool.algorithm = c.oneOf(p.algorithm, `${path}.algorithm`, ALGORITHMS, DEFAULTS.algorithm);
   pool.connect_timeout_ms = c.duration(p.connect_timeout, `${path}.connect_timeout`, 1, MAX_CONNECT_MS, DEFAULTS.connect_timeout_ms);
   pool.retries = c.int(p.retries, `${path}.retries`, 0, 10, DEFAULTS.retries);
+  for (const [option, algorithms] of Object.entries(OPTION_ALGORITHMS)) {
+    if (p[option] !== undefined && !algorithms.includes(pool.algorithm)) {
+      c.add(`${path}.${option}`, `applies only to ${algorithms.join(' and ')}, but the algorithm is ${describe(pool.algorithm)}`);
+    }
+  }
+  pool.hash_key = c.oneOf(p.hash_key, `${path}.hash_key`, HASH_KEYS, DEFAULTS.hash_key);
+  pool.virtual_nodes = c.int(p.virtual_nodes, `${path}.virtual_nodes`, 1, 10_000, DEFAULTS.virtual_nodes);
+  pool.table_size = c.int(p.table_size, `${path}.table_size`, 2, MAX_TABLE_SIZE, DEFAULTS.table_size);
+  if (p.table_size !== undefined && Number.isInteger(p.table_size) && !isPrime(pool.table_size)) {
+    c.add(`${path}.table_size`, `expected a prime number (e.g. 65537, 131071, 5000011), got ${describe(p.table_size)}`);
+  }
+  if (p.hash_balance_factor !== undefined) {
+    const f = p.hash_balance_factor;
+    if (typeof f !== 'number' || !Number.isFinite(f) || f <= 1 || f > 100) {
+      c.add(`${path}.hash_balance_factor`, `expected a number greater than 1 and at most 100 (e.g. 1.25), got ${describe(f)}`);
+    } else {
+      pool.hash_balance_factor = f;
+    }
+  }
   if (!Array.isArray(p.backends)) {
     c.add(`${path}.backends`, p.backends === undefined ? 'missing (expected a non-empty array of backends)' : `expected a non-empty array of backends, got ${describe(p.backends)}`);
     return pool;

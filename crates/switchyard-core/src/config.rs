@@ -51,6 +51,29 @@ pub struct PoolConfig {
     pub connect_timeout_ms: u64,
     pub retries: u32,
     pub backends: Vec<BackendConfig>,
+    /// What hash algorithms hash (consistent_hash, maglev). Default: source IP.
+    #[serde(default)]
+    pub hash_key: HashKey,
+    /// Ring points per weight unit (consistent_hash). Default 160.
+    #[serde(default)]
+    pub virtual_nodes: Option<u32>,
+    /// Lookup table size, prime (maglev). Default 65537.
+    #[serde(default)]
+    pub table_size: Option<u32>,
+    /// Bounded load: no backend takes more than this × the average active connections.
+    #[serde(default)]
+    pub hash_balance_factor: Option<f64>,
+}
+
+/// The key hash-based algorithms hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HashKey {
+    /// The client's IP address.
+    #[default]
+    SourceIp,
+    /// The client's IP address and port (spreads one client's connections).
+    SourceIpPort,
 }
 
 /// One backend of a pool.
@@ -84,8 +107,7 @@ impl EngineConfig {
             if p.backends.is_empty() {
                 return Err(Error::config(format!("pools.{}.backends: a pool needs at least one backend", p.name)));
             }
-            crate::select::check_algorithm(&p.algorithm)
-                .map_err(|m| Error::config(format!("pools.{}.algorithm: {m}", p.name)))?;
+            crate::select::check_pool(p).map_err(|m| Error::config(format!("pools.{}.{m}", p.name)))?;
             let mut seen = HashSet::new();
             for (j, b) in p.backends.iter().enumerate() {
                 let addr = parse_addr(&b.address)

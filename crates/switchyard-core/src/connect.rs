@@ -2,16 +2,30 @@
 //! another backend up to the pool's `retries`.
 
 use crate::select::PickContext;
-use crate::snapshot::Pool;
+use crate::snapshot::{Backend, Pool};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 use tokio::net::TcpStream;
 
-/// Connect a client from `client` to a backend of `pool`.
-/// Returns the connected stream and the backend's index, or `None` when every
+/// A connected backend. While it lives, the backend and its pool count one
+/// active connection (least connections and bounded load read these).
+pub struct Upstream<'a> {
+    pub stream: TcpStream,
+    pub backend: &'a Backend,
+    pool: &'a Pool,
+}
+
+impl Drop for Upstream<'_> {
+    fn drop(&mut self) {
+        self.backend.stats.active.fetch_sub(1, Relaxed);
+        self.pool.active.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Connect a client from `client` to a backend of `pool`, or `None` when every
 /// attempt failed or no backend was eligible. Failures are counted per backend.
-pub async fn connect(pool: &Pool, client: SocketAddr) -> Option<(TcpStream, usize)> {
+pub async fn connect(pool: &Pool, client: SocketAddr) -> Option<Upstream<'_>> {
     let ctx = PickContext { client };
     let attempts = pool.retries as usize + 1;
     let mut tried: Vec<usize> = Vec::with_capacity(attempts.min(8));
@@ -25,7 +39,8 @@ pub async fn connect(pool: &Pool, client: SocketAddr) -> Option<(TcpStream, usiz
                 // Latency over batching: small writes go out at once.
                 let _ = stream.set_nodelay(true);
                 b.stats.connected(start.elapsed());
-                return Some((stream, i));
+                pool.active.fetch_add(1, Relaxed);
+                return Some(Upstream { stream, backend: b, pool });
             }
             Ok(Err(_)) => {
                 b.stats.connect_errors.fetch_add(1, Relaxed);

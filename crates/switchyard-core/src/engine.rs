@@ -177,10 +177,21 @@ impl Engine {
         let pools = snap
             .pools
             .iter()
-            .map(|p| PoolReport {
-                name: p.name.clone(),
-                algorithm: p.selector.name().to_owned(),
-                backends: p.backends.iter().map(|b| BackendReport::read(b.addr, b.weight, b.backup, &b.stats)).collect(),
+            .map(|p| {
+                let primaries = || p.backends.iter().zip(&p.shares).filter(|(b, _)| !b.backup && b.weight > 0).map(|(_, &s)| s);
+                PoolReport {
+                    name: p.name.clone(),
+                    algorithm: p.algorithm().to_owned(),
+                    active: p.active.load(Relaxed),
+                    share_min: primaries().fold(f64::INFINITY, f64::min).min(1.0),
+                    share_max: primaries().fold(0.0, f64::max),
+                    backends: p
+                        .backends
+                        .iter()
+                        .zip(&p.shares)
+                        .map(|(b, &share)| BackendReport::read(b.addr, b.weight, b.backup, share, &b.stats))
+                        .collect(),
+                }
             })
             .collect();
         StatsReport {

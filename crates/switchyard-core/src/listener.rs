@@ -41,14 +41,13 @@ async fn serve(shared: Arc<Shared>, name: Arc<str>, client: TcpStream, peer: Soc
     route.stats.accepted.fetch_add(1, Relaxed);
     route.stats.active.fetch_add(1, Relaxed);
     let _ = client.set_nodelay(true);
-    if let Some((backend, i)) = connect(&route.pool, peer).await {
-        let b = &route.pool.backends[i];
-        let counters = Counters { bytes_in: &b.stats.bytes_in, bytes_out: &b.stats.bytes_out };
-        let outcome = forward::proxy(&client, &backend, route.splice, route.idle_timeout, counters, &shared.pipes, &shared.cancel_conns).await;
+    if let Some(up) = connect(&route.pool, peer).await {
+        let s = &up.backend.stats;
+        let counters = Counters { bytes_in: &s.bytes_in, bytes_out: &s.bytes_out };
+        let outcome = forward::proxy(&client, &up.stream, route.splice, route.idle_timeout, counters, &shared.pipes, &shared.cancel_conns).await;
         if let Outcome::IdleTimeout = outcome {
             route.stats.idle_timeouts.fetch_add(1, Relaxed);
         }
-        b.stats.active.fetch_sub(1, Relaxed);
     } else {
         route.stats.no_backend.fetch_add(1, Relaxed);
     }

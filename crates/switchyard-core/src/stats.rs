@@ -52,6 +52,7 @@ pub struct ListenerStats {
 pub struct StatsRegistry {
     backends: Mutex<HashMap<(String, SocketAddr), Arc<BackendStats>>>,
     listeners: Mutex<HashMap<String, Arc<ListenerStats>>>,
+    pools: Mutex<HashMap<String, Arc<AtomicU64>>>,
 }
 
 impl StatsRegistry {
@@ -63,9 +64,20 @@ impl StatsRegistry {
         let mut m = self.listeners.lock().unwrap_or_else(|p| p.into_inner());
         m.entry(name.to_owned()).or_default().clone()
     }
+    /// Live connections of a pool (the total bounded load divides).
+    pub fn pool_active(&self, pool: &str) -> Arc<AtomicU64> {
+        let mut m = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(pool.to_owned()).or_default().clone()
+    }
     /// Forget counters of backends and listeners that left the configuration.
     /// Live connections keep their own `Arc`s, so nothing they count is lost mid-flight.
-    pub fn retain(&self, keep_backend: impl Fn(&str, &SocketAddr) -> bool, keep_listener: impl Fn(&str) -> bool) {
+    pub fn retain(
+        &self,
+        keep_pool: impl Fn(&str) -> bool,
+        keep_backend: impl Fn(&str, &SocketAddr) -> bool,
+        keep_listener: impl Fn(&str) -> bool,
+    ) {
+        self.pools.lock().unwrap_or_else(|p| p.into_inner()).retain(|p, _| keep_pool(p));
         self.backends.lock().unwrap_or_else(|p| p.into_inner()).retain(|(p, a), _| keep_backend(p, a));
         self.listeners.lock().unwrap_or_else(|p| p.into_inner()).retain(|n, _| keep_listener(n));
     }
@@ -97,6 +109,11 @@ pub struct ListenerReport {
 pub struct PoolReport {
     pub name: String,
     pub algorithm: String,
+    pub active: u64,
+    /// Smallest and largest share of new keys/connections a primary backend
+    /// gets with all eligible (table balance; 1/N each is perfect).
+    pub share_min: f64,
+    pub share_max: f64,
     pub backends: Vec<BackendReport>,
 }
 
@@ -105,6 +122,8 @@ pub struct BackendReport {
     pub address: String,
     pub weight: u32,
     pub backup: bool,
+    /// Share of new keys/connections this backend gets with all eligible.
+    pub share: f64,
     pub active: u64,
     pub total: u64,
     pub bytes_in: u64,
@@ -115,12 +134,13 @@ pub struct BackendReport {
 }
 
 impl BackendReport {
-    pub fn read(address: SocketAddr, weight: u32, backup: bool, s: &BackendStats) -> Self {
+    pub fn read(address: SocketAddr, weight: u32, backup: bool, share: f64, s: &BackendStats) -> Self {
         let total = s.total.load(Relaxed);
         Self {
             address: address.to_string(),
             weight,
             backup,
+            share,
             active: s.active.load(Relaxed),
             total,
             bytes_in: s.bytes_in.load(Relaxed),

@@ -64,3 +64,13 @@ impl NativeEngine {
         Ok(())
     }
 }
+
+/// "What moves if I change this?": a `PlanRequest` as JSON in (pool before and
+/// after, optional keys), a `PlanReport` as JSON out. Pure computation.
+#[napi]
+pub fn plan(request_json: String) -> Result<String> {
+    let req: switchyard_core::select::plan::PlanRequest = serde_json::from_str(&request_json)
+        .map_err(|e| to_js(switchyard_core::Error::config(format!("malformed plan request: {e}"))))?;
+    let report = switchyard_core::select::plan::plan(&req).map_err(to_js)?;
+    serde_json::to_string(&report).map_err(|e| napi::Error::from_reason(e.to_string()))
+}

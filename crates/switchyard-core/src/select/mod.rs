@@ -1,16 +1,40 @@
 //! Backend selection: one trait, one file per algorithm.
 //!
-//! A selector is built off the hot path when a snapshot is built, and is
+//! A pool has one selector per tier (primaries, and backups used only when no
+//! primary is eligible). A selector is built off the hot path when a snapshot
+//! is built, over the tier's *members* (backends with weight > 0), and is
 //! immutable apart from its own atomics. `pick` runs once per connection
-//! attempt; it must not lock or allocate.
+//! attempt: no lock, no allocation.
 
+mod bounded;
+mod consistent_hash;
+mod ip_hash;
+mod least_connections;
+mod maglev;
+mod power_of_two;
+mod random;
 mod round_robin;
+mod walk;
+mod weighted_round_robin;
 
-pub use round_robin::RoundRobin;
+pub mod plan;
 
+use crate::config::{HashKey, PoolConfig};
 use crate::snapshot::Backend;
 use std::fmt::Debug;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+/// Default ring points per weight unit (ketama, as nginx and pingora use).
+pub const DEFAULT_VIRTUAL_NODES: u32 = 160;
+/// Default Maglev table size (prime; Envoy's default).
+pub const DEFAULT_TABLE_SIZE: u32 = 65537;
+/// Largest Maglev table accepted (Envoy's limit).
+pub const MAX_TABLE_SIZE: u32 = 5_000_011;
+/// Seed of every key hash: fixed, so processes and restarts agree.
+const KEY_SEED: u64 = 0x5377_6974_6368_7964; // "Switchyd"
 
 /// What a selector may look at for one decision.
 #[derive(Debug, Clone, Copy)]
@@ -19,31 +43,226 @@ pub struct PickContext {
     pub client: SocketAddr,
 }
 
-/// A balancing algorithm.
+/// A balancing algorithm over one tier of a pool.
 pub trait Selector: Send + Sync + Debug {
     /// The algorithm's configuration name.
     fn name(&self) -> &'static str;
-    /// Choose a backend index in `0..n` for which `eligible` holds, or `None`.
-    /// `eligible` folds in everything the pool knows (weight 0, backup tier,
-    /// already tried); the selector only decides the order.
-    fn pick(&self, ctx: &PickContext, n: usize, eligible: &dyn Fn(usize) -> bool) -> Option<usize>;
+    /// Choose a backend (an index into `backends`, the whole pool) for which
+    /// `eligible` holds, or `None`. `eligible` folds in what the pool knows
+    /// (already tried, health); the selector decides the order.
+    fn pick(&self, ctx: &PickContext, backends: &[Backend], eligible: &dyn Fn(usize) -> bool) -> Option<usize>;
+    /// Share of new keys or connections each member receives when all are
+    /// eligible, as `(backend index, share)`. For hash algorithms this is the
+    /// share of the table each owns (the balance gauges).
+    fn shares(&self) -> Vec<(usize, f64)>;
 }
 
-/// The algorithms this build knows, by configuration name.
-pub const ALGORITHMS: &[&str] = &["round_robin"];
+/// The backends one selector chooses among: pool indices and weights (> 0).
+#[derive(Debug, Clone)]
+pub struct Members {
+    pub idx: Vec<usize>,
+    pub weights: Vec<u32>,
+}
 
-/// Check an algorithm name; the error lists the known ones.
-pub fn check_algorithm(name: &str) -> Result<(), String> {
-    if ALGORITHMS.contains(&name) {
-        Ok(())
-    } else {
-        Err(format!("unknown algorithm {name:?}, expected one of {}", ALGORITHMS.join(", ")))
+impl Members {
+    /// Members of the tier `backup` (weight-0 backends take no new connections).
+    pub fn of_tier(backends: &[Backend], backup: bool) -> Members {
+        let (idx, weights) = backends.iter().enumerate().filter(|(_, b)| b.backup == backup && b.weight > 0).map(|(i, b)| (i, b.weight)).unzip();
+        Members { idx, weights }
+    }
+    pub fn len(&self) -> usize {
+        self.idx.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.idx.is_empty()
+    }
+    /// Weight shares, the default answer of `Selector::shares`.
+    pub fn weight_shares(&self) -> Vec<(usize, f64)> {
+        let total: u64 = self.weights.iter().map(|&w| w as u64).sum();
+        self.idx.iter().zip(&self.weights).map(|(&i, &w)| (i, w as f64 / total.max(1) as f64)).collect()
+    }
+    /// Weights divided by their greatest common divisor (5/5/10 → 1/1/2).
+    pub fn reduced_weights(&self) -> Vec<u64> {
+        let g = self.weights.iter().fold(0u64, |g, &w| gcd(g, w as u64)).max(1);
+        self.weights.iter().map(|&w| w as u64 / g).collect()
     }
 }
 
-/// Build the selector for `algorithm` over `backends` (already checked).
-pub fn build(algorithm: &str, backends: &[Backend]) -> Box<dyn Selector> {
-    match algorithm {
-        _ => Box::new(RoundRobin::new(backends.len())),
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// Everything a selector is built from.
+pub struct BuildParams<'a> {
+    pub algorithm: &'a str,
+    pub hash_key: HashKey,
+    pub virtual_nodes: u32,
+    pub table_size: u32,
+    pub balance_factor: Option<f64>,
+    /// Live connections of the whole pool (bounded load); survives snapshot swaps.
+    pub pool_active: Arc<AtomicU64>,
+    /// Backend names hashed into tables: the address, so tables are stable.
+    pub names: Vec<String>,
+}
+
+/// The algorithms this build knows, by configuration name.
+pub const ALGORITHMS: &[&str] = &[
+    "round_robin",
+    "weighted_round_robin",
+    "least_connections",
+    "random",
+    "power_of_two",
+    "ip_hash",
+    "consistent_hash",
+    "maglev",
+];
+
+/// Check a pool's algorithm and its options; the error starts with the field name.
+pub fn check_pool(p: &PoolConfig) -> Result<(), String> {
+    if !ALGORITHMS.contains(&p.algorithm.as_str()) {
+        return Err(format!("algorithm: unknown algorithm {:?}, expected one of {}", p.algorithm, ALGORITHMS.join(", ")));
+    }
+    if let Some(m) = p.table_size {
+        if !(2..=MAX_TABLE_SIZE).contains(&m) || !is_prime(m as u64) {
+            return Err(format!("table_size: expected a prime number up to {MAX_TABLE_SIZE}, got {m}"));
+        }
+    }
+    if let Some(v) = p.virtual_nodes {
+        if !(1..=10_000).contains(&v) {
+            return Err(format!("virtual_nodes: expected 1..10000, got {v}"));
+        }
+    }
+    if let Some(f) = p.hash_balance_factor {
+        if !(f.is_finite() && f > 1.0) {
+            return Err(format!("hash_balance_factor: expected a number greater than 1, got {f}"));
+        }
+    }
+    Ok(())
+}
+
+/// Deterministic primality test (trial division; table sizes are small).
+pub fn is_prime(n: u64) -> bool {
+    if n < 2 {
+        return false;
+    }
+    let mut d = 2;
+    while d * d <= n {
+        if n % d == 0 {
+            return false;
+        }
+        d += 1;
+    }
+    true
+}
+
+/// Hash the client by `key` with the fixed seed: the same client gives the
+/// same hash in every process.
+pub fn key_hash(client: SocketAddr, key: HashKey) -> u64 {
+    let mut buf = [0u8; 18];
+    let n = match client.ip() {
+        IpAddr::V4(ip) => {
+            buf[..4].copy_from_slice(&ip.octets());
+            4
+        }
+        IpAddr::V6(ip) => {
+            buf[..16].copy_from_slice(&ip.octets());
+            16
+        }
+    };
+    let n = match key {
+        HashKey::SourceIp => n,
+        HashKey::SourceIpPort => {
+            buf[n..n + 2].copy_from_slice(&client.port().to_be_bytes());
+            n + 2
+        }
+    };
+    xxh3_64_with_seed(&buf[..n], KEY_SEED)
+}
+
+/// Hash a table entry name with a seed (ring points, Maglev permutations).
+pub fn name_hash(name: &[u8], seed: u64) -> u64 {
+    xxh3_64_with_seed(name, seed)
+}
+
+/// A fast per-thread pseudo-random number (xorshift64*), for random and p2c.
+pub fn fast_rand() -> u64 {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
+            (t ^ (&t as *const u64 as u64)) | 1
+        });
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        s.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    })
+}
+
+/// Build the selector for one tier.
+pub fn build(p: &BuildParams<'_>, members: Members) -> Box<dyn Selector> {
+    let bound = p.balance_factor.map(|f| bounded::Bound::new(f, Arc::clone(&p.pool_active), members.len()));
+    match p.algorithm {
+        "weighted_round_robin" => Box::new(weighted_round_robin::WeightedRoundRobin::new(members)),
+        "least_connections" => Box::new(least_connections::LeastConnections::new(members)),
+        "random" => Box::new(random::Random::new(members)),
+        "power_of_two" => Box::new(power_of_two::PowerOfTwo::new(members)),
+        "ip_hash" => Box::new(ip_hash::IpHash::new(members)),
+        "consistent_hash" => Box::new(consistent_hash::Ring::new(members, &p.names, p.virtual_nodes, p.hash_key, bound)),
+        "maglev" => Box::new(maglev::Maglev::new(members, &p.names, p.table_size, p.hash_key, bound)),
+        _ => Box::new(round_robin::RoundRobin::new(members)),
+    }
+}
+
+/// `a/wa < b/wb` without division: is backend load `a` at weight `wa` lighter?
+#[inline]
+pub(crate) fn lighter(a: u64, wa: u32, b: u64, wb: u32) -> bool {
+    (a as u128) * (wb as u128) < (b as u128) * (wa as u128)
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    use super::*;
+    use crate::stats::BackendStats;
+
+    /// Backends 10.0.0.i:80 with the given weights (all primaries).
+    pub fn backends(weights: &[u32]) -> Vec<Backend> {
+        weights
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| Backend {
+                addr: SocketAddr::new(std::net::Ipv4Addr::from(0x0a00_0001u32 + i as u32).into(), 80),
+                weight: w,
+                backup: false,
+                stats: Arc::new(BackendStats::default()),
+            })
+            .collect()
+    }
+
+    pub fn client(i: u32) -> PickContext {
+        let ip = std::net::Ipv4Addr::from(0x0a00_0000u32.wrapping_add(i.wrapping_mul(2654435761)));
+        PickContext { client: SocketAddr::new(ip.into(), 1024 + (i % 60000) as u16) }
+    }
+
+    /// Picks over `n` distinct clients, counted per backend.
+    pub fn spread(s: &dyn Selector, b: &[Backend], n: u32) -> Vec<u32> {
+        let mut counts = vec![0; b.len()];
+        for i in 0..n {
+            counts[s.pick(&client(i), b, &|_| true).unwrap()] += 1;
+        }
+        counts
+    }
+
+    /// Chi-square statistic of `counts` against `expected` shares.
+    pub fn chi_square(counts: &[u32], shares: &[f64]) -> f64 {
+        let n: u32 = counts.iter().sum();
+        counts.iter().zip(shares).map(|(&c, &p)| {
+            let e = p * n as f64;
+            (c as f64 - e).powi(2) / e
+        }).sum()
     }
 }

@@ -1,0 +1,108 @@
+/**
+ * "What moves if I change this?" — the control plane describes a change to a
+ * pool; the data plane's own selectors map sample keys before and after.
+ */
+import { ConfigError } from './errors.js';
+import type { Algorithm, ResolvedConfig, ResolvedPool } from './config/types.js';
+import { native } from './native.js';
+import { fromNative } from './errors.js';
+
+/** A change to one pool. Every field is optional; they combine. */
+export interface PlanChange {
+  /** Backends to add (`ip:port`, weight 1). */
+  add?: string[];
+  /** Backends to remove. */
+  remove?: string[];
+  /** New weights by backend address. */
+  weight?: Record<string, number>;
+  /** Switch the algorithm. */
+  algorithm?: Algorithm;
+}
+
+/** Options of a plan. */
+export interface PlanOptions {
+  /** Client keys (`ip` or `ip:port`). Default: `samples` synthetic keys. */
+  keys?: string[];
+  /** Number of synthetic keys. Default 100,000. */
+  samples?: number;
+  /** Also return every key's backend before and after. */
+  assignments?: boolean;
+}
+
+/** One backend's share before or after the change. */
+export interface PlanShare {
+  address: string;
+  share: number;
+}
+
+/** The answer of a plan. */
+export interface PlanReport {
+  pool: string;
+  algorithm_before: string;
+  algorithm_after: string;
+  keys: number;
+  /** True when both algorithms map keys to backends (ip_hash, consistent_hash, maglev). */
+  keyed: boolean;
+  /** Fraction of keys whose backend changes (keyed algorithms), else null. */
+  moved: number | null;
+  before: PlanShare[];
+  after: PlanShare[];
+  assignments?: [key: string, before: string | null, after: string | null][];
+}
+
+/** Apply `change` to `pool` and return the new pool; errors name the offending address. */
+export function applyChange(pool: ResolvedPool, change: PlanChange, source = 'plan'): ResolvedPool {
+  const issues: { path: string; message: string }[] = [];
+  const backends = pool.backends.map((b) => ({ ...b }));
+  const has = (a: string) => backends.some((b) => b.address === a);
+  for (const a of change.remove ?? []) {
+    if (!has(a)) issues.push({ path: 'remove', message: `pool "${pool.name}" has no backend ${a}` });
+  }
+  const kept = backends.filter((b) => !(change.remove ?? []).includes(b.address));
+  for (const a of change.add ?? []) {
+    if (kept.some((b) => b.address === a)) issues.push({ path: 'add', message: `pool "${pool.name}" already has backend ${a}` });
+    else kept.push({ address: a, weight: 1, backup: false });
+  }
+  for (const [a, w] of Object.entries(change.weight ?? {})) {
+    const b = kept.find((x) => x.address === a);
+    if (!b) issues.push({ path: 'weight', message: `pool "${pool.name}" has no backend ${a}` });
+    else if (!Number.isInteger(w) || w < 0 || w > 1000) issues.push({ path: 'weight', message: `expected an integer weight 0..1000 for ${a}, got ${w}` });
+    else b.weight = w;
+  }
+  if (kept.length === 0) issues.push({ path: 'remove', message: `the change would leave pool "${pool.name}" empty` });
+  if (issues.length) throw new ConfigError(source, issues);
+  return { ...pool, algorithm: change.algorithm ?? pool.algorithm, backends: kept };
+}
+
+/** Plan `change` to pool `poolName` of `config`. */
+export function planChange(config: ResolvedConfig, poolName: string, change: PlanChange, options: PlanOptions = {}): PlanReport {
+  const before = config.pools.find((p) => p.name === poolName);
+  if (!before) {
+    throw new ConfigError('plan', [{ path: 'pool', message: `no pool named "${poolName}" (pools: ${config.pools.map((p) => p.name).join(', ')})` }]);
+  }
+  const after = applyChange(before, change);
+  try {
+    const report = JSON.parse(native().plan(JSON.stringify({ before, after, ...options }))) as Omit<PlanReport, 'pool'>;
+    return { pool: poolName, ...report };
+  } catch (err) {
+    throw fromNative(err, 'plan');
+  }
+}
+
+/** Render a report as the table `switchyard plan` prints. */
+export function formatPlan(r: PlanReport): string {
+  const pct = (x: number | undefined) => (x === undefined ? '      -' : `${(x * 100).toFixed(1).padStart(6)}%`);
+  const addresses = [...new Set([...r.before.map((s) => s.address), ...r.after.map((s) => s.address)])];
+  const width = Math.max(8, ...addresses.map((a) => a.length));
+  const lines = [
+    `pool ${r.pool}: ${r.algorithm_before}${r.algorithm_after !== r.algorithm_before ? ` → ${r.algorithm_after}` : ''}, ${r.keys} keys`,
+    `${'backend'.padEnd(width)}  before    after`,
+    ...addresses.map(
+      (a) => `${a.padEnd(width)}  ${pct(r.before.find((s) => s.address === a)?.share)}  ${pct(r.after.find((s) => s.address === a)?.share)}`,
+    ),
+    r.moved === null
+      ? 'keys that move: n/a (this algorithm has no key affinity; every new connection is balanced afresh)'
+      : `keys that move: ${(r.moved * 100).toFixed(1)}%`,
+  ];
+  return `${lines.join('\n')}\n`;
+}
