@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as procs from './lib/procs.mjs';
-import { definePeers, startBackends, ensureIperf } from './lib/peers.mjs';
+import { definePeers, startBackends, ensureIperf, switchyardBuildKind } from './lib/peers.mjs';
 import * as load from './lib/workloads.mjs';
 import { summarize, markdown, chart, writeChart } from './lib/report.mjs';
 
@@ -142,10 +142,10 @@ async function main() {
   // per connection anyway.
   const nofile = Number(sh('sh', ['-c', 'ulimit -n'])) || 1024;
   const fit = Math.max(100, Math.floor((nofile - 2000) / 2 / 1000) * 1000);
-  const idleNote = [];
+  const startNotes = [];
   if (opts.workloads.includes('mem') && opts.idleConns > fit) {
-    idleNote.push(`the fd limit is ${nofile} and cannot be raised here, so the memory workload holds ${fit} idle connections instead of ${opts.idleConns} (two fds each in the proxy)`);
-    log(`bench: ${idleNote[0]}`);
+    startNotes.push(`the fd limit is ${nofile} and cannot be raised here, so the memory workload holds ${fit} idle connections instead of ${opts.idleConns} (two fds each in the proxy)`);
+    log(`bench: ${startNotes[0]}`);
     opts.idleConns = fit;
   }
 
@@ -172,6 +172,16 @@ async function main() {
   const reportWorkloads = [...new Set([...wl, ...runWorkloads])];
 
   const machine = machineInfo();
+  const sy = peers.find((p) => p.name === 'switchyard');
+  if (sy && !sy.unavailableReason) {
+    const kind = switchyardBuildKind(repoRoot);
+    machine.versions.switchyard += `, addon: ${kind}`;
+    if (kind !== 'release') {
+      sy.label += ' [debug build?]';
+      startNotes.push('the Switchyard addon carries .debug_info although the release profile strips symbols: probably an unoptimised debug build (`npm run build:native` makes a release one); its numbers are not representative');
+      log(`bench: warning: ${startNotes.at(-1)}`);
+    }
+  }
   const config = {
     rounds: opts.rounds,
     duration: opts.duration,
@@ -181,7 +191,7 @@ async function main() {
     switchyardSplice: opts.switchyardSplice,
     wrk: '-c64 -t2 --latency (1 s warm-up run first)',
     iperf3: 'one stream, -t duration, then again with -R',
-    notes: [...idleNote],
+    notes: [...startNotes],
   };
 
   // rough time estimate
@@ -250,9 +260,28 @@ async function main() {
   await procs.stop(backends.iperf);
 
   const { md, how } = writeOutputs(opts.out, 'latest');
+  if (path.resolve(opts.out) === path.join(here, 'results')) updateReadme(md);
   log(`bench: chart rendered with ${how}`);
   log(`bench: wrote ${path.relative(process.cwd(), opts.out)}/latest.{md,json,svg,png}\n`);
   process.stdout.write(md);
+}
+
+/** Put the latest table into benches/README.md, after its marker line. */
+function updateReadme(md) {
+  const file = path.join(here, 'README.md');
+  const marker = '<!-- latest-results -->';
+  try {
+    const text = fs.readFileSync(file, 'utf8');
+    const at = text.indexOf(marker);
+    if (at < 0) return;
+    const body = md
+      .replace(/^# .*\n+/, '')
+      .replace(/^(#+) /gm, '$1# ')
+      .replace(/`latest\.(png|svg|json)`/g, (m, ext) => `[\`results/latest.${ext}\`](results/latest.${ext})`);
+    fs.writeFileSync(file, `${text.slice(0, at + marker.length)}\n\n${body.trim()}\n\n![ratios to HAProxy](results/latest.png)\n`);
+  } catch (e) {
+    log(`bench: could not update README.md: ${e.message}`);
+  }
 }
 
 function describe(rec) {

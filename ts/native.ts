@@ -161,6 +161,9 @@ export function nativeLoadError(cause: unknown, host: HostInfo = hostInfo()): Sw
       : `  binary: none installed (looked for native/switchyard.${name}.node and the package switchyard-${name})`,
   ];
   if (needs) lines.push(`  the linux-gnu binary needs glibc >= ${needs}; this system has ${host.glibcVersion ? `glibc ${host.glibcVersion}` : 'no glibc'}`);
+  if (process.env.NAPI_RS_NATIVE_LIBRARY_PATH) {
+    lines.push(`  NAPI_RS_NATIVE_LIBRARY_PATH=${process.env.NAPI_RS_NATIVE_LIBRARY_PATH} overrides the binary: unset it or fix the path`);
+  }
   lines.push('  what to do:');
   if (host.libc === 'glibc' && host.glibcVersion && needs && compareVersions(host.glibcVersion, needs) < 0) {
     lines.push(`  - upgrade to a distribution with glibc >= ${needs} (Debian 12, Ubuntu 22.04, RHEL 9 or newer), or build from source (below)`);
@@ -172,7 +175,7 @@ export function nativeLoadError(cause: unknown, host: HostInfo = hostInfo()): Sw
       '    (installs with --omit=optional, --no-optional or a lockfile made on another platform skip it)',
     );
   } else {
-    lines.push('  - reinstall switchyard; if the error persists, report it with the cause below');
+    lines.push('  - reinstall switchyard; if the error persists, report it with the loader lines below');
   }
   lines.push('  - or build from source: install Rust >= 1.88 (https://rustup.rs), then in a clone of switchyard run npm install');
   lines.push(...causeLines(cause).map((l) => `  loader: ${l}`));

@@ -214,6 +214,37 @@ export function switchyardBuilt(repoRoot) {
   return missing.length ? `not built (missing ${missing.join(', ')})` : null;
 }
 
+/** Names of the sections of an ELF64 little-endian file (e.g. the native addon). */
+export function elfSections(file) {
+  const b = fs.readFileSync(file);
+  if (b.readUInt32BE(0) !== 0x7f454c46 || b[4] !== 2 || b[5] !== 1) return [];
+  const shoff = Number(b.readBigUInt64LE(0x28));
+  const shentsize = b.readUInt16LE(0x3a);
+  const shnum = b.readUInt16LE(0x3c);
+  const shstrndx = b.readUInt16LE(0x3e);
+  const strOff = Number(b.readBigUInt64LE(shoff + shstrndx * shentsize + 0x18));
+  const names = [];
+  for (let i = 0; i < shnum; i++) {
+    const nameOff = b.readUInt32LE(shoff + i * shentsize);
+    const end = b.indexOf(0, strOff + nameOff);
+    names.push(b.toString('latin1', strOff + nameOff, end));
+  }
+  return names;
+}
+
+/**
+ * 'release' or a warning: the release profile strips symbols (Cargo.toml), so an addon that
+ * still carries .debug_info is most likely an unoptimised debug build.
+ */
+export function switchyardBuildKind(repoRoot) {
+  try {
+    const names = elfSections(path.join(repoRoot, 'native/switchyard.linux-x64-gnu.node'));
+    return names.includes('.debug_info') ? 'debug build?' : 'release';
+  } catch {
+    return 'unknown';
+  }
+}
+
 /**
  * The peers. `unavailable(ctx)` returns a reason string when the peer cannot be run at all;
  * `start(ctx, threads, ports)` returns the started process (or throws with a reason).

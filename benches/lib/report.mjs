@@ -217,7 +217,8 @@ export function chart({ summary, peers, threadsList, workloads }) {
   o.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="DejaVu Sans, sans-serif" font-size="11">`);
   o.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
   rects.push([0, 0, width, height, '#ffffff']);
-  o.push(`<text x="${left}" y="20" font-size="15" font-weight="bold">Ratio to HAProxy, same round (median over rounds; 1.0 = HAProxy)</text>`);
+  o.push(`<text x="${left}" y="20" font-size="15" font-weight="bold">Ratio to HAProxy measured in the same round (median over rounds; dashed line = HAProxy)</text>`);
+  o.push(`<text x="${width - 10}" y="20" text-anchor="end" fill="#555">bulk and CPU/GB: relative to HAProxy + splice-auto; the rest: to HAProxy without splice</text>`);
   // legend
   let lx = left;
   for (const p of shown) {

@@ -121,11 +121,21 @@ impl EngineConfig {
             }
         }
         let mut names = HashSet::new();
+        let mut bound: Vec<(&str, SocketAddr)> = Vec::new();
         for l in &self.listeners {
             if !names.insert(l.name.as_str()) {
                 return Err(Error::config(format!("listeners.{}: duplicate listener name", l.name)));
             }
-            parse_addr(&l.address).map_err(|m| Error::config(format!("listeners.{}.address: {m}", l.name)))?;
+            let addr = parse_addr(&l.address).map_err(|m| Error::config(format!("listeners.{}.address: {m}", l.name)))?;
+            // SO_REUSEPORT would let both bind and the kernel would split the
+            // port's connections between them at random: refuse it here.
+            if let Some((other, _)) = bound.iter().find(|(_, b)| overlaps(*b, addr)) {
+                return Err(Error::config(format!(
+                    "listeners.{}.address: {} overlaps listeners.{other}.address (same port)",
+                    l.name, l.address
+                )));
+            }
+            bound.push((l.name.as_str(), addr));
             if !pool_names.contains(l.pool.as_str()) {
                 return Err(Error::config(format!("listeners.{}.pool: no pool named {:?}", l.name, l.pool)));
             }
@@ -135,6 +145,14 @@ impl EngineConfig {
         }
         Ok(())
     }
+}
+
+/// Do two listener addresses claim the same port (same IP, or one is the wildcard)?
+fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() != 0
+        && a.port() == b.port()
+        && a.is_ipv4() == b.is_ipv4()
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
 /// Parse `ip:port` / `[ipv6]:port`.

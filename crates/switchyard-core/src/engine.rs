@@ -256,7 +256,8 @@ impl Engine {
             let first = bind_listener(want, l.backlog).map_err(bind_err)?;
             let bound = first.local_addr().map_err(bind_err)?;
             let mut sockets = vec![first];
-            for _ in 1..workers {
+            let sockets_wanted = if crate::net::REUSEPORT { workers } else { 1 };
+            for _ in 1..sockets_wanted {
                 sockets.push(bind_listener(bound, l.backlog).map_err(bind_err)?);
             }
             out.push(Bound { config: l.clone(), bound, sockets });

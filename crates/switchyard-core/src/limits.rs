@@ -2,6 +2,13 @@
 //! spliced, up to two pipes (four descriptors).
 
 /// Raise the soft `RLIMIT_NOFILE` to the hard limit. Returns the new soft limit.
+#[cfg(not(unix))]
+pub fn raise_nofile() -> u64 {
+    0
+}
+
+/// Raise the soft `RLIMIT_NOFILE` to the hard limit. Returns the new soft limit.
+#[cfg(unix)]
 pub fn raise_nofile() -> u64 {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes into the rlimit struct we own; no other memory is touched.

@@ -5,11 +5,16 @@ use std::io;
 use std::net::{Shutdown, SocketAddr};
 use tokio::net::TcpStream;
 
+/// Whether several sockets can share a listening address (one accept loop
+/// per worker). Without SO_REUSEPORT a listener gets a single socket.
+pub const REUSEPORT: bool = cfg!(unix);
+
 /// Bind a listening socket with `SO_REUSEADDR`, `SO_REUSEPORT` and our own
 /// backlog (tokio's `bind` fixes it at 128). Non-blocking, ready for tokio.
 pub fn bind_listener(addr: SocketAddr, backlog: u32) -> io::Result<std::net::TcpListener> {
     let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     sock.set_reuse_address(true)?;
+    #[cfg(unix)]
     sock.set_reuse_port(true)?;
     if addr.is_ipv6() {
         sock.set_only_v6(true)?;

@@ -12,9 +12,13 @@
 
 mod buffers;
 mod copy;
+#[cfg(target_os = "linux")]
+mod splice;
+#[cfg(not(target_os = "linux"))]
+#[path = "no_splice.rs"]
 mod splice;
 
-pub use splice::{PipePool, PIPE_SIZE};
+pub use splice::PipePool;
 
 use crate::config::SpliceMode;
 use std::io;
