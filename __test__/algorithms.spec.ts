@@ -10,11 +10,11 @@ import type net from 'node:net';
 
 const run = promisify(execFile);
 
-function poolConfig(backends: { address: string; backup?: boolean }[], algorithm: Algorithm = 'round_robin'): SwitchyardConfig {
+function poolConfig(backends: { address: string; backup?: boolean }[], algorithm: Algorithm = 'round_robin', passive = 3): SwitchyardConfig {
   return {
     workers: 2,
     listeners: { front: { address: '127.0.0.1:0', pool: 'main' } },
-    pools: { main: { algorithm, connect_timeout: '1s', backends } },
+    pools: { main: { algorithm, connect_timeout: '1s', passive: { consecutive_failures: passive }, backends } },
   };
 }
 
@@ -65,7 +65,8 @@ describe('load-aware algorithms', () => {
   it('backups serve only while every primary is down, and traffic returns to a primary', async () => {
     const primaryPort = await refusedPort();
     const backup = await tagged('backup');
-    const { lb, port } = await startLb(poolConfig([{ address: `127.0.0.1:${primaryPort}` }, { address: backup.address, backup: true }]));
+    // Passive ejection off: here the primary's return is seen on the next connection.
+    const { lb, port } = await startLb(poolConfig([{ address: `127.0.0.1:${primaryPort}` }, { address: backup.address, backup: true }], 'round_robin', 0));
     let primary: Peer | undefined;
     try {
       const first = await openTagged(port, 3);

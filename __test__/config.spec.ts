@@ -61,9 +61,14 @@ const expected = {
       virtual_nodes: 160,
       table_size: 65537,
       hash_balance_factor: null,
+      passive: { consecutive_failures: 3, ejection_ms: 10_000, max_ejection_ms: 300_000, max_ejection_percent: 50 },
+      panic_threshold: null,
+      on_down: 'keep',
+      drain_timeout_ms: 30_000,
+      slow_start_ms: 0,
       backends: [
-        { address: '10.0.0.1:80', weight: 1, backup: false },
-        { address: '10.0.0.2:80', weight: 1, backup: false },
+        { address: '10.0.0.1:80', weight: 1, backup: false, state: 'ready' },
+        { address: '10.0.0.2:80', weight: 1, backup: false, state: 'ready' },
       ],
     },
   ],
@@ -106,11 +111,19 @@ describe('loadConfigFile', () => {
     const cfg = base();
     Object.assign(cfg.listeners.web, { address: '[::1]:0', backlog: 10, idle_timeout: '1.5s', splice: 'never' });
     Object.assign(cfg.pools.api, { connect_timeout: 250, retries: 0 });
-    cfg.pools.api.backends[1] = { address: '[0:0::0001]:443', weight: 0, backup: true };
+    cfg.pools.api.backends[1] = { address: '[0:0::0001]:443', weight: 0, backup: true, state: 'drain' };
+    Object.assign(cfg.pools.api, { passive: { consecutive_failures: 5, ejection_time: '1s' }, panic_threshold: 50, on_down: 'close', drain_timeout: '5s', slow_start: '20s' });
     const r = validateConfig(cfg, 'x');
     expect(r.listeners[0]).toMatchObject({ address: '[::1]:0', backlog: 10, idle_timeout_ms: 1500, splice: 'never' });
     expect(r.pools[0]).toMatchObject({ connect_timeout_ms: 250, retries: 0 });
-    expect(r.pools[0]?.backends[1]).toEqual({ address: '[::1]:443', weight: 0, backup: true });
+    expect(r.pools[0]?.backends[1]).toEqual({ address: '[::1]:443', weight: 0, backup: true, state: 'drain' });
+    expect(r.pools[0]).toMatchObject({
+      passive: { consecutive_failures: 5, ejection_ms: 1000, max_ejection_ms: 300_000, max_ejection_percent: 50 },
+      panic_threshold: 50,
+      on_down: 'close',
+      drain_timeout_ms: 5000,
+      slow_start_ms: 20_000,
+    });
   });
 
   it('reports a missing file, naming it', async () => {

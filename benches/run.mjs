@@ -196,7 +196,7 @@ async function main() {
 
   // rough time estimate
   const runnable = peers.filter((p) => !p.unavailableReason);
-  const perPeer = { ka: opts.duration + 2.5, close: opts.duration + 2.5, bulk: 2 * opts.duration + 2, mem: 10 };
+  const perPeer = { ka: opts.duration + 1.7, close: opts.duration + 1.7, bulk: 2 * opts.duration + 1, mem: 5 };
   let est = 0;
   for (const w of runWorkloads) for (const p of runnable) if (!(w === 'mem' && p.direct)) est += perPeer[w];
   est *= opts.rounds * opts.threads.length;
@@ -255,6 +255,8 @@ async function main() {
     }
   }
   machine.busy = [...busy];
+  const addons = new Set(measurements.map((m) => m.addon_mtime).filter(Boolean));
+  if (addons.size > 1) config.notes.push(`the Switchyard addon was rebuilt during the run (${addons.size} versions seen: ${[...addons].join(', ')}): its rounds are not comparable`);
   if (machine.busy.length) config.notes.push(`${machine.busy.join(', ')} ran during the measurements: numbers are noisy`);
   await procs.stop(backends.nginx);
   await procs.stop(backends.iperf);
@@ -319,6 +321,11 @@ async function measure({ ctx, backends, peer, workload, threads, round, opts, wl
     }
     httpPort = peer.ports.httpPort;
     bulkPort = peer.ports.bulkPort;
+    if (peer.name === 'switchyard') {
+      try {
+        rec.addon_mtime = fs.statSync(path.join(ctx.repoRoot, 'native/switchyard.linux-x64-gnu.node')).mtime.toISOString();
+      } catch {}
+    }
   }
   const cpu = () => (proc ? procs.treeCpuSeconds(proc.pid) : null);
   try {

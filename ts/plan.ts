@@ -6,6 +6,7 @@ import { ConfigError } from './errors.js';
 import type { Algorithm, ResolvedConfig, ResolvedPool } from './config/types.js';
 import { native } from './native.js';
 import { fromNative } from './errors.js';
+import { enginePool } from './config/engine.js';
 
 /** A change to one pool. Every field is optional; they combine. */
 export interface PlanChange {
@@ -61,7 +62,7 @@ export function applyChange(pool: ResolvedPool, change: PlanChange, source = 'pl
   const kept = backends.filter((b) => !(change.remove ?? []).includes(b.address));
   for (const a of change.add ?? []) {
     if (kept.some((b) => b.address === a)) issues.push({ path: 'add', message: `pool "${pool.name}" already has backend ${a}` });
-    else kept.push({ address: a, weight: 1, backup: false });
+    else kept.push({ address: a, weight: 1, backup: false, state: 'ready' });
   }
   for (const [a, w] of Object.entries(change.weight ?? {})) {
     const b = kept.find((x) => x.address === a);
@@ -82,7 +83,8 @@ export function planChange(config: ResolvedConfig, poolName: string, change: Pla
   }
   const after = applyChange(before, change);
   try {
-    const report = JSON.parse(native().plan(JSON.stringify({ before, after, ...options }))) as Omit<PlanReport, 'pool'>;
+    const request = { before: enginePool(before), after: enginePool(after), ...options };
+    const report = JSON.parse(native().plan(JSON.stringify(request))) as Omit<PlanReport, 'pool'>;
     return { pool: poolName, ...report };
   } catch (err) {
     throw fromNative(err, 'plan');

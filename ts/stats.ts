@@ -7,6 +7,18 @@ export interface BackendStats {
   backup: boolean;
   /** Share of new keys/connections this backend gets with every backend eligible. */
   share: number;
+  /** Operator state. */
+  state: 'ready' | 'drain' | 'maint';
+  /** Active-check verdict as the data plane holds it. */
+  health: 'up' | 'down' | 'unknown';
+  /** Passively ejected right now, and for how much longer. */
+  ejected: boolean;
+  ejection_left_ms: number;
+  /** Consecutive passive failures, and ejections in the current streak. */
+  failures: number;
+  ejections: number;
+  /** Would a new connection be allowed here now (ready, not down, not ejected)? */
+  available: boolean;
   active: number;
   total: number;
   bytes_in: number;

@@ -6,6 +6,7 @@
 import { validateConfig } from './config/validate.js';
 import { loadConfigFile } from './config/load.js';
 import type { ResolvedConfig, SwitchyardConfig } from './config/types.js';
+import { engineConfigJson } from './config/engine.js';
 import { ClosedError, SwitchyardError, fromNative } from './errors.js';
 import { silent, type Logger } from './log.js';
 import { native, type NativeEngine } from './native.js';
@@ -72,7 +73,7 @@ export class Switchyard {
   static #startResolved(config: ResolvedConfig, log: Logger, source = 'config'): Switchyard {
     let engine: NativeEngine;
     try {
-      engine = native().NativeEngine.start(JSON.stringify(config));
+      engine = native().NativeEngine.start(engineConfigJson(config));
     } catch (err) {
       throw fromNative(err, source);
     }
@@ -122,7 +123,7 @@ export class Switchyard {
 
   #apply(resolved: ResolvedConfig, source = 'config'): void {
     try {
-      this.#engine.update(JSON.stringify(resolved));
+      this.#engine.update(engineConfigJson(resolved));
     } catch (err) {
       throw fromNative(err, source);
     }

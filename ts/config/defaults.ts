@@ -33,4 +33,14 @@ export const DEFAULTS = Object.freeze({
   weight: 1,
   /** Backends are primaries unless marked as backups. */
   backup: false,
+  /** Backends take traffic unless drained or in maintenance. */
+  state: 'ready',
+  /** Passive detection: 3 failures in a row eject for 10s, doubling up to 5m, at most half the pool. */
+  passive: Object.freeze({ consecutive_failures: 3, ejection_ms: 10_000, max_ejection_ms: 300_000, max_ejection_percent: 50 }),
+  /** Connections to a backend marked down keep running. */
+  on_down: 'keep',
+  /** A draining backend's connections are closed after 30s. */
+  drain_timeout_ms: 30_000,
+  /** Slow start is off. */
+  slow_start_ms: 0,
 } as const);

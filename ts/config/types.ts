@@ -51,6 +51,27 @@ export interface ListenerConfig {
   splice?: SpliceMode;
 }
 
+/** Operator state of a backend: `ready` takes traffic, `drain` takes no new connections and
+ * lets existing ones finish (closing the rest after the pool's `drain_timeout`), `maint` takes
+ * no new connections. */
+export type BackendState = 'ready' | 'drain' | 'maint';
+
+/** What to do with established connections when a backend is marked down by its check. */
+export type OnDown = 'keep' | 'close';
+
+/** Passive detection on real traffic (in the data plane). */
+export interface PassiveConfig {
+  /** Consecutive connect failures, connect timeouts or resets before the first byte that
+   * eject a backend. 0 turns passive detection off. Default 3. */
+  consecutive_failures?: number;
+  /** First ejection time; doubles on each repeated ejection. Default `"10s"`. */
+  ejection_time?: Duration;
+  /** Cap of the doubling. Default `"5m"`. */
+  max_ejection_time?: Duration;
+  /** Never eject more than this percentage of the pool. Default 50. */
+  max_ejection_percent?: number;
+}
+
 /** One backend server of a pool. */
 export interface BackendConfig {
   /** `host:port` of the backend (IP literal). */
@@ -59,6 +80,8 @@ export interface BackendConfig {
   weight?: number;
   /** A backup receives traffic only when no primary backend is available. */
   backup?: boolean;
+  /** Operator state. Default `ready`. */
+  state?: BackendState;
 }
 
 /** A pool of backends and how to choose among them. */
@@ -81,6 +104,17 @@ export interface PoolConfig {
    * backend is full walks on to its next choice. Default: off.
    */
   hash_balance_factor?: number;
+  /** Passive ejection policy. */
+  passive?: PassiveConfig;
+  /** Fail open: when no primary or backup is available and fewer than this percentage of
+   * primaries is healthy, use every primary not in maintenance. Default: off. */
+  panic_threshold?: number;
+  /** Established connections of a backend marked down: `keep` (default) or `close`. */
+  on_down?: OnDown;
+  /** How long a draining backend's connections may run before they are closed. Default `"30s"`. */
+  drain_timeout?: Duration;
+  /** Ramp a recovered backend's weight from 10% to 100% over this time. Default: off. */
+  slow_start?: Duration;
   backends: BackendConfig[];
 }
 
@@ -107,6 +141,15 @@ export interface ResolvedBackend {
   address: string;
   weight: number;
   backup: boolean;
+  state: BackendState;
+}
+
+/** Passive policy after validation (durations in ms). */
+export interface ResolvedPassive {
+  consecutive_failures: number;
+  ejection_ms: number;
+  max_ejection_ms: number;
+  max_ejection_percent: number;
 }
 
 /** A pool after validation. */
@@ -119,6 +162,12 @@ export interface ResolvedPool {
   virtual_nodes: number;
   table_size: number;
   hash_balance_factor: number | null;
+  passive: ResolvedPassive;
+  panic_threshold: number | null;
+  on_down: OnDown;
+  drain_timeout_ms: number;
+  /** 0 = off. */
+  slow_start_ms: number;
   backends: ResolvedBackend[];
 }
 

@@ -7,13 +7,31 @@ import { isIPv6 } from 'node:net';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { DEFAULTS, MAX_WORKERS } from './defaults.js';
 import { formatDuration, parseDuration } from './duration.js';
-import type { Algorithm, HashKey, ResolvedBackend, ResolvedConfig, ResolvedListener, ResolvedPool, SpliceMode } from './types.js';
+import type { Algorithm, BackendState, HashKey, OnDown, ResolvedBackend, ResolvedConfig, ResolvedListener, ResolvedPool, SpliceMode } from './types.js';
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 const TOP_KEYS = ['workers', 'listeners', 'pools'];
 const LISTENER_KEYS = ['address', 'pool', 'backlog', 'idle_timeout', 'splice'];
-const POOL_KEYS = ['algorithm', 'connect_timeout', 'retries', 'hash_key', 'virtual_nodes', 'table_size', 'hash_balance_factor', 'backends'];
-const BACKEND_KEYS = ['address', 'weight', 'backup'];
+const POOL_KEYS = [
+  'algorithm',
+  'connect_timeout',
+  'retries',
+  'hash_key',
+  'virtual_nodes',
+  'table_size',
+  'hash_balance_factor',
+  'passive',
+  'panic_threshold',
+  'on_down',
+  'drain_timeout',
+  'slow_start',
+  'backends',
+];
+const BACKEND_KEYS = ['address', 'weight', 'backup', 'state'];
+const PASSIVE_KEYS = ['consecutive_failures', 'ejection_time', 'max_ejection_time', 'max_ejection_percent'];
+const BACKEND_STATES: readonly BackendState[] = ['ready', 'drain', 'maint'];
+const ON_DOWN: readonly OnDown[] = ['keep', 'close'];
+const HOUR_MS = 3_600_000;
 const SPLICE_MODES: readonly SpliceMode[] = ['auto', 'always', 'never'];
 const ALGORITHMS: readonly Algorithm[] = [
   'round_robin',
@@ -201,6 +219,11 @@ function checkPool(c: Checker, name: string, raw: unknown): ResolvedPool {
     virtual_nodes: DEFAULTS.virtual_nodes,
     table_size: DEFAULTS.table_size,
     hash_balance_factor: null,
+    passive: { ...DEFAULTS.passive },
+    panic_threshold: null,
+    on_down: DEFAULTS.on_down,
+    drain_timeout_ms: DEFAULTS.drain_timeout_ms,
+    slow_start_ms: DEFAULTS.slow_start_ms,
     backends: [],
   };
   const p = c.object(raw, path, 'a pool object');
@@ -228,6 +251,26 @@ function checkPool(c: Checker, name: string, raw: unknown): ResolvedPool {
       pool.hash_balance_factor = f;
     }
   }
+  if (p.passive !== undefined) {
+    const pp = c.object(p.passive, `${path}.passive`, `an object with keys ${PASSIVE_KEYS.join(', ')}`);
+    if (pp) {
+      c.keys(pp, PASSIVE_KEYS, `${path}.passive`);
+      const d = DEFAULTS.passive;
+      pool.passive = {
+        consecutive_failures: c.int(pp.consecutive_failures, `${path}.passive.consecutive_failures`, 0, 1000, d.consecutive_failures),
+        ejection_ms: c.duration(pp.ejection_time, `${path}.passive.ejection_time`, 1, HOUR_MS, d.ejection_ms),
+        max_ejection_ms: c.duration(pp.max_ejection_time, `${path}.passive.max_ejection_time`, 1, 24 * HOUR_MS, d.max_ejection_ms),
+        max_ejection_percent: c.int(pp.max_ejection_percent, `${path}.passive.max_ejection_percent`, 0, 100, d.max_ejection_percent),
+      };
+      if (pool.passive.max_ejection_ms < pool.passive.ejection_ms) {
+        c.add(`${path}.passive.max_ejection_time`, `must be at least ejection_time (${pool.passive.ejection_ms} ms), got ${pool.passive.max_ejection_ms} ms`);
+      }
+    }
+  }
+  if (p.panic_threshold !== undefined) pool.panic_threshold = c.int(p.panic_threshold, `${path}.panic_threshold`, 0, 100, 0);
+  pool.on_down = c.oneOf(p.on_down, `${path}.on_down`, ON_DOWN, DEFAULTS.on_down);
+  pool.drain_timeout_ms = c.duration(p.drain_timeout, `${path}.drain_timeout`, 0, 24 * HOUR_MS, DEFAULTS.drain_timeout_ms);
+  pool.slow_start_ms = c.duration(p.slow_start, `${path}.slow_start`, 0, HOUR_MS, DEFAULTS.slow_start_ms);
   if (!Array.isArray(p.backends)) {
     c.add(`${path}.backends`, p.backends === undefined ? 'missing (expected a non-empty array of backends)' : `expected a non-empty array of backends, got ${describe(p.backends)}`);
     return pool;
@@ -244,6 +287,7 @@ function checkPool(c: Checker, name: string, raw: unknown): ResolvedPool {
       address: addr?.text ?? '',
       weight: c.int(b.weight, `${bpath}.weight`, 0, 1000, DEFAULTS.weight),
       backup: c.bool(b.backup, `${bpath}.backup`, DEFAULTS.backup),
+      state: c.oneOf(b.state, `${bpath}.state`, BACKEND_STATES, DEFAULTS.state),
     };
     if (addr) {
       const first = seen.get(addr.text);

@@ -4,6 +4,7 @@
 //! bad table can never reach the hot path.
 
 use crate::error::{Error, Result};
+pub use crate::health::{AdminState, OnDown, PassiveConfig};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -63,6 +64,16 @@ pub struct PoolConfig {
     /// Bounded load: no backend takes more than this × the average active connections.
     #[serde(default)]
     pub hash_balance_factor: Option<f64>,
+    /// Passive ejection policy.
+    #[serde(default)]
+    pub passive: PassiveConfig,
+    /// Fail open: when no primary or backup is available and fewer than this
+    /// percentage of primaries is healthy, use every primary not in maintenance.
+    #[serde(default)]
+    pub panic_threshold: Option<u32>,
+    /// What to do with established connections when a backend is marked down.
+    #[serde(default)]
+    pub on_down: OnDown,
 }
 
 /// The key hash-based algorithms hash.
@@ -83,6 +94,9 @@ pub struct BackendConfig {
     pub address: String,
     pub weight: u32,
     pub backup: bool,
+    /// ready, drain or maint.
+    #[serde(default)]
+    pub state: AdminState,
 }
 
 impl EngineConfig {
@@ -108,6 +122,12 @@ impl EngineConfig {
                 return Err(Error::config(format!("pools.{}.backends: a pool needs at least one backend", p.name)));
             }
             crate::select::check_pool(p).map_err(|m| Error::config(format!("pools.{}.{m}", p.name)))?;
+            if p.panic_threshold.is_some_and(|t| t > 100) {
+                return Err(Error::config(format!("pools.{}.panic_threshold: expected a percentage 0..100", p.name)));
+            }
+            if p.passive.max_ejection_percent > 100 {
+                return Err(Error::config(format!("pools.{}.passive.max_ejection_percent: expected a percentage 0..100", p.name)));
+            }
             let mut seen = HashSet::new();
             for (j, b) in p.backends.iter().enumerate() {
                 let addr = parse_addr(&b.address)

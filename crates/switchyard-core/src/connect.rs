@@ -1,6 +1,8 @@
 //! Connecting to a backend: pick, connect with a timeout, and on failure try
 //! another backend up to the pool's `retries`.
 
+use crate::events::EventLog;
+use crate::health::Failure;
 use crate::select::PickContext;
 use crate::snapshot::{Backend, Pool};
 use std::net::SocketAddr;
@@ -25,7 +27,7 @@ impl Drop for Upstream<'_> {
 
 /// Connect a client from `client` to a backend of `pool`, or `None` when every
 /// attempt failed or no backend was eligible. Failures are counted per backend.
-pub async fn connect(pool: &Pool, client: SocketAddr) -> Option<Upstream<'_>> {
+pub async fn connect<'a>(pool: &'a Pool, client: SocketAddr, events: &EventLog) -> Option<Upstream<'a>> {
     let ctx = PickContext { client };
     let attempts = pool.retries as usize + 1;
     let mut tried: Vec<usize> = Vec::with_capacity(attempts.min(8));
@@ -39,16 +41,25 @@ pub async fn connect(pool: &Pool, client: SocketAddr) -> Option<Upstream<'_>> {
                 // Latency over batching: small writes go out at once.
                 let _ = stream.set_nodelay(true);
                 b.stats.connected(start.elapsed());
+                b.health.record_success();
                 pool.active.fetch_add(1, Relaxed);
                 return Some(Upstream { stream, backend: b, pool });
             }
             Ok(Err(_)) => {
                 b.stats.connect_errors.fetch_add(1, Relaxed);
+                passive_failure(pool, b, Failure::ConnectRefused, events);
             }
             Err(_) => {
                 b.stats.connect_timeouts.fetch_add(1, Relaxed);
+                passive_failure(pool, b, Failure::ConnectTimeout, events);
             }
         }
     }
     None
+}
+
+/// Feed a failure on real traffic to passive detection.
+pub fn passive_failure(pool: &Pool, b: &Backend, failure: Failure, events: &EventLog) {
+    let addr = b.addr.to_string();
+    b.health.record_failure(&pool.passive, failure, || pool.may_eject(), events, (&pool.name, &addr));
 }

@@ -7,7 +7,9 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::forward::PipePool;
 use crate::listener::accept_loop;
 use crate::net::bind_listener;
-use crate::snapshot::Snapshot;
+use crate::events::{EventBatch, EventLog};
+use crate::health::OnDown;
+use crate::snapshot::{Backend, Pool, Snapshot};
 use crate::stats::{BackendReport, ListenerReport, PoolReport, StatsRegistry, StatsReport};
 use crate::tracker::ConnTracker;
 use arc_swap::ArcSwap;
@@ -33,6 +35,17 @@ pub struct Shared {
     /// Fired when the drain deadline of `close()` passes.
     pub cancel_conns: CancellationToken,
     pub pipes: PipePool,
+    /// Passive-detection events waiting for the control plane to pull them.
+    pub events: EventLog,
+}
+
+/// One active-check verdict pushed by the control plane.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthUpdate {
+    pub pool: String,
+    pub address: String,
+    pub up: bool,
 }
 
 /// A bound listener and its accept tasks (one per SO_REUSEPORT socket).
@@ -84,6 +97,7 @@ impl Engine {
             conns: ConnTracker::default(),
             cancel_conns: CancellationToken::new(),
             pipes: PipePool::new(MAX_PIPES),
+            events: EventLog::default(),
         });
         let handle = runtime.handle().clone();
         let engine = Engine {
@@ -189,7 +203,7 @@ impl Engine {
                         .backends
                         .iter()
                         .zip(&p.shares)
-                        .map(|(b, &share)| BackendReport::read(b.addr, b.weight, b.backup, share, &b.stats))
+                        .map(|(b, &share)| BackendReport::read(b, share))
                         .collect(),
                 }
             })
@@ -236,6 +250,37 @@ impl Engine {
         }
     }
 
+    /// Apply a batch of active-check verdicts at once. A backend marked down in
+    /// a pool with `on_down: close` has its connections closed. Unknown
+    /// pools/backends are skipped (the batch may race a config update).
+    /// Returns how many verdicts changed a backend's state.
+    pub fn set_health(&self, batch: &[HealthUpdate]) -> usize {
+        let snap = self.shared.snapshot.load();
+        let mut changed = 0;
+        for u in batch {
+            let Some((pool, b)) = find_backend(&snap, &u.pool, &u.address) else { continue };
+            if b.health.set_checked(u.up) {
+                changed += 1;
+                if !u.up && pool.on_down == OnDown::Close {
+                    b.health.close_connections();
+                }
+            }
+        }
+        changed
+    }
+
+    /// Close every established connection to one backend (the drain deadline).
+    /// Returns false if there is no such backend.
+    pub fn close_backend_connections(&self, pool: &str, address: &str) -> bool {
+        let snap = self.shared.snapshot.load();
+        find_backend(&snap, pool, address).map(|(_, b)| b.health.close_connections()).is_some()
+    }
+
+    /// Take the queued data-plane events.
+    pub fn events(&self) -> EventBatch {
+        self.shared.events.drain()
+    }
+
     /// Live connections right now.
     pub fn active_connections(&self) -> u64 {
         self.shared.conns.active()
@@ -280,6 +325,13 @@ impl Engine {
             .collect();
         RunningListener { config: b.config, bound: b.bound, stop, tasks }
     }
+}
+
+/// Find a backend by pool name and address text (`ip:port`, as the snapshot prints it).
+fn find_backend<'a>(snap: &'a Snapshot, pool: &str, address: &str) -> Option<(&'a Pool, &'a Backend)> {
+    let p = snap.pools.iter().find(|p| p.name == pool)?;
+    let addr: SocketAddr = address.parse().ok()?;
+    p.backends.iter().find(|b| b.addr == addr).map(|b| (&**p, b))
 }
 
 impl Drop for Engine {

@@ -1,6 +1,7 @@
 //! Accept loops and the life of one client connection.
 
-use crate::connect::connect;
+use crate::connect::{connect, passive_failure};
+use crate::health::Failure;
 use crate::engine::Shared;
 use crate::forward::{self, Counters, Outcome};
 use std::net::SocketAddr;
@@ -41,12 +42,20 @@ async fn serve(shared: Arc<Shared>, name: Arc<str>, client: TcpStream, peer: Soc
     route.stats.accepted.fetch_add(1, Relaxed);
     route.stats.active.fetch_add(1, Relaxed);
     let _ = client.set_nodelay(true);
-    if let Some(up) = connect(&route.pool, peer).await {
+    if let Some(up) = connect(&route.pool, peer, &shared.events).await {
         let s = &up.backend.stats;
         let counters = Counters { bytes_in: &s.bytes_in, bytes_out: &s.bytes_out };
-        let outcome = forward::proxy(&client, &up.stream, route.splice, route.idle_timeout, counters, &shared.pipes, &shared.cancel_conns).await;
-        if let Outcome::IdleTimeout = outcome {
-            route.stats.idle_timeouts.fetch_add(1, Relaxed);
+        let kill = up.backend.health.kill_token();
+        let (outcome, backend_spoke) =
+            forward::proxy(&client, &up.stream, route.splice, route.idle_timeout, counters, &shared.pipes, [&shared.cancel_conns, &kill]).await;
+        match outcome {
+            Outcome::IdleTimeout => {
+                route.stats.idle_timeouts.fetch_add(1, Relaxed);
+            }
+            Outcome::Failed(e) if !backend_spoke && e.kind() == std::io::ErrorKind::ConnectionReset => {
+                passive_failure(&route.pool, up.backend, Failure::ResetBeforeFirstByte, &shared.events);
+            }
+            _ => {}
         }
     } else {
         route.stats.no_backend.fetch_add(1, Relaxed);

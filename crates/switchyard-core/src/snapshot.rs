@@ -3,6 +3,7 @@
 //! one `ArcSwap::store`, read with one atomic load per accepted connection.
 
 use crate::config::{parse_addr, EngineConfig, PoolConfig, SpliceMode};
+use crate::health::{AdminState, BackendHealth, OnDown, PassiveConfig};
 use crate::select::{self, BuildParams, Members, PickContext, Selector};
 use crate::stats::{BackendStats, ListenerStats, StatsRegistry};
 use std::collections::HashMap;
@@ -17,7 +18,17 @@ pub struct Backend {
     pub addr: SocketAddr,
     pub weight: u32,
     pub backup: bool,
+    pub state: AdminState,
     pub stats: Arc<BackendStats>,
+    pub health: Arc<BackendHealth>,
+}
+
+impl Backend {
+    /// May it take a new connection: ready, not checked down, not ejected?
+    #[inline]
+    pub fn available(&self) -> bool {
+        self.state == AdminState::Ready && self.health.usable()
+    }
 }
 
 /// A pool: its backends, a selector per tier, and its connect policy.
@@ -31,6 +42,9 @@ pub struct Pool {
     pub backup: Box<dyn Selector>,
     pub connect_timeout: Duration,
     pub retries: u32,
+    pub passive: PassiveConfig,
+    pub panic_threshold: Option<u32>,
+    pub on_down: OnDown,
     /// Live connections of the whole pool (bounded load); survives swaps.
     pub active: Arc<AtomicU64>,
     /// Share of new keys/connections each backend gets with everything
@@ -46,7 +60,8 @@ impl Pool {
             .iter()
             .map(|b| {
                 let addr = parse_addr(&b.address).expect("checked config");
-                Backend { addr, weight: b.weight, backup: b.backup, stats: registry.backend(&p.name, addr) }
+                let (stats, health) = registry.backend(&p.name, addr);
+                Backend { addr, weight: b.weight, backup: b.backup, state: b.state, stats, health }
             })
             .collect();
         let params = BuildParams {
@@ -71,6 +86,9 @@ impl Pool {
             backup,
             connect_timeout: Duration::from_millis(p.connect_timeout_ms.max(1)),
             retries: p.retries,
+            passive: p.passive.clone(),
+            panic_threshold: p.panic_threshold,
+            on_down: p.on_down,
             active: params.pool_active,
             shares,
         }
@@ -81,11 +99,37 @@ impl Pool {
         self.primary.name()
     }
 
-    /// Pick a backend not in `tried`: primaries first; backups only when no
-    /// primary is eligible. Weight-0 backends are not members of either tier.
+    /// Pick an available backend not in `tried`: primaries first; backups only
+    /// when no primary is available. Weight-0 backends are in neither tier.
+    /// With `panic_threshold`, when nothing is available and fewer than that
+    /// share of primaries is healthy, the pool fails open: any primary not in
+    /// maintenance may be picked, healthy or not.
     pub fn pick(&self, ctx: &PickContext, tried: &[usize]) -> Option<usize> {
-        let eligible = |i: usize| !tried.contains(&i);
-        self.primary.pick(ctx, &self.backends, &eligible).or_else(|| self.backup.pick(ctx, &self.backends, &eligible))
+        let b = &self.backends;
+        let eligible = |i: usize| !tried.contains(&i) && b[i].available();
+        self.primary
+            .pick(ctx, b, &eligible)
+            .or_else(|| self.backup.pick(ctx, b, &eligible))
+            .or_else(|| self.panic_pick(ctx, tried))
+    }
+
+    /// The fail-open path (cold: only reached when nothing is available).
+    #[cold]
+    fn panic_pick(&self, ctx: &PickContext, tried: &[usize]) -> Option<usize> {
+        let threshold = self.panic_threshold? as usize;
+        let b = &self.backends;
+        let primaries = b.iter().filter(|x| !x.backup && x.weight > 0);
+        let (total, healthy) = primaries.fold((0, 0), |(t, h), x| (t + 1, h + x.available() as usize));
+        if total == 0 || healthy * 100 >= threshold * total {
+            return None;
+        }
+        self.primary.pick(ctx, b, &|i| !tried.contains(&i) && b[i].state != AdminState::Maint)
+    }
+
+    /// Would ejecting one more backend keep the pool within `max_ejection_percent`?
+    pub fn may_eject(&self) -> bool {
+        let ejected = self.backends.iter().filter(|b| b.health.ejected()).count();
+        (ejected + 1) * 100 <= self.passive.max_ejection_percent as usize * self.backends.len()
     }
 }
 

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use crate::health::{AdminState, BackendHealth};
 
 /// Per-backend counters. `bytes_in` is what clients sent towards the backend,
 /// `bytes_out` what the backend sent back (HAProxy's `bin`/`bout`).
@@ -50,13 +51,14 @@ pub struct ListenerStats {
 /// Finds or creates the counters of a backend or listener by identity.
 #[derive(Debug, Default)]
 pub struct StatsRegistry {
-    backends: Mutex<HashMap<(String, SocketAddr), Arc<BackendStats>>>,
+    backends: Mutex<HashMap<(String, SocketAddr), (Arc<BackendStats>, Arc<BackendHealth>)>>,
     listeners: Mutex<HashMap<String, Arc<ListenerStats>>>,
     pools: Mutex<HashMap<String, Arc<AtomicU64>>>,
 }
 
 impl StatsRegistry {
-    pub fn backend(&self, pool: &str, addr: SocketAddr) -> Arc<BackendStats> {
+    /// Counters and health of a backend, created on first use.
+    pub fn backend(&self, pool: &str, addr: SocketAddr) -> (Arc<BackendStats>, Arc<BackendHealth>) {
         let mut m = self.backends.lock().unwrap_or_else(|p| p.into_inner());
         m.entry((pool.to_owned(), addr)).or_default().clone()
     }
@@ -124,6 +126,18 @@ pub struct BackendReport {
     pub backup: bool,
     /// Share of new keys/connections this backend gets with all eligible.
     pub share: f64,
+    /// Operator state: ready, drain or maint.
+    pub state: AdminState,
+    /// Active-check verdict pushed by the control plane: up, down or unknown.
+    pub health: &'static str,
+    /// Passively ejected right now, and for how much longer.
+    pub ejected: bool,
+    pub ejection_left_ms: u64,
+    /// Consecutive passive failures, and ejections in the current streak.
+    pub failures: u32,
+    pub ejections: u32,
+    /// Would a new connection be allowed here now (state ready and healthy)?
+    pub available: bool,
     pub active: u64,
     pub total: u64,
     pub bytes_in: u64,
@@ -134,13 +148,23 @@ pub struct BackendReport {
 }
 
 impl BackendReport {
-    pub fn read(address: SocketAddr, weight: u32, backup: bool, share: f64, s: &BackendStats) -> Self {
+    pub fn read(b: &crate::snapshot::Backend, share: f64) -> Self {
+        let s = &b.stats;
         let total = s.total.load(Relaxed);
+        let (failures, ejections) = b.health.passive_counts();
+        let left = b.health.ejection_left();
         Self {
-            address: address.to_string(),
-            weight,
-            backup,
+            address: b.addr.to_string(),
+            weight: b.weight,
+            backup: b.backup,
             share,
+            state: b.state,
+            health: b.health.checked(),
+            ejected: left.is_some(),
+            ejection_left_ms: left.map_or(0, |d| d.as_millis() as u64),
+            failures,
+            ejections,
+            available: b.available(),
             active: s.active.load(Relaxed),
             total,
             bytes_in: s.bytes_in.load(Relaxed),

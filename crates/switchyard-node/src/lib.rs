@@ -55,6 +55,27 @@ impl NativeEngine {
         serde_json::to_string(&self.inner.stats()).map_err(|e| napi::Error::from_reason(e.to_string()))
     }
 
+    /// Apply a batch of active-check verdicts: JSON `[{ pool, address, up }]`.
+    /// Returns how many changed a backend's state.
+    #[napi]
+    pub fn set_health(&self, batch_json: String) -> Result<u32> {
+        let batch: Vec<switchyard_core::engine::HealthUpdate> = serde_json::from_str(&batch_json)
+            .map_err(|e| to_js(switchyard_core::Error::config(format!("malformed health batch: {e}"))))?;
+        Ok(self.inner.set_health(&batch) as u32)
+    }
+
+    /// Close every established connection to one backend. False if unknown.
+    #[napi]
+    pub fn close_backend_connections(&self, pool: String, address: String) -> bool {
+        self.inner.close_backend_connections(&pool, &address)
+    }
+
+    /// Take the queued data-plane events as JSON `{ events: [...], dropped }`.
+    #[napi]
+    pub fn events(&self) -> Result<String> {
+        serde_json::to_string(&self.inner.events()).map_err(|e| napi::Error::from_reason(e.to_string()))
+    }
+
     /// Stop accepting, let connections finish for up to `drainMs`, close the
     /// rest and stop the runtime. Resolves once the ports are released.
     #[napi]

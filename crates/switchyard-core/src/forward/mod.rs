@@ -32,7 +32,8 @@ pub(crate) struct Leg<'a> {
     pub src: &'a TcpStream,
     pub dst: &'a TcpStream,
     pub bytes: &'a AtomicU64,
-    /// Shared by both directions; bumped on every chunk so the idle watch sees activity.
+    /// Chunks moved in this direction of this connection (the idle watch and
+    /// "did the backend ever speak" read it).
     pub progress: &'a AtomicU64,
 }
 
@@ -65,7 +66,10 @@ pub struct Counters<'a> {
 }
 
 /// Forward both ways between `client` and `backend` until both directions end,
-/// the connection idles out, fails, or `cancel` fires.
+/// the connection idles out, fails, or either `cancel` token fires (the
+/// engine's drain deadline, the backend's drain deadline or `on_down: close`).
+/// Also returns whether the backend sent any byte (passive detection counts a
+/// reset before the first byte as a failure).
 pub async fn proxy(
     client: &TcpStream,
     backend: &TcpStream,
@@ -73,19 +77,21 @@ pub async fn proxy(
     idle_timeout: Duration,
     counters: Counters<'_>,
     pipes: &PipePool,
-    cancel: &CancellationToken,
-) -> Outcome {
-    let progress = AtomicU64::new(0);
-    let up = direction(Leg { src: client, dst: backend, bytes: counters.bytes_in, progress: &progress }, mode, pipes);
-    let down = direction(Leg { src: backend, dst: client, bytes: counters.bytes_out, progress: &progress }, mode, pipes);
-    tokio::select! {
+    cancel: [&CancellationToken; 2],
+) -> (Outcome, bool) {
+    let (up_progress, down_progress) = (AtomicU64::new(0), AtomicU64::new(0));
+    let up = direction(Leg { src: client, dst: backend, bytes: counters.bytes_in, progress: &up_progress }, mode, pipes);
+    let down = direction(Leg { src: backend, dst: client, bytes: counters.bytes_out, progress: &down_progress }, mode, pipes);
+    let outcome = tokio::select! {
         r = async { tokio::try_join!(up, down) } => match r {
             Ok(_) => Outcome::Completed,
             Err(e) => Outcome::Failed(e),
         },
-        _ = idle_watch(&progress, idle_timeout) => Outcome::IdleTimeout,
-        _ = cancel.cancelled() => Outcome::Cancelled,
-    }
+        _ = idle_watch([&up_progress, &down_progress], idle_timeout) => Outcome::IdleTimeout,
+        _ = cancel[0].cancelled() => Outcome::Cancelled,
+        _ = cancel[1].cancelled() => Outcome::Cancelled,
+    };
+    (outcome, down_progress.load(Relaxed) > 0)
 }
 
 /// Run one direction to its end in the configured mode.
@@ -108,13 +114,14 @@ async fn direction(leg: Leg<'_>, mode: SpliceMode, pipes: &PipePool) -> io::Resu
 /// Resolve once `progress` has not moved for `timeout`. Checked in quarter
 /// steps, so it fires between 1.0× and 1.25× the timeout; this keeps the hot
 /// path free of clock reads (it only bumps a counter).
-async fn idle_watch(progress: &AtomicU64, timeout: Duration) {
+async fn idle_watch(progress: [&AtomicU64; 2], timeout: Duration) {
     let step = (timeout / 4).max(Duration::from_millis(1));
-    let mut last = progress.load(Relaxed);
+    let read = || progress[0].load(Relaxed).wrapping_add(progress[1].load(Relaxed));
+    let mut last = read();
     let mut quiet = 0;
     loop {
         tokio::time::sleep(step).await;
-        let now = progress.load(Relaxed);
+        let now = read();
         if now == last {
             quiet += 1;
             if quiet >= 4 {

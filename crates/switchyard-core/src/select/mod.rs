@@ -238,7 +238,9 @@ pub(crate) mod testutil {
                 addr: SocketAddr::new(std::net::Ipv4Addr::from(0x0a00_0001u32 + i as u32).into(), 80),
                 weight: w,
                 backup: false,
+                state: Default::default(),
                 stats: Arc::new(BackendStats::default()),
+                health: Default::default(),
             })
             .collect()
     }

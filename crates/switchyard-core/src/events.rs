@@ -1,0 +1,83 @@
+//! Data-plane events (passive ejections) for the control plane, in a bounded
+//! queue that TypeScript pulls. A stalled event loop can never block the data
+//! plane or grow memory: when the queue is full, new events are dropped and
+//! counted.
+
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+
+/// Most events held between two pulls.
+pub const CAPACITY: usize = 1024;
+
+/// One event.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    /// `ejected`, `ejection_skipped`.
+    pub kind: &'static str,
+    pub pool: String,
+    pub address: String,
+    pub reason: String,
+    /// For `ejected`: how long the ejection lasts.
+    pub duration_ms: u64,
+    /// Milliseconds since the Unix epoch.
+    pub time_ms: u64,
+}
+
+impl Event {
+    pub fn new(kind: &'static str, (pool, address): (&str, &str), reason: String, duration_ms: u64) -> Self {
+        let time_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        Self { kind, pool: pool.to_owned(), address: address.to_owned(), reason, duration_ms, time_ms }
+    }
+}
+
+/// A batch handed to the control plane.
+#[derive(Debug, Serialize)]
+pub struct EventBatch {
+    pub events: Vec<Event>,
+    /// Events dropped since the previous pull because the queue was full.
+    pub dropped: u64,
+}
+
+/// The bounded queue.
+#[derive(Debug, Default)]
+pub struct EventLog {
+    queue: Mutex<VecDeque<Event>>,
+    dropped: AtomicU64,
+}
+
+impl EventLog {
+    /// Queue an event, or count it as dropped when full. Never blocks for long:
+    /// the lock is held for a push.
+    pub fn push(&self, e: Event) {
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        if q.len() >= CAPACITY {
+            self.dropped.fetch_add(1, Relaxed);
+        } else {
+            q.push_back(e);
+        }
+    }
+
+    /// Take everything queued.
+    pub fn drain(&self) -> EventBatch {
+        let events = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner())).into();
+        EventBatch { events, dropped: self.dropped.swap(0, Relaxed) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_and_counts_drops() {
+        let log = EventLog::default();
+        for _ in 0..CAPACITY + 10 {
+            log.push(Event::new("ejected", ("p", "a"), String::new(), 1));
+        }
+        let b = log.drain();
+        assert_eq!((b.events.len(), b.dropped), (CAPACITY, 10));
+        assert_eq!(log.drain().events.len(), 0);
+    }
+}

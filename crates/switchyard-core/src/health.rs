@@ -1,0 +1,205 @@
+//! Backend health as the data plane sees it: the operator's state (ready,
+//! drain, maint, from the snapshot), the active-check verdict pushed by the
+//! control plane, and passive ejection decided here on real traffic.
+//!
+//! The mutable parts live in [`BackendHealth`], kept in the stats registry by
+//! identity so they survive snapshot swaps. Reading them on the hot path is a
+//! couple of relaxed atomic loads; the clock is read only while a backend is
+//! ejected.
+
+use crate::events::{Event, EventLog};
+use serde::Deserialize;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// What the operator wants for a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminState {
+    /// Takes new connections (if healthy).
+    #[default]
+    Ready,
+    /// No new connections; existing ones finish (the control plane closes them at the drain deadline).
+    Drain,
+    /// Maintenance: no new connections.
+    Maint,
+}
+
+/// Passive-detection policy of a pool.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PassiveConfig {
+    /// Consecutive failures (connect errors, timeouts, resets before the first byte) that eject. 0 = off.
+    pub consecutive_failures: u32,
+    /// First ejection lasts this long; each repeated ejection doubles it...
+    pub ejection_ms: u64,
+    /// ...up to this cap.
+    pub max_ejection_ms: u64,
+    /// Never eject more than this share of the pool's backends (percent).
+    pub max_ejection_percent: u32,
+}
+
+impl Default for PassiveConfig {
+    fn default() -> Self {
+        Self { consecutive_failures: 3, ejection_ms: 10_000, max_ejection_ms: 300_000, max_ejection_percent: 50 }
+    }
+}
+
+/// What happens to established connections when the active check marks a backend down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDown {
+    #[default]
+    Keep,
+    Close,
+}
+
+const UNKNOWN: u8 = 0;
+const UP: u8 = 1;
+const DOWN: u8 = 2;
+
+/// Milliseconds since the first call (a process-wide monotonic epoch).
+pub fn now_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
+}
+
+/// Why a passive failure was recorded.
+#[derive(Debug, Clone, Copy)]
+pub enum Failure {
+    ConnectRefused,
+    ConnectTimeout,
+    ResetBeforeFirstByte,
+}
+
+impl Failure {
+    fn reason(self) -> &'static str {
+        match self {
+            Failure::ConnectRefused => "connect failed",
+            Failure::ConnectTimeout => "connect timeout",
+            Failure::ResetBeforeFirstByte => "reset before the first byte",
+        }
+    }
+}
+
+/// Mutable health of one backend, shared by every snapshot that contains it.
+#[derive(Debug, Default)]
+pub struct BackendHealth {
+    checked: AtomicU8,
+    failures: AtomicU32,
+    ejected_until: AtomicU64,
+    ejections: AtomicU32,
+    probation: AtomicBool,
+    kill: Mutex<CancellationToken>,
+}
+
+impl BackendHealth {
+    /// May this backend take a new connection (ignoring the operator's state)?
+    #[inline]
+    pub fn usable(&self) -> bool {
+        self.checked.load(Relaxed) != DOWN && !self.ejected()
+    }
+
+    /// Is it passively ejected right now?
+    #[inline]
+    pub fn ejected(&self) -> bool {
+        let until = self.ejected_until.load(Relaxed);
+        until != 0 && now_ms() < until
+    }
+
+    /// The active-check verdict: `"up"`, `"down"` or `"unknown"` (no check configured or run yet).
+    pub fn checked(&self) -> &'static str {
+        match self.checked.load(Relaxed) {
+            UP => "up",
+            DOWN => "down",
+            _ => "unknown",
+        }
+    }
+
+    /// Consecutive passive failures so far, and ejections in the current streak.
+    pub fn passive_counts(&self) -> (u32, u32) {
+        (self.failures.load(Relaxed), self.ejections.load(Relaxed))
+    }
+
+    /// Apply an active-check verdict. Up also ends a passive ejection (the
+    /// check proved the backend healthy). Returns true if it changed.
+    pub fn set_checked(&self, up: bool) -> bool {
+        let new = if up { UP } else { DOWN };
+        if up {
+            self.ejected_until.store(0, Relaxed);
+            self.probation.store(false, Relaxed);
+            self.failures.store(0, Relaxed);
+            self.ejections.store(0, Relaxed);
+        }
+        self.checked.swap(new, Relaxed) != new
+    }
+
+    /// Forget the verdict (the check was removed from the configuration).
+    pub fn clear_checked(&self) {
+        self.checked.store(UNKNOWN, Relaxed);
+    }
+
+    /// The token connections to this backend watch; cancelled by [`Self::close_connections`].
+    pub fn kill_token(&self) -> CancellationToken {
+        self.kill.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Close every established connection to this backend (drain deadline,
+    /// `on_down: close`). Later connections get a fresh token.
+    pub fn close_connections(&self) {
+        let old = std::mem::take(&mut *self.kill.lock().unwrap_or_else(|p| p.into_inner()));
+        old.cancel();
+    }
+
+    /// A connection succeeded: the failure streak ends, probation passes.
+    #[inline]
+    pub fn record_success(&self) {
+        if self.failures.load(Relaxed) != 0 {
+            self.failures.store(0, Relaxed);
+        }
+        if self.probation.load(Relaxed) {
+            self.probation.store(false, Relaxed);
+            self.ejections.store(0, Relaxed);
+        }
+    }
+
+    /// A failure on real traffic. Ejects when the streak reaches the policy's
+    /// threshold (at once while on probation after an ejection), unless
+    /// `may_eject` says the pool already has too many ejected.
+    pub fn record_failure(
+        &self,
+        policy: &PassiveConfig,
+        failure: Failure,
+        may_eject: impl FnOnce() -> bool,
+        events: &EventLog,
+        who: (&str, &str),
+    ) {
+        if policy.consecutive_failures == 0 || self.ejected() {
+            return;
+        }
+        let streak = self.failures.fetch_add(1, Relaxed) + 1;
+        let on_probation = self.probation.load(Relaxed);
+        if streak < policy.consecutive_failures && !on_probation {
+            return;
+        }
+        if !may_eject() {
+            events.push(Event::new("ejection_skipped", who, format!("{}: max_ejection_percent reached", failure.reason()), 0));
+            return;
+        }
+        let n = self.ejections.fetch_add(1, Relaxed).min(20);
+        let ms = policy.ejection_ms.saturating_mul(1u64 << n).min(policy.max_ejection_ms.max(policy.ejection_ms));
+        self.ejected_until.store(now_ms() + ms, Relaxed);
+        self.failures.store(0, Relaxed);
+        self.probation.store(true, Relaxed);
+        events.push(Event::new("ejected", who, format!("{} ({streak} in a row)", failure.reason()), ms));
+    }
+
+    /// How long until the current ejection ends, if ejected.
+    pub fn ejection_left(&self) -> Option<Duration> {
+        let until = self.ejected_until.load(Relaxed);
+        let now = now_ms();
+        (until > now).then(|| Duration::from_millis(until - now))
+    }
+}
