@@ -18,6 +18,9 @@ export interface NativeEngine {
   addresses(): string;
   stats(): string;
   close(drainMs: number): Promise<void>;
+  setHealth(batchJson: string): number;
+  closeBackendConnections(pool: string, address: string): boolean;
+  events(): string;
 }
 
 interface NativeModule {

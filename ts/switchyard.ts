@@ -12,6 +12,10 @@ import { silent, type Logger } from './log.js';
 import { native, type NativeEngine } from './native.js';
 import type { Stats } from './stats.js';
 import { planChange, type PlanChange, type PlanOptions, type PlanReport } from './plan.js';
+import { EventEmitter } from 'node:events';
+import type { Algorithm, BackendConfig, BackendState } from './config/types.js';
+import { EventHistory, type BackendEvent } from './events.js';
+import * as mutate from './mutate.js';
 
 /** Options of `Switchyard.start`. */
 export interface StartOptions {
@@ -41,21 +45,35 @@ function splitAddress(address: string): BoundAddress {
   return { host, port: Number(address.slice(i + 1)), address };
 }
 
-/** A running load balancer. */
-export class Switchyard {
+/** How often data-plane events (passive ejections) are pulled. */
+const EVENT_PULL_MS = 250;
+
+/** Events a `Switchyard` emits. */
+export interface SwitchyardEvents {
+  /** A backend changed state (see `BackendEvent.kind`). */
+  backend: [BackendEvent];
+}
+
+/** A running load balancer. Emits `backend` events (`lb.on('backend', e => …)`). */
+export class Switchyard extends EventEmitter<SwitchyardEvents> {
   #engine: NativeEngine;
   #config: ResolvedConfig;
   #log: Logger;
   #keepAlive: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
+  #history = new EventHistory();
+  /** Drain deadlines by `pool/address`. */
+  #drains = new Map<string, NodeJS.Timeout>();
 
   private constructor(engine: NativeEngine, config: ResolvedConfig, log: Logger) {
+    super();
     this.#engine = engine;
     this.#config = config;
     this.#log = log;
     // The engine's sockets live in Rust, where Node cannot see them; this ref'd
-    // timer keeps the process alive while the balancer runs, like a net.Server.
-    this.#keepAlive = setInterval(() => {}, 1 << 30);
+    // timer keeps the process alive while the balancer runs, like a net.Server,
+    // and pulls the data plane's bounded event queue.
+    this.#keepAlive = setInterval(() => this.#pullEvents(), EVENT_PULL_MS);
   }
 
   /** Validate `config` and start listening. Every listener is bound when this resolves. */
@@ -121,6 +139,97 @@ export class Switchyard {
     this.#apply(await loadConfigFile(path), path);
   }
 
+  /** Set a backend's operator state. `drain`: no new connections; the rest are closed after the
+   * pool's `drain_timeout` unless it is set back to `ready` first. `maint`: no new connections. */
+  async setBackendState(pool: string, address: string, state: BackendState): Promise<void> {
+    this.#assertOpen();
+    const next = mutate.setState(this.#config, pool, address, state);
+    this.#apply(next);
+    const p = next.pools.find((x) => x.name === pool)!;
+    const b = p.backends.find((x) => x.address === mutate.canonical(address))!;
+    const key = `${pool}/${b.address}`;
+    clearTimeout(this.#drains.get(key));
+    this.#drains.delete(key);
+    if (state === 'drain') {
+      const timer = setTimeout(() => {
+        this.#drains.delete(key);
+        const still = this.#config.pools.find((x) => x.name === pool)?.backends.find((x) => x.address === b.address);
+        if (still?.state !== 'drain') return;
+        this.#engine.closeBackendConnections(pool, b.address);
+        this.#emit({ pool, address: b.address, kind: 'drain_closed', reason: `drain_timeout (${p.drain_timeout_ms} ms) passed` });
+      }, p.drain_timeout_ms);
+      timer.unref();
+      this.#drains.set(key, timer);
+    }
+    this.#emit({ pool, address: b.address, kind: state, reason: 'operator' });
+  }
+
+  /** Stop sending new connections to a backend; existing ones finish (see `setBackendState`). */
+  drain(pool: string, address: string): Promise<void> {
+    return this.setBackendState(pool, address, 'drain');
+  }
+
+  /** Return a drained or maintained backend to service. */
+  ready(pool: string, address: string): Promise<void> {
+    return this.setBackendState(pool, address, 'ready');
+  }
+
+  /** Add a backend to a pool (validated like a config file entry). */
+  async addBackend(pool: string, backend: BackendConfig): Promise<void> {
+    this.#assertOpen();
+    const next = mutate.addBackend(this.#config, pool, backend);
+    this.#apply(next);
+    const added = next.pools.find((p) => p.name === pool)!.backends.at(-1)!;
+    this.#emit({ pool, address: added.address, kind: 'added', reason: `weight ${added.weight}${added.backup ? ', backup' : ''}` });
+  }
+
+  /** Remove a backend; its established connections keep running. */
+  async removeBackend(pool: string, address: string): Promise<void> {
+    this.#assertOpen();
+    this.#apply(mutate.removeBackend(this.#config, pool, address));
+    this.#emit({ pool, address, kind: 'removed', reason: 'operator' });
+  }
+
+  /** Change a backend's weight (0 = no new connections). */
+  async setWeight(pool: string, address: string, weight: number): Promise<void> {
+    this.#assertOpen();
+    this.#apply(mutate.setWeight(this.#config, pool, address, weight));
+    this.#emit({ pool, address, kind: 'weight', reason: `weight ${weight}` });
+  }
+
+  /** Switch a pool's algorithm; established connections are untouched. */
+  async setAlgorithm(pool: string, algorithm: Algorithm): Promise<void> {
+    this.#assertOpen();
+    this.#apply(mutate.setAlgorithm(this.#config, pool, algorithm));
+    this.#emit({ pool, address: '', kind: 'algorithm', reason: algorithm });
+  }
+
+  /** Recent backend state changes, oldest first. */
+  events(): BackendEvent[] {
+    return this.#history.list();
+  }
+
+  #emit(e: Omit<BackendEvent, 'time'>): void {
+    const event = { time: new Date().toISOString(), ...e };
+    this.#history.push(event);
+    this.#log(`backend.${e.kind}`, { pool: e.pool, address: e.address, reason: e.reason });
+    this.emit('backend', event);
+  }
+
+  /** Pull the data plane's queued events (bounded there; drops are counted and reported). */
+  #pullEvents(): void {
+    if (this.#closing) return;
+    const batch = JSON.parse(this.#engine.events()) as {
+      events: { kind: string; pool: string; address: string; reason: string; duration_ms: number }[];
+      dropped: number;
+    };
+    for (const e of batch.events) {
+      const reason = e.kind === 'ejected' ? `${e.reason}; ejected for ${e.duration_ms} ms` : e.reason;
+      this.#emit({ pool: e.pool, address: e.address, kind: e.kind, reason });
+    }
+    if (batch.dropped > 0) this.#emit({ pool: '', address: '', kind: 'events_dropped', reason: `${batch.dropped} data-plane events dropped (queue full)` });
+  }
+
   #apply(resolved: ResolvedConfig, source = 'config'): void {
     try {
       this.#engine.update(engineConfigJson(resolved));
@@ -165,6 +274,8 @@ export class Switchyard {
       } finally {
         clearInterval(this.#keepAlive);
         this.#keepAlive = undefined;
+        this.#drains.forEach((t) => clearTimeout(t));
+        this.#drains.clear();
       }
       this.#log('stopped');
     })();
