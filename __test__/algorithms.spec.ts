@@ -135,7 +135,7 @@ describe('hash determinism', () => {
       const ring = lb.plan('main', { add: ['10.0.0.4:80'] });
       expect(ring.moved).toBeGreaterThan(0.18);
       expect(ring.moved).toBeLessThan(0.28);
-      await lb.update(poolConfig(lb.config.pools[0]!.backends, 'ip_hash'));
+      await lb.update(poolConfig(lb.config.pools[0]!.backends.map((b) => ({ address: b.address })), 'ip_hash'));
       const modulo = lb.plan('main', { add: ['10.0.0.4:80'] });
       expect(modulo.algorithm_before).toBe('ip_hash');
       expect(modulo.moved).toBeGreaterThan(0.5);

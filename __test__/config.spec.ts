@@ -66,9 +66,10 @@ const expected = {
       on_down: 'keep',
       drain_timeout_ms: 30_000,
       slow_start_ms: 0,
+      health_check: null,
       backends: [
-        { address: '10.0.0.1:80', weight: 1, backup: false, state: 'ready' },
-        { address: '10.0.0.2:80', weight: 1, backup: false, state: 'ready' },
+        { address: '10.0.0.1:80', weight: 1, backup: false, state: 'ready', health_check: null },
+        { address: '10.0.0.2:80', weight: 1, backup: false, state: 'ready', health_check: null },
       ],
     },
   ],
@@ -116,7 +117,7 @@ describe('loadConfigFile', () => {
     const r = validateConfig(cfg, 'x');
     expect(r.listeners[0]).toMatchObject({ address: '[::1]:0', backlog: 10, idle_timeout_ms: 1500, splice: 'never' });
     expect(r.pools[0]).toMatchObject({ connect_timeout_ms: 250, retries: 0 });
-    expect(r.pools[0]?.backends[1]).toEqual({ address: '[::1]:443', weight: 0, backup: true, state: 'drain' });
+    expect(r.pools[0]?.backends[1]).toEqual({ address: '[::1]:443', weight: 0, backup: true, state: 'drain', health_check: null });
     expect(r.pools[0]).toMatchObject({
       passive: { consecutive_failures: 5, ejection_ms: 1000, max_ejection_ms: 300_000, max_ejection_percent: 50 },
       panic_threshold: 50,

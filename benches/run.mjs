@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as procs from './lib/procs.mjs';
-import { definePeers, startBackends, ensureIperf, switchyardBuildKind } from './lib/peers.mjs';
+import { definePeers, startBackends, ensureIperf, switchyardBuildKind, switchyardAddon } from './lib/peers.mjs';
 import * as load from './lib/workloads.mjs';
 import { summarize, markdown, chart, writeChart } from './lib/report.mjs';
 
@@ -24,6 +24,7 @@ const USAGE = `usage: npm run bench -- [options]
   --workloads list     ka,close,bulk,mem,cpu (default all)
   --idle-conns N       connections held for the memory workload (default 10000)
   --switchyard-splice  auto|always|never for Switchyard's listeners (default auto)
+  --switchyard-addon F load this addon instead of native/*.node (NAPI_RS_NATIVE_LIBRARY_PATH)
   --base-port P        first port used (default 27100; backends P+1.., proxies P+100..)
   --out DIR            where latest.{md,json,svg,png} go (default benches/results)
   --quick              1 round of 3 s: a smoke test
@@ -38,6 +39,7 @@ function parseArgs(argv) {
     workloads: ALL_WORKLOADS,
     idleConns: 10000,
     switchyardSplice: 'auto',
+    switchyardAddon: null,
     basePort: 27100,
     out: path.join(here, 'results'),
   };
@@ -56,6 +58,7 @@ function parseArgs(argv) {
       case '--workloads': o.workloads = list(next()); break;
       case '--idle-conns': o.idleConns = Number(next()); break;
       case '--switchyard-splice': o.switchyardSplice = next(); break;
+      case '--switchyard-addon': o.switchyardAddon = path.resolve(next()); break;
       case '--base-port': o.basePort = Number(next()); break;
       case '--out': o.out = path.resolve(next()); break;
       case '--quick': o.rounds = 1; o.duration = 3; break;
@@ -153,7 +156,7 @@ async function main() {
     http: [opts.basePort + 1, opts.basePort + 2],
     iperf: opts.basePort + 11,
   };
-  const ctx = { workDir, repoRoot, ports, nofile, idleConns: opts.idleConns };
+  const ctx = { workDir, repoRoot, ports, nofile, idleConns: opts.idleConns, switchyardAddon: opts.switchyardAddon };
   let peers = definePeers({ switchyardSplice: opts.switchyardSplice });
   if (opts.only) {
     const unknown = opts.only.filter((n) => !peers.some((p) => p.name === n));
@@ -174,13 +177,9 @@ async function main() {
   const machine = machineInfo();
   const sy = peers.find((p) => p.name === 'switchyard');
   if (sy && !sy.unavailableReason) {
-    const kind = switchyardBuildKind(repoRoot);
-    machine.versions.switchyard += `, addon: ${kind}`;
-    if (kind !== 'release') {
-      sy.label += ' [debug build?]';
-      startNotes.push('the Switchyard addon carries .debug_info although the release profile strips symbols: probably an unoptimised debug build (`npm run build:native` makes a release one); its numbers are not representative');
-      log(`bench: warning: ${startNotes.at(-1)}`);
-    }
+    const kind = switchyardBuildKind(switchyardAddon(ctx));
+    if (opts.switchyardAddon) machine.versions.switchyard += `, addon ${opts.switchyardAddon}`;
+    if (kind !== 'release') log(`bench: warning: the Switchyard addon looks like a debug build: its numbers will not be representative`);
   }
   const config = {
     rounds: opts.rounds,
@@ -256,7 +255,17 @@ async function main() {
   }
   machine.busy = [...busy];
   const addons = new Set(measurements.map((m) => m.addon_mtime).filter(Boolean));
-  if (addons.size > 1) config.notes.push(`the Switchyard addon was rebuilt during the run (${addons.size} versions seen: ${[...addons].join(', ')}): its rounds are not comparable`);
+  if (addons.size > 1) config.notes.push(`the Switchyard addon was rebuilt during the run (${addons.size} versions seen, modified ${[...addons].join(', ')}): its rounds are not comparable`);
+  const kinds = new Set(measurements.map((m) => m.addon_kind).filter(Boolean));
+  if (sy && kinds.size) {
+    machine.versions.switchyard += `, addon: ${[...kinds].join(' + ')}`;
+    if ([...kinds].some((k) => k !== 'release')) {
+      sy.label += ' [debug build?]';
+      config.notes.push(
+        `the Switchyard addon of ${kinds.size > 1 ? 'some' : 'all'} measurements carries .debug_info although the release profile strips symbols: probably an unoptimised debug build (\`npm run build\` makes a release one); such numbers are not representative`,
+      );
+    }
+  }
   if (machine.busy.length) config.notes.push(`${machine.busy.join(', ')} ran during the measurements: numbers are noisy`);
   await procs.stop(backends.nginx);
   await procs.stop(backends.iperf);
@@ -322,9 +331,11 @@ async function measure({ ctx, backends, peer, workload, threads, round, opts, wl
     httpPort = peer.ports.httpPort;
     bulkPort = peer.ports.bulkPort;
     if (peer.name === 'switchyard') {
+      // the addon may be rebuilt while the benchmark runs: remember which one each run used
       try {
-        rec.addon_mtime = fs.statSync(path.join(ctx.repoRoot, 'native/switchyard.linux-x64-gnu.node')).mtime.toISOString();
+        rec.addon_mtime = fs.statSync(switchyardAddon(ctx)).mtime.toISOString();
       } catch {}
+      rec.addon_kind = switchyardBuildKind(switchyardAddon(ctx));
     }
   }
   const cpu = () => (proc ? procs.treeCpuSeconds(proc.pid) : null);

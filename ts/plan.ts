@@ -62,7 +62,7 @@ export function applyChange(pool: ResolvedPool, change: PlanChange, source = 'pl
   const kept = backends.filter((b) => !(change.remove ?? []).includes(b.address));
   for (const a of change.add ?? []) {
     if (kept.some((b) => b.address === a)) issues.push({ path: 'add', message: `pool "${pool.name}" already has backend ${a}` });
-    else kept.push({ address: a, weight: 1, backup: false, state: 'ready' });
+    else kept.push({ address: a, weight: 1, backup: false, state: 'ready', health_check: pool.health_check });
   }
   for (const [a, w] of Object.entries(change.weight ?? {})) {
     const b = kept.find((x) => x.address === a);

@@ -16,6 +16,7 @@ import { EventEmitter } from 'node:events';
 import type { Algorithm, BackendConfig, BackendState } from './config/types.js';
 import { EventHistory, type BackendEvent } from './events.js';
 import * as mutate from './mutate.js';
+import { CertWatcher, tlsFiles } from './tls-watch.js';
 
 /** Options of `Switchyard.start`. */
 export interface StartOptions {
@@ -64,6 +65,7 @@ export class Switchyard extends EventEmitter<SwitchyardEvents> {
   #history = new EventHistory();
   /** Drain deadlines by `pool/address`. */
   #drains = new Map<string, NodeJS.Timeout>();
+  #certs = new CertWatcher(() => this.#reloadCertificates());
 
   private constructor(engine: NativeEngine, config: ResolvedConfig, log: Logger) {
     super();
@@ -74,6 +76,7 @@ export class Switchyard extends EventEmitter<SwitchyardEvents> {
     // timer keeps the process alive while the balancer runs, like a net.Server,
     // and pulls the data plane's bounded event queue.
     this.#keepAlive = setInterval(() => this.#pullEvents(), EVENT_PULL_MS);
+    this.#certs.sync(tlsFiles(config));
   }
 
   /** Validate `config` and start listening. Every listener is bound when this resolves. */
@@ -101,6 +104,11 @@ export class Switchyard extends EventEmitter<SwitchyardEvents> {
       log('listener.started', { listener: name, address: address.address, pool: l?.pool });
     }
     log('started', { workers: config.workers, listeners: config.listeners.length, pools: config.pools.length });
+    for (const l of config.listeners) {
+      for (const c of l.tls?.certificates ?? []) {
+        if (c.expired) log('tls.certificate_expired', { listener: l.name, cert: c.cert, not_after: c.not_after });
+      }
+    }
     return lb;
   }
 
@@ -230,6 +238,17 @@ export class Switchyard extends EventEmitter<SwitchyardEvents> {
     if (batch.dropped > 0) this.#emit({ pool: '', address: '', kind: 'events_dropped', reason: `${batch.dropped} data-plane events dropped (queue full)` });
   }
 
+  /** A certificate file changed: push the same configuration again, re-reading the PEMs. */
+  #reloadCertificates(): void {
+    if (this.#closing) return;
+    try {
+      this.#engine.update(engineConfigJson(this.#config));
+      this.#log('tls.reloaded', { files: tlsFiles(this.#config) });
+    } catch (err) {
+      this.#log('tls.reload_failed', { error: fromNative(err).message, kept: 'the previous certificates stay in force' });
+    }
+  }
+
   #apply(resolved: ResolvedConfig, source = 'config'): void {
     try {
       this.#engine.update(engineConfigJson(resolved));
@@ -238,6 +257,7 @@ export class Switchyard extends EventEmitter<SwitchyardEvents> {
     }
     const before = this.#config;
     this.#config = resolved;
+    this.#certs.sync(tlsFiles(resolved));
     this.#log('config.updated', {
       listeners: resolved.listeners.map((l) => l.name),
       pools: resolved.pools.map((p) => `${p.name}(${p.backends.length})`),
@@ -276,6 +296,7 @@ export class Switchyard extends EventEmitter<SwitchyardEvents> {
         this.#keepAlive = undefined;
         this.#drains.forEach((t) => clearTimeout(t));
         this.#drains.clear();
+        this.#certs.stop();
       }
       this.#log('stopped');
     })();

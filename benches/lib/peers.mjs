@@ -204,13 +204,17 @@ ${ports.http.map((p) => `      - address: "127.0.0.1:${p}"`).join('\n')}
 `;
 }
 
-export function switchyardBuilt(repoRoot) {
-  const cli = path.join(repoRoot, 'dist/cli.js');
-  const nativeDir = path.join(repoRoot, 'native');
-  const addon = path.join(nativeDir, 'switchyard.linux-x64-gnu.node');
+/** The addon Switchyard will load: --switchyard-addon (NAPI_RS_NATIVE_LIBRARY_PATH) or native/. */
+export function switchyardAddon(ctx) {
+  return ctx.switchyardAddon ?? path.join(ctx.repoRoot, 'native/switchyard.linux-x64-gnu.node');
+}
+
+export function switchyardBuilt(ctx) {
+  const cli = path.join(ctx.repoRoot, 'dist/cli.js');
+  const addon = switchyardAddon(ctx);
   const missing = [];
   if (!fs.existsSync(cli)) missing.push('dist/cli.js');
-  if (!fs.existsSync(addon)) missing.push('native/switchyard.linux-x64-gnu.node');
+  if (!fs.existsSync(addon)) missing.push(path.relative(ctx.repoRoot, addon));
   return missing.length ? `not built (missing ${missing.join(', ')})` : null;
 }
 
@@ -236,9 +240,9 @@ export function elfSections(file) {
  * 'release' or a warning: the release profile strips symbols (Cargo.toml), so an addon that
  * still carries .debug_info is most likely an unoptimised debug build.
  */
-export function switchyardBuildKind(repoRoot) {
+export function switchyardBuildKind(addonPath) {
   try {
-    const names = elfSections(path.join(repoRoot, 'native/switchyard.linux-x64-gnu.node'));
+    const names = elfSections(addonPath);
     return names.includes('.debug_info') ? 'debug build?' : 'release';
   } catch {
     return 'unknown';
@@ -301,14 +305,15 @@ export function definePeers({ switchyardSplice = 'auto' } = {}) {
     {
       name: 'switchyard',
       label: `Switchyard (splice ${switchyardSplice})`,
-      unavailable: (ctx) => switchyardBuilt(ctx.repoRoot),
+      unavailable: (ctx) => switchyardBuilt(ctx),
       start: (ctx, threads, p) => {
         const dir = path.join(ctx.workDir, 'switchyard');
         fs.mkdirSync(dir, { recursive: true });
         const yaml = switchyardYaml({ threads, ...p, ports: ctx.ports, splice: switchyardSplice });
         const file = path.join(dir, 'switchyard.yaml');
         fs.writeFileSync(file, yaml);
-        return startProc(ctx, 'switchyard', p, process.execPath, [path.join(ctx.repoRoot, 'dist/cli.js'), 'start', '-c', file], ctx.repoRoot);
+        const env = ctx.switchyardAddon ? { ...process.env, NAPI_RS_NATIVE_LIBRARY_PATH: ctx.switchyardAddon } : undefined;
+        return startProc(ctx, 'switchyard', p, process.execPath, [path.join(ctx.repoRoot, 'dist/cli.js'), 'start', '-c', file], ctx.repoRoot, env);
       },
     },
   ];
@@ -323,11 +328,11 @@ async function startWithConf(ctx, name, p, conf, fileName, cmdFor) {
   return startProc(ctx, name, p, cmd, args);
 }
 
-async function startProc(ctx, name, p, cmd, args, cwd) {
+async function startProc(ctx, name, p, cmd, args, cwd, env) {
   assertPortsFree([p.httpPort, p.bulkPort]);
   const dir = path.join(ctx.workDir, name);
   fs.mkdirSync(dir, { recursive: true });
-  const proc = procs.start(name, cmd, args, { logDir: dir, cwd: cwd ?? ctx.repoRoot });
+  const proc = procs.start(name, cmd, args, { logDir: dir, cwd: cwd ?? ctx.repoRoot, env });
   try {
     await waitReady(proc, p);
   } catch (e) {

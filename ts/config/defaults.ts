@@ -43,4 +43,20 @@ export const DEFAULTS = Object.freeze({
   drain_timeout_ms: 30_000,
   /** Slow start is off. */
   slow_start_ms: 0,
+  /** Active health checks (HAProxy's inter 2s / rise 2 / fall 3): a TCP connect every 2s ± 10%,
+   * 1s to answer; the timeout and jitter defaults shrink with a shorter interval. */
+  health_check: Object.freeze({
+    type: 'tcp',
+    interval_ms: 2_000,
+    timeout_ms: 1_000,
+    jitter_percent: 10,
+    rise: 2,
+    fall: 3,
+    method: 'GET',
+    path: '/',
+    expect_status: Object.freeze([Object.freeze({ from: 200, to: 399 })]),
+    verify: true,
+  }),
+  /** The admin API binds loopback only unless told otherwise. */
+  admin_address: '127.0.0.1:9090',
 } as const);

@@ -5,6 +5,7 @@
  * drain timeouts, slow start — stay on this side.
  */
 import type { ResolvedConfig, ResolvedPool } from './types.js';
+import { engineBackendTls, engineListenerTls } from './tls.js';
 
 /** Weights to use instead of the configured ones (slow start), keyed `pool/address`. */
 export type WeightOverrides = ReadonlyMap<string, number>;
@@ -23,6 +24,7 @@ export function enginePool(p: ResolvedPool, weights?: WeightOverrides): object {
     passive: p.passive,
     panic_threshold: p.panic_threshold,
     on_down: p.on_down,
+    backend_tls: p.backend_tls ? engineBackendTls(p.backend_tls) : null,
     backends: p.backends.map((b) => ({
       address: b.address,
       weight: weights?.get(`${p.name}/${b.address}`) ?? b.weight,
@@ -43,6 +45,9 @@ export function engineConfigJson(c: ResolvedConfig, weights?: WeightOverrides): 
       backlog: l.backlog,
       idle_timeout_ms: l.idle_timeout_ms,
       splice: l.splice,
+      tls: l.tls ? engineListenerTls(l.tls) : null,
+      sni_routes: l.sni_routes,
+      peek_timeout_ms: l.peek_timeout_ms,
     })),
     pools: c.pools.map((p) => enginePool(p, weights)),
   });

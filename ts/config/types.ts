@@ -7,6 +7,23 @@
  * `crates/switchyard-core/src/config.rs`; keep the two in step.
  */
 
+import type { HealthCheckConfig, ResolvedHealthCheck } from '../health/types.js';
+
+export type {
+  HealthCheckConfig,
+  HealthCheckMethod,
+  HealthCheckType,
+  HttpCheckConfig,
+  ResolvedHealthCheck,
+  ResolvedHttpCheck,
+  ResolvedTlsCheck,
+  StatusRange,
+  TlsCheckConfig,
+} from '../health/types.js';
+
+import type { BackendTlsConfig, ListenerTlsConfig, ResolvedBackendTls, ResolvedListenerTls } from './tls.js';
+export type { BackendTlsConfig, ListenerTlsConfig, ResolvedBackendTls, ResolvedCertificate, ResolvedListenerTls } from './tls.js';
+
 /** A duration: milliseconds as a number, or a string such as `"500ms"`, `"2s"`, `"1m"`. */
 export type Duration = number | string;
 
@@ -49,6 +66,13 @@ export interface ListenerConfig {
   idle_timeout?: Duration;
   /** `auto` (copy, move to splice(2) for bulk streams), `always`, or `never`. Default `auto`. */
   splice?: SpliceMode;
+  /** Terminate TLS here (certificates chosen by SNI). */
+  tls?: ListenerTlsConfig;
+  /** TLS passthrough: route by the ClientHello's server name (`name` or `*.domain`) to a pool;
+   * `pool` is the default. Bytes reach the backend untouched. */
+  sni_routes?: Record<string, string>;
+  /** Passthrough: how long to wait for a whole ClientHello. Default `"5s"`. */
+  peek_timeout?: Duration;
 }
 
 /** Operator state of a backend: `ready` takes traffic, `drain` takes no new connections and
@@ -82,6 +106,8 @@ export interface BackendConfig {
   backup?: boolean;
   /** Operator state. Default `ready`. */
   state?: BackendState;
+  /** Override of the pool's `health_check`, deep-merged over it (may also be given alone). */
+  health_check?: HealthCheckConfig;
 }
 
 /** A pool of backends and how to choose among them. */
@@ -115,6 +141,10 @@ export interface PoolConfig {
   drain_timeout?: Duration;
   /** Ramp a recovered backend's weight from 10% to 100% over this time. Default: off. */
   slow_start?: Duration;
+  /** TLS from the balancer to the backends (verification on by default). */
+  backend_tls?: BackendTlsConfig;
+  /** Active health check of every backend. Default: none (backends count as healthy). */
+  health_check?: HealthCheckConfig;
   backends: BackendConfig[];
 }
 
@@ -124,6 +154,23 @@ export interface SwitchyardConfig {
   workers?: number;
   listeners: Record<string, ListenerConfig>;
   pools: Record<string, PoolConfig>;
+  /** The admin HTTP API, metrics and dashboard. Off when absent. */
+  admin?: AdminConfig;
+}
+
+/** The admin HTTP API (`/api/*`), Prometheus metrics (`/metrics`) and dashboard (`/`). */
+export interface AdminConfig {
+  /** `host:port` to bind. Default `127.0.0.1:9090`. */
+  address?: string;
+  /** Bearer token (at least 16 characters) required on every request. Required when the
+   * address is not loopback (127.0.0.0/8, ::1). */
+  token?: string;
+}
+
+/** The admin section after validation. */
+export interface ResolvedAdmin {
+  address: string;
+  token: string | null;
 }
 
 /** A listener after validation. */
@@ -134,6 +181,9 @@ export interface ResolvedListener {
   backlog: number;
   idle_timeout_ms: number;
   splice: SpliceMode;
+  tls: ResolvedListenerTls | null;
+  sni_routes: { name: string; pool: string }[] | null;
+  peek_timeout_ms: number;
 }
 
 /** A backend after validation. */
@@ -142,6 +192,8 @@ export interface ResolvedBackend {
   weight: number;
   backup: boolean;
   state: BackendState;
+  /** The effective active check (the pool's merged with the backend's); null: not checked. */
+  health_check: ResolvedHealthCheck | null;
 }
 
 /** Passive policy after validation (durations in ms). */
@@ -168,6 +220,9 @@ export interface ResolvedPool {
   drain_timeout_ms: number;
   /** 0 = off. */
   slow_start_ms: number;
+  backend_tls: ResolvedBackendTls | null;
+  /** The pool's own check, which a backend added without an override gets; null: none. */
+  health_check: ResolvedHealthCheck | null;
   backends: ResolvedBackend[];
 }
 
@@ -176,4 +231,6 @@ export interface ResolvedConfig {
   workers: number;
   listeners: ResolvedListener[];
   pools: ResolvedPool[];
+  /** Null when the admin API is off. */
+  admin: ResolvedAdmin | null;
 }

@@ -5,13 +5,18 @@
  */
 import { isIPv6 } from 'node:net';
 import { ConfigError, type ConfigIssue } from '../errors.js';
+import { backendTls, baseDir, listenerTls, sniRoutes } from './tls.js';
 import { DEFAULTS, MAX_WORKERS } from './defaults.js';
 import { formatDuration, parseDuration } from './duration.js';
-import type { Algorithm, BackendState, HashKey, OnDown, ResolvedBackend, ResolvedConfig, ResolvedListener, ResolvedPool, SpliceMode } from './types.js';
+import { backendHealthCheck, poolHealthCheck } from '../health/config.js';
+import type { Algorithm, BackendState, HashKey, OnDown, ResolvedAdmin, ResolvedBackend, ResolvedConfig, ResolvedListener, ResolvedPool, SpliceMode } from './types.js';
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
-const TOP_KEYS = ['workers', 'listeners', 'pools'];
-const LISTENER_KEYS = ['address', 'pool', 'backlog', 'idle_timeout', 'splice'];
+const TOP_KEYS = ['workers', 'listeners', 'pools', 'admin'];
+const ADMIN_KEYS = ['address', 'token'];
+/** Shortest accepted admin token. */
+const MIN_TOKEN = 16;
+const LISTENER_KEYS = ['address', 'pool', 'backlog', 'idle_timeout', 'splice', 'tls', 'sni_routes', 'peek_timeout'];
 const POOL_KEYS = [
   'algorithm',
   'connect_timeout',
@@ -25,9 +30,11 @@ const POOL_KEYS = [
   'on_down',
   'drain_timeout',
   'slow_start',
+  'health_check',
+  'backend_tls',
   'backends',
 ];
-const BACKEND_KEYS = ['address', 'weight', 'backup', 'state'];
+const BACKEND_KEYS = ['address', 'weight', 'backup', 'state', 'health_check'];
 const PASSIVE_KEYS = ['consecutive_failures', 'ejection_time', 'max_ejection_time', 'max_ejection_percent'];
 const BACKEND_STATES: readonly BackendState[] = ['ready', 'drain', 'maint'];
 const ON_DOWN: readonly OnDown[] = ['keep', 'close'];
@@ -124,7 +131,7 @@ function conflicts(a: Addr, b: Addr): boolean {
 }
 
 /** Collects issues while reading values; every reader returns a fallback on error so checking continues. */
-class Checker {
+export class Checker {
   readonly issues: ConfigIssue[] = [];
 
   add(path: string, message: string): void {
@@ -208,7 +215,7 @@ class Checker {
   }
 }
 
-function checkPool(c: Checker, name: string, raw: unknown): ResolvedPool {
+function checkPool(c: Checker, name: string, raw: unknown, base: string): ResolvedPool {
   const path = `pools.${name}`;
   const pool: ResolvedPool = {
     name,
@@ -224,6 +231,8 @@ function checkPool(c: Checker, name: string, raw: unknown): ResolvedPool {
     on_down: DEFAULTS.on_down,
     drain_timeout_ms: DEFAULTS.drain_timeout_ms,
     slow_start_ms: DEFAULTS.slow_start_ms,
+    backend_tls: null,
+    health_check: null,
     backends: [],
   };
   const p = c.object(raw, path, 'a pool object');
@@ -270,7 +279,10 @@ function checkPool(c: Checker, name: string, raw: unknown): ResolvedPool {
   if (p.panic_threshold !== undefined) pool.panic_threshold = c.int(p.panic_threshold, `${path}.panic_threshold`, 0, 100, 0);
   pool.on_down = c.oneOf(p.on_down, `${path}.on_down`, ON_DOWN, DEFAULTS.on_down);
   pool.drain_timeout_ms = c.duration(p.drain_timeout, `${path}.drain_timeout`, 0, 24 * HOUR_MS, DEFAULTS.drain_timeout_ms);
+  pool.backend_tls = backendTls(c, p.backend_tls, `${path}.backend_tls`, base);
   pool.slow_start_ms = c.duration(p.slow_start, `${path}.slow_start`, 0, HOUR_MS, DEFAULTS.slow_start_ms);
+  const check = poolHealthCheck(c, p.health_check, `${path}.health_check`);
+  pool.health_check = check.resolved;
   if (!Array.isArray(p.backends)) {
     c.add(`${path}.backends`, p.backends === undefined ? 'missing (expected a non-empty array of backends)' : `expected a non-empty array of backends, got ${describe(p.backends)}`);
     return pool;
@@ -288,6 +300,7 @@ function checkPool(c: Checker, name: string, raw: unknown): ResolvedPool {
       weight: c.int(b.weight, `${bpath}.weight`, 0, 1000, DEFAULTS.weight),
       backup: c.bool(b.backup, `${bpath}.backup`, DEFAULTS.backup),
       state: c.oneOf(b.state, `${bpath}.state`, BACKEND_STATES, DEFAULTS.state),
+      health_check: backendHealthCheck(c, check, b.health_check, `${bpath}.health_check`),
     };
     if (addr) {
       const first = seen.get(addr.text);
@@ -299,7 +312,7 @@ function checkPool(c: Checker, name: string, raw: unknown): ResolvedPool {
   return pool;
 }
 
-function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | undefined): [ResolvedListener, Addr | undefined] {
+function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | undefined, base: string): [ResolvedListener, Addr | undefined] {
   const path = `listeners.${name}`;
   const listener: ResolvedListener = {
     name,
@@ -308,6 +321,9 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
     backlog: DEFAULTS.backlog,
     idle_timeout_ms: DEFAULTS.idle_timeout_ms,
     splice: DEFAULTS.splice,
+    tls: null,
+    sni_routes: null,
+    peek_timeout_ms: 5_000,
   };
   const l = c.object(raw, path, 'a listener object such as { address: "0.0.0.0:80", pool: "web" }');
   if (!l) return [listener, undefined];
@@ -324,7 +340,39 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
   listener.backlog = c.int(l.backlog, `${path}.backlog`, 1, 65535, DEFAULTS.backlog);
   listener.idle_timeout_ms = c.duration(l.idle_timeout, `${path}.idle_timeout`, 1, MAX_IDLE_MS, DEFAULTS.idle_timeout_ms);
   listener.splice = c.oneOf(l.splice, `${path}.splice`, SPLICE_MODES, DEFAULTS.splice);
+  listener.tls = listenerTls(c, l.tls, `${path}.tls`, base);
+  listener.sni_routes = sniRoutes(c, l.sni_routes, `${path}.sni_routes`, pools ? Object.keys(pools) : []);
+  listener.peek_timeout_ms = c.duration(l.peek_timeout, `${path}.peek_timeout`, 1, 60_000, 5_000);
+  if (listener.tls && listener.sni_routes) {
+    c.add(`${path}.sni_routes`, 'a listener either terminates TLS (tls) or passes it through routed by SNI (sni_routes), not both');
+  }
   return [listener, addr];
+}
+
+/** Loopback: 127.0.0.0/8 and ::1. */
+function isLoopback(a: Addr): boolean {
+  return a.v6 ? a.ip === '[::1]' : a.ip.startsWith('127.');
+}
+
+/** The `admin` section: a bind address and a bearer token, required off loopback. */
+function checkAdmin(c: Checker, raw: unknown): [ResolvedAdmin | null, Addr | undefined] {
+  if (raw === undefined) return [null, undefined];
+  const a = c.object(raw, 'admin', `an object with keys ${ADMIN_KEYS.join(', ')}`);
+  if (!a) return [null, undefined];
+  c.keys(a, ADMIN_KEYS, 'admin');
+  const addr = c.address(a.address ?? DEFAULTS.admin_address, 'admin.address', 0);
+  let token: string | null = null;
+  if (a.token !== undefined) {
+    if (typeof a.token !== 'string' || a.token.length < MIN_TOKEN || a.token.length > 1024 || !/^[\x21-\x7e]+$/.test(a.token)) {
+      const got = typeof a.token === 'string' ? `a string of ${a.token.length} characters` : describe(a.token);
+      c.add('admin.token', `expected a token of ${MIN_TOKEN}..1024 printable ASCII characters without spaces, got ${got}`);
+    } else {
+      token = a.token;
+    }
+  } else if (addr && !isLoopback(addr)) {
+    c.add('admin.token', `required when admin.address is not loopback (127.0.0.0/8, [::1]), got address ${describe(addr.given)} and no token`);
+  }
+  return [{ address: addr?.text ?? '', token }, addr];
 }
 
 /**
@@ -339,11 +387,12 @@ export function validateConfig(raw: unknown, source: string): ResolvedConfig {
   if (!top) throw new ConfigError(source, c.issues);
   c.keys(top, TOP_KEYS, '');
   const workers = c.int(top.workers, 'workers', 1, MAX_WORKERS, DEFAULTS.workers);
+  const base = baseDir(source);
 
   const listeners: ResolvedListener[] = [];
   const bound: [string, Addr][] = [];
   for (const [name, l] of c.named(top.listeners, 'listeners', 'listeners')) {
-    const [listener, addr] = checkListener(c, name, l, isObject(top.pools) ? top.pools : undefined);
+    const [listener, addr] = checkListener(c, name, l, isObject(top.pools) ? top.pools : undefined, base);
     listeners.push(listener);
     if (!addr) continue;
     const clash = bound.find(([, other]) => conflicts(addr, other));
@@ -354,8 +403,14 @@ export function validateConfig(raw: unknown, source: string): ResolvedConfig {
   }
 
   // After listeners so issues come out in the order files usually list them.
-  const pools = c.named(top.pools, 'pools', 'pools').map(([name, p]) => checkPool(c, name, p));
+  const pools = c.named(top.pools, 'pools', 'pools').map(([name, p]) => checkPool(c, name, p, base));
+
+  const [admin, adminAddr] = checkAdmin(c, top.admin);
+  const adminClash = adminAddr && bound.find(([, other]) => conflicts(adminAddr, other));
+  if (adminClash) {
+    c.add('admin.address', `${describe(adminAddr.given)} conflicts with listeners.${adminClash[0]}.address (${describe(adminClash[1].given)}): same port on an overlapping address`);
+  }
 
   if (c.issues.length > 0) throw new ConfigError(source, c.issues);
-  return { workers, listeners, pools };
+  return { workers, listeners, pools, admin };
 }

@@ -5,6 +5,7 @@
 
 use crate::error::{Error, Result};
 pub use crate::health::{AdminState, OnDown, PassiveConfig};
+pub use crate::tls::{BackendTlsConfig, TlsConfig};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -41,6 +42,29 @@ pub struct ListenerConfig {
     pub backlog: u32,
     pub idle_timeout_ms: u64,
     pub splice: SpliceMode,
+    /// Terminate TLS on this listener.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// TLS passthrough: route by the ClientHello's SNI (exact names and
+    /// `*.domain` wildcards) to pools; `pool` is the default.
+    #[serde(default)]
+    pub sni_routes: Option<Vec<SniRoute>>,
+    /// How long to wait for a whole ClientHello (passthrough).
+    #[serde(default = "default_peek_timeout")]
+    pub peek_timeout_ms: u64,
+}
+
+fn default_peek_timeout() -> u64 {
+    5_000
+}
+
+/// One passthrough route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SniRoute {
+    /// `api.example.com` or `*.example.com`.
+    pub name: String,
+    pub pool: String,
 }
 
 /// One pool of backends.
@@ -74,6 +98,9 @@ pub struct PoolConfig {
     /// What to do with established connections when a backend is marked down.
     #[serde(default)]
     pub on_down: OnDown,
+    /// TLS to the backends.
+    #[serde(default)]
+    pub backend_tls: Option<BackendTlsConfig>,
 }
 
 /// The key hash-based algorithms hash.
@@ -158,6 +185,17 @@ impl EngineConfig {
             bound.push((l.name.as_str(), addr));
             if !pool_names.contains(l.pool.as_str()) {
                 return Err(Error::config(format!("listeners.{}.pool: no pool named {:?}", l.name, l.pool)));
+            }
+            for (i, r) in l.sni_routes.iter().flatten().enumerate() {
+                if !pool_names.contains(r.pool.as_str()) {
+                    return Err(Error::config(format!("listeners.{}.sni_routes[{i}].pool: no pool named {:?}", l.name, r.pool)));
+                }
+            }
+            if l.tls.is_some() && l.sni_routes.is_some() {
+                return Err(Error::config(format!("listeners.{}: tls (termination) and sni_routes (passthrough) exclude each other", l.name)));
+            }
+            if l.tls.as_ref().is_some_and(|t| t.certificates.is_empty()) {
+                return Err(Error::config(format!("listeners.{}.tls.certificates: at least one certificate is needed", l.name)));
             }
             if l.backlog == 0 {
                 return Err(Error::config(format!("listeners.{}.backlog: must be at least 1", l.name)));

@@ -10,15 +10,21 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 use tokio::net::TcpStream;
 
-/// A connected backend. While it lives, the backend and its pool count one
-/// active connection (least connections and bounded load read these).
+/// A connected backend: the socket, and a guard that counts one active
+/// connection on the backend and its pool while it lives (least connections
+/// and bounded load read these).
 pub struct Upstream<'a> {
     pub stream: TcpStream,
+    pub active: Active<'a>,
+}
+
+/// Counts one active connection on a backend and its pool until dropped.
+pub struct Active<'a> {
     pub backend: &'a Backend,
     pool: &'a Pool,
 }
 
-impl Drop for Upstream<'_> {
+impl Drop for Active<'_> {
     fn drop(&mut self) {
         self.backend.stats.active.fetch_sub(1, Relaxed);
         self.pool.active.fetch_sub(1, Relaxed);
@@ -43,7 +49,7 @@ pub async fn connect<'a>(pool: &'a Pool, client: SocketAddr, events: &EventLog) 
                 b.stats.connected(start.elapsed());
                 b.health.record_success();
                 pool.active.fetch_add(1, Relaxed);
-                return Some(Upstream { stream, backend: b, pool });
+                return Some(Upstream { stream, active: Active { backend: b, pool } });
             }
             Ok(Err(_)) => {
                 b.stats.connect_errors.fetch_add(1, Relaxed);

@@ -90,7 +90,7 @@ impl Engine {
             .build()
             .map_err(|e| Error::new(ErrorCode::Runtime, format!("cannot start the data-plane runtime: {e}")))?;
         let registry = StatsRegistry::default();
-        let snapshot = Snapshot::build(&config, &registry);
+        let snapshot = Snapshot::build(&config, &registry)?;
         let shared = Arc::new(Shared {
             snapshot: ArcSwap::from_pointee(snapshot),
             registry,
@@ -136,6 +136,8 @@ impl Engine {
             state.listeners.get(&l.name).is_some_and(|r| r.config.address == l.address && r.config.backlog == l.backlog)
         };
         let added: Vec<&ListenerConfig> = config.listeners.iter().filter(|l| !unchanged(l)).collect();
+        // Build first: a bad certificate must fail the update before any port changes.
+        let snapshot = Snapshot::build(&config, &self.shared.registry)?;
         let bound = self.bind_all(added.into_iter(), config.workers)?;
         let keep: Vec<String> = config.listeners.iter().filter(|l| unchanged(l)).map(|l| l.name.clone()).collect();
         let removed: Vec<String> = state.listeners.keys().filter(|n| !keep.contains(n)).cloned().collect();
@@ -144,7 +146,9 @@ impl Engine {
                 r.stop.cancel();
             }
         }
-        self.shared.snapshot.store(Arc::new(Snapshot::build(&config, &self.shared.registry)));
+        let snapshot = Arc::new(snapshot);
+        self.shared.snapshot.store(Arc::clone(&snapshot));
+        snapshot.prune(&self.shared.registry);
         for l in config.listeners.iter() {
             if let Some(r) = state.listeners.get_mut(&l.name) {
                 r.config = l.clone(); // same socket; idle timeout etc. come from the snapshot
@@ -185,6 +189,7 @@ impl Engine {
                     active: route.stats.active.load(Relaxed),
                     no_backend: route.stats.no_backend.load(Relaxed),
                     idle_timeouts: route.stats.idle_timeouts.load(Relaxed),
+                    tls: route.tls_shared.as_ref().map(|t| t.stats.report()),
                 })
             })
             .collect();

@@ -21,6 +21,7 @@ pub mod net;
 pub mod select;
 pub mod snapshot;
 pub mod stats;
+pub mod tls;
 pub mod tracker;
 
 pub use config::EngineConfig;

@@ -1,13 +1,18 @@
 //! Accept loops and the life of one client connection.
 
 use crate::connect::{connect, passive_failure};
-use crate::health::Failure;
 use crate::engine::Shared;
-use crate::forward::{self, Counters, Outcome};
+use crate::forward::{self, stream::proxy_streams, Counters, Outcome};
+use crate::health::Failure;
+use crate::events::EventLog;
+use crate::snapshot::{Backend, Pool, Route};
+use crate::tls::{self, client::BackendTls, sni::{read_client_hello, PeekError}, stats::TlsStats};
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio_util::either::Either;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
@@ -42,23 +47,109 @@ async fn serve(shared: Arc<Shared>, name: Arc<str>, client: TcpStream, peer: Soc
     route.stats.accepted.fetch_add(1, Relaxed);
     route.stats.active.fetch_add(1, Relaxed);
     let _ = client.set_nodelay(true);
-    if let Some(up) = connect(&route.pool, peer, &shared.events).await {
-        let s = &up.backend.stats;
-        let counters = Counters { bytes_in: &s.bytes_in, bytes_out: &s.bytes_out };
-        let kill = up.backend.health.kill_token();
-        let (outcome, backend_spoke) =
-            forward::proxy(&client, &up.stream, route.splice, route.idle_timeout, counters, &shared.pipes, [&shared.cancel_conns, &kill]).await;
-        match outcome {
-            Outcome::IdleTimeout => {
-                route.stats.idle_timeouts.fetch_add(1, Relaxed);
-            }
-            Outcome::Failed(e) if !backend_spoke && e.kind() == std::io::ErrorKind::ConnectionReset => {
-                passive_failure(&route.pool, up.backend, Failure::ResetBeforeFirstByte, &shared.events);
-            }
-            _ => {}
-        }
-    } else {
-        route.stats.no_backend.fetch_add(1, Relaxed);
-    }
+    serve_routed(&shared, &route, client, peer).await;
     route.stats.active.fetch_sub(1, Relaxed);
+}
+
+async fn serve_routed(shared: &Shared, route: &Route, mut client: TcpStream, peer: SocketAddr) {
+    // Passthrough: read the ClientHello (kept, replayed to the backend) and route by its SNI.
+    let (pool, hello) = match &route.sni {
+        Some(router) => match read_client_hello(&mut client, router.peek_timeout).await {
+            Ok((bytes, name)) => {
+                count_tls(route, |t| &t.sni_routed);
+                (router.pool_for(name.as_deref()).unwrap_or(&route.pool), bytes)
+            }
+            Err(e) => {
+                count_tls(route, |t| match e {
+                    PeekError::Timeout => &t.sni_timeout,
+                    PeekError::Oversized => &t.sni_oversized,
+                    PeekError::NotTls | PeekError::Closed => &t.sni_not_tls,
+                });
+                return;
+            }
+        },
+        None => (&route.pool, Vec::new()),
+    };
+    // Termination: the handshake completes before a backend is chosen.
+    let client = match &route.tls {
+        Some((config, timeout)) => {
+            let stats = &route.tls_shared.as_ref().expect("a TLS route has TLS state").stats;
+            match tls::server::accept(config, *timeout, client, stats).await {
+                Some(tls) => Either::Right(tls),
+                None => return,
+            }
+        }
+        None => Either::Left(client),
+    };
+    let Some(up) = connect(pool, peer, &shared.events).await else {
+        route.stats.no_backend.fetch_add(1, Relaxed);
+        return;
+    };
+    let b = up.active.backend;
+    let mut backend = up.stream;
+    if !hello.is_empty() && backend.write_all(&hello).await.is_err() {
+        return;
+    }
+    let counters = Counters { bytes_in: &b.stats.bytes_in, bytes_out: &b.stats.bytes_out };
+    let kill = b.health.kill_token();
+    let cancel = [&shared.cancel_conns, &kill];
+    let (outcome, backend_spoke) = match (client, &pool.backend_tls) {
+        // Plain on both sides: the socket path, splice-capable.
+        (Either::Left(client), None) => {
+            forward::proxy(&client, &backend, route.splice, route.idle_timeout, counters, &shared.pipes, cancel).await
+        }
+        (client, backend_tls) => {
+            let backend = match backend_tls {
+                None => Either::Left(backend),
+                Some(t) => match backend_handshake(t, pool, b, backend, &shared.events).await {
+                    Some(tls) => Either::Right(tls),
+                    None => return,
+                },
+            };
+            proxy_streams(client, backend, route.idle_timeout, counters, cancel).await
+        }
+    };
+    match outcome {
+        Outcome::IdleTimeout => {
+            route.stats.idle_timeouts.fetch_add(1, Relaxed);
+        }
+        Outcome::Failed(e) if !backend_spoke && e.kind() == std::io::ErrorKind::ConnectionReset => {
+            passive_failure(pool, b, Failure::ResetBeforeFirstByte, &shared.events);
+        }
+        _ => {}
+    }
+    drop(up.active);
+}
+
+/// TLS to a backend within the pool's connect timeout; a failure counts as a
+/// connect error (and feeds passive detection).
+async fn backend_handshake(
+    t: &BackendTls,
+    pool: &Pool,
+    b: &Backend,
+    stream: TcpStream,
+    events: &EventLog,
+) -> Option<tokio_rustls::client::TlsStream<TcpStream>> {
+    let connector = tokio_rustls::TlsConnector::from(Arc::clone(&t.config));
+    match tokio::time::timeout(pool.connect_timeout, connector.connect(t.server_name(b.addr), stream)).await {
+        Ok(Ok(tls)) => Some(tls),
+        Ok(Err(_)) => {
+            b.stats.connect_errors.fetch_add(1, Relaxed);
+            b.stats.tls_errors.fetch_add(1, Relaxed);
+            passive_failure(pool, b, Failure::ConnectRefused, events);
+            None
+        }
+        Err(_) => {
+            b.stats.connect_timeouts.fetch_add(1, Relaxed);
+            passive_failure(pool, b, Failure::ConnectTimeout, events);
+            None
+        }
+    }
+}
+
+/// Bump one TLS counter of the route.
+fn count_tls(route: &Route, which: impl FnOnce(&TlsStats) -> &AtomicU64) {
+    if let Some(t) = &route.tls_shared {
+        which(&t.stats).fetch_add(1, Relaxed);
+    }
 }

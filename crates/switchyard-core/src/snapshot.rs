@@ -3,7 +3,9 @@
 //! one `ArcSwap::store`, read with one atomic load per accepted connection.
 
 use crate::config::{parse_addr, EngineConfig, PoolConfig, SpliceMode};
+use crate::error::Result;
 use crate::health::{AdminState, BackendHealth, OnDown, PassiveConfig};
+use crate::tls::{self, client::BackendTls, server::TlsShared};
 use crate::select::{self, BuildParams, Members, PickContext, Selector};
 use crate::stats::{BackendStats, ListenerStats, StatsRegistry};
 use std::collections::HashMap;
@@ -45,6 +47,8 @@ pub struct Pool {
     pub passive: PassiveConfig,
     pub panic_threshold: Option<u32>,
     pub on_down: OnDown,
+    /// TLS to the backends, if configured.
+    pub backend_tls: Option<BackendTls>,
     /// Live connections of the whole pool (bounded load); survives swaps.
     pub active: Arc<AtomicU64>,
     /// Share of new keys/connections each backend gets with everything
@@ -54,7 +58,9 @@ pub struct Pool {
 
 impl Pool {
     /// Build a pool from its (checked) configuration; counters come from `registry`.
-    pub fn build(p: &PoolConfig, registry: &StatsRegistry) -> Pool {
+    /// Fails only on unusable backend TLS material.
+    pub fn build(p: &PoolConfig, registry: &StatsRegistry) -> Result<Pool> {
+        let backend_tls = p.backend_tls.as_ref().map(|t| tls::client::build(t, &format!("pools.{}", p.name))).transpose()?;
         let backends: Vec<Backend> = p
             .backends
             .iter()
@@ -79,7 +85,7 @@ impl Pool {
         for (i, share) in primary.shares() {
             shares[i] = share;
         }
-        Pool {
+        Ok(Pool {
             name: p.name.clone(),
             backends,
             primary,
@@ -89,9 +95,10 @@ impl Pool {
             passive: p.passive.clone(),
             panic_threshold: p.panic_threshold,
             on_down: p.on_down,
+            backend_tls,
             active: params.pool_active,
             shares,
-        }
+        })
     }
 
     /// The algorithm's name.
@@ -136,10 +143,34 @@ impl Pool {
 /// What a listener's connections are routed by.
 #[derive(Debug)]
 pub struct Route {
+    /// The pool (the default pool when routing by SNI).
     pub pool: Arc<Pool>,
     pub idle_timeout: Duration,
     pub splice: SpliceMode,
     pub stats: Arc<ListenerStats>,
+    /// TLS termination: the server config and the handshake timeout.
+    pub tls: Option<(Arc<rustls::ServerConfig>, Duration)>,
+    /// TLS passthrough routing by SNI.
+    pub sni: Option<SniRouter>,
+    /// TLS counters (termination or passthrough), kept across swaps.
+    pub tls_shared: Option<Arc<TlsShared>>,
+}
+
+/// Pools by ClientHello server name.
+#[derive(Debug)]
+pub struct SniRouter {
+    exact: HashMap<String, Arc<Pool>>,
+    /// Keyed by the parent domain of `*.parent`.
+    wildcard: HashMap<String, Arc<Pool>>,
+    pub peek_timeout: Duration,
+}
+
+impl SniRouter {
+    /// The pool for `name`: exact match, then a one-label wildcard; `None` = the default pool.
+    pub fn pool_for(&self, name: Option<&str>) -> Option<&Arc<Pool>> {
+        let name = name?;
+        self.exact.get(name).or_else(|| self.wildcard.get(name.split_once('.')?.1))
+    }
 }
 
 /// Everything the hot path reads, swapped as a whole.
@@ -151,28 +182,53 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Build a snapshot; counters come from `registry` so they survive swaps.
-    /// `cfg` must have passed [`EngineConfig::check`].
-    pub fn build(cfg: &EngineConfig, registry: &StatsRegistry) -> Snapshot {
-        let pools: Vec<Arc<Pool>> = cfg.pools.iter().map(|p| Arc::new(Pool::build(p, registry))).collect();
+    /// `cfg` must have passed [`EngineConfig::check`]. Fails on unusable TLS
+    /// material (nothing is published then: the old certificates stay in force).
+    pub fn build(cfg: &EngineConfig, registry: &StatsRegistry) -> Result<Snapshot> {
+        let pools: Vec<Arc<Pool>> = cfg.pools.iter().map(|p| Pool::build(p, registry).map(Arc::new)).collect::<Result<_>>()?;
         let by_name: HashMap<&str, &Arc<Pool>> = pools.iter().map(|p| (p.name.as_str(), p)).collect();
-        let routes = cfg
-            .listeners
-            .iter()
-            .map(|l| {
-                let route = Route {
-                    pool: Arc::clone(by_name[l.pool.as_str()]),
-                    idle_timeout: Duration::from_millis(l.idle_timeout_ms.max(1)),
-                    splice: l.splice,
-                    stats: registry.listener(&l.name),
-                };
-                (l.name.clone(), Arc::new(route))
-            })
-            .collect();
+        let mut routes = HashMap::new();
+        for l in &cfg.listeners {
+            let at = format!("listeners.{}", l.name);
+            let tls_shared = if l.tls.is_some() || l.sni_routes.is_some() { Some(registry.tls(&l.name)?) } else { None };
+            let tls = match (&l.tls, &tls_shared) {
+                (Some(t), Some(shared)) => Some((tls::server::build(t, shared, &at)?, Duration::from_millis(t.handshake_timeout_ms.max(1)))),
+                _ => None,
+            };
+            let sni = l.sni_routes.as_ref().map(|rs| {
+                let mut router = SniRouter { exact: HashMap::new(), wildcard: HashMap::new(), peek_timeout: Duration::from_millis(l.peek_timeout_ms.max(1)) };
+                for r in rs {
+                    let pool = Arc::clone(by_name[r.pool.as_str()]);
+                    let name = r.name.to_ascii_lowercase();
+                    match name.strip_prefix("*.") {
+                        Some(parent) => router.wildcard.entry(parent.to_owned()).or_insert(pool),
+                        None => router.exact.entry(name).or_insert(pool),
+                    };
+                }
+                router
+            });
+            let route = Route {
+                pool: Arc::clone(by_name[l.pool.as_str()]),
+                idle_timeout: Duration::from_millis(l.idle_timeout_ms.max(1)),
+                splice: l.splice,
+                stats: registry.listener(&l.name),
+                tls,
+                sni,
+                tls_shared,
+            };
+            routes.insert(l.name.clone(), Arc::new(route));
+        }
+        Ok(Snapshot { routes, pools })
+    }
+
+    /// Forget counters of pools, backends and listeners not in this snapshot.
+    /// Called once the snapshot is published, so a failed update loses nothing.
+    pub fn prune(&self, registry: &StatsRegistry) {
+        let pool = |name: &str| self.pools.iter().find(|p| p.name == name);
         registry.retain(
-            |pool| by_name.contains_key(pool),
-            |pool, addr| by_name.get(pool).is_some_and(|p| p.backends.iter().any(|b| b.addr == *addr)),
-            |name| cfg.listeners.iter().any(|l| l.name == name),
+            |p| pool(p).is_some(),
+            |p, addr| pool(p).is_some_and(|p| p.backends.iter().any(|b| b.addr == *addr)),
+            |name| self.routes.contains_key(name),
         );
-        Snapshot { routes, pools }
     }
 }

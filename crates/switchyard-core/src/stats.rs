@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use crate::health::{AdminState, BackendHealth};
+use crate::tls::server::TlsShared;
 
 /// Per-backend counters. `bytes_in` is what clients sent towards the backend,
 /// `bytes_out` what the backend sent back (HAProxy's `bin`/`bout`).
@@ -24,6 +25,8 @@ pub struct BackendStats {
     pub connect_errors: AtomicU64,
     /// Connects that did not complete within the pool's connect timeout.
     pub connect_timeouts: AtomicU64,
+    /// TLS handshakes to the backend that failed (also counted in `connect_errors`).
+    pub tls_errors: AtomicU64,
     /// Sum of successful connect times, microseconds (for the average).
     pub connect_time_us: AtomicU64,
 }
@@ -54,6 +57,7 @@ pub struct StatsRegistry {
     backends: Mutex<HashMap<(String, SocketAddr), (Arc<BackendStats>, Arc<BackendHealth>)>>,
     listeners: Mutex<HashMap<String, Arc<ListenerStats>>>,
     pools: Mutex<HashMap<String, Arc<AtomicU64>>>,
+    tls: Mutex<HashMap<String, Arc<TlsShared>>>,
 }
 
 impl StatsRegistry {
@@ -66,6 +70,17 @@ impl StatsRegistry {
         let mut m = self.listeners.lock().unwrap_or_else(|p| p.into_inner());
         m.entry(name.to_owned()).or_default().clone()
     }
+    /// TLS session state and counters of a listener, created on first use.
+    pub fn tls(&self, listener: &str) -> crate::error::Result<Arc<TlsShared>> {
+        let mut m = self.tls.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = m.get(listener) {
+            return Ok(Arc::clone(t));
+        }
+        let t = Arc::new(TlsShared::new()?);
+        m.insert(listener.to_owned(), Arc::clone(&t));
+        Ok(t)
+    }
+
     /// Live connections of a pool (the total bounded load divides).
     pub fn pool_active(&self, pool: &str) -> Arc<AtomicU64> {
         let mut m = self.pools.lock().unwrap_or_else(|p| p.into_inner());
@@ -82,6 +97,7 @@ impl StatsRegistry {
         self.pools.lock().unwrap_or_else(|p| p.into_inner()).retain(|p, _| keep_pool(p));
         self.backends.lock().unwrap_or_else(|p| p.into_inner()).retain(|(p, a), _| keep_backend(p, a));
         self.listeners.lock().unwrap_or_else(|p| p.into_inner()).retain(|n, _| keep_listener(n));
+        self.tls.lock().unwrap_or_else(|p| p.into_inner()).retain(|n, _| keep_listener(n));
     }
 }
 
@@ -105,6 +121,9 @@ pub struct ListenerReport {
     pub active: u64,
     pub no_backend: u64,
     pub idle_timeouts: u64,
+    /// TLS counters (termination or SNI passthrough listeners).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::tls::stats::TlsReport>,
 }
 
 #[derive(Debug, Serialize)]
@@ -144,6 +163,7 @@ pub struct BackendReport {
     pub bytes_out: u64,
     pub connect_errors: u64,
     pub connect_timeouts: u64,
+    pub tls_errors: u64,
     pub connect_time_avg_us: u64,
 }
 
@@ -171,6 +191,7 @@ impl BackendReport {
             bytes_out: s.bytes_out.load(Relaxed),
             connect_errors: s.connect_errors.load(Relaxed),
             connect_timeouts: s.connect_timeouts.load(Relaxed),
+            tls_errors: s.tls_errors.load(Relaxed),
             connect_time_avg_us: s.connect_time_us.load(Relaxed).checked_div(total).unwrap_or(0),
         }
     }

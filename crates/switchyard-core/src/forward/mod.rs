@@ -12,6 +12,7 @@
 
 mod buffers;
 mod copy;
+pub mod stream;
 #[cfg(target_os = "linux")]
 mod splice;
 #[cfg(not(target_os = "linux"))]

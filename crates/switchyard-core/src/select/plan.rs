@@ -87,7 +87,7 @@ pub fn plan(req: &PlanRequest) -> Result<PlanReport> {
         None => (0..req.samples.unwrap_or(DEFAULT_SAMPLES)).map(synthetic_key).collect(),
     };
     let registry = StatsRegistry::default();
-    let (before, after) = (Pool::build(&req.before, &registry), Pool::build(&req.after, &registry));
+    let (before, after) = (Pool::build(&req.before, &registry)?, Pool::build(&req.after, &registry)?);
     let keyed = KEYED.contains(&before.algorithm()) && KEYED.contains(&after.algorithm());
     let mut moved = 0usize;
     let mut assignments = (req.assignments && keyed).then(|| Vec::with_capacity(keys.len()));

@@ -1,0 +1,155 @@
+/**
+ * `GET /metrics`: the Prometheus text exposition format 0.0.4, pulled from the
+ * data plane's atomics at scrape time (`lb.stats()`) plus the active-check
+ * view and this process's memory and CPU.
+ */
+import type { Switchyard } from '../switchyard.js';
+import { healthMap } from './view.js';
+
+export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+type Labels = Record<string, string>;
+
+interface Family {
+  name: string;
+  help: string;
+  type: 'counter' | 'gauge';
+  samples: [Labels, number][];
+}
+
+/** Label values: backslash, double quote and newline are escaped. */
+export function escapeLabel(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+function escapeHelp(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+function formatValue(v: number): string {
+  if (Number.isNaN(v)) return 'NaN';
+  if (v === Infinity) return '+Inf';
+  if (v === -Infinity) return '-Inf';
+  return String(v);
+}
+
+/** Render families in the text format (`# HELP`, `# TYPE`, then the samples). */
+export function render(families: Family[]): string {
+  const out: string[] = [];
+  for (const f of families) {
+    out.push(`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} ${f.type}`);
+    for (const [labels, value] of f.samples) {
+      const l = Object.entries(labels)
+        .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
+        .join(',');
+      out.push(`${f.name}${l ? `{${l}}` : ''} ${formatValue(value)}`);
+    }
+  }
+  return `${out.join('\n')}\n`;
+}
+
+const HEALTH_STATES = ['up', 'down', 'unknown'] as const;
+const OPERATOR_STATES = ['ready', 'drain', 'maint'] as const;
+
+/** Every metric family at this instant. */
+export function collect(lb: Switchyard): Family[] {
+  const stats = lb.stats();
+  const health = healthMap(lb);
+  const fam = (name: string, type: Family['type'], help: string): Family => ({ name, type, help, samples: [] });
+
+  const lTotal = fam('switchyard_listener_connections_total', 'counter', 'Connections accepted by the listener.');
+  const lActive = fam('switchyard_listener_connections_active', 'gauge', 'Connections of the listener open now.');
+  const lNoBackend = fam('switchyard_listener_no_backend_total', 'counter', 'Connections closed because no backend could be reached.');
+  const lIdle = fam('switchyard_listener_idle_timeouts_total', 'counter', 'Connections closed by the idle timeout.');
+  for (const l of stats.listeners) {
+    const labels = { listener: l.name, pool: l.pool };
+    lTotal.samples.push([labels, l.accepted]);
+    lActive.samples.push([labels, l.active]);
+    lNoBackend.samples.push([labels, l.no_backend]);
+    lIdle.samples.push([labels, l.idle_timeouts]);
+  }
+
+  const bTotal = fam('switchyard_backend_connections_total', 'counter', 'Connections established to the backend.');
+  const bActive = fam('switchyard_backend_connections_active', 'gauge', 'Connections to the backend open now.');
+  const bIn = fam('switchyard_backend_bytes_in_total', 'counter', 'Bytes sent by clients towards the backend.');
+  const bOut = fam('switchyard_backend_bytes_out_total', 'counter', 'Bytes sent by the backend back to clients.');
+  const bErr = fam('switchyard_backend_connect_errors_total', 'counter', 'Failed connects to the backend by reason: refused (refused, unreachable, reset) or timeout.');
+  const bUp = fam('switchyard_backend_up', 'gauge', '1 if a new connection may go to the backend now (ready, not down, not ejected), else 0.');
+  const bHealth = fam('switchyard_backend_health_state', 'gauge', 'Active health-check verdict: 1 for the current state, 0 for the others.');
+  const bState = fam('switchyard_backend_state', 'gauge', 'Operator state (ready, drain, maint): 1 for the current state, 0 for the others.');
+  const bEjected = fam('switchyard_backend_ejected', 'gauge', '1 while the backend is passively ejected, else 0.');
+  const bWeight = fam('switchyard_backend_weight', 'gauge', 'Configured weight of the backend.');
+  const bCheck = fam('switchyard_backend_check_duration_seconds', 'gauge', 'Duration of the last active health check.');
+  const bConnect = fam(
+    'switchyard_backend_connect_time_seconds',
+    'gauge',
+    'Average time of successful connects to the backend since start (the data plane keeps a sum and a count, not a distribution, so this is a gauge, not a histogram).',
+  );
+  const pShareMin = fam('switchyard_pool_share_min', 'gauge', "Smallest share of new connections/keys of a primary backend of the pool (table balance; 1/N is perfect).");
+  const pShareMax = fam('switchyard_pool_share_max', 'gauge', "Largest share of new connections/keys of a primary backend of the pool (table balance; 1/N is perfect).");
+  const pActive = fam('switchyard_pool_connections_active', 'gauge', 'Connections of the pool open now.');
+
+  for (const p of stats.pools) {
+    const pl = { pool: p.name };
+    pShareMin.samples.push([pl, p.share_min]);
+    pShareMax.samples.push([pl, p.share_max]);
+    pActive.samples.push([pl, p.active]);
+    for (const b of p.backends) {
+      const labels = { pool: p.name, backend: b.address };
+      bTotal.samples.push([labels, b.total]);
+      bActive.samples.push([labels, b.active]);
+      bIn.samples.push([labels, b.bytes_in]);
+      bOut.samples.push([labels, b.bytes_out]);
+      bErr.samples.push([{ ...labels, reason: 'refused' }, b.connect_errors]);
+      bErr.samples.push([{ ...labels, reason: 'timeout' }, b.connect_timeouts]);
+      bUp.samples.push([labels, b.available ? 1 : 0]);
+      for (const s of HEALTH_STATES) bHealth.samples.push([{ ...labels, state: s }, b.health === s ? 1 : 0]);
+      for (const s of OPERATOR_STATES) bState.samples.push([{ ...labels, state: s }, b.state === s ? 1 : 0]);
+      bEjected.samples.push([labels, b.ejected ? 1 : 0]);
+      bWeight.samples.push([labels, b.weight]);
+      const last = health.get(`${p.name}/${b.address}`)?.last;
+      if (last) bCheck.samples.push([labels, last.duration_ms / 1000]);
+      bConnect.samples.push([labels, b.connect_time_avg_us / 1e6]);
+    }
+  }
+
+  const usage = process.cpuUsage();
+  const processFamilies: Family[] = [
+    { name: 'process_resident_memory_bytes', type: 'gauge', help: 'Resident memory size in bytes.', samples: [[{}, process.memoryUsage.rss()]] },
+    { name: 'process_cpu_seconds_total', type: 'counter', help: 'Total user and system CPU time spent in seconds (every thread, data plane included).', samples: [[{}, (usage.user + usage.system) / 1e6]] },
+    { name: 'process_start_time_seconds', type: 'gauge', help: 'Start time of the process since unix epoch in seconds.', samples: [[{}, Math.round((Date.now() - process.uptime() * 1000) / 10) / 100]] },
+  ];
+  const global: Family[] = [
+    { name: 'switchyard_connections_active', type: 'gauge', help: 'Client connections open now, every listener.', samples: [[{}, stats.connections_active]] },
+    { name: 'switchyard_splice_leases_total', type: 'counter', help: 'Connection directions moved to splice(2).', samples: [[{}, stats.splice_leases_total]] },
+    { name: 'switchyard_pipes_in_use', type: 'gauge', help: 'Kernel pipes in use for splice(2).', samples: [[{}, stats.pipes_in_use]] },
+  ];
+  return [
+    ...global,
+    lTotal,
+    lActive,
+    lNoBackend,
+    lIdle,
+    pActive,
+    pShareMin,
+    pShareMax,
+    bTotal,
+    bActive,
+    bIn,
+    bOut,
+    bErr,
+    bUp,
+    bHealth,
+    bState,
+    bEjected,
+    bWeight,
+    bCheck,
+    bConnect,
+    ...processFamilies,
+  ];
+}
+
+/** The `/metrics` body. */
+export function metricsText(lb: Switchyard): string {
+  return render(collect(lb));
+}

@@ -1,0 +1,319 @@
+/**
+ * The OpenAPI 3.1 document served at `/api/openapi.json`. Request body schemas
+ * are the very objects the server validates with (`schema.ts`); a test checks
+ * that every route of `routes.ts` is here and vice versa, that the examples
+ * validate, and that live responses match the documented schemas.
+ */
+import { REQUEST_SCHEMAS, type Schema } from './schema.js';
+
+const int = (description?: string): Schema => ({ type: 'integer', minimum: 0, ...(description ? { description } : {}) });
+const num = (description?: string): Schema => ({ type: 'number', ...(description ? { description } : {}) });
+const str = (description?: string): Schema => ({ type: 'string', ...(description ? { description } : {}) });
+const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+const obj = (properties: Record<string, Schema>, description?: string): Schema => ({
+  type: 'object',
+  required: Object.keys(properties),
+  properties,
+  ...(description ? { description } : {}),
+});
+
+const SCHEMAS: Record<string, Schema> = {
+  ...REQUEST_SCHEMAS,
+  Issue: obj({ path: str('Where, e.g. `pools.api.backends[2].address`.'), message: str() }),
+  Error: {
+    type: 'object',
+    required: ['error'],
+    additionalProperties: false,
+    properties: {
+      error: {
+        type: 'object',
+        required: ['code', 'message'],
+        properties: {
+          code: {
+            type: 'string',
+            description:
+              'Stable: bad_json, bad_request, bad_content_type, unauthorized, not_found, method_not_allowed, conflict, no_config_file, invalid_config, payload_too_large, closed, internal.',
+          },
+          message: str(),
+          issues: { type: 'array', items: ref('Issue'), description: 'With `invalid_config` (422): every problem found.' },
+        },
+      },
+    },
+  },
+  Listener: obj({
+    name: str(),
+    address: str('Bound address.'),
+    pool: str(),
+    accepted: int('Connections accepted.'),
+    active: int(),
+    no_backend: int('Connections closed because no backend could be reached.'),
+    idle_timeouts: int(),
+  }),
+  Check: {
+    type: ['object', 'null'],
+    description: 'The last active health check; null when the pool has none.',
+    required: ['status', 'last', 'since'],
+    properties: {
+      status: { type: 'string', enum: ['up', 'down', 'unknown'] },
+      last: {
+        type: ['object', 'null'],
+        required: ['ok', 'reason', 'duration_ms', 'at'],
+        properties: { ok: { type: 'boolean' }, reason: str(), duration_ms: num(), at: { type: ['string', 'number'] } },
+      },
+      since: { type: ['string', 'number'], description: 'When the status last changed (epoch ms).' },
+      successes: int('Consecutive successes.'),
+      failures: int('Consecutive failures.'),
+    },
+  },
+  Backend: obj({
+    address: str(),
+    weight: int(),
+    backup: { type: 'boolean' },
+    share: num('Share of new keys/connections with every backend eligible.'),
+    state: { type: 'string', enum: ['ready', 'drain', 'maint'], description: 'Operator state.' },
+    health: { type: 'string', enum: ['up', 'down', 'unknown'], description: 'Active-check verdict.' },
+    ejected: { type: 'boolean', description: 'Passively ejected now.' },
+    ejection_left_ms: int(),
+    failures: int('Consecutive passive failures.'),
+    ejections: int('Ejections in the current streak.'),
+    available: { type: 'boolean', description: 'Would a new connection be allowed now.' },
+    status: { type: 'string', enum: ['up', 'down', 'ejected', 'drain', 'maint'], description: 'One word: operator state, else check verdict, else ejection.' },
+    active: int(),
+    total: int(),
+    bytes_in: int('Client → backend.'),
+    bytes_out: int('Backend → client.'),
+    connect_errors: int('Refused, unreachable, reset.'),
+    connect_timeouts: int(),
+    connect_time_avg_us: num(),
+    check: ref('Check'),
+  }),
+  Pool: obj({
+    name: str(),
+    algorithm: str(),
+    active: int(),
+    share_min: num(),
+    share_max: num(),
+    backends: { type: 'array', items: ref('Backend') },
+  }),
+  PoolEnvelope: obj({ pool: ref('Pool') }),
+  Event: obj({
+    time: { type: 'string', format: 'date-time' },
+    pool: str(),
+    address: str(),
+    kind: str('up, down, ejected, drain, ready, maint, drain_closed, added, removed, weight, algorithm, …'),
+    reason: str(),
+  }),
+  Share: obj({ address: str(), share: num() }),
+  PlanReport: {
+    type: 'object',
+    required: ['pool', 'algorithm_before', 'algorithm_after', 'keys', 'keyed', 'moved', 'before', 'after'],
+    properties: {
+      pool: str(),
+      algorithm_before: str(),
+      algorithm_after: str(),
+      keys: int(),
+      keyed: { type: 'boolean' },
+      moved: { type: ['number', 'null'], description: 'Fraction of keys whose backend changes (keyed algorithms), else null.' },
+      before: { type: 'array', items: ref('Share') },
+      after: { type: 'array', items: ref('Share') },
+    },
+  },
+  Reload: obj({
+    reloaded: { type: 'boolean' },
+    file: str(),
+    listeners: { type: 'array', items: str() },
+    pools: { type: 'array', items: str() },
+    admin_restart_required: { type: 'boolean', description: 'The file changed the `admin` section, which applies only after a restart.' },
+  }),
+};
+
+const json = (schema: Schema) => ({ 'application/json': { schema } });
+const error = (description: string) => ({ description, content: json(ref('Error')) });
+const ok = (description: string, schema: Schema) => ({ description, content: json(schema) });
+const poolParam = { name: 'pool', in: 'path', required: true, schema: { type: 'string' } };
+const addressParam = {
+  name: 'address',
+  in: 'path',
+  required: true,
+  description: 'Backend `ip:port`, URL-encoded (`[::1]:80` → `%5B%3A%3A1%5D%3A80`).',
+  schema: { type: 'string' },
+};
+const body = (name: keyof typeof REQUEST_SCHEMAS, example: unknown) => ({
+  required: true,
+  content: { 'application/json': { schema: ref(name), example } },
+});
+const COMMON = {
+  '401': error('Missing or wrong bearer token.'),
+};
+const BODY_ERRORS = {
+  '400': error('Wrong content type, malformed JSON or wrong types (`bad_content_type`, `bad_json`, `bad_request`); nothing changed.'),
+  '413': error('Body over 64 KiB.'),
+};
+
+/** The document, built fresh each call (callers may mutate it). */
+export function openapiDocument(): Record<string, unknown> {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Switchyard admin API',
+      version: '1',
+      description:
+        'Inspect and steer a running Switchyard. Errors are `{ "error": { "code", "message" } }`. When a token is configured every route needs `Authorization: Bearer <token>` (GET routes also accept the dashboard cookie set by `GET /?token=`).',
+    },
+    components: {
+      schemas: SCHEMAS,
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+    },
+    security: [{ bearer: [] }],
+    paths: {
+      '/': {
+        get: {
+          operationId: 'dashboard',
+          summary: 'The live dashboard (HTML). `?token=` sets an HttpOnly cookie and redirects to `/`.',
+          parameters: [{ name: 'token', in: 'query', required: false, schema: { type: 'string' } }],
+          responses: {
+            '200': { description: 'The page.', content: { 'text/html': { schema: { type: 'string' } } } },
+            '303': { description: 'Token accepted; cookie set; redirect to `/`.' },
+            ...COMMON,
+          },
+        },
+      },
+      '/metrics': {
+        get: {
+          operationId: 'metrics',
+          summary: 'Prometheus text format 0.0.4.',
+          responses: { '200': { description: 'Metrics.', content: { 'text/plain': { schema: { type: 'string' } } } }, ...COMMON },
+        },
+      },
+      '/api/openapi.json': {
+        get: { operationId: 'openapi', summary: 'This document.', responses: { '200': ok('OpenAPI 3.1.', { type: 'object' }), ...COMMON } },
+      },
+      '/api/listeners': {
+        get: {
+          operationId: 'listListeners',
+          summary: 'Every listener with its counters.',
+          responses: { '200': ok('Listeners.', obj({ listeners: { type: 'array', items: ref('Listener') } })), ...COMMON },
+        },
+      },
+      '/api/pools': {
+        get: {
+          operationId: 'listPools',
+          summary: 'Every pool with its backends: state, weight, connections, bytes, errors, last check.',
+          responses: { '200': ok('Pools.', obj({ pools: { type: 'array', items: ref('Pool') } })), ...COMMON },
+        },
+      },
+      '/api/pools/{pool}': {
+        get: {
+          operationId: 'getPool',
+          summary: 'One pool.',
+          parameters: [poolParam],
+          responses: { '200': ok('The pool.', ref('PoolEnvelope')), '404': error('No such pool.'), ...COMMON },
+        },
+      },
+      '/api/pools/{pool}/backends': {
+        post: {
+          operationId: 'addBackend',
+          summary: 'Add a backend (validated like a config file entry).',
+          parameters: [poolParam],
+          requestBody: body('AddBackend', { address: '10.0.0.4:80', weight: 2 }),
+          responses: {
+            '201': ok('Added; the pool after the change.', ref('PoolEnvelope')),
+            ...BODY_ERRORS,
+            '404': error('No such pool.'),
+            '409': error('The pool already has this backend.'),
+            '422': error('Invalid backend (e.g. not an IP address), with `issues`.'),
+            ...COMMON,
+          },
+        },
+      },
+      '/api/pools/{pool}/backends/{address}': {
+        delete: {
+          operationId: 'removeBackend',
+          summary: 'Remove a backend; its established connections keep running.',
+          parameters: [poolParam, addressParam],
+          responses: {
+            '200': ok('Removed; the pool after the change.', ref('PoolEnvelope')),
+            '404': error('No such pool or backend.'),
+            '409': error('It is the last backend of the pool.'),
+            ...COMMON,
+          },
+        },
+      },
+      '/api/pools/{pool}/backends/{address}/weight': {
+        put: {
+          operationId: 'setWeight',
+          summary: 'Change a weight (0 = no new connections). Established connections are untouched.',
+          parameters: [poolParam, addressParam],
+          requestBody: body('SetWeight', { weight: 5 }),
+          responses: { '200': ok('The pool after the change.', ref('PoolEnvelope')), ...BODY_ERRORS, '404': error('No such pool or backend.'), '422': error('Rejected by validation.'), ...COMMON },
+        },
+      },
+      '/api/pools/{pool}/backends/{address}/state': {
+        put: {
+          operationId: 'setState',
+          summary: '`ready`, `drain` (no new connections; the rest closed after `drain_timeout`) or `maint`.',
+          parameters: [poolParam, addressParam],
+          requestBody: body('SetState', { state: 'drain' }),
+          responses: { '200': ok('The pool after the change.', ref('PoolEnvelope')), ...BODY_ERRORS, '404': error('No such pool or backend.'), '422': error('Rejected by validation.'), ...COMMON },
+        },
+      },
+      '/api/pools/{pool}/algorithm': {
+        put: {
+          operationId: 'setAlgorithm',
+          summary: "Switch a pool's algorithm; established connections are untouched.",
+          parameters: [poolParam],
+          requestBody: body('SetAlgorithm', { algorithm: 'least_connections' }),
+          responses: { '200': ok('The pool after the change.', ref('PoolEnvelope')), ...BODY_ERRORS, '404': error('No such pool.'), '422': error('Rejected by validation.'), ...COMMON },
+        },
+      },
+      '/api/reload': {
+        post: {
+          operationId: 'reload',
+          summary: 'Re-read the configuration file. An invalid file changes nothing and returns every issue. No body.',
+          responses: {
+            '200': ok('Applied.', ref('Reload')),
+            '409': error('Not started from a file (`no_config_file`).'),
+            '422': error('The file is invalid (`invalid_config`, with `issues`); nothing changed.'),
+            ...COMMON,
+          },
+        },
+      },
+      '/api/plan': {
+        get: {
+          operationId: 'plan',
+          summary: 'What would move if a change were applied to a pool. Changes nothing.',
+          parameters: [
+            { name: 'pool', in: 'query', required: true, schema: { type: 'string' }, example: 'main' },
+            { name: 'add', in: 'query', required: false, description: 'Backend to add; repeat or comma-separate.', schema: { type: 'string' }, example: '10.0.0.4:80' },
+            { name: 'remove', in: 'query', required: false, description: 'Backend to remove; repeat or comma-separate.', schema: { type: 'string' } },
+            { name: 'weight', in: 'query', required: false, description: '`ADDRESS=WEIGHT`; repeat for several.', schema: { type: 'string', pattern: '^.+=\\d+$' } },
+            { name: 'algorithm', in: 'query', required: false, schema: { type: 'string', enum: REQUEST_SCHEMAS.SetAlgorithm.properties.algorithm.enum } },
+            { name: 'samples', in: 'query', required: false, description: 'Synthetic keys (default 100000).', schema: { type: 'integer', minimum: 1, maximum: 1000000 } },
+          ],
+          responses: {
+            '200': ok('The report.', ref('PlanReport')),
+            '400': error('Missing pool, unknown parameter or a malformed value.'),
+            '404': error('No such pool.'),
+            '422': error('The change is invalid (e.g. removing a backend the pool does not have).'),
+            ...COMMON,
+          },
+        },
+      },
+      '/api/events': {
+        get: {
+          operationId: 'listEvents',
+          summary: 'Recent backend state changes, oldest first.',
+          responses: { '200': ok('Events.', obj({ events: { type: 'array', items: ref('Event') } })), ...COMMON },
+        },
+      },
+      '/api/stream': {
+        get: {
+          operationId: 'stream',
+          summary:
+            'Server-sent events: `stats` every second (`{ time, listeners, pools }`, the shapes of /api/listeners and /api/pools) and `backend` for each backend event.',
+          responses: { '200': { description: 'An event stream.', content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...COMMON },
+        },
+      },
+    },
+  };
+}

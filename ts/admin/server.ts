@@ -1,0 +1,220 @@
+/**
+ * The admin HTTP server: JSON API, `/metrics`, the dashboard and its event
+ * stream, in front of a running `Switchyard`. Start it with `startAdmin`.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { BackendEvent } from '../events.js';
+import { silent, type Logger } from '../log.js';
+import type { Switchyard } from '../switchyard.js';
+import { Auth } from './auth.js';
+import { AdminError, errorBody, hasBody, readBody, readJson, sendJson, sendText } from './http.js';
+import { ROUTES, matchPath, type Ctx, type Route } from './routes.js';
+import { validate } from './schema.js';
+import { listenerViews, poolViews } from './view.js';
+
+/** A running admin server. */
+export interface AdminServer {
+  address: { host: string; port: number; address: string };
+  /** Stop listening, end live streams and close every connection. */
+  close(): Promise<void>;
+}
+
+export interface AdminOptions {
+  /** The file `POST /api/reload` re-reads. Without it reload answers 409 `no_config_file`. */
+  configPath?: string;
+  /** Receives `admin.started`, `admin.change` (what changed), `admin.stopped`. Default: silent. */
+  logger?: Logger;
+  /** Interval of the `stats` events of `/api/stream`, ms. Default 1000. */
+  streamIntervalMs?: number;
+}
+
+function splitHostPort(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':');
+  if (i < 0) throw new AdminError(500, 'internal', `admin address ${JSON.stringify(address)} has no port`);
+  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
+}
+
+/** Fan-out of the live stream: one timer and one balancer listener for every client. */
+class StreamHub {
+  readonly #clients = new Set<ServerResponse>();
+  #timer: NodeJS.Timeout | undefined;
+  readonly #onBackend = (e: BackendEvent) => this.#send('backend', e);
+
+  constructor(
+    private readonly lb: Switchyard,
+    private readonly intervalMs: number,
+  ) {}
+
+  add(res: ServerResponse): void {
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    res.write('retry: 2000\n\n');
+    this.#clients.add(res);
+    res.on('close', () => this.#remove(res));
+    if (this.#clients.size === 1) {
+      this.lb.on('backend', this.#onBackend);
+      this.#timer = setInterval(() => this.#tick(), this.intervalMs);
+    }
+    this.#write(res, 'stats', this.#snapshot());
+  }
+
+  #remove(res: ServerResponse): void {
+    if (!this.#clients.delete(res) || this.#clients.size > 0) return;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.lb.off('backend', this.#onBackend);
+  }
+
+  #snapshot(): unknown {
+    try {
+      return { time: Date.now(), listeners: listenerViews(this.lb), pools: poolViews(this.lb) };
+    } catch (err) {
+      return { time: Date.now(), error: (err as Error).message };
+    }
+  }
+
+  #tick(): void {
+    this.#send('stats', this.#snapshot());
+  }
+
+  #send(event: string, data: unknown): void {
+    for (const res of this.#clients) this.#write(res, event, data);
+  }
+
+  #write(res: ServerResponse, event: string, data: unknown): void {
+    res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  }
+
+  close(): void {
+    for (const res of [...this.#clients]) {
+      res.end();
+      this.#remove(res);
+    }
+  }
+}
+
+/**
+ * Start the admin server for `lb` on `admin.address` (`host:port`; port 0 picks a free one).
+ * With a token, every request needs `Authorization: Bearer <token>` (see `auth.ts` for the
+ * dashboard cookie). Resolves when the socket is bound.
+ */
+export async function startAdmin(
+  lb: Switchyard,
+  admin: { address: string; token: string | null },
+  opts: AdminOptions = {},
+): Promise<AdminServer> {
+  const log = opts.logger ?? silent;
+  const auth = new Auth(admin.token);
+  const hub = new StreamHub(lb, opts.streamIntervalMs ?? 1000);
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://admin.invalid');
+    const method = req.method ?? 'GET';
+
+    // The dashboard's one-time `?token=`: set the cookie and drop the token from the URL.
+    if (method === 'GET' && url.pathname === '/' && url.searchParams.has('token') && auth.required) {
+      if (!auth.matches(url.searchParams.get('token') ?? '')) throw new AdminError(401, 'unauthorized', 'wrong token');
+      res.writeHead(303, { location: '/', 'set-cookie': auth.setCookie(false), 'cache-control': 'no-store', 'content-length': 0 });
+      res.end();
+      return;
+    }
+    if (!auth.allows(req)) {
+      throw new AdminError(401, 'unauthorized', 'this admin server requires "Authorization: Bearer <token>"');
+    }
+
+    let route: Route | undefined;
+    let params: Record<string, string> | null = null;
+    const allowed: string[] = [];
+    for (const r of ROUTES) {
+      const p = matchPath(r.path, url.pathname);
+      if (!p) continue;
+      allowed.push(r.method);
+      if (r.method === method) {
+        route = r;
+        params = p;
+        break;
+      }
+    }
+    if (!route || !params) {
+      if (allowed.length) throw new AdminError(405, 'method_not_allowed', `${method} is not allowed on ${url.pathname} (allowed: ${allowed.join(', ')})`);
+      throw new AdminError(404, 'not_found', `no route ${method} ${url.pathname}`);
+    }
+
+    let body: unknown;
+    if (route.body) {
+      body = await readJson(req);
+      const issues = validate(body, route.body);
+      if (issues.length) {
+        throw new AdminError(400, 'bad_request', `invalid request body: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+      }
+    } else if (hasBody(req)) {
+      // Bodies are ignored here, but still capped.
+      await readBody(req);
+    }
+
+    const ctx: Ctx = {
+      lb,
+      req,
+      res,
+      params,
+      query: url.searchParams,
+      body,
+      log,
+      configPath: opts.configPath,
+      admin,
+      subscribe: (r) => hub.add(r),
+    };
+    const reply = await route.handle(ctx);
+    if (!reply) return;
+    if ('json' in reply) sendJson(res, reply.status, reply.json);
+    else sendText(res, reply.status, reply.contentType, reply.text);
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      const e = err instanceof AdminError ? err : new AdminError(500, 'internal', err instanceof Error ? err.message : String(err));
+      if (e.status === 500) log('admin.error', { method: req.method, path: req.url, message: e.message });
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      const headers: Record<string, string> = {};
+      if (e.status === 401) headers['www-authenticate'] = 'Bearer realm="switchyard"';
+      sendJson(res, e.status, errorBody(e), headers);
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+
+  const { host, port } = splitHostPort(admin.address);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = server.address() as AddressInfo;
+  const shown = bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
+  log('admin.started', { address: shown, auth: auth.required ? 'bearer' : 'none', config: opts.configPath ?? null });
+
+  let closing: Promise<void> | undefined;
+  return {
+    address: { host: bound.address, port: bound.port, address: shown },
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        hub.close();
+        server.close(() => {
+          log('admin.stopped', { address: shown });
+          resolve();
+        });
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}
