@@ -50,7 +50,10 @@ function expectIssue(fn: () => unknown, path: string, value: string): ConfigErro
 
 const expected = {
   workers: DEFAULTS.workers,
-  listeners: [{ name: 'web', address: '127.0.0.1:8080', pool: 'api', backlog: 4096, idle_timeout_ms: 60_000, splice: 'auto' }],
+  listeners: [
+    { name: 'web', address: '127.0.0.1:8080', pool: 'api', backlog: 4096, idle_timeout_ms: 60_000, splice: 'auto', tls: null, sni_routes: null, peek_timeout_ms: 5_000 },
+  ],
+  admin: null,
   pools: [
     {
       name: 'api',
@@ -66,6 +69,7 @@ const expected = {
       on_down: 'keep',
       drain_timeout_ms: 30_000,
       slow_start_ms: 0,
+      backend_tls: null,
       health_check: null,
       backends: [
         { address: '10.0.0.1:80', weight: 1, backup: false, state: 'ready', health_check: null },

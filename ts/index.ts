@@ -12,5 +12,9 @@ export { SwitchyardError, ConfigError, BindError, DataPlaneError, ClosedError } 
 export type { ConfigIssue } from './errors.js';
 export { planChange, formatPlan } from './plan.js';
 export type { PlanChange, PlanOptions, PlanReport, PlanShare } from './plan.js';
+export { startAdmin } from './admin/server.js';
+export type { AdminServer } from './admin/server.js';
+export { HealthMonitor } from './health/monitor.js';
+export type { BackendCheckState, HealthChange } from './health/monitor.js';
 export { jsonLines, silent } from './log.js';
 export type { Logger } from './log.js';

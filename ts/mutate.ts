@@ -43,6 +43,8 @@ export function canonical(address: string): string {
 export function addBackend(config: ResolvedConfig, pool: string, raw: BackendConfig): ResolvedConfig {
   const backend = resolveBackend(raw, `pools.${pool}.backends`);
   return withPool(config, pool, (p) => {
+    // A backend without its own check gets the pool's.
+    if (!backend.health_check && (raw as { health_check?: unknown }).health_check === undefined) backend.health_check = p.health_check;
     if (p.backends.some((b) => b.address === backend.address)) {
       throw new SwitchyardError('SWITCHYARD_ERR_CONFLICT', `pool "${pool}" already has backend ${backend.address}`);
     }

@@ -17,6 +17,9 @@ import type { Algorithm, BackendConfig, BackendState } from './config/types.js';
 import { EventHistory, type BackendEvent } from './events.js';
 import * as mutate from './mutate.js';
 import { CertWatcher, tlsFiles } from './tls-watch.js';
+import { HealthMonitor, type BackendCheckState, type HealthChange } from './health/monitor.js';
+import { SlowStart } from './slow-start.js';
+import { startAdmin, type AdminServer } from './admin/server.js';
 
 /** Options of `Switchyard.start`. */
 export interface StartOptions {
@@ -66,6 +69,9 @@ export class Switchyard extends EventEmitter<SwitchyardEvents> {
   /** Drain deadlines by `pool/address`. */
   #drains = new Map<string, NodeJS.Timeout>();
   #certs = new CertWatcher(() => this.#reloadCertificates());
+  #monitor: HealthMonitor;
+  #slowStart = new SlowStart(() => this.#push());
+  #admin: AdminServer | undefined;
 
   private constructor(engine: NativeEngine, config: ResolvedConfig, log: Logger) {
     super();
@@ -77,6 +83,8 @@ export class Switchyard extends EventEmitter<SwitchyardEvents> {
     // and pulls the data plane's bounded event queue.
     this.#keepAlive = setInterval(() => this.#pullEvents(), EVENT_PULL_MS);
     this.#certs.sync(tlsFiles(config));
+    this.#monitor = new HealthMonitor({ onChange: (batch) => this.#onHealth(batch), logger: log });
+    this.#monitor.sync(config);
   }
 
   /** Validate `config` and start listening. Every listener is bound when this resolves. */
@@ -88,10 +96,10 @@ export class Switchyard extends EventEmitter<SwitchyardEvents> {
   /** Load a YAML, JSON, JS or TS configuration file and start it. */
   static async fromFile(path: string, options: Omit<StartOptions, 'source'> = {}): Promise<Switchyard> {
     const resolved = await loadConfigFile(path);
-    return Switchyard.#startResolved(resolved, options.logger ?? silent, path);
+    return Switchyard.#startResolved(resolved, options.logger ?? silent, path, path);
   }
 
-  static #startResolved(config: ResolvedConfig, log: Logger, source = 'config'): Switchyard {
+  static async #startResolved(config: ResolvedConfig, log: Logger, source = 'config', configPath?: string): Promise<Switchyard> {
     let engine: NativeEngine;
     try {
       engine = native().NativeEngine.start(engineConfigJson(config));
@@ -108,6 +116,15 @@ export class Switchyard extends EventEmitter<SwitchyardEvents> {
       for (const c of l.tls?.certificates ?? []) {
         if (c.expired) log('tls.certificate_expired', { listener: l.name, cert: c.cert, not_after: c.not_after });
       }
+    }
+    if (config.admin) {
+      try {
+        lb.#admin = await startAdmin(lb, config.admin, { logger: log, ...(configPath ? { configPath } : {}) });
+      } catch (err) {
+        await lb.close({ drainMs: 0 });
+        throw err;
+      }
+      log('admin.started', { address: lb.#admin.address.address });
     }
     return lb;
   }
@@ -212,6 +229,38 @@ export class Switchyard extends EventEmitter<SwitchyardEvents> {
     this.#emit({ pool, address: '', kind: 'algorithm', reason: algorithm });
   }
 
+  /** The active health checks: per checked backend, its status and last result. */
+  health(): BackendCheckState[] {
+    return this.#monitor.states();
+  }
+
+  /** The admin server's address, when `admin` is configured. */
+  adminAddress(): BoundAddress | undefined {
+    return this.#admin?.address;
+  }
+
+  /** Active-check transitions: to the data plane in one batch, then events; slow start on recovery. */
+  #onHealth(batch: HealthChange[]): void {
+    if (this.#closing) return;
+    this.#engine.setHealth(JSON.stringify(batch.map(({ pool, address, up }) => ({ pool, address, up }))));
+    for (const c of batch) {
+      this.#emit({ pool: c.pool, address: c.address, kind: c.up ? 'up' : 'down', reason: c.reason });
+      if (c.up && this.#slowStart.begin(this.#config, c.pool, c.address)) {
+        this.#emit({ pool: c.pool, address: c.address, kind: 'slow_start', reason: `weight ramps 10% → 100%` });
+      }
+    }
+  }
+
+  /** Push the current tables again (slow-start steps). */
+  #push(): void {
+    if (this.#closing) return;
+    try {
+      this.#engine.update(engineConfigJson(this.#config, this.#slowStart.overrides(this.#config)));
+    } catch (err) {
+      this.#log('update_failed', { error: fromNative(err).message });
+    }
+  }
+
   /** Recent backend state changes, oldest first. */
   events(): BackendEvent[] {
     return this.#history.list();
@@ -238,11 +287,23 @@ export class Switchyard extends EventEmitter<SwitchyardEvents> {
     if (batch.dropped > 0) this.#emit({ pool: '', address: '', kind: 'events_dropped', reason: `${batch.dropped} data-plane events dropped (queue full)` });
   }
 
+  /** Follow the new configuration's checks; a backend whose check was removed
+   * is usable again (its last verdict no longer applies). */
+  #syncChecks(before: ResolvedConfig, after: ResolvedConfig): void {
+    this.#monitor.sync(after);
+    const unchecked = after.pools.flatMap((p) =>
+      p.backends
+        .filter((b) => !b.health_check && before.pools.find((x) => x.name === p.name)?.backends.find((x) => x.address === b.address)?.health_check)
+        .map((b) => ({ pool: p.name, address: b.address, up: true })),
+    );
+    if (unchecked.length) this.#engine.setHealth(JSON.stringify(unchecked));
+  }
+
   /** A certificate file changed: push the same configuration again, re-reading the PEMs. */
   #reloadCertificates(): void {
     if (this.#closing) return;
     try {
-      this.#engine.update(engineConfigJson(this.#config));
+      this.#engine.update(engineConfigJson(this.#config, this.#slowStart.overrides(this.#config)));
       this.#log('tls.reloaded', { files: tlsFiles(this.#config) });
     } catch (err) {
       this.#log('tls.reload_failed', { error: fromNative(err).message, kept: 'the previous certificates stay in force' });
@@ -251,13 +312,14 @@ export class Switchyard extends EventEmitter<SwitchyardEvents> {
 
   #apply(resolved: ResolvedConfig, source = 'config'): void {
     try {
-      this.#engine.update(engineConfigJson(resolved));
+      this.#engine.update(engineConfigJson(resolved, this.#slowStart.overrides(resolved)));
     } catch (err) {
       throw fromNative(err, source);
     }
     const before = this.#config;
     this.#config = resolved;
     this.#certs.sync(tlsFiles(resolved));
+    this.#syncChecks(before, resolved);
     this.#log('config.updated', {
       listeners: resolved.listeners.map((l) => l.name),
       pools: resolved.pools.map((p) => `${p.name}(${p.backends.length})`),
@@ -289,6 +351,9 @@ export class Switchyard extends EventEmitter<SwitchyardEvents> {
     this.#closing ??= (async () => {
       const drainMs = options.drainMs ?? 10_000;
       this.#log('draining', { drain_ms: drainMs });
+      this.#monitor.stop();
+      this.#slowStart.stop();
+      await this.#admin?.close();
       try {
         await this.#engine.close(Math.max(0, Math.floor(drainMs)));
       } finally {
