@@ -156,6 +156,14 @@ async function main() {
     http: [opts.basePort + 1, opts.basePort + 2],
     iperf: opts.basePort + 11,
   };
+  if (opts.switchyardAddon) {
+    // run from a copy, so a rebuild of the original during the run does not change what is measured
+    const copy = path.join(workDir, 'switchyard-addon.node');
+    fs.copyFileSync(opts.switchyardAddon, copy);
+    startNotes.push(`Switchyard loaded the addon ${path.relative(repoRoot, opts.switchyardAddon)} (modified ${fs.statSync(opts.switchyardAddon).mtime.toISOString()}, copied at the start) through NAPI_RS_NATIVE_LIBRARY_PATH instead of native/`);
+    opts.switchyardAddonOriginal = opts.switchyardAddon;
+    opts.switchyardAddon = copy;
+  }
   const ctx = { workDir, repoRoot, ports, nofile, idleConns: opts.idleConns, switchyardAddon: opts.switchyardAddon };
   let peers = definePeers({ switchyardSplice: opts.switchyardSplice });
   if (opts.only) {
@@ -178,7 +186,7 @@ async function main() {
   const sy = peers.find((p) => p.name === 'switchyard');
   if (sy && !sy.unavailableReason) {
     const kind = switchyardBuildKind(switchyardAddon(ctx));
-    if (opts.switchyardAddon) machine.versions.switchyard += `, addon ${opts.switchyardAddon}`;
+    if (opts.switchyardAddonOriginal) machine.versions.switchyard += `, addon ${path.relative(repoRoot, opts.switchyardAddonOriginal)}`;
     if (kind !== 'release') log(`bench: warning: the Switchyard addon looks like a debug build: its numbers will not be representative`);
   }
   const config = {

@@ -33,12 +33,13 @@ impl Drop for Active<'_> {
 
 /// Connect a client from `client` to a backend of `pool`, or `None` when every
 /// attempt failed or no backend was eligible. Failures are counted per backend.
-pub async fn connect<'a>(pool: &'a Pool, client: SocketAddr, events: &EventLog) -> Option<Upstream<'a>> {
+/// `tried` carries the backends already attempted for this client (a retry
+/// after an empty response continues the same budget of `retries + 1`).
+pub async fn connect<'a>(pool: &'a Pool, client: SocketAddr, events: &EventLog, tried: &mut Vec<usize>) -> Option<Upstream<'a>> {
     let ctx = PickContext { client };
     let attempts = pool.retries as usize + 1;
-    let mut tried: Vec<usize> = Vec::with_capacity(attempts.min(8));
     while tried.len() < attempts {
-        let i = pool.pick(&ctx, &tried)?;
+        let i = pool.pick(&ctx, tried)?;
         tried.push(i);
         let b = &pool.backends[i];
         let start = Instant::now();

@@ -81,9 +81,33 @@ async fn serve_routed(shared: &Shared, route: &Route, mut client: TcpStream, pee
         }
         None => Either::Left(client),
     };
-    let Some(up) = connect(pool, peer, &shared.events).await else {
-        route.stats.no_backend.fetch_add(1, Relaxed);
-        return;
+    let mut tried = Vec::with_capacity(4);
+    let up = loop {
+        let Some(up) = connect(pool, peer, &shared.events, &mut tried).await else {
+            route.stats.no_backend.fetch_add(1, Relaxed);
+            return;
+        };
+        // A plain client that has not spoken yet, to a plain backend: if the
+        // backend closes before its first byte (it died after accepting), the
+        // backend has received nothing, so another backend can take the client.
+        let retryable = hello.is_empty() && pool.backend_tls.is_none() && matches!(client, Either::Left(_));
+        if !retryable {
+            break up;
+        }
+        let Either::Left(c) = &client else { unreachable!() };
+        let kill = up.active.backend.health.kill_token();
+        match first_mover(c, &up.stream, route.idle_timeout, [&shared.cancel_conns, &kill]).await {
+            First::BackendClosed => {
+                passive_failure(pool, up.active.backend, Failure::ResetBeforeFirstByte, &shared.events);
+                continue;
+            }
+            First::Timeout => {
+                route.stats.idle_timeouts.fetch_add(1, Relaxed);
+                return;
+            }
+            First::Cancelled => return,
+            First::Client | First::BackendData => break up,
+        }
     };
     let b = up.active.backend;
     let mut backend = up.stream;
@@ -119,6 +143,36 @@ async fn serve_routed(shared: &Shared, route: &Route, mut client: TcpStream, pee
         _ => {}
     }
     drop(up.active);
+}
+
+/// Who speaks first on a fresh connection.
+enum First {
+    /// The client sent bytes (or closed): forward as usual.
+    Client,
+    /// The backend sent bytes: forward as usual.
+    BackendData,
+    /// The backend closed or reset before sending anything.
+    BackendClosed,
+    Timeout,
+    Cancelled,
+}
+
+/// Wait until one side has something to say. `peek` consumes nothing, and
+/// (unlike bare readiness, which tokio may report spuriously for a fresh
+/// socket) only returns once there really is a byte, an EOF or an error.
+async fn first_mover(client: &TcpStream, backend: &TcpStream, idle: Duration, cancel: [&CancellationToken; 2]) -> First {
+    let (mut c, mut b) = ([0u8; 1], [0u8; 1]);
+    tokio::select! {
+        biased;
+        _ = client.peek(&mut c) => First::Client,
+        r = backend.peek(&mut b) => match r {
+            Ok(n) if n > 0 => First::BackendData,
+            _ => First::BackendClosed,
+        },
+        _ = tokio::time::sleep(idle) => First::Timeout,
+        _ = cancel[0].cancelled() => First::Cancelled,
+        _ = cancel[1].cancelled() => First::Cancelled,
+    }
 }
 
 /// TLS to a backend within the pool's connect timeout; a failure counts as a
