@@ -282,7 +282,10 @@ export function treeSocketInodes(rootPid) {
  */
 export function establishedTo(ports, inodes = null) {
   const want = new Set(ports);
-  let n = 0;
+  // count distinct sockets: /proc/net/tcp is read in chunks and may repeat entries while the
+  // table changes under heavy connection churn
+  const seen = new Set();
+  let orphans = 0;
   for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text = '';
     try {
@@ -292,13 +295,14 @@ export function establishedTo(ports, inodes = null) {
     }
     for (const line of text.split('\n').slice(1)) {
       const cols = line.trim().split(/\s+/);
-      if (cols.length < 4 || cols[3] !== '01') continue;
+      if (cols.length < 10 || cols[3] !== '01') continue;
       if (!want.has(parseInt(cols[2].split(':')[1], 16))) continue;
       if (inodes && !inodes.has(cols[9])) continue;
-      n++;
+      if (cols[9] === '0') orphans++;
+      else seen.add(cols[9]);
     }
   }
-  return n;
+  return seen.size + orphans;
 }
 
 /** One TCP connect attempt; resolves true if it connected. */

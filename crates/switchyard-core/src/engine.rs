@@ -32,11 +32,26 @@ pub struct Shared {
     pub snapshot: ArcSwap<Snapshot>,
     pub registry: StatsRegistry,
     pub conns: ConnTracker,
-    /// Fired when the drain deadline of `close()` passes.
+    /// Fired when the drain deadline of `close()` passes (the registry's root token).
     pub cancel_conns: CancellationToken,
     pub pipes: PipePool,
     /// Passive-detection events waiting for the control plane to pull them.
     pub events: EventLog,
+}
+
+#[cfg(test)]
+impl Shared {
+    /// An empty engine state for unit tests.
+    pub fn for_tests() -> Shared {
+        Shared {
+            snapshot: ArcSwap::from_pointee(Snapshot::default()),
+            registry: StatsRegistry::default(),
+            conns: ConnTracker::default(),
+            cancel_conns: CancellationToken::new(),
+            pipes: PipePool::new(1),
+            events: EventLog::default(),
+        }
+    }
 }
 
 /// One active-check verdict pushed by the control plane.
@@ -90,12 +105,13 @@ impl Engine {
             .build()
             .map_err(|e| Error::new(ErrorCode::Runtime, format!("cannot start the data-plane runtime: {e}")))?;
         let registry = StatsRegistry::default();
+        let cancel_conns = registry.root.clone();
         let snapshot = Snapshot::build(&config, &registry)?;
         let shared = Arc::new(Shared {
             snapshot: ArcSwap::from_pointee(snapshot),
             registry,
             conns: ConnTracker::default(),
-            cancel_conns: CancellationToken::new(),
+            cancel_conns,
             pipes: PipePool::new(MAX_PIPES),
             events: EventLog::default(),
         });

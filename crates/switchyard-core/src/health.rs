@@ -92,10 +92,17 @@ pub struct BackendHealth {
     ejected_until: AtomicU64,
     ejections: AtomicU32,
     probation: AtomicBool,
+    /// The engine's token: cancelling it (the close deadline) cancels every kill token.
+    root: CancellationToken,
     kill: Mutex<CancellationToken>,
 }
 
 impl BackendHealth {
+    /// Health whose connections are also cancelled with `root` (the engine's drain deadline).
+    pub fn new(root: &CancellationToken) -> Self {
+        Self { root: root.clone(), kill: Mutex::new(root.child_token()), ..Default::default() }
+    }
+
     /// May this backend take a new connection (ignoring the operator's state)?
     #[inline]
     pub fn usable(&self) -> bool {
@@ -141,7 +148,8 @@ impl BackendHealth {
         self.checked.store(UNKNOWN, Relaxed);
     }
 
-    /// The token connections to this backend watch; cancelled by [`Self::close_connections`].
+    /// The one token connections to this backend watch: cancelled by
+    /// [`Self::close_connections`] and by the engine's close deadline.
     pub fn kill_token(&self) -> CancellationToken {
         self.kill.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -149,7 +157,7 @@ impl BackendHealth {
     /// Close every established connection to this backend (drain deadline,
     /// `on_down: close`). Later connections get a fresh token.
     pub fn close_connections(&self) {
-        let old = std::mem::take(&mut *self.kill.lock().unwrap_or_else(|p| p.into_inner()));
+        let old = std::mem::replace(&mut *self.kill.lock().unwrap_or_else(|p| p.into_inner()), self.root.child_token());
         old.cancel();
     }
 

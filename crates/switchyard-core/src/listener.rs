@@ -54,7 +54,7 @@ async fn serve(shared: Arc<Shared>, name: Arc<str>, client: TcpStream, peer: Soc
 async fn serve_routed(shared: &Shared, route: &Route, mut client: TcpStream, peer: SocketAddr) {
     // Passthrough: read the ClientHello (kept, replayed to the backend) and route by its SNI.
     let (pool, hello) = match &route.sni {
-        Some(router) => match read_client_hello(&mut client, router.peek_timeout).await {
+        Some(router) => match Box::pin(read_client_hello(&mut client, router.peek_timeout)).await {
             Ok((bytes, name)) => {
                 count_tls(route, |t| &t.sni_routed);
                 (router.pool_for(name.as_deref()).unwrap_or(&route.pool), bytes)
@@ -74,8 +74,9 @@ async fn serve_routed(shared: &Shared, route: &Route, mut client: TcpStream, pee
     let client = match &route.tls {
         Some((config, timeout)) => {
             let stats = &route.tls_shared.as_ref().expect("a TLS route has TLS state").stats;
-            match tls::server::accept(config, *timeout, client, stats).await {
-                Some(tls) => Either::Right(tls),
+            // Boxed: the TLS state is large and plain connections should not carry its space.
+            match Box::pin(tls::server::accept(config, *timeout, client, stats)).await {
+                Some(tls) => Either::Right(Box::new(tls)),
                 None => return,
             }
         }
@@ -96,7 +97,7 @@ async fn serve_routed(shared: &Shared, route: &Route, mut client: TcpStream, pee
         }
         let Either::Left(c) = &client else { unreachable!() };
         let kill = up.active.backend.health.kill_token();
-        match first_mover(c, &up.stream, route.idle_timeout, [&shared.cancel_conns, &kill]).await {
+        match first_mover(c, &up.stream, route.idle_timeout, &kill).await {
             First::BackendClosed => {
                 passive_failure(pool, up.active.backend, Failure::ResetBeforeFirstByte, &shared.events);
                 continue;
@@ -116,7 +117,7 @@ async fn serve_routed(shared: &Shared, route: &Route, mut client: TcpStream, pee
     }
     let counters = Counters { bytes_in: &b.stats.bytes_in, bytes_out: &b.stats.bytes_out };
     let kill = b.health.kill_token();
-    let cancel = [&shared.cancel_conns, &kill];
+    let cancel = &kill;
     let (outcome, backend_spoke) = match (client, &pool.backend_tls) {
         // Plain on both sides: the socket path, splice-capable.
         (Either::Left(client), None) => {
@@ -125,12 +126,12 @@ async fn serve_routed(shared: &Shared, route: &Route, mut client: TcpStream, pee
         (client, backend_tls) => {
             let backend = match backend_tls {
                 None => Either::Left(backend),
-                Some(t) => match backend_handshake(t, pool, b, backend, &shared.events).await {
-                    Some(tls) => Either::Right(tls),
+                Some(t) => match Box::pin(backend_handshake(t, pool, b, backend, &shared.events)).await {
+                    Some(tls) => Either::Right(Box::new(tls)),
                     None => return,
                 },
             };
-            proxy_streams(client, backend, route.idle_timeout, counters, cancel).await
+            Box::pin(proxy_streams(client, backend, route.idle_timeout, counters, cancel)).await
         }
     };
     match outcome {
@@ -160,7 +161,7 @@ enum First {
 /// Wait until one side has something to say. `peek` consumes nothing, and
 /// (unlike bare readiness, which tokio may report spuriously for a fresh
 /// socket) only returns once there really is a byte, an EOF or an error.
-async fn first_mover(client: &TcpStream, backend: &TcpStream, idle: Duration, cancel: [&CancellationToken; 2]) -> First {
+async fn first_mover(client: &TcpStream, backend: &TcpStream, idle: Duration, cancel: &CancellationToken) -> First {
     let (mut c, mut b) = ([0u8; 1], [0u8; 1]);
     tokio::select! {
         biased;
@@ -170,8 +171,7 @@ async fn first_mover(client: &TcpStream, backend: &TcpStream, idle: Duration, ca
             _ => First::BackendClosed,
         },
         _ = tokio::time::sleep(idle) => First::Timeout,
-        _ = cancel[0].cancelled() => First::Cancelled,
-        _ = cancel[1].cancelled() => First::Cancelled,
+        _ = cancel.cancelled() => First::Cancelled,
     }
 }
 
@@ -205,5 +205,26 @@ async fn backend_handshake(
 fn count_tls(route: &Route, which: impl FnOnce(&TlsStats) -> &AtomicU64) {
     if let Some(t) = &route.tls_shared {
         which(&t.stats).fetch_add(1, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Each connection's task holds this future while it waits, so it is most
+    /// of a connection's userspace memory (a benchmark target: idle memory per
+    /// connection ≤ HAProxy's). The budget catches a regression such as a
+    /// large TLS state or a stack buffer kept across an await.
+    #[test]
+    fn connection_task_stays_small() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let c = tokio::net::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+            let shared = std::sync::Arc::new(crate::engine::Shared::for_tests());
+            let f = super::serve(shared, std::sync::Arc::from("x"), c, "127.0.0.1:1".parse().unwrap());
+            let size = std::mem::size_of_val(&f);
+            let budget = if cfg!(debug_assertions) { 4096 } else { 2304 };
+            assert!(size <= budget, "the per-connection future is {size} bytes (budget {budget})");
+        });
     }
 }

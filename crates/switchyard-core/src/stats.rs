@@ -54,6 +54,8 @@ pub struct ListenerStats {
 /// Finds or creates the counters of a backend or listener by identity.
 #[derive(Debug, Default)]
 pub struct StatsRegistry {
+    /// Cancelled when the engine's drain deadline passes; every backend's kill token is its child.
+    pub root: tokio_util::sync::CancellationToken,
     backends: Mutex<HashMap<(String, SocketAddr), (Arc<BackendStats>, Arc<BackendHealth>)>>,
     listeners: Mutex<HashMap<String, Arc<ListenerStats>>>,
     pools: Mutex<HashMap<String, Arc<AtomicU64>>>,
@@ -64,7 +66,7 @@ impl StatsRegistry {
     /// Counters and health of a backend, created on first use.
     pub fn backend(&self, pool: &str, addr: SocketAddr) -> (Arc<BackendStats>, Arc<BackendHealth>) {
         let mut m = self.backends.lock().unwrap_or_else(|p| p.into_inner());
-        m.entry((pool.to_owned(), addr)).or_default().clone()
+        m.entry((pool.to_owned(), addr)).or_insert_with(|| (Arc::default(), Arc::new(BackendHealth::new(&self.root)))).clone()
     }
     pub fn listener(&self, name: &str) -> Arc<ListenerStats> {
         let mut m = self.listeners.lock().unwrap_or_else(|p| p.into_inner());

@@ -7,6 +7,7 @@
 //! clears the read-closed bit, so a FIN or later data is not lost.
 
 use super::{buffers, Leg};
+use super::splice::{Lease, PipePool};
 use crate::net::shutdown_write;
 use socket2::SockRef;
 use std::io::{self, Read};
@@ -16,26 +17,33 @@ use tokio::net::TcpStream;
 /// Consecutive full reads after which a direction counts as a bulk stream.
 const STREAMING_AFTER: u32 = 3;
 
-/// Why the copy loop returned.
-pub enum End {
+/// Why a burst stopped.
+enum End {
     /// Source reached end of stream; the FIN was passed on.
     Eof,
-    /// Sustained full reads: the caller may move this direction to splice.
-    /// Every byte read so far has been written.
+    /// Sustained full reads: time to try splice. Every byte read so far has been written.
     Streaming,
 }
 
-/// Copy `leg.src` → `leg.dst` until EOF (or, with `watch_streaming`, until the
-/// direction looks like a bulk stream).
-pub async fn pump(leg: &Leg<'_>, watch_streaming: bool) -> io::Result<End> {
+/// Copy `leg.src` → `leg.dst` until EOF (`Ok(None)`). With `splice`, a
+/// direction that looks like a bulk stream leaves with a pipe lease
+/// (`Ok(Some)`) for the caller to splice with; if no pipe is available it
+/// stays on copy.
+pub async fn pump<'p>(leg: &Leg<'_>, mut splice: Option<&'p PipePool>) -> io::Result<Option<Lease<'p>>> {
     let mut full_reads = 0u32;
     loop {
         leg.src.readable().await?;
         let mut buf = buffers::take();
-        let step = burst(leg, &mut buf, watch_streaming, &mut full_reads).await;
+        let step = burst(leg, &mut buf, splice.is_some(), &mut full_reads).await;
         buffers::give(buf);
-        if let Some(end) = step? {
-            return Ok(end);
+        match step? {
+            None => {}
+            Some(End::Eof) => return Ok(None),
+            Some(End::Streaming) => match splice.and_then(|p| p.take()) {
+                Some(lease) => return Ok(Some(lease)),
+                // No pipe to spare (cap reached or pipe2 failed): keep copying.
+                None => splice = None,
+            },
         }
     }
 }

@@ -67,8 +67,8 @@ pub struct Counters<'a> {
 }
 
 /// Forward both ways between `client` and `backend` until both directions end,
-/// the connection idles out, fails, or either `cancel` token fires (the
-/// engine's drain deadline, the backend's drain deadline or `on_down: close`).
+/// the connection idles out, fails, or `cancel` fires (the backend's kill
+/// token: its drain deadline, `on_down: close`, or the engine's close deadline).
 /// Also returns whether the backend sent any byte (passive detection counts a
 /// reset before the first byte as a failure).
 pub async fn proxy(
@@ -78,37 +78,43 @@ pub async fn proxy(
     idle_timeout: Duration,
     counters: Counters<'_>,
     pipes: &PipePool,
-    cancel: [&CancellationToken; 2],
+    cancel: &CancellationToken,
 ) -> (Outcome, bool) {
     let (up_progress, down_progress) = (AtomicU64::new(0), AtomicU64::new(0));
-    let up = direction(Leg { src: client, dst: backend, bytes: counters.bytes_in, progress: &up_progress }, mode, pipes);
-    let down = direction(Leg { src: backend, dst: client, bytes: counters.bytes_out, progress: &down_progress }, mode, pipes);
+    // The direction futures are built inside the join, not moved into it: a
+    // moved future would be stored twice in every connection's task.
+    let both = async {
+        tokio::try_join!(
+            direction(Leg { src: client, dst: backend, bytes: counters.bytes_in, progress: &up_progress }, mode, pipes),
+            direction(Leg { src: backend, dst: client, bytes: counters.bytes_out, progress: &down_progress }, mode, pipes),
+        )
+    };
     let outcome = tokio::select! {
-        r = async { tokio::try_join!(up, down) } => match r {
+        r = both => match r {
             Ok(_) => Outcome::Completed,
             Err(e) => Outcome::Failed(e),
         },
         _ = idle_watch([&up_progress, &down_progress], idle_timeout) => Outcome::IdleTimeout,
-        _ = cancel[0].cancelled() => Outcome::Cancelled,
-        _ = cancel[1].cancelled() => Outcome::Cancelled,
+        _ = cancel.cancelled() => Outcome::Cancelled,
     };
     (outcome, down_progress.load(Relaxed) > 0)
 }
 
 /// Run one direction to its end in the configured mode.
+/// One await of each pump, so the task holds the larger of the two, not the sum
+/// (every connection's task carries this state while it waits).
 async fn direction(leg: Leg<'_>, mode: SpliceMode, pipes: &PipePool) -> io::Result<()> {
-    if mode == SpliceMode::Always {
-        if let Some(pipe) = pipes.take() {
-            return splice::pump(&leg, pipe).await;
-        }
-    }
-    match copy::pump(&leg, mode == SpliceMode::Auto).await? {
-        copy::End::Eof => Ok(()),
-        copy::End::Streaming => match pipes.take() {
-            Some(pipe) => splice::pump(&leg, pipe).await,
-            // No pipe to spare (cap reached or pipe2 failed): keep copying.
-            None => copy::pump(&leg, false).await.map(|_| ()),
-        },
+    let lease = match mode {
+        SpliceMode::Always => pipes.take(),
+        _ => None,
+    };
+    let lease = match lease {
+        Some(l) => Some(l),
+        None => copy::pump(&leg, (mode != SpliceMode::Never).then_some(pipes)).await?,
+    };
+    match lease {
+        Some(pipe) => splice::pump(&leg, pipe).await,
+        None => Ok(()),
     }
 }
 

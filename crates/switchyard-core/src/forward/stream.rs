@@ -40,7 +40,7 @@ pub async fn proxy_streams<A, B>(
     backend: B,
     idle_timeout: Duration,
     counters: Counters<'_>,
-    cancel: [&CancellationToken; 2],
+    cancel: &CancellationToken,
 ) -> (Outcome, bool)
 where
     A: AsyncRead + AsyncWrite + Unpin,
@@ -49,16 +49,14 @@ where
     let (up_progress, down_progress) = (AtomicU64::new(0), AtomicU64::new(0));
     let (cr, cw) = tokio::io::split(client);
     let (br, bw) = tokio::io::split(backend);
-    let up = one_way(cr, bw, counters.bytes_in, &up_progress);
-    let down = one_way(br, cw, counters.bytes_out, &down_progress);
+    let both = async { tokio::try_join!(one_way(cr, bw, counters.bytes_in, &up_progress), one_way(br, cw, counters.bytes_out, &down_progress)) };
     let outcome = tokio::select! {
-        r = async { tokio::try_join!(up, down) } => match r {
+        r = both => match r {
             Ok(_) => Outcome::Completed,
             Err(e) => Outcome::Failed(e),
         },
         _ = idle_watch([&up_progress, &down_progress], idle_timeout) => Outcome::IdleTimeout,
-        _ = cancel[0].cancelled() => Outcome::Cancelled,
-        _ = cancel[1].cancelled() => Outcome::Cancelled,
+        _ = cancel.cancelled() => Outcome::Cancelled,
     };
     (outcome, down_progress.load(Relaxed) > 0)
 }

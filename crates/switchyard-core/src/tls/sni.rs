@@ -129,11 +129,12 @@ pub async fn read_client_hello(s: &mut TcpStream, timeout: Duration) -> Result<(
                 Parsed::Incomplete if buf.len() >= MAX_HELLO => return Err(PeekError::Oversized),
                 Parsed::Incomplete => {}
             }
-            let mut chunk = [0u8; 4096];
-            let want = chunk.len().min(MAX_HELLO - buf.len());
-            match s.read(&mut chunk[..want]).await {
+            // Read into the Vec itself: a stack array here would live in every
+            // connection's task while it waits.
+            let mut limited = (&mut *s).take((MAX_HELLO - buf.len()) as u64);
+            match limited.read_buf(&mut buf).await {
                 Ok(0) | Err(_) => return Err(PeekError::Closed),
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Ok(_) => {}
             }
         }
     };
