@@ -208,7 +208,7 @@ export function chart({ summary, peers, threadsList, workloads }) {
   const groupW = Math.max(1, shown.length) * barW + 26;
   const left = 60;
   const panelH = 260;
-  const top = 60;
+  const top = 80;
   const width = left + metrics.length * groupW + 20;
   const height = top + threadsList.length * (panelH + 70) + 10;
   const cap = 3;
@@ -218,13 +218,13 @@ export function chart({ summary, peers, threadsList, workloads }) {
   o.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
   rects.push([0, 0, width, height, '#ffffff']);
   o.push(`<text x="${left}" y="20" font-size="15" font-weight="bold">Ratio to HAProxy measured in the same round (median over rounds; dashed line = HAProxy)</text>`);
-  o.push(`<text x="${width - 10}" y="20" text-anchor="end" fill="#555">bulk and CPU/GB: relative to HAProxy + splice-auto; the rest: to HAProxy without splice</text>`);
+  o.push(`<text x="${left}" y="36" fill="#555">bulk and CPU/GB: relative to HAProxy + splice-auto; the rest: to HAProxy without splice. Bars above 3× are cut, their label starts with &gt;.</text>`);
   // legend
   let lx = left;
   for (const p of shown) {
-    o.push(`<rect x="${lx}" y="32" width="12" height="12" fill="${COLORS[p.name] ?? '#555'}"/>`);
-    rects.push([lx, 32, 12, 12, COLORS[p.name] ?? '#555555']);
-    o.push(`<text x="${lx + 16}" y="42">${esc(p.label)}</text>`);
+    o.push(`<rect x="${lx}" y="46" width="12" height="12" fill="${COLORS[p.name] ?? '#555'}"/>`);
+    rects.push([lx, 46, 12, 12, COLORS[p.name] ?? '#555555']);
+    o.push(`<text x="${lx + 16}" y="56">${esc(p.label)}</text>`);
     lx += 24 + p.label.length * 6.5;
   }
   threadsList.forEach((threads, ti) => {

@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::runtime::{Handle, Runtime};
+use crate::workers::Workers;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -86,8 +86,7 @@ struct State {
 
 /// A running data plane.
 pub struct Engine {
-    runtime: Mutex<Option<Runtime>>,
-    handle: Handle,
+    workers: Workers,
     shared: Arc<Shared>,
     state: Mutex<State>,
 }
@@ -98,12 +97,8 @@ impl Engine {
     pub fn start(config: EngineConfig) -> Result<Engine> {
         config.check()?;
         crate::limits::raise_nofile();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(config.workers)
-            .thread_name("switchyard-worker")
-            .enable_all()
-            .build()
-            .map_err(|e| Error::new(ErrorCode::Runtime, format!("cannot start the data-plane runtime: {e}")))?;
+        let workers = Workers::start(config.workers)
+            .map_err(|e| Error::new(ErrorCode::Runtime, format!("cannot start the data-plane workers: {e}")))?;
         let registry = StatsRegistry::default();
         let cancel_conns = registry.root.clone();
         let snapshot = Snapshot::build(&config, &registry)?;
@@ -115,10 +110,8 @@ impl Engine {
             pipes: PipePool::new(MAX_PIPES),
             events: EventLog::default(),
         });
-        let handle = runtime.handle().clone();
         let engine = Engine {
-            runtime: Mutex::new(Some(runtime)),
-            handle,
+            workers,
             shared,
             state: Mutex::new(State { config: config.clone(), listeners: HashMap::new(), closed: false }),
         };
@@ -265,10 +258,7 @@ impl Engine {
         let _ = tokio::time::timeout(drain, shared.conns.wait_idle()).await;
         shared.cancel_conns.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(2), shared.conns.wait_idle()).await;
-        if let Some(rt) = self.runtime.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            // A runtime must not be dropped inside async context; let it go on a plain thread.
-            std::thread::spawn(move || rt.shutdown_timeout(Duration::from_secs(1)));
-        }
+        self.workers.shutdown();
     }
 
     /// Apply a batch of active-check verdicts at once. A backend marked down in
@@ -335,13 +325,16 @@ impl Engine {
     fn run(&self, b: Bound) -> RunningListener {
         let stop = CancellationToken::new();
         let name: Arc<str> = Arc::from(b.config.name.as_str());
-        let _guard = self.handle.enter();
+        // Socket i is registered with and accepted on worker i; its connections stay there.
         let tasks = b
             .sockets
             .into_iter()
-            .map(|s| {
+            .enumerate()
+            .map(|(i, s)| {
+                let handle = self.workers.handle(i);
+                let _guard = handle.enter();
                 let listener = tokio::net::TcpListener::from_std(s).expect("registering a listener with the runtime");
-                self.handle.spawn(accept_loop(Arc::clone(&self.shared), Arc::clone(&name), listener, stop.clone()))
+                handle.spawn(accept_loop(Arc::clone(&self.shared), Arc::clone(&name), listener, stop.clone()))
             })
             .collect();
         RunningListener { config: b.config, bound: b.bound, stop, tasks }
@@ -357,8 +350,6 @@ fn find_backend<'a>(snap: &'a Snapshot, pool: &str, address: &str) -> Option<(&'
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        if let Some(rt) = self.runtime.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            rt.shutdown_background();
-        }
+        self.workers.shutdown();
     }
 }

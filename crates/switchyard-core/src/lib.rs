@@ -23,6 +23,7 @@ pub mod snapshot;
 pub mod stats;
 pub mod tls;
 pub mod tracker;
+pub mod workers;
 
 pub use config::EngineConfig;
 pub use engine::Engine;

@@ -83,55 +83,57 @@ async fn serve_routed(shared: &Shared, route: &Route, mut client: TcpStream, pee
         None => Either::Left(client),
     };
     let mut tried = Vec::with_capacity(4);
-    let up = loop {
-        let Some(up) = connect(pool, peer, &shared.events, &mut tried).await else {
+    let mut up = match connect(pool, peer, &shared.events, &mut tried).await {
+        Some(up) => up,
+        None => {
             route.stats.no_backend.fetch_add(1, Relaxed);
             return;
-        };
-        // A plain client that has not spoken yet, to a plain backend: if the
-        // backend closes before its first byte (it died after accepting), the
-        // backend has received nothing, so another backend can take the client.
-        let retryable = hello.is_empty() && pool.backend_tls.is_none() && matches!(client, Either::Left(_));
-        if !retryable {
-            break up;
-        }
-        let Either::Left(c) = &client else { unreachable!() };
-        let kill = up.active.backend.health.kill_token();
-        match first_mover(c, &up.stream, route.idle_timeout, &kill).await {
-            First::BackendClosed => {
-                passive_failure(pool, up.active.backend, Failure::ResetBeforeFirstByte, &shared.events);
-                continue;
-            }
-            First::Timeout => {
-                route.stats.idle_timeouts.fetch_add(1, Relaxed);
-                return;
-            }
-            First::Cancelled => return,
-            First::Client | First::BackendData => break up,
         }
     };
-    let b = up.active.backend;
-    let mut backend = up.stream;
-    if !hello.is_empty() && backend.write_all(&hello).await.is_err() {
+    if !hello.is_empty() && up.stream.write_all(&hello).await.is_err() {
         return;
     }
-    let counters = Counters { bytes_in: &b.stats.bytes_in, bytes_out: &b.stats.bytes_out };
-    let kill = b.health.kill_token();
-    let cancel = &kill;
-    let (outcome, backend_spoke) = match (client, &pool.backend_tls) {
+    let (outcome, backend_spoke, b) = match (client, &pool.backend_tls) {
         // Plain on both sides: the socket path, splice-capable.
-        (Either::Left(client), None) => {
-            forward::proxy(&client, &backend, route.splice, route.idle_timeout, counters, &shared.pipes, cancel).await
-        }
+        (Either::Left(client), None) => loop {
+            let b = up.active.backend;
+            let counters = Counters { bytes_in: &b.stats.bytes_in, bytes_out: &b.stats.bytes_out };
+            let kill = b.health.kill_token();
+            // While the client has not spoken, a backend that closes before its
+            // first byte (it died after accepting) has received nothing: another
+            // backend can take the client, who never notices.
+            let retry = hello.is_empty();
+            let (outcome, spoke) =
+                forward::proxy(&client, &up.stream, route.splice, route.idle_timeout, counters, &shared.pipes, &kill, retry).await;
+            if let Outcome::Failed(e) = &outcome {
+                if forward::is_silent_close(e) {
+                    passive_failure(pool, b, Failure::ResetBeforeFirstByte, &shared.events);
+                    drop(up);
+                    up = match connect(pool, peer, &shared.events, &mut tried).await {
+                        Some(next) => next,
+                        None => {
+                            route.stats.no_backend.fetch_add(1, Relaxed);
+                            return;
+                        }
+                    };
+                    continue;
+                }
+            }
+            break (outcome, spoke, b);
+        },
         (client, backend_tls) => {
+            let b = up.active.backend;
+            let counters = Counters { bytes_in: &b.stats.bytes_in, bytes_out: &b.stats.bytes_out };
+            let kill = b.health.kill_token();
             let backend = match backend_tls {
-                None => Either::Left(backend),
-                Some(t) => match Box::pin(backend_handshake(t, pool, b, backend, &shared.events)).await {
+                None => Either::Left(up.stream),
+                Some(t) => match Box::pin(backend_handshake(t, pool, b, up.stream, &shared.events)).await {
                     Some(tls) => Either::Right(Box::new(tls)),
                     None => return,
                 },
             };
-            Box::pin(proxy_streams(client, backend, route.idle_timeout, counters, cancel)).await
+            let (outcome, spoke) = Box::pin(proxy_streams(client, backend, route.idle_timeout, counters, &kill)).await;
+            (outcome, spoke, b)
         }
     };
     match outcome {
@@ -142,36 +144,6 @@ async fn serve_routed(shared: &Shared, route: &Route, mut client: TcpStream, pee
             passive_failure(pool, b, Failure::ResetBeforeFirstByte, &shared.events);
         }
         _ => {}
-    }
-    drop(up.active);
-}
-
-/// Who speaks first on a fresh connection.
-enum First {
-    /// The client sent bytes (or closed): forward as usual.
-    Client,
-    /// The backend sent bytes: forward as usual.
-    BackendData,
-    /// The backend closed or reset before sending anything.
-    BackendClosed,
-    Timeout,
-    Cancelled,
-}
-
-/// Wait until one side has something to say. `peek` consumes nothing, and
-/// (unlike bare readiness, which tokio may report spuriously for a fresh
-/// socket) only returns once there really is a byte, an EOF or an error.
-async fn first_mover(client: &TcpStream, backend: &TcpStream, idle: Duration, cancel: &CancellationToken) -> First {
-    let (mut c, mut b) = ([0u8; 1], [0u8; 1]);
-    tokio::select! {
-        biased;
-        _ = client.peek(&mut c) => First::Client,
-        r = backend.peek(&mut b) => match r {
-            Ok(n) if n > 0 => First::BackendData,
-            _ => First::BackendClosed,
-        },
-        _ = tokio::time::sleep(idle) => First::Timeout,
-        _ = cancel.cancelled() => First::Cancelled,
     }
 }
 

@@ -8,9 +8,9 @@
 
 use super::{buffers, Leg};
 use super::splice::{Lease, PipePool};
-use crate::net::shutdown_write;
 use socket2::SockRef;
 use std::io::{self, Read};
+use std::sync::atomic::Ordering::Relaxed;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
@@ -61,19 +61,17 @@ async fn burst(leg: &Leg<'_>, buf: &mut [u8], watch_streaming: bool, full_reads:
             Ok(n)
         });
         let n = match r {
-            Ok(0) => {
-                shutdown_write(leg.dst)?;
-                return Ok(Some(End::Eof));
-            }
+            Ok(0) => return leg.ended(None).map(|_| Some(End::Eof)),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => short,
-            Err(e) => return Err(e),
+            Err(e) => return leg.ended(Some(e)).map(|_| Some(End::Eof)),
         };
         if n == 0 {
             return Ok(None); // spurious wake-up: nothing to read
         }
+        leg.progress.fetch_add(1, Relaxed);
         write_all(leg.dst, &buf[..n]).await?;
-        leg.moved(n);
+        leg.bytes.fetch_add(n as u64, Relaxed);
         if n < buf.len() {
             *full_reads = 0;
             return Ok(None);

@@ -23,7 +23,8 @@ pub use splice::PipePool;
 
 use crate::config::SpliceMode;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use crate::net::shutdown_write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
@@ -33,16 +34,55 @@ pub(crate) struct Leg<'a> {
     pub src: &'a TcpStream,
     pub dst: &'a TcpStream,
     pub bytes: &'a AtomicU64,
-    /// Chunks moved in this direction of this connection (the idle watch and
-    /// "did the backend ever speak" read it).
+    /// Chunks read in this direction, bumped as soon as a read returns data
+    /// (the idle watch, "did the backend speak" and the retry rule read it).
     pub progress: &'a AtomicU64,
+    /// The other direction's `progress`, set only on the backend → client leg
+    /// of a connection that may still move to another backend: if the backend
+    /// ends before either side sent a byte, that leg reports a silent close
+    /// instead of passing the FIN to the client.
+    pub silent_peer: Option<&'a AtomicU64>,
+    /// Set by whichever direction ends first: the second end closes both
+    /// sockets right after, so its shutdown(2) would be a wasted syscall.
+    pub first_done: &'a AtomicBool,
 }
 
 impl Leg<'_> {
-    fn moved(&self, n: usize) {
-        self.bytes.fetch_add(n as u64, Relaxed);
-        self.progress.fetch_add(1, Relaxed);
+    /// The source reached end of stream (`err` None) or failed. Decides what
+    /// the destination sees: nothing yet (silent close, the caller retries
+    /// elsewhere), a FIN (shutdown of its write side), or the error.
+    fn ended(&self, err: Option<io::Error>) -> io::Result<()> {
+        if let Some(peer) = self.silent_peer {
+            // Nothing read either way, and the client has not closed its side.
+            if self.progress.load(Relaxed) == 0 && peer.load(Relaxed) == 0 && !self.first_done.load(Relaxed) {
+                return Err(io::Error::other(SilentClose));
+            }
+        }
+        if let Some(e) = err {
+            return Err(e);
+        }
+        if self.first_done.swap(true, Relaxed) {
+            return Ok(()); // the other direction already ended: close follows at once
+        }
+        shutdown_write(self.dst)
     }
+}
+
+/// The backend closed or reset before anyone sent a byte.
+#[derive(Debug)]
+pub struct SilentClose;
+
+impl std::fmt::Display for SilentClose {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the backend closed before sending or receiving a byte")
+    }
+}
+
+impl std::error::Error for SilentClose {}
+
+/// Is `e` a [`SilentClose`] (the connection may be retried on another backend)?
+pub fn is_silent_close(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|x| x.is::<SilentClose>())
 }
 
 /// How a forwarded connection ended.
@@ -69,6 +109,8 @@ pub struct Counters<'a> {
 /// Forward both ways between `client` and `backend` until both directions end,
 /// the connection idles out, fails, or `cancel` fires (the backend's kill
 /// token: its drain deadline, `on_down: close`, or the engine's close deadline).
+/// With `retry_if_silent`, a backend that ends before any byte moved yields
+/// `Outcome::Failed` with a [`SilentClose`] and the client is left untouched.
 /// Also returns whether the backend sent any byte (passive detection counts a
 /// reset before the first byte as a failure).
 pub async fn proxy(
@@ -79,14 +121,17 @@ pub async fn proxy(
     counters: Counters<'_>,
     pipes: &PipePool,
     cancel: &CancellationToken,
+    retry_if_silent: bool,
 ) -> (Outcome, bool) {
     let (up_progress, down_progress) = (AtomicU64::new(0), AtomicU64::new(0));
+    let first_done = AtomicBool::new(false);
+    let silent_peer = retry_if_silent.then_some(&up_progress);
     // The direction futures are built inside the join, not moved into it: a
     // moved future would be stored twice in every connection's task.
     let both = async {
         tokio::try_join!(
-            direction(Leg { src: client, dst: backend, bytes: counters.bytes_in, progress: &up_progress }, mode, pipes),
-            direction(Leg { src: backend, dst: client, bytes: counters.bytes_out, progress: &down_progress }, mode, pipes),
+            direction(Leg { src: client, dst: backend, bytes: counters.bytes_in, progress: &up_progress, silent_peer: None, first_done: &first_done }, mode, pipes),
+            direction(Leg { src: backend, dst: client, bytes: counters.bytes_out, progress: &down_progress, silent_peer, first_done: &first_done }, mode, pipes),
         )
     };
     let outcome = tokio::select! {

@@ -8,10 +8,9 @@
 //! readiness is cleared on `EAGAIN` and we never spin.
 
 use super::Leg;
-use crate::net::shutdown_write;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, Ordering::Relaxed};
 use std::sync::Mutex;
 use tokio::io::Interest;
 
@@ -152,18 +151,22 @@ pub async fn pump(leg: &Leg<'_>, mut lease: Lease<'_>) -> io::Result<()> {
             Ok(n)
         });
         let n = match r {
-            Ok(0) => return shutdown_write(leg.dst),
+            Ok(0) => return leg.ended(None),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => short,
-            Err(e) => return Err(e),
+            Err(e) => return leg.ended(Some(e)),
         };
+        if n == 0 {
+            continue; // spurious wake-up
+        }
         pipe.buffered = n;
+        leg.progress.fetch_add(1, Relaxed);
         // Drain: pipe → destination socket, all of it, before reading again.
         while pipe.buffered > 0 {
             match leg.dst.try_io(Interest::WRITABLE, || splice(pipe.r.as_raw_fd(), dst, pipe.buffered)) {
                 Ok(m) => {
                     pipe.buffered -= m;
-                    leg.moved(m);
+                    leg.bytes.fetch_add(m as u64, Relaxed);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => leg.dst.writable().await?,
                 Err(e) => return Err(e),
