@@ -1,6 +1,6 @@
 /** Switchyard's public API. */
 export { Switchyard } from './switchyard.js';
-export type { StartOptions, CloseOptions, BoundAddress, SwitchyardEvents } from './switchyard.js';
+export type { StartOptions, CloseOptions, BoundAddress, SwitchyardEvents, BackendListener } from './switchyard.js';
 export type { BackendEvent } from './events.js';
 export { defineConfig } from './config/define.js';
 export { validateConfig } from './config/validate.js';

@@ -63,7 +63,7 @@ export function native(): NativeModule {
 
 /** What `native()` knows about the running system, for the error message. */
 export interface HostInfo {
-  platform: NodeJS.Platform;
+  platform: string;
   arch: string;
   /** `glibc` or `musl` on Linux, otherwise null. */
   libc: 'glibc' | 'musl' | null;

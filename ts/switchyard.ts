@@ -58,8 +58,13 @@ export interface SwitchyardEvents {
   backend: [BackendEvent];
 }
 
+/** A listener of `backend` events. */
+export type BackendListener = (event: BackendEvent) => void;
+
 /** A running load balancer. Emits `backend` events (`lb.on('backend', e => …)`). */
-export class Switchyard extends EventEmitter<SwitchyardEvents> {
+export class Switchyard {
+  // Composition, not `extends EventEmitter`: the public types then need no Node typings.
+  #events = new EventEmitter<SwitchyardEvents>();
   #engine: NativeEngine;
   #config: ResolvedConfig;
   #log: Logger;
@@ -74,7 +79,6 @@ export class Switchyard extends EventEmitter<SwitchyardEvents> {
   #admin: AdminServer | undefined;
 
   private constructor(engine: NativeEngine, config: ResolvedConfig, log: Logger) {
-    super();
     this.#engine = engine;
     this.#config = config;
     this.#log = log;
@@ -261,6 +265,24 @@ export class Switchyard extends EventEmitter<SwitchyardEvents> {
     }
   }
 
+  /** Call `listener` on every backend state change. */
+  on(event: 'backend', listener: BackendListener): this {
+    this.#events.on(event, listener);
+    return this;
+  }
+
+  /** Call `listener` on the next backend state change only. */
+  once(event: 'backend', listener: BackendListener): this {
+    this.#events.once(event, listener);
+    return this;
+  }
+
+  /** Stop calling `listener`. */
+  off(event: 'backend', listener: BackendListener): this {
+    this.#events.off(event, listener);
+    return this;
+  }
+
   /** Recent backend state changes, oldest first. */
   events(): BackendEvent[] {
     return this.#history.list();
@@ -270,7 +292,7 @@ export class Switchyard extends EventEmitter<SwitchyardEvents> {
     const event = { time: new Date().toISOString(), ...e };
     this.#history.push(event);
     this.#log(`backend.${e.kind}`, { pool: e.pool, address: e.address, reason: e.reason });
-    this.emit('backend', event);
+    this.#events.emit('backend', event);
   }
 
   /** Pull the data plane's queued events (bounded there; drops are counted and reported). */
