@@ -14,14 +14,15 @@ import { summarize, markdown, chart, writeChart } from './lib/report.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..');
-const ALL_WORKLOADS = ['ka', 'close', 'bulk', 'mem', 'cpu'];
+const ALL_WORKLOADS = ['ka', 'close', 'bulk', 'mem', 'cpu', 'tls-ka', 'tls-hs'];
+const TLS_WORKLOADS = ['tls-ka', 'tls-hs'];
 
 const USAGE = `usage: npm run bench -- [options]
   --rounds N           rounds, interleaved (default 3)
   --duration S         seconds per wrk / iperf3 run (default 10)
   --threads 1,2        worker threads per proxy, each value run separately (default 1,2)
   --only a,b           peers: direct,haproxy,haproxy-splice,nginx,node,switchyard (default all)
-  --workloads list     ka,close,bulk,mem,cpu (default all)
+  --workloads list     ka,close,bulk,mem,cpu,tls-ka,tls-hs (default all)
   --idle-conns N       connections held for the memory workload (default 10000)
   --switchyard-splice  auto|always|never for Switchyard's listeners (default auto)
   --switchyard-addon F load this addon instead of native/*.node (NAPI_RS_NATIVE_LIBRARY_PATH)
@@ -172,14 +173,14 @@ async function main() {
     peers = peers.filter((p) => opts.only.includes(p.name));
   }
   peers.forEach((p, i) => {
-    p.ports = { httpPort: opts.basePort + 100 + 10 * i, bulkPort: opts.basePort + 101 + 10 * i };
+    p.ports = { httpPort: opts.basePort + 100 + 10 * i, bulkPort: opts.basePort + 101 + 10 * i, tlsPort: opts.basePort + 102 + 10 * i };
     p.unavailableReason = p.unavailable(ctx);
     if (p.unavailableReason) log(`bench: ${p.name}: ${p.unavailableReason}`);
   });
 
   // what actually runs: cpu is measured during the close and bulk runs
   const wl = opts.workloads;
-  const runWorkloads = ['ka', 'close', 'bulk', 'mem'].filter((w) => wl.includes(w) || (wl.includes('cpu') && (w === 'close' || w === 'bulk')));
+  const runWorkloads = ['ka', 'close', 'bulk', 'mem', 'tls-ka', 'tls-hs'].filter((w) => wl.includes(w) || (wl.includes('cpu') && (w === 'close' || w === 'bulk')));
   const reportWorkloads = [...new Set([...wl, ...runWorkloads])];
 
   const machine = machineInfo();
@@ -197,15 +198,18 @@ async function main() {
     idleConns: opts.idleConns,
     switchyardSplice: opts.switchyardSplice,
     wrk: '-c64 -t2 --latency (1 s warm-up run first)',
+    tls: runWorkloads.some((w) => TLS_WORKLOADS.includes(w))
+      ? 'self-signed ECDSA P-256 certificate made with openssl at the start, the same file for every peer; each peer terminates TLS itself in front of the same HTTP backends; tls-hs: session resumption off on every peer (wrk resumes sessions when the server allows it)'
+      : undefined,
     iperf3: 'one stream, -t duration, then again with -R',
     notes: [...startNotes],
   };
 
   // rough time estimate
   const runnable = peers.filter((p) => !p.unavailableReason);
-  const perPeer = { ka: opts.duration + 1.7, close: opts.duration + 1.7, bulk: 2 * opts.duration + 1, mem: 5 };
+  const perPeer = { ka: opts.duration + 1.7, close: opts.duration + 1.7, bulk: 2 * opts.duration + 1, mem: 5, 'tls-ka': opts.duration + 2.5, 'tls-hs': opts.duration + 2.5 };
   let est = 0;
-  for (const w of runWorkloads) for (const p of runnable) if (!(w === 'mem' && p.direct)) est += perPeer[w];
+  for (const w of runWorkloads) for (const p of runnable) if (!(w === 'mem' && p.direct) && !(TLS_WORKLOADS.includes(w) && !p.tls)) est += perPeer[w];
   est *= opts.rounds * opts.threads.length;
   log(`bench: ${runnable.length} peer(s), workloads ${runWorkloads.join(',')}, threads ${opts.threads.join(',')}, ${opts.rounds} round(s) × ${opts.duration}s: about ${Math.ceil(est / 60)} min`);
 
@@ -242,6 +246,11 @@ async function main() {
   process.on('SIGHUP', () => onSignal('SIGHUP'));
   process.on('exit', () => procs.killAllSync('SIGKILL'));
 
+  if (runWorkloads.some((w) => TLS_WORKLOADS.includes(w))) {
+    ctx.tls = await load.makeCert(path.join(workDir, 'tls'));
+    log(`bench: made an ECDSA P-256 certificate in ${path.relative(process.cwd(), path.dirname(ctx.tls.cert))}/ for the TLS workloads`);
+  }
+
   log('bench: starting backends (nginx return 200 on two ports, iperf3 -s)');
   const backends = await startBackends(ctx);
 
@@ -253,10 +262,11 @@ async function main() {
         const order = peers.map((_, i) => peers[(i + round - 1) % peers.length]);
         for (const peer of order) {
           if (w === 'mem' && peer.direct) continue;
+          if (TLS_WORKLOADS.includes(w) && !peer.tls) continue; // only HAProxy, nginx and Switchyard terminate TLS
           for (const n of noisyNow()) busy.add(n);
           const rec = await measure({ ctx, backends, peer, workload: w, threads, round, opts, wl });
           measurements.push(rec);
-          log(`bench: threads=${threads} round=${round} ${w.padEnd(5)} ${peer.name.padEnd(14)} ${describe(rec)}`);
+          log(`bench: threads=${threads} round=${round} ${w.padEnd(6)} ${peer.name.padEnd(14)} ${describe(rec)}`);
         }
       }
     }
@@ -274,6 +284,16 @@ async function main() {
       );
     }
   }
+  // what the TLS peers negotiated (openssl s_client before each TLS measurement)
+  const negotiated = new Map();
+  for (const m of measurements) {
+    const t = m.metrics?.tls;
+    if (!t) continue;
+    const key = `${m.workload}: ${m.peer}`;
+    if (!negotiated.has(key)) negotiated.set(key, new Set());
+    negotiated.get(key).add(`${t.protocol} ${t.cipher}, key exchange ${t.temp_key ?? '?'}, session resumption ${t.resumed == null ? 'unknown' : t.resumed ? 'accepted' : 'refused'}`);
+  }
+  if (negotiated.size) config.notes.push(`TLS negotiated (openssl s_client; resumption checked with -sess_out/-sess_in): ${[...negotiated].map(([k, v]) => `${k} ${[...v].join(' / ')}`).join('; ')}`);
   if (machine.busy.length) config.notes.push(`${machine.busy.join(', ')} ran during the measurements: numbers are noisy`);
   await procs.stop(backends.nginx);
   await procs.stop(backends.iperf);
@@ -309,7 +329,7 @@ function describe(rec) {
   const m = rec.metrics;
   const parts = [];
   if (m.rps != null) parts.push(`${Math.round(m.rps)} req/s p50 ${m.p50_ms?.toFixed(3)}ms p99 ${m.p99_ms?.toFixed(3)}ms`);
-  if (m.cps != null) parts.push(`${Math.round(m.cps)} conn/s p99 ${m.p99_ms?.toFixed(3)}ms`);
+  if (m.cps != null) parts.push(`${Math.round(m.cps)} ${rec.workload === 'tls-hs' ? 'handshakes' : 'conn'}/s p99 ${m.p99_ms?.toFixed(3)}ms`);
   if (m.cpu_per_100k != null) parts.push(`cpu ${m.cpu_per_100k.toFixed(2)} s/100k`);
   if (m.up_gbps != null) parts.push(`up ${m.up_gbps.toFixed(2)} down ${m.down_gbps?.toFixed(2)} Gbit/s`);
   if (m.cpu_per_gb != null) parts.push(`cpu ${m.cpu_per_gb.toFixed(3)} s/GB`);
@@ -326,12 +346,19 @@ async function measure({ ctx, backends, peer, workload, threads, round, opts, wl
   }
   const dur = opts.duration;
   let proc = null;
+  const isTls = TLS_WORKLOADS.includes(workload);
+  if (isTls && !peer.tls) {
+    rec.skipped = 'does not terminate TLS';
+    return rec;
+  }
   let httpPort = ctx.ports.http[0];
   let bulkPort = ctx.ports.iperf;
   if (workload === 'bulk') await ensureIperf(ctx, backends);
   if (!peer.direct) {
     try {
-      proc = await peer.start(ctx, threads, peer.ports);
+      // tls-hs measures full handshakes: every peer refuses session resumption there
+      const tls = isTls ? { ...ctx.tls, resumption: workload !== 'tls-hs' } : null;
+      proc = await peer.start(ctx, threads, { ...peer.ports, tls });
     } catch (e) {
       rec.startError = e.message.replace(/\s+/g, ' ').slice(0, 300);
       return rec;
@@ -348,11 +375,17 @@ async function measure({ ctx, backends, peer, workload, threads, round, opts, wl
   }
   const cpu = () => (proc ? procs.treeCpuSeconds(proc.pid) : null);
   try {
-    if (workload === 'ka' || workload === 'close') {
-      const close = workload === 'close';
-      await load.wrk({ port: httpPort, seconds: 1, close }); // warm-up
+    if (workload === 'ka' || workload === 'close' || isTls) {
+      const close = workload === 'close' || workload === 'tls-hs';
+      const port = isTls ? peer.ports.tlsPort : httpPort;
+      let probe = null;
+      if (isTls) {
+        probe = await load.tlsProbe(port, ctx.workDir);
+        if (workload === 'tls-hs' && probe.resumed) throw new Error('the peer resumed a TLS session although resumption is configured off: tls-hs would not measure full handshakes');
+      }
+      await load.wrk({ port, seconds: 1, close, https: isTls }); // warm-up
       const c0 = cpu();
-      const r = await load.wrk({ port: httpPort, seconds: dur, close });
+      const r = await load.wrk({ port, seconds: dur, close, https: isTls });
       const c1 = cpu();
       const errs = Object.values(r.errors).reduce((a, b) => a + b, 0);
       if (close) {
@@ -364,6 +397,7 @@ async function measure({ ctx, backends, peer, workload, threads, round, opts, wl
       } else {
         rec.metrics = { rps: r.rps, p50_ms: r.p50_ms, p99_ms: r.p99_ms, requests: r.requests, socket_errors: r.errors, non2xx: r.non2xx };
       }
+      if (probe) rec.metrics.tls = probe;
       if (r.non2xx || errs > Math.max(10, r.requests * 0.001)) {
         rec.error = `wrk saw ${errs} socket errors ${JSON.stringify(r.errors)} and ${r.non2xx} non-2xx responses of ${r.requests}`;
       }

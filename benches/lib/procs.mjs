@@ -3,6 +3,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -335,6 +336,28 @@ export function httpGet(port, host = '127.0.0.1', timeoutMs = 3000) {
       reject(new Error('timeout waiting for an HTTP response'));
     }, timeoutMs);
     s.on('connect', () => s.write('GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n'));
+    s.on('data', (d) => (buf += d));
+    s.on('error', (e) => {
+      clearTimeout(t);
+      reject(e);
+    });
+    s.on('close', () => {
+      clearTimeout(t);
+      resolve(buf);
+    });
+  });
+}
+
+/** One HTTPS request (any certificate accepted, SNI localhost); resolves with the raw response. */
+export function httpsGet(port, host = '127.0.0.1', timeoutMs = 3000) {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ port, host, servername: 'localhost', rejectUnauthorized: false });
+    let buf = '';
+    const t = setTimeout(() => {
+      s.destroy();
+      reject(new Error('timeout waiting for an HTTPS response'));
+    }, timeoutMs);
+    s.on('secureConnect', () => s.write('GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n'));
     s.on('data', (d) => (buf += d));
     s.on('error', (e) => {
       clearTimeout(t);

@@ -15,6 +15,12 @@ export const METRICS = [
   { key: 'mem', wl: 'mem', field: 'kib_per_conn', head: 'idle KiB/conn', short: 'KiB/conn', better: 'lower', base: 'haproxy', digits: 2, proxyOnly: true },
   { key: 'cpu_gb', wl: 'bulk', field: 'cpu_per_gb', head: 'CPU s/GB', short: 'CPU/GB', better: 'lower', base: 'haproxy-splice', digits: 3, proxyOnly: true, needs: 'cpu' },
   { key: 'cpu_100k', wl: 'close', field: 'cpu_per_100k', head: 'CPU s/100k conn', short: 'CPU/100k', better: 'lower', base: 'haproxy', digits: 2, proxyOnly: true, needs: 'cpu' },
+  // TLS termination (issue 7): only the peers that terminate TLS (HAProxy, nginx, Switchyard)
+  { key: 'tls_ka_rps', wl: 'tls-ka', field: 'rps', head: 'TLS keep-alive req/s', short: 'TLS ka req/s', better: 'higher', base: 'haproxy', digits: 0, tlsOnly: true },
+  { key: 'tls_ka_p99', wl: 'tls-ka', field: 'p99_ms', head: 'TLS ka p99 ms', short: 'TLS ka p99', better: 'lower', base: 'haproxy', digits: 3, tlsOnly: true },
+  { key: 'tls_hs_cps', wl: 'tls-hs', field: 'cps', head: 'TLS full handshakes/s', short: 'TLS hs/s', better: 'higher', base: 'haproxy', digits: 0, tlsOnly: true },
+  { key: 'tls_hs_p99', wl: 'tls-hs', field: 'p99_ms', head: 'TLS hs p99 ms', short: 'TLS hs p99', better: 'lower', base: 'haproxy', digits: 3, tlsOnly: true },
+  { key: 'tls_hs_cpu', wl: 'tls-hs', field: 'cpu_per_100k', head: 'CPU s/100k TLS hs', short: 'CPU/100k hs', better: 'lower', base: 'haproxy', digits: 2, tlsOnly: true },
 ];
 
 export function median(xs) {
@@ -49,6 +55,7 @@ export function summarize({ measurements, peers, threadsList, workloads }) {
       }
       for (const mt of metrics) {
         if (mt.proxyOnly && peer.direct) continue;
+        if (mt.tlsOnly && !peer.tls) continue;
         const values = [];
         const ratios = [];
         const perRound = {};
@@ -104,6 +111,8 @@ export function targetChecks(summary, threads) {
   if (sy.metrics.bulk_up) add('bulk up vs HAProxy+splice', r('bulk_up'), '≥', 1.0);
   if (sy.metrics.bulk_down) add('bulk down vs HAProxy+splice', r('bulk_down'), '≥', 1.0);
   if (sy.metrics.mem) add('idle KiB/conn vs HAProxy', r('mem'), '≤', 1.0);
+  if (sy.metrics.tls_ka_rps) add('TLS keep-alive req/s vs HAProxy (issue 7)', r('tls_ka_rps'), '≥', 1.0);
+  if (sy.metrics.tls_hs_cps) add('TLS full handshakes/s vs HAProxy (issue 7)', r('tls_hs_cps'), '≥', 1.0);
   if (s.node?.status === 'ok') {
     if (sy.metrics.ka_rps) add('keep-alive req/s vs plain Node', ratioTo('ka_rps', 'node'), '≥', 2.0);
     if (sy.metrics.close_cps) add('conn/s vs plain Node', ratioTo('close_cps', 'node'), '≥', 2.0);
@@ -144,6 +153,8 @@ export function markdown({ machine, config, summary, peers, threadsList, workloa
     for (const peer of peers) {
       const e = summary[threads][peer.name];
       if (!e) continue;
+      // a peer none of the selected workloads applies to (e.g. direct with only TLS workloads)
+      if (e.status === 'ok' && metrics.every((m) => !e.metrics[m.key])) continue;
       const cells = [peer.label];
       if (e.status !== 'ok') {
         cells.push(e.status.replace(/\|/g, '/'), ...metrics.slice(1).map(() => '—'));
@@ -164,7 +175,7 @@ export function markdown({ machine, config, summary, peers, threadsList, workloa
     L.push('');
     const checks = targetChecks(summary, threads);
     if (checks) {
-      L.push(`Issue 3 targets for Switchyard at ${threads} thread${threads > 1 ? 's' : ''}:`, '');
+      L.push(`Targets for Switchyard at ${threads} thread${threads > 1 ? 's' : ''} (issue 3; TLS: issue 7):`, '');
       L.push('| target | median ratio | want | met |', '| --- | ---: | --- | --- |');
       for (const c of checks) L.push(`| ${c.what} | ${c.value == null ? '—' : `${c.value.toFixed(2)}×`} | ${c.want} | ${c.ok == null ? '—' : c.ok ? 'yes' : '**no**'} |`);
       L.push('');
@@ -203,13 +214,15 @@ function esc(s) {
 /** Grouped bars of the ratios (one panel per thread count); returns { svg, rects } for the PNG. */
 export function chart({ summary, peers, threadsList, workloads }) {
   const metrics = activeMetrics(workloads);
-  const shown = peers.filter((p) => threadsList.some((t) => summary[t][p.name]?.status === 'ok'));
+  const shown = peers.filter((p) =>
+    threadsList.some((t) => summary[t][p.name]?.status === 'ok' && metrics.some((m) => summary[t][p.name].metrics[m.key])),
+  );
   const barW = 14;
   const groupW = Math.max(1, shown.length) * barW + 26;
   const left = 60;
   const panelH = 260;
   const top = 80;
-  const width = left + metrics.length * groupW + 20;
+  const width = Math.max(820, left + metrics.length * groupW + 20); // room for the title with few metrics
   const height = top + threadsList.length * (panelH + 70) + 10;
   const cap = 3;
   const rects = []; // for the fallback PNG: [x, y, w, h, color]

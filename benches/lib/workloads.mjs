@@ -1,6 +1,8 @@
 // The load generators: wrk (keep-alive and Connection: close), iperf3 (bulk) and a Node client
 // that holds many idle connections (memory).
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as procs from './procs.mjs';
 
@@ -42,16 +44,62 @@ export function parseWrk(text) {
   return out;
 }
 
-export async function wrk({ port, seconds, close = false, connections = 64, threads = 2 }) {
+export async function wrk({ port, seconds, close = false, https = false, connections = 64, threads = 2 }) {
   const args = [`-c${connections}`, `-t${threads}`, `-d${seconds}s`, '--latency', '--timeout', '5s'];
   if (close) args.push('-H', 'Connection: close');
-  args.push(`http://127.0.0.1:${port}/`);
+  args.push(`${https ? 'https' : 'http'}://127.0.0.1:${port}/`);
   const r = await procs.run('wrk', args, { timeoutMs: (seconds + 30) * 1000 });
   const parsed = parseWrk(r.stdout);
   if (r.code !== 0 || parsed.rps == null) {
     throw new Error(`wrk failed (code ${r.code}): ${(r.stderr || r.stdout).trim().slice(0, 300)}`);
   }
   return parsed;
+}
+
+/**
+ * A self-signed ECDSA P-256 certificate for localhost / 127.0.0.1, made with the openssl CLI in
+ * `dir` (the work directory, not committed). Returns { cert, key, combined } (absolute paths;
+ * combined = cert + key in one file, as HAProxy wants it).
+ */
+export async function makeCert(dir) {
+  const cert = path.join(dir, 'chain.pem');
+  const key = path.join(dir, 'key.pem');
+  const combined = path.join(dir, 'combined.pem');
+  fs.mkdirSync(dir, { recursive: true });
+  const r = await procs.run('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    '-keyout', key, '-out', cert, '-days', '7', '-subj', '/CN=localhost',
+    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+  ]);
+  if (r.code !== 0) throw new Error(`openssl req failed: ${(r.stderr || r.stdout).trim().slice(0, 300)}`);
+  fs.writeFileSync(combined, fs.readFileSync(cert, 'utf8') + fs.readFileSync(key, 'utf8'), { mode: 0o600 });
+  fs.chmodSync(key, 0o600);
+  return { cert, key, combined };
+}
+
+/**
+ * What a TLS listener negotiates, and whether it resumes: one `openssl s_client` connection
+ * saves its session (-sess_out; stdin held open briefly so the TLS 1.3 tickets arrive), a second
+ * one offers it (-sess_in). Returns { protocol, cipher, temp_key, resumed } (resumed is false
+ * too when the server gave the first connection nothing to resume with).
+ */
+export async function tlsProbe(port, workDir) {
+  const sess = path.join(workDir, `probe-${port}.sess`);
+  fs.rmSync(sess, { force: true });
+  const base = ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost'];
+  const first = await procs.run('sh', ['-c', 'sleep 0.3 | "$@" 2>&1', 'sh', 'openssl', ...base, '-sess_out', sess], { timeoutMs: 10000 });
+  const m = /^(New|Reused), (\S+), Cipher is (\S+)/m.exec(first.stdout);
+  if (!m) throw new Error(`openssl s_client failed: ${first.stdout.trim().split('\n').slice(-3).join(' ').slice(0, 200)}`);
+  const out = { protocol: m[2], cipher: m[3], temp_key: /Server Temp Key: ([^\n]+)/.exec(first.stdout)?.[1]?.trim() ?? null, resumed: null };
+  // no session file: the server sent no ticket (TLS 1.3) / no session id, so nothing to resume
+  if (!fs.existsSync(sess) || fs.statSync(sess).size === 0) out.resumed = false;
+  else {
+    const second = await procs.run('sh', ['-c', '"$@" < /dev/null 2>&1', 'sh', 'openssl', ...base, '-sess_in', sess], { timeoutMs: 10000 });
+    const m2 = /^(New|Reused), /m.exec(second.stdout);
+    if (m2) out.resumed = m2[1] === 'Reused';
+  }
+  fs.rmSync(sess, { force: true });
+  return out;
 }
 
 /** One iperf3 run; returns { gbps, bytes }. Retries while the server is still busy. */

@@ -32,17 +32,9 @@ export interface SchemaIssue {
   message: string;
 }
 
-export const BACKEND_STATES = ['ready', 'drain', 'maint'] as const;
-export const ALGORITHMS = [
-  'round_robin',
-  'weighted_round_robin',
-  'least_connections',
-  'random',
-  'power_of_two',
-  'ip_hash',
-  'consistent_hash',
-  'maglev',
-] as const;
+import { ALGORITHMS, BACKEND_STATES } from '../config/validate.js';
+
+export { ALGORITHMS, BACKEND_STATES };
 
 const ADDRESS: Schema = {
   type: 'string',

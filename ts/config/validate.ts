@@ -36,11 +36,13 @@ const POOL_KEYS = [
 ];
 const BACKEND_KEYS = ['address', 'weight', 'backup', 'state', 'health_check'];
 const PASSIVE_KEYS = ['consecutive_failures', 'ejection_time', 'max_ejection_time', 'max_ejection_percent'];
-const BACKEND_STATES: readonly BackendState[] = ['ready', 'drain', 'maint'];
+/** Every operator state of a backend. */
+export const BACKEND_STATES = ['ready', 'drain', 'maint'] as const satisfies readonly BackendState[];
 const ON_DOWN: readonly OnDown[] = ['keep', 'close'];
 const HOUR_MS = 3_600_000;
 const SPLICE_MODES: readonly SpliceMode[] = ['auto', 'always', 'never'];
-const ALGORITHMS: readonly Algorithm[] = [
+/** Every algorithm name (also the admin API's schema enum). */
+export const ALGORITHMS = [
   'round_robin',
   'weighted_round_robin',
   'least_connections',
@@ -49,7 +51,7 @@ const ALGORITHMS: readonly Algorithm[] = [
   'ip_hash',
   'consistent_hash',
   'maglev',
-];
+] as const satisfies readonly Algorithm[];
 const HASH_KEYS: readonly HashKey[] = ['source_ip', 'source_ip_port'];
 /** Options that only some algorithms read; giving them to another is a mistake worth reporting. */
 const OPTION_ALGORITHMS: Record<string, readonly Algorithm[]> = {

@@ -126,26 +126,42 @@ pub async fn proxy(
     let (up_progress, down_progress) = (AtomicU64::new(0), AtomicU64::new(0));
     let first_done = AtomicBool::new(false);
     let silent_peer = retry_if_silent.then_some(&up_progress);
-    // The direction futures are built inside the join, not moved into it: a
-    // moved future would be stored twice in every connection's task.
-    let both = async {
-        tokio::try_join!(
-            direction(Leg { src: client, dst: backend, bytes: counters.bytes_in, progress: &up_progress, silent_peer: None, first_done: &first_done }, mode, pipes),
-            direction(Leg { src: backend, dst: client, bytes: counters.bytes_out, progress: &down_progress, silent_peer, first_done: &first_done }, mode, pipes),
-        )
-    };
-    let outcome = tokio::select! {
-        r = both => match r {
-            Ok(_) => Outcome::Completed,
-            Err(e) => Outcome::Failed(e),
+    // Built inside the call, not bound to a local first: a future moved from a
+    // local would be stored twice in every connection's task.
+    supervise!(
+        async {
+            tokio::try_join!(
+                direction(Leg { src: client, dst: backend, bytes: counters.bytes_in, progress: &up_progress, silent_peer: None, first_done: &first_done }, mode, pipes),
+                direction(Leg { src: backend, dst: client, bytes: counters.bytes_out, progress: &down_progress, silent_peer, first_done: &first_done }, mode, pipes),
+            )
         },
-        _ = idle_watch([&up_progress, &down_progress], idle_timeout) => Outcome::IdleTimeout,
-        _ = cancel.cancelled() => Outcome::Cancelled,
-    };
-    (outcome, down_progress.load(Relaxed) > 0)
+        [&up_progress, &down_progress],
+        idle_timeout,
+        cancel
+    )
 }
 
-/// Run one direction to its end in the configured mode.
+/// Run `$both` (the two directions joined) until it ends, the connection
+/// idles out or `$cancel` fires; `$progress` is [client → backend, backend →
+/// client]. Evaluates to (Outcome, whether the backend sent any byte).
+/// A macro, not an async fn: a future passed to an async fn is stored twice
+/// in the caller's task (once as the argument, once as the awaited local).
+macro_rules! supervise {
+    ($both:expr, $progress:expr, $idle:expr, $cancel:expr) => {{
+        let progress: [&AtomicU64; 2] = $progress;
+        let outcome = tokio::select! {
+            r = $both => match r {
+                Ok(_) => Outcome::Completed,
+                Err(e) => Outcome::Failed(e),
+            },
+            _ = idle_watch(progress, $idle) => Outcome::IdleTimeout,
+            _ = $cancel.cancelled() => Outcome::Cancelled,
+        };
+        (outcome, progress[1].load(Relaxed) > 0)
+    }};
+}
+pub(crate) use supervise;
+
 /// One await of each pump, so the task holds the larger of the two, not the sum
 /// (every connection's task carries this state while it waits).
 async fn direction(leg: Leg<'_>, mode: SpliceMode, pipes: &PipePool) -> io::Result<()> {

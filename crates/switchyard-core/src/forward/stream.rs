@@ -3,7 +3,7 @@
 //! path — complete and in order, FIN passed on (for TLS: close_notify, then
 //! the socket's write side), errors end both, idle timeout, cancellation.
 
-use super::{idle_watch, Counters, Outcome};
+use super::{idle_watch, supervise, Counters, Outcome};
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -49,14 +49,10 @@ where
     let (up_progress, down_progress) = (AtomicU64::new(0), AtomicU64::new(0));
     let (cr, cw) = tokio::io::split(client);
     let (br, bw) = tokio::io::split(backend);
-    let both = async { tokio::try_join!(one_way(cr, bw, counters.bytes_in, &up_progress), one_way(br, cw, counters.bytes_out, &down_progress)) };
-    let outcome = tokio::select! {
-        r = both => match r {
-            Ok(_) => Outcome::Completed,
-            Err(e) => Outcome::Failed(e),
-        },
-        _ = idle_watch([&up_progress, &down_progress], idle_timeout) => Outcome::IdleTimeout,
-        _ = cancel.cancelled() => Outcome::Cancelled,
-    };
-    (outcome, down_progress.load(Relaxed) > 0)
+    supervise!(
+        async { tokio::try_join!(one_way(cr, bw, counters.bytes_in, &up_progress), one_way(br, cw, counters.bytes_out, &down_progress)) },
+        [&up_progress, &down_progress],
+        idle_timeout,
+        cancel
+    )
 }
