@@ -55,10 +55,7 @@ impl Selector for IpHash {
     }
 
     fn shares(&self) -> Vec<(usize, f64)> {
-        let mut count = vec![0usize; self.members.len()];
-        self.slots.iter().for_each(|&j| count[j as usize] += 1);
-        let n = self.slots.len().max(1) as f64;
-        self.members.idx.iter().zip(count).map(|(&i, c)| (i, c as f64 / n)).collect()
+        self.members.table_shares(&self.slots)
     }
 }
 

@@ -95,10 +95,7 @@ impl Selector for Maglev {
     }
 
     fn shares(&self) -> Vec<(usize, f64)> {
-        let mut count = vec![0usize; self.members.len()];
-        self.table.iter().for_each(|&j| count[j as usize] += 1);
-        let m = self.table.len().max(1) as f64;
-        self.members.idx.iter().zip(count).map(|(&i, c)| (i, c as f64 / m)).collect()
+        self.members.table_shares(&self.table)
     }
 }
 

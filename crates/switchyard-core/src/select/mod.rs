@@ -81,6 +81,15 @@ impl Members {
         let total: u64 = self.weights.iter().map(|&w| w as u64).sum();
         self.idx.iter().zip(&self.weights).map(|(&i, &w)| (i, w as f64 / total.max(1) as f64)).collect()
     }
+    /// Shares of a lookup table whose entries are member positions (the
+    /// fraction of slots each member owns).
+    pub fn table_shares(&self, table: &[u32]) -> Vec<(usize, f64)> {
+        let mut count = vec![0usize; self.len()];
+        table.iter().for_each(|&j| count[j as usize] += 1);
+        let n = table.len().max(1) as f64;
+        self.idx.iter().zip(count).map(|(&i, c)| (i, c as f64 / n)).collect()
+    }
+
     /// Weights divided by their greatest common divisor (5/5/10 → 1/1/2).
     pub fn reduced_weights(&self) -> Vec<u64> {
         let g = self.weights.iter().fold(0u64, |g, &w| gcd(g, w as u64)).max(1);
