@@ -46,6 +46,8 @@ async fn serve(shared: Arc<Shared>, name: Arc<str>, client: TcpStream, peer: Soc
     };
     route.stats.accepted.fetch_add(1, Relaxed);
     route.stats.active.fetch_add(1, Relaxed);
+    // Linux: inherited from the listener (see net::bind_listener).
+    #[cfg(not(target_os = "linux"))]
     let _ = client.set_nodelay(true);
     serve_routed(&shared, &route, client, peer).await;
     route.stats.active.fetch_sub(1, Relaxed);
