@@ -14,15 +14,18 @@ import { summarize, markdown, chart, writeChart } from './lib/report.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..');
-const ALL_WORKLOADS = ['ka', 'close', 'bulk', 'mem', 'cpu', 'tls-ka', 'tls-hs'];
-const TLS_WORKLOADS = ['tls-ka', 'tls-hs'];
+// TLS (issue 7): keep-alive (ka) and full handshakes (hs), with an ECDSA P-256 or (-rsa) an RSA 2048 certificate
+const TLS_WORKLOADS = ['tls-ka', 'tls-hs', 'tls-ka-rsa', 'tls-hs-rsa'];
+const ALL_WORKLOADS = ['ka', 'close', 'bulk', 'mem', 'cpu', ...TLS_WORKLOADS];
+/** What a TLS workload measures: { kind: a key of load.CERT_KINDS, hs: full handshakes (else keep-alive) }. */
+const tlsOf = (w) => ({ kind: w.endsWith('-rsa') ? 'rsa' : 'ecdsa', hs: w.startsWith('tls-hs') });
 
 const USAGE = `usage: npm run bench -- [options]
   --rounds N           rounds, interleaved (default 3)
   --duration S         seconds per wrk / iperf3 run (default 10)
   --threads 1,2        worker threads per proxy, each value run separately (default 1,2)
   --only a,b           peers: direct,haproxy,haproxy-splice,nginx,node,switchyard (default all)
-  --workloads list     ka,close,bulk,mem,cpu,tls-ka,tls-hs (default all)
+  --workloads list     ka,close,bulk,mem,cpu,tls-ka,tls-hs,tls-ka-rsa,tls-hs-rsa (default all)
   --idle-conns N       connections held for the memory workload (default 10000)
   --switchyard-splice  auto|always|never for Switchyard's listeners (default auto)
   --switchyard-addon F load this addon instead of native/*.node (NAPI_RS_NATIVE_LIBRARY_PATH)
@@ -180,7 +183,7 @@ async function main() {
 
   // what actually runs: cpu is measured during the close and bulk runs
   const wl = opts.workloads;
-  const runWorkloads = ['ka', 'close', 'bulk', 'mem', 'tls-ka', 'tls-hs'].filter((w) => wl.includes(w) || (wl.includes('cpu') && (w === 'close' || w === 'bulk')));
+  const runWorkloads = ['ka', 'close', 'bulk', 'mem', ...TLS_WORKLOADS].filter((w) => wl.includes(w) || (wl.includes('cpu') && (w === 'close' || w === 'bulk')));
   const reportWorkloads = [...new Set([...wl, ...runWorkloads])];
 
   const machine = machineInfo();
@@ -190,6 +193,7 @@ async function main() {
     if (opts.switchyardAddonOriginal) machine.versions.switchyard += `, addon ${path.relative(repoRoot, opts.switchyardAddonOriginal)}`;
     if (kind !== 'release') log(`bench: warning: the Switchyard addon looks like a debug build: its numbers will not be representative`);
   }
+  const certKinds = [...new Set(runWorkloads.filter((w) => TLS_WORKLOADS.includes(w)).map((w) => tlsOf(w).kind))];
   const config = {
     rounds: opts.rounds,
     duration: opts.duration,
@@ -198,8 +202,8 @@ async function main() {
     idleConns: opts.idleConns,
     switchyardSplice: opts.switchyardSplice,
     wrk: '-c64 -t2 --latency (1 s warm-up run first)',
-    tls: runWorkloads.some((w) => TLS_WORKLOADS.includes(w))
-      ? 'self-signed ECDSA P-256 certificate made with openssl at the start, the same file for every peer; each peer terminates TLS itself in front of the same HTTP backends; tls-hs: session resumption off on every peer (wrk resumes sessions when the server allows it)'
+    tls: certKinds.length
+      ? 'self-signed certificates made with openssl at the start (ECDSA P-256 for tls-ka/tls-hs, RSA 2048 for tls-ka-rsa/tls-hs-rsa), the same files for every peer; each peer terminates TLS itself in front of the same HTTP backends; tls-hs, tls-hs-rsa: session resumption off on every peer (wrk resumes sessions when the server allows it)'
       : undefined,
     iperf3: 'one stream, -t duration, then again with -R',
     notes: [...startNotes],
@@ -207,7 +211,7 @@ async function main() {
 
   // rough time estimate
   const runnable = peers.filter((p) => !p.unavailableReason);
-  const perPeer = { ka: opts.duration + 1.7, close: opts.duration + 1.7, bulk: 2 * opts.duration + 1, mem: 5, 'tls-ka': opts.duration + 2.5, 'tls-hs': opts.duration + 2.5 };
+  const perPeer = { ka: opts.duration + 1.7, close: opts.duration + 1.7, bulk: 2 * opts.duration + 1, mem: 5, ...Object.fromEntries(TLS_WORKLOADS.map((w) => [w, opts.duration + 2.5])) };
   let est = 0;
   for (const w of runWorkloads) for (const p of runnable) if (!(w === 'mem' && p.direct) && !(TLS_WORKLOADS.includes(w) && !p.tls)) est += perPeer[w];
   est *= opts.rounds * opts.threads.length;
@@ -246,9 +250,10 @@ async function main() {
   process.on('SIGHUP', () => onSignal('SIGHUP'));
   process.on('exit', () => procs.killAllSync('SIGKILL'));
 
-  if (runWorkloads.some((w) => TLS_WORKLOADS.includes(w))) {
-    ctx.tls = await load.makeCert(path.join(workDir, 'tls'));
-    log(`bench: made an ECDSA P-256 certificate in ${path.relative(process.cwd(), path.dirname(ctx.tls.cert))}/ for the TLS workloads`);
+  ctx.tls = {}; // key type → { cert, key, combined }
+  for (const kind of certKinds) {
+    ctx.tls[kind] = await load.makeCert(path.join(workDir, 'tls'), kind);
+    log(`bench: made an ${load.CERT_KINDS[kind].label} certificate in ${path.relative(process.cwd(), path.dirname(ctx.tls[kind].cert))}/ for the TLS workloads`);
   }
 
   log('bench: starting backends (nginx return 200 on two ports, iperf3 -s)');
@@ -266,7 +271,7 @@ async function main() {
           for (const n of noisyNow()) busy.add(n);
           const rec = await measure({ ctx, backends, peer, workload: w, threads, round, opts, wl });
           measurements.push(rec);
-          log(`bench: threads=${threads} round=${round} ${w.padEnd(6)} ${peer.name.padEnd(14)} ${describe(rec)}`);
+          log(`bench: threads=${threads} round=${round} ${w.padEnd(10)} ${peer.name.padEnd(14)} ${describe(rec)}`);
         }
       }
     }
@@ -291,7 +296,7 @@ async function main() {
     if (!t) continue;
     const key = `${m.workload}: ${m.peer}`;
     if (!negotiated.has(key)) negotiated.set(key, new Set());
-    negotiated.get(key).add(`${t.protocol} ${t.cipher}, key exchange ${t.temp_key ?? '?'}, session resumption ${t.resumed == null ? 'unknown' : t.resumed ? 'accepted' : 'refused'}`);
+    negotiated.get(key).add(`${t.protocol} ${t.cipher}, key exchange ${t.temp_key ?? '?'}, signature ${t.peer_sig ?? '?'}, session resumption ${t.resumed == null ? 'unknown' : t.resumed ? 'accepted' : 'refused'}`);
   }
   if (negotiated.size) config.notes.push(`TLS negotiated (openssl s_client; resumption checked with -sess_out/-sess_in): ${[...negotiated].map(([k, v]) => `${k} ${[...v].join(' / ')}`).join('; ')}`);
   if (machine.busy.length) config.notes.push(`${machine.busy.join(', ')} ran during the measurements: numbers are noisy`);
@@ -329,7 +334,7 @@ function describe(rec) {
   const m = rec.metrics;
   const parts = [];
   if (m.rps != null) parts.push(`${Math.round(m.rps)} req/s p50 ${m.p50_ms?.toFixed(3)}ms p99 ${m.p99_ms?.toFixed(3)}ms`);
-  if (m.cps != null) parts.push(`${Math.round(m.cps)} ${rec.workload === 'tls-hs' ? 'handshakes' : 'conn'}/s p99 ${m.p99_ms?.toFixed(3)}ms`);
+  if (m.cps != null) parts.push(`${Math.round(m.cps)} ${rec.workload.startsWith('tls-hs') ? 'handshakes' : 'conn'}/s p99 ${m.p99_ms?.toFixed(3)}ms`);
   if (m.cpu_per_100k != null) parts.push(`cpu ${m.cpu_per_100k.toFixed(2)} s/100k`);
   if (m.up_gbps != null) parts.push(`up ${m.up_gbps.toFixed(2)} down ${m.down_gbps?.toFixed(2)} Gbit/s`);
   if (m.cpu_per_gb != null) parts.push(`cpu ${m.cpu_per_gb.toFixed(3)} s/GB`);
@@ -347,6 +352,7 @@ async function measure({ ctx, backends, peer, workload, threads, round, opts, wl
   const dur = opts.duration;
   let proc = null;
   const isTls = TLS_WORKLOADS.includes(workload);
+  const { kind, hs } = tlsOf(workload);
   if (isTls && !peer.tls) {
     rec.skipped = 'does not terminate TLS';
     return rec;
@@ -356,8 +362,8 @@ async function measure({ ctx, backends, peer, workload, threads, round, opts, wl
   if (workload === 'bulk') await ensureIperf(ctx, backends);
   if (!peer.direct) {
     try {
-      // tls-hs measures full handshakes: every peer refuses session resumption there
-      const tls = isTls ? { ...ctx.tls, resumption: workload !== 'tls-hs' } : null;
+      // tls-hs* measure full handshakes: every peer refuses session resumption there
+      const tls = isTls ? { ...ctx.tls[kind], resumption: !hs } : null;
       proc = await peer.start(ctx, threads, { ...peer.ports, tls });
     } catch (e) {
       rec.startError = e.message.replace(/\s+/g, ' ').slice(0, 300);
@@ -376,12 +382,14 @@ async function measure({ ctx, backends, peer, workload, threads, round, opts, wl
   const cpu = () => (proc ? procs.treeCpuSeconds(proc.pid) : null);
   try {
     if (workload === 'ka' || workload === 'close' || isTls) {
-      const close = workload === 'close' || workload === 'tls-hs';
+      const close = workload === 'close' || (isTls && hs);
       const port = isTls ? peer.ports.tlsPort : httpPort;
       let probe = null;
       if (isTls) {
         probe = await load.tlsProbe(port, ctx.workDir);
-        if (workload === 'tls-hs' && probe.resumed) throw new Error('the peer resumed a TLS session although resumption is configured off: tls-hs would not measure full handshakes');
+        if (hs && probe.resumed) throw new Error(`the peer resumed a TLS session although resumption is configured off: ${workload} would not measure full handshakes`);
+        // ECDSA, or RSA / RSA-PSS: the peer signed with the certificate of this workload
+        if (probe.peer_sig && !probe.peer_sig.startsWith(kind === 'rsa' ? 'RSA' : 'ECDSA')) throw new Error(`the peer signed with ${probe.peer_sig}, not with the ${load.CERT_KINDS[kind].label} key`);
       }
       await load.wrk({ port, seconds: 1, close, https: isTls }); // warm-up
       const c0 = cpu();

@@ -3,6 +3,12 @@ import fs from 'node:fs';
 import zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
 
+/** The TLS workloads' certificate key types: tls-ka/tls-hs (ECDSA P-256), tls-ka-rsa/tls-hs-rsa. */
+export const TLS_KINDS = [
+  { suffix: '', prefix: 'tls', name: 'ECDSA', tag: 'EC' }, // metric keys tls_ka_rps, …
+  { suffix: '-rsa', prefix: 'tls_rsa', name: 'RSA', tag: 'RSA' }, // tls_rsa_ka_rps, …
+];
+
 /** The reported metrics: which workload measures them, and what they are compared to. */
 export const METRICS = [
   { key: 'ka_rps', wl: 'ka', field: 'rps', head: 'keep-alive req/s', short: 'ka req/s', better: 'higher', base: 'haproxy', digits: 0 },
@@ -15,12 +21,18 @@ export const METRICS = [
   { key: 'mem', wl: 'mem', field: 'kib_per_conn', head: 'idle KiB/conn', short: 'KiB/conn', better: 'lower', base: 'haproxy', digits: 2, proxyOnly: true },
   { key: 'cpu_gb', wl: 'bulk', field: 'cpu_per_gb', head: 'CPU s/GB', short: 'CPU/GB', better: 'lower', base: 'haproxy-splice', digits: 3, proxyOnly: true, needs: 'cpu' },
   { key: 'cpu_100k', wl: 'close', field: 'cpu_per_100k', head: 'CPU s/100k conn', short: 'CPU/100k', better: 'lower', base: 'haproxy', digits: 2, proxyOnly: true, needs: 'cpu' },
-  // TLS termination (issue 7): only the peers that terminate TLS (HAProxy, nginx, Switchyard)
-  { key: 'tls_ka_rps', wl: 'tls-ka', field: 'rps', head: 'TLS keep-alive req/s', short: 'TLS ka req/s', better: 'higher', base: 'haproxy', digits: 0, tlsOnly: true },
-  { key: 'tls_ka_p99', wl: 'tls-ka', field: 'p99_ms', head: 'TLS ka p99 ms', short: 'TLS ka p99', better: 'lower', base: 'haproxy', digits: 3, tlsOnly: true },
-  { key: 'tls_hs_cps', wl: 'tls-hs', field: 'cps', head: 'TLS full handshakes/s', short: 'TLS hs/s', better: 'higher', base: 'haproxy', digits: 0, tlsOnly: true },
-  { key: 'tls_hs_p99', wl: 'tls-hs', field: 'p99_ms', head: 'TLS hs p99 ms', short: 'TLS hs p99', better: 'lower', base: 'haproxy', digits: 3, tlsOnly: true },
-  { key: 'tls_hs_cpu', wl: 'tls-hs', field: 'cpu_per_100k', head: 'CPU s/100k TLS hs', short: 'CPU/100k hs', better: 'lower', base: 'haproxy', digits: 2, tlsOnly: true },
+  // TLS termination (issue 7), once per certificate key type: only the peers that terminate TLS
+  // (HAProxy, nginx, Switchyard)
+  ...TLS_KINDS.flatMap(({ suffix, prefix, name, tag }) => {
+    const m = (key, wl, field, head, short, better, digits) => ({ key: `${prefix}_${key}`, wl: `${wl}${suffix}`, field, head, short, better, base: 'haproxy', digits, tlsOnly: true });
+    return [
+      m('ka_rps', 'tls-ka', 'rps', `TLS ${name} keep-alive req/s`, `${tag} ka req/s`, 'higher', 0),
+      m('ka_p99', 'tls-ka', 'p99_ms', `TLS ${name} ka p99 ms`, `${tag} ka p99`, 'lower', 3),
+      m('hs_cps', 'tls-hs', 'cps', `TLS ${name} full handshakes/s`, `${tag} hs/s`, 'higher', 0),
+      m('hs_p99', 'tls-hs', 'p99_ms', `TLS ${name} hs p99 ms`, `${tag} hs p99`, 'lower', 3),
+      m('hs_cpu', 'tls-hs', 'cpu_per_100k', `CPU s/100k TLS ${name} hs`, `${tag} hs CPU`, 'lower', 2),
+    ];
+  }),
 ];
 
 export function median(xs) {
@@ -111,8 +123,10 @@ export function targetChecks(summary, threads) {
   if (sy.metrics.bulk_up) add('bulk up vs HAProxy+splice', r('bulk_up'), '≥', 1.0);
   if (sy.metrics.bulk_down) add('bulk down vs HAProxy+splice', r('bulk_down'), '≥', 1.0);
   if (sy.metrics.mem) add('idle KiB/conn vs HAProxy', r('mem'), '≤', 1.0);
-  if (sy.metrics.tls_ka_rps) add('TLS keep-alive req/s vs HAProxy (issue 7)', r('tls_ka_rps'), '≥', 1.0);
-  if (sy.metrics.tls_hs_cps) add('TLS full handshakes/s vs HAProxy (issue 7)', r('tls_hs_cps'), '≥', 1.0);
+  for (const { prefix: k, name } of TLS_KINDS) {
+    if (sy.metrics[`${k}_ka_rps`]) add(`TLS ${name} keep-alive req/s vs HAProxy (issue 7)`, r(`${k}_ka_rps`), '≥', 1.0);
+    if (sy.metrics[`${k}_hs_cps`]) add(`TLS ${name} full handshakes/s vs HAProxy (issue 7)`, r(`${k}_hs_cps`), '≥', 1.0);
+  }
   if (s.node?.status === 'ok') {
     if (sy.metrics.ka_rps) add('keep-alive req/s vs plain Node', ratioTo('ka_rps', 'node'), '≥', 2.0);
     if (sy.metrics.close_cps) add('conn/s vs plain Node', ratioTo('close_cps', 'node'), '≥', 2.0);

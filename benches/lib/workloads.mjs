@@ -56,18 +56,26 @@ export async function wrk({ port, seconds, close = false, https = false, connect
   return parsed;
 }
 
+/** The certificate key types of the TLS workloads: `tls-ka`/`tls-hs` use ecdsa, `*-rsa` rsa. */
+export const CERT_KINDS = {
+  ecdsa: { label: 'ECDSA P-256', prefix: '', newkey: ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'] },
+  rsa: { label: 'RSA 2048', prefix: 'rsa-', newkey: ['-newkey', 'rsa:2048'] },
+};
+
 /**
- * A self-signed ECDSA P-256 certificate for localhost / 127.0.0.1, made with the openssl CLI in
- * `dir` (the work directory, not committed). Returns { cert, key, combined } (absolute paths;
- * combined = cert + key in one file, as HAProxy wants it).
+ * A self-signed certificate (key type `kind` of CERT_KINDS) for localhost / 127.0.0.1, made with
+ * the openssl CLI in `dir` (the work directory, not committed). Returns { cert, key, combined }
+ * (absolute paths; combined = cert + key in one file, as HAProxy wants it); the RSA files are
+ * prefixed `rsa-`.
  */
-export async function makeCert(dir) {
-  const cert = path.join(dir, 'chain.pem');
-  const key = path.join(dir, 'key.pem');
-  const combined = path.join(dir, 'combined.pem');
+export async function makeCert(dir, kind = 'ecdsa') {
+  const { prefix, newkey } = CERT_KINDS[kind];
+  const cert = path.join(dir, `${prefix}chain.pem`);
+  const key = path.join(dir, `${prefix}key.pem`);
+  const combined = path.join(dir, `${prefix}combined.pem`);
   fs.mkdirSync(dir, { recursive: true });
   const r = await procs.run('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    'req', '-x509', ...newkey, '-nodes',
     '-keyout', key, '-out', cert, '-days', '7', '-subj', '/CN=localhost',
     '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
   ]);
@@ -80,8 +88,9 @@ export async function makeCert(dir) {
 /**
  * What a TLS listener negotiates, and whether it resumes: one `openssl s_client` connection
  * saves its session (-sess_out; stdin held open briefly so the TLS 1.3 tickets arrive), a second
- * one offers it (-sess_in). Returns { protocol, cipher, temp_key, resumed } (resumed is false
- * too when the server gave the first connection nothing to resume with).
+ * one offers it (-sess_in). Returns { protocol, cipher, temp_key, peer_sig, resumed } (peer_sig:
+ * the server's signature type, e.g. ECDSA or RSA-PSS; resumed is false too when the server gave
+ * the first connection nothing to resume with).
  */
 export async function tlsProbe(port, workDir) {
   const sess = path.join(workDir, `probe-${port}.sess`);
@@ -90,7 +99,13 @@ export async function tlsProbe(port, workDir) {
   const first = await procs.run('sh', ['-c', 'sleep 0.3 | "$@" 2>&1', 'sh', 'openssl', ...base, '-sess_out', sess], { timeoutMs: 10000 });
   const m = /^(New|Reused), (\S+), Cipher is (\S+)/m.exec(first.stdout);
   if (!m) throw new Error(`openssl s_client failed: ${first.stdout.trim().split('\n').slice(-3).join(' ').slice(0, 200)}`);
-  const out = { protocol: m[2], cipher: m[3], temp_key: /Server Temp Key: ([^\n]+)/.exec(first.stdout)?.[1]?.trim() ?? null, resumed: null };
+  const out = {
+    protocol: m[2],
+    cipher: m[3],
+    temp_key: /Server Temp Key: ([^\n]+)/.exec(first.stdout)?.[1]?.trim() ?? null,
+    peer_sig: /Peer signature type: (\S+)/.exec(first.stdout)?.[1] ?? null,
+    resumed: null,
+  };
   // no session file: the server sent no ticket (TLS 1.3) / no session id, so nothing to resume
   if (!fs.existsSync(sess) || fs.statSync(sess).size === 0) out.resumed = false;
   else {
