@@ -3,8 +3,8 @@
  * `defineConfig`) and what the control plane hands to the data plane after
  * validation (`ResolvedConfig`: every default filled in, durations in ms).
  *
- * The resolved shape is serialised to JSON and parsed by
- * `crates/switchyard-core/src/config.rs`; keep the two in step.
+ * `ts/config/engine.ts` projects the resolved shape onto the JSON that
+ * `crates/switchyard-core/src/config.rs` parses; keep those two in step.
  */
 
 import type { HealthCheckConfig, ResolvedHealthCheck } from '../health/types.js';
