@@ -128,7 +128,6 @@ export class Switchyard {
         await lb.close({ drainMs: 0 });
         throw err;
       }
-      log('admin.started', { address: lb.#admin.address.address });
     }
     return lb;
   }
