@@ -1,4 +1,4 @@
-//! TLS: termination with rustls (ring provider), TLS to backends, and reading
+//! TLS: termination with rustls (aws-lc-rs provider), TLS to backends, and reading
 //! the SNI of a ClientHello for passthrough routing.
 //!
 //! The control plane reads the PEM files, checks them (expiry, key match,
@@ -59,7 +59,7 @@ pub struct BackendTlsConfig {
     pub verify: bool,
 }
 
-/// The crypto provider every TLS object uses (ring: small and quick to build).
+/// The crypto provider every TLS object uses (aws-lc-rs: fastest RSA and ECDSA signing).
 pub fn provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
-    std::sync::Arc::new(rustls::crypto::ring::default_provider())
+    std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
