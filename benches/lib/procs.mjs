@@ -326,16 +326,15 @@ export function tryConnect(port, host = '127.0.0.1', timeoutMs = 1000) {
   });
 }
 
-/** Send one HTTP request with Connection: close and return the raw response (or throw). */
-export function httpGet(port, host = '127.0.0.1', timeoutMs = 3000) {
+/** One request with Connection: close over an open socket; resolves with the raw response. */
+function request(s, readyEvent, what, timeoutMs) {
   return new Promise((resolve, reject) => {
-    const s = net.connect({ port, host });
     let buf = '';
     const t = setTimeout(() => {
       s.destroy();
-      reject(new Error('timeout waiting for an HTTP response'));
+      reject(new Error(`timeout waiting for an ${what} response`));
     }, timeoutMs);
-    s.on('connect', () => s.write('GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n'));
+    s.on(readyEvent, () => s.write('GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n'));
     s.on('data', (d) => (buf += d));
     s.on('error', (e) => {
       clearTimeout(t);
@@ -348,26 +347,14 @@ export function httpGet(port, host = '127.0.0.1', timeoutMs = 3000) {
   });
 }
 
+/** Send one HTTP request with Connection: close and return the raw response (or throw). */
+export function httpGet(port, host = '127.0.0.1', timeoutMs = 3000) {
+  return request(net.connect({ port, host }), 'connect', 'HTTP', timeoutMs);
+}
+
 /** One HTTPS request (any certificate accepted, SNI localhost); resolves with the raw response. */
 export function httpsGet(port, host = '127.0.0.1', timeoutMs = 3000) {
-  return new Promise((resolve, reject) => {
-    const s = tls.connect({ port, host, servername: 'localhost', rejectUnauthorized: false });
-    let buf = '';
-    const t = setTimeout(() => {
-      s.destroy();
-      reject(new Error('timeout waiting for an HTTPS response'));
-    }, timeoutMs);
-    s.on('secureConnect', () => s.write('GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n'));
-    s.on('data', (d) => (buf += d));
-    s.on('error', (e) => {
-      clearTimeout(t);
-      reject(e);
-    });
-    s.on('close', () => {
-      clearTimeout(t);
-      resolve(buf);
-    });
-  });
+  return request(tls.connect({ port, host, servername: 'localhost', rejectUnauthorized: false }), 'secureConnect', 'HTTPS', timeoutMs);
 }
 
 export function tail(file, lines = 5) {
