@@ -51,7 +51,7 @@ function expectIssue(fn: () => unknown, path: string, value: string): ConfigErro
 const expected = {
   workers: DEFAULTS.workers,
   listeners: [
-    { name: 'web', address: '127.0.0.1:8080', pool: 'api', backlog: 4096, idle_timeout_ms: 60_000, splice: 'auto', tls: null, sni_routes: null, peek_timeout_ms: 5_000 },
+    { name: 'web', address: '127.0.0.1:8080', pool: 'api', backlog: 4096, defer_accept: false, idle_timeout_ms: 60_000, splice: 'auto', tls: null, sni_routes: null, peek_timeout_ms: 5_000 },
   ],
   admin: null,
   pools: [
@@ -168,7 +168,7 @@ describe('validateConfig issues', () => {
     cfg.listeners.web.adress = 'x';
     cfg.pools.api.backends[0].wieght = 2;
     const err = expectIssue(() => validateConfig(cfg, 'cfg.yaml'), 'listeners.web.adress', '"adress"');
-    expect(err.issues.find((i) => i.path === 'listeners.web.adress')?.message).toContain('address, pool, backlog, idle_timeout, splice');
+    expect(err.issues.find((i) => i.path === 'listeners.web.adress')?.message).toContain('address, pool, backlog, defer_accept, idle_timeout, splice');
     expectIssue(() => validateConfig(cfg, 'cfg.yaml'), 'extra', 'workers, listeners, pools');
     expectIssue(() => validateConfig(cfg, 'cfg.yaml'), 'pools.api.backends[0].wieght', '"wieght"');
     expect(err.issues).toHaveLength(3); // all collected, not just the first
@@ -230,10 +230,12 @@ describe('validateConfig issues', () => {
     const cfg = base();
     cfg.workers = '4';
     cfg.listeners.web.backlog = 1.5;
+    cfg.listeners.web.defer_accept = 'on';
     cfg.pools.api.backends[0].backup = 'yes';
     cfg.pools.api.retries = 11;
     expectIssue(() => validateConfig(cfg, 's'), 'workers', 'expected an integer 1..256, got "4"');
     expectIssue(() => validateConfig(cfg, 's'), 'listeners.web.backlog', '1.5');
+    expectIssue(() => validateConfig(cfg, 's'), 'listeners.web.defer_accept', 'got "on"');
     expectIssue(() => validateConfig(cfg, 's'), 'pools.api.backends[0].backup', 'got "yes"');
     expectIssue(() => validateConfig(cfg, 's'), 'pools.api.retries', '11');
     expectIssue(() => validateConfig([], 's'), '(root)', 'an array');

@@ -13,6 +13,8 @@ export const DEFAULTS = Object.freeze({
   workers: Math.min(availableParallelism(), MAX_WORKERS),
   /** listen(2) backlog; the kernel clamps it to net.core.somaxconn anyway. */
   backlog: 4096,
+  /** TCP_DEFER_ACCEPT off: a server-speaks-first protocol would wait for its banner. */
+  defer_accept: false,
   /** Close a connection idle in both directions for this long (60s). */
   idle_timeout_ms: 60_000,
   /** Copy small transfers, switch to splice(2) for bulk streams. */

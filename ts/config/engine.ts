@@ -43,6 +43,7 @@ export function engineConfigJson(c: ResolvedConfig, weights?: WeightOverrides): 
       address: l.address,
       pool: l.pool,
       backlog: l.backlog,
+      defer_accept: l.defer_accept,
       idle_timeout_ms: l.idle_timeout_ms,
       splice: l.splice,
       tls: l.tls ? engineListenerTls(l.tls) : null,

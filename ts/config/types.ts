@@ -62,6 +62,10 @@ export interface ListenerConfig {
   pool: string;
   /** listen(2) backlog. Default 4096 (the kernel clamps to net.core.somaxconn). */
   backlog?: number;
+  /** Accept a connection only once the client has sent data (Linux TCP_DEFER_ACCEPT, 1 s), so
+   * the request leaves with the backend connect. For client-speaks-first protocols (HTTP, TLS);
+   * never for server-first ones (SMTP, MySQL, FTP: their banner would wait ≥ 1 s). Default false. */
+  defer_accept?: boolean;
   /** Close a connection after this long without a byte in either direction. Default `"60s"`. */
   idle_timeout?: Duration;
   /** `auto` (copy, move to splice(2) for bulk streams), `always`, or `never`. Default `auto`. */
@@ -179,6 +183,7 @@ export interface ResolvedListener {
   address: string;
   pool: string;
   backlog: number;
+  defer_accept: boolean;
   idle_timeout_ms: number;
   splice: SpliceMode;
   tls: ResolvedListenerTls | null;

@@ -16,7 +16,7 @@ const TOP_KEYS = ['workers', 'listeners', 'pools', 'admin'];
 const ADMIN_KEYS = ['address', 'token'];
 /** Shortest accepted admin token. */
 const MIN_TOKEN = 16;
-const LISTENER_KEYS = ['address', 'pool', 'backlog', 'idle_timeout', 'splice', 'tls', 'sni_routes', 'peek_timeout'];
+const LISTENER_KEYS = ['address', 'pool', 'backlog', 'defer_accept', 'idle_timeout', 'splice', 'tls', 'sni_routes', 'peek_timeout'];
 const POOL_KEYS = [
   'algorithm',
   'connect_timeout',
@@ -321,6 +321,7 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
     address: '',
     pool: '',
     backlog: DEFAULTS.backlog,
+    defer_accept: DEFAULTS.defer_accept,
     idle_timeout_ms: DEFAULTS.idle_timeout_ms,
     splice: DEFAULTS.splice,
     tls: null,
@@ -340,6 +341,10 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
   }
   listener.pool = typeof l.pool === 'string' ? l.pool : '';
   listener.backlog = c.int(l.backlog, `${path}.backlog`, 1, 65535, DEFAULTS.backlog);
+  listener.defer_accept = c.bool(l.defer_accept, `${path}.defer_accept`, DEFAULTS.defer_accept);
+  if (listener.defer_accept && process.platform !== 'linux') {
+    c.add(`${path}.defer_accept`, `TCP_DEFER_ACCEPT exists on Linux only (this is ${process.platform})`);
+  }
   listener.idle_timeout_ms = c.duration(l.idle_timeout, `${path}.idle_timeout`, 1, MAX_IDLE_MS, DEFAULTS.idle_timeout_ms);
   listener.splice = c.oneOf(l.splice, `${path}.splice`, SPLICE_MODES, DEFAULTS.splice);
   listener.tls = listenerTls(c, l.tls, `${path}.tls`, base);

@@ -40,6 +40,9 @@ pub struct ListenerConfig {
     pub address: String,
     pub pool: String,
     pub backlog: u32,
+    /// `TCP_DEFER_ACCEPT`: accept only once the client has sent data (Linux).
+    #[serde(default)]
+    pub defer_accept: bool,
     pub idle_timeout_ms: u64,
     pub splice: SpliceMode,
     /// Terminate TLS on this listener.

@@ -35,7 +35,16 @@ impl Drop for Active<'_> {
 /// attempt failed or no backend was eligible. Failures are counted per backend.
 /// `tried` carries the backends already attempted for this client (a retry
 /// after an empty response continues the same budget of `retries + 1`).
-pub async fn connect<'a>(pool: &'a Pool, client: SocketAddr, events: &EventLog, tried: &mut Vec<usize>) -> Option<Upstream<'a>> {
+/// `preface` (bytes the client already sent) is delivered as part of the
+/// connect: an attempt that fails has delivered nothing, so the next backend
+/// gets it whole. It is counted in the backend's `bytes_in`.
+pub async fn connect<'a>(
+    pool: &'a Pool,
+    client: SocketAddr,
+    events: &EventLog,
+    tried: &mut Vec<usize>,
+    preface: &[u8],
+) -> Option<Upstream<'a>> {
     let ctx = PickContext { client };
     let attempts = pool.retries as usize + 1;
     while tried.len() < attempts {
@@ -43,11 +52,10 @@ pub async fn connect<'a>(pool: &'a Pool, client: SocketAddr, events: &EventLog, 
         tried.push(i);
         let b = &pool.backends[i];
         let start = Instant::now();
-        match tokio::time::timeout(pool.connect_timeout, TcpStream::connect(b.addr)).await {
+        match tokio::time::timeout(pool.connect_timeout, crate::net::connect(b.addr, preface)).await {
             Ok(Ok(stream)) => {
-                // Latency over batching: small writes go out at once.
-                let _ = stream.set_nodelay(true);
                 b.stats.connected(start.elapsed());
+                b.stats.bytes_in.fetch_add(preface.len() as u64, Relaxed);
                 b.health.record_success();
                 pool.active.fetch_add(1, Relaxed);
                 return Some(Upstream { stream, active: Active { backend: b, pool } });

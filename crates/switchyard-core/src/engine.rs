@@ -142,7 +142,7 @@ impl Engine {
             )));
         }
         let unchanged = |l: &ListenerConfig| {
-            state.listeners.get(&l.name).is_some_and(|r| r.config.address == l.address && r.config.backlog == l.backlog)
+            state.listeners.get(&l.name).is_some_and(|r| r.config.address == l.address && r.config.backlog == l.backlog && r.config.defer_accept == l.defer_accept)
         };
         let added: Vec<&ListenerConfig> = config.listeners.iter().filter(|l| !unchanged(l)).collect();
         // Build first: a bad certificate must fail the update before any port changes.
@@ -309,12 +309,12 @@ impl Engine {
             let want = parse_addr(&l.address).map_err(|m| Error::config(format!("listeners.{}.address: {m}", l.name)))?;
             let bind_err =
                 |e: std::io::Error| Error::new(ErrorCode::Bind, format!("listeners.{}: cannot bind {}: {e}", l.name, l.address));
-            let first = bind_listener(want, l.backlog).map_err(bind_err)?;
+            let first = bind_listener(want, l.backlog, l.defer_accept).map_err(bind_err)?;
             let bound = first.local_addr().map_err(bind_err)?;
             let mut sockets = vec![first];
             let sockets_wanted = if crate::net::REUSEPORT { workers } else { 1 };
             for _ in 1..sockets_wanted {
-                sockets.push(bind_listener(bound, l.backlog).map_err(bind_err)?);
+                sockets.push(bind_listener(bound, l.backlog, l.defer_accept).map_err(bind_err)?);
             }
             out.push(Bound { config: l.clone(), bound, sockets });
         }

@@ -11,7 +11,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 use tokio_util::either::Either;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -55,7 +54,7 @@ async fn serve(shared: Arc<Shared>, name: Arc<str>, client: TcpStream, peer: Soc
 
 async fn serve_routed(shared: &Shared, route: &Route, mut client: TcpStream, peer: SocketAddr) {
     // Passthrough: read the ClientHello (kept, replayed to the backend) and route by its SNI.
-    let (pool, hello) = match &route.sni {
+    let (pool, preface) = match &route.sni {
         Some(router) => match Box::pin(read_client_hello(&mut client, router.peek_timeout)).await {
             Ok((bytes, name)) => {
                 count_tls(route, |t| &t.sni_routed);
@@ -69,6 +68,12 @@ async fn serve_routed(shared: &Shared, route: &Route, mut client: TcpStream, pee
                 });
                 return;
             }
+        },
+        // Plain: whatever the client sent already goes out with the connect
+        // (see net::connect); TLS termination reads nothing before its handshake.
+        None if route.tls.is_none() => match forward::read_now(&client) {
+            Ok(bytes) => (&route.pool, bytes),
+            Err(_) => return,
         },
         None => (&route.pool, Vec::new()),
     };
@@ -85,33 +90,32 @@ async fn serve_routed(shared: &Shared, route: &Route, mut client: TcpStream, pee
         None => Either::Left(client),
     };
     let mut tried = Vec::with_capacity(4);
-    let mut up = match connect(pool, peer, &shared.events, &mut tried).await {
+    let mut up = match connect(pool, peer, &shared.events, &mut tried, &preface).await {
         Some(up) => up,
         None => {
             route.stats.no_backend.fetch_add(1, Relaxed);
             return;
         }
     };
-    if !hello.is_empty() && up.stream.write_all(&hello).await.is_err() {
-        return;
-    }
+    let client_spoke = !preface.is_empty();
+    drop(preface); // delivered: not kept for the connection's life
     let (outcome, backend_spoke, b) = match (client, &pool.backend_tls) {
         // Plain on both sides: the socket path, splice-capable.
         (Either::Left(client), None) => loop {
             let b = up.active.backend;
             let counters = Counters { bytes_in: &b.stats.bytes_in, bytes_out: &b.stats.bytes_out };
             let kill = b.health.kill_token();
-            // While the client has not spoken, a backend that closes before its
-            // first byte (it died after accepting) has received nothing: another
-            // backend can take the client, who never notices.
-            let retry = hello.is_empty();
+            // While the client has not spoken (no preface either), a backend that
+            // closes before its first byte (it died after accepting) has received
+            // nothing: another backend can take the client, who never notices.
+            let retry = !client_spoke;
             let (outcome, spoke) =
                 forward::proxy(&client, &up.stream, route.splice, route.idle_timeout, counters, &shared.pipes, &kill, retry).await;
             if let Outcome::Failed(e) = &outcome {
                 if forward::is_silent_close(e) {
                     passive_failure(pool, b, Failure::ResetBeforeFirstByte, &shared.events);
                     drop(up);
-                    up = match connect(pool, peer, &shared.events, &mut tried).await {
+                    up = match connect(pool, peer, &shared.events, &mut tried, &[]).await {
                         Some(next) => next,
                         None => {
                             route.stats.no_backend.fetch_add(1, Relaxed);

