@@ -13,13 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchyard_core::{Engine, EngineConfig};
 
-/// mimalloc for the addon's Rust allocations (Node's own heap is untouched):
-/// each connection allocates its task, two socket registrations and small
-/// buffers, and glibc's malloc cost ≈ 2 % of a worker's CPU on the
-/// `Connection: close` benchmark (its free-list consolidation shows up in
-/// profiles). mimalloc's per-thread heaps suit the thread-per-core workers.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn to_js(e: switchyard_core::Error) -> napi::Error {
     napi::Error::from_reason(e.to_string())
