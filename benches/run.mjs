@@ -24,7 +24,8 @@ const USAGE = `usage: npm run bench -- [options]
   --rounds N           rounds, interleaved (default 3)
   --duration S         seconds per wrk / iperf3 run (default 10)
   --threads 1,2        worker threads per proxy, each value run separately (default 1,2)
-  --only a,b           peers: direct,haproxy,haproxy-splice,nginx,node,switchyard (default all)
+  --only a,b           peers: direct,haproxy,haproxy-splice,haproxy-defer,nginx,node,switchyard,
+                       switchyard-defer (default all; the -defer ones run the close workload only)
   --workloads list     ka,close,bulk,mem,cpu,tls-ka,tls-hs,tls-ka-rsa,tls-hs-rsa (default all)
   --idle-conns N       connections held for the memory workload (default 10000)
   --switchyard-splice  auto|always|never for Switchyard's listeners (default auto)
@@ -213,7 +214,7 @@ async function main() {
   const runnable = peers.filter((p) => !p.unavailableReason);
   const perPeer = { ka: opts.duration + 1.7, close: opts.duration + 1.7, bulk: 2 * opts.duration + 1, mem: 5, ...Object.fromEntries(TLS_WORKLOADS.map((w) => [w, opts.duration + 2.5])) };
   let est = 0;
-  for (const w of runWorkloads) for (const p of runnable) if (!(w === 'mem' && p.direct) && !(TLS_WORKLOADS.includes(w) && !p.tls)) est += perPeer[w];
+  for (const w of runWorkloads) for (const p of runnable) if (!(w === 'mem' && p.direct) && !(TLS_WORKLOADS.includes(w) && !p.tls) && !(p.workloads && !p.workloads.includes(w))) est += perPeer[w];
   est *= opts.rounds * opts.threads.length;
   log(`bench: ${runnable.length} peer(s), workloads ${runWorkloads.join(',')}, threads ${opts.threads.join(',')}, ${opts.rounds} round(s) × ${opts.duration}s: about ${Math.ceil(est / 60)} min`);
 
@@ -268,6 +269,7 @@ async function main() {
         for (const peer of order) {
           if (w === 'mem' && peer.direct) continue;
           if (TLS_WORKLOADS.includes(w) && !peer.tls) continue; // only HAProxy, nginx and Switchyard terminate TLS
+          if (peer.workloads && !peer.workloads.includes(w)) continue;
           for (const n of noisyNow()) busy.add(n);
           const rec = await measure({ ctx, backends, peer, workload: w, threads, round, opts, wl });
           measurements.push(rec);
@@ -371,7 +373,7 @@ async function measure({ ctx, backends, peer, workload, threads, round, opts, wl
     }
     httpPort = peer.ports.httpPort;
     bulkPort = peer.ports.bulkPort;
-    if (peer.name === 'switchyard') {
+    if (peer.name.startsWith('switchyard')) {
       // the addon may be rebuilt while the benchmark runs: remember which one each run used
       try {
         rec.addon_mtime = fs.statSync(switchyardAddon(ctx)).mtime.toISOString();

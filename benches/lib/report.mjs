@@ -101,15 +101,16 @@ export function targetChecks(summary, threads) {
   const s = summary[threads];
   const sy = s?.switchyard;
   if (!sy || sy.status !== 'ok') return null;
-  const ratioTo = (key, peer) => {
-    const a = sy.metrics[key];
-    const b = s[peer]?.metrics?.[key];
+  // median over rounds of (peer `x` / peer `y`) measured in the same round
+  const pairRatio = (key, x, y) => {
+    const a = s[x]?.status === 'ok' ? s[x].metrics?.[key] : null;
+    const b = s[y]?.status === 'ok' ? s[y].metrics?.[key] : null;
     if (!a || !b) return null;
-    // median over rounds of (switchyard / peer) measured in the same round
     const rs = [];
     for (const [round, v] of Object.entries(a.perRound)) if (b.perRound[round] > 0) rs.push(v / b.perRound[round]);
     return median(rs);
   };
+  const ratioTo = (key, peer) => pairRatio(key, 'switchyard', peer);
   const rows = [];
   const add = (what, value, op, limit) => {
     if (value == null) return rows.push({ what, value: null, ok: null, want: `${op} ${limit}` });
@@ -126,6 +127,12 @@ export function targetChecks(summary, threads) {
   for (const { prefix: k, name } of TLS_KINDS) {
     if (sy.metrics[`${k}_ka_rps`]) add(`TLS ${name} keep-alive req/s vs HAProxy (issue 7)`, r(`${k}_ka_rps`), '≥', 1.0);
     if (sy.metrics[`${k}_hs_cps`]) add(`TLS ${name} full handshakes/s vs HAProxy (issue 7)`, r(`${k}_hs_cps`), '≥', 1.0);
+  }
+  // Both with TCP_DEFER_ACCEPT (the connection reaches the proxy with its request)
+  const deferred = (key) => pairRatio(key, 'switchyard-defer', 'haproxy-defer');
+  if (deferred('close_cps') != null) {
+    add('conn/s vs HAProxy, both with defer-accept', deferred('close_cps'), '≥', 1.0);
+    add('close p99 vs HAProxy, both with defer-accept', deferred('close_p99'), '≤', 1.1);
   }
   if (s.node?.status === 'ok') {
     if (sy.metrics.ka_rps) add('keep-alive req/s vs plain Node', ratioTo('ka_rps', 'node'), '≥', 2.0);
