@@ -182,7 +182,8 @@ export function markdown({ machine, config, summary, peers, threadsList, workloa
       } else {
         for (const m of metrics) {
           const v = e.metrics[m.key];
-          if (!v) cells.push('n/a');
+          // n/a: not measured for this peer (a workload it does not run)
+          if (!v || (peer.workloads && !peer.workloads.includes(m.wl))) cells.push('n/a');
           else if (v.median == null) cells.push('failed');
           else {
             const ratio = v.ratio != null && peer.name !== m.base ? ` (${v.ratio.toFixed(2)}×)` : '';

@@ -9,10 +9,7 @@
 use super::{buffers, Leg};
 use super::splice::{Lease, PipePool};
 use socket2::SockRef;
-use std::future::Future;
 use std::io::{self, Read};
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::sync::atomic::Ordering::Relaxed;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
@@ -62,10 +59,7 @@ async fn burst(leg: &Leg<'_>, buf: &mut [u8], watch_streaming: bool, full_reads:
             Err(e) => return leg.ended(Some(e)).map(|_| Some(End::Eof)),
         };
         leg.progress.fetch_add(1, Relaxed);
-        // The last bytes before a FIN: held back so the shutdown that follows
-        // at once leaves in the same segment (one packet fewer per connection).
-        let fin_next = n < buf.len() && fin_follows(leg.src);
-        send_all(leg.dst, &buf[..n], fin_next).await?;
+        write_all(leg.dst, &buf[..n]).await?;
         leg.bytes.fetch_add(n as u64, Relaxed);
         if n < buf.len() {
             *full_reads = 0;
@@ -113,26 +107,10 @@ pub fn read_now(src: &TcpStream) -> io::Result<Vec<u8>> {
     out
 }
 
-/// Has `src` seen the peer's FIN (`EPOLLRDHUP`)? After a read that drained
-/// the socket, the next read then returns end of stream. Asks tokio's
-/// readiness without waiting (a no-op waker; a pending answer is "no").
-fn fin_follows(src: &TcpStream) -> bool {
-    let mut cx = Context::from_waker(Waker::noop());
-    let ready = pin!(src.ready(Interest::READABLE));
-    matches!(ready.poll(&mut cx), Poll::Ready(Ok(r)) if r.is_read_closed())
-}
-
 /// Write all of `data`, trying first and waiting for writability only on `EAGAIN`.
-pub async fn write_all(dst: &TcpStream, data: &[u8]) -> io::Result<()> {
-    send_all(dst, data, false).await
-}
-
-/// [`write_all`], optionally with `MSG_MORE` (Linux): the kernel holds the
-/// bytes for the caller's next send or shutdown, which must follow at once.
-async fn send_all(dst: &TcpStream, mut data: &[u8], more: bool) -> io::Result<()> {
+pub async fn write_all(dst: &TcpStream, mut data: &[u8]) -> io::Result<()> {
     while !data.is_empty() {
-        let sent = if more { send_more(dst, data) } else { dst.try_write(data) };
-        match sent {
+        match dst.try_write(data) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => data = &data[n..],
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => dst.writable().await?,
@@ -142,10 +120,3 @@ async fn send_all(dst: &TcpStream, mut data: &[u8], more: bool) -> io::Result<()
     Ok(())
 }
 
-/// One send with `MSG_MORE` where the platform has it.
-fn send_more(dst: &TcpStream, data: &[u8]) -> io::Result<usize> {
-    #[cfg(target_os = "linux")]
-    return dst.try_io(Interest::WRITABLE, || SockRef::from(dst).send_with_flags(data, libc::MSG_MORE | libc::MSG_NOSIGNAL));
-    #[cfg(not(target_os = "linux"))]
-    return dst.try_write(data);
-}
