@@ -50,6 +50,7 @@ function expectIssue(fn: () => unknown, path: string, value: string): ConfigErro
 
 const expected = {
   workers: DEFAULTS.workers,
+  accept: 'shared',
   listeners: [
     { name: 'web', address: '127.0.0.1:8080', pool: 'api', backlog: 4096, defer_accept: false, idle_timeout_ms: 60_000, splice: 'auto', tls: null, sni_routes: null, peek_timeout_ms: 5_000 },
   ],
@@ -169,7 +170,7 @@ describe('validateConfig issues', () => {
     cfg.pools.api.backends[0].wieght = 2;
     const err = expectIssue(() => validateConfig(cfg, 'cfg.yaml'), 'listeners.web.adress', '"adress"');
     expect(err.issues.find((i) => i.path === 'listeners.web.adress')?.message).toContain('address, pool, backlog, defer_accept, idle_timeout, splice');
-    expectIssue(() => validateConfig(cfg, 'cfg.yaml'), 'extra', 'workers, listeners, pools');
+    expectIssue(() => validateConfig(cfg, 'cfg.yaml'), 'extra', 'workers, accept, listeners, pools');
     expectIssue(() => validateConfig(cfg, 'cfg.yaml'), 'pools.api.backends[0].wieght', '"wieght"');
     expect(err.issues).toHaveLength(3); // all collected, not just the first
     expect(err.message).toContain('cfg.yaml: listeners.web.adress');
@@ -231,11 +232,13 @@ describe('validateConfig issues', () => {
     cfg.workers = '4';
     cfg.listeners.web.backlog = 1.5;
     cfg.listeners.web.defer_accept = 'on';
+    cfg.accept = 'round_robin';
     cfg.pools.api.backends[0].backup = 'yes';
     cfg.pools.api.retries = 11;
     expectIssue(() => validateConfig(cfg, 's'), 'workers', 'expected an integer 1..256, got "4"');
     expectIssue(() => validateConfig(cfg, 's'), 'listeners.web.backlog', '1.5');
     expectIssue(() => validateConfig(cfg, 's'), 'listeners.web.defer_accept', 'got "on"');
+    expectIssue(() => validateConfig(cfg, 's'), 'accept', '"round_robin"');
     expectIssue(() => validateConfig(cfg, 's'), 'pools.api.backends[0].backup', 'got "yes"');
     expectIssue(() => validateConfig(cfg, 's'), 'pools.api.retries', '11');
     expectIssue(() => validateConfig([], 's'), '(root)', 'an array');

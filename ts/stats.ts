@@ -55,6 +55,8 @@ export interface ListenerStats {
 /** Everything at one instant. */
 export interface Stats {
   connections_active: number;
+  /** Open connections per data-plane worker thread (index = worker). */
+  worker_connections: number[];
   pipes_in_use: number;
   /** Directions moved to splice(2) since start. */
   splice_leases_total: number;

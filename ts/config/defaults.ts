@@ -11,6 +11,8 @@ export const MAX_WORKERS = 256;
 export const DEFAULTS = Object.freeze({
   /** Data-plane worker threads: one per CPU the process may use (clamped to 256). */
   workers: Math.min(availableParallelism(), MAX_WORKERS),
+  /** One accept queue shared by the workers (the reuseport hash leaves bursts on a busy worker). */
+  accept: 'shared' as const,
   /** listen(2) backlog; the kernel clamps it to net.core.somaxconn anyway. */
   backlog: 4096,
   /** TCP_DEFER_ACCEPT off: a server-speaks-first protocol would wait for its banner. */

@@ -38,6 +38,7 @@ export function enginePool(p: ResolvedPool, weights?: WeightOverrides): object {
 export function engineConfigJson(c: ResolvedConfig, weights?: WeightOverrides): string {
   return JSON.stringify({
     workers: c.workers,
+    accept: c.accept,
     listeners: c.listeners.map((l) => ({
       name: l.name,
       address: l.address,

@@ -28,6 +28,9 @@ export type { BackendTlsConfig, ListenerTlsConfig, ResolvedBackendTls, ResolvedC
 export type Duration = number | string;
 
 /** How bytes are moved between the client and backend sockets. */
+/** How a listener's connections are spread over the worker threads. */
+export type AcceptMode = 'shared' | 'reuseport';
+
 export type SpliceMode = 'auto' | 'always' | 'never';
 
 /**
@@ -156,6 +159,10 @@ export interface PoolConfig {
 export interface SwitchyardConfig {
   /** Data-plane worker threads. Default: number of CPU cores. */
   workers?: number;
+  /** How connections are spread over the workers: `shared` (one accept queue, the least loaded
+   * worker first; Linux) or `reuseport` (one SO_REUSEPORT socket per worker, the kernel hashes).
+   * Default `shared`. Fixed at start. */
+  accept?: AcceptMode;
   listeners: Record<string, ListenerConfig>;
   pools: Record<string, PoolConfig>;
   /** The admin HTTP API, metrics and dashboard. Off when absent. */
@@ -234,6 +241,7 @@ export interface ResolvedPool {
 /** The validated configuration that crosses into Rust as JSON. */
 export interface ResolvedConfig {
   workers: number;
+  accept: AcceptMode;
   listeners: ResolvedListener[];
   pools: ResolvedPool[];
   /** Null when the admin API is off. */

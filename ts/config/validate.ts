@@ -9,10 +9,11 @@ import { backendTls, baseDir, listenerTls, sniRoutes } from './tls.js';
 import { DEFAULTS, MAX_WORKERS } from './defaults.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { backendHealthCheck, poolHealthCheck } from '../health/config.js';
-import type { Algorithm, BackendState, HashKey, OnDown, ResolvedAdmin, ResolvedBackend, ResolvedConfig, ResolvedListener, ResolvedPool, SpliceMode } from './types.js';
+import type { AcceptMode, Algorithm, BackendState, HashKey, OnDown, ResolvedAdmin, ResolvedBackend, ResolvedConfig, ResolvedListener, ResolvedPool, SpliceMode } from './types.js';
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
-const TOP_KEYS = ['workers', 'listeners', 'pools', 'admin'];
+const TOP_KEYS = ['workers', 'accept', 'listeners', 'pools', 'admin'];
+const ACCEPT_MODES: readonly AcceptMode[] = ['shared', 'reuseport'];
 const ADMIN_KEYS = ['address', 'token'];
 /** Shortest accepted admin token. */
 const MIN_TOKEN = 16;
@@ -394,6 +395,7 @@ export function validateConfig(raw: unknown, source: string): ResolvedConfig {
   if (!top) throw new ConfigError(source, c.issues);
   c.keys(top, TOP_KEYS, '');
   const workers = c.int(top.workers, 'workers', 1, MAX_WORKERS, DEFAULTS.workers);
+  const accept = c.oneOf(top.accept, 'accept', ACCEPT_MODES, DEFAULTS.accept);
   const base = baseDir(source);
 
   const listeners: ResolvedListener[] = [];
@@ -419,5 +421,5 @@ export function validateConfig(raw: unknown, source: string): ResolvedConfig {
   }
 
   if (c.issues.length > 0) throw new ConfigError(source, c.issues);
-  return { workers, listeners, pools, admin };
+  return { workers, accept, listeners, pools, admin };
 }

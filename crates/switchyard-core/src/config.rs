@@ -22,12 +22,26 @@ pub enum SpliceMode {
     Never,
 }
 
+/// How a listener's connections are spread over the workers (see `accept.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AcceptMode {
+    /// One socket all workers accept from, favouring the least loaded (Linux).
+    #[default]
+    Shared,
+    /// One SO_REUSEPORT socket per worker; the kernel hashes connections to them.
+    Reuseport,
+}
+
 /// The whole data-plane configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineConfig {
     /// Runtime worker threads; fixed for the life of the engine.
     pub workers: usize,
+    /// How connections are spread over the workers; fixed for the life of the engine.
+    #[serde(default)]
+    pub accept: AcceptMode,
     pub listeners: Vec<ListenerConfig>,
     pub pools: Vec<PoolConfig>,
 }

@@ -5,7 +5,7 @@
 use crate::config::{parse_addr, EngineConfig, ListenerConfig};
 use crate::error::{Error, ErrorCode, Result};
 use crate::forward::PipePool;
-use crate::listener::accept_loop;
+use crate::accept::accept_loop;
 use crate::net::bind_listener;
 use crate::events::{EventBatch, EventLog};
 use crate::health::OnDown;
@@ -105,7 +105,7 @@ impl Engine {
         let shared = Arc::new(Shared {
             snapshot: ArcSwap::from_pointee(snapshot),
             registry,
-            conns: ConnTracker::default(),
+            conns: ConnTracker::new(config.workers),
             cancel_conns,
             pipes: PipePool::new(MAX_PIPES),
             events: EventLog::default(),
@@ -115,7 +115,7 @@ impl Engine {
             shared,
             state: Mutex::new(State { config: config.clone(), listeners: HashMap::new(), closed: false }),
         };
-        let bound = engine.bind_all(config.listeners.iter(), config.workers)?;
+        let bound = engine.bind_all(config.listeners.iter(), &config)?;
         let mut state = engine.lock();
         for b in bound {
             let running = engine.run(b);
@@ -141,13 +141,19 @@ impl Engine {
                 state.config.workers, config.workers
             )));
         }
+        if config.accept != state.config.accept {
+            return Err(Error::config(format!(
+                "accept: fixed at start ({:?}), got {:?}; restart to change it",
+                state.config.accept, config.accept
+            )));
+        }
         let unchanged = |l: &ListenerConfig| {
             state.listeners.get(&l.name).is_some_and(|r| r.config.address == l.address && r.config.backlog == l.backlog && r.config.defer_accept == l.defer_accept)
         };
         let added: Vec<&ListenerConfig> = config.listeners.iter().filter(|l| !unchanged(l)).collect();
         // Build first: a bad certificate must fail the update before any port changes.
         let snapshot = Snapshot::build(&config, &self.shared.registry)?;
-        let bound = self.bind_all(added.into_iter(), config.workers)?;
+        let bound = self.bind_all(added.into_iter(), &config)?;
         let keep: Vec<String> = config.listeners.iter().filter(|l| unchanged(l)).map(|l| l.name.clone()).collect();
         let removed: Vec<String> = state.listeners.keys().filter(|n| !keep.contains(n)).cloned().collect();
         for name in removed {
@@ -224,6 +230,7 @@ impl Engine {
             .collect();
         StatsReport {
             connections_active: self.shared.conns.active(),
+            worker_connections: self.shared.conns.per_worker(),
             pipes_in_use: self.shared.pipes.in_use() as u64,
             splice_leases_total: self.shared.pipes.leased(),
             listeners,
@@ -301,9 +308,10 @@ impl Engine {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Bind every listener in `listeners` with `workers` SO_REUSEPORT sockets each.
+    /// Bind every listener in `listeners`: one socket to share, or one
+    /// SO_REUSEPORT socket per worker (see `accept.rs`).
     /// All or nothing: on error the sockets bound so far are dropped.
-    fn bind_all<'a>(&self, listeners: impl Iterator<Item = &'a ListenerConfig>, workers: usize) -> Result<Vec<Bound>> {
+    fn bind_all<'a>(&self, listeners: impl Iterator<Item = &'a ListenerConfig>, config: &EngineConfig) -> Result<Vec<Bound>> {
         let mut out = Vec::new();
         for l in listeners {
             let want = parse_addr(&l.address).map_err(|m| Error::config(format!("listeners.{}.address: {m}", l.name)))?;
@@ -312,7 +320,7 @@ impl Engine {
             let first = bind_listener(want, l.backlog, l.defer_accept).map_err(bind_err)?;
             let bound = first.local_addr().map_err(bind_err)?;
             let mut sockets = vec![first];
-            let sockets_wanted = if crate::net::REUSEPORT { workers } else { 1 };
+            let sockets_wanted = if shares_sockets(config) || !crate::net::REUSEPORT { 1 } else { config.workers };
             for _ in 1..sockets_wanted {
                 sockets.push(bind_listener(bound, l.backlog, l.defer_accept).map_err(bind_err)?);
             }
@@ -321,24 +329,56 @@ impl Engine {
         Ok(out)
     }
 
-    /// Start the accept tasks of a bound listener.
+    /// Start the accept tasks of a bound listener: with one socket per
+    /// worker, socket i on worker i; a shared socket on every worker.
     fn run(&self, b: Bound) -> RunningListener {
         let stop = CancellationToken::new();
         let name: Arc<str> = Arc::from(b.config.name.as_str());
-        // Socket i is registered with and accepted on worker i; its connections stay there.
-        let tasks = b
-            .sockets
-            .into_iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let handle = self.workers.handle(i);
-                let _guard = handle.enter();
-                let listener = tokio::net::TcpListener::from_std(s).expect("registering a listener with the runtime");
-                handle.spawn(accept_loop(Arc::clone(&self.shared), Arc::clone(&name), listener, stop.clone()))
-            })
-            .collect();
+        let shared_socket = b.sockets.len() == 1 && self.workers.count() > 1;
+        let mut tasks = Vec::new();
+        for (i, s) in b.sockets.into_iter().enumerate() {
+            if shared_socket {
+                tasks.extend(self.run_shared(s, &name, &stop));
+                continue;
+            }
+            let handle = self.workers.handle(i);
+            let _guard = handle.enter();
+            let listener = tokio::net::TcpListener::from_std(s).expect("registering a listener with the runtime");
+            tasks.push(handle.spawn(accept_loop(Arc::clone(&self.shared), Arc::clone(&name), listener, i, stop.clone())));
+        }
         RunningListener { config: b.config, bound: b.bound, stop, tasks }
     }
+}
+
+impl Engine {
+    /// One accept task per worker on duplicates of one listening socket.
+    #[cfg(target_os = "linux")]
+    fn run_shared(&self, s: std::net::TcpListener, name: &Arc<str>, stop: &CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
+        (0..self.workers.count())
+            .filter_map(|i| {
+                let handle = self.workers.handle(i);
+                let _guard = handle.enter();
+                // Each worker's reactor registers its own descriptor of the socket.
+                let dup = s.try_clone().ok()?;
+                // SAFETY: the Socket owns `dup`, an open descriptor that stays open
+                // and unchanged until the AsyncFd (which owns the Socket) drops.
+                let fd = unsafe { crate::accept::SharedSocket::register(socket2::Socket::from(dup)) }
+                    .map_err(|e| e.into_parts().1)
+                    .expect("registering a listener with the runtime");
+                Some(handle.spawn(crate::accept::accept_shared(Arc::clone(&self.shared), Arc::clone(name), fd, i, stop.clone())))
+            })
+            .collect()
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn run_shared(&self, _: std::net::TcpListener, _: &Arc<str>, _: &CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
+        unreachable!("shares_sockets is false off Linux")
+    }
+}
+
+/// Whether listeners get one socket shared by the workers (Linux, `accept: shared`).
+fn shares_sockets(config: &EngineConfig) -> bool {
+    cfg!(target_os = "linux") && config.accept == crate::config::AcceptMode::Shared && config.workers > 1
 }
 
 /// Find a backend by pool name and address text (`ip:port`, as the snapshot prints it).

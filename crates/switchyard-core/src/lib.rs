@@ -8,6 +8,7 @@
 //! swapped in atomically by [`engine::Engine::update`]. The per-connection
 //! path does one atomic load of that snapshot and never calls out.
 
+pub mod accept;
 pub mod config;
 pub mod connect;
 pub mod engine;

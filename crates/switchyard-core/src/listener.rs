@@ -1,4 +1,4 @@
-//! Accept loops and the life of one client connection.
+//! The life of one client connection.
 
 use crate::connect::{connect, passive_failure};
 use crate::engine::Shared;
@@ -10,34 +10,12 @@ use crate::tls::{self, client::BackendTls, sni::{read_client_hello, PeekError}, 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio_util::either::Either;
-use tokio::net::{TcpListener, TcpStream};
-use tokio_util::sync::CancellationToken;
+use tokio::net::TcpStream;
 
-/// Accept on one (SO_REUSEPORT) socket of listener `name` until `stop` fires.
-/// Dropping the socket on return releases the port.
-pub async fn accept_loop(shared: Arc<Shared>, name: Arc<str>, listener: TcpListener, stop: CancellationToken) {
-    loop {
-        let accepted = tokio::select! {
-            biased;
-            _ = stop.cancelled() => return,
-            r = listener.accept() => r,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                tokio::spawn(serve(Arc::clone(&shared), Arc::clone(&name), stream, peer));
-            }
-            // EMFILE/ENFILE/ENOBUFS: back off briefly instead of spinning; the
-            // pending connection stays in the backlog.
-            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
-        }
-    }
-}
-
-/// Serve one client: route, connect to a backend, forward, count.
-async fn serve(shared: Arc<Shared>, name: Arc<str>, client: TcpStream, peer: SocketAddr) {
-    let _conn = shared.conns.enter();
+/// Serve one client accepted on `worker`: route, connect to a backend, forward, count.
+pub(crate) async fn serve(shared: Arc<Shared>, name: Arc<str>, client: TcpStream, peer: SocketAddr, worker: usize) {
+    let _conn = shared.conns.enter(worker);
     // One atomic load of the current table; the route is kept for the
     // connection's life so a later update never changes it mid-stream.
     let Some(route) = shared.snapshot.load().routes.get(&*name).cloned() else {
@@ -199,7 +177,7 @@ mod tests {
             let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let c = tokio::net::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
             let shared = std::sync::Arc::new(crate::engine::Shared::for_tests());
-            let f = super::serve(shared, std::sync::Arc::from("x"), c, "127.0.0.1:1".parse().unwrap());
+            let f = super::serve(shared, std::sync::Arc::from("x"), c, "127.0.0.1:1".parse().unwrap(), 0);
             let size = std::mem::size_of_val(&f);
             let budget = if cfg!(debug_assertions) { 4096 } else { 2304 };
             assert!(size <= budget, "the per-connection future is {size} bytes (budget {budget})");

@@ -107,6 +107,8 @@ impl StatsRegistry {
 #[derive(Debug, Serialize)]
 pub struct StatsReport {
     pub connections_active: u64,
+    /// Open connections per worker thread (index = worker).
+    pub worker_connections: Vec<u64>,
     pub pipes_in_use: u64,
     /// Directions moved to splice(2) since start.
     pub splice_leases_total: u64,

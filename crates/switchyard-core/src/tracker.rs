@@ -1,24 +1,66 @@
-//! Counts live connections so `close()` can wait for them to finish.
+//! Counts live connections, in total (so `close()` can wait for them to
+//! finish) and per worker (so a shared accept queue can favour the least
+//! loaded worker).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::Notify;
 
-/// Live-connection counter with a wake-up when it reaches zero.
+/// One worker's live connections, alone on its cache line: each worker
+/// writes its own counter on every connection, and the others read it.
 #[derive(Debug, Default)]
+#[repr(align(64))]
+struct WorkerCount(AtomicU64);
+
+/// Live-connection counter with a wake-up when it reaches zero.
+#[derive(Debug)]
 pub struct ConnTracker {
     active: AtomicU64,
     idle: Notify,
+    per_worker: Box<[WorkerCount]>,
+}
+
+impl Default for ConnTracker {
+    fn default() -> Self {
+        ConnTracker::new(1)
+    }
 }
 
 impl ConnTracker {
-    /// Count a new connection; it is uncounted when the guard drops.
-    pub fn enter(&self) -> ConnGuard<'_> {
-        self.active.fetch_add(1, Ordering::Relaxed);
-        ConnGuard(self)
+    /// A tracker for `workers` worker threads (at least one).
+    pub fn new(workers: usize) -> ConnTracker {
+        ConnTracker {
+            active: AtomicU64::new(0),
+            idle: Notify::new(),
+            per_worker: (0..workers.max(1)).map(|_| WorkerCount::default()).collect(),
+        }
     }
+
+    /// Count a new connection on `worker`; it is uncounted when the guard drops.
+    pub fn enter(&self, worker: usize) -> ConnGuard<'_> {
+        let worker = worker % self.per_worker.len();
+        self.active.fetch_add(1, Ordering::Relaxed);
+        self.per_worker[worker].0.fetch_add(1, Ordering::Relaxed);
+        ConnGuard(self, worker)
+    }
+
     pub fn active(&self) -> u64 {
         self.active.load(Ordering::Acquire)
     }
+
+    /// Open connections of each worker.
+    pub fn per_worker(&self) -> Vec<u64> {
+        self.per_worker.iter().map(|w| w.0.load(Ordering::Relaxed)).collect()
+    }
+
+    /// Does `worker` hold more than `slack` connections more than the least
+    /// loaded worker? Then it leaves new connections of a shared accept queue
+    /// to the others (which were woken for them too).
+    pub fn busier_than_least(&self, worker: usize, slack: u64) -> bool {
+        let mine = self.per_worker[worker % self.per_worker.len()].0.load(Ordering::Relaxed);
+        let least = self.per_worker.iter().map(|w| w.0.load(Ordering::Relaxed)).min().unwrap_or(0);
+        mine > least + slack
+    }
+
     /// Resolve once no connection is live.
     pub async fn wait_idle(&self) {
         loop {
@@ -32,10 +74,11 @@ impl ConnTracker {
 }
 
 /// Keeps one connection counted while alive.
-pub struct ConnGuard<'a>(&'a ConnTracker);
+pub struct ConnGuard<'a>(&'a ConnTracker, usize);
 
 impl Drop for ConnGuard<'_> {
     fn drop(&mut self) {
+        self.0.per_worker[self.1].0.fetch_sub(1, Ordering::Relaxed);
         if self.0.active.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.0.idle.notify_waiters();
         }

@@ -1,7 +1,7 @@
 //! The data plane's threads: one single-threaded tokio runtime per worker
 //! ("thread per core", as nginx's worker processes and HAProxy's threads).
-//! Each listener has one SO_REUSEPORT socket per worker, accepted on that
-//! worker, and a connection lives on the worker that accepted it: no work
+//! Every worker accepts from each listener (see `accept.rs`), and a connection
+//! lives on the worker that accepted it: no work
 //! stealing, no cross-thread wake-ups, no atomics on the scheduler's hot path.
 
 use std::io;
@@ -41,6 +41,11 @@ impl Workers {
             }
         }
         Ok(Workers { handles, stop })
+    }
+
+    /// How many workers run.
+    pub fn count(&self) -> usize {
+        self.handles.len()
     }
 
     /// The runtime of worker `i` (modulo the number of workers).

@@ -93,16 +93,22 @@ fn read_clearing(src: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
 
 /// What the client has already sent: empty when nothing is there yet or the
 /// client already closed (the copy loop sees the EOF again later). Sent to
-/// the backend with the connect. tokio assumes an accepted socket readable;
-/// a short read clears that, so the copy loop waits for the next event
-/// instead of paying a `recv` → `EAGAIN`.
+/// the backend with the connect. A direct `recv`: tokio's own view of a
+/// fresh socket is a guess (its accept assumes readable, a socket adopted
+/// with `from_std` starts not ready). A short read then clears tokio's
+/// readiness, so the copy loop waits for the next event instead of paying
+/// a `recv` → `EAGAIN`.
 pub fn read_now(src: &TcpStream) -> io::Result<Vec<u8>> {
     let mut buf = buffers::take();
-    let out = match read_clearing(src, &mut buf) {
+    let r = (&*SockRef::from(src)).read(&mut buf);
+    let out = match r {
         Ok(n) => Ok(buf[..n].to_vec()),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Vec::new()),
         Err(e) => Err(e),
     };
+    if !matches!(&out, Ok(v) if v.len() == buf.len()) {
+        let _ = src.try_io(Interest::READABLE, || Err::<(), _>(io::ErrorKind::WouldBlock.into()));
+    }
     buffers::give(buf);
     out
 }
