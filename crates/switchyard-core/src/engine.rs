@@ -76,6 +76,8 @@ struct Bound {
     config: ListenerConfig,
     bound: SocketAddr,
     sockets: Vec<std::net::TcpListener>,
+    /// One socket for every worker to accept from (else socket i is worker i's).
+    shared: bool,
 }
 
 struct State {
@@ -320,11 +322,12 @@ impl Engine {
             let first = bind_listener(want, l.backlog, l.defer_accept).map_err(bind_err)?;
             let bound = first.local_addr().map_err(bind_err)?;
             let mut sockets = vec![first];
-            let sockets_wanted = if shares_sockets(config) || !crate::net::REUSEPORT { 1 } else { config.workers };
+            let shared = shares_sockets(config);
+            let sockets_wanted = if shared || !crate::net::REUSEPORT { 1 } else { config.workers };
             for _ in 1..sockets_wanted {
                 sockets.push(bind_listener(bound, l.backlog, l.defer_accept).map_err(bind_err)?);
             }
-            out.push(Bound { config: l.clone(), bound, sockets });
+            out.push(Bound { config: l.clone(), bound, sockets, shared });
         }
         Ok(out)
     }
@@ -334,10 +337,9 @@ impl Engine {
     fn run(&self, b: Bound) -> RunningListener {
         let stop = CancellationToken::new();
         let name: Arc<str> = Arc::from(b.config.name.as_str());
-        let shared_socket = b.sockets.len() == 1 && self.workers.count() > 1;
         let mut tasks = Vec::new();
         for (i, s) in b.sockets.into_iter().enumerate() {
-            if shared_socket {
+            if b.shared {
                 tasks.extend(self.run_shared(s, &name, &stop));
                 continue;
             }
