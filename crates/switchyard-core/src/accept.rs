@@ -7,10 +7,11 @@
 //!   onto a busy worker waits in its queue while another sits idle.
 //! - `shared` (Linux): one socket, registered with every worker; each new
 //!   connection wakes them all and the first to call accept gets it. A worker
-//!   holding more than [`SLACK`] connections above the least loaded one
-//!   yields once before accepting, leaving the connection to a less busy
-//!   worker if that one is free to take it (HAProxy hands accepted connections
-//!   to its least loaded thread for the same reason).
+//!   holding more than [`SLACK`] connections above the least loaded one hands
+//!   the accepted socket (not yet registered with any reactor) to that worker
+//!   instead, as HAProxy hands accepted connections to its least loaded
+//!   thread: the first awake worker takes a burst at once, so without this
+//!   long-lived connections pile up on one worker.
 
 use crate::engine::Shared;
 use crate::listener::serve;
@@ -20,7 +21,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 /// Connections a worker may hold above the least loaded worker before it
-/// defers new ones from a shared queue.
+/// hands new ones from a shared queue to that worker.
 pub const SLACK: u64 = 2;
 
 /// Back-off after an accept error (EMFILE, ENFILE, ENOBUFS) instead of
@@ -38,6 +39,7 @@ pub async fn accept_loop(shared: Arc<Shared>, name: Arc<str>, listener: TcpListe
         };
         match accepted {
             Ok((stream, peer)) => {
+                shared.conns.assign(worker);
                 tokio::spawn(serve(Arc::clone(&shared), Arc::clone(&name), stream, peer, worker));
             }
             Err(_) => tokio::time::sleep(ACCEPT_ERROR_PAUSE).await,
@@ -49,10 +51,17 @@ pub async fn accept_loop(shared: Arc<Shared>, name: Arc<str>, listener: TcpListe
 #[cfg(target_os = "linux")]
 pub type SharedSocket = tokio::io::unix::AsyncFd<socket2::Socket>;
 
-/// Accept from a socket every worker watches until `stop` fires (see the module comment).
+/// Accept from a socket every worker watches until `stop` fires (see the
+/// module comment). `workers` are the runtimes of all workers, by index.
 #[cfg(target_os = "linux")]
-pub async fn accept_shared(shared: Arc<Shared>, name: Arc<str>, listener: SharedSocket, worker: usize, stop: CancellationToken) {
-    let mut deferred = false;
+pub async fn accept_shared(
+    shared: Arc<Shared>,
+    name: Arc<str>,
+    listener: SharedSocket,
+    worker: usize,
+    workers: Arc<[tokio::runtime::Handle]>,
+    stop: CancellationToken,
+) {
     loop {
         let ready = tokio::select! {
             biased;
@@ -63,22 +72,19 @@ pub async fn accept_shared(shared: Arc<Shared>, name: Arc<str>, listener: Shared
             tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
             continue;
         };
-        if !deferred && shared.conns.busier_than_least(worker, SLACK) {
-            // Deferred, not skipped: the readiness stays set, so after one
-            // turn of this worker's loop it accepts whatever the others left.
-            drop(guard);
-            deferred = true;
-            tokio::task::yield_now().await;
-            continue;
-        }
-        deferred = false;
         match guard.try_io(|l| l.get_ref().accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)) {
-            Ok(Ok((sock, addr))) => match (addr.as_socket(), tokio::net::TcpStream::from_std(sock.into())) {
-                (Some(peer), Ok(stream)) => {
-                    tokio::spawn(serve(Arc::clone(&shared), Arc::clone(&name), stream, peer, worker));
+            Ok(Ok((sock, addr))) => {
+                let Some(peer) = addr.as_socket() else { continue }; // not an IP peer: closes here
+                // Not registered anywhere yet, so it can go to any worker for free:
+                // the least loaded one when this one is ahead by more than SLACK.
+                let owner = shared.conns.hand_off_target(worker, SLACK).unwrap_or(worker);
+                let runtime = &workers[owner];
+                let _in_owner = runtime.enter();
+                if let Ok(stream) = tokio::net::TcpStream::from_std(sock.into()) {
+                    shared.conns.assign(owner);
+                    runtime.spawn(serve(Arc::clone(&shared), Arc::clone(&name), stream, peer, owner));
                 }
-                _ => {} // not an IP peer, or registration failed: the socket closes here
-            },
+            }
             Ok(Err(_)) => tokio::time::sleep(ACCEPT_ERROR_PAUSE).await,
             Err(_would_block) => {} // another worker took it; readiness cleared
         }

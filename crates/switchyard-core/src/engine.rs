@@ -356,6 +356,7 @@ impl Engine {
     /// One accept task per worker on duplicates of one listening socket.
     #[cfg(target_os = "linux")]
     fn run_shared(&self, s: std::net::TcpListener, name: &Arc<str>, stop: &CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
+        let runtimes: Arc<[tokio::runtime::Handle]> = (0..self.workers.count()).map(|i| self.workers.handle(i).clone()).collect();
         (0..self.workers.count())
             .filter_map(|i| {
                 let handle = self.workers.handle(i);
@@ -367,7 +368,7 @@ impl Engine {
                 let fd = unsafe { crate::accept::SharedSocket::register(socket2::Socket::from(dup)) }
                     .map_err(|e| e.into_parts().1)
                     .expect("registering a listener with the runtime");
-                Some(handle.spawn(crate::accept::accept_shared(Arc::clone(&self.shared), Arc::clone(name), fd, i, stop.clone())))
+                Some(handle.spawn(crate::accept::accept_shared(Arc::clone(&self.shared), Arc::clone(name), fd, i, Arc::clone(&runtimes), stop.clone())))
             })
             .collect()
     }

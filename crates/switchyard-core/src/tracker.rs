@@ -35,12 +35,19 @@ impl ConnTracker {
         }
     }
 
-    /// Count a new connection on `worker`; it is uncounted when the guard drops.
+    /// Count a connection just accepted for `worker`, before its task runs:
+    /// a burst accepted in one go must already weigh on the next choice.
+    /// Contract: the connection's task then calls [`enter`](Self::enter) with
+    /// the same worker, whose guard uncounts it.
+    pub fn assign(&self, worker: usize) {
+        self.per_worker[worker % self.per_worker.len()].0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count a live connection (assigned to `worker`); it is uncounted, in
+    /// total and on its worker, when the guard drops.
     pub fn enter(&self, worker: usize) -> ConnGuard<'_> {
-        let worker = worker % self.per_worker.len();
         self.active.fetch_add(1, Ordering::Relaxed);
-        self.per_worker[worker].0.fetch_add(1, Ordering::Relaxed);
-        ConnGuard(self, worker)
+        ConnGuard(self, worker % self.per_worker.len())
     }
 
     pub fn active(&self) -> u64 {
@@ -52,13 +59,14 @@ impl ConnTracker {
         self.per_worker.iter().map(|w| w.0.load(Ordering::Relaxed)).collect()
     }
 
-    /// Does `worker` hold more than `slack` connections more than the least
-    /// loaded worker? Then it leaves new connections of a shared accept queue
-    /// to the others (which were woken for them too).
-    pub fn busier_than_least(&self, worker: usize, slack: u64) -> bool {
-        let mine = self.per_worker[worker % self.per_worker.len()].0.load(Ordering::Relaxed);
-        let least = self.per_worker.iter().map(|w| w.0.load(Ordering::Relaxed)).min().unwrap_or(0);
-        mine > least + slack
+    /// The least loaded worker, if `worker` holds more than `slack`
+    /// connections above it: where a connection accepted on `worker` from a
+    /// shared queue should go instead.
+    pub fn hand_off_target(&self, worker: usize, slack: u64) -> Option<usize> {
+        let load = |w: &WorkerCount| w.0.load(Ordering::Relaxed);
+        let mine = load(&self.per_worker[worker % self.per_worker.len()]);
+        let (least, n) = self.per_worker.iter().enumerate().map(|(i, w)| (i, load(w))).min_by_key(|&(_, n)| n)?;
+        (mine > n + slack).then_some(least)
     }
 
     /// Resolve once no connection is live.
