@@ -301,28 +301,11 @@ export function definePeers({ switchyardSplice = 'auto' } = {}) {
       direct: true,
       unavailable: () => null,
     },
-    {
-      name: 'haproxy',
-      label: 'HAProxy tcp',
-      tls: true,
-      unavailable: () => (fs.existsSync(HAPROXY) ? null : `${HAPROXY} missing (run benches/install-peers.sh)`),
-      start: (ctx, threads, p) => startWithConf(ctx, 'haproxy', p, haproxyConf({ threads, splice: false, ...p, ports: ctx.ports, nofile: ctx.nofile, idleConns: ctx.idleConns }), 'haproxy.cfg', (cfg) => [HAPROXY, ['-db', '-f', cfg]]),
-    },
-    {
-      name: 'haproxy-splice',
-      label: 'HAProxy tcp + splice-auto',
-      unavailable: () => (fs.existsSync(HAPROXY) ? null : `${HAPROXY} missing (run benches/install-peers.sh)`),
-      start: (ctx, threads, p) => startWithConf(ctx, 'haproxy-splice', p, haproxyConf({ threads, splice: true, ...p, ports: ctx.ports, nofile: ctx.nofile, idleConns: ctx.idleConns }), 'haproxy.cfg', (cfg) => [HAPROXY, ['-db', '-f', cfg]]),
-    },
-    {
-      // TCP_DEFER_ACCEPT on the HTTP listener; only where clients speak first at once
-      // (the memory workload's idle clients never would).
-      name: 'haproxy-defer',
-      label: 'HAProxy tcp + defer-accept',
-      workloads: ['close'],
-      unavailable: () => (fs.existsSync(HAPROXY) ? null : `${HAPROXY} missing (run benches/install-peers.sh)`),
-      start: (ctx, threads, p) => startWithConf(ctx, 'haproxy-defer', p, haproxyConf({ threads, splice: false, defer: true, ...p, ports: ctx.ports, nofile: ctx.nofile, idleConns: ctx.idleConns }), 'haproxy.cfg', (cfg) => [HAPROXY, ['-db', '-f', cfg]]),
-    },
+    { ...haproxyPeer('haproxy', 'HAProxy tcp', { splice: false }), tls: true },
+    haproxyPeer('haproxy-splice', 'HAProxy tcp + splice-auto', { splice: true }),
+    // TCP_DEFER_ACCEPT on the HTTP listener; only where clients speak first at once
+    // (the memory workload's idle clients never would).
+    { ...haproxyPeer('haproxy-defer', 'HAProxy tcp + defer-accept', { splice: false, defer: true }), workloads: ['close'] },
     {
       name: 'nginx',
       label: 'nginx stream',
@@ -356,6 +339,17 @@ export function definePeers({ switchyardSplice = 'auto' } = {}) {
     switchyardPeer('switchyard', `Switchyard (splice ${switchyardSplice})`, { splice: switchyardSplice }),
     { ...switchyardPeer('switchyard-defer', 'Switchyard + defer_accept', { splice: switchyardSplice, defer: true }), tls: false, workloads: ['close'] },
   ];
+}
+
+/** HAProxy with a generated config (`opts`: splice-auto, defer-accept). */
+function haproxyPeer(name, label, opts) {
+  return {
+    name,
+    label,
+    unavailable: () => (fs.existsSync(HAPROXY) ? null : `${HAPROXY} missing (run benches/install-peers.sh)`),
+    start: (ctx, threads, p) =>
+      startWithConf(ctx, name, p, haproxyConf({ threads, ...opts, ...p, ports: ctx.ports, nofile: ctx.nofile, idleConns: ctx.idleConns }), 'haproxy.cfg', (cfg) => [HAPROXY, ['-db', '-f', cfg]]),
+  };
 }
 
 /** Switchyard from `dist/cli.js` with a generated YAML (`opts`: splice mode, defer_accept). */

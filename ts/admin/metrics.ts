@@ -125,7 +125,7 @@ export function collect(lb: Switchyard): Family[] {
       name: 'switchyard_worker_connections_active',
       type: 'gauge',
       help: 'Client connections open now, per data-plane worker thread.',
-      samples: (stats.worker_connections ?? []).map((n, i) => [{ worker: String(i) }, n]),
+      samples: stats.worker_connections.map((n, i) => [{ worker: String(i) }, n]),
     },
     { name: 'switchyard_splice_leases_total', type: 'counter', help: 'Connection directions moved to splice(2).', samples: [[{}, stats.splice_leases_total]] },
     { name: 'switchyard_pipes_in_use', type: 'gauge', help: 'Kernel pipes in use for splice(2).', samples: [[{}, stats.pipes_in_use]] },

@@ -337,29 +337,28 @@ impl Engine {
     fn run(&self, b: Bound) -> RunningListener {
         let stop = CancellationToken::new();
         let name: Arc<str> = Arc::from(b.config.name.as_str());
-        let mut tasks = Vec::new();
-        for (i, s) in b.sockets.into_iter().enumerate() {
-            if b.shared {
-                tasks.extend(self.run_shared(s, &name, &stop));
-                continue;
-            }
-            let handle = self.workers.handle(i);
-            let _guard = handle.enter();
-            let listener = tokio::net::TcpListener::from_std(s).expect("registering a listener with the runtime");
-            tasks.push(handle.spawn(accept_loop(Arc::clone(&self.shared), Arc::clone(&name), listener, i, stop.clone())));
-        }
+        let tasks = if b.shared {
+            b.sockets.into_iter().flat_map(|s| self.run_shared(s, &name, &stop)).collect()
+        } else {
+            let spawn = |(i, s): (usize, std::net::TcpListener)| {
+                let handle = self.workers.handle(i);
+                let _guard = handle.enter();
+                let listener = tokio::net::TcpListener::from_std(s).expect("registering a listener with the runtime");
+                handle.spawn(accept_loop(Arc::clone(&self.shared), Arc::clone(&name), listener, i, stop.clone()))
+            };
+            b.sockets.into_iter().enumerate().map(spawn).collect()
+        };
         RunningListener { config: b.config, bound: b.bound, stop, tasks }
     }
-}
 
-impl Engine {
     /// One accept task per worker on duplicates of one listening socket.
     #[cfg(target_os = "linux")]
     fn run_shared(&self, s: std::net::TcpListener, name: &Arc<str>, stop: &CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
-        let runtimes: Arc<[tokio::runtime::Handle]> = (0..self.workers.count()).map(|i| self.workers.handle(i).clone()).collect();
-        (0..self.workers.count())
-            .filter_map(|i| {
-                let handle = self.workers.handle(i);
+        let runtimes: Arc<[tokio::runtime::Handle]> = Arc::from(self.workers.handles());
+        runtimes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, handle)| {
                 let _guard = handle.enter();
                 // Each worker's reactor registers its own descriptor of the socket.
                 let dup = s.try_clone().ok()?;

@@ -43,9 +43,9 @@ impl Workers {
         Ok(Workers { handles, stop })
     }
 
-    /// How many workers run.
-    pub fn count(&self) -> usize {
-        self.handles.len()
+    /// The runtime of every worker, by index.
+    pub fn handles(&self) -> &[Handle] {
+        &self.handles
     }
 
     /// The runtime of worker `i` (modulo the number of workers).
