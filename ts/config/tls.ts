@@ -8,7 +8,7 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import type { Checker } from './validate.js';
+import type { Checker } from './checker.js';
 
 /** TLS termination as written in a config. */
 export interface ListenerTlsConfig {

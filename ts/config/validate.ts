@@ -3,15 +3,13 @@
  * object) into a `ResolvedConfig`. It never stops at the first problem: every
  * issue is collected, so one run of `switchyard check` shows them all.
  */
-import { isIPv6 } from 'node:net';
-import { ConfigError, type ConfigIssue } from '../errors.js';
+import { ConfigError } from '../errors.js';
+import { Checker, describe, isObject, type Addr, type Obj } from './checker.js';
 import { backendTls, baseDir, listenerTls, sniRoutes } from './tls.js';
 import { DEFAULTS, MAX_WORKERS } from './defaults.js';
-import { formatDuration, parseDuration } from './duration.js';
 import { backendHealthCheck, poolHealthCheck } from '../health/config.js';
 import type { AcceptMode, Algorithm, BackendState, HashKey, OnDown, ResolvedAdmin, ResolvedBackend, ResolvedConfig, ResolvedListener, ResolvedPool, SpliceMode } from './types.js';
 
-const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 const TOP_KEYS = ['workers', 'accept', 'listeners', 'pools', 'admin'];
 const ACCEPT_MODES: readonly AcceptMode[] = ['shared', 'reuseport'];
 const ADMIN_KEYS = ['address', 'token'];
@@ -72,150 +70,12 @@ function isPrime(n: number): boolean {
 /** Idle timeouts are capped so the data plane's timer arithmetic cannot overflow. */
 const MAX_IDLE_MS = 24 * 3_600_000;
 const MAX_CONNECT_MS = 60_000;
-const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
-
-type Obj = Record<string, unknown>;
-
-/** A validated socket address; `ip` is canonical so equal addresses compare equal. */
-interface Addr {
-  ip: string;
-  v6: boolean;
-  port: number;
-  /** Canonical `ip:port` handed to the data plane. */
-  text: string;
-  /** What the user wrote, quoted back in messages. */
-  given: string;
-}
-
-function isObject(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Describe a value for "expected X, got Y" messages. */
-function describe(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'string') return JSON.stringify(v.length > 100 ? `${v.slice(0, 100)}…` : v);
-  if (typeof v === 'object') return 'an object';
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  return `a ${typeof v}`;
-}
-
-/** Parse `a.b.c.d:port`, `[v6]:port` or `localhost:port`; a string result is the error. */
-function parseAddress(s: string, minPort: number): Addr | string {
-  const bad = `expected "host:port" with an IP address, got ${describe(s)}`;
-  const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):(\d{1,5})$/.exec(s);
-  if (!m) return s.split(':').length > 2 && !s.startsWith('[') ? `${bad} (write IPv6 addresses as "[::1]:port")` : bad;
-  const [, v6host, host, portText = ''] = m;
-  const port = Number(portText);
-  let addr: Addr;
-  if (v6host !== undefined) {
-    // Zone ids ("%eth0") are rejected: the data plane parses std SocketAddr, which has none.
-    if (!isIPv6(v6host) || v6host.includes('%')) return bad;
-    const ip = new URL(`tcp://[${v6host}]`).hostname; // canonical form, e.g. [::1]
-    addr = { ip, v6: true, port, text: `${ip}:${port}`, given: s };
-  } else if (host === 'localhost' || (host !== undefined && IPV4.test(host))) {
-    const ip = host === 'localhost' ? '127.0.0.1' : host;
-    addr = { ip, v6: false, port, text: `${ip}:${port}`, given: s };
-  } else {
-    // The hint only helps for names; a malformed IPv4 literal gets the plain message.
-    return /[a-z]/i.test(host ?? '') ? `${bad} (only IP literals and "localhost" are accepted; hostnames are not resolved)` : bad;
-  }
-  if (port < minPort || port > 65535) return `expected "host:port" with a port ${minPort}..65535, got ${describe(s)}`;
-  return addr;
-}
 
 /** Two listeners collide if the ports match and the IPs match or one is the wildcard of its family. */
 function conflicts(a: Addr, b: Addr): boolean {
   if (a.port === 0 || a.port !== b.port || a.v6 !== b.v6) return false;
   const any = a.v6 ? '[::]' : '0.0.0.0';
   return a.ip === b.ip || a.ip === any || b.ip === any;
-}
-
-/** Collects issues while reading values; every reader returns a fallback on error so checking continues. */
-export class Checker {
-  readonly issues: ConfigIssue[] = [];
-
-  add(path: string, message: string): void {
-    this.issues.push({ path, message });
-  }
-
-  keys(obj: Obj, allowed: readonly string[], path: string): void {
-    for (const key of Object.keys(obj)) {
-      if (!allowed.includes(key)) {
-        this.add(path ? `${path}.${key}` : key, `unknown key ${JSON.stringify(key)} (allowed: ${allowed.join(', ')})`);
-      }
-    }
-  }
-
-  object(v: unknown, path: string, what: string): Obj | undefined {
-    if (isObject(v)) return v;
-    this.add(path, `expected ${what}, got ${describe(v)}`);
-    return undefined;
-  }
-
-  int(v: unknown, path: string, min: number, max: number, fallback: number): number {
-    if (v === undefined) return fallback;
-    if (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max) return v;
-    this.add(path, `expected an integer ${min}..${max}, got ${describe(v)}`);
-    return fallback;
-  }
-
-  bool(v: unknown, path: string, fallback: boolean): boolean {
-    if (v === undefined) return fallback;
-    if (typeof v === 'boolean') return v;
-    this.add(path, `expected true or false, got ${describe(v)}`);
-    return fallback;
-  }
-
-  oneOf<T extends string>(v: unknown, path: string, allowed: readonly T[], fallback: T): T {
-    if (v === undefined) return fallback;
-    if (allowed.includes(v as T)) return v as T;
-    this.add(path, `expected one of ${allowed.join(', ')}, got ${describe(v)}`);
-    return fallback;
-  }
-
-  duration(v: unknown, path: string, minMs: number, maxMs: number, fallback: number): number {
-    if (v === undefined) return fallback;
-    const ms = parseDuration(v);
-    if (typeof ms === 'string') {
-      this.add(path, ms);
-      return fallback;
-    }
-    if (ms >= minMs && ms <= maxMs) return ms;
-    this.add(path, `expected a duration ${formatDuration(minMs)}..${formatDuration(maxMs)}, got ${describe(v)}`);
-    return fallback;
-  }
-
-  address(v: unknown, path: string, minPort: number): Addr | undefined {
-    if (typeof v !== 'string') {
-      this.add(path, v === undefined ? 'missing (expected "host:port")' : `expected a "host:port" string, got ${describe(v)}`);
-      return undefined;
-    }
-    const addr = parseAddress(v, minPort);
-    if (typeof addr === 'string') {
-      this.add(path, addr);
-      return undefined;
-    }
-    return addr;
-  }
-
-  /** A non-empty object keyed by names; returns its entries with valid or invalid names (both are checked further). */
-  named(v: unknown, path: string, what: string): [string, unknown][] {
-    if (v === undefined) {
-      this.add(path, `missing (expected an object of ${what} keyed by name)`);
-      return [];
-    }
-    const obj = this.object(v, path, `an object of ${what} keyed by name`);
-    if (!obj) return [];
-    const entries = Object.entries(obj);
-    if (entries.length === 0) this.add(path, `expected at least one entry in ${what}, got {}`);
-    for (const [name] of entries) {
-      if (!NAME.test(name)) this.add(`${path}.${name}`, `invalid name ${describe(name)} (expected 1-64 characters of A-Z a-z 0-9 _ . -)`);
-    }
-    return entries;
-  }
 }
 
 function checkPool(c: Checker, name: string, raw: unknown, base: string): ResolvedPool {

@@ -9,7 +9,7 @@
  * and cross-field rules such as timeout <= interval).
  */
 import { isIP } from 'node:net';
-import type { Checker } from '../config/validate.js';
+import type { Checker } from '../config/checker.js';
 import { DEFAULTS } from '../config/defaults.js';
 import type { HealthCheckMethod, HealthCheckType, ResolvedHealthCheck, StatusRange } from './types.js';
 
