@@ -337,7 +337,7 @@ function describe(rec) {
   const parts = [];
   if (m.rps != null) parts.push(`${Math.round(m.rps)} req/s p50 ${m.p50_ms?.toFixed(3)}ms p99 ${m.p99_ms?.toFixed(3)}ms`);
   if (m.cps != null) parts.push(`${Math.round(m.cps)} ${rec.workload.startsWith('tls-hs') ? 'handshakes' : 'conn'}/s p99 ${m.p99_ms?.toFixed(3)}ms`);
-  if (m.cpu_per_100k != null) parts.push(`cpu ${m.cpu_per_100k.toFixed(2)} s/100k`);
+  if (m.cpu_us_per_req != null) parts.push(`cpu ${m.cpu_us_per_req.toFixed(2)} µs, ${m.ctx_per_req.toFixed(3)} ctx switches per ${m.cps != null ? 'conn' : 'req'}`);
   if (m.up_gbps != null) parts.push(`up ${m.up_gbps.toFixed(2)} down ${m.down_gbps?.toFixed(2)} Gbit/s`);
   if (m.cpu_per_gb != null) parts.push(`cpu ${m.cpu_per_gb.toFixed(3)} s/GB`);
   if (m.kib_per_conn != null) parts.push(`${m.kib_per_conn.toFixed(2)} KiB/conn (${m.held} held, ${m.backend_conns} backend legs)`);
@@ -381,7 +381,7 @@ async function measure({ ctx, backends, peer, workload, threads, round, opts, wl
       rec.addon_kind = switchyardBuildKind(switchyardAddon(ctx));
     }
   }
-  const cpu = () => (proc ? procs.treeCpuSeconds(proc.pid) : null);
+  const usage = () => (proc ? procs.treeUsage(proc.pid) : null); // CPU and context switches
   try {
     if (workload === 'ka' || workload === 'close' || isTls) {
       const close = workload === 'close' || (isTls && hs);
@@ -394,29 +394,33 @@ async function measure({ ctx, backends, peer, workload, threads, round, opts, wl
         if (probe.peer_sig && !probe.peer_sig.startsWith(kind === 'rsa' ? 'RSA' : 'ECDSA')) throw new Error(`the peer signed with ${probe.peer_sig}, not with the ${load.CERT_KINDS[kind].label} key`);
       }
       await load.wrk({ port, seconds: 1, close, https: isTls }); // warm-up
-      const c0 = cpu();
+      const u0 = usage();
       const r = await load.wrk({ port, seconds: dur, close, https: isTls });
-      const c1 = cpu();
+      const u1 = usage();
       const errs = Object.values(r.errors).reduce((a, b) => a + b, 0);
       if (close) {
         rec.metrics = { cps: r.rps, p99_ms: r.p99_ms, p50_ms: r.p50_ms, connections: r.requests, socket_errors: r.errors, non2xx: r.non2xx };
-        if (proc) {
-          rec.metrics.cpu_s = c1 - c0;
-          rec.metrics.cpu_per_100k = r.requests > 0 ? (c1 - c0) / (r.requests / 1e5) : null;
-        }
       } else {
         rec.metrics = { rps: r.rps, p50_ms: r.p50_ms, p99_ms: r.p99_ms, requests: r.requests, socket_errors: r.errors, non2xx: r.non2xx };
+      }
+      if (proc) {
+        // the proxy's cost per request wrk completed (with close: per connection)
+        const per = (x) => (r.requests > 0 ? x / r.requests : null);
+        const cpuS = u1.cpu_s - u0.cpu_s;
+        const ctx = u1.ctx_switches - u0.ctx_switches;
+        Object.assign(rec.metrics, { cpu_s: cpuS, ctx_switches: ctx, cpu_us_per_req: per(cpuS * 1e6), ctx_per_req: per(ctx) });
+        if (close) rec.metrics.cpu_per_100k = per(cpuS * 1e5);
       }
       if (probe) rec.metrics.tls = probe;
       if (r.non2xx || errs > Math.max(10, r.requests * 0.001)) {
         rec.error = `wrk saw ${errs} socket errors ${JSON.stringify(r.errors)} and ${r.non2xx} non-2xx responses of ${r.requests}`;
       }
     } else if (workload === 'bulk') {
-      const c0 = cpu();
+      const c0 = usage()?.cpu_s;
       const up = await load.iperf3({ port: bulkPort, seconds: dur });
       await ensureIperf(ctx, backends);
       const down = await load.iperf3({ port: bulkPort, seconds: dur, reverse: true });
-      const c1 = cpu();
+      const c1 = usage()?.cpu_s;
       const bytes = up.bytes + down.bytes;
       rec.metrics = { up_gbps: up.gbps, down_gbps: down.gbps, bytes };
       if (proc) {

@@ -222,20 +222,41 @@ export function treeRssKiB(rootPid) {
   return sum;
 }
 
+/** Voluntary + involuntary context switches of every live thread of pid. */
+function ctxSwitches(pid) {
+  let sum = 0;
+  let tids = [];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {}
+  for (const tid of tids) {
+    try {
+      for (const m of fs.readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8').matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)/gm)) sum += Number(m[1]);
+    } catch {}
+  }
+  return sum;
+}
+
 /**
- * CPU seconds (user + system) of the process and its live descendants, plus what its reaped
- * children used (cutime/cstime of the root). Differences of two readings give the cost of a run.
+ * What the process and its live descendants have used so far; differences of two readings give
+ * the cost of a run.
+ * - cpu_s: CPU seconds (user + system) from /proc/PID/stat, which counts all threads of a
+ *   process, exited ones included, plus what its reaped children used (cutime/cstime of the root).
+ * - ctx_switches: voluntary + involuntary context switches summed over /proc/PID/task/TID/status.
+ *   The kernel shows them per thread only, so the switches of threads (and processes) that exit
+ *   between the two readings are lost: a proxy that starts threads per connection is undercounted.
  */
-export function treeCpuSeconds(rootPid) {
+export function treeUsage(rootPid) {
   let ticks = 0;
-  const tree = processTree(rootPid);
-  for (const pid of tree) {
+  let ctx = 0;
+  for (const pid of processTree(rootPid)) {
     const st = readStat(pid);
     if (!st) continue;
     ticks += st.utime + st.stime;
     if (pid === rootPid) ticks += st.cutime + st.cstime;
+    ctx += ctxSwitches(pid);
   }
-  return ticks / CLK_TCK;
+  return { cpu_s: ticks / CLK_TCK, ctx_switches: ctx };
 }
 
 /** Local ports in LISTEN state on IPv4/IPv6 (from /proc/net/tcp{,6}). */

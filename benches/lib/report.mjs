@@ -9,13 +9,25 @@ export const TLS_KINDS = [
   { suffix: '-rsa', prefix: 'tls_rsa', name: 'RSA', tag: 'RSA' }, // tls_rsa_ka_rps, …
 ];
 
+/** Proxy CPU µs and context switches per request (`unit`) of a wrk workload: lower is better. */
+function perRequestCost(wl, unit) {
+  const m = (key, field, head, short, digits) => ({ key: `${wl}_${key}`, wl, field, head, short, better: 'lower', base: 'haproxy', digits, proxyOnly: true });
+  return [
+    m('cpu_us', 'cpu_us_per_req', `${wl} proxy CPU µs/${unit}`, `${wl} CPU/${unit}`, 2),
+    m('ctxsw', 'ctx_per_req', `${wl} ctx switches/${unit}`, `${wl} cs/${unit}`, 3),
+  ];
+}
+
 /** The reported metrics: which workload measures them, and what they are compared to. */
 export const METRICS = [
   { key: 'ka_rps', wl: 'ka', field: 'rps', head: 'keep-alive req/s', short: 'ka req/s', better: 'higher', base: 'haproxy', digits: 0 },
   { key: 'ka_p50', wl: 'ka', field: 'p50_ms', head: 'ka p50 ms', short: 'ka p50', better: 'lower', base: 'haproxy', digits: 3 },
   { key: 'ka_p99', wl: 'ka', field: 'p99_ms', head: 'ka p99 ms', short: 'ka p99', better: 'lower', base: 'haproxy', digits: 3 },
+  // the proxy's own cost per request of the ka run and per connection of the close run
+  ...perRequestCost('ka', 'req'),
   { key: 'close_cps', wl: 'close', field: 'cps', head: 'close conn/s', short: 'close conn/s', better: 'higher', base: 'haproxy', digits: 0 },
   { key: 'close_p99', wl: 'close', field: 'p99_ms', head: 'close p99 ms', short: 'close p99', better: 'lower', base: 'haproxy', digits: 3 },
+  ...perRequestCost('close', 'conn'),
   { key: 'bulk_up', wl: 'bulk', field: 'up_gbps', head: 'bulk up Gbit/s', short: 'bulk up', better: 'higher', base: 'haproxy-splice', digits: 2 },
   { key: 'bulk_down', wl: 'bulk', field: 'down_gbps', head: 'bulk down Gbit/s', short: 'bulk down', better: 'higher', base: 'haproxy-splice', digits: 2 },
   { key: 'mem', wl: 'mem', field: 'kib_per_conn', head: 'idle KiB/conn', short: 'KiB/conn', better: 'lower', base: 'haproxy', digits: 2, proxyOnly: true },
@@ -163,6 +175,9 @@ export function markdown({ machine, config, summary, peers, threadsList, workloa
     'measured in the same round (to HAProxy without splice for request and connection metrics, to',
     'HAProxy with `option splice-auto` for throughput and CPU per GB). ↑ = higher is better,',
     '↓ = lower is better. All peers, the backends and the load generators share the same cores.',
+    'Proxy CPU µs and ctx switches per req (ka) or per conn (close): utime + stime and voluntary +',
+    'involuntary context switches of all the proxy\'s processes and threads during the wrk run,',
+    'divided by the requests wrk completed (lower is better).',
     '',
   );
   for (const threads of threadsList) {
