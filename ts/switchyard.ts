@@ -16,10 +16,8 @@ import { EventEmitter } from 'node:events';
 import type { Algorithm, BackendConfig, BackendState } from './config/types.js';
 import { EventHistory, type BackendEvent } from './events.js';
 import * as mutate from './mutate.js';
-import { CertWatcher, tlsFiles } from './tls-watch.js';
-import { HealthMonitor, type BackendCheckState, type HealthChange } from './health/monitor.js';
-import { SlowStart } from './slow-start.js';
-import { startAdmin, type AdminServer } from './admin/server.js';
+import type { BackendCheckState } from './health/monitor.js';
+import { Services } from './services.js';
 
 /** Options of `Switchyard.start`. */
 export interface StartOptions {
@@ -49,8 +47,8 @@ function splitAddress(address: string): BoundAddress {
   return { host, port: Number(address.slice(i + 1)), address };
 }
 
-/** How often data-plane events (passive ejections) are pulled. */
-const EVENT_PULL_MS = 250;
+/** Period of the keep-alive timer (it does nothing; it only has to exist). */
+const KEEP_ALIVE_MS = 60_000;
 
 /** Events a `Switchyard` emits. */
 export interface SwitchyardEvents {
@@ -61,7 +59,12 @@ export interface SwitchyardEvents {
 /** A listener of `backend` events. */
 export type BackendListener = (event: BackendEvent) => void;
 
-/** A running load balancer. Emits `backend` events (`lb.on('backend', e => …)`). */
+/**
+ * A running load balancer. Emits `backend` events (`lb.on('backend', e => …)`).
+ * The API and the configuration in force live here; what runs beside the data
+ * plane (health checks, slow start, certificate watching, the admin server) is
+ * in `services.ts`.
+ */
 export class Switchyard {
   // Composition, not `extends EventEmitter`: the public types then need no Node typings.
   #events = new EventEmitter<SwitchyardEvents>();
@@ -73,22 +76,16 @@ export class Switchyard {
   #history = new EventHistory();
   /** Drain deadlines by `pool/address`. */
   #drains = new Map<string, NodeJS.Timeout>();
-  #certs = new CertWatcher(() => this.#reloadCertificates());
-  #monitor: HealthMonitor;
-  #slowStart = new SlowStart(() => this.#push());
-  #admin: AdminServer | undefined;
+  #services: Services;
 
   private constructor(engine: NativeEngine, config: ResolvedConfig, log: Logger) {
     this.#engine = engine;
     this.#config = config;
     this.#log = log;
     // The engine's sockets live in Rust, where Node cannot see them; this ref'd
-    // timer keeps the process alive while the balancer runs, like a net.Server,
-    // and pulls the data plane's bounded event queue.
-    this.#keepAlive = setInterval(() => this.#pullEvents(), EVENT_PULL_MS);
-    this.#certs.sync(tlsFiles(config));
-    this.#monitor = new HealthMonitor({ onChange: (batch) => this.#onHealth(batch), logger: log });
-    this.#monitor.sync(config);
+    // timer keeps the process alive while the balancer runs, like a net.Server.
+    this.#keepAlive = setInterval(() => {}, KEEP_ALIVE_MS);
+    this.#services = new Services({ engine, log, config: () => this.#config, emit: (e) => this.#emit(e) });
   }
 
   /** Validate `config` and start listening. Every listener is bound when this resolves. */
@@ -123,7 +120,7 @@ export class Switchyard {
     }
     if (config.admin) {
       try {
-        lb.#admin = await startAdmin(lb, config.admin, { logger: log, ...(configPath ? { configPath } : {}) });
+        await lb.#services.startAdmin(lb, config.admin, configPath);
       } catch (err) {
         await lb.close({ drainMs: 0 });
         throw err;
@@ -234,34 +231,12 @@ export class Switchyard {
 
   /** The active health checks: per checked backend, its status and last result. */
   health(): BackendCheckState[] {
-    return this.#monitor.states();
+    return this.#services.health();
   }
 
   /** The admin server's address, when `admin` is configured. */
   adminAddress(): BoundAddress | undefined {
-    return this.#admin?.address;
-  }
-
-  /** Active-check transitions: to the data plane in one batch, then events; slow start on recovery. */
-  #onHealth(batch: HealthChange[]): void {
-    if (this.#closing) return;
-    this.#engine.setHealth(JSON.stringify(batch.map(({ pool, address, up }) => ({ pool, address, up }))));
-    for (const c of batch) {
-      this.#emit({ pool: c.pool, address: c.address, kind: c.up ? 'up' : 'down', reason: c.reason });
-      if (c.up && this.#slowStart.begin(this.#config, c.pool, c.address)) {
-        this.#emit({ pool: c.pool, address: c.address, kind: 'slow_start', reason: `weight ramps 10% → 100%` });
-      }
-    }
-  }
-
-  /** Push the current tables again (slow-start steps). */
-  #push(): void {
-    if (this.#closing) return;
-    try {
-      this.#engine.update(engineConfigJson(this.#config, this.#slowStart.overrides(this.#config)));
-    } catch (err) {
-      this.#log('update_failed', { error: fromNative(err).message });
-    }
+    return this.#services.adminAddress();
   }
 
   /** Call `listener` on every backend state change. */
@@ -294,53 +269,15 @@ export class Switchyard {
     this.#events.emit('backend', event);
   }
 
-  /** Pull the data plane's queued events (bounded there; drops are counted and reported). */
-  #pullEvents(): void {
-    if (this.#closing) return;
-    const batch = JSON.parse(this.#engine.events()) as {
-      events: { kind: string; pool: string; address: string; reason: string; duration_ms: number }[];
-      dropped: number;
-    };
-    for (const e of batch.events) {
-      const reason = e.kind === 'ejected' ? `${e.reason}; ejected for ${e.duration_ms} ms` : e.reason;
-      this.#emit({ pool: e.pool, address: e.address, kind: e.kind, reason });
-    }
-    if (batch.dropped > 0) this.#emit({ pool: '', address: '', kind: 'events_dropped', reason: `${batch.dropped} data-plane events dropped (queue full)` });
-  }
-
-  /** Follow the new configuration's checks; a backend whose check was removed
-   * is usable again (its last verdict no longer applies). */
-  #syncChecks(before: ResolvedConfig, after: ResolvedConfig): void {
-    this.#monitor.sync(after);
-    const unchecked = after.pools.flatMap((p) =>
-      p.backends
-        .filter((b) => !b.health_check && before.pools.find((x) => x.name === p.name)?.backends.find((x) => x.address === b.address)?.health_check)
-        .map((b) => ({ pool: p.name, address: b.address, up: true })),
-    );
-    if (unchecked.length) this.#engine.setHealth(JSON.stringify(unchecked));
-  }
-
-  /** A certificate file changed: push the same configuration again, re-reading the PEMs. */
-  #reloadCertificates(): void {
-    if (this.#closing) return;
-    try {
-      this.#engine.update(engineConfigJson(this.#config, this.#slowStart.overrides(this.#config)));
-      this.#log('tls.reloaded', { files: tlsFiles(this.#config) });
-    } catch (err) {
-      this.#log('tls.reload_failed', { error: fromNative(err).message, kept: 'the previous certificates stay in force' });
-    }
-  }
-
   #apply(resolved: ResolvedConfig, source = 'config'): void {
     try {
-      this.#engine.update(engineConfigJson(resolved, this.#slowStart.overrides(resolved)));
+      this.#engine.update(engineConfigJson(resolved, this.#services.weights(resolved)));
     } catch (err) {
       throw fromNative(err, source);
     }
     const before = this.#config;
     this.#config = resolved;
-    this.#certs.sync(tlsFiles(resolved));
-    this.#syncChecks(before, resolved);
+    this.#services.applied(before, resolved);
     this.#log('config.updated', {
       listeners: resolved.listeners.map((l) => l.name),
       pools: resolved.pools.map((p) => `${p.name}(${p.backends.length})`),
@@ -372,9 +309,7 @@ export class Switchyard {
     this.#closing ??= (async () => {
       const drainMs = options.drainMs ?? 10_000;
       this.#log('draining', { drain_ms: drainMs });
-      this.#monitor.stop();
-      this.#slowStart.stop();
-      await this.#admin?.close();
+      await this.#services.stop();
       try {
         await this.#engine.close(Math.max(0, Math.floor(drainMs)));
       } finally {
@@ -382,7 +317,6 @@ export class Switchyard {
         this.#keepAlive = undefined;
         this.#drains.forEach((t) => clearTimeout(t));
         this.#drains.clear();
-        this.#certs.stop();
       }
       this.#log('stopped');
     })();

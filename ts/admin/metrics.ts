@@ -3,7 +3,7 @@
  * data plane's atomics at scrape time (`lb.stats()`) plus the active-check
  * view and this process's memory and CPU.
  */
-import type { Switchyard } from '../switchyard.js';
+import type { AdminTarget } from './target.js';
 import { healthMap } from './view.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -52,7 +52,7 @@ const HEALTH_STATES = ['up', 'down', 'unknown'] as const;
 const OPERATOR_STATES = ['ready', 'drain', 'maint'] as const;
 
 /** Every metric family at this instant. */
-export function collect(lb: Switchyard): Family[] {
+export function collect(lb: AdminTarget): Family[] {
   const stats = lb.stats();
   const health = healthMap(lb);
   const fam = (name: string, type: Family['type'], help: string): Family => ({ name, type, help, samples: [] });
@@ -156,6 +156,6 @@ export function collect(lb: Switchyard): Family[] {
 }
 
 /** The `/metrics` body. */
-export function metricsText(lb: Switchyard): string {
+export function metricsText(lb: AdminTarget): string {
   return render(collect(lb));
 }

@@ -6,19 +6,19 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Algorithm, BackendConfig, BackendState, ResolvedConfig, ResolvedPool } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { PlanChange } from '../plan.js';
-import type { Switchyard } from '../switchyard.js';
 import { dashboardHtml } from './dashboard.js';
 import { AdminError, fromLb } from './http.js';
 import { METRICS_CONTENT_TYPE, metricsText } from './metrics.js';
 import { openapiDocument } from './openapi.js';
 import { ALGORITHMS, REQUEST_SCHEMAS, type Schema } from './schema.js';
+import type { AdminTarget } from './target.js';
 import { listenerViews, poolViews, type PoolView } from './view.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
 /** What a handler sees. */
 export interface Ctx {
-  lb: Switchyard;
+  lb: AdminTarget;
   req: IncomingMessage;
   res: ServerResponse;
   /** Path parameters, URL-decoded. */
@@ -47,7 +47,7 @@ export interface Route {
   handle(ctx: Ctx): Reply | Promise<Reply>;
 }
 
-function findPool(lb: Switchyard, name: string): PoolView {
+function findPool(lb: AdminTarget, name: string): PoolView {
   const p = poolViews(lb).find((x) => x.name === name);
   if (!p) throw new AdminError(404, 'not_found', `no pool named "${name}" (pools: ${lb.config.pools.map((x) => x.name).join(', ')})`);
   return p;

@@ -1,16 +1,17 @@
 /**
  * The admin HTTP server: JSON API, `/metrics`, the dashboard and its event
- * stream, in front of a running `Switchyard`. Start it with `startAdmin`.
+ * stream, in front of a running balancer (an `AdminTarget`, such as a `Switchyard`).
+ * Start it with `startAdmin`.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BackendEvent } from '../events.js';
 import { silent, type Logger } from '../log.js';
-import type { Switchyard } from '../switchyard.js';
 import { Auth } from './auth.js';
 import { AdminError, errorBody, hasBody, readBody, readJson, sendJson, sendText } from './http.js';
 import { ROUTES, matchPath, type Ctx, type Route } from './routes.js';
 import { validate } from './schema.js';
+import type { AdminTarget } from './target.js';
 import { listenerViews, poolViews } from './view.js';
 
 /** A running admin server. */
@@ -42,7 +43,7 @@ class StreamHub {
   readonly #onBackend = (e: BackendEvent) => this.#send('backend', e);
 
   constructor(
-    private readonly lb: Switchyard,
+    private readonly lb: AdminTarget,
     private readonly intervalMs: number,
   ) {}
 
@@ -104,7 +105,7 @@ class StreamHub {
  * dashboard cookie). Resolves when the socket is bound.
  */
 export async function startAdmin(
-  lb: Switchyard,
+  lb: AdminTarget,
   admin: { address: string; token: string | null },
   opts: AdminOptions = {},
 ): Promise<AdminServer> {

@@ -2,8 +2,8 @@
  * What the admin API shows: the data plane's counters (`lb.stats()`) joined
  * with the active-check view (`lb.health()`, when the balancer has one).
  */
-import type { Switchyard } from '../switchyard.js';
 import type { BackendStats, ListenerStats, PoolStats } from '../stats.js';
+import type { AdminTarget } from './target.js';
 
 /** One backend's last active check, as `lb.health()` reports it. */
 export interface CheckView {
@@ -13,11 +13,6 @@ export interface CheckView {
   /** Consecutive successes / failures, when the checker reports them. */
   successes?: number;
   failures?: number;
-}
-
-interface HealthEntry extends CheckView {
-  pool: string;
-  address: string;
 }
 
 /** A backend as the API returns it. */
@@ -36,11 +31,9 @@ export interface PoolView extends Omit<PoolStats, 'backends'> {
 export type ListenerView = ListenerStats;
 
 /** `lb.health()` when this balancer has it (active checks), keyed `pool/address`. */
-export function healthMap(lb: Switchyard): Map<string, CheckView> {
-  const health = (lb as unknown as { health?: () => HealthEntry[] }).health;
+export function healthMap(lb: AdminTarget): Map<string, CheckView> {
   const map = new Map<string, CheckView>();
-  if (typeof health !== 'function') return map;
-  for (const h of health.call(lb)) {
+  for (const h of lb.health?.() ?? []) {
     const view: CheckView = { status: h.status, last: h.last, since: h.since };
     if (typeof h.successes === 'number') view.successes = h.successes;
     if (typeof h.failures === 'number') view.failures = h.failures;
@@ -57,7 +50,7 @@ export function backendStatus(b: BackendStats): BackendView['status'] {
 }
 
 /** Every pool with its backends, now. */
-export function poolViews(lb: Switchyard): PoolView[] {
+export function poolViews(lb: AdminTarget): PoolView[] {
   const stats = lb.stats();
   const health = healthMap(lb);
   return stats.pools.map((p) => ({
@@ -66,6 +59,6 @@ export function poolViews(lb: Switchyard): PoolView[] {
   }));
 }
 
-export function listenerViews(lb: Switchyard): ListenerView[] {
+export function listenerViews(lb: AdminTarget): ListenerView[] {
   return lb.stats().listeners;
 }

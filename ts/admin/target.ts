@@ -1,0 +1,33 @@
+/**
+ * What the admin server needs from a balancer: exactly the members `ts/admin/*`
+ * call. `Switchyard` satisfies it structurally, so the admin modules never
+ * import the library class (and the library can start the admin server without
+ * an import cycle).
+ */
+import type { Algorithm, BackendConfig, BackendState, ResolvedConfig } from '../config/types.js';
+import type { BackendEvent } from '../events.js';
+import type { BackendCheckState } from '../health/monitor.js';
+import type { PlanChange, PlanOptions, PlanReport } from '../plan.js';
+import type { Stats } from '../stats.js';
+
+export interface AdminTarget {
+  /** The configuration in force. */
+  readonly config: ResolvedConfig;
+  /** Every counter of the data plane now. */
+  stats(): Stats;
+  /** The active checks' view; a balancer without active checks may leave it out. */
+  health?(): BackendCheckState[];
+  /** Recent backend events, oldest first. */
+  events(): BackendEvent[];
+  plan(pool: string, change: PlanChange, options?: PlanOptions): PlanReport;
+  setBackendState(pool: string, address: string, state: BackendState): Promise<void>;
+  setWeight(pool: string, address: string, weight: number): Promise<void>;
+  addBackend(pool: string, backend: BackendConfig): Promise<void>;
+  removeBackend(pool: string, address: string): Promise<void>;
+  setAlgorithm(pool: string, algorithm: Algorithm): Promise<void>;
+  /** Re-read the configuration file (`POST /api/reload`). */
+  reload(path: string): Promise<void>;
+  /** Backend events for the live stream. */
+  on(event: 'backend', listener: (event: BackendEvent) => void): unknown;
+  off(event: 'backend', listener: (event: BackendEvent) => void): unknown;
+}

@@ -1,0 +1,150 @@
+/**
+ * What runs beside the data plane in the Node process while a balancer is up:
+ * active health checks (verdicts to the data plane, then events), slow start
+ * after a recovery, certificate file watching, pulling the data plane's event
+ * queue, and the admin server. `Switchyard` is the API; it owns the engine and
+ * the configuration and hands this module the few things it needs (`Host`).
+ */
+import type { ResolvedConfig } from './config/types.js';
+import { engineConfigJson, type WeightOverrides } from './config/engine.js';
+import { fromNative } from './errors.js';
+import type { BackendEvent } from './events.js';
+import type { Logger } from './log.js';
+import type { NativeEngine } from './native.js';
+import { CertWatcher, tlsFiles } from './tls-watch.js';
+import { HealthMonitor, type BackendCheckState, type HealthChange } from './health/monitor.js';
+import { SlowStart } from './slow-start.js';
+import { startAdmin, type AdminServer } from './admin/server.js';
+import type { AdminTarget } from './admin/target.js';
+
+/** How often data-plane events (passive ejections) are pulled. */
+const EVENT_PULL_MS = 250;
+
+/** What the services need from the balancer they run beside. */
+export interface Host {
+  engine: Pick<NativeEngine, 'update' | 'setHealth' | 'events'>;
+  log: Logger;
+  /** The configuration in force (it changes with every update). */
+  config(): ResolvedConfig;
+  /** Record and publish a backend event. */
+  emit(event: Omit<BackendEvent, 'time'>): void;
+}
+
+/** The services of one running balancer. Everything stops with `stop()`. */
+export class Services {
+  readonly #host: Host;
+  #stopped = false;
+  readonly #pull: NodeJS.Timeout;
+  readonly #certs = new CertWatcher(() => this.#reloadCertificates());
+  readonly #slowStart = new SlowStart(() => this.#push());
+  readonly #monitor: HealthMonitor;
+  #admin: AdminServer | undefined;
+
+  constructor(host: Host) {
+    this.#host = host;
+    const config = host.config();
+    // Unref'd: keeping the process alive is the balancer's job, not the event pull's.
+    this.#pull = setInterval(() => this.#pullEvents(), EVENT_PULL_MS);
+    this.#pull.unref();
+    this.#certs.sync(tlsFiles(config));
+    this.#monitor = new HealthMonitor({ onChange: (batch) => this.#onHealth(batch), logger: host.log });
+    this.#monitor.sync(config);
+  }
+
+  /** Start the admin server for `target` (the balancer itself). */
+  async startAdmin(target: AdminTarget, admin: { address: string; token: string | null }, configPath?: string): Promise<void> {
+    this.#admin = await startAdmin(target, admin, { logger: this.#host.log, ...(configPath ? { configPath } : {}) });
+  }
+
+  /** The admin server's address, when one runs. */
+  adminAddress(): AdminServer['address'] | undefined {
+    return this.#admin?.address;
+  }
+
+  /** The active health checks: per checked backend, its status and last result. */
+  health(): BackendCheckState[] {
+    return this.#monitor.states();
+  }
+
+  /** Weights slow start holds below their configured value in `config`, now. */
+  weights(config: ResolvedConfig): WeightOverrides {
+    return this.#slowStart.overrides(config);
+  }
+
+  /** A new configuration is in force: follow its certificate files and checks. */
+  applied(before: ResolvedConfig, after: ResolvedConfig): void {
+    this.#certs.sync(tlsFiles(after));
+    this.#monitor.sync(after);
+    // A backend whose check was removed is usable again (its last verdict no longer applies).
+    const unchecked = after.pools.flatMap((p) =>
+      p.backends
+        .filter((b) => !b.health_check && before.pools.find((x) => x.name === p.name)?.backends.find((x) => x.address === b.address)?.health_check)
+        .map((b) => ({ pool: p.name, address: b.address, up: true })),
+    );
+    if (unchecked.length) this.#host.engine.setHealth(JSON.stringify(unchecked));
+  }
+
+  /** Stop every service; nothing reaches the data plane afterwards. Resolves when the admin server is closed. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#pull);
+    this.#monitor.stop();
+    this.#slowStart.stop();
+    this.#certs.stop();
+    await this.#admin?.close();
+  }
+
+  /** Active-check transitions: to the data plane in one batch, then events; slow start on recovery. */
+  #onHealth(batch: HealthChange[]): void {
+    if (this.#stopped) return;
+    const { engine, emit } = this.#host;
+    engine.setHealth(JSON.stringify(batch.map(({ pool, address, up }) => ({ pool, address, up }))));
+    for (const c of batch) {
+      emit({ pool: c.pool, address: c.address, kind: c.up ? 'up' : 'down', reason: c.reason });
+      if (c.up && this.#slowStart.begin(this.#host.config(), c.pool, c.address)) {
+        emit({ pool: c.pool, address: c.address, kind: 'slow_start', reason: `weight ramps 10% → 100%` });
+      }
+    }
+  }
+
+  /** Push the current tables again, slow-start weights included. */
+  #update(): void {
+    const config = this.#host.config();
+    this.#host.engine.update(engineConfigJson(config, this.#slowStart.overrides(config)));
+  }
+
+  /** A slow-start step. */
+  #push(): void {
+    if (this.#stopped) return;
+    try {
+      this.#update();
+    } catch (err) {
+      this.#host.log('update_failed', { error: fromNative(err).message });
+    }
+  }
+
+  /** A certificate file changed: push the same configuration again, re-reading the PEMs. */
+  #reloadCertificates(): void {
+    if (this.#stopped) return;
+    try {
+      this.#update();
+      this.#host.log('tls.reloaded', { files: tlsFiles(this.#host.config()) });
+    } catch (err) {
+      this.#host.log('tls.reload_failed', { error: fromNative(err).message, kept: 'the previous certificates stay in force' });
+    }
+  }
+
+  /** Pull the data plane's queued events (bounded there; drops are counted and reported). */
+  #pullEvents(): void {
+    if (this.#stopped) return;
+    const batch = JSON.parse(this.#host.engine.events()) as {
+      events: { kind: string; pool: string; address: string; reason: string; duration_ms: number }[];
+      dropped: number;
+    };
+    for (const e of batch.events) {
+      const reason = e.kind === 'ejected' ? `${e.reason}; ejected for ${e.duration_ms} ms` : e.reason;
+      this.#host.emit({ pool: e.pool, address: e.address, kind: e.kind, reason });
+    }
+    if (batch.dropped > 0) this.#host.emit({ pool: '', address: '', kind: 'events_dropped', reason: `${batch.dropped} data-plane events dropped (queue full)` });
+  }
+}
