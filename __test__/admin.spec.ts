@@ -23,6 +23,7 @@ interface Res {
   status: number;
   headers: Headers;
   text: string;
+  /** The parsed body; `any` because it has a different shape per route and the assertions check it. */
   json: any;
 }
 
@@ -63,7 +64,9 @@ async function setup(opts: { token?: string | null; backends?: number; config?: 
       let body: string | Buffer | undefined = o.body;
       if (o.json !== undefined) body = JSON.stringify(o.json);
       if (body !== undefined) headers['content-type'] = o.type ?? 'application/json';
-      const r = await fetch(base + path, { method, headers, body, redirect: 'manual' });
+      // fetch takes bytes as a Uint8Array over an ArrayBuffer; a Buffer may sit on a shared pool.
+      const bytes = typeof body === 'string' || body === undefined ? body : new Uint8Array(body);
+      const r = await fetch(base + path, { method, headers, body: bytes, redirect: 'manual' });
       const text = await r.text();
       let json: unknown;
       try {

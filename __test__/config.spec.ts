@@ -23,7 +23,8 @@ async function write(name: string, text: string): Promise<string> {
   return path;
 }
 
-/** A minimal valid config, deep-copied so each test can break one thing. */
+/** A minimal valid config, deep-copied so each test can break one thing. `any` on purpose:
+ * the tests write values of the wrong type into it, which is what the validator must catch. */
 function base(): any {
   return {
     listeners: { web: { address: '127.0.0.1:8080', pool: 'api' } },

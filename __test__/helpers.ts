@@ -9,8 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { Switchyard } from '../ts/index.js';
 import type { SwitchyardConfig } from '../ts/index.js';
 
-/** Poll `check` until it returns a truthy value or `timeoutMs` passes. */
-export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 20_000): Promise<T> {
+/** Poll `check` until it returns a truthy value (resolved with it: never null or undefined) or `timeoutMs` passes. */
+export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 20_000): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();

@@ -32,6 +32,7 @@ function pathWithoutCargo(): string {
   return bin;
 }
 
+// A parsed workflow file: untyped YAML that the tests walk and assert on.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Yaml = any;
 interface Step {
