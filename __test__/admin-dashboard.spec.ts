@@ -19,6 +19,12 @@ async function childBackend(): Promise<{ proc: ChildProcess; address: string }> 
 const s = net.createServer((c) => { c.on('error', () => {}); c.pipe(c); });
 s.listen(0, '127.0.0.1', () => console.log(s.address().port));`;
   const proc = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  // Stopped after the test (and awaited) even if it never reports its port.
+  cleanup.push(() => {
+    proc.kill('SIGKILL');
+    return exited;
+  });
   const port = await new Promise<number>((resolve, reject) => {
     proc.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
     proc.once('error', reject);
@@ -49,7 +55,6 @@ describe('dashboard', () => {
     const peers: Peer[] = [await echo(), await echo()];
     cleanup.push(() => Promise.all(peers.map((p) => p.close())));
     const child = await childBackend();
-    cleanup.push(() => child.proc.kill('SIGKILL'));
     const lb = await Switchyard.start({
       workers: 2,
       listeners: { front: { address: '127.0.0.1:0', pool: 'main' } },

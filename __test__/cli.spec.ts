@@ -5,7 +5,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { BindError, Switchyard } from '../ts/index.js';
 import { readLine, connect, simpleConfig, tagged, waitFor } from './helpers.js';
 
@@ -30,18 +30,34 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
   }
 }
 
+interface Daemon {
+  child: ChildProcess;
+  out: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Daemons of the running test; each is killed and awaited after it, whether it passed or not. */
+const daemons: Daemon[] = [];
+afterEach(async () => {
+  await Promise.all(
+    daemons.splice(0).map((d) => {
+      d.child.kill('SIGKILL'); // a no-op when it already exited
+      return d.exited;
+    }),
+  );
+});
+
 /** A long-running CLI process with its output collected as it comes. */
-function daemon(...args: string[]): { child: ChildProcess; out: () => string; exited: Promise<number | null> } {
+function daemon(...args: string[]): Daemon {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return { child, out: () => out, exited };
+  const d = { child, out: () => out, exited };
+  daemons.push(d);
+  return d;
 }
-
-const children: ChildProcess[] = [];
-afterAll(() => children.forEach((c) => c.kill('SIGKILL')));
 
 describe('switchyard validate', () => {
   it('exits 0 for a valid file', async () => {
@@ -76,7 +92,6 @@ describe('switchyard start', () => {
     const backend = await tagged('one');
     const f = file('start.yaml', `listeners:\n  web: { address: "127.0.0.1:0", pool: api }\npools:\n  api:\n    backends:\n      - address: ${backend.address}\n`);
     const d = daemon('start', '-c', f);
-    children.push(d.child);
     const line = await waitFor(() => d.out().split('\n').find((l) => l.includes('"listener.started"')), 'the listener.started log line');
     const started = JSON.parse(line) as { listener: string; address: string };
     expect(started.listener).toBe('web');
@@ -100,7 +115,6 @@ describe('switchyard start', () => {
 describe('switchyard demo', () => {
   it('starts three backends behind a balancer that curl reaches round robin', async () => {
     const d = daemon('demo', '--port', '0');
-    children.push(d.child);
     const url = (await waitFor(() => /balancer: (http:\/\/\S+)/.exec(d.out()), 'the demo URL'))[1]!;
     const seen = new Set<string>();
     for (let i = 0; i < 3; i++) {

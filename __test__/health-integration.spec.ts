@@ -5,17 +5,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { BackendEvent, SwitchyardConfig } from '../ts/index.js';
 import { Switchyard } from '../ts/index.js';
 import { connect, closedByPeer, echo, peer, readLine, refusedPort, waitFor } from './helpers.js';
-import { runLoad, spawnBackend, type ProcessBackend } from './processes.js';
+import { runLoad, spawnBackend, stopAll, type ProcessBackend } from './processes.js';
 
-const started: ProcessBackend[] = [];
-afterEach(async () => {
-  await Promise.all(started.splice(0).map((b) => b.kill().catch(() => {})));
-});
+// Every backend and load process a test started, even one whose start failed half-way.
+afterEach(stopAll);
 
-async function backends(...ids: string[]): Promise<ProcessBackend[]> {
-  const bs = await Promise.all(ids.map((id) => spawnBackend(id)));
-  started.push(...bs);
-  return bs;
+function backends(...ids: string[]): Promise<ProcessBackend[]> {
+  return Promise.all(ids.map((id) => spawnBackend(id)));
 }
 
 function config(addresses: string[], pool: Record<string, unknown> = {}): SwitchyardConfig {
@@ -59,7 +55,7 @@ describe('active checks drive the data plane', () => {
       // Not even tried: the data plane skips it without a failed connect.
       expect(lb.stats().pools[0]!.backends[1]!.connect_errors).toBe(errorsBefore);
       // Restart it on the same port: up again after `rise` successes.
-      started.push(await spawnBackend('b', b!.port));
+      await spawnBackend('b', b!.port);
       await waitFor(() => events.find((e) => e.kind === 'up' && e.address === b!.address && Date.parse(e.time) > Date.parse(down.time)), 'b to come back');
       const ids = new Set<string>();
       for (let i = 0; i < 6; i++) ids.add(await hit(port));

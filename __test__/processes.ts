@@ -3,6 +3,28 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
+/** How long a backend may take to print its port. */
+const START_MS = 10_000;
+
+/** Every child started here and not yet exited, so `stopAll` can stop them whatever the test did. */
+const live = new Map<ChildProcess, Promise<void>>();
+
+function track(child: ChildProcess): Promise<void> {
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  live.set(child, exited);
+  void exited.then(() => live.delete(child));
+  return exited;
+}
+
+/** SIGKILL every child still running and wait until each has exited (call in `afterEach`). */
+export async function stopAll(): Promise<void> {
+  await Promise.all(
+    [...live].map(([child, exited]) => {
+      child.kill('SIGKILL');
+      return exited;
+    }),
+  );
+}
 
 export interface ProcessBackend {
   port: number;
@@ -15,15 +37,24 @@ export interface ProcessBackend {
 /** Start `fixtures/tagged-server.mjs` answering `id` (on `port`, default a free one). */
 export function spawnBackend(id: string, port = 0): Promise<ProcessBackend> {
   const child = spawn(process.execPath, [join(FIXTURES, 'tagged-server.mjs'), id, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const exited = track(child);
   return new Promise((resolve, reject) => {
     let out = '';
+    // A backend that never reports its port is killed, not left behind.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`backend ${id} did not listen within ${START_MS} ms`));
+    }, START_MS);
     child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`backend ${id} exited with ${code} before listening`)));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`backend ${id} exited with ${code} before listening`));
+    });
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /listening (\d+)/.exec(out);
       if (m) {
+        clearTimeout(timer);
         const p = Number(m[1]);
         resolve({
           port: p,
@@ -52,6 +83,7 @@ export interface LoadSummary {
 /** Run the load generator against `port` in another process. */
 export function runLoad(port: number, concurrency: number, ms: number): Promise<LoadSummary> {
   const child = spawn(process.execPath, [join(FIXTURES, 'load-client.mjs'), String(port), String(concurrency), String(ms)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  track(child);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   return new Promise((resolve, reject) => {

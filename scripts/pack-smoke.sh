@@ -7,8 +7,50 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 fail() { echo "pack-smoke: $*" >&2; exit 1; }
+
+# Background processes run in their own process group (setsid), and are stopped by
+# group: `npx switchyard demo` is npx → sh → node, and killing only the pid $! used
+# to leave the demo running after CI.
+bg_groups=()
+# start_bg LOG CMD...: start CMD in a new process group; its pid (= the group id) in $bg_pid.
+start_bg() {
+  local log="$1"; shift
+  setsid "$@" > "$log" 2>&1 < /dev/null &
+  bg_pid=$!
+  bg_groups+=("$bg_pid")
+  # setsid only forks (and $! would not be the group) when started as a group leader, which a
+  # background job of a script never is; check rather than assume.
+  local pgid; pgid="$(ps -o pgid= -p "$bg_pid" | tr -d ' ')"
+  [ -z "$pgid" ] || [ "$pgid" = "$bg_pid" ] || fail "setsid did not make $bg_pid a process group leader (group $pgid)"
+}
+# Is a live (non-zombie) process left in group $1?
+group_alive() { ps -eo pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'; }
+# stop_group PGID: SIGTERM the group, SIGKILL what is left after 5 s, reap the leader.
+stop_group() {
+  local g="$1"
+  kill -TERM -- "-$g" 2>/dev/null || true
+  for _ in $(seq 1 50); do group_alive "$g" || break; sleep 0.1; done
+  kill -KILL -- "-$g" 2>/dev/null || true
+  for _ in $(seq 1 20); do group_alive "$g" || break; sleep 0.1; done
+  wait "$g" 2>/dev/null || true
+}
+# On any exit: stop every group, fail if a process survived, remove the work directory.
+cleanup() {
+  local rc=$? left=()
+  for g in ${bg_groups[@]+"${bg_groups[@]}"}; do
+    stop_group "$g"
+    if group_alive "$g"; then left+=("$g"); fi
+  done
+  rm -rf "$work"
+  if [ "${#left[@]}" -gt 0 ]; then
+    echo "pack-smoke: processes left running in group(s) ${left[*]}:" >&2
+    ps -eo pid=,pgid=,args= | awk -v left=" ${left[*]} " 'index(left, " " $2 " ")' >&2 || true
+    rc=1
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
 
 cd "$root"
 version="$(node -p 'require("./package.json").version')"
@@ -69,16 +111,16 @@ got="$(PATH="$clean_path" npx --no-install switchyard --version)"
 echo "--version: ok"
 check_library
 # The demo answers curl.
-PATH="$clean_path" npx --no-install switchyard demo --port 0 > demo.log 2>&1 &
-demo_pid=$!
+PATH="$clean_path" start_bg demo.log npx --no-install switchyard demo --port 0
+demo_pid=$bg_pid
 for _ in $(seq 1 200); do grep -q 'balancer: ' demo.log && break; sleep 0.1; done
 url="$(grep -o 'balancer: http://[^ ]*' demo.log | cut -d' ' -f2)"
 [ -n "$url" ] || { cat demo.log; fail "demo did not start"; }
 curl -sS --max-time 10 "$url" > demo.reply || fail "curl $url failed"
 grep -q "hello from demo backend" demo.reply || fail "the demo balancer did not answer with a demo backend"
-kill "$demo_pid" 2>/dev/null || true
-wait "$demo_pid" 2>/dev/null || true
-echo "demo: ok"
+stop_group "$demo_pid"
+if group_alive "$demo_pid"; then fail "the demo (process group $demo_pid) is still running after SIGTERM and SIGKILL"; fi
+echo "demo: ok (stopped, nothing left in its process group)"
 # Types for a TypeScript consumer.
 cat > consumer.ts <<'TS'
 import { Switchyard, defineConfig, type Stats } from 'switchyard';
