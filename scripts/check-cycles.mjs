@@ -60,6 +60,12 @@ function tsGraph(dir) {
 }
 
 // ---------------------------------------------------------------------- Rust
+//
+// Nodes are module files (`engine.rs`, `select/mod.rs`, `select/plan.rs`), one graph per crate.
+// A -> B when A names something in B: `use crate::b::X`, a `crate::b::f()` path anywhere,
+// `super::…` (so a child naming its parent is an edge), `self::b::…`, or a bare `b::…` where
+// `b` is a child module A declares (the same reference as `self::b::…`, written shorter).
+// Declaring a child (`mod b;`) is not an edge. A path goes to the deepest module file on it.
 
 /** Code without comments, string and char literals (so `crate::` in a doc comment or a message
  * is not an edge) and without `pub(in crate::a)` visibilities (they use nothing). */
