@@ -66,6 +66,9 @@ function tsGraph(dir) {
 // `super::…` (so a child naming its parent is an edge), `self::b::…`, or a bare `b::…` where
 // `b` is a child module A declares (the same reference as `self::b::…`, written shorter).
 // Declaring a child (`mod b;`) is not an edge. A path goes to the deepest module file on it.
+// A parent naming its own descendants is not an edge either: a module composes its children
+// (declares, re-exports and uses them), and its children use the parent's shared items; that
+// pair is one unit. Cycles between siblings, or through modules outside it, still count.
 
 /** Code without comments, string and char literals (so `crate::` in a doc comment or a message
  * is not an edge) and without `pub(in crate::a)` visibilities (they use nothing). */
@@ -173,6 +176,8 @@ function rustGraph(src) {
       for (let n = abs.length; n >= 0; n--) {
         const targets = modules.get(abs.slice(0, n).join('::'));
         if (!targets) continue;
+        const descendant = n > self.length && self.every((m, i) => abs[i] === m);
+        if (descendant) break;
         for (const t of targets) if (t !== file) deps.add(t);
         break;
       }

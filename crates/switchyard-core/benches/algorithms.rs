@@ -6,29 +6,31 @@
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
 use serde_json::json;
 use std::time::Duration;
+use switchyard_core::catalog::Algorithm;
 use switchyard_core::config::PoolConfig;
-use switchyard_core::select::plan::synthetic_key;
-use switchyard_core::select::{PickContext, ALGORITHMS};
+use switchyard_core::plan::synthetic_key;
+use switchyard_core::registry::Registry;
+use switchyard_core::select::PickContext;
 use switchyard_core::snapshot::Pool;
-use switchyard_core::stats::StatsRegistry;
 
-fn pool_config(algorithm: &str, n: usize) -> PoolConfig {
+fn pool_config(algorithm: Algorithm, n: usize) -> PoolConfig {
     let bs: Vec<_> = (0..n)
         .map(|i| json!({"address": format!("10.{}.{}.{}:8080", i / 65536, (i / 256) % 256, i % 256), "weight": 1 + (i % 3), "backup": false}))
         .collect();
-    serde_json::from_value(json!({"name": "p", "algorithm": algorithm, "connect_timeout_ms": 1000, "retries": 2, "backends": bs}))
-        .unwrap()
+    serde_json::from_value(json!({"name": "p", "algorithm": algorithm, "connect_timeout_ms": 1000, "retries": 2, "backends": bs})).unwrap()
 }
 
 fn bench_picks(c: &mut Criterion) {
-    let clients: Vec<PickContext> = (0..1024).map(|i| PickContext { client: synthetic_key(i) }).collect();
     let mut g = c.benchmark_group("pick");
     g.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(1));
-    for algorithm in ALGORITHMS {
+    for algorithm in Algorithm::ALL {
         for n in [10usize, 100, 1000] {
-            let pool = Pool::build(&pool_config(algorithm, n), &StatsRegistry::default());
+            let pool = Pool::build(&pool_config(algorithm, n), &Registry::default()).expect("a valid pool");
+            // The route computes each client's key once; the pick reads it.
+            let clients: Vec<PickContext> =
+                (0..1024).map(synthetic_key).map(|client| PickContext { key: pool.key_of(client), client }).collect();
             let mut k = 0usize;
-            g.bench_with_input(BenchmarkId::new(*algorithm, n), &n, |b, _| {
+            g.bench_with_input(BenchmarkId::new(algorithm.name(), n), &n, |b, _| {
                 b.iter(|| {
                     k = (k + 1) & 1023;
                     black_box(pool.pick(&clients[k], &[]))
@@ -42,9 +44,9 @@ fn bench_picks(c: &mut Criterion) {
 fn bench_builds(c: &mut Criterion) {
     let mut g = c.benchmark_group("build");
     g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    for algorithm in ["maglev", "consistent_hash", "weighted_round_robin"] {
+    for algorithm in [Algorithm::Maglev, Algorithm::ConsistentHash, Algorithm::WeightedRoundRobin] {
         let cfg = pool_config(algorithm, 1000);
-        g.bench_function(BenchmarkId::new(algorithm, 1000), |b| b.iter(|| black_box(Pool::build(&cfg, &StatsRegistry::default()))));
+        g.bench_function(BenchmarkId::new(algorithm.name(), 1000), |b| b.iter(|| black_box(Pool::build(&cfg, &Registry::default()))));
     }
     g.finish();
 }

@@ -13,8 +13,8 @@
 //!   thread: the first awake worker takes a burst at once, so without this
 //!   long-lived connections pile up on one worker.
 
-use crate::engine::Shared;
-use crate::listener::serve;
+use crate::pipeline::serve;
+use crate::shared::Shared;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -51,6 +51,15 @@ pub async fn accept_loop(shared: Arc<Shared>, name: Arc<str>, listener: TcpListe
 #[cfg(target_os = "linux")]
 pub type SharedSocket = tokio::io::unix::AsyncFd<socket2::Socket>;
 
+/// Register a descriptor of a shared listening socket with the current
+/// worker's reactor (call inside that runtime).
+#[cfg(target_os = "linux")]
+pub fn register_shared(dup: std::net::TcpListener) -> std::io::Result<SharedSocket> {
+    // SAFETY: the Socket owns `dup`, an open descriptor that stays open and
+    // unchanged until the AsyncFd (which owns the Socket) drops.
+    unsafe { SharedSocket::register(socket2::Socket::from(dup)) }.map_err(|e| e.into_parts().1)
+}
+
 /// Accept from a socket every worker watches until `stop` fires (see the
 /// module comment). `workers` are the runtimes of all workers, by index.
 #[cfg(target_os = "linux")]
@@ -75,8 +84,8 @@ pub async fn accept_shared(
         match guard.try_io(|l| l.get_ref().accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)) {
             Ok(Ok((sock, addr))) => {
                 let Some(peer) = addr.as_socket() else { continue }; // not an IP peer: closes here
-                // Not registered anywhere yet, so it can go to any worker for free:
-                // the least loaded one when this one is ahead by more than SLACK.
+                                                                     // Not registered anywhere yet, so it can go to any worker for free:
+                                                                     // the least loaded one when this one is ahead by more than SLACK.
                 let owner = shared.conns.hand_off_target(worker, SLACK).unwrap_or(worker);
                 let runtime = &workers[owner];
                 let _in_owner = runtime.enter();

@@ -1,17 +1,21 @@
 //! The resolved configuration the control plane sends (as JSON). TypeScript
 //! has already validated it and filled every default (`ts/config/types.ts`,
 //! `ResolvedConfig`); this side re-checks what the data plane depends on, so a
-//! bad table can never reach the hot path.
+//! bad table can never reach the hot path. The TypeScript types of these
+//! structs are generated from them (`ts/binding/types.generated.ts`).
 
+pub use crate::catalog::HashKey;
+use crate::catalog::{self, Algorithm, PoolOption};
 use crate::error::{Error, Result};
 pub use crate::health::{AdminState, OnDown, PassiveConfig};
-pub use crate::tls::{BackendTlsConfig, TlsConfig};
+pub use crate::tls::{BackendTlsConfig, CertConfig, TlsConfig};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 
 /// How a direction of a connection moves bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum SpliceMode {
     /// Start with a userspace copy; move to splice(2) after sustained full reads.
@@ -24,6 +28,7 @@ pub enum SpliceMode {
 
 /// How a listener's connections are spread over the workers (see `accept.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum AcceptMode {
     /// One socket all workers accept from, favouring the least loaded (Linux).
@@ -34,7 +39,8 @@ pub enum AcceptMode {
 }
 
 /// The whole data-plane configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct EngineConfig {
     /// Runtime worker threads; fixed for the life of the engine.
@@ -47,7 +53,8 @@ pub struct EngineConfig {
 }
 
 /// One TCP listener.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct ListenerConfig {
     pub name: String,
@@ -72,11 +79,12 @@ pub struct ListenerConfig {
 }
 
 fn default_peek_timeout() -> u64 {
-    5_000
+    catalog::PEEK_TIMEOUT_MS
 }
 
 /// One passthrough route.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct SniRoute {
     /// `api.example.com` or `*.example.com`.
@@ -85,21 +93,22 @@ pub struct SniRoute {
 }
 
 /// One pool of backends.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct PoolConfig {
     pub name: String,
-    pub algorithm: String,
+    pub algorithm: Algorithm,
     pub connect_timeout_ms: u64,
     pub retries: u32,
     pub backends: Vec<BackendConfig>,
     /// What hash algorithms hash (consistent_hash, maglev). Default: source IP.
     #[serde(default)]
     pub hash_key: HashKey,
-    /// Ring points per weight unit (consistent_hash). Default 160.
+    /// Ring points per weight unit (consistent_hash). Default [`catalog::VIRTUAL_NODES`].
     #[serde(default)]
     pub virtual_nodes: Option<u32>,
-    /// Lookup table size, prime (maglev). Default 65537.
+    /// Lookup table size, prime (maglev). Default [`catalog::TABLE_SIZE`].
     #[serde(default)]
     pub table_size: Option<u32>,
     /// Bounded load: no backend takes more than this × the average active connections.
@@ -120,19 +129,9 @@ pub struct PoolConfig {
     pub backend_tls: Option<BackendTlsConfig>,
 }
 
-/// The key hash-based algorithms hash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HashKey {
-    /// The client's IP address.
-    #[default]
-    SourceIp,
-    /// The client's IP address and port (spreads one client's connections).
-    SourceIpPort,
-}
-
 /// One backend of a pool.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct BackendConfig {
     pub address: String,
@@ -144,82 +143,154 @@ pub struct BackendConfig {
 }
 
 impl EngineConfig {
-    /// Parse and check a configuration sent by the control plane.
+    /// Parse and check a configuration sent by the control plane. A
+    /// malformed document names the field (`pools[0].algorithm`).
     pub fn from_json(json: &str) -> Result<Self> {
-        let cfg: EngineConfig = serde_json::from_str(json)
-            .map_err(|e| Error::config(format!("malformed engine configuration: {e}")))?;
+        let cfg: EngineConfig = parse_json(json)?;
         cfg.check()?;
         Ok(cfg)
     }
 
     /// Check the invariants the data plane relies on.
     pub fn check(&self) -> Result<()> {
-        if self.workers == 0 || self.workers > 256 {
-            return Err(Error::config(format!("workers: expected 1..256, got {}", self.workers)));
+        if !catalog::WORKERS.contains(self.workers as u64) {
+            let (min, max) = (catalog::WORKERS.min, catalog::WORKERS.max);
+            return Err(Error::config_at("workers", format!("expected {min}..{max}, got {}", self.workers)));
         }
         let mut pool_names = HashSet::new();
         for (i, p) in self.pools.iter().enumerate() {
             if !pool_names.insert(p.name.as_str()) {
-                return Err(Error::config(format!("pools[{i}].name: duplicate pool {:?}", p.name)));
+                return Err(Error::config_at(format!("pools[{i}].name"), format!("duplicate pool {:?}", p.name)));
             }
-            if p.backends.is_empty() {
-                return Err(Error::config(format!("pools.{}.backends: a pool needs at least one backend", p.name)));
-            }
-            crate::select::check_pool(p).map_err(|m| Error::config(format!("pools.{}.{m}", p.name)))?;
-            if p.panic_threshold.is_some_and(|t| t > 100) {
-                return Err(Error::config(format!("pools.{}.panic_threshold: expected a percentage 0..100", p.name)));
-            }
-            if p.passive.max_ejection_percent > 100 {
-                return Err(Error::config(format!("pools.{}.passive.max_ejection_percent: expected a percentage 0..100", p.name)));
-            }
-            let mut seen = HashSet::new();
-            for (j, b) in p.backends.iter().enumerate() {
-                let addr = parse_addr(&b.address)
-                    .map_err(|m| Error::config(format!("pools.{}.backends[{j}].address: {m}", p.name)))?;
-                if addr.port() == 0 {
-                    return Err(Error::config(format!("pools.{}.backends[{j}].address: port 0 is not a backend port", p.name)));
-                }
-                if !seen.insert(addr) {
-                    return Err(Error::config(format!("pools.{}.backends[{j}].address: duplicate backend {addr}", p.name)));
-                }
-            }
+            p.check()?;
         }
         let mut names = HashSet::new();
         let mut bound: Vec<(&str, SocketAddr)> = Vec::new();
         for l in &self.listeners {
+            let at = format!("listeners.{}", l.name);
             if !names.insert(l.name.as_str()) {
-                return Err(Error::config(format!("listeners.{}: duplicate listener name", l.name)));
+                return Err(Error::config_at(at, "duplicate listener name"));
             }
-            let addr = parse_addr(&l.address).map_err(|m| Error::config(format!("listeners.{}.address: {m}", l.name)))?;
-            // SO_REUSEPORT would let both bind and the kernel would split the
-            // port's connections between them at random: refuse it here.
+            let addr = parse_addr(&l.address).map_err(|m| Error::config_at(format!("{at}.address"), m))?;
+            // Two listeners on one port would either fail to bind or, with
+            // SO_REUSEPORT, split the port's connections at random: refuse it here.
             if let Some((other, _)) = bound.iter().find(|(_, b)| overlaps(*b, addr)) {
-                return Err(Error::config(format!(
-                    "listeners.{}.address: {} overlaps listeners.{other}.address (same port)",
-                    l.name, l.address
-                )));
+                return Err(Error::config_at(
+                    format!("{at}.address"),
+                    format!("{} overlaps listeners.{other}.address (same port)", l.address),
+                ));
             }
             bound.push((l.name.as_str(), addr));
             if !pool_names.contains(l.pool.as_str()) {
-                return Err(Error::config(format!("listeners.{}.pool: no pool named {:?}", l.name, l.pool)));
+                return Err(Error::config_at(format!("{at}.pool"), format!("no pool named {:?}", l.pool)));
             }
             for (i, r) in l.sni_routes.iter().flatten().enumerate() {
                 if !pool_names.contains(r.pool.as_str()) {
-                    return Err(Error::config(format!("listeners.{}.sni_routes[{i}].pool: no pool named {:?}", l.name, r.pool)));
+                    return Err(Error::config_at(format!("{at}.sni_routes[{i}].pool"), format!("no pool named {:?}", r.pool)));
                 }
             }
             if l.tls.is_some() && l.sni_routes.is_some() {
-                return Err(Error::config(format!("listeners.{}: tls (termination) and sni_routes (passthrough) exclude each other", l.name)));
+                return Err(Error::config_at(at, "tls (termination) and sni_routes (passthrough) exclude each other"));
             }
             if l.tls.as_ref().is_some_and(|t| t.certificates.is_empty()) {
-                return Err(Error::config(format!("listeners.{}.tls.certificates: at least one certificate is needed", l.name)));
+                return Err(Error::config_at(format!("{at}.tls.certificates"), "at least one certificate is needed"));
             }
             if l.backlog == 0 {
-                return Err(Error::config(format!("listeners.{}.backlog: must be at least 1", l.name)));
+                return Err(Error::config_at(format!("{at}.backlog"), "must be at least 1"));
             }
         }
         Ok(())
     }
+
+    /// The pool called `name`.
+    pub fn pool(&self, name: &str) -> Option<&PoolConfig> {
+        self.pools.iter().find(|p| p.name == name)
+    }
+}
+
+impl PoolConfig {
+    /// Parse and check one pool sent by the control plane (a pool-only update).
+    pub fn from_json(json: &str) -> Result<Self> {
+        let p: PoolConfig = parse_json(json)?;
+        p.check()?;
+        Ok(p)
+    }
+
+    /// Check a pool: backends, weights, and the options of its algorithm
+    /// against the limits in [`catalog`].
+    pub fn check(&self) -> Result<()> {
+        let at = format!("pools.{}", self.name);
+        if self.backends.is_empty() {
+            return Err(Error::config_at(format!("{at}.backends"), "a pool needs at least one backend"));
+        }
+        let reads = |o: PoolOption| self.algorithm.options().contains(&o);
+        if let Some(m) = self.table_size {
+            let limit = catalog::TABLE_SIZE;
+            if !reads(PoolOption::TableSize) {
+                return Err(not_read(&at, "table_size", self.algorithm));
+            }
+            if !limit.contains(m as u64) || !catalog::is_prime(m as u64) {
+                return Err(Error::config_at(format!("{at}.table_size"), format!("expected a prime number up to {}, got {m}", limit.max)));
+            }
+        }
+        if let Some(v) = self.virtual_nodes {
+            let limit = catalog::VIRTUAL_NODES;
+            if !reads(PoolOption::VirtualNodes) {
+                return Err(not_read(&at, "virtual_nodes", self.algorithm));
+            }
+            if !limit.contains(v as u64) {
+                return Err(Error::config_at(format!("{at}.virtual_nodes"), format!("expected {}..{}, got {v}", limit.min, limit.max)));
+            }
+        }
+        if let Some(f) = self.hash_balance_factor {
+            if !reads(PoolOption::HashBalanceFactor) {
+                return Err(not_read(&at, "hash_balance_factor", self.algorithm));
+            }
+            catalog::check_balance_factor(f).map_err(|m| Error::config_at(format!("{at}.hash_balance_factor"), m))?;
+        }
+        if self.hash_key != HashKey::default() && !reads(PoolOption::HashKey) {
+            return Err(not_read(&at, "hash_key", self.algorithm));
+        }
+        let percent = catalog::PERCENT;
+        if self.panic_threshold.is_some_and(|t| !percent.contains(t as u64)) {
+            return Err(Error::config_at(format!("{at}.panic_threshold"), "expected a percentage 0..100"));
+        }
+        if !percent.contains(self.passive.max_ejection_percent as u64) {
+            return Err(Error::config_at(format!("{at}.passive.max_ejection_percent"), "expected a percentage 0..100"));
+        }
+        let mut seen = HashSet::new();
+        for (j, b) in self.backends.iter().enumerate() {
+            let bat = format!("{at}.backends[{j}]");
+            let addr = parse_addr(&b.address).map_err(|m| Error::config_at(format!("{bat}.address"), m))?;
+            if addr.port() == 0 {
+                return Err(Error::config_at(format!("{bat}.address"), "port 0 is not a backend port"));
+            }
+            if !seen.insert(addr) {
+                return Err(Error::config_at(format!("{bat}.address"), format!("duplicate backend {addr}")));
+            }
+            let w = catalog::WEIGHT;
+            if !w.contains(b.weight as u64) {
+                return Err(Error::config_at(format!("{bat}.weight"), format!("expected {}..{}, got {}", w.min, w.max, b.weight)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The error for an option the pool's algorithm does not read.
+fn not_read(at: &str, option: &str, algorithm: Algorithm) -> Error {
+    let readers: Vec<&str> =
+        Algorithm::ALL.into_iter().filter(|a| a.options().iter().any(|o| o.name() == option)).map(Algorithm::name).collect();
+    Error::config_at(format!("{at}.{option}"), format!("applies only to {}, but the algorithm is {algorithm}", readers.join(" and ")))
+}
+
+/// Deserialize JSON from the control plane; a malformed document names the field.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {
+    let de = &mut serde_json::Deserializer::from_str(json);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        Error::config_at(if path == "." { "(engine)".to_owned() } else { path }, format!("malformed engine configuration: {}", e.inner()))
+    })
 }
 
 /// Do two listener addresses claim the same port (same IP, or one is the wildcard)?
@@ -271,5 +342,19 @@ mod tests {
     fn rejects_unknown_fields() {
         let e = EngineConfig::from_json(r#"{"workers":1,"listeners":[],"pools":[],"bogus":1}"#).unwrap_err();
         assert!(e.message.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn enforces_the_catalog_limits_with_paths() {
+        let e = EngineConfig::from_json(&sample(r#"[{"address":"127.0.0.1:1","weight":1001,"backup":false}]"#)).unwrap_err();
+        assert_eq!(e.issues[0].path, "pools.p.backends[0].weight", "{e}");
+        assert!(e.issues[0].message.contains("0..1000"), "{e}");
+        let json = sample(r#"[{"address":"127.0.0.1:1","weight":1,"backup":false}]"#);
+        let e = EngineConfig::from_json(&json.replace(r#""round_robin""#, r#""maglev","hash_balance_factor":101"#)).unwrap_err();
+        assert_eq!(e.issues[0].path, "pools.p.hash_balance_factor", "{e}");
+        let e = EngineConfig::from_json(&json.replace(r#""round_robin""#, r#""round_robin","virtual_nodes":100"#)).unwrap_err();
+        assert_eq!(e.issues[0].message, "applies only to consistent_hash, but the algorithm is round_robin", "{e}");
+        let e = EngineConfig::from_json(&json.replace("round_robin", "fastest")).unwrap_err();
+        assert_eq!(e.issues[0].path, "pools[0].algorithm", "{e}");
     }
 }

@@ -13,8 +13,10 @@ pub const CAPACITY: usize = 1024;
 
 /// One event.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Event {
     /// `ejected`, `ejection_skipped`.
+    #[cfg_attr(test, ts(type = "\"ejected\" | \"ejection_skipped\""))]
     pub kind: &'static str,
     pub pool: String,
     pub address: String,
@@ -34,6 +36,7 @@ impl Event {
 
 /// A batch handed to the control plane.
 #[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct EventBatch {
     pub events: Vec<Event>,
     /// Events dropped since the previous pull because the queue was full.

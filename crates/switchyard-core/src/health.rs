@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 /// What the operator wants for a backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum AdminState {
     /// Takes new connections (if healthy).
@@ -28,7 +29,8 @@ pub enum AdminState {
 }
 
 /// Passive-detection policy of a pool.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct PassiveConfig {
     /// Consecutive failures (connect errors, timeouts, resets before the first byte) that eject. 0 = off.
@@ -43,12 +45,19 @@ pub struct PassiveConfig {
 
 impl Default for PassiveConfig {
     fn default() -> Self {
-        Self { consecutive_failures: 3, ejection_ms: 10_000, max_ejection_ms: 300_000, max_ejection_percent: 50 }
+        use crate::catalog as c;
+        Self {
+            consecutive_failures: c::PASSIVE_CONSECUTIVE_FAILURES,
+            ejection_ms: c::PASSIVE_EJECTION_MS,
+            max_ejection_ms: c::PASSIVE_MAX_EJECTION_MS,
+            max_ejection_percent: c::PASSIVE_MAX_EJECTION_PERCENT,
+        }
     }
 }
 
 /// What happens to established connections when the active check marks a backend down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum OnDown {
     #[default]
@@ -56,7 +65,7 @@ pub enum OnDown {
     Close,
 }
 
-const UNKNOWN: u8 = 0;
+/// Verdicts in `BackendHealth::checked` (0, the initial value, is "unknown").
 const UP: u8 = 1;
 const DOWN: u8 = 2;
 
@@ -141,11 +150,6 @@ impl BackendHealth {
             self.ejections.store(0, Relaxed);
         }
         self.checked.swap(new, Relaxed) != new
-    }
-
-    /// Forget the verdict (the check was removed from the configuration).
-    pub fn clear_checked(&self) {
-        self.checked.store(UNKNOWN, Relaxed);
     }
 
     /// The one token connections to this backend watch: cancelled by

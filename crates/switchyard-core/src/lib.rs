@@ -1,31 +1,68 @@
-//! Switchyard's data plane: TCP listeners, backend selection, connection
-//! forwarding (userspace copy and splice(2)), and the atomic counters the
-//! control plane pulls. Pure Rust: no napi here, so `cargo test -p
-//! switchyard-core` runs without Node.
+//! Switchyard's data plane: TCP listeners, a connection pipeline (frontend →
+//! route → upstream → forward), backend selection, forwarding (userspace
+//! copy and splice(2)), and the atomic counters the control plane pulls.
+//! Pure Rust: no napi here, so `cargo test -p switchyard-core` runs without
+//! Node.
 //!
 //! The control plane (TypeScript) decides *tables*; this crate executes them:
-//! an [`config::EngineConfig`] becomes one immutable [`snapshot::Snapshot`],
-//! swapped in atomically by [`engine::Engine::update`]. The per-connection
-//! path does one atomic load of that snapshot and never calls out.
+//! an [`EngineConfig`] becomes one immutable snapshot, swapped in atomically
+//! by [`Engine::update`] (or [`Engine::update_pool`] for one pool). The
+//! per-connection path does one atomic load of that snapshot and never calls
+//! out.
+//!
+//! The public API is what the binding and the tests need: [`Engine`], the
+//! configuration ([`config`]), the data plane's facts ([`catalog`]), errors,
+//! reports ([`stats`], [`EventBatch`]) and [`plan`]. Everything else is
+//! private; the feature `internals` opens the selection internals to the
+//! criterion benches.
+#![deny(unsafe_code)]
 
-pub mod accept;
+pub mod catalog;
 pub mod config;
-pub mod connect;
-pub mod engine;
 pub mod error;
-pub mod events;
-pub mod forward;
-pub mod health;
-pub mod limits;
-pub mod listener;
-pub mod net;
-pub mod select;
-pub mod snapshot;
+pub mod plan;
 pub mod stats;
-pub mod tls;
-pub mod tracker;
-pub mod workers;
 
+#[allow(unsafe_code)] // registers a shared listening socket with each worker's reactor
+mod accept;
+mod backend;
+mod engine;
+mod events;
+#[allow(unsafe_code)] // splice(2) and pipes
+mod forward;
+mod health;
+#[allow(unsafe_code)] // getrlimit/setrlimit
+mod limits;
+mod listeners;
+#[allow(unsafe_code)] // setsockopt(TCP_DEFER_ACCEPT)
+mod net;
+mod pipeline;
+mod shared;
+mod tls;
+mod tracker;
+mod workers;
+
+/// Selection internals, public only for the criterion benches (`--features internals`).
+#[cfg(feature = "internals")]
+pub mod registry;
+#[cfg(not(feature = "internals"))]
+mod registry;
+/// Selection internals, public only for the criterion benches (`--features internals`).
+#[cfg(feature = "internals")]
+pub mod select;
+#[cfg(not(feature = "internals"))]
+mod select;
+/// The snapshot, public only for the criterion benches (`--features internals`).
+#[cfg(feature = "internals")]
+pub mod snapshot;
+#[cfg(not(feature = "internals"))]
+mod snapshot;
+
+pub use accept::SLACK as ACCEPT_SLACK;
 pub use config::EngineConfig;
-pub use engine::Engine;
-pub use error::{Error, ErrorCode};
+pub use engine::{Engine, HealthUpdate};
+pub use error::{Error, ErrorCode, Issue};
+pub use events::{Event, EventBatch};
+
+#[cfg(test)]
+mod binding_export;

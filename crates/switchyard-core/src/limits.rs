@@ -9,6 +9,7 @@ pub fn raise_nofile() -> u64 {
 
 /// Raise the soft `RLIMIT_NOFILE` to the hard limit. Returns the new soft limit.
 #[cfg(unix)]
+#[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not on every unix
 pub fn raise_nofile() -> u64 {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes into the rlimit struct we own; no other memory is touched.

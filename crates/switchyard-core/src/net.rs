@@ -10,15 +10,19 @@ use tokio::net::TcpStream;
 /// per worker). Without SO_REUSEPORT a listener gets a single socket.
 pub const REUSEPORT: bool = cfg!(unix);
 
-/// Bind a listening socket with `SO_REUSEADDR`, `SO_REUSEPORT`, `TCP_NODELAY`
-/// (inherited by accepted sockets) and our own backlog (tokio's `bind` fixes
-/// it at 128). Non-blocking, ready for tokio. With `defer_accept`, see
+/// Bind a listening socket with `SO_REUSEADDR`, `TCP_NODELAY` (inherited by
+/// accepted sockets) and our own backlog (tokio's `bind` fixes it at 128).
+/// Non-blocking, ready for tokio. `SO_REUSEPORT` only when `reuseport`: it
+/// lets any other socket of the same user bind the address too, so it is set
+/// only where several sockets must share it. With `defer_accept`, see
 /// [`set_defer_accept`].
-pub fn bind_listener(addr: SocketAddr, backlog: u32, defer_accept: bool) -> io::Result<std::net::TcpListener> {
+pub fn bind_listener(addr: SocketAddr, backlog: u32, defer_accept: bool, reuseport: bool) -> io::Result<std::net::TcpListener> {
     let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     sock.set_reuse_address(true)?;
     #[cfg(unix)]
-    sock.set_reuse_port(true)?;
+    if reuseport {
+        sock.set_reuse_port(true)?;
+    }
     if addr.is_ipv6() {
         sock.set_only_v6(true)?;
     }
@@ -27,11 +31,24 @@ pub fn bind_listener(addr: SocketAddr, backlog: u32, defer_accept: bool) -> io::
     sock.set_tcp_nodelay(true)?;
     sock.set_nonblocking(true)?;
     if defer_accept {
-        set_defer_accept(&sock)?;
+        set_defer_accept(&sock, true)?;
     }
     sock.bind(&addr.into())?;
-    sock.listen(backlog.min(i32::MAX as u32) as i32)?;
+    sock.listen(clamp_backlog(backlog))?;
     Ok(sock.into())
+}
+
+/// Change the backlog and `defer_accept` of a listening socket in place:
+/// `listen(2)` on a listening socket only updates its backlog, and its queue
+/// of pending connections is kept.
+pub fn relisten(sock: &std::net::TcpListener, backlog: u32, defer_accept: bool) -> io::Result<()> {
+    let s = SockRef::from(sock);
+    set_defer_accept(&s, defer_accept)?;
+    s.listen(clamp_backlog(backlog))
+}
+
+fn clamp_backlog(backlog: u32) -> i32 {
+    backlog.min(i32::MAX as u32) as i32
 }
 
 /// `TCP_DEFER_ACCEPT` (1 s): the kernel completes the handshake but hands the
@@ -44,9 +61,9 @@ pub fn bind_listener(addr: SocketAddr, backlog: u32, defer_accept: bool) -> io::
 /// (SMTP, MySQL, FTP) would wait ≥ 1 s for its banner. HAProxy's
 /// `defer-accept`, nginx's `deferred`.
 #[cfg(target_os = "linux")]
-fn set_defer_accept(sock: &Socket) -> io::Result<()> {
+fn set_defer_accept(sock: &Socket, on: bool) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    let secs: libc::c_int = 1;
+    let secs: libc::c_int = if on { 1 } else { 0 };
     // SAFETY: a valid socket fd, and a pointer to a c_int that outlives the call with its size.
     let r = unsafe {
         libc::setsockopt(
@@ -57,11 +74,18 @@ fn set_defer_accept(sock: &Socket) -> io::Result<()> {
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
-    if r == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn set_defer_accept(_: &Socket) -> io::Result<()> {
+fn set_defer_accept(_: &Socket, on: bool) -> io::Result<()> {
+    if !on {
+        return Ok(());
+    }
     Err(io::Error::new(io::ErrorKind::Unsupported, "defer_accept (TCP_DEFER_ACCEPT) exists on Linux only"))
 }
 
@@ -109,7 +133,7 @@ pub async fn connect(addr: SocketAddr, preface: &[u8]) -> io::Result<TcpStream> 
             });
         }
     }
-    crate::forward::write_all(&stream, &preface[sent..]).await?;
+    write_all(&stream, &preface[sent..]).await?;
     Ok(stream)
 }
 
@@ -136,6 +160,19 @@ fn einprogress() -> i32 {
     -1
 }
 
+/// Write all of `data`, trying first and waiting for writability only on `EAGAIN`.
+pub async fn write_all(dst: &TcpStream, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        match dst.try_write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => dst.writable().await?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Pass a FIN on: shut down the write half of `s`. A socket the peer already
 /// reset reports `ENOTCONN`, which is not an error for a proxy.
 pub fn shutdown_write(s: &TcpStream) -> io::Result<()> {
@@ -154,10 +191,23 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn accepted_sockets_inherit_nodelay() {
-        let l = bind_listener("127.0.0.1:0".parse().unwrap(), 16, false).unwrap();
+        let l = bind_listener("127.0.0.1:0".parse().unwrap(), 16, false, false).unwrap();
         l.set_nonblocking(false).unwrap();
         let _c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (a, _) = l.accept().unwrap();
         assert!(a.nodelay().unwrap());
+    }
+
+    /// Without SO_REUSEPORT a second socket on the same address fails; with
+    /// it on both, both bind (the `accept: reuseport` mode, by design).
+    #[test]
+    fn reuseport_only_when_asked() {
+        let a = bind_listener("127.0.0.1:0".parse().unwrap(), 16, false, false).unwrap();
+        let err = bind_listener(a.local_addr().unwrap(), 16, false, false).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        let b = bind_listener("127.0.0.1:0".parse().unwrap(), 16, false, true).unwrap();
+        bind_listener(b.local_addr().unwrap(), 16, false, true).unwrap();
+        relisten(&a, 64, true).unwrap();
+        relisten(&a, 64, false).unwrap();
     }
 }

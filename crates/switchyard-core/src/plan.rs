@@ -3,22 +3,21 @@
 //! fraction of keys whose backend changed. Runs the real selectors, so the
 //! answer is what the data plane would do.
 
-use super::PickContext;
-use crate::config::{parse_addr, PoolConfig};
+use crate::catalog::Algorithm;
+use crate::config::PoolConfig;
 use crate::error::{Error, Result};
+use crate::registry::Registry;
+use crate::select::PickContext;
 use crate::snapshot::Pool;
-use crate::stats::StatsRegistry;
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-
-/// Algorithms that map a key to a backend (others have no affinity to move).
-const KEYED: &[&str] = &["ip_hash", "consistent_hash", "maglev"];
 
 /// Default number of synthetic keys.
 pub const DEFAULT_SAMPLES: u32 = 100_000;
 
 /// A plan request: the pool before and after the change, and the keys.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct PlanRequest {
     pub before: PoolConfig,
@@ -35,6 +34,7 @@ pub struct PlanRequest {
 
 /// One backend's share before or after.
 #[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Share {
     pub address: String,
     /// Fraction of sample keys it receives (keyed algorithms) or its expected
@@ -44,9 +44,10 @@ pub struct Share {
 
 /// The answer.
 #[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct PlanReport {
-    pub algorithm_before: String,
-    pub algorithm_after: String,
+    pub algorithm_before: Algorithm,
+    pub algorithm_after: Algorithm,
     pub keys: usize,
     /// True when both algorithms map keys to backends.
     pub keyed: bool,
@@ -56,8 +57,11 @@ pub struct PlanReport {
     pub after: Vec<Share>,
     /// With `assignments`: per key, the backend address before and after (keyed only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub assignments: Option<Vec<(String, Option<String>, Option<String>)>>,
+    pub assignments: Option<Vec<Assignment>>,
 }
+
+/// One key's backend address before and after (`None`: no backend).
+pub type Assignment = (String, Option<String>, Option<String>);
 
 /// Synthetic client `i`: spread over IPv4 space, deterministic.
 pub fn synthetic_key(i: u32) -> SocketAddr {
@@ -77,26 +81,28 @@ fn parse_key(s: &str) -> Result<SocketAddr> {
 /// Compute the plan.
 pub fn plan(req: &PlanRequest) -> Result<PlanReport> {
     for (what, p) in [("before", &req.before), ("after", &req.after)] {
-        super::check_pool(p).map_err(|m| Error::config(format!("{what}.{m}")))?;
-        for b in &p.backends {
-            parse_addr(&b.address).map_err(|m| Error::config(format!("{what}.backends: {m}")))?;
-        }
+        // Report `before.table_size`, not `pools.<name>.table_size`.
+        p.check().map_err(|e| {
+            let prefix = format!("pools.{}", p.name);
+            let issue = &e.issues[0];
+            Error::config_at(issue.path.replacen(&prefix, what, 1), issue.message.clone())
+        })?;
     }
     let keys: Vec<SocketAddr> = match &req.keys {
         Some(k) => k.iter().map(|s| parse_key(s)).collect::<Result<_>>()?,
         None => (0..req.samples.unwrap_or(DEFAULT_SAMPLES)).map(synthetic_key).collect(),
     };
-    let registry = StatsRegistry::default();
+    let registry = Registry::default();
     let (before, after) = (Pool::build(&req.before, &registry)?, Pool::build(&req.after, &registry)?);
-    let keyed = KEYED.contains(&before.algorithm()) && KEYED.contains(&after.algorithm());
+    let keyed = before.algorithm().keyed() && after.algorithm().keyed();
     let mut moved = 0usize;
     let mut assignments = (req.assignments && keyed).then(|| Vec::with_capacity(keys.len()));
     let mut count_b = vec![0usize; before.backends.len()];
     let mut count_a = vec![0usize; after.backends.len()];
     if keyed {
         for &client in &keys {
-            let ctx = PickContext { client };
-            let (b, a) = (before.pick(&ctx, &[]), after.pick(&ctx, &[]));
+            let ctx = |p: &Pool| PickContext { key: p.key_of(client), client };
+            let (b, a) = (before.pick(&ctx(&before), &[]), after.pick(&ctx(&after), &[]));
             if let Some(i) = b {
                 count_b[i] += 1;
             }
@@ -123,8 +129,8 @@ pub fn plan(req: &PlanRequest) -> Result<PlanReport> {
             .collect()
     };
     Ok(PlanReport {
-        algorithm_before: before.algorithm().to_owned(),
-        algorithm_after: after.algorithm().to_owned(),
+        algorithm_before: before.algorithm(),
+        algorithm_after: after.algorithm(),
         keys: keys.len(),
         keyed,
         moved: keyed.then(|| moved as f64 / keys.len().max(1) as f64),
@@ -139,8 +145,7 @@ mod tests {
     use super::*;
 
     fn pool(algorithm: &str, n: usize) -> PoolConfig {
-        let backends: Vec<String> =
-            (1..=n).map(|i| format!(r#"{{"address":"10.0.0.{i}:80","weight":1,"backup":false}}"#)).collect();
+        let backends: Vec<String> = (1..=n).map(|i| format!(r#"{{"address":"10.0.0.{i}:80","weight":1,"backup":false}}"#)).collect();
         serde_json::from_str(&format!(
             r#"{{"name":"p","algorithm":"{algorithm}","connect_timeout_ms":100,"retries":2,"backends":[{}]}}"#,
             backends.join(",")
@@ -150,17 +155,33 @@ mod tests {
 
     #[test]
     fn ring_moves_a_quarter_and_modulo_moves_most() {
-        let ring = plan(&PlanRequest { before: pool("consistent_hash", 3), after: pool("consistent_hash", 4), keys: None, samples: None, assignments: false }).unwrap();
+        let ring = plan(&PlanRequest {
+            before: pool("consistent_hash", 3),
+            after: pool("consistent_hash", 4),
+            keys: None,
+            samples: None,
+            assignments: false,
+        })
+        .unwrap();
         let moved = ring.moved.unwrap();
         assert!((0.18..=0.28).contains(&moved), "ring moved {moved}");
-        let modulo = plan(&PlanRequest { before: pool("ip_hash", 3), after: pool("ip_hash", 4), keys: None, samples: None, assignments: false }).unwrap();
+        let modulo =
+            plan(&PlanRequest { before: pool("ip_hash", 3), after: pool("ip_hash", 4), keys: None, samples: None, assignments: false })
+                .unwrap();
         assert!(modulo.moved.unwrap() > 0.5, "ip_hash moved {:?}", modulo.moved);
         assert_eq!(modulo.keys, DEFAULT_SAMPLES as usize);
     }
 
     #[test]
     fn unkeyed_algorithms_report_shares_without_moves() {
-        let r = plan(&PlanRequest { before: pool("round_robin", 2), after: pool("round_robin", 4), keys: None, samples: Some(10), assignments: false }).unwrap();
+        let r = plan(&PlanRequest {
+            before: pool("round_robin", 2),
+            after: pool("round_robin", 4),
+            keys: None,
+            samples: Some(10),
+            assignments: false,
+        })
+        .unwrap();
         assert!(!r.keyed && r.moved.is_none());
         assert_eq!(r.after.iter().map(|s| s.share).collect::<Vec<_>>(), vec![0.25; 4]);
     }
@@ -168,10 +189,12 @@ mod tests {
     #[test]
     fn explicit_keys_and_bad_keys() {
         let keys = Some(vec!["192.0.2.1".to_owned(), "192.0.2.2:5000".to_owned()]);
-        let r = plan(&PlanRequest { before: pool("maglev", 2), after: pool("maglev", 2), keys, samples: None, assignments: false }).unwrap();
+        let r =
+            plan(&PlanRequest { before: pool("maglev", 2), after: pool("maglev", 2), keys, samples: None, assignments: false }).unwrap();
         assert_eq!((r.keys, r.moved), (2, Some(0.0)));
         let bad = Some(vec!["not-an-ip".to_owned()]);
-        let e = plan(&PlanRequest { before: pool("maglev", 2), after: pool("maglev", 2), keys: bad, samples: None, assignments: false }).unwrap_err();
+        let e = plan(&PlanRequest { before: pool("maglev", 2), after: pool("maglev", 2), keys: bad, samples: None, assignments: false })
+            .unwrap_err();
         assert!(e.message.contains("not-an-ip"));
     }
 }

@@ -1,42 +1,37 @@
-//! The immutable routing table: listeners → pools → backends with their
-//! selectors. Built off the hot path from an [`EngineConfig`], published with
-//! one `ArcSwap::store`, read with one atomic load per accepted connection.
+//! The immutable tables the hot path reads: per listener its frontend
+//! settings and route table, per pool its backends and selectors. Built off
+//! the hot path from an [`EngineConfig`], published with one
+//! `ArcSwap::store`, read with one atomic load per accepted connection.
+//!
+//! A build shares what did not change with the previous snapshot: a pool
+//! whose configuration is equal is the same `Arc<Pool>` (its tables are not
+//! rebuilt), and a listener's rustls `ServerConfig` is rebuilt only when its
+//! TLS settings or certificate bytes change. `Registry::builds` counts what
+//! was built.
 
-use crate::config::{parse_addr, EngineConfig, PoolConfig, SpliceMode};
+use crate::backend::Backend;
+use crate::catalog::{Algorithm, HashKey};
+use crate::config::{parse_addr, EngineConfig, ListenerConfig, PoolConfig, SpliceMode, TlsConfig};
 use crate::error::Result;
-use crate::health::{AdminState, BackendHealth, OnDown, PassiveConfig};
+use crate::health::{AdminState, OnDown, PassiveConfig};
+use crate::registry::Registry;
+use crate::select::{self, key_hash, BuildParams, Members, PickContext, Selector};
+use crate::stats::ListenerStats;
 use crate::tls::{self, client::BackendTls, server::TlsShared};
-use crate::select::{self, BuildParams, Members, PickContext, Selector};
-use crate::stats::{BackendStats, ListenerStats, StatsRegistry};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// One backend as the hot path sees it.
-#[derive(Debug)]
-pub struct Backend {
-    pub addr: SocketAddr,
-    pub weight: u32,
-    pub backup: bool,
-    pub state: AdminState,
-    pub stats: Arc<BackendStats>,
-    pub health: Arc<BackendHealth>,
-}
-
-impl Backend {
-    /// May it take a new connection: ready, not checked down, not ejected?
-    #[inline]
-    pub fn available(&self) -> bool {
-        self.state == AdminState::Ready && self.health.usable()
-    }
-}
 
 /// A pool: its backends, a selector per tier, and its connect policy.
 #[derive(Debug)]
 pub struct Pool {
     pub name: String,
+    /// The configuration it was built from (an equal one reuses this pool).
+    pub config: PoolConfig,
+    /// What keyed algorithms hash when the route supplies no key of its own.
+    pub hash_key: HashKey,
     pub backends: Vec<Backend>,
     /// Chooses among primaries (weight > 0).
     pub primary: Box<dyn Selector>,
@@ -59,7 +54,8 @@ pub struct Pool {
 impl Pool {
     /// Build a pool from its (checked) configuration; counters come from `registry`.
     /// Fails only on unusable backend TLS material.
-    pub fn build(p: &PoolConfig, registry: &StatsRegistry) -> Result<Pool> {
+    pub fn build(p: &PoolConfig, registry: &Registry) -> Result<Pool> {
+        registry.builds.pools.fetch_add(1, Relaxed);
         let backend_tls = p.backend_tls.as_ref().map(|t| tls::client::build(t, &format!("pools.{}", p.name))).transpose()?;
         let backends: Vec<Backend> = p
             .backends
@@ -71,8 +67,7 @@ impl Pool {
             })
             .collect();
         let params = BuildParams {
-            algorithm: &p.algorithm,
-            hash_key: p.hash_key,
+            algorithm: p.algorithm,
             virtual_nodes: p.virtual_nodes.unwrap_or(select::DEFAULT_VIRTUAL_NODES),
             table_size: p.table_size.unwrap_or(select::DEFAULT_TABLE_SIZE),
             balance_factor: p.hash_balance_factor,
@@ -87,6 +82,9 @@ impl Pool {
         }
         Ok(Pool {
             name: p.name.clone(),
+            config: p.clone(),
+            // ip_hash always hashes the source IP (it has no hash_key option).
+            hash_key: if p.algorithm == Algorithm::IpHash { HashKey::SourceIp } else { p.hash_key },
             backends,
             primary,
             backup,
@@ -101,9 +99,16 @@ impl Pool {
         })
     }
 
-    /// The algorithm's name.
-    pub fn algorithm(&self) -> &'static str {
-        self.primary.name()
+    /// The pool's algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        self.primary.algorithm()
+    }
+
+    /// The selection key of a client when the route supplies none: the
+    /// pool's `hash_key` of its address (only keyed algorithms read it).
+    #[inline]
+    pub fn key_of(&self, client: SocketAddr) -> u64 {
+        key_hash(client, self.hash_key)
     }
 
     /// Pick an available backend not in `tried`: primaries first; backups only
@@ -114,10 +119,7 @@ impl Pool {
     pub fn pick(&self, ctx: &PickContext, tried: &[usize]) -> Option<usize> {
         let b = &self.backends;
         let eligible = |i: usize| !tried.contains(&i) && b[i].available();
-        self.primary
-            .pick(ctx, b, &eligible)
-            .or_else(|| self.backup.pick(ctx, b, &eligible))
-            .or_else(|| self.panic_pick(ctx, tried))
+        self.primary.pick(ctx, b, &eligible).or_else(|| self.backup.pick(ctx, b, &eligible)).or_else(|| self.panic_pick(ctx, tried))
     }
 
     /// The fail-open path (cold: only reached when nothing is available).
@@ -140,20 +142,52 @@ impl Pool {
     }
 }
 
-/// What a listener's connections are routed by.
+/// A listener's part of the snapshot: how its connections are received
+/// (frontend), routed, and forwarded.
 #[derive(Debug)]
-pub struct Route {
-    /// The pool (the default pool when routing by SNI).
-    pub pool: Arc<Pool>,
+pub struct Listener {
+    pub routes: RouteTable,
     pub idle_timeout: Duration,
     pub splice: SpliceMode,
     pub stats: Arc<ListenerStats>,
     /// TLS termination: the server config and the handshake timeout.
-    pub tls: Option<(Arc<rustls::ServerConfig>, Duration)>,
-    /// TLS passthrough routing by SNI.
-    pub sni: Option<SniRouter>,
-    /// TLS counters (termination or passthrough), kept across swaps.
+    pub tls: Option<TlsTermination>,
+    /// TLS counters and session state (termination or passthrough), kept across swaps.
     pub tls_shared: Option<Arc<TlsShared>>,
+    /// How long passthrough waits for a whole ClientHello.
+    pub peek_timeout: Duration,
+}
+
+/// A listener's rustls configuration, and the settings it was built from
+/// (equal settings and certificate bytes reuse it).
+#[derive(Debug)]
+pub struct TlsTermination {
+    pub config: Arc<rustls::ServerConfig>,
+    pub handshake_timeout: Duration,
+    built_from: TlsConfig,
+}
+
+/// What a connection is routed by: today the SNI of a passthrough
+/// listener's ClientHello; the default pool otherwise. The route stage asks
+/// it for a pool and hands the pool's key on to the upstream stage.
+#[derive(Debug)]
+pub struct RouteTable {
+    /// The pool when nothing else matches.
+    pub default: Arc<Pool>,
+    /// TLS passthrough routing by SNI (the listener peeks the ClientHello).
+    pub sni: Option<SniRouter>,
+}
+
+impl RouteTable {
+    /// Does routing need the ClientHello's server name?
+    pub fn needs_sni(&self) -> bool {
+        self.sni.is_some()
+    }
+
+    /// The pool for a connection with server name `sni`.
+    pub fn pool_for(&self, sni: Option<&str>) -> &Arc<Pool> {
+        self.sni.as_ref().and_then(|r| r.pool_for(sni)).unwrap_or(&self.default)
+    }
 }
 
 /// Pools by ClientHello server name.
@@ -162,7 +196,6 @@ pub struct SniRouter {
     exact: HashMap<String, Arc<Pool>>,
     /// Keyed by the parent domain of `*.parent`.
     wildcard: HashMap<String, Arc<Pool>>,
-    pub peek_timeout: Duration,
 }
 
 impl SniRouter {
@@ -176,59 +209,91 @@ impl SniRouter {
 /// Everything the hot path reads, swapped as a whole.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    pub routes: HashMap<String, Arc<Route>>,
+    pub listeners: HashMap<String, Arc<Listener>>,
     pub pools: Vec<Arc<Pool>>,
 }
 
 impl Snapshot {
-    /// Build a snapshot; counters come from `registry` so they survive swaps.
+    /// Build a snapshot; counters come from `registry` so they survive swaps,
+    /// and pools and TLS configs that did not change are taken from `prev`.
     /// `cfg` must have passed [`EngineConfig::check`]. Fails on unusable TLS
     /// material (nothing is published then: the old certificates stay in force).
-    pub fn build(cfg: &EngineConfig, registry: &StatsRegistry) -> Result<Snapshot> {
-        let pools: Vec<Arc<Pool>> = cfg.pools.iter().map(|p| Pool::build(p, registry).map(Arc::new)).collect::<Result<_>>()?;
+    pub fn build(cfg: &EngineConfig, registry: &Registry, prev: Option<&Snapshot>) -> Result<Snapshot> {
+        let reuse = |p: &PoolConfig| prev.and_then(|s| s.pools.iter().find(|old| old.config == *p)).map(Arc::clone);
+        let pools: Vec<Arc<Pool>> =
+            cfg.pools.iter().map(|p| reuse(p).map_or_else(|| Pool::build(p, registry).map(Arc::new), Ok)).collect::<Result<_>>()?;
         let by_name: HashMap<&str, &Arc<Pool>> = pools.iter().map(|p| (p.name.as_str(), p)).collect();
-        let mut routes = HashMap::new();
+        let mut listeners = HashMap::new();
         for l in &cfg.listeners {
-            let at = format!("listeners.{}", l.name);
-            let tls_shared = if l.tls.is_some() || l.sni_routes.is_some() { Some(registry.tls(&l.name)?) } else { None };
-            let tls = match (&l.tls, &tls_shared) {
-                (Some(t), Some(shared)) => Some((tls::server::build(t, shared, &at)?, Duration::from_millis(t.handshake_timeout_ms.max(1)))),
-                _ => None,
-            };
-            let sni = l.sni_routes.as_ref().map(|rs| {
-                let mut router = SniRouter { exact: HashMap::new(), wildcard: HashMap::new(), peek_timeout: Duration::from_millis(l.peek_timeout_ms.max(1)) };
-                for r in rs {
-                    let pool = Arc::clone(by_name[r.pool.as_str()]);
-                    let name = r.name.to_ascii_lowercase();
-                    match name.strip_prefix("*.") {
-                        Some(parent) => router.wildcard.entry(parent.to_owned()).or_insert(pool),
-                        None => router.exact.entry(name).or_insert(pool),
-                    };
-                }
-                router
-            });
-            let route = Route {
-                pool: Arc::clone(by_name[l.pool.as_str()]),
-                idle_timeout: Duration::from_millis(l.idle_timeout_ms.max(1)),
-                splice: l.splice,
-                stats: registry.listener(&l.name),
-                tls,
-                sni,
-                tls_shared,
-            };
-            routes.insert(l.name.clone(), Arc::new(route));
+            let old = prev.and_then(|s| s.listeners.get(&l.name));
+            let listener = Listener::build(l, &by_name, registry, old.map(|o| &**o))?;
+            listeners.insert(l.name.clone(), Arc::new(listener));
         }
-        Ok(Snapshot { routes, pools })
+        Ok(Snapshot { listeners, pools })
+    }
+
+    /// A snapshot equal to `self` but with pool `pool` replaced (and the
+    /// listeners that route to it re-pointed). Nothing else is rebuilt.
+    pub fn with_pool(&self, cfg: &EngineConfig, pool: &PoolConfig, registry: &Registry) -> Result<Snapshot> {
+        let mut next = cfg.clone();
+        if let Some(p) = next.pools.iter_mut().find(|p| p.name == pool.name) {
+            *p = pool.clone();
+        }
+        Snapshot::build(&next, registry, Some(self))
     }
 
     /// Forget counters of pools, backends and listeners not in this snapshot.
     /// Called once the snapshot is published, so a failed update loses nothing.
-    pub fn prune(&self, registry: &StatsRegistry) {
+    pub fn prune(&self, registry: &Registry) {
         let pool = |name: &str| self.pools.iter().find(|p| p.name == name);
         registry.retain(
             |p| pool(p).is_some(),
             |p, addr| pool(p).is_some_and(|p| p.backends.iter().any(|b| b.addr == *addr)),
-            |name| self.routes.contains_key(name),
+            |name| self.listeners.contains_key(name),
         );
+    }
+}
+
+impl Listener {
+    /// Build a listener's tables; its TLS config is taken from `old` when
+    /// the TLS settings and certificate bytes are unchanged.
+    fn build(l: &ListenerConfig, pools: &HashMap<&str, &Arc<Pool>>, registry: &Registry, old: Option<&Listener>) -> Result<Listener> {
+        let at = format!("listeners.{}", l.name);
+        let tls_shared = if l.tls.is_some() || l.sni_routes.is_some() { Some(registry.tls(&l.name)?) } else { None };
+        let tls = match (&l.tls, &tls_shared) {
+            (Some(t), Some(shared)) => Some(match old.and_then(|o| o.tls.as_ref()).filter(|o| o.built_from == *t) {
+                Some(o) => TlsTermination { config: Arc::clone(&o.config), handshake_timeout: o.handshake_timeout, built_from: t.clone() },
+                None => {
+                    registry.builds.tls_configs.fetch_add(1, Relaxed);
+                    TlsTermination {
+                        config: tls::server::build(t, shared, &at)?,
+                        handshake_timeout: Duration::from_millis(t.handshake_timeout_ms.max(1)),
+                        built_from: t.clone(),
+                    }
+                }
+            }),
+            _ => None,
+        };
+        let sni = l.sni_routes.as_ref().map(|rs| {
+            let mut router = SniRouter { exact: HashMap::new(), wildcard: HashMap::new() };
+            for r in rs {
+                let pool = Arc::clone(pools[r.pool.as_str()]);
+                let name = r.name.to_ascii_lowercase();
+                match name.strip_prefix("*.") {
+                    Some(parent) => router.wildcard.entry(parent.to_owned()).or_insert(pool),
+                    None => router.exact.entry(name).or_insert(pool),
+                };
+            }
+            router
+        });
+        Ok(Listener {
+            routes: RouteTable { default: Arc::clone(pools[l.pool.as_str()]), sni },
+            idle_timeout: Duration::from_millis(l.idle_timeout_ms.max(1)),
+            splice: l.splice,
+            stats: registry.listener(&l.name),
+            tls,
+            tls_shared,
+            peek_timeout: Duration::from_millis(l.peek_timeout_ms.max(1)),
+        })
     }
 }

@@ -44,7 +44,7 @@ async fn both_workers_serve_a_shared_listener() {
             // are current at every accept: hand-offs keep the two within
             // SLACK + 1 of each other.
             let (a, b) = (r.worker_connections[0], r.worker_connections[1]);
-            assert!(a.abs_diff(b) <= switchyard_core::accept::SLACK + 1, "shared: {:?}", r.worker_connections);
+            assert!(a.abs_diff(b) <= switchyard_core::ACCEPT_SLACK + 1, "shared: {:?}", r.worker_connections);
         }
         drop(conns);
         wait_until("connections to close", || engine.stats().connections_active == 0).await;

@@ -37,10 +37,7 @@ async fn all_backends_refused_closes_the_client_and_counts_no_backend() {
         // read_until_closed panics unless the balancer closes us within the deadline.
         let (got, _) = read_until_closed(&mut s).await;
         assert!(got.is_empty());
-        wait_until("no_backend to count the connection", || {
-            listener_stats(&engine.stats(), "l").unwrap().no_backend == n
-        })
-        .await;
+        wait_until("no_backend to count the connection", || listener_stats(&engine.stats(), "l").unwrap().no_backend == n).await;
     }
     let r = engine.stats();
     let errors: u64 = [a, b].iter().map(|x| backend_stats(&r, "p", *x).unwrap().connect_errors).sum();
@@ -56,13 +53,7 @@ async fn weight_zero_backend_receives_nothing() {
     let zero = id_backend(0).await;
     let one = id_backend(1).await;
     let two = id_backend(2).await;
-    let engine = Engine::start(simple(
-        "never",
-        60_000,
-        0,
-        &[(zero.addr, 0, false), (one.addr, 1, false), (two.addr, 1, false)],
-    ))
-    .unwrap();
+    let engine = Engine::start(simple("never", 60_000, 0, &[(zero.addr, 0, false), (one.addr, 1, false), (two.addr, 1, false)])).unwrap();
     let addr = addr_of(&engine, "l");
     let mut counts = [0u32; 3];
     for _ in 0..30 {
@@ -80,13 +71,7 @@ async fn backup_serves_only_when_primaries_are_down() {
     let p1 = id_backend(1).await;
     let p2 = id_backend(2).await;
     let backup = id_backend(9).await;
-    let engine = Engine::start(simple(
-        "never",
-        60_000,
-        2,
-        &[(backup.addr, 1, true), (p1.addr, 1, false), (p2.addr, 1, false)],
-    ))
-    .unwrap();
+    let engine = Engine::start(simple("never", 60_000, 2, &[(backup.addr, 1, true), (p1.addr, 1, false), (p2.addr, 1, false)])).unwrap();
     let addr = addr_of(&engine, "l");
     for _ in 0..20 {
         assert_ne!(fetch_id(addr).await, 9, "backup used while primaries are up");

@@ -25,7 +25,7 @@ async fn client_half_closes_first(mode: &str) {
         }
         // A reply bigger than one socket buffer, so it really streams after the FIN.
         let mut reply = format!("{n}\n").into_bytes();
-        reply.extend(std::iter::repeat(b'x').take(3 * 1024 * 1024));
+        reply.extend(std::iter::repeat_n(b'x', 3 * 1024 * 1024));
         let _ = s.write_all(&reply).await;
         let _ = s.shutdown().await;
     })

@@ -34,10 +34,7 @@ async fn idle_connection_is_closed_and_counted() {
         assert!(rest.is_empty());
         let waited = quiet_since.elapsed();
         assert!(waited >= Duration::from_millis(290), "{name}: closed after only {waited:?} of silence");
-        wait_until(&format!("{name}: idle_timeouts == 1"), || {
-            listener_stats(&engine.stats(), name).unwrap().idle_timeouts == 1
-        })
-        .await;
+        wait_until(&format!("{name}: idle_timeouts == 1"), || listener_stats(&engine.stats(), name).unwrap().idle_timeouts == 1).await;
     }
     let r = engine.stats();
     assert_eq!(listener_stats(&r, "busy").unwrap().idle_timeouts, 0);

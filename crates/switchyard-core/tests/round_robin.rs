@@ -9,8 +9,8 @@ use switchyard_core::Engine;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_hundred_connections_split_exactly() {
     let bs = [id_backend(0).await, id_backend(1).await, id_backend(2).await];
-    let engine = Engine::start(simple("auto", 60_000, 0, &[(bs[0].addr, 1, false), (bs[1].addr, 1, false), (bs[2].addr, 1, false)]))
-        .unwrap();
+    let engine =
+        Engine::start(simple("auto", 60_000, 0, &[(bs[0].addr, 1, false), (bs[1].addr, 1, false), (bs[2].addr, 1, false)])).unwrap();
     let addr = addr_of(&engine, "l");
     let mut counts = [0u32; 3];
     for _ in 0..300 {

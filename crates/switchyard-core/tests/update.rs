@@ -146,9 +146,7 @@ async fn failed_update_changes_nothing() {
     assert_eq!(fetch_id(addr).await, 1);
 
     // And after a good update, the table does change.
-    engine
-        .update(config(&[listener("l", "127.0.0.1:0", "q", 60_000, "auto")], &[pool("q", 0, &[(c.addr, 1, false)])]))
-        .unwrap();
+    engine.update(config(&[listener("l", "127.0.0.1:0", "q", 60_000, "auto")], &[pool("q", 0, &[(c.addr, 1, false)])])).unwrap();
     assert_eq!(engine.addresses(), before);
     assert_eq!(fetch_id(addr).await, 3);
     engine.close(Duration::from_secs(1)).await;

@@ -1,21 +1,27 @@
 //! The Node.js binding. It converts types and owns the engine handle; every
 //! decision lives in TypeScript (`ts/`) and every byte moves in
-//! `switchyard-core`. Configuration and counters cross as JSON strings: the
-//! control plane already holds them as plain objects, and neither is on the
-//! per-connection path.
+//! `switchyard-core`. Configuration and counters cross as JSON: their
+//! TypeScript types are generated from the core's Rust definitions
+//! (`ts/binding/types.generated.ts`), and `ts/binding/engine.ts`, the only
+//! TypeScript module that loads this addon, types every call with them.
 //!
-//! Errors cross as `[SWITCHYARD_ERR_X] message`; `ts/errors.ts` maps the code
-//! to a typed error class.
+//! Errors cross as data: the thrown error's message is the JSON of
+//! `switchyard_core::Error` — `{ code, message, issues: [{ path, message }] }`.
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use std::sync::Arc;
 use std::time::Duration;
+use switchyard_core::config::PoolConfig;
 use switchyard_core::{Engine, EngineConfig};
 
-
 fn to_js(e: switchyard_core::Error) -> napi::Error {
-    napi::Error::from_reason(e.to_string())
+    napi::Error::from_reason(e.to_json())
+}
+
+/// A serialisation failure of a report (never expected): an internal error.
+fn internal(e: serde_json::Error) -> napi::Error {
+    to_js(switchyard_core::Error::new(switchyard_core::ErrorCode::Runtime, format!("cannot serialise a report: {e}")))
 }
 
 /// A running data plane: listeners, forwarding, counters.
@@ -42,6 +48,14 @@ impl NativeEngine {
         self.inner.update(config).map_err(to_js)
     }
 
+    /// Replace one existing pool (JSON `PoolConfig`): only its tables are
+    /// rebuilt; other pools and TLS configs are untouched.
+    #[napi]
+    pub fn update_pool(&self, pool_json: String) -> Result<()> {
+        let pool = PoolConfig::from_json(&pool_json).map_err(to_js)?;
+        self.inner.update_pool(pool).map_err(to_js)
+    }
+
     /// Bound addresses as JSON: `{ "listenerName": "127.0.0.1:40123", ... }`.
     #[napi]
     pub fn addresses(&self) -> String {
@@ -53,15 +67,15 @@ impl NativeEngine {
     /// Every counter as JSON (see `StatsReport` in switchyard-core).
     #[napi]
     pub fn stats(&self) -> Result<String> {
-        serde_json::to_string(&self.inner.stats()).map_err(|e| napi::Error::from_reason(e.to_string()))
+        serde_json::to_string(&self.inner.stats()).map_err(internal)
     }
 
     /// Apply a batch of active-check verdicts: JSON `[{ pool, address, up }]`.
     /// Returns how many changed a backend's state.
     #[napi]
     pub fn set_health(&self, batch_json: String) -> Result<u32> {
-        let batch: Vec<switchyard_core::engine::HealthUpdate> = serde_json::from_str(&batch_json)
-            .map_err(|e| to_js(switchyard_core::Error::config(format!("malformed health batch: {e}"))))?;
+        let batch: Vec<switchyard_core::HealthUpdate> = serde_json::from_str(&batch_json)
+            .map_err(|e| to_js(switchyard_core::Error::config_at("(health batch)", format!("malformed: {e}"))))?;
         Ok(self.inner.set_health(&batch) as u32)
     }
 
@@ -74,7 +88,7 @@ impl NativeEngine {
     /// Take the queued data-plane events as JSON `{ events: [...], dropped }`.
     #[napi]
     pub fn events(&self) -> Result<String> {
-        serde_json::to_string(&self.inner.events()).map_err(|e| napi::Error::from_reason(e.to_string()))
+        serde_json::to_string(&self.inner.events()).map_err(internal)
     }
 
     /// Stop accepting, let connections finish for up to `drainMs`, close the
@@ -91,8 +105,8 @@ impl NativeEngine {
 /// after, optional keys), a `PlanReport` as JSON out. Pure computation.
 #[napi]
 pub fn plan(request_json: String) -> Result<String> {
-    let req: switchyard_core::select::plan::PlanRequest = serde_json::from_str(&request_json)
-        .map_err(|e| to_js(switchyard_core::Error::config(format!("malformed plan request: {e}"))))?;
-    let report = switchyard_core::select::plan::plan(&req).map_err(to_js)?;
-    serde_json::to_string(&report).map_err(|e| napi::Error::from_reason(e.to_string()))
+    let req: switchyard_core::plan::PlanRequest = serde_json::from_str(&request_json)
+        .map_err(|e| to_js(switchyard_core::Error::config_at("(plan request)", format!("malformed: {e}"))))?;
+    let report = switchyard_core::plan::plan(&req).map_err(to_js)?;
+    serde_json::to_string(&report).map_err(internal)
 }

@@ -6,8 +6,8 @@
 //! burst. tokio only clears readiness of the tick it observed and never
 //! clears the read-closed bit, so a FIN or later data is not lost.
 
-use super::{buffers, Leg};
 use super::splice::{Lease, PipePool};
+use super::{buffers, Leg};
 use socket2::SockRef;
 use std::io::{self, Read};
 use std::sync::atomic::Ordering::Relaxed;
@@ -59,7 +59,7 @@ async fn burst(leg: &Leg<'_>, buf: &mut [u8], watch_streaming: bool, full_reads:
             Err(e) => return leg.ended(Some(e)).map(|_| Some(End::Eof)),
         };
         leg.progress.fetch_add(1, Relaxed);
-        write_all(leg.dst, &buf[..n]).await?;
+        crate::net::write_all(leg.dst, &buf[..n]).await?;
         leg.bytes.fetch_add(n as u64, Relaxed);
         if n < buf.len() {
             *full_reads = 0;
@@ -112,17 +112,3 @@ pub fn read_now(src: &TcpStream) -> io::Result<Vec<u8>> {
     buffers::give(buf);
     out
 }
-
-/// Write all of `data`, trying first and waiting for writability only on `EAGAIN`.
-pub async fn write_all(dst: &TcpStream, mut data: &[u8]) -> io::Result<()> {
-    while !data.is_empty() {
-        match dst.try_write(data) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => data = &data[n..],
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => dst.writable().await?,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-

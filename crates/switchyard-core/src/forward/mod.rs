@@ -12,19 +12,19 @@
 
 mod buffers;
 mod copy;
-pub mod stream;
 #[cfg(target_os = "linux")]
 mod splice;
 #[cfg(not(target_os = "linux"))]
 #[path = "no_splice.rs"]
 mod splice;
+pub mod stream;
 
-pub use copy::{read_now, write_all};
+pub use copy::read_now;
 pub use splice::PipePool;
 
 use crate::config::SpliceMode;
-use std::io;
 use crate::net::shutdown_write;
+use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -114,6 +114,7 @@ pub struct Counters<'a> {
 /// `Outcome::Failed` with a [`SilentClose`] and the client is left untouched.
 /// Also returns whether the backend sent any byte (passive detection counts a
 /// reset before the first byte as a failure).
+#[allow(clippy::too_many_arguments)] // the hot path's inputs, passed as they are
 pub async fn proxy(
     client: &TcpStream,
     backend: &TcpStream,
@@ -132,8 +133,30 @@ pub async fn proxy(
     supervise!(
         async {
             tokio::try_join!(
-                direction(Leg { src: client, dst: backend, bytes: counters.bytes_in, progress: &up_progress, silent_peer: None, first_done: &first_done }, mode, pipes),
-                direction(Leg { src: backend, dst: client, bytes: counters.bytes_out, progress: &down_progress, silent_peer, first_done: &first_done }, mode, pipes),
+                direction(
+                    Leg {
+                        src: client,
+                        dst: backend,
+                        bytes: counters.bytes_in,
+                        progress: &up_progress,
+                        silent_peer: None,
+                        first_done: &first_done
+                    },
+                    mode,
+                    pipes
+                ),
+                direction(
+                    Leg {
+                        src: backend,
+                        dst: client,
+                        bytes: counters.bytes_out,
+                        progress: &down_progress,
+                        silent_peer,
+                        first_done: &first_done
+                    },
+                    mode,
+                    pipes
+                ),
             )
         },
         [&up_progress, &down_progress],

@@ -46,7 +46,11 @@ impl Pipe {
         } else {
             // SAFETY: as above; F_GETPIPE_SZ only reads the pipe's size.
             let cur = unsafe { libc::fcntl(w.as_raw_fd(), libc::F_GETPIPE_SZ) };
-            if cur > 0 { cur as usize } else { 64 * 1024 }
+            if cur > 0 {
+                cur as usize
+            } else {
+                64 * 1024
+            }
         };
         Ok(Pipe { r, w, cap, buffered: 0 })
     }
@@ -123,9 +127,8 @@ impl Drop for Lease<'_> {
 fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
     // SAFETY: both descriptors are borrowed from live sockets/pipes for the
     // duration of the call; null offsets are required for pipes and sockets.
-    let n = unsafe {
-        libc::splice(from, std::ptr::null_mut(), to, std::ptr::null_mut(), len, libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK)
-    };
+    let n =
+        unsafe { libc::splice(from, std::ptr::null_mut(), to, std::ptr::null_mut(), len, libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK) };
     if n < 0 {
         Err(io::Error::last_os_error())
     } else {

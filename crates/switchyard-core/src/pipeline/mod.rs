@@ -1,79 +1,60 @@
-//! The life of one client connection.
+//! The life of one client connection, as a pipeline of stages (see
+//! `LIFECYCLE.md` next to this file for states, ownership and failures):
+//!
+//! ```text
+//! accept ─▶ frontend ─▶ route ─▶ upstream ─▶ forward
+//! ```
+//! - [`frontend`]: SNI peek, TLS termination, or the client's first bytes;
+//! - [`route`]: the listener's route table → pool and selection key;
+//! - [`upstream`]: pick by key, connect (+ retries), backend TLS;
+//! - forward (`crate::forward`): both directions until both sides are done,
+//!   with a retry on another backend when a plain backend closes before its
+//!   first byte while the client has said nothing.
 
-use crate::connect::{connect, passive_failure};
-use crate::engine::Shared;
+pub mod frontend;
+pub mod route;
+pub mod upstream;
+
 use crate::forward::{self, stream::proxy_streams, Counters, Outcome};
 use crate::health::Failure;
-use crate::events::EventLog;
-use crate::snapshot::{Backend, Pool, Route};
-use crate::tls::{self, client::BackendTls, sni::{read_client_hello, PeekError}, stats::TlsStats};
+use crate::shared::Shared;
+use crate::snapshot::Listener;
+use frontend::Received;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use tokio_util::either::Either;
 use tokio::net::TcpStream;
+use tokio_util::either::Either;
+use upstream::{backend_handshake, connect, passive_failure};
 
-/// Serve one client accepted on `worker`: route, connect to a backend, forward, count.
+/// Serve one client accepted on `worker`: every stage, then count.
 pub(crate) async fn serve(shared: Arc<Shared>, name: Arc<str>, client: TcpStream, peer: SocketAddr, worker: usize) {
     let _conn = shared.conns.enter(worker);
-    // One atomic load of the current table; the route is kept for the
-    // connection's life so a later update never changes it mid-stream.
-    let Some(route) = shared.snapshot.load().routes.get(&*name).cloned() else {
+    // One atomic load of the current tables; the listener's tables are kept
+    // for the connection's life so a later update never changes it mid-stream.
+    let Some(listener) = shared.snapshot.load().listeners.get(&*name).cloned() else {
         return; // listener removed between accept and now
     };
-    route.stats.accepted.fetch_add(1, Relaxed);
-    route.stats.active.fetch_add(1, Relaxed);
+    listener.stats.accepted.fetch_add(1, Relaxed);
+    listener.stats.active.fetch_add(1, Relaxed);
     // Linux: inherited from the listener (see net::bind_listener).
     #[cfg(not(target_os = "linux"))]
     let _ = client.set_nodelay(true);
-    serve_routed(&shared, &route, client, peer).await;
-    route.stats.active.fetch_sub(1, Relaxed);
+    if let Some(received) = frontend::receive(&listener, client).await {
+        relay(&shared, &listener, received, peer).await;
+    }
+    listener.stats.active.fetch_sub(1, Relaxed);
 }
 
-async fn serve_routed(shared: &Shared, route: &Route, mut client: TcpStream, peer: SocketAddr) {
-    // Passthrough: read the ClientHello (kept, replayed to the backend) and route by its SNI.
-    let (pool, preface) = match &route.sni {
-        Some(router) => match Box::pin(read_client_hello(&mut client, router.peek_timeout)).await {
-            Ok((bytes, name)) => {
-                count_tls(route, |t| &t.sni_routed);
-                (router.pool_for(name.as_deref()).unwrap_or(&route.pool), bytes)
-            }
-            Err(e) => {
-                count_tls(route, |t| match e {
-                    PeekError::Timeout => &t.sni_timeout,
-                    PeekError::Oversized => &t.sni_oversized,
-                    PeekError::NotTls | PeekError::Closed => &t.sni_not_tls,
-                });
-                return;
-            }
-        },
-        // Plain: whatever the client sent already goes out with the connect
-        // (see net::connect); TLS termination reads nothing before its handshake.
-        None if route.tls.is_none() => match forward::read_now(&client) {
-            Ok(bytes) => (&route.pool, bytes),
-            Err(_) => return,
-        },
-        None => (&route.pool, Vec::new()),
-    };
-    // Termination: the handshake completes before a backend is chosen.
-    let client = match &route.tls {
-        Some((config, timeout)) => {
-            let stats = &route.tls_shared.as_ref().expect("a TLS route has TLS state").stats;
-            // Boxed: the TLS state is large and plain connections should not carry its space.
-            match Box::pin(tls::server::accept(config, *timeout, client, stats)).await {
-                Some(tls) => Either::Right(Box::new(tls)),
-                None => return,
-            }
-        }
-        None => Either::Left(client),
-    };
+/// Route, connect and forward a received client.
+async fn relay(shared: &Shared, listener: &Listener, received: Received, peer: SocketAddr) {
+    let Received { client, preface, sni } = received;
+    let routed = route::route(&listener.routes, sni.as_deref(), peer);
+    let (pool, pick) = (routed.pool, routed.pick);
     let mut tried = Vec::with_capacity(4);
-    let mut up = match connect(pool, peer, &shared.events, &mut tried, &preface).await {
-        Some(up) => up,
-        None => {
-            route.stats.no_backend.fetch_add(1, Relaxed);
-            return;
-        }
+    let Some(mut up) = connect(pool, &pick, &shared.events, &mut tried, &preface).await else {
+        listener.stats.no_backend.fetch_add(1, Relaxed);
+        return;
     };
     let client_spoke = !preface.is_empty();
     drop(preface); // delivered: not kept for the connection's life
@@ -88,15 +69,15 @@ async fn serve_routed(shared: &Shared, route: &Route, mut client: TcpStream, pee
             // nothing: another backend can take the client, who never notices.
             let retry = !client_spoke;
             let (outcome, spoke) =
-                forward::proxy(&client, &up.stream, route.splice, route.idle_timeout, counters, &shared.pipes, &kill, retry).await;
+                forward::proxy(&client, &up.stream, listener.splice, listener.idle_timeout, counters, &shared.pipes, &kill, retry).await;
             if let Outcome::Failed(e) = &outcome {
                 if forward::is_silent_close(e) {
                     passive_failure(pool, b, Failure::ResetBeforeFirstByte, &shared.events);
                     drop(up);
-                    up = match connect(pool, peer, &shared.events, &mut tried, &[]).await {
+                    up = match connect(pool, &pick, &shared.events, &mut tried, &[]).await {
                         Some(next) => next,
                         None => {
-                            route.stats.no_backend.fetch_add(1, Relaxed);
+                            listener.stats.no_backend.fetch_add(1, Relaxed);
                             return;
                         }
                     };
@@ -105,6 +86,7 @@ async fn serve_routed(shared: &Shared, route: &Route, mut client: TcpStream, pee
             }
             break (outcome, spoke, b);
         },
+        // TLS on either side: the stream path.
         (client, backend_tls) => {
             let b = up.active.backend;
             let counters = Counters { bytes_in: &b.stats.bytes_in, bytes_out: &b.stats.bytes_out };
@@ -116,51 +98,18 @@ async fn serve_routed(shared: &Shared, route: &Route, mut client: TcpStream, pee
                     None => return,
                 },
             };
-            let (outcome, spoke) = Box::pin(proxy_streams(client, backend, route.idle_timeout, counters, &kill)).await;
+            let (outcome, spoke) = Box::pin(proxy_streams(client, backend, listener.idle_timeout, counters, &kill)).await;
             (outcome, spoke, b)
         }
     };
     match outcome {
         Outcome::IdleTimeout => {
-            route.stats.idle_timeouts.fetch_add(1, Relaxed);
+            listener.stats.idle_timeouts.fetch_add(1, Relaxed);
         }
         Outcome::Failed(e) if !backend_spoke && e.kind() == std::io::ErrorKind::ConnectionReset => {
             passive_failure(pool, b, Failure::ResetBeforeFirstByte, &shared.events);
         }
         _ => {}
-    }
-}
-
-/// TLS to a backend within the pool's connect timeout; a failure counts as a
-/// connect error (and feeds passive detection).
-async fn backend_handshake(
-    t: &BackendTls,
-    pool: &Pool,
-    b: &Backend,
-    stream: TcpStream,
-    events: &EventLog,
-) -> Option<tokio_rustls::client::TlsStream<TcpStream>> {
-    let connector = tokio_rustls::TlsConnector::from(Arc::clone(&t.config));
-    match tokio::time::timeout(pool.connect_timeout, connector.connect(t.server_name(b.addr), stream)).await {
-        Ok(Ok(tls)) => Some(tls),
-        Ok(Err(_)) => {
-            b.stats.connect_errors.fetch_add(1, Relaxed);
-            b.stats.tls_errors.fetch_add(1, Relaxed);
-            passive_failure(pool, b, Failure::ConnectRefused, events);
-            None
-        }
-        Err(_) => {
-            b.stats.connect_timeouts.fetch_add(1, Relaxed);
-            passive_failure(pool, b, Failure::ConnectTimeout, events);
-            None
-        }
-    }
-}
-
-/// Bump one TLS counter of the route.
-fn count_tls(route: &Route, which: impl FnOnce(&TlsStats) -> &AtomicU64) {
-    if let Some(t) = &route.tls_shared {
-        which(&t.stats).fetch_add(1, Relaxed);
     }
 }
 
@@ -176,7 +125,7 @@ mod tests {
         rt.block_on(async {
             let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let c = tokio::net::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
-            let shared = std::sync::Arc::new(crate::engine::Shared::for_tests());
+            let shared = std::sync::Arc::new(crate::shared::Shared::for_tests());
             let f = super::serve(shared, std::sync::Arc::from("x"), c, "127.0.0.1:1".parse().unwrap(), 0);
             let size = std::mem::size_of_val(&f);
             let budget = if cfg!(debug_assertions) { 4096 } else { 2304 };

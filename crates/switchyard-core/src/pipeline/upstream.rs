@@ -1,12 +1,21 @@
-//! Connecting to a backend: pick, connect with a timeout, and on failure try
-//! another backend up to the pool's `retries`.
+//! Stage 3, upstream: pick a backend of the routed pool by the route's key,
+//! connect with the pool's timeout (the client's first bytes go out with
+//! the connect), and on failure try another backend up to the pool's
+//! `retries`; then the backend TLS handshake when the pool asks for one.
+//!
+//! Failure contract: every failed attempt is counted on its backend and fed
+//! to passive detection; an attempt that fails has delivered nothing, so the
+//! next backend gets the preface whole. `None` = no backend could be reached
+//! (the caller counts `no_backend` and closes the client).
 
+use crate::backend::Backend;
 use crate::events::EventLog;
 use crate::health::Failure;
 use crate::select::PickContext;
-use crate::snapshot::{Backend, Pool};
-use std::net::SocketAddr;
+use crate::snapshot::Pool;
+use crate::tls::client::BackendTls;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::TcpStream;
 
@@ -31,7 +40,7 @@ impl Drop for Active<'_> {
     }
 }
 
-/// Connect a client from `client` to a backend of `pool`, or `None` when every
+/// Connect a client to a backend of `pool` chosen by `ctx`, or `None` when every
 /// attempt failed or no backend was eligible. Failures are counted per backend.
 /// `tried` carries the backends already attempted for this client (a retry
 /// after an empty response continues the same budget of `retries + 1`).
@@ -40,15 +49,14 @@ impl Drop for Active<'_> {
 /// gets it whole. It is counted in the backend's `bytes_in`.
 pub async fn connect<'a>(
     pool: &'a Pool,
-    client: SocketAddr,
+    ctx: &PickContext,
     events: &EventLog,
     tried: &mut Vec<usize>,
     preface: &[u8],
 ) -> Option<Upstream<'a>> {
-    let ctx = PickContext { client };
     let attempts = pool.retries as usize + 1;
     while tried.len() < attempts {
-        let i = pool.pick(&ctx, tried)?;
+        let i = pool.pick(ctx, tried)?;
         tried.push(i);
         let b = &pool.backends[i];
         let start = Instant::now();
@@ -77,4 +85,30 @@ pub async fn connect<'a>(
 pub fn passive_failure(pool: &Pool, b: &Backend, failure: Failure, events: &EventLog) {
     let addr = b.addr.to_string();
     b.health.record_failure(&pool.passive, failure, || pool.may_eject(), events, (&pool.name, &addr));
+}
+
+/// TLS to a backend within the pool's connect timeout; a failure counts as a
+/// connect error (and feeds passive detection).
+pub async fn backend_handshake(
+    t: &BackendTls,
+    pool: &Pool,
+    b: &Backend,
+    stream: TcpStream,
+    events: &EventLog,
+) -> Option<tokio_rustls::client::TlsStream<TcpStream>> {
+    let connector = tokio_rustls::TlsConnector::from(Arc::clone(&t.config));
+    match tokio::time::timeout(pool.connect_timeout, connector.connect(t.server_name(b.addr), stream)).await {
+        Ok(Ok(tls)) => Some(tls),
+        Ok(Err(_)) => {
+            b.stats.connect_errors.fetch_add(1, Relaxed);
+            b.stats.tls_errors.fetch_add(1, Relaxed);
+            passive_failure(pool, b, Failure::ConnectRefused, events);
+            None
+        }
+        Err(_) => {
+            b.stats.connect_timeouts.fetch_add(1, Relaxed);
+            passive_failure(pool, b, Failure::ConnectTimeout, events);
+            None
+        }
+    }
 }

@@ -30,21 +30,20 @@ impl Bound {
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
-    use super::super::{build, BuildParams, Members, DEFAULT_TABLE_SIZE, DEFAULT_VIRTUAL_NODES};
-    use crate::config::HashKey;
+    use super::super::{build, BuildParams, Members};
+    use crate::catalog::{Algorithm, TABLE_SIZE, VIRTUAL_NODES};
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     use std::sync::Arc;
 
     /// Open 2,000 connections whose keys are heavily skewed (10 clients),
     /// holding every one: no backend may exceed the cap at any moment.
-    fn skewed_load_respects_cap(algorithm: &str) {
+    fn skewed_load_respects_cap(algorithm: Algorithm) {
         let b = backends(&[1; 5]);
         let pool_active = Arc::new(AtomicU64::new(0));
         let params = BuildParams {
             algorithm,
-            hash_key: HashKey::SourceIp,
-            virtual_nodes: DEFAULT_VIRTUAL_NODES,
-            table_size: DEFAULT_TABLE_SIZE,
+            virtual_nodes: VIRTUAL_NODES.default as u32,
+            table_size: TABLE_SIZE.default as u32,
             balance_factor: Some(1.25),
             pool_active: Arc::clone(&pool_active),
             names: b.iter().map(|x| x.addr.to_string()).collect::<Vec<String>>(),
@@ -65,11 +64,11 @@ mod tests {
 
     #[test]
     fn ring_with_bounded_load() {
-        skewed_load_respects_cap("consistent_hash");
+        skewed_load_respects_cap(Algorithm::ConsistentHash);
     }
 
     #[test]
     fn maglev_with_bounded_load() {
-        skewed_load_respects_cap("maglev");
+        skewed_load_respects_cap(Algorithm::Maglev);
     }
 }

@@ -6,9 +6,9 @@
 
 use super::bounded::Bound;
 use super::walk::walk;
-use super::{key_hash, name_hash, Members, PickContext, Selector};
-use crate::config::HashKey;
-use crate::snapshot::Backend;
+use super::{name_hash, Members, PickContext, Selector};
+use crate::backend::Backend;
+use crate::catalog::Algorithm;
 
 /// Most ring points; larger weight sets are scaled down to fit (16 MiB of ring).
 const MAX_POINTS: u64 = 1 << 20;
@@ -21,13 +21,12 @@ pub struct Ring {
     members: Members,
     hashes: Vec<u64>,
     owners: Vec<u32>,
-    key: HashKey,
     bound: Option<Bound>,
 }
 
 impl Ring {
     /// `names` is indexed by pool backend index (the address, so rings agree across processes).
-    pub fn new(members: Members, names: &[String], virtual_nodes: u32, key: HashKey, bound: Option<Bound>) -> Self {
+    pub fn new(members: Members, names: &[String], virtual_nodes: u32, bound: Option<Bound>) -> Self {
         let want: u64 = members.weights.iter().map(|&w| w as u64 * virtual_nodes as u64).sum();
         let scale = if want > MAX_POINTS { MAX_POINTS as f64 / want as f64 } else { 1.0 };
         let mut points: Vec<(u64, u32)> = Vec::with_capacity(want.min(MAX_POINTS) as usize + members.len());
@@ -43,13 +42,13 @@ impl Ring {
         }
         points.sort_unstable();
         let (hashes, owners) = points.into_iter().unzip();
-        Self { members, hashes, owners, key, bound }
+        Self { members, hashes, owners, bound }
     }
 }
 
 impl Selector for Ring {
-    fn name(&self) -> &'static str {
-        "consistent_hash"
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::ConsistentHash
     }
 
     fn pick(&self, ctx: &PickContext, b: &[Backend], eligible: &dyn Fn(usize) -> bool) -> Option<usize> {
@@ -57,7 +56,7 @@ impl Selector for Ring {
         if len == 0 {
             return None;
         }
-        let h = key_hash(ctx.client, self.key);
+        let h = ctx.key;
         let start = self.hashes.partition_point(|&x| x < h);
         walk(len, &self.members.idx, |k| self.owners[(start + k) % len] as usize, b, eligible, self.bound.as_ref())
     }
@@ -83,7 +82,7 @@ mod tests {
 
     fn ring(b: &[Backend]) -> Ring {
         let names: Vec<String> = b.iter().map(|x| x.addr.to_string()).collect();
-        Ring::new(Members::of_tier(b, false), &names, DEFAULT_VIRTUAL_NODES, HashKey::SourceIp, None)
+        Ring::new(Members::of_tier(b, false), &names, DEFAULT_VIRTUAL_NODES, None)
     }
 
     fn owners(r: &Ring, b: &[Backend], n: u32) -> Vec<std::net::SocketAddr> {

@@ -3,9 +3,9 @@
 //! clients — `switchyard plan` shows how many; use consistent_hash or maglev
 //! when that matters. An ineligible slot walks on to the next slots.
 
-use super::{key_hash, Members, PickContext, Selector};
-use crate::config::HashKey;
-use crate::snapshot::Backend;
+use super::{Members, PickContext, Selector};
+use crate::backend::Backend;
+use crate::catalog::Algorithm;
 
 /// Largest slot table; heavier weight sets are scaled down to fit.
 const MAX_SLOTS: u64 = 1 << 16;
@@ -41,8 +41,8 @@ impl IpHash {
 }
 
 impl Selector for IpHash {
-    fn name(&self) -> &'static str {
-        "ip_hash"
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::IpHash
     }
 
     fn pick(&self, ctx: &PickContext, _b: &[Backend], eligible: &dyn Fn(usize) -> bool) -> Option<usize> {
@@ -50,7 +50,7 @@ impl Selector for IpHash {
         if n == 0 {
             return None;
         }
-        let start = (key_hash(ctx.client, HashKey::SourceIp) % n as u64) as usize;
+        let start = (ctx.key % n as u64) as usize;
         (0..n).map(|k| self.members.idx[self.slots[(start + k) % n] as usize]).find(|&i| eligible(i))
     }
 

@@ -4,7 +4,8 @@
 //! Ties rotate, so an idle pool is not filled one backend at a time.
 
 use super::{lighter, Members, PickContext, Selector};
-use crate::snapshot::Backend;
+use crate::backend::Backend;
+use crate::catalog::Algorithm;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 /// Least active connections per unit of weight (a scan of the members).
@@ -21,8 +22,8 @@ impl LeastConnections {
 }
 
 impl Selector for LeastConnections {
-    fn name(&self) -> &'static str {
-        "least_connections"
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::LeastConnections
     }
 
     fn pick(&self, _ctx: &PickContext, b: &[Backend], eligible: &dyn Fn(usize) -> bool) -> Option<usize> {

@@ -8,27 +8,26 @@
 
 use super::bounded::Bound;
 use super::walk::walk;
-use super::{key_hash, name_hash, Members, PickContext, Selector};
-use crate::config::HashKey;
-use crate::snapshot::Backend;
+use super::{name_hash, Members, PickContext, Selector};
+use crate::backend::Backend;
+use crate::catalog::Algorithm;
 
-const OFFSET_SEED: u64 = 0x6d61_676c_6576_01;
-const SKIP_SEED: u64 = 0x6d61_676c_6576_02;
+const OFFSET_SEED: u64 = 0x6d_6167_6c65_7601;
+const SKIP_SEED: u64 = 0x6d_6167_6c65_7602;
 
 /// A Maglev lookup table of member positions.
 #[derive(Debug)]
 pub struct Maglev {
     members: Members,
     table: Vec<u32>,
-    key: HashKey,
     bound: Option<Bound>,
 }
 
 impl Maglev {
     /// `m` must be prime (checked at validation); `names` is indexed by pool backend index.
-    pub fn new(members: Members, names: &[String], m: u32, key: HashKey, bound: Option<Bound>) -> Self {
+    pub fn new(members: Members, names: &[String], m: u32, bound: Option<Bound>) -> Self {
         let table = build_table(&members, names, m as usize);
-        Self { members, table, key, bound }
+        Self { members, table, bound }
     }
 }
 
@@ -81,8 +80,8 @@ fn build_table(members: &Members, names: &[String], m: usize) -> Vec<u32> {
 }
 
 impl Selector for Maglev {
-    fn name(&self) -> &'static str {
-        "maglev"
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::Maglev
     }
 
     fn pick(&self, ctx: &PickContext, b: &[Backend], eligible: &dyn Fn(usize) -> bool) -> Option<usize> {
@@ -90,7 +89,7 @@ impl Selector for Maglev {
         if m == 0 {
             return None;
         }
-        let start = (key_hash(ctx.client, self.key) % m as u64) as usize;
+        let start = (ctx.key % m as u64) as usize;
         walk(m, &self.members.idx, |k| self.table[(start + k) % m] as usize, b, eligible, self.bound.as_ref())
     }
 
@@ -107,7 +106,7 @@ mod tests {
 
     fn maglev(b: &[Backend], m: u32) -> Maglev {
         let names: Vec<String> = b.iter().map(|x| x.addr.to_string()).collect();
-        Maglev::new(Members::of_tier(b, false), &names, m, HashKey::SourceIp, None)
+        Maglev::new(Members::of_tier(b, false), &names, m, None)
     }
 
     #[test]
@@ -127,7 +126,10 @@ mod tests {
             let after = backends(&vec![1; n + 1]);
             let (tb, ta) = (maglev(&before, DEFAULT_TABLE_SIZE), maglev(&after, DEFAULT_TABLE_SIZE));
             let moved = (0..100_000u32)
-                .filter(|&i| before[tb.pick(&client(i), &before, &|_| true).unwrap()].addr != after[ta.pick(&client(i), &after, &|_| true).unwrap()].addr)
+                .filter(|&i| {
+                    before[tb.pick(&client(i), &before, &|_| true).unwrap()].addr
+                        != after[ta.pick(&client(i), &after, &|_| true).unwrap()].addr
+                })
                 .count() as f64
                 / 100_000.0;
             let ideal = 1.0 / (n as f64 + 1.0);

@@ -17,36 +17,38 @@ mod round_robin;
 mod walk;
 mod weighted_round_robin;
 
-pub mod plan;
-
-use crate::config::{HashKey, PoolConfig};
-use crate::snapshot::Backend;
+use crate::backend::Backend;
+use crate::catalog::{self, Algorithm, HashKey};
 use std::fmt::Debug;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-/// Default ring points per weight unit (ketama, as nginx and pingora use).
-pub const DEFAULT_VIRTUAL_NODES: u32 = 160;
-/// Default Maglev table size (prime; Envoy's default).
-pub const DEFAULT_TABLE_SIZE: u32 = 65537;
-/// Largest Maglev table accepted (Envoy's limit).
-pub const MAX_TABLE_SIZE: u32 = 5_000_011;
+/// Default ring points per weight unit (from the catalog).
+pub const DEFAULT_VIRTUAL_NODES: u32 = catalog::VIRTUAL_NODES.default as u32;
+/// Default Maglev table size (from the catalog).
+pub const DEFAULT_TABLE_SIZE: u32 = catalog::TABLE_SIZE.default as u32;
 /// Seed of every key hash: fixed, so processes and restarts agree.
 const KEY_SEED: u64 = 0x5377_6974_6368_7964; // "Switchyd"
 
 /// What a selector may look at for one decision.
 #[derive(Debug, Clone, Copy)]
 pub struct PickContext {
-    /// The client's address (for hash-based algorithms).
+    /// The key keyed algorithms map to a backend, computed by the route
+    /// (today a hash of the client address, see [`key_hash`]; later a header
+    /// or cookie). Selectors never parse addresses or requests themselves.
+    pub key: u64,
+    /// The client's address, for policies that look at it (no algorithm
+    /// hashes it: the key does that).
+    #[allow(dead_code)] // no built-in algorithm reads it
     pub client: SocketAddr,
 }
 
 /// A balancing algorithm over one tier of a pool.
 pub trait Selector: Send + Sync + Debug {
-    /// The algorithm's configuration name.
-    fn name(&self) -> &'static str;
+    /// The algorithm it implements.
+    fn algorithm(&self) -> Algorithm;
     /// Choose a backend (an index into `backends`, the whole pool) for which
     /// `eligible` holds, or `None`. `eligible` folds in what the pool knows
     /// (already tried, health); the selector decides the order.
@@ -67,12 +69,14 @@ pub struct Members {
 impl Members {
     /// Members of the tier `backup` (weight-0 backends take no new connections).
     pub fn of_tier(backends: &[Backend], backup: bool) -> Members {
-        let (idx, weights) = backends.iter().enumerate().filter(|(_, b)| b.backup == backup && b.weight > 0).map(|(i, b)| (i, b.weight)).unzip();
+        let (idx, weights) =
+            backends.iter().enumerate().filter(|(_, b)| b.backup == backup && b.weight > 0).map(|(i, b)| (i, b.weight)).unzip();
         Members { idx, weights }
     }
     pub fn len(&self) -> usize {
         self.idx.len()
     }
+    #[allow(dead_code)] // beside `len`, as clippy::len_without_is_empty asks
     pub fn is_empty(&self) -> bool {
         self.idx.is_empty()
     }
@@ -98,13 +102,16 @@ impl Members {
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
-    if b == 0 { a } else { gcd(b, a % b) }
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 /// Everything a selector is built from.
-pub struct BuildParams<'a> {
-    pub algorithm: &'a str,
-    pub hash_key: HashKey,
+pub struct BuildParams {
+    pub algorithm: Algorithm,
     pub virtual_nodes: u32,
     pub table_size: u32,
     pub balance_factor: Option<f64>,
@@ -112,56 +119,6 @@ pub struct BuildParams<'a> {
     pub pool_active: Arc<AtomicU64>,
     /// Backend names hashed into tables: the address, so tables are stable.
     pub names: Vec<String>,
-}
-
-/// The algorithms this build knows, by configuration name.
-pub const ALGORITHMS: &[&str] = &[
-    "round_robin",
-    "weighted_round_robin",
-    "least_connections",
-    "random",
-    "power_of_two",
-    "ip_hash",
-    "consistent_hash",
-    "maglev",
-];
-
-/// Check a pool's algorithm and its options; the error starts with the field name.
-pub fn check_pool(p: &PoolConfig) -> Result<(), String> {
-    if !ALGORITHMS.contains(&p.algorithm.as_str()) {
-        return Err(format!("algorithm: unknown algorithm {:?}, expected one of {}", p.algorithm, ALGORITHMS.join(", ")));
-    }
-    if let Some(m) = p.table_size {
-        if !(2..=MAX_TABLE_SIZE).contains(&m) || !is_prime(m as u64) {
-            return Err(format!("table_size: expected a prime number up to {MAX_TABLE_SIZE}, got {m}"));
-        }
-    }
-    if let Some(v) = p.virtual_nodes {
-        if !(1..=10_000).contains(&v) {
-            return Err(format!("virtual_nodes: expected 1..10000, got {v}"));
-        }
-    }
-    if let Some(f) = p.hash_balance_factor {
-        if !(f.is_finite() && f > 1.0) {
-            return Err(format!("hash_balance_factor: expected a number greater than 1, got {f}"));
-        }
-    }
-    Ok(())
-}
-
-/// Deterministic primality test (trial division; table sizes are small).
-pub fn is_prime(n: u64) -> bool {
-    if n < 2 {
-        return false;
-    }
-    let mut d = 2;
-    while d * d <= n {
-        if n % d == 0 {
-            return false;
-        }
-        d += 1;
-    }
-    true
 }
 
 /// Hash the client by `key` with the fixed seed: the same client gives the
@@ -212,18 +169,19 @@ pub fn fast_rand() -> u64 {
     })
 }
 
-/// Build the selector for one tier.
-pub fn build(p: &BuildParams<'_>, members: Members) -> Box<dyn Selector> {
+/// Build the selector for one tier. Exhaustive: a new [`Algorithm`] does
+/// not compile until it has a selector here.
+pub fn build(p: &BuildParams, members: Members) -> Box<dyn Selector> {
     let bound = p.balance_factor.map(|f| bounded::Bound::new(f, Arc::clone(&p.pool_active), members.len()));
     match p.algorithm {
-        "weighted_round_robin" => Box::new(weighted_round_robin::WeightedRoundRobin::new(members)),
-        "least_connections" => Box::new(least_connections::LeastConnections::new(members)),
-        "random" => Box::new(random::Random::new(members)),
-        "power_of_two" => Box::new(power_of_two::PowerOfTwo::new(members)),
-        "ip_hash" => Box::new(ip_hash::IpHash::new(members)),
-        "consistent_hash" => Box::new(consistent_hash::Ring::new(members, &p.names, p.virtual_nodes, p.hash_key, bound)),
-        "maglev" => Box::new(maglev::Maglev::new(members, &p.names, p.table_size, p.hash_key, bound)),
-        _ => Box::new(round_robin::RoundRobin::new(members)),
+        Algorithm::RoundRobin => Box::new(round_robin::RoundRobin::new(members)),
+        Algorithm::WeightedRoundRobin => Box::new(weighted_round_robin::WeightedRoundRobin::new(members)),
+        Algorithm::LeastConnections => Box::new(least_connections::LeastConnections::new(members)),
+        Algorithm::Random => Box::new(random::Random::new(members)),
+        Algorithm::PowerOfTwo => Box::new(power_of_two::PowerOfTwo::new(members)),
+        Algorithm::IpHash => Box::new(ip_hash::IpHash::new(members)),
+        Algorithm::ConsistentHash => Box::new(consistent_hash::Ring::new(members, &p.names, p.virtual_nodes, bound)),
+        Algorithm::Maglev => Box::new(maglev::Maglev::new(members, &p.names, p.table_size, bound)),
     }
 }
 
@@ -256,7 +214,8 @@ pub(crate) mod testutil {
 
     pub fn client(i: u32) -> PickContext {
         let ip = std::net::Ipv4Addr::from(0x0a00_0000u32.wrapping_add(i.wrapping_mul(2654435761)));
-        PickContext { client: SocketAddr::new(ip.into(), 1024 + (i % 60000) as u16) }
+        let client = SocketAddr::new(ip.into(), 1024 + (i % 60000) as u16);
+        PickContext { key: key_hash(client, HashKey::SourceIp), client }
     }
 
     /// Picks over `n` distinct clients, counted per backend.
@@ -271,9 +230,13 @@ pub(crate) mod testutil {
     /// Chi-square statistic of `counts` against `expected` shares.
     pub fn chi_square(counts: &[u32], shares: &[f64]) -> f64 {
         let n: u32 = counts.iter().sum();
-        counts.iter().zip(shares).map(|(&c, &p)| {
-            let e = p * n as f64;
-            (c as f64 - e).powi(2) / e
-        }).sum()
+        counts
+            .iter()
+            .zip(shares)
+            .map(|(&c, &p)| {
+                let e = p * n as f64;
+                (c as f64 - e).powi(2) / e
+            })
+            .sum()
     }
 }

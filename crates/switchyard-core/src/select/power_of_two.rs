@@ -4,7 +4,8 @@
 
 use super::random::Random;
 use super::{lighter, Members, PickContext, Selector};
-use crate::snapshot::Backend;
+use crate::backend::Backend;
+use crate::catalog::Algorithm;
 use std::sync::atomic::Ordering::Relaxed;
 
 /// Two random choices, least loaded wins.
@@ -20,8 +21,8 @@ impl PowerOfTwo {
 }
 
 impl Selector for PowerOfTwo {
-    fn name(&self) -> &'static str {
-        "power_of_two"
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::PowerOfTwo
     }
 
     fn pick(&self, _ctx: &PickContext, b: &[Backend], eligible: &dyn Fn(usize) -> bool) -> Option<usize> {

@@ -2,7 +2,8 @@
 //! search over cumulative weights). Also the sampler for power of two choices.
 
 use super::{fast_rand, Members, PickContext, Selector};
-use crate::snapshot::Backend;
+use crate::backend::Backend;
+use crate::catalog::Algorithm;
 
 /// Random draws before falling back to a scan when draws keep hitting ineligible members.
 const DRAWS: usize = 4;
@@ -17,10 +18,14 @@ pub struct Random {
 impl Random {
     pub fn new(members: Members) -> Self {
         let mut acc = 0u64;
-        let cumulative = members.weights.iter().map(|&w| {
-            acc += w as u64;
-            acc
-        }).collect();
+        let cumulative = members
+            .weights
+            .iter()
+            .map(|&w| {
+                acc += w as u64;
+                acc
+            })
+            .collect();
         Self { members, cumulative }
     }
 
@@ -46,8 +51,8 @@ impl Random {
 }
 
 impl Selector for Random {
-    fn name(&self) -> &'static str {
-        "random"
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::Random
     }
 
     fn pick(&self, _ctx: &PickContext, _b: &[Backend], eligible: &dyn Fn(usize) -> bool) -> Option<usize> {

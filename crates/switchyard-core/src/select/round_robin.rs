@@ -3,7 +3,8 @@
 //! (weight 0 takes nothing); use `weighted_round_robin` for shares.
 
 use super::{Members, PickContext, Selector};
-use crate::snapshot::Backend;
+use crate::backend::Backend;
+use crate::catalog::Algorithm;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Round robin over the members, skipping ineligible ones.
@@ -20,8 +21,8 @@ impl RoundRobin {
 }
 
 impl Selector for RoundRobin {
-    fn name(&self) -> &'static str {
-        "round_robin"
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::RoundRobin
     }
 
     fn pick(&self, _ctx: &PickContext, _b: &[Backend], eligible: &dyn Fn(usize) -> bool) -> Option<usize> {

@@ -2,7 +2,7 @@
 //! table order until one is eligible and (with bounded load) under the cap.
 
 use super::bounded::Bound;
-use crate::snapshot::Backend;
+use crate::backend::Backend;
 use std::sync::atomic::Ordering::Relaxed;
 
 /// Visit `owner_at(0..len)` (member positions) and return the first backend

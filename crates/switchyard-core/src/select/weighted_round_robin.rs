@@ -6,7 +6,8 @@
 //! snapshot is built, and a pick is one atomic increment and an index.
 
 use super::{Members, PickContext, Selector};
-use crate::snapshot::Backend;
+use crate::backend::Backend;
+use crate::catalog::Algorithm;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Longest precomputed cycle; heavier weight sets are scaled down to fit.
@@ -57,8 +58,8 @@ fn smooth_cycle(weights: &[u64]) -> Vec<u32> {
 }
 
 impl Selector for WeightedRoundRobin {
-    fn name(&self) -> &'static str {
-        "weighted_round_robin"
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::WeightedRoundRobin
     }
 
     fn pick(&self, _ctx: &PickContext, _b: &[Backend], eligible: &dyn Fn(usize) -> bool) -> Option<usize> {

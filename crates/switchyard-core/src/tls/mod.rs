@@ -16,7 +16,8 @@ pub mod stats;
 use serde::Deserialize;
 
 /// One certificate chain with its key, and the names it serves.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct CertConfig {
     /// Exact names (`api.example.com`) and wildcards (`*.example.com`).
@@ -31,7 +32,8 @@ pub struct CertConfig {
 }
 
 /// TLS termination settings of a listener.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// The first is the default certificate (clients without SNI or with an unknown name).
@@ -48,7 +50,8 @@ pub struct TlsConfig {
 }
 
 /// TLS from the balancer to a pool's backends.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct BackendTlsConfig {
     /// Name sent as SNI and verified against the certificate (default: the backend IP).

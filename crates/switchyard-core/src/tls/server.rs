@@ -29,7 +29,8 @@ pub struct TlsShared {
 
 impl TlsShared {
     pub fn new() -> Result<Self> {
-        let ticketer = rustls::crypto::aws_lc_rs::Ticketer::new().map_err(|e| Error::config(format!("tls: cannot create a session ticketer: {e}")))?;
+        let ticketer =
+            rustls::crypto::aws_lc_rs::Ticketer::new().map_err(|e| Error::config(format!("tls: cannot create a session ticketer: {e}")))?;
         Ok(Self { cache: ServerSessionMemoryCache::new(SESSION_CACHE), ticketer, stats: TlsStats::default() })
     }
 }

@@ -55,6 +55,7 @@ impl TlsStats {
 
 /// A copy of the counters.
 #[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct TlsReport {
     pub handshakes: u64,
     pub resumed: u64,

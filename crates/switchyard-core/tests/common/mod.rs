@@ -32,10 +32,7 @@ pub fn pool(name: &str, retries: u32, backends: &[(SocketAddr, u32, bool)]) -> V
 }
 
 pub fn pool_with_timeout(name: &str, retries: u32, connect_timeout_ms: u64, backends: &[(SocketAddr, u32, bool)]) -> Value {
-    let bs: Vec<Value> = backends
-        .iter()
-        .map(|(a, w, b)| json!({"address": a.to_string(), "weight": w, "backup": b}))
-        .collect();
+    let bs: Vec<Value> = backends.iter().map(|(a, w, b)| json!({"address": a.to_string(), "weight": w, "backup": b})).collect();
     json!({"name": name, "algorithm": "round_robin", "connect_timeout_ms": connect_timeout_ms,
            "retries": retries, "backends": bs})
 }
@@ -51,12 +48,7 @@ pub fn simple(splice: &str, idle_timeout_ms: u64, retries: u32, backends: &[(Soc
 }
 
 pub fn addr_of(engine: &Engine, name: &str) -> SocketAddr {
-    engine
-        .addresses()
-        .into_iter()
-        .find(|(n, _)| n == name)
-        .unwrap_or_else(|| panic!("no listener named {name}"))
-        .1
+    engine.addresses().into_iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no listener named {name}")).1
 }
 
 pub fn backend_stats<'a>(report: &'a StatsReport, pool: &str, addr: SocketAddr) -> Option<&'a BackendReport> {
@@ -224,12 +216,7 @@ pub fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
 
 pub fn assert_same(got: &[u8], want: &[u8], what: &str) {
     if got != want {
-        panic!(
-            "{what}: got {} bytes, want {}; first difference at byte {:?}",
-            got.len(),
-            want.len(),
-            first_difference(got, want)
-        );
+        panic!("{what}: got {} bytes, want {}; first difference at byte {:?}", got.len(), want.len(), first_difference(got, want));
     }
 }
 

@@ -1,0 +1,60 @@
+//! One backend as the hot path sees it: its address and weight from the
+//! configuration, and the counters and health it shares with every snapshot
+//! that contains it (see [`Registry`](crate::registry::Registry)).
+
+use crate::health::{AdminState, BackendHealth};
+use crate::stats::{BackendReport, BackendStats};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+/// One backend of a pool.
+#[derive(Debug)]
+pub struct Backend {
+    pub addr: SocketAddr,
+    pub weight: u32,
+    pub backup: bool,
+    pub state: AdminState,
+    pub stats: Arc<BackendStats>,
+    pub health: Arc<BackendHealth>,
+}
+
+impl Backend {
+    /// May it take a new connection: ready, not checked down, not ejected?
+    #[inline]
+    pub fn available(&self) -> bool {
+        self.state == AdminState::Ready && self.health.usable()
+    }
+}
+
+impl Backend {
+    /// A copy of the backend's counters and state; `share` is its table share.
+    pub fn report(&self, share: f64) -> BackendReport {
+        let b = self;
+        let s = &b.stats;
+        let total = s.total.load(Relaxed);
+        let (failures, ejections) = b.health.passive_counts();
+        let left = b.health.ejection_left();
+        BackendReport {
+            address: b.addr.to_string(),
+            weight: b.weight,
+            backup: b.backup,
+            share,
+            state: b.state,
+            health: b.health.checked(),
+            ejected: left.is_some(),
+            ejection_left_ms: left.map_or(0, |d| d.as_millis() as u64),
+            failures,
+            ejections,
+            available: b.available(),
+            active: s.active.load(Relaxed),
+            total,
+            bytes_in: s.bytes_in.load(Relaxed),
+            bytes_out: s.bytes_out.load(Relaxed),
+            connect_errors: s.connect_errors.load(Relaxed),
+            connect_timeouts: s.connect_timeouts.load(Relaxed),
+            tls_errors: s.tls_errors.load(Relaxed),
+            connect_time_avg_us: s.connect_time_us.load(Relaxed).checked_div(total).unwrap_or(0),
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Identity-keyed state that outlives snapshots: per backend its counters and
+//! health, per listener its counters and TLS session state (ticket keys and
+//! cache, so a certificate reload keeps resumption), per pool its live
+//! connection count. A snapshot build takes these by identity, so an update
+//! never resets them; [`Registry::retain`] forgets what left the config.
+
+use crate::health::BackendHealth;
+use crate::stats::{BackendStats, BuildCounters, ListenerStats};
+use crate::tls::server::TlsShared;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+/// A backend's counters and health.
+type BackendShared = (Arc<BackendStats>, Arc<BackendHealth>);
+
+/// Finds or creates the shared state of a backend, listener or pool by identity.
+#[derive(Debug, Default)]
+pub struct Registry {
+    /// Cancelled when the engine's drain deadline passes; every backend's kill token is its child.
+    pub root: tokio_util::sync::CancellationToken,
+    backends: Mutex<HashMap<(String, SocketAddr), BackendShared>>,
+    listeners: Mutex<HashMap<String, Arc<ListenerStats>>>,
+    pools: Mutex<HashMap<String, Arc<AtomicU64>>>,
+    tls: Mutex<HashMap<String, Arc<TlsShared>>>,
+    /// How many pools and TLS configs snapshots have built.
+    pub builds: BuildCounters,
+}
+
+impl Registry {
+    /// Counters and health of a backend, created on first use.
+    pub fn backend(&self, pool: &str, addr: SocketAddr) -> BackendShared {
+        let mut m = self.backends.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry((pool.to_owned(), addr)).or_insert_with(|| (Arc::default(), Arc::new(BackendHealth::new(&self.root)))).clone()
+    }
+    pub fn listener(&self, name: &str) -> Arc<ListenerStats> {
+        let mut m = self.listeners.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(name.to_owned()).or_default().clone()
+    }
+    /// TLS session state and counters of a listener, created on first use.
+    pub fn tls(&self, listener: &str) -> crate::error::Result<Arc<TlsShared>> {
+        let mut m = self.tls.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = m.get(listener) {
+            return Ok(Arc::clone(t));
+        }
+        let t = Arc::new(TlsShared::new()?);
+        m.insert(listener.to_owned(), Arc::clone(&t));
+        Ok(t)
+    }
+
+    /// Live connections of a pool (the total bounded load divides).
+    pub fn pool_active(&self, pool: &str) -> Arc<AtomicU64> {
+        let mut m = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(pool.to_owned()).or_default().clone()
+    }
+    /// Forget counters of backends and listeners that left the configuration.
+    /// Live connections keep their own `Arc`s, so nothing they count is lost mid-flight.
+    pub fn retain(
+        &self,
+        keep_pool: impl Fn(&str) -> bool,
+        keep_backend: impl Fn(&str, &SocketAddr) -> bool,
+        keep_listener: impl Fn(&str) -> bool,
+    ) {
+        self.pools.lock().unwrap_or_else(|p| p.into_inner()).retain(|p, _| keep_pool(p));
+        self.backends.lock().unwrap_or_else(|p| p.into_inner()).retain(|(p, a), _| keep_backend(p, a));
+        self.listeners.lock().unwrap_or_else(|p| p.into_inner()).retain(|n, _| keep_listener(n));
+        self.tls.lock().unwrap_or_else(|p| p.into_inner()).retain(|n, _| keep_listener(n));
+    }
+}

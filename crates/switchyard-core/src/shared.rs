@@ -1,0 +1,47 @@
+//! The state every task of an engine shares: the published snapshot, the
+//! identity-keyed registry, live-connection tracking, the pipe pool and the
+//! event queue. Owned by the engine, read by the accept loops and the
+//! connection pipeline (which therefore never import the engine).
+
+use crate::events::EventLog;
+use crate::forward::PipePool;
+use crate::registry::Registry;
+use crate::snapshot::Snapshot;
+use crate::tracker::ConnTracker;
+use arc_swap::ArcSwap;
+use tokio_util::sync::CancellationToken;
+
+/// State shared by every task of the engine.
+#[derive(Debug)]
+pub struct Shared {
+    /// The tables; replaced whole, read with one atomic load.
+    pub snapshot: ArcSwap<Snapshot>,
+    pub registry: Registry,
+    pub conns: ConnTracker,
+    /// Fired when the drain deadline of `close()` passes (the registry's root token).
+    pub cancel_conns: CancellationToken,
+    pub pipes: PipePool,
+    /// Passive-detection events waiting for the control plane to pull them.
+    pub events: EventLog,
+}
+
+impl Shared {
+    /// Shared state around a first snapshot.
+    pub fn new(snapshot: Snapshot, registry: Registry, workers: usize, max_pipes: usize) -> Shared {
+        let cancel_conns = registry.root.clone();
+        Shared {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            registry,
+            conns: ConnTracker::new(workers),
+            cancel_conns,
+            pipes: PipePool::new(max_pipes),
+            events: EventLog::default(),
+        }
+    }
+
+    /// An empty engine state for unit tests.
+    #[cfg(test)]
+    pub fn for_tests() -> Shared {
+        Shared::new(Snapshot::default(), Registry::default(), 1, 1)
+    }
+}
