@@ -105,6 +105,29 @@ describe('switchyard start', () => {
     await backend.close();
   });
 
+  it('a second instance on the same address fails with a BindError naming it, and leaves the first alone', async () => {
+    const backend = await tagged('first');
+    // Two workers: the default shared accept queue (one socket), where SO_REUSEPORT used to let a
+    // second process bind the port and take part of its connections.
+    const yaml = (port: number) => `workers: 2\nlisteners:\n  web: { address: "127.0.0.1:${port}", pool: api }\npools:\n  api:\n    backends:\n      - address: ${backend.address}\n`;
+    const first = daemon('start', '-c', file('first.yaml', yaml(0)));
+    const line = await waitFor(() => first.out().split('\n').find((l) => l.includes('"listener.started"')), 'the first listener.started line');
+    const port = Number((JSON.parse(line) as { address: string }).address.split(':')[1]);
+    const second = await cli('start', '-c', file('second.yaml', yaml(port)));
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain('[SWITCHYARD_ERR_BIND]');
+    expect(second.stderr).toContain(`listeners.web: cannot bind 127.0.0.1:${port}`);
+    // Every new connection still reaches the first instance.
+    for (let i = 0; i < 5; i++) {
+      const s = await connect(port);
+      expect(await readLine(s)).toBe('first');
+      s.destroy();
+    }
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    await backend.close();
+  });
+
   it('exits 2 on an invalid file without binding anything', async () => {
     const r = await cli('start', '-c', file('bad2.yaml', 'listeners: {}\npools: {}\nextra: 1\n'));
     expect(r.code).toBe(2);

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { compareVersions, glibcNeededBy, MIN_GLIBC, nativeLoadError, platformName, PUBLISHED_PLATFORMS } from '../ts/native.js';
+import { compareVersions, glibcNeededBy, MIN_GLIBC, nativeLoadError, platformName, PUBLISHED_PLATFORMS } from '../ts/binding/addon.js';
 
 const root = join(import.meta.dirname, '..');
 const temps: string[] = [];
@@ -219,7 +219,7 @@ describe('the loader', () => {
     cpSync(join(root, 'native', 'index.cjs'), join(pkg, 'native', 'index.cjs'));
     const r = spawnSync(
       process.execPath,
-      ['--input-type=module', '-e', "import { native } from './dist/native.js'; try { native(); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); process.exit(3); }"],
+      ['--input-type=module', '-e', "import { native } from './dist/binding/addon.js'; try { native(); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); process.exit(3); }"],
       { cwd: pkg, encoding: 'utf8', env: { ...process.env, PATH: pathWithoutCargo() } },
     );
     expect(r.status, r.stderr).toBe(3);

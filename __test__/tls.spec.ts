@@ -9,35 +9,13 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, Switchyard, validateConfig } from '../ts/index.js';
-import type { BackendStats, ListenerStats, PoolStats, Stats, SwitchyardConfig } from '../ts/index.js';
+import type { SwitchyardConfig } from '../ts/index.js';
 import { TestCa, type Leaf } from './certs.js';
 import { closedByPeer, connect, drain, echo, send, waitFor } from './helpers.js';
 
 const run = promisify(execFile);
 const MB = 1024 * 1024;
 
-// The data plane reports TLS counters that `ts/stats.ts` does not declare yet (`TlsReport` in
-// crates/switchyard-core/src/tls/stats.rs, `tls_errors` in stats.rs). Typed here until
-// ts/stats.ts is generated from the Rust types; then use `lb.stats()` directly.
-interface TlsCounters {
-  handshakes: number;
-  resumed: number;
-  tls12: number;
-  tls13: number;
-  failures_timeout: number;
-  failures_sni: number;
-  failures_protocol: number;
-  alpn: Record<string, number>;
-  sni_routed: number;
-  sni_timeout: number;
-  sni_not_tls: number;
-  sni_oversized: number;
-}
-interface TlsStats extends Stats {
-  listeners: (ListenerStats & { tls: TlsCounters | null })[];
-  pools: (PoolStats & { backends: (BackendStats & { tls_errors: number })[] })[];
-}
-const tlsStats = (lb: Switchyard): TlsStats => lb.stats() as TlsStats;
 
 /** Run `openssl s_client` against the balancer; returns its output (never throws). */
 function sClient(port: number, args: string[], input = ''): Promise<string> {
@@ -108,7 +86,7 @@ describe('TLS termination', () => {
       expect(await servedCn(port)).toBe('default.example.com');
       // A wildcard covers one label only.
       expect(await servedCn(port, 'a.b.wild.example.com')).toBe('default.example.com');
-      const t = tlsStats(lb).listeners[0]!.tls!;
+      const t = lb.stats().listeners[0]!.tls!;
       expect(t.handshakes).toBeGreaterThanOrEqual(6);
     } finally {
       await lb.close({ drainMs: 0 });
@@ -121,7 +99,7 @@ describe('TLS termination', () => {
       const port = lb.address('front').port;
       const { stdout } = await run('curl', ['-sS', '--max-time', '10', '--cacert', ca.cert, '--resolve', `a.example.com:${port}:127.0.0.1`, `https://a.example.com:${port}/`]);
       expect(stdout).toBe(`hello over a.example.com:${port}\n`);
-      expect(tlsStats(lb).listeners[0]!.tls!.alpn['http/1.1']).toBe(1);
+      expect(lb.stats().listeners[0]!.tls!.alpn['http/1.1']).toBe(1);
     } finally {
       await lb.close({ drainMs: 0 });
     }
@@ -134,7 +112,7 @@ describe('TLS termination', () => {
       expect(await servedCn(port, 'a.example.com')).toBe('a.example.com');
       expect(await servedCn(port, 'unknown.example.org')).toMatch(/^\(no certificate/);
       expect(await servedCn(port)).toMatch(/^\(no certificate/);
-      await waitFor(() => tlsStats(lb).listeners[0]!.tls!.failures_sni >= 2, 'failures_sni to count');
+      await waitFor(() => lb.stats().listeners[0]!.tls!.failures_sni >= 2, 'failures_sni to count');
     } finally {
       await lb.close({ drainMs: 0 });
     }
@@ -149,12 +127,12 @@ describe('TLS termination', () => {
       expect(await sClient(port, ['-servername', 'a.example.com', '-alpn', 'foo,http/1.1'])).toContain('ALPN protocol: http/1.1');
       expect(await sClient(port, ['-servername', 'a.example.com', '-tls1_2'])).toMatch(/Protocol\s*:\s*TLSv1\.2/);
       expect(await sClient(port, ['-servername', 'a.example.com', '-tls1_3'])).toMatch(/TLSv1\.3/);
-      const t = tlsStats(lb).listeners[0]!.tls!;
+      const t = lb.stats().listeners[0]!.tls!;
       expect(t.tls12).toBeGreaterThanOrEqual(1);
       expect(t.tls13).toBeGreaterThanOrEqual(1);
       const refused = await sClient(strict.address('front').port, ['-servername', 'a.example.com', '-tls1_2']);
       expect(refused).toContain('Cipher is (NONE)');
-      expect(tlsStats(strict).listeners[0]!.tls!.handshakes).toBe(0);
+      expect(strict.stats().listeners[0]!.tls!.handshakes).toBe(0);
     } finally {
       await lb.close({ drainMs: 0 });
       await strict.close({ drainMs: 0 });
@@ -170,7 +148,7 @@ describe('TLS termination', () => {
       expect(first).toContain('New, ');
       const second = await sClient(port, ['-servername', 'a.example.com', '-tls1_2', '-sess_in', sess]);
       expect(second).toContain('Reused, ');
-      expect(tlsStats(lb).listeners[0]!.tls!.resumed).toBe(1);
+      expect(lb.stats().listeners[0]!.tls!.resumed).toBe(1);
     } finally {
       await lb.close({ drainMs: 0 });
     }
@@ -236,7 +214,7 @@ describe('TLS termination', () => {
         await closed;
         s.destroy();
       }
-      await waitFor(() => tlsStats(lb).listeners[0]!.tls!.failures_protocol >= 2, 'protocol failures to count');
+      await waitFor(() => lb.stats().listeners[0]!.tls!.failures_protocol >= 2, 'protocol failures to count');
       expect(await servedCn(port, 'a.example.com')).toBe('a.example.com'); // still serving
     } finally {
       await lb.close({ drainMs: 0 });
@@ -264,7 +242,7 @@ describe('TLS to backends', () => {
     try {
       const s = await connect(lb.address('front').port);
       const got = await drain(s);
-      return { text: got.text, errors: tlsStats(lb).pools[0]!.backends[0]!.tls_errors };
+      return { text: got.text, errors: lb.stats().pools[0]!.backends[0]!.tls_errors };
     } finally {
       await lb.close({ drainMs: 0 });
     }
@@ -330,9 +308,9 @@ describe('TLS passthrough routed by SNI', () => {
       s.write('GET / HTTP/1.0\r\n\r\n');
       await closed;
       s.destroy();
-      const t = tlsStats(lb).listeners[0]!.tls!;
+      const t = lb.stats().listeners[0]!.tls!;
       expect(t.sni_routed).toBe(3);
-      await waitFor(() => tlsStats(lb).listeners[0]!.tls!.sni_not_tls === 1, 'sni_not_tls to count');
+      await waitFor(() => lb.stats().listeners[0]!.tls!.sni_not_tls === 1, 'sni_not_tls to count');
     } finally {
       await lb.close({ drainMs: 0 });
       servers.forEach((s) => s.close());

@@ -1,13 +1,23 @@
 /**
- * Typed errors. Every error Switchyard raises carries a stable `code`; errors
- * from the Rust data plane arrive as `[SWITCHYARD_ERR_X] message` and are
- * turned into the matching class by `fromNative`.
+ * Typed errors. Every error Switchyard raises carries a stable `code`. Errors
+ * from the Rust data plane cross as data (`NativeError`: code, message, and for
+ * configuration errors the field of each problem); `fromNative` turns them into
+ * the matching class.
  */
+import type { ErrorCode as NativeErrorCode, NativeError } from './binding/types.generated.js';
+
+/** Every code an error of Switchyard can carry (the data plane's and the control plane's). */
+export type ErrorCode =
+  | NativeErrorCode
+  | 'SWITCHYARD_ERR_NOT_FOUND'
+  | 'SWITCHYARD_ERR_CONFLICT'
+  | 'SWITCHYARD_ERR_NATIVE_LOAD'
+  | 'SWITCHYARD_ERR_INTERNAL';
 
 /** Base class: `code` is stable and safe to match on. */
 export class SwitchyardError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
@@ -43,22 +53,48 @@ export class DataPlaneError extends SwitchyardError {}
 /** The balancer was used after `close()`. */
 export class ClosedError extends SwitchyardError {}
 
-const NATIVE_CODE = /^\[(SWITCHYARD_ERR_[A-Z_]+)\] ([\s\S]*)$/;
+/** A named pool or backend does not exist. */
+export class NotFoundError extends SwitchyardError {}
 
-/** Convert an error thrown by the addon into a typed error. */
-export function fromNative(err: unknown, source = 'config'): SwitchyardError {
+/** An error thrown by the addon, with its data as the data plane sent it. */
+export class NativeCallError extends SwitchyardError {
+  readonly data: NativeError;
+  constructor(data: NativeError, options?: { cause?: unknown }) {
+    super(data.code, data.message, options);
+    this.data = data;
+  }
+}
+
+/** Read the data of an error thrown by the addon (its message is the JSON of a `NativeError`). */
+export function nativeCallError(err: unknown): NativeCallError | DataPlaneError {
   const message = err instanceof Error ? err.message : String(err);
-  const m = NATIVE_CODE.exec(message);
-  if (!m) return new DataPlaneError('SWITCHYARD_ERR_INTERNAL', message, { cause: err });
-  const [, code, text] = m as unknown as [string, string, string];
+  try {
+    const data = JSON.parse(message) as NativeError;
+    if (typeof data.code === 'string' && typeof data.message === 'string' && Array.isArray(data.issues)) {
+      return new NativeCallError(data, { cause: err });
+    }
+  } catch {
+    // not data: an error of napi itself (a wrong argument type, say)
+  }
+  return new DataPlaneError('SWITCHYARD_ERR_INTERNAL', message, { cause: err });
+}
+
+/** Convert an error from the data plane into a typed error; `source` names the configuration. */
+export function fromNative(err: unknown, source = 'config'): SwitchyardError {
+  if (!(err instanceof NativeCallError)) {
+    return err instanceof SwitchyardError ? err : nativeCallError(err);
+  }
+  const { code, message, issues } = err.data;
   switch (code) {
     case 'SWITCHYARD_ERR_BIND':
-      return new BindError(code, text, { cause: err });
+      return new BindError(code, message, { cause: err });
     case 'SWITCHYARD_ERR_CONFIG':
-      return new ConfigError(source, [{ path: '(data plane)', message: text }]);
+      return new ConfigError(source, issues.length > 0 ? issues : [{ path: '(data plane)', message }]);
     case 'SWITCHYARD_ERR_CLOSED':
-      return new ClosedError(code, text, { cause: err });
-    default:
-      return new DataPlaneError(code, text, { cause: err });
+      return new ClosedError(code, message, { cause: err });
+    case 'SWITCHYARD_ERR_NOT_FOUND':
+      return new NotFoundError(code, message, { cause: err });
+    case 'SWITCHYARD_ERR_RUNTIME':
+      return new DataPlaneError(code, message, { cause: err });
   }
 }

@@ -4,7 +4,9 @@
  */
 import { ConfigError } from './errors.js';
 import type { Algorithm, ResolvedConfig, ResolvedPool } from './config/types.js';
-import { native } from './native.js';
+import { plan } from './binding/engine.js';
+import type { PlanReport as NativePlanReport, Share } from './binding/types.generated.js';
+import { LIMITS } from './binding/catalog.generated.js';
 import { fromNative } from './errors.js';
 import { enginePool } from './config/engine.js';
 
@@ -31,24 +33,11 @@ export interface PlanOptions {
 }
 
 /** One backend's share before or after the change. */
-export interface PlanShare {
-  address: string;
-  share: number;
-}
+export type PlanShare = Share;
 
-/** The answer of a plan. */
-export interface PlanReport {
+/** The answer of a plan (the data plane's report, and the pool it is about). */
+export interface PlanReport extends NativePlanReport {
   pool: string;
-  algorithm_before: string;
-  algorithm_after: string;
-  keys: number;
-  /** True when both algorithms map keys to backends (ip_hash, consistent_hash, maglev). */
-  keyed: boolean;
-  /** Fraction of keys whose backend changes (keyed algorithms), else null. */
-  moved: number | null;
-  before: PlanShare[];
-  after: PlanShare[];
-  assignments?: [key: string, before: string | null, after: string | null][];
 }
 
 /** Apply `change` to `pool` and return the new pool; errors name the offending address. */
@@ -67,8 +56,9 @@ export function applyChange(pool: ResolvedPool, change: PlanChange, source = 'pl
   for (const [a, w] of Object.entries(change.weight ?? {})) {
     const b = kept.find((x) => x.address === a);
     if (!b) issues.push({ path: 'weight', message: `pool "${pool.name}" has no backend ${a}` });
-    else if (!Number.isInteger(w) || w < 0 || w > 1000) issues.push({ path: 'weight', message: `expected an integer weight 0..1000 for ${a}, got ${w}` });
-    else b.weight = w;
+    else if (!Number.isInteger(w) || w < LIMITS.weight.min || w > LIMITS.weight.max) {
+      issues.push({ path: 'weight', message: `expected an integer weight ${LIMITS.weight.min}..${LIMITS.weight.max} for ${a}, got ${w}` });
+    } else b.weight = w;
   }
   if (kept.length === 0) issues.push({ path: 'remove', message: `the change would leave pool "${pool.name}" empty` });
   if (issues.length) throw new ConfigError(source, issues);
@@ -83,9 +73,9 @@ export function planChange(config: ResolvedConfig, poolName: string, change: Pla
   }
   const after = applyChange(before, change);
   try {
-    const request = { before: enginePool(before), after: enginePool(after), ...options };
-    const report = JSON.parse(native().plan(JSON.stringify(request))) as Omit<PlanReport, 'pool'>;
-    return { pool: poolName, ...report };
+    // Backend TLS plays no part in a plan: no CA file is read.
+    const request = { before: enginePool(before, undefined, null), after: enginePool(after, undefined, null), keys: null, samples: null, assignments: false, ...options };
+    return { pool: poolName, ...plan(request) };
   } catch (err) {
     throw fromNative(err, 'plan');
   }

@@ -6,11 +6,11 @@
  * the configuration and hands this module the few things it needs (`Host`).
  */
 import type { ResolvedConfig } from './config/types.js';
-import { engineConfigJson, type WeightOverrides } from './config/engine.js';
+import type { WeightOverrides } from './config/engine.js';
 import { fromNative } from './errors.js';
 import type { BackendEvent } from './events.js';
 import type { Logger } from './log.js';
-import type { NativeEngine } from './native.js';
+import type { Engine } from './binding/engine.js';
 import { CertWatcher, tlsFiles } from './tls-watch.js';
 import { HealthMonitor, type BackendCheckState, type HealthChange } from './health/monitor.js';
 import { SlowStart } from './slow-start.js';
@@ -22,12 +22,16 @@ const EVENT_PULL_MS = 250;
 
 /** What the services need from the balancer they run beside. */
 export interface Host {
-  engine: Pick<NativeEngine, 'update' | 'setHealth' | 'events'>;
+  engine: Pick<Engine, 'setHealth' | 'events'>;
   log: Logger;
   /** The configuration in force (it changes with every update). */
   config(): ResolvedConfig;
   /** Record and publish a backend event. */
   emit(event: Omit<BackendEvent, 'time'>): void;
+  /** Push pool `name` again with the current slow-start weights; nothing else is rebuilt. */
+  pushPool(name: string): void;
+  /** Push the whole configuration again, re-reading the certificate files. */
+  pushAll(): void;
 }
 
 /** The services of one running balancer. Everything stops with `stop()`. */
@@ -36,7 +40,7 @@ export class Services {
   #stopped = false;
   readonly #pull: NodeJS.Timeout;
   readonly #certs = new CertWatcher(() => this.#reloadCertificates());
-  readonly #slowStart = new SlowStart(() => this.#push());
+  readonly #slowStart = new SlowStart((pools) => this.#push(pools));
   readonly #monitor: HealthMonitor;
   #admin: AdminServer | undefined;
 
@@ -81,7 +85,7 @@ export class Services {
         .filter((b) => !b.health_check && before.pools.find((x) => x.name === p.name)?.backends.find((x) => x.address === b.address)?.health_check)
         .map((b) => ({ pool: p.name, address: b.address, up: true })),
     );
-    if (unchecked.length) this.#host.engine.setHealth(JSON.stringify(unchecked));
+    if (unchecked.length) this.#host.engine.setHealth(unchecked);
   }
 
   /** Stop every service; nothing reaches the data plane afterwards. Resolves when the admin server is closed. */
@@ -98,7 +102,7 @@ export class Services {
   #onHealth(batch: HealthChange[]): void {
     if (this.#stopped) return;
     const { engine, emit } = this.#host;
-    engine.setHealth(JSON.stringify(batch.map(({ pool, address, up }) => ({ pool, address, up }))));
+    engine.setHealth(batch.map(({ pool, address, up }) => ({ pool, address, up })));
     for (const c of batch) {
       emit({ pool: c.pool, address: c.address, kind: c.up ? 'up' : 'down', reason: c.reason });
       if (c.up && this.#slowStart.begin(this.#host.config(), c.pool, c.address)) {
@@ -107,19 +111,15 @@ export class Services {
     }
   }
 
-  /** Push the current tables again, slow-start weights included. */
-  #update(): void {
-    const config = this.#host.config();
-    this.#host.engine.update(engineConfigJson(config, this.#slowStart.overrides(config)));
-  }
-
-  /** A slow-start step. */
-  #push(): void {
+  /** A slow-start step: only the ramped pools are replaced. */
+  #push(pools: string[]): void {
     if (this.#stopped) return;
-    try {
-      this.#update();
-    } catch (err) {
-      this.#host.log('update_failed', { error: fromNative(err).message });
+    for (const pool of pools) {
+      try {
+        this.#host.pushPool(pool);
+      } catch (err) {
+        this.#host.log('update_failed', { pool, error: fromNative(err).message });
+      }
     }
   }
 
@@ -127,7 +127,7 @@ export class Services {
   #reloadCertificates(): void {
     if (this.#stopped) return;
     try {
-      this.#update();
+      this.#host.pushAll();
       this.#host.log('tls.reloaded', { files: tlsFiles(this.#host.config()) });
     } catch (err) {
       this.#host.log('tls.reload_failed', { error: fromNative(err).message, kept: 'the previous certificates stay in force' });
@@ -137,10 +137,7 @@ export class Services {
   /** Pull the data plane's queued events (bounded there; drops are counted and reported). */
   #pullEvents(): void {
     if (this.#stopped) return;
-    const batch = JSON.parse(this.#host.engine.events()) as {
-      events: { kind: string; pool: string; address: string; reason: string; duration_ms: number }[];
-      dropped: number;
-    };
+    const batch = this.#host.engine.events();
     for (const e of batch.events) {
       const reason = e.kind === 'ejected' ? `${e.reason}; ejected for ${e.duration_ms} ms` : e.reason;
       this.#host.emit({ pool: e.pool, address: e.address, kind: e.kind, reason });

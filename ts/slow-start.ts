@@ -4,16 +4,20 @@
  * cold cache or JIT is not hit with a full share at once. The control plane
  * decides the weights and pushes them as ordinary table updates.
  *
- * Applies to algorithms that use weights for new connections
- * (weighted_round_robin, least_connections, random, power_of_two). Hash
- * algorithms (ip_hash, consistent_hash, maglev) are left alone: changing a
- * weight there moves keys, and ramping would move them several times; the
- * recovered backend takes back its keys at once. round_robin ignores weights.
+ * Applies to the algorithms the data plane's catalog marks `ramps_weights`:
+ * weighted and not keyed. Keyed algorithms (ip_hash, consistent_hash, maglev)
+ * are left alone: changing a weight there moves keys, and ramping would move
+ * them several times; the recovered backend takes back its keys at once.
+ * round_robin ignores weights.
+ *
+ * Each step replaces only the pools being ramped (`push(pools)`), never the
+ * whole configuration.
  */
-import type { Algorithm, ResolvedConfig } from './config/types.js';
+import type { ResolvedConfig } from './config/types.js';
 import type { WeightOverrides } from './config/engine.js';
+import { ALGORITHM_INFO } from './binding/catalog.generated.js';
 
-const RAMPED: readonly Algorithm[] = ['weighted_round_robin', 'least_connections', 'random', 'power_of_two'];
+const RAMPED: readonly string[] = ALGORITHM_INFO.filter((a) => a.ramps_weights).map((a) => a.name);
 /** Weight updates per ramp. */
 const STEPS = 20;
 
@@ -27,8 +31,8 @@ export class SlowStart {
   #ramps = new Map<string, Ramp>();
   #timer: NodeJS.Timeout | undefined;
 
-  /** `push` re-applies the configuration (with `overrides()`) to the data plane. */
-  constructor(private readonly push: () => void) {}
+  /** `push` re-applies the named pools (with `overrides()`) to the data plane. */
+  constructor(private readonly push: (pools: string[]) => void) {}
 
   /** Start ramping `pool/address` if its pool asks for it. Returns whether a ramp started. */
   begin(config: ResolvedConfig, pool: string, address: string): boolean {
@@ -39,7 +43,7 @@ export class SlowStart {
       this.#timer = setInterval(() => this.#tick(), Math.max(50, Math.floor(p.slow_start_ms / STEPS)));
       this.#timer.unref();
     }
-    this.push();
+    this.push([pool]);
     return true;
   }
 
@@ -65,8 +69,10 @@ export class SlowStart {
 
   #tick(): void {
     const now = Date.now();
+    // Every pool with a ramp, including one that just ended (its last step is the full weight).
+    const pools = new Set([...this.#ramps.keys()].map((key) => key.slice(0, key.indexOf('/'))));
     for (const [key, r] of this.#ramps) if (now - r.start >= r.duration) this.#ramps.delete(key);
-    this.push();
+    this.push([...pools]);
     if (this.#ramps.size === 0) this.stop();
   }
 

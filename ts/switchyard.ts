@@ -6,10 +6,11 @@
 import { validateConfig } from './config/validate.js';
 import { loadConfigFile } from './config/load.js';
 import type { ResolvedConfig, SwitchyardConfig } from './config/types.js';
-import { engineConfigJson } from './config/engine.js';
+import { engineConfig, enginePool } from './config/engine.js';
 import { ClosedError, SwitchyardError, fromNative } from './errors.js';
 import { silent, type Logger } from './log.js';
-import { native, type NativeEngine } from './native.js';
+import { Engine } from './binding/engine.js';
+import type { PoolConfig } from './binding/types.generated.js';
 import type { Stats } from './stats.js';
 import { planChange, type PlanChange, type PlanOptions, type PlanReport } from './plan.js';
 import { EventEmitter } from 'node:events';
@@ -68,7 +69,9 @@ export type BackendListener = (event: BackendEvent) => void;
 export class Switchyard {
   // Composition, not `extends EventEmitter`: the public types then need no Node typings.
   #events = new EventEmitter<SwitchyardEvents>();
-  #engine: NativeEngine;
+  #engine: Engine;
+  /** What the data plane holds per pool, as last sent (a pool-only change reuses its TLS projection). */
+  #sent = new Map<string, PoolConfig>();
   #config: ResolvedConfig;
   #log: Logger;
   #keepAlive: NodeJS.Timeout | undefined;
@@ -78,14 +81,22 @@ export class Switchyard {
   #drains = new Map<string, NodeJS.Timeout>();
   #services: Services;
 
-  private constructor(engine: NativeEngine, config: ResolvedConfig, log: Logger) {
+  private constructor(engine: Engine, config: ResolvedConfig, log: Logger, sent: PoolConfig[]) {
     this.#engine = engine;
     this.#config = config;
     this.#log = log;
     // The engine's sockets live in Rust, where Node cannot see them; this ref'd
     // timer keeps the process alive while the balancer runs, like a net.Server.
     this.#keepAlive = setInterval(() => {}, KEEP_ALIVE_MS);
-    this.#services = new Services({ engine, log, config: () => this.#config, emit: (e) => this.#emit(e) });
+    for (const p of sent) this.#sent.set(p.name, p);
+    this.#services = new Services({
+      engine,
+      log,
+      config: () => this.#config,
+      emit: (e) => this.#emit(e),
+      pushPool: (name) => this.#pushPool(this.#config, name),
+      pushAll: () => this.#pushAll(this.#config),
+    });
   }
 
   /** Validate `config` and start listening. Every listener is bound when this resolves. */
@@ -101,13 +112,14 @@ export class Switchyard {
   }
 
   static async #startResolved(config: ResolvedConfig, log: Logger, source = 'config', configPath?: string): Promise<Switchyard> {
-    let engine: NativeEngine;
+    let engine: Engine;
+    const tables = engineConfig(config);
     try {
-      engine = native().NativeEngine.start(engineConfigJson(config));
+      engine = Engine.start(tables);
     } catch (err) {
       throw fromNative(err, source);
     }
-    const lb = new Switchyard(engine, config, log);
+    const lb = new Switchyard(engine, config, log, tables.pools);
     for (const [name, address] of Object.entries(lb.addresses())) {
       const l = config.listeners.find((x) => x.name === name);
       log('listener.started', { listener: name, address: address.address, pool: l?.pool });
@@ -144,7 +156,7 @@ export class Switchyard {
   /** Bound addresses of every listener. */
   addresses(): Record<string, BoundAddress> {
     this.#assertOpen();
-    const raw = JSON.parse(this.#engine.addresses()) as Record<string, string>;
+    const raw = this.#engine.addresses();
     return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, splitAddress(v)]));
   }
 
@@ -169,7 +181,7 @@ export class Switchyard {
   async setBackendState(pool: string, address: string, state: BackendState): Promise<void> {
     this.#assertOpen();
     const next = mutate.setState(this.#config, pool, address, state);
-    this.#apply(next);
+    this.#applyPool(next, pool);
     const p = next.pools.find((x) => x.name === pool)!;
     const b = p.backends.find((x) => x.address === mutate.canonical(address))!;
     const key = `${pool}/${b.address}`;
@@ -203,7 +215,7 @@ export class Switchyard {
   async addBackend(pool: string, backend: BackendConfig): Promise<void> {
     this.#assertOpen();
     const next = mutate.addBackend(this.#config, pool, backend);
-    this.#apply(next);
+    this.#applyPool(next, pool);
     const added = next.pools.find((p) => p.name === pool)!.backends.at(-1)!;
     this.#emit({ pool, address: added.address, kind: 'added', reason: `weight ${added.weight}${added.backup ? ', backup' : ''}` });
   }
@@ -211,21 +223,21 @@ export class Switchyard {
   /** Remove a backend; its established connections keep running. */
   async removeBackend(pool: string, address: string): Promise<void> {
     this.#assertOpen();
-    this.#apply(mutate.removeBackend(this.#config, pool, address));
+    this.#applyPool(mutate.removeBackend(this.#config, pool, address), pool);
     this.#emit({ pool, address, kind: 'removed', reason: 'operator' });
   }
 
   /** Change a backend's weight (0 = no new connections). */
   async setWeight(pool: string, address: string, weight: number): Promise<void> {
     this.#assertOpen();
-    this.#apply(mutate.setWeight(this.#config, pool, address, weight));
+    this.#applyPool(mutate.setWeight(this.#config, pool, address, weight), pool);
     this.#emit({ pool, address, kind: 'weight', reason: `weight ${weight}` });
   }
 
   /** Switch a pool's algorithm; established connections are untouched. */
   async setAlgorithm(pool: string, algorithm: Algorithm): Promise<void> {
     this.#assertOpen();
-    this.#apply(mutate.setAlgorithm(this.#config, pool, algorithm));
+    this.#applyPool(mutate.setAlgorithm(this.#config, pool, algorithm), pool);
     this.#emit({ pool, address: '', kind: 'algorithm', reason: algorithm });
   }
 
@@ -269,12 +281,44 @@ export class Switchyard {
     this.#events.emit('backend', event);
   }
 
+  /** Send the whole configuration (re-reading certificate files); the data plane rebuilds only what changed. */
+  #pushAll(config: ResolvedConfig): void {
+    const tables = engineConfig(config, this.#services.weights(config));
+    this.#engine.update(tables);
+    this.#sent = new Map(tables.pools.map((p) => [p.name, p]));
+  }
+
+  /** Send one pool of `config`: only its tables are rebuilt; no file is read. */
+  #pushPool(config: ResolvedConfig, name: string): void {
+    const p = config.pools.find((x) => x.name === name);
+    if (!p) throw new SwitchyardError('SWITCHYARD_ERR_NOT_FOUND', `no pool named "${name}"`);
+    const sent = this.#sent.get(name);
+    const table = enginePool(p, this.#services.weights(config), sent ? sent.backend_tls : undefined);
+    this.#engine.updatePool(table);
+    this.#sent.set(name, table);
+  }
+
+  /** Apply a configuration that differs from the one in force in pool `pool` only. */
+  #applyPool(resolved: ResolvedConfig, pool: string): void {
+    try {
+      this.#pushPool(resolved, pool);
+    } catch (err) {
+      throw fromNative(err);
+    }
+    this.#accept(resolved);
+  }
+
   #apply(resolved: ResolvedConfig, source = 'config'): void {
     try {
-      this.#engine.update(engineConfigJson(resolved, this.#services.weights(resolved)));
+      this.#pushAll(resolved);
     } catch (err) {
       throw fromNative(err, source);
     }
+    this.#accept(resolved);
+  }
+
+  /** `resolved` is in force in the data plane: keep it and follow it. */
+  #accept(resolved: ResolvedConfig): void {
     const before = this.#config;
     this.#config = resolved;
     this.#services.applied(before, resolved);
@@ -297,7 +341,7 @@ export class Switchyard {
   /** Every counter of the data plane at this instant. */
   stats(): Stats {
     this.#assertOpen();
-    return JSON.parse(this.#engine.stats()) as Stats;
+    return this.#engine.stats();
   }
 
   /**

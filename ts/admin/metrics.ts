@@ -61,12 +61,26 @@ export function collect(lb: AdminTarget): Family[] {
   const lActive = fam('switchyard_listener_connections_active', 'gauge', 'Connections of the listener open now.');
   const lNoBackend = fam('switchyard_listener_no_backend_total', 'counter', 'Connections closed because no backend could be reached.');
   const lIdle = fam('switchyard_listener_idle_timeouts_total', 'counter', 'Connections closed by the idle timeout.');
+  const lTls = fam('switchyard_listener_tls_handshakes_total', 'counter', 'TLS handshakes completed by a terminating listener (resumed ones included).');
+  const lTlsResumed = fam('switchyard_listener_tls_resumed_total', 'counter', 'TLS handshakes that resumed a session.');
+  const lTlsFail = fam('switchyard_listener_tls_failures_total', 'counter', 'Failed TLS handshakes by reason: timeout, sni (strict SNI refused), protocol.');
+  const lSni = fam('switchyard_listener_sni_total', 'counter', 'Passthrough ClientHellos by outcome: routed, timeout, not_tls, oversized.');
   for (const l of stats.listeners) {
     const labels = { listener: l.name, pool: l.pool };
     lTotal.samples.push([labels, l.accepted]);
     lActive.samples.push([labels, l.active]);
     lNoBackend.samples.push([labels, l.no_backend]);
     lIdle.samples.push([labels, l.idle_timeouts]);
+    const t = l.tls;
+    if (!t) continue;
+    lTls.samples.push([labels, t.handshakes]);
+    lTlsResumed.samples.push([labels, t.resumed]);
+    for (const [reason, n] of [['timeout', t.failures_timeout], ['sni', t.failures_sni], ['protocol', t.failures_protocol]] as const) {
+      lTlsFail.samples.push([{ ...labels, reason }, n]);
+    }
+    for (const [outcome, n] of [['routed', t.sni_routed], ['timeout', t.sni_timeout], ['not_tls', t.sni_not_tls], ['oversized', t.sni_oversized]] as const) {
+      lSni.samples.push([{ ...labels, outcome }, n]);
+    }
   }
 
   const bTotal = fam('switchyard_backend_connections_total', 'counter', 'Connections established to the backend.');
@@ -74,6 +88,7 @@ export function collect(lb: AdminTarget): Family[] {
   const bIn = fam('switchyard_backend_bytes_in_total', 'counter', 'Bytes sent by clients towards the backend.');
   const bOut = fam('switchyard_backend_bytes_out_total', 'counter', 'Bytes sent by the backend back to clients.');
   const bErr = fam('switchyard_backend_connect_errors_total', 'counter', 'Failed connects to the backend by reason: refused (refused, unreachable, reset) or timeout.');
+  const bTlsErr = fam('switchyard_backend_tls_errors_total', 'counter', 'Failed TLS handshakes to the backend (also counted in connect errors).');
   const bUp = fam('switchyard_backend_up', 'gauge', '1 if a new connection may go to the backend now (ready, not down, not ejected), else 0.');
   const bHealth = fam('switchyard_backend_health_state', 'gauge', 'Active health-check verdict: 1 for the current state, 0 for the others.');
   const bState = fam('switchyard_backend_state', 'gauge', 'Operator state (ready, drain, maint): 1 for the current state, 0 for the others.');
@@ -102,6 +117,7 @@ export function collect(lb: AdminTarget): Family[] {
       bOut.samples.push([labels, b.bytes_out]);
       bErr.samples.push([{ ...labels, reason: 'refused' }, b.connect_errors]);
       bErr.samples.push([{ ...labels, reason: 'timeout' }, b.connect_timeouts]);
+      bTlsErr.samples.push([labels, b.tls_errors]);
       bUp.samples.push([labels, b.available ? 1 : 0]);
       for (const s of HEALTH_STATES) bHealth.samples.push([{ ...labels, state: s }, b.health === s ? 1 : 0]);
       for (const s of OPERATOR_STATES) bState.samples.push([{ ...labels, state: s }, b.state === s ? 1 : 0]);
@@ -129,6 +145,15 @@ export function collect(lb: AdminTarget): Family[] {
     },
     { name: 'switchyard_splice_leases_total', type: 'counter', help: 'Connection directions moved to splice(2).', samples: [[{}, stats.splice_leases_total]] },
     { name: 'switchyard_pipes_in_use', type: 'gauge', help: 'Kernel pipes in use for splice(2).', samples: [[{}, stats.pipes_in_use]] },
+    {
+      name: 'switchyard_tables_built_total',
+      type: 'counter',
+      help: 'Tables the data plane built for updates, by kind: pool (backends and selector tables), tls_config (a listener\'s certificates). Unchanged ones are reused.',
+      samples: [
+        [{ kind: 'pool' }, stats.builds.pools],
+        [{ kind: 'tls_config' }, stats.builds.tls_configs],
+      ],
+    },
   ];
   return [
     ...global,
@@ -136,6 +161,10 @@ export function collect(lb: AdminTarget): Family[] {
     lActive,
     lNoBackend,
     lIdle,
+    lTls,
+    lTlsResumed,
+    lTlsFail,
+    lSni,
     pActive,
     pShareMin,
     pShareMax,
@@ -144,6 +173,7 @@ export function collect(lb: AdminTarget): Family[] {
     bIn,
     bOut,
     bErr,
+    bTlsErr,
     bUp,
     bHealth,
     bState,

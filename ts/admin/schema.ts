@@ -33,6 +33,7 @@ export interface SchemaIssue {
 }
 
 import { ALGORITHMS, BACKEND_STATES } from '../config/validate.js';
+import { LIMITS } from '../binding/catalog.generated.js';
 
 export { ALGORITHMS, BACKEND_STATES };
 
@@ -52,7 +53,7 @@ export const REQUEST_SCHEMAS = {
     additionalProperties: false,
     properties: {
       address: ADDRESS,
-      weight: { type: 'integer', minimum: 0, maximum: 1000, description: 'Relative weight. Default 1.' },
+      weight: { type: 'integer', minimum: LIMITS.weight.min, maximum: LIMITS.weight.max, description: `Relative weight. Default ${LIMITS.weight.default}.` },
       backup: { type: 'boolean', description: 'Use only when no primary is available. Default false.' },
       state: { type: 'string', enum: BACKEND_STATES, description: 'Operator state. Default `ready`.' },
     },
@@ -61,7 +62,7 @@ export const REQUEST_SCHEMAS = {
     type: 'object',
     required: ['weight'],
     additionalProperties: false,
-    properties: { weight: { type: 'integer', minimum: 0, maximum: 1000, description: '0 takes no new connections.' } },
+    properties: { weight: { type: 'integer', minimum: LIMITS.weight.min, maximum: LIMITS.weight.max, description: '0 takes no new connections.' } },
   },
   SetState: {
     type: 'object',

@@ -1,11 +1,14 @@
 /**
  * Every default of the configuration, in one place. The validator fills these
  * in and docs/configuration.md lists them; change a value here, change it there.
+ * Defaults the data plane owns (weights, table sizes, passive detection) come
+ * from its catalog (`ts/binding/catalog.generated.ts`) and are not restated.
  */
 import { availableParallelism } from 'node:os';
+import { LIMITS, PASSIVE_DEFAULTS, PEEK_TIMEOUT_MS } from '../binding/catalog.generated.js';
 
-/** Upper bound of `workers`; the default is clamped to it so it always validates. */
-export const MAX_WORKERS = 256;
+/** Upper bound of `workers` (the data plane's); the default is clamped to it so it always validates. */
+export const MAX_WORKERS = LIMITS.workers.max;
 
 /** Defaults applied by `validateConfig` to every key the user left out. */
 export const DEFAULTS = Object.freeze({
@@ -17,6 +20,8 @@ export const DEFAULTS = Object.freeze({
   backlog: 4096,
   /** TCP_DEFER_ACCEPT off: a server-speaks-first protocol would wait for its banner. */
   defer_accept: false,
+  /** Passthrough listeners wait this long for a whole ClientHello (the data plane's default). */
+  peek_timeout_ms: PEEK_TIMEOUT_MS,
   /** Close a connection idle in both directions for this long (60s). */
   idle_timeout_ms: 60_000,
   /** Copy small transfers, switch to splice(2) for bulk streams. */
@@ -26,21 +31,21 @@ export const DEFAULTS = Object.freeze({
   /** Hash algorithms hash the client IP. */
   hash_key: 'source_ip',
   /** Ring points per weight unit (consistent_hash), as ketama/nginx. */
-  virtual_nodes: 160,
+  virtual_nodes: LIMITS.virtual_nodes.default,
   /** Maglev table size: prime, Envoy's default. */
-  table_size: 65537,
+  table_size: LIMITS.table_size.default,
   /** Give up on a backend connect after 2s. */
   connect_timeout_ms: 2_000,
   /** After a failed connect, try up to 2 other backends. */
   retries: 2,
   /** Relative backend weight. */
-  weight: 1,
+  weight: LIMITS.weight.default,
   /** Backends are primaries unless marked as backups. */
   backup: false,
   /** Backends take traffic unless drained or in maintenance. */
   state: 'ready',
   /** Passive detection: 3 failures in a row eject for 10s, doubling up to 5m, at most half the pool. */
-  passive: Object.freeze({ consecutive_failures: 3, ejection_ms: 10_000, max_ejection_ms: 300_000, max_ejection_percent: 50 }),
+  passive: PASSIVE_DEFAULTS,
   /** Connections to a backend marked down keep running. */
   on_down: 'keep',
   /** A draining backend's connections are closed after 30s. */

@@ -1,30 +1,39 @@
 /**
  * The projection of a resolved configuration onto what the Rust data plane
- * reads (`EngineConfig` in `crates/switchyard-core/src/config.rs`, which
- * rejects unknown fields). Control-plane-only settings — health checks,
- * drain timeouts, slow start — stay on this side.
+ * reads: `EngineConfig` and `PoolConfig`, typed by the declarations generated
+ * from the Rust structs (`ts/binding/types.generated.ts`), so a field the data
+ * plane renames or adds fails `tsc` here. Control-plane-only settings — health
+ * checks, drain timeouts, slow start — stay on this side.
  */
+import type { BackendTlsConfig, EngineConfig, PoolConfig } from '../binding/types.generated.js';
 import type { ResolvedConfig, ResolvedPool } from './types.js';
 import { engineBackendTls, engineListenerTls } from './tls.js';
+import { ALGORITHM_INFO } from '../binding/catalog.generated.js';
+
+/** Does `algorithm` read pool option `option`? (The data plane refuses options an algorithm ignores.) */
+function reads(algorithm: ResolvedPool['algorithm'], option: string): boolean {
+  return ALGORITHM_INFO.some((a) => a.name === algorithm && (a.options as readonly string[]).includes(option));
+}
 
 /** Weights to use instead of the configured ones (slow start), keyed `pool/address`. */
 export type WeightOverrides = ReadonlyMap<string, number>;
 
-/** The data-plane view of one pool. */
-export function enginePool(p: ResolvedPool, weights?: WeightOverrides): object {
+/** The data-plane view of one pool. `backendTls`: the projection already sent
+ * (a pool-only change does not re-read the CA file). */
+export function enginePool(p: ResolvedPool, weights?: WeightOverrides, backendTls?: BackendTlsConfig | null): PoolConfig {
   return {
     name: p.name,
     algorithm: p.algorithm,
     connect_timeout_ms: p.connect_timeout_ms,
     retries: p.retries,
-    hash_key: p.hash_key,
-    virtual_nodes: p.virtual_nodes,
-    table_size: p.table_size,
-    hash_balance_factor: p.hash_balance_factor,
+    hash_key: reads(p.algorithm, 'hash_key') ? p.hash_key : 'source_ip',
+    virtual_nodes: reads(p.algorithm, 'virtual_nodes') ? p.virtual_nodes : null,
+    table_size: reads(p.algorithm, 'table_size') ? p.table_size : null,
+    hash_balance_factor: reads(p.algorithm, 'hash_balance_factor') ? p.hash_balance_factor : null,
     passive: p.passive,
     panic_threshold: p.panic_threshold,
     on_down: p.on_down,
-    backend_tls: p.backend_tls ? engineBackendTls(p.backend_tls) : null,
+    backend_tls: backendTls !== undefined ? backendTls : p.backend_tls ? engineBackendTls(p.backend_tls) : null,
     backends: p.backends.map((b) => ({
       address: b.address,
       weight: weights?.get(`${p.name}/${b.address}`) ?? b.weight,
@@ -34,9 +43,9 @@ export function enginePool(p: ResolvedPool, weights?: WeightOverrides): object {
   };
 }
 
-/** The JSON the data plane's `start` / `update` take. */
-export function engineConfigJson(c: ResolvedConfig, weights?: WeightOverrides): string {
-  return JSON.stringify({
+/** The whole data-plane configuration (reads the PEM files it names). */
+export function engineConfig(c: ResolvedConfig, weights?: WeightOverrides): EngineConfig {
+  return {
     workers: c.workers,
     accept: c.accept,
     listeners: c.listeners.map((l) => ({
@@ -52,5 +61,5 @@ export function engineConfigJson(c: ResolvedConfig, weights?: WeightOverrides): 
       peek_timeout_ms: l.peek_timeout_ms,
     })),
     pools: c.pools.map((p) => enginePool(p, weights)),
-  });
+  };
 }

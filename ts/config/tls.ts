@@ -8,6 +8,7 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import type { BackendTlsConfig as EngineBackendTls, TlsConfig } from '../binding/types.generated.js';
 import type { Checker } from './checker.js';
 
 /** TLS termination as written in a config. */
@@ -220,7 +221,7 @@ function safeNames(pem: string): string[] | undefined {
 }
 
 /** The data-plane view of a listener's TLS: the PEM contents, read now. */
-export function engineListenerTls(t: ResolvedListenerTls): object {
+export function engineListenerTls(t: ResolvedListenerTls): TlsConfig {
   return {
     certificates: t.certificates.map((x) => {
       const cert_pem = readFileSync(x.cert, 'utf8');
@@ -237,6 +238,6 @@ export function engineListenerTls(t: ResolvedListenerTls): object {
 }
 
 /** The data-plane view of a pool's backend TLS. */
-export function engineBackendTls(t: ResolvedBackendTls): object {
+export function engineBackendTls(t: ResolvedBackendTls): EngineBackendTls {
   return { sni: t.sni, ca_pem: t.ca ? readFileSync(t.ca, 'utf8') : null, verify: t.verify };
 }

@@ -27,35 +27,15 @@ export type { BackendTlsConfig, ListenerTlsConfig, ResolvedBackendTls, ResolvedC
 /** A duration: milliseconds as a number, or a string such as `"500ms"`, `"2s"`, `"1m"`. */
 export type Duration = number | string;
 
-/** How bytes are moved between the client and backend sockets. */
-/** How a listener's connections are spread over the worker threads. */
-export type AcceptMode = 'shared' | 'reuseport';
-
-export type SpliceMode = 'auto' | 'always' | 'never';
-
 /**
- * Balancing algorithm of a pool:
- * - `round_robin`: each backend in turn (weights only decide membership: 0 = none).
- * - `weighted_round_robin`: smooth weighted round robin, as nginx (5/1/1 → a a b a c a a).
- * - `least_connections`: fewest active connections per unit of weight.
- * - `random`: weighted random.
- * - `power_of_two`: two weighted random choices, the less loaded wins.
- * - `ip_hash`: source IP modulo a weighted slot table (adding a backend remaps most clients).
- * - `consistent_hash`: ketama ring with `virtual_nodes` points per weight unit.
- * - `maglev`: Maglev lookup table of prime `table_size`.
+ * The data plane's enums, generated from its Rust definitions
+ * (`ts/binding/types.generated.ts`): `AcceptMode` (how a listener's connections
+ * are spread over the workers), `SpliceMode` (how bytes move), `Algorithm` (a
+ * pool's balancing algorithm; `ALGORITHM_INFO` in `ts/binding/catalog.generated.ts`
+ * says what each does and reads), `HashKey` (what keyed algorithms hash).
  */
-export type Algorithm =
-  | 'round_robin'
-  | 'weighted_round_robin'
-  | 'least_connections'
-  | 'random'
-  | 'power_of_two'
-  | 'ip_hash'
-  | 'consistent_hash'
-  | 'maglev';
-
-/** What `consistent_hash` and `maglev` hash: the client IP, or IP and port. */
-export type HashKey = 'source_ip' | 'source_ip_port';
+export type { AcceptMode, Algorithm, HashKey, SpliceMode } from '../binding/types.generated.js';
+import type { AcceptMode, AdminState, Algorithm, HashKey, OnDown, SpliceMode } from '../binding/types.generated.js';
 
 /** One TCP listener (a frontend). */
 export interface ListenerConfig {
@@ -85,10 +65,10 @@ export interface ListenerConfig {
 /** Operator state of a backend: `ready` takes traffic, `drain` takes no new connections and
  * lets existing ones finish (closing the rest after the pool's `drain_timeout`), `maint` takes
  * no new connections. */
-export type BackendState = 'ready' | 'drain' | 'maint';
+export type BackendState = AdminState;
 
 /** What to do with established connections when a backend is marked down by its check. */
-export type OnDown = 'keep' | 'close';
+export type { OnDown };
 
 /** Passive detection on real traffic (in the data plane). */
 export interface PassiveConfig {

@@ -6,7 +6,8 @@
 import { ConfigError } from '../errors.js';
 import { Checker, describe, isObject, type Addr, type Obj } from './checker.js';
 import { backendTls, baseDir, listenerTls, sniRoutes } from './tls.js';
-import { DEFAULTS, MAX_WORKERS } from './defaults.js';
+import { DEFAULTS } from './defaults.js';
+import { ALGORITHM_INFO, HASH_KEYS, LIMITS } from '../binding/catalog.generated.js';
 import { backendHealthCheck, poolHealthCheck } from '../health/config.js';
 import type { AcceptMode, Algorithm, BackendState, HashKey, OnDown, ResolvedAdmin, ResolvedBackend, ResolvedConfig, ResolvedListener, ResolvedPool, SpliceMode } from './types.js';
 
@@ -40,27 +41,15 @@ export const BACKEND_STATES = ['ready', 'drain', 'maint'] as const satisfies rea
 const ON_DOWN: readonly OnDown[] = ['keep', 'close'];
 const HOUR_MS = 3_600_000;
 const SPLICE_MODES: readonly SpliceMode[] = ['auto', 'always', 'never'];
-/** Every algorithm name (also the admin API's schema enum). */
-export const ALGORITHMS = [
-  'round_robin',
-  'weighted_round_robin',
-  'least_connections',
-  'random',
-  'power_of_two',
-  'ip_hash',
-  'consistent_hash',
-  'maglev',
-] as const satisfies readonly Algorithm[];
-const HASH_KEYS: readonly HashKey[] = ['source_ip', 'source_ip_port'];
-/** Options that only some algorithms read; giving them to another is a mistake worth reporting. */
-const OPTION_ALGORITHMS: Record<string, readonly Algorithm[]> = {
-  hash_key: ['consistent_hash', 'maglev'],
-  virtual_nodes: ['consistent_hash'],
-  table_size: ['maglev'],
-  hash_balance_factor: ['consistent_hash', 'maglev'],
-};
-/** Envoy's limit for Maglev tables. */
-const MAX_TABLE_SIZE = 5_000_011;
+/** Every algorithm name, from the data plane's catalog (also the admin API's schema enum). */
+export const ALGORITHMS: readonly Algorithm[] = ALGORITHM_INFO.map((a) => a.name);
+/** Options that only some algorithms read (the catalog's `options`); giving them to another is a mistake worth reporting. */
+const OPTION_ALGORITHMS: Record<string, readonly Algorithm[]> = Object.fromEntries(
+  ['hash_key', 'virtual_nodes', 'table_size', 'hash_balance_factor'].map((o) => [
+    o,
+    ALGORITHM_INFO.filter((a) => (a.options as readonly string[]).includes(o)).map((a) => a.name),
+  ]),
+);
 
 function isPrime(n: number): boolean {
   if (n < 2) return false;
@@ -110,15 +99,16 @@ function checkPool(c: Checker, name: string, raw: unknown, base: string): Resolv
     }
   }
   pool.hash_key = c.oneOf(p.hash_key, `${path}.hash_key`, HASH_KEYS, DEFAULTS.hash_key);
-  pool.virtual_nodes = c.int(p.virtual_nodes, `${path}.virtual_nodes`, 1, 10_000, DEFAULTS.virtual_nodes);
-  pool.table_size = c.int(p.table_size, `${path}.table_size`, 2, MAX_TABLE_SIZE, DEFAULTS.table_size);
+  const { virtual_nodes: vn, table_size: ts, max_balance_factor: maxFactor, percent } = LIMITS;
+  pool.virtual_nodes = c.int(p.virtual_nodes, `${path}.virtual_nodes`, vn.min, vn.max, vn.default);
+  pool.table_size = c.int(p.table_size, `${path}.table_size`, ts.min, ts.max, ts.default);
   if (p.table_size !== undefined && Number.isInteger(p.table_size) && !isPrime(pool.table_size)) {
     c.add(`${path}.table_size`, `expected a prime number (e.g. 65537, 131071, 5000011), got ${describe(p.table_size)}`);
   }
   if (p.hash_balance_factor !== undefined) {
     const f = p.hash_balance_factor;
-    if (typeof f !== 'number' || !Number.isFinite(f) || f <= 1 || f > 100) {
-      c.add(`${path}.hash_balance_factor`, `expected a number greater than 1 and at most 100 (e.g. 1.25), got ${describe(f)}`);
+    if (typeof f !== 'number' || !Number.isFinite(f) || f <= 1 || f > maxFactor) {
+      c.add(`${path}.hash_balance_factor`, `expected a number greater than 1 and at most ${maxFactor} (e.g. 1.25), got ${describe(f)}`);
     } else {
       pool.hash_balance_factor = f;
     }
@@ -132,14 +122,14 @@ function checkPool(c: Checker, name: string, raw: unknown, base: string): Resolv
         consecutive_failures: c.int(pp.consecutive_failures, `${path}.passive.consecutive_failures`, 0, 1000, d.consecutive_failures),
         ejection_ms: c.duration(pp.ejection_time, `${path}.passive.ejection_time`, 1, HOUR_MS, d.ejection_ms),
         max_ejection_ms: c.duration(pp.max_ejection_time, `${path}.passive.max_ejection_time`, 1, 24 * HOUR_MS, d.max_ejection_ms),
-        max_ejection_percent: c.int(pp.max_ejection_percent, `${path}.passive.max_ejection_percent`, 0, 100, d.max_ejection_percent),
+        max_ejection_percent: c.int(pp.max_ejection_percent, `${path}.passive.max_ejection_percent`, percent.min, percent.max, d.max_ejection_percent),
       };
       if (pool.passive.max_ejection_ms < pool.passive.ejection_ms) {
         c.add(`${path}.passive.max_ejection_time`, `must be at least ejection_time (${pool.passive.ejection_ms} ms), got ${pool.passive.max_ejection_ms} ms`);
       }
     }
   }
-  if (p.panic_threshold !== undefined) pool.panic_threshold = c.int(p.panic_threshold, `${path}.panic_threshold`, 0, 100, 0);
+  if (p.panic_threshold !== undefined) pool.panic_threshold = c.int(p.panic_threshold, `${path}.panic_threshold`, percent.min, percent.max, 0);
   pool.on_down = c.oneOf(p.on_down, `${path}.on_down`, ON_DOWN, DEFAULTS.on_down);
   pool.drain_timeout_ms = c.duration(p.drain_timeout, `${path}.drain_timeout`, 0, 24 * HOUR_MS, DEFAULTS.drain_timeout_ms);
   pool.backend_tls = backendTls(c, p.backend_tls, `${path}.backend_tls`, base);
@@ -160,7 +150,7 @@ function checkPool(c: Checker, name: string, raw: unknown, base: string): Resolv
     const addr = c.address(b.address, `${bpath}.address`, 1);
     const backend: ResolvedBackend = {
       address: addr?.text ?? '',
-      weight: c.int(b.weight, `${bpath}.weight`, 0, 1000, DEFAULTS.weight),
+      weight: c.int(b.weight, `${bpath}.weight`, LIMITS.weight.min, LIMITS.weight.max, LIMITS.weight.default),
       backup: c.bool(b.backup, `${bpath}.backup`, DEFAULTS.backup),
       state: c.oneOf(b.state, `${bpath}.state`, BACKEND_STATES, DEFAULTS.state),
       health_check: backendHealthCheck(c, check, b.health_check, `${bpath}.health_check`),
@@ -187,7 +177,7 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
     splice: DEFAULTS.splice,
     tls: null,
     sni_routes: null,
-    peek_timeout_ms: 5_000,
+    peek_timeout_ms: DEFAULTS.peek_timeout_ms,
   };
   const l = c.object(raw, path, 'a listener object such as { address: "0.0.0.0:80", pool: "web" }');
   if (!l) return [listener, undefined];
@@ -210,7 +200,7 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
   listener.splice = c.oneOf(l.splice, `${path}.splice`, SPLICE_MODES, DEFAULTS.splice);
   listener.tls = listenerTls(c, l.tls, `${path}.tls`, base);
   listener.sni_routes = sniRoutes(c, l.sni_routes, `${path}.sni_routes`, pools ? Object.keys(pools) : []);
-  listener.peek_timeout_ms = c.duration(l.peek_timeout, `${path}.peek_timeout`, 1, 60_000, 5_000);
+  listener.peek_timeout_ms = c.duration(l.peek_timeout, `${path}.peek_timeout`, 1, 60_000, DEFAULTS.peek_timeout_ms);
   if (listener.tls && listener.sni_routes) {
     c.add(`${path}.sni_routes`, 'a listener either terminates TLS (tls) or passes it through routed by SNI (sni_routes), not both');
   }
@@ -254,7 +244,7 @@ export function validateConfig(raw: unknown, source: string): ResolvedConfig {
   const top = c.object(raw, '(root)', `an object with keys ${TOP_KEYS.join(', ')}`);
   if (!top) throw new ConfigError(source, c.issues);
   c.keys(top, TOP_KEYS, '');
-  const workers = c.int(top.workers, 'workers', 1, MAX_WORKERS, DEFAULTS.workers);
+  const workers = c.int(top.workers, 'workers', LIMITS.workers.min, LIMITS.workers.max, DEFAULTS.workers);
   const accept = c.oneOf(top.accept, 'accept', ACCEPT_MODES, DEFAULTS.accept);
   const base = baseDir(source);
 

@@ -102,10 +102,14 @@ impl RunningListener {
         RunningListener { config: b.config, bound: b.bound, stop, tasks, handles }
     }
 
-    /// Does `l` need a new socket (a different address)? Backlog and
-    /// `defer_accept` are changed in place by [`RunningListener::reconfigure`].
+    /// Does `l` need a new socket? Only for another address: the same text,
+    /// or the address this socket is bound to (`127.0.0.1:0` became
+    /// `127.0.0.1:43101`), keeps it. Backlog and `defer_accept` are changed in
+    /// place by [`RunningListener::reconfigure`]. (A new address that
+    /// overlaps the old one, e.g. `0.0.0.0:80` → `127.0.0.1:80`, fails to
+    /// bind while the old socket is open: remove the listener first.)
     pub fn needs_rebind(&self, l: &ListenerConfig) -> bool {
-        self.config.address != l.address
+        self.config.address != l.address && parse_addr(&l.address).ok() != Some(self.bound)
     }
 
     /// Apply a new backlog or `defer_accept` to the running sockets, then

@@ -32,8 +32,9 @@ pub struct NativeEngine {
 
 #[napi]
 impl NativeEngine {
-    /// Start the data plane from a resolved configuration (JSON). Binds every
-    /// listener before returning; throws `[SWITCHYARD_ERR_BIND] ...` if one cannot bind.
+    /// Start the data plane from a resolved configuration (JSON `EngineConfig`).
+    /// Binds every listener before returning; throws (message: JSON
+    /// `NativeError`, code `SWITCHYARD_ERR_BIND`) if one cannot bind.
     #[napi(factory)]
     pub fn start(config_json: String) -> Result<NativeEngine> {
         let config = EngineConfig::from_json(&config_json).map_err(to_js)?;
@@ -41,7 +42,7 @@ impl NativeEngine {
         Ok(NativeEngine { inner: Arc::new(engine) })
     }
 
-    /// Swap in a new resolved configuration (JSON), all or nothing.
+    /// Swap in a new resolved configuration (JSON `EngineConfig`), all or nothing.
     #[napi]
     pub fn update(&self, config_json: String) -> Result<()> {
         let config = EngineConfig::from_json(&config_json).map_err(to_js)?;
@@ -64,13 +65,13 @@ impl NativeEngine {
         serde_json::Value::Object(map).to_string()
     }
 
-    /// Every counter as JSON (see `StatsReport` in switchyard-core).
+    /// Every counter as JSON `StatsReport`.
     #[napi]
     pub fn stats(&self) -> Result<String> {
         serde_json::to_string(&self.inner.stats()).map_err(internal)
     }
 
-    /// Apply a batch of active-check verdicts: JSON `[{ pool, address, up }]`.
+    /// Apply a batch of active-check verdicts: JSON `HealthUpdate[]`.
     /// Returns how many changed a backend's state.
     #[napi]
     pub fn set_health(&self, batch_json: String) -> Result<u32> {
@@ -85,7 +86,7 @@ impl NativeEngine {
         self.inner.close_backend_connections(&pool, &address)
     }
 
-    /// Take the queued data-plane events as JSON `{ events: [...], dropped }`.
+    /// Take the queued data-plane events as JSON `EventBatch`.
     #[napi]
     pub fn events(&self) -> Result<String> {
         serde_json::to_string(&self.inner.events()).map_err(internal)

@@ -1,33 +1,22 @@
 /**
- * Loads the Rust addon through the loader napi-rs generates (`native/index.cjs`),
+ * Loads the Rust addon through the loader napi-rs generates (`native/index.cjs`,
+ * typed by the generated and committed `native/index.d.cts`),
  * which picks `native/switchyard.<platform>.node` (shipped in a packed tarball or
  * built from source) or the per-platform package `switchyard-<platform>` (an
  * optional dependency of the published package). When neither loads, `native()`
  * throws one error that names the platform, architecture and libc, the glibc found
  * and the glibc the binary needs, and what to do.
- * This module is the only place that touches the addon.
+ * This module is the only place that loads the addon; `engine.ts` beside it is
+ * the only one that calls it.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { SwitchyardError } from './errors.js';
+import { SwitchyardError } from '../errors.js';
+import type * as Addon from '../../native/index.cjs';
 
-/** The surface of `crates/switchyard-node` (see its `lib.rs`). */
-export interface NativeEngine {
-  update(configJson: string): void;
-  addresses(): string;
-  stats(): string;
-  close(drainMs: number): Promise<void>;
-  setHealth(batchJson: string): number;
-  closeBackendConnections(pool: string, address: string): boolean;
-  events(): string;
-}
-
-interface NativeModule {
-  NativeEngine: { start(configJson: string): NativeEngine };
-  /** A plan request (JSON) in, a plan report (JSON) out. */
-  plan(requestJson: string): string;
-}
+/** The addon's surface, as napi-rs declares it from `crates/switchyard-node`. */
+export type NativeModule = typeof Addon;
 
 /**
  * The oldest glibc the published linux-gnu binaries may need. Binaries built on
@@ -53,7 +42,7 @@ let cached: NativeModule | undefined;
 export function native(): NativeModule {
   if (!cached) {
     try {
-      cached = require('../native/index.cjs') as NativeModule;
+      cached = require('../../native/index.cjs') as NativeModule;
     } catch (err) {
       throw nativeLoadError(err);
     }
@@ -130,7 +119,7 @@ export function compareVersions(a: string, b: string): number {
 
 /** The binary the loader would pick for this host, if one is installed. */
 function installedBinary(name: string): string | null {
-  const local = new URL(`../native/switchyard.${name}.node`, import.meta.url);
+  const local = new URL(`../../native/switchyard.${name}.node`, import.meta.url);
   if (existsSync(local)) return fileURLToPath(local);
   try {
     return require.resolve(`switchyard-${name}`);

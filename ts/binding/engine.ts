@@ -1,0 +1,79 @@
+/**
+ * The typed face of the addon: every call to the data plane goes through here,
+ * with the shapes generated from the Rust definitions
+ * (`types.generated.ts`). JSON is the transport; these types are the contract,
+ * so a field renamed in Rust fails `tsc` here instead of drifting. Errors come
+ * out as `NativeCallError` (the data plane's `{ code, message, issues }`).
+ */
+import { native } from './addon.js';
+import type * as Addon from '../../native/index.cjs';
+import type { EngineConfig, EventBatch, HealthUpdate, PlanReport, PlanRequest, PoolConfig, StatsReport } from './types.generated.js';
+import { nativeCallError } from '../errors.js';
+
+/** Run an addon call; a thrown error becomes a `NativeCallError` (or an internal error). */
+function call<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    throw nativeCallError(err);
+  }
+}
+
+/** A running data plane. */
+export class Engine {
+  readonly #native: Addon.NativeEngine;
+
+  private constructor(engine: Addon.NativeEngine) {
+    this.#native = engine;
+  }
+
+  /** Start the data plane: every listener is bound when this returns. */
+  static start(config: EngineConfig): Engine {
+    return new Engine(call(() => native().NativeEngine.start(JSON.stringify(config))));
+  }
+
+  /** Swap in a whole configuration, all or nothing (unchanged pools and TLS configs are kept). */
+  update(config: EngineConfig): void {
+    call(() => this.#native.update(JSON.stringify(config)));
+  }
+
+  /** Replace one existing pool; nothing else is rebuilt. */
+  updatePool(pool: PoolConfig): void {
+    call(() => this.#native.updatePool(JSON.stringify(pool)));
+  }
+
+  /** Bound address (`ip:port`) of each listener. */
+  addresses(): Record<string, string> {
+    return JSON.parse(this.#native.addresses()) as Record<string, string>;
+  }
+
+  /** Every counter at this instant. */
+  stats(): StatsReport {
+    return JSON.parse(call(() => this.#native.stats())) as StatsReport;
+  }
+
+  /** Apply active-check verdicts; returns how many changed a backend's state. */
+  setHealth(batch: HealthUpdate[]): number {
+    return call(() => this.#native.setHealth(JSON.stringify(batch)));
+  }
+
+  /** Close every established connection to one backend; false if there is none. */
+  closeBackendConnections(pool: string, address: string): boolean {
+    return this.#native.closeBackendConnections(pool, address);
+  }
+
+  /** Take the queued data-plane events. */
+  events(): EventBatch {
+    return JSON.parse(call(() => this.#native.events())) as EventBatch;
+  }
+
+  /** Stop accepting, drain for up to `drainMs`, close the rest. */
+  async close(drainMs: number): Promise<void> {
+    await this.#native.close(drainMs);
+  }
+}
+
+/** "What moves if I change this?", computed by the data plane's own selectors. */
+export function plan(request: PlanRequest): PlanReport {
+  return JSON.parse(call(() => native().plan(JSON.stringify(request)))) as PlanReport;
+}
