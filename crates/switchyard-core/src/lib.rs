@@ -28,7 +28,6 @@ mod accept;
 mod backend;
 mod engine;
 mod events;
-#[allow(unsafe_code)] // splice(2) and pipes
 mod forward;
 mod health;
 #[allow(unsafe_code)] // getrlimit/setrlimit

@@ -13,6 +13,7 @@
 mod buffers;
 mod copy;
 #[cfg(target_os = "linux")]
+#[allow(unsafe_code)] // pipe2, fcntl(F_SETPIPE_SZ), splice(2)
 mod splice;
 #[cfg(not(target_os = "linux"))]
 #[path = "no_splice.rs"]
