@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as procs from './lib/procs.mjs';
-import { definePeers, startBackends, ensureIperf, switchyardBuildKind, switchyardAddon } from './lib/peers.mjs';
+import { definePeers, startBackends, ensureIperf, switchyardBuildKind, switchyardAddon, takesPart } from './lib/peers.mjs';
 import * as load from './lib/workloads.mjs';
 import { summarize, markdown, chart, writeChart } from './lib/report.mjs';
 
@@ -24,8 +24,9 @@ const USAGE = `usage: npm run bench -- [options]
   --rounds N           rounds, interleaved (default 3)
   --duration S         seconds per wrk / iperf3 run (default 10)
   --threads 1,2        worker threads per proxy, each value run separately (default 1,2)
-  --only a,b           peers: direct,haproxy,haproxy-splice,haproxy-defer,nginx,node,switchyard,
-                       switchyard-defer (default all; the -defer ones run the close workload only)
+  --only a,b           peers: direct,floor,haproxy,haproxy-splice,haproxy-defer,nginx,node,switchyard,
+                       switchyard-defer (default all; the -defer ones run the close workload only,
+                       floor only ka and close at 1 thread)
   --workloads list     ka,close,bulk,mem,cpu,tls-ka,tls-hs,tls-ka-rsa,tls-hs-rsa (default all)
   --idle-conns N       connections held for the memory workload (default 10000)
   --switchyard-splice  auto|always|never for Switchyard's listeners (default auto)
@@ -116,6 +117,7 @@ function machineInfo() {
       node: process.version,
       wrk: versionOf('wrk', ['-v']).replace(/ Copyright.*$/, ''),
       iperf3: versionOf('iperf3', ['--version']),
+      gcc: versionOf('gcc', ['--version']), // builds the floor proxy
     },
     loadStart: fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
     busy: [],
@@ -214,8 +216,8 @@ async function main() {
   const runnable = peers.filter((p) => !p.unavailableReason);
   const perPeer = { ka: opts.duration + 1.7, close: opts.duration + 1.7, bulk: 2 * opts.duration + 1, mem: 5, ...Object.fromEntries(TLS_WORKLOADS.map((w) => [w, opts.duration + 2.5])) };
   let est = 0;
-  for (const w of runWorkloads) for (const p of runnable) if (!(w === 'mem' && p.direct) && !(TLS_WORKLOADS.includes(w) && !p.tls) && !(p.workloads && !p.workloads.includes(w))) est += perPeer[w];
-  est *= opts.rounds * opts.threads.length;
+  for (const threads of opts.threads) for (const w of runWorkloads) for (const p of runnable) if (takesPart(p, w, threads)) est += perPeer[w];
+  est *= opts.rounds;
   log(`bench: ${runnable.length} peer(s), workloads ${runWorkloads.join(',')}, threads ${opts.threads.join(',')}, ${opts.rounds} round(s) × ${opts.duration}s: about ${Math.ceil(est / 60)} min`);
 
   const measurements = [];
@@ -267,9 +269,7 @@ async function main() {
         // rotate the order each round so no peer always runs first (or last) after a change
         const order = peers.map((_, i) => peers[(i + round - 1) % peers.length]);
         for (const peer of order) {
-          if (w === 'mem' && peer.direct) continue;
-          if (TLS_WORKLOADS.includes(w) && !peer.tls) continue; // only HAProxy, nginx and Switchyard terminate TLS
-          if (peer.workloads && !peer.workloads.includes(w)) continue;
+          if (!takesPart(peer, w, threads)) continue;
           for (const n of noisyNow()) busy.add(n);
           const rec = await measure({ ctx, backends, peer, workload: w, threads, round, opts, wl });
           measurements.push(rec);

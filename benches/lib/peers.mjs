@@ -4,6 +4,7 @@
 // the same server, so that pool has one backend).
 import fs from 'node:fs';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as procs from './procs.mjs';
 
@@ -286,12 +287,40 @@ export function switchyardBuildKind(addonPath) {
   }
 }
 
+/** Where the run compiles benches/floor-proxy.c to. */
+function floorBinary(ctx) {
+  return path.join(ctx.workDir, 'floor-proxy');
+}
+
+/** Compile the floor proxy (once, at the start of a run); a reason string if that fails. */
+function buildFloorProxy(ctx) {
+  const r = spawnSync('gcc', ['-O2', '-o', floorBinary(ctx), path.join(ctx.repoRoot, 'benches/floor-proxy.c')], { encoding: 'utf8' });
+  if (r.error) return `not built (gcc ${r.error.code === 'ENOENT' ? 'missing' : r.error.message})`;
+  if (r.status !== 0) {
+    const lines = String(r.stderr).trim().split('\n');
+    return `not built (gcc failed: ${(lines.find((l) => /error/.test(l)) ?? lines[0]).slice(0, 200)})`;
+  }
+  return null;
+}
+
 /**
- * The peers. `unavailable(ctx)` returns a reason string when the peer cannot be run at all;
+ * Whether `peer` takes part in `workload` at `threads` worker threads; where it does not, the
+ * harness does not run it and the report says n/a.
+ */
+export function takesPart(peer, workload, threads) {
+  if (workload === 'mem' && peer.direct) return false;
+  if (workload.startsWith('tls-') && !peer.tls) return false; // only HAProxy, nginx and Switchyard terminate TLS
+  if (peer.workloads && !peer.workloads.includes(workload)) return false;
+  return !peer.threads || peer.threads.includes(threads);
+}
+
+/**
+ * The peers. `unavailable(ctx)` returns a reason string when the peer cannot be run at all (it is
+ * called once at the start, for the selected peers only: the floor peer compiles itself there);
  * `start(ctx, threads, ports)` returns the started process (or throws with a reason).
  * `tls: true` peers also terminate TLS on `ports.tlsPort` when `ports.tls` is set
  * (`{ cert, key, combined, resumption }`), in front of the same HTTP backends.
- * `workloads`, when set, limits a peer to those workloads.
+ * `workloads`, when set, limits a peer to those workloads, `threads` to those thread counts.
  */
 export function definePeers({ switchyardSplice = 'auto' } = {}) {
   return [
@@ -300,6 +329,18 @@ export function definePeers({ switchyardSplice = 'auto' } = {}) {
       label: 'direct (no proxy)',
       direct: true,
       unavailable: () => null,
+    },
+    {
+      // benches/floor-proxy.c: the practical lower bound of CPU per request for a proxy that
+      // terminates TCP. Single-threaded; no bulk listener (a user-space copy is no floor there:
+      // splice moves bytes for less)
+      name: 'floor',
+      label: 'C epoll floor proxy (1 thread)',
+      threads: [1],
+      workloads: ['ka', 'close'],
+      unavailable: (ctx) => buildFloorProxy(ctx),
+      start: (ctx, threads, p) =>
+        startProc(ctx, 'floor', { ...p, bulkPort: null }, floorBinary(ctx), [`127.0.0.1:${p.httpPort}`, ...ctx.ports.http.map((b) => `127.0.0.1:${b}`)]),
     },
     { ...haproxyPeer('haproxy', 'HAProxy tcp', { splice: false }), tls: true },
     haproxyPeer('haproxy-splice', 'HAProxy tcp + splice-auto', { splice: true }),

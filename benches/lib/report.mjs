@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
+import { takesPart } from './peers.mjs';
 
 /** The TLS workloads' certificate key types: tls-ka/tls-hs (ECDSA P-256), tls-ka-rsa/tls-hs-rsa. */
 export const TLS_KINDS = [
@@ -197,8 +198,8 @@ export function markdown({ machine, config, summary, peers, threadsList, workloa
       } else {
         for (const m of metrics) {
           const v = e.metrics[m.key];
-          // n/a: not measured for this peer (a workload it does not run)
-          if (!v || (peer.workloads && !peer.workloads.includes(m.wl))) cells.push('n/a');
+          // n/a: not measured for this peer (a workload or thread count it does not run)
+          if (!v || !takesPart(peer, m.wl, threads)) cells.push('n/a');
           else if (v.median == null) cells.push('failed');
           else {
             const ratio = v.ratio != null && peer.name !== m.base ? ` (${v.ratio.toFixed(2)}×)` : '';
@@ -237,6 +238,7 @@ export function markdown({ machine, config, summary, peers, threadsList, workloa
 
 const COLORS = {
   direct: '#9e9e9e',
+  floor: '#8c564b',
   haproxy: '#1f77b4',
   'haproxy-splice': '#6baed6',
   nginx: '#2ca02c',
