@@ -34,12 +34,12 @@ describe('the catalog is the one source of the data plane facts', () => {
   });
 
   it('the validator fills the catalog defaults and enforces its limits', () => {
-    const cfg = validateConfig({ listeners: { l: { address: '127.0.0.1:0', pool: 'p' } }, pools: { p: { backends: [{ address: '127.0.0.1:1' }] } } });
+    const cfg = validateConfig({ listeners: { l: { address: '127.0.0.1:0', pool: 'p' } }, pools: { p: { backends: [{ address: '127.0.0.1:1' }] } } }, 'catalog');
     const p = cfg.pools[0]!;
     expect([p.virtual_nodes, p.table_size, p.backends[0]!.weight]).toEqual([LIMITS.virtual_nodes.default, LIMITS.table_size.default, LIMITS.weight.default]);
     expect(p.passive).toEqual(PASSIVE_DEFAULTS);
     expect(() =>
-      validateConfig({ listeners: { l: { address: '127.0.0.1:0', pool: 'p' } }, pools: { p: { backends: [{ address: '127.0.0.1:1', weight: LIMITS.weight.max + 1 }] } } }),
+      validateConfig({ listeners: { l: { address: '127.0.0.1:0', pool: 'p' } }, pools: { p: { backends: [{ address: '127.0.0.1:1', weight: LIMITS.weight.max + 1 }] } } }, 'catalog'),
     ).toThrow(`expected an integer ${LIMITS.weight.min}..${LIMITS.weight.max}`);
   });
 

@@ -9,7 +9,6 @@ import type { ErrorCode as NativeErrorCode, NativeError } from './binding/types.
 /** Every code an error of Switchyard can carry (the data plane's and the control plane's). */
 export type ErrorCode =
   | NativeErrorCode
-  | 'SWITCHYARD_ERR_NOT_FOUND'
   | 'SWITCHYARD_ERR_CONFLICT'
   | 'SWITCHYARD_ERR_NATIVE_LOAD'
   | 'SWITCHYARD_ERR_INTERNAL';
@@ -53,7 +52,7 @@ export class DataPlaneError extends SwitchyardError {}
 /** The balancer was used after `close()`. */
 export class ClosedError extends SwitchyardError {}
 
-/** A named pool or backend does not exist. */
+/** A named pool, backend or listener does not exist. */
 export class NotFoundError extends SwitchyardError {}
 
 /** An error thrown by the addon, with its data as the data plane sent it. */
@@ -94,7 +93,8 @@ export function fromNative(err: unknown, source = 'config'): SwitchyardError {
       return new ClosedError(code, message, { cause: err });
     case 'SWITCHYARD_ERR_NOT_FOUND':
       return new NotFoundError(code, message, { cause: err });
-    case 'SWITCHYARD_ERR_RUNTIME':
+    default:
+      // SWITCHYARD_ERR_RUNTIME, and any code a newer data plane may add.
       return new DataPlaneError(code, message, { cause: err });
   }
 }

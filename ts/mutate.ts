@@ -3,14 +3,16 @@
  * the admin API and the library's backend methods. Each returns a new config
  * (the old one is never modified), so applying it stays all-or-nothing.
  */
-import { validateConfig } from './config/validate.js';
+import { ALGORITHMS, BACKEND_STATES, validateConfig } from './config/validate.js';
+import { Checker, parseAddress } from './config/checker.js';
 import type { Algorithm, BackendConfig, BackendState, ResolvedBackend, ResolvedConfig, ResolvedPool } from './config/types.js';
-import { SwitchyardError } from './errors.js';
+import { LIMITS } from './binding/catalog.generated.js';
+import { ConfigError, NotFoundError, SwitchyardError } from './errors.js';
 
 /** A copy of `config` with pool `pool` replaced by `change(copy of the pool)`. */
 function withPool(config: ResolvedConfig, pool: string, change: (p: ResolvedPool) => ResolvedPool): ResolvedConfig {
   const i = config.pools.findIndex((p) => p.name === pool);
-  if (i < 0) throw new SwitchyardError('SWITCHYARD_ERR_NOT_FOUND', `no pool named "${pool}"`);
+  if (i < 0) throw new NotFoundError('SWITCHYARD_ERR_NOT_FOUND', `no pool named "${pool}"`);
   const pools = config.pools.slice();
   pools[i] = change(structuredClone(config.pools[i]!));
   return { ...config, pools };
@@ -18,7 +20,7 @@ function withPool(config: ResolvedConfig, pool: string, change: (p: ResolvedPool
 
 function findBackend(p: ResolvedPool, address: string): ResolvedBackend {
   const b = p.backends.find((x) => x.address === canonical(address));
-  if (!b) throw new SwitchyardError('SWITCHYARD_ERR_NOT_FOUND', `pool "${p.name}" has no backend ${address}`);
+  if (!b) throw new NotFoundError('SWITCHYARD_ERR_NOT_FOUND', `pool "${p.name}" has no backend ${address}`);
   return b;
 }
 
@@ -31,13 +33,18 @@ export function resolveBackend(raw: BackendConfig | unknown, source = 'backend')
   return probe.pools[0]!.backends[0]!;
 }
 
+/** Check one value with the validator's own rules (same messages); its issues become a `ConfigError`. */
+function checked<T>(source: string, check: (c: Checker) => T): T {
+  const c = new Checker();
+  const value = check(c);
+  if (c.issues.length > 0) throw new ConfigError(source, c.issues);
+  return value;
+}
+
 /** The canonical form of an address as the validator writes it (e.g. `[::1]:80`). */
 export function canonical(address: string): string {
-  try {
-    return resolveBackend({ address }).address;
-  } catch {
-    return address;
-  }
+  const parsed = parseAddress(address, 1);
+  return typeof parsed === 'string' ? address : parsed.text;
 }
 
 export function addBackend(config: ResolvedConfig, pool: string, raw: BackendConfig): ResolvedConfig {
@@ -65,26 +72,24 @@ export function removeBackend(config: ResolvedConfig, pool: string, address: str
 }
 
 export function setWeight(config: ResolvedConfig, pool: string, address: string, weight: number): ResolvedConfig {
-  const checked = resolveBackend({ address: '127.0.0.1:1', weight }, `pools.${pool}.backends[${address}]`).weight;
+  const { min, max } = LIMITS.weight;
+  const valid = checked(`pools.${pool}.backends[${address}]`, (c) => c.int(weight, 'weight', min, max, 0));
   return withPool(config, pool, (p) => {
-    findBackend(p, address).weight = checked;
+    findBackend(p, address).weight = valid;
     return p;
   });
 }
 
 export function setState(config: ResolvedConfig, pool: string, address: string, state: BackendState): ResolvedConfig {
-  const checked = resolveBackend({ address: '127.0.0.1:1', state }, `pools.${pool}.backends[${address}]`).state;
+  const valid = checked(`pools.${pool}.backends[${address}]`, (c) => c.oneOf(state, 'state', BACKEND_STATES, 'ready'));
   return withPool(config, pool, (p) => {
-    findBackend(p, address).state = checked;
+    findBackend(p, address).state = valid;
     return p;
   });
 }
 
 export function setAlgorithm(config: ResolvedConfig, pool: string, algorithm: Algorithm): ResolvedConfig {
-  // Validate through the full validator so algorithm-specific options are re-checked.
-  const probe = validateConfig(
-    { listeners: { l: { address: '127.0.0.1:0', pool: 'p' } }, pools: { p: { algorithm, backends: [{ address: '127.0.0.1:1' }] } } },
-    `pools.${pool}`,
-  );
-  return withPool(config, pool, (p) => ({ ...p, algorithm: probe.pools[0]!.algorithm }));
+  const valid = checked(`pools.${pool}`, (c) => c.oneOf(algorithm, 'algorithm', ALGORITHMS, 'round_robin'));
+  // The pool's other options stay as they are; the data plane receives only those the new algorithm reads.
+  return withPool(config, pool, (p) => ({ ...p, algorithm: valid }));
 }

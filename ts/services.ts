@@ -111,10 +111,11 @@ export class Services {
     }
   }
 
-  /** A slow-start step: only the ramped pools are replaced. */
+  /** A slow-start step: only the ramped pools are replaced (a pool removed meanwhile is skipped). */
   #push(pools: string[]): void {
     if (this.#stopped) return;
-    for (const pool of pools) {
+    const present = new Set(this.#host.config().pools.map((p) => p.name));
+    for (const pool of pools.filter((p) => present.has(p))) {
       try {
         this.#host.pushPool(pool);
       } catch (err) {

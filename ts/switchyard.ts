@@ -7,10 +7,10 @@ import { validateConfig } from './config/validate.js';
 import { loadConfigFile } from './config/load.js';
 import type { ResolvedConfig, SwitchyardConfig } from './config/types.js';
 import { engineConfig, enginePool } from './config/engine.js';
-import { ClosedError, SwitchyardError, fromNative } from './errors.js';
+import { ClosedError, NotFoundError, fromNative } from './errors.js';
 import { silent, type Logger } from './log.js';
 import { Engine } from './binding/engine.js';
-import type { PoolConfig } from './binding/types.generated.js';
+import type { EngineConfig, PoolConfig } from './binding/types.generated.js';
 import type { Stats } from './stats.js';
 import { planChange, type PlanChange, type PlanOptions, type PlanReport } from './plan.js';
 import { EventEmitter } from 'node:events';
@@ -113,8 +113,9 @@ export class Switchyard {
 
   static async #startResolved(config: ResolvedConfig, log: Logger, source = 'config', configPath?: string): Promise<Switchyard> {
     let engine: Engine;
-    const tables = engineConfig(config);
+    let tables: EngineConfig;
     try {
+      tables = engineConfig(config); // reads the certificate files
       engine = Engine.start(tables);
     } catch (err) {
       throw fromNative(err, source);
@@ -149,7 +150,7 @@ export class Switchyard {
   /** The bound address of listener `name` (the real port when the config said 0). */
   address(name: string): BoundAddress {
     const a = this.addresses()[name];
-    if (!a) throw new SwitchyardError('SWITCHYARD_ERR_NOT_FOUND', `no listener named "${name}"`);
+    if (!a) throw new NotFoundError('SWITCHYARD_ERR_NOT_FOUND', `no listener named "${name}"`);
     return a;
   }
 
@@ -291,7 +292,7 @@ export class Switchyard {
   /** Send one pool of `config`: only its tables are rebuilt; no file is read. */
   #pushPool(config: ResolvedConfig, name: string): void {
     const p = config.pools.find((x) => x.name === name);
-    if (!p) throw new SwitchyardError('SWITCHYARD_ERR_NOT_FOUND', `no pool named "${name}"`);
+    if (!p) throw new NotFoundError('SWITCHYARD_ERR_NOT_FOUND', `no pool named "${name}"`);
     const sent = this.#sent.get(name);
     const table = enginePool(p, this.#services.weights(config), sent ? sent.backend_tls : undefined);
     this.#engine.updatePool(table);

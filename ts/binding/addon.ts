@@ -17,6 +17,8 @@ import type * as Addon from '../../native/index.cjs';
 
 /** The addon's surface, as napi-rs declares it from `crates/switchyard-node`. */
 export type NativeModule = typeof Addon;
+/** A running engine of the addon (see `engine.ts` for the typed calls). */
+export type NativeEngine = Addon.NativeEngine;
 
 /**
  * The oldest glibc the published linux-gnu binaries may need. Binaries built on

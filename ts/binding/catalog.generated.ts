@@ -121,3 +121,11 @@ export const HASH_KEYS = [
   "source_ip",
   "source_ip_port"
 ] as const;
+
+/** Pool options only some algorithms read (`ALGORITHM_INFO[].options`). */
+export const POOL_OPTIONS = [
+  "hash_key",
+  "virtual_nodes",
+  "table_size",
+  "hash_balance_factor"
+] as const;

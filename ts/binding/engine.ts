@@ -5,8 +5,7 @@
  * so a field renamed in Rust fails `tsc` here instead of drifting. Errors come
  * out as `NativeCallError` (the data plane's `{ code, message, issues }`).
  */
-import { native } from './addon.js';
-import type * as Addon from '../../native/index.cjs';
+import { native, type NativeEngine } from './addon.js';
 import type { EngineConfig, EventBatch, HealthUpdate, PlanReport, PlanRequest, PoolConfig, StatsReport } from './types.generated.js';
 import { nativeCallError } from '../errors.js';
 
@@ -21,9 +20,9 @@ function call<T>(f: () => T): T {
 
 /** A running data plane. */
 export class Engine {
-  readonly #native: Addon.NativeEngine;
+  readonly #native: NativeEngine;
 
-  private constructor(engine: Addon.NativeEngine) {
+  private constructor(engine: NativeEngine) {
     this.#native = engine;
   }
 

@@ -41,7 +41,7 @@ export function describe(v: unknown): string {
 }
 
 /** Parse `a.b.c.d:port`, `[v6]:port` or `localhost:port`; a string result is the error. */
-function parseAddress(s: string, minPort: number): Addr | string {
+export function parseAddress(s: string, minPort: number): Addr | string {
   const bad = `expected "host:port" with an IP address, got ${describe(s)}`;
   const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):(\d{1,5})$/.exec(s);
   if (!m) return s.split(':').length > 2 && !s.startsWith('[') ? `${bad} (write IPv6 addresses as "[::1]:port")` : bad;

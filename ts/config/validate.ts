@@ -7,7 +7,7 @@ import { ConfigError } from '../errors.js';
 import { Checker, describe, isObject, type Addr, type Obj } from './checker.js';
 import { backendTls, baseDir, listenerTls, sniRoutes } from './tls.js';
 import { DEFAULTS } from './defaults.js';
-import { ALGORITHM_INFO, HASH_KEYS, LIMITS } from '../binding/catalog.generated.js';
+import { ALGORITHM_INFO, HASH_KEYS, LIMITS, POOL_OPTIONS } from '../binding/catalog.generated.js';
 import { backendHealthCheck, poolHealthCheck } from '../health/config.js';
 import type { AcceptMode, Algorithm, BackendState, HashKey, OnDown, ResolvedAdmin, ResolvedBackend, ResolvedConfig, ResolvedListener, ResolvedPool, SpliceMode } from './types.js';
 
@@ -45,7 +45,7 @@ const SPLICE_MODES: readonly SpliceMode[] = ['auto', 'always', 'never'];
 export const ALGORITHMS: readonly Algorithm[] = ALGORITHM_INFO.map((a) => a.name);
 /** Options that only some algorithms read (the catalog's `options`); giving them to another is a mistake worth reporting. */
 const OPTION_ALGORITHMS: Record<string, readonly Algorithm[]> = Object.fromEntries(
-  ['hash_key', 'virtual_nodes', 'table_size', 'hash_balance_factor'].map((o) => [
+  POOL_OPTIONS.map((o) => [
     o,
     ALGORITHM_INFO.filter((a) => (a.options as readonly string[]).includes(o)).map((a) => a.name),
   ]),

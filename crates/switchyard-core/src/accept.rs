@@ -83,9 +83,10 @@ pub async fn accept_shared(
         };
         match guard.try_io(|l| l.get_ref().accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)) {
             Ok(Ok((sock, addr))) => {
-                let Some(peer) = addr.as_socket() else { continue }; // not an IP peer: closes here
-                                                                     // Not registered anywhere yet, so it can go to any worker for free:
-                                                                     // the least loaded one when this one is ahead by more than SLACK.
+                // Not an IP peer: the socket closes here.
+                let Some(peer) = addr.as_socket() else { continue };
+                // Not registered anywhere yet, so it can go to any worker for free:
+                // the least loaded one when this one is ahead by more than SLACK.
                 let owner = shared.conns.hand_off_target(worker, SLACK).unwrap_or(worker);
                 let runtime = &workers[owner];
                 let _in_owner = runtime.enter();

@@ -77,12 +77,15 @@ export const PASSIVE_DEFAULTS = {} as const;\n\n\
 /** How long a passthrough listener waits for a whole ClientHello by default (ms). */\n\
 export const PEEK_TIMEOUT_MS = {};\n\n\
 /** What keyed algorithms can hash. */\n\
-export const HASH_KEYS = {} as const;\n",
+export const HASH_KEYS = {} as const;\n\n\
+/** Pool options only some algorithms read (`ALGORITHM_INFO[].options`). */\n\
+export const POOL_OPTIONS = {} as const;\n",
         json(&c.algorithms),
         json(&c.limits),
         json(&c.passive),
         c.peek_timeout_ms,
         json(&c.hash_keys),
+        json(&c.pool_options),
     )
 }
 

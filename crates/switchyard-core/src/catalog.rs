@@ -56,6 +56,9 @@ pub enum PoolOption {
 }
 
 impl PoolOption {
+    /// Every option some algorithm reads.
+    pub const ALL: [PoolOption; 4] = [PoolOption::HashKey, PoolOption::VirtualNodes, PoolOption::TableSize, PoolOption::HashBalanceFactor];
+
     /// The option's configuration name.
     pub const fn name(self) -> &'static str {
         match self {
@@ -225,6 +228,7 @@ pub struct Catalog {
     pub passive: PassiveDefaults,
     pub peek_timeout_ms: u64,
     pub hash_keys: [HashKey; 2],
+    pub pool_options: [PoolOption; 4],
 }
 
 /// One algorithm's facts.
@@ -288,6 +292,7 @@ pub fn catalog() -> Catalog {
         },
         peek_timeout_ms: PEEK_TIMEOUT_MS,
         hash_keys: [HashKey::SourceIp, HashKey::SourceIpPort],
+        pool_options: PoolOption::ALL,
     }
 }
 

@@ -8,7 +8,7 @@ use crate::config::{EngineConfig, ListenerConfig, PoolConfig};
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::EventBatch;
 use crate::health::OnDown;
-use crate::listeners::{bind_all, RunningListener};
+use crate::listeners::{bind_all, reconfigure_all, Bound, RunningListener};
 use crate::registry::Registry;
 use crate::shared::Shared;
 use crate::snapshot::{Pool, Snapshot};
@@ -88,23 +88,52 @@ impl Engine {
                 format!("fixed at start ({:?}), got {:?}; restart to change it", state.config.accept, config.accept),
             ));
         }
+        // Running listeners that keep their socket: same name, same address.
         let kept: Vec<&ListenerConfig> =
             config.listeners.iter().filter(|l| state.listeners.get(&l.name).is_some_and(|r| !r.needs_rebind(l))).collect();
-        let added: Vec<&ListenerConfig> = config.listeners.iter().filter(|l| !kept.iter().any(|k| k.name == l.name)).collect();
+        let leaving: Vec<String> = state.listeners.keys().filter(|n| !kept.iter().any(|k| &k.name == *n)).cloned().collect();
+        // A new listener on the address of a leaving one (a rename, or a port
+        // moving between listeners) takes over its socket: without SO_REUSEPORT
+        // the address cannot be bound a second time while that socket is open.
+        let mut takeovers: Vec<(&str, &ListenerConfig)> = Vec::new();
+        let mut fresh: Vec<&ListenerConfig> = Vec::new();
+        for l in config.listeners.iter().filter(|l| !kept.iter().any(|k| k.name == l.name)) {
+            let free = |n: &&String| !takeovers.iter().any(|(t, _)| t == n) && state.listeners[n.as_str()].holds(l);
+            match leaving.iter().find(free) {
+                Some(n) => takeovers.push((n.as_str(), l)),
+                None => fresh.push(l),
+            }
+        }
         // Build first: a bad certificate must fail the update before any port changes.
         let snapshot = Snapshot::build(&config, &self.shared.registry, Some(&self.shared.snapshot.load()))?;
-        let bound = bind_all(added.into_iter(), &config)?;
+        let handed: Vec<Bound> = takeovers.iter().map(|(old, l)| state.listeners[*old].hand_over(l)).collect::<Result<_>>()?;
+        let bound = bind_all(fresh.into_iter(), &config)?;
+        // New backlogs and defer_accept, on the sockets that stay, all or nothing.
+        let running = |name: &str| &state.listeners[name];
+        let changes: Vec<_> = kept
+            .iter()
+            .map(|l| (running(&l.name).sockets(), &running(&l.name).config, *l))
+            .chain(takeovers.iter().map(|(old, l)| (running(old).sockets(), &running(old).config, *l)))
+            .collect();
+        reconfigure_all(&changes)?;
+        drop(changes);
+        // Committed from here on: nothing below can fail.
         for l in &kept {
-            state.listeners.get_mut(&l.name).expect("kept").reconfigure(l)?;
+            if let Some(r) = state.listeners.get_mut(&l.name) {
+                r.config = (*l).clone();
+            }
         }
-        let removed: Vec<String> = state.listeners.keys().filter(|n| !kept.iter().any(|k| &k.name == *n)).cloned().collect();
-        for name in removed {
-            if let Some(r) = state.listeners.remove(&name) {
-                drop(r.stop()); // its accept tasks end on their own
+        for name in &leaving {
+            // Its accept tasks end on their own; a taken-over socket stays open
+            // through `handed`, so connections arriving meanwhile wait in its
+            // backlog. (One accepted in the instant before the swap under the
+            // old name finds no listener in the new snapshot and is closed.)
+            if let Some(r) = state.listeners.remove(name) {
+                drop(r.stop());
             }
         }
         self.publish(snapshot);
-        for b in bound {
+        for b in bound.into_iter().chain(handed) {
             let running = RunningListener::run(b, &self.shared, &self.workers);
             state.listeners.insert(running.config.name.clone(), running);
         }

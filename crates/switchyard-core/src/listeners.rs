@@ -1,16 +1,20 @@
 //! Listening sockets and their accept tasks: binding (all or nothing),
-//! starting the accept loops on the workers, re-configuring a running
-//! socket in place, stopping.
+//! starting the accept loops on the workers, re-configuring a running socket
+//! in place, handing a socket to another listener, stopping.
 //!
 //! `SO_REUSEPORT` is set only in `accept: reuseport` mode, which needs one
 //! socket per worker on the same address (and, by design, lets another
 //! process join the port). In the default `shared` mode it is off, so a
 //! second instance on the same address fails with a `BindError` instead of
-//! silently taking part of the traffic; a change of backlog or
-//! `defer_accept` is applied to the existing socket (`listen(2)` again), not
-//! by binding a second one.
+//! silently taking part of the traffic. Without it, an address cannot be
+//! bound twice even within one engine, so an update never binds an address a
+//! running socket holds: a change of backlog or `defer_accept` is applied to
+//! the existing socket (`listen(2)` again), and a renamed listener, or a port
+//! moving from a removed listener to a new one, takes over the old socket.
 
-use crate::accept::{accept_loop, accept_shared, register_shared};
+use crate::accept::accept_loop;
+#[cfg(target_os = "linux")]
+use crate::accept::{accept_shared, register_shared};
 use crate::config::{parse_addr, AcceptMode, EngineConfig, ListenerConfig};
 use crate::error::{Error, ErrorCode, Result};
 use crate::net::{bind_listener, relisten};
@@ -27,17 +31,20 @@ pub struct RunningListener {
     pub bound: SocketAddr,
     stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
-    /// A duplicate descriptor of each listening socket, to re-configure it in
-    /// place. Dropped with the listener, so the port is released once the
-    /// accept tasks have dropped theirs too.
+    /// A duplicate descriptor of each listening socket, to re-configure or
+    /// hand it over. Dropped with the listener, so the port is released once
+    /// the accept tasks have dropped theirs too.
     handles: Vec<std::net::TcpListener>,
+    shared: bool,
 }
 
 /// Sockets bound for a listener but not yet accepting.
 pub struct Bound {
     config: ListenerConfig,
     bound: SocketAddr,
+    /// What the accept tasks take, and duplicates the running listener keeps.
     sockets: Vec<std::net::TcpListener>,
+    handles: Vec<std::net::TcpListener>,
     /// One socket for every worker to accept from (else socket i is worker i's).
     shared: bool,
 }
@@ -47,12 +54,23 @@ fn shares_sockets(config: &EngineConfig) -> bool {
     cfg!(target_os = "linux") && config.accept == AcceptMode::Shared && config.workers > 1
 }
 
+/// Whether listeners get one SO_REUSEPORT socket per worker: `accept:
+/// reuseport`, and off Linux always (there is no shared accept queue there).
+fn per_worker_sockets(config: &EngineConfig) -> bool {
+    crate::net::REUSEPORT && config.workers > 1 && !shares_sockets(config)
+}
+
+/// Duplicate descriptors of `sockets` (the same sockets, for another owner).
+fn dup_all(sockets: &[std::net::TcpListener]) -> std::io::Result<Vec<std::net::TcpListener>> {
+    sockets.iter().map(|s| s.try_clone()).collect()
+}
+
 /// Bind every listener in `listeners`: one socket to share, or one
 /// SO_REUSEPORT socket per worker (see `accept.rs`). All or nothing: on
 /// error the sockets bound so far are dropped.
 pub fn bind_all<'a>(listeners: impl Iterator<Item = &'a ListenerConfig>, config: &EngineConfig) -> Result<Vec<Bound>> {
     let shared = shares_sockets(config);
-    let reuseport = config.accept == AcceptMode::Reuseport && crate::net::REUSEPORT;
+    let reuseport = per_worker_sockets(config);
     let sockets_wanted = if reuseport { config.workers } else { 1 };
     let mut out = Vec::new();
     for l in listeners {
@@ -64,7 +82,8 @@ pub fn bind_all<'a>(listeners: impl Iterator<Item = &'a ListenerConfig>, config:
         for _ in 1..sockets_wanted {
             sockets.push(bind_listener(bound, l.backlog, l.defer_accept, reuseport).map_err(bind_err)?);
         }
-        out.push(Bound { config: l.clone(), bound, sockets, shared });
+        let handles = dup_all(&sockets).map_err(bind_err)?;
+        out.push(Bound { config: l.clone(), bound, sockets, handles, shared });
     }
     Ok(out)
 }
@@ -75,21 +94,8 @@ impl RunningListener {
     pub fn run(b: Bound, shared: &Arc<Shared>, workers: &Workers) -> RunningListener {
         let stop = CancellationToken::new();
         let name: Arc<str> = Arc::from(b.config.name.as_str());
-        let handles = b.sockets.iter().filter_map(|s| s.try_clone().ok()).collect();
         let tasks = if b.shared {
-            let runtimes: Arc<[tokio::runtime::Handle]> = Arc::from(workers.handles());
-            let socket = &b.sockets[0];
-            runtimes
-                .iter()
-                .enumerate()
-                .filter_map(|(i, handle)| {
-                    let _guard = handle.enter();
-                    // Each worker's reactor registers its own descriptor of the socket.
-                    let fd = register_shared(socket.try_clone().ok()?).expect("registering a listener with the runtime");
-                    let task = accept_shared(Arc::clone(shared), Arc::clone(&name), fd, i, Arc::clone(&runtimes), stop.clone());
-                    Some(handle.spawn(task))
-                })
-                .collect()
+            Self::run_shared(&b.sockets[0], &name, shared, workers, &stop)
         } else {
             let spawn = |(i, s): (usize, std::net::TcpListener)| {
                 let handle = workers.handle(i);
@@ -99,35 +105,89 @@ impl RunningListener {
             };
             b.sockets.into_iter().enumerate().map(spawn).collect()
         };
-        RunningListener { config: b.config, bound: b.bound, stop, tasks, handles }
+        RunningListener { config: b.config, bound: b.bound, stop, tasks, handles: b.handles, shared: b.shared }
+    }
+
+    /// One accept task per worker on duplicates of one listening socket.
+    #[cfg(target_os = "linux")]
+    fn run_shared(
+        socket: &std::net::TcpListener,
+        name: &Arc<str>,
+        shared: &Arc<Shared>,
+        workers: &Workers,
+        stop: &CancellationToken,
+    ) -> Vec<JoinHandle<()>> {
+        let runtimes: Arc<[tokio::runtime::Handle]> = Arc::from(workers.handles());
+        runtimes
+            .iter()
+            .enumerate()
+            .map(|(i, handle)| {
+                let _guard = handle.enter();
+                // Each worker's reactor registers its own descriptor of the socket.
+                let fd = socket.try_clone().and_then(register_shared).expect("registering a listener with the runtime");
+                handle.spawn(accept_shared(Arc::clone(shared), Arc::clone(name), fd, i, Arc::clone(&runtimes), stop.clone()))
+            })
+            .collect()
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn run_shared(_: &std::net::TcpListener, _: &Arc<str>, _: &Arc<Shared>, _: &Workers, _: &CancellationToken) -> Vec<JoinHandle<()>> {
+        unreachable!("listeners share a socket on Linux only (shares_sockets)")
     }
 
     /// Does `l` need a new socket? Only for another address: the same text,
     /// or the address this socket is bound to (`127.0.0.1:0` became
-    /// `127.0.0.1:43101`), keeps it. Backlog and `defer_accept` are changed in
-    /// place by [`RunningListener::reconfigure`]. (A new address that
-    /// overlaps the old one, e.g. `0.0.0.0:80` → `127.0.0.1:80`, fails to
-    /// bind while the old socket is open: remove the listener first.)
+    /// `127.0.0.1:43101`), keeps it. (A new address that overlaps the old
+    /// one, e.g. `0.0.0.0:80` → `127.0.0.1:80`, cannot bind while the old
+    /// socket is open: remove the listener in one update, add it in the next.)
     pub fn needs_rebind(&self, l: &ListenerConfig) -> bool {
-        self.config.address != l.address && parse_addr(&l.address).ok() != Some(self.bound)
+        self.config.address != l.address && !self.holds(l)
     }
 
-    /// Apply a new backlog or `defer_accept` to the running sockets, then
-    /// keep `l` as the listener's configuration.
-    pub fn reconfigure(&mut self, l: &ListenerConfig) -> Result<()> {
-        if self.config.backlog != l.backlog || self.config.defer_accept != l.defer_accept {
-            for s in &self.handles {
-                relisten(s, l.backlog, l.defer_accept)
-                    .map_err(|e| Error::new(ErrorCode::Bind, format!("listeners.{}: cannot re-configure {}: {e}", l.name, l.address)))?;
-            }
-        }
-        self.config = l.clone();
-        Ok(())
+    /// Is this socket bound to exactly `l`'s address (a real port, not 0)?
+    pub fn holds(&self, l: &ListenerConfig) -> bool {
+        parse_addr(&l.address).is_ok_and(|a| a.port() != 0 && a == self.bound)
+    }
+
+    /// The sockets of this listener, ready to be run for `l` (a renamed
+    /// listener, or a port moving to another listener) once this one stops.
+    pub fn hand_over(&self, l: &ListenerConfig) -> Result<Bound> {
+        let err = |e: std::io::Error| Error::new(ErrorCode::Bind, format!("listeners.{}: cannot take over {}: {e}", l.name, self.bound));
+        let sockets = dup_all(&self.handles).map_err(err)?;
+        let handles = dup_all(&self.handles).map_err(err)?;
+        Ok(Bound { config: l.clone(), bound: self.bound, sockets, handles, shared: self.shared })
     }
 
     /// Stop accepting; returns the tasks to await (each drops its socket as it returns).
     pub fn stop(self) -> Vec<JoinHandle<()>> {
         self.stop.cancel();
         self.tasks
+    }
+}
+
+/// Apply new backlogs and `defer_accept` settings to running sockets, all or
+/// nothing: on a failure the sockets changed so far get their old settings
+/// back. `changes` are (sockets, old config, new config).
+pub fn reconfigure_all(changes: &[(&[std::net::TcpListener], &ListenerConfig, &ListenerConfig)]) -> Result<()> {
+    let differs = |old: &ListenerConfig, new: &ListenerConfig| old.backlog != new.backlog || old.defer_accept != new.defer_accept;
+    let mut done: Vec<(&std::net::TcpListener, &ListenerConfig)> = Vec::new();
+    for (sockets, old, new) in changes.iter().filter(|(_, old, new)| differs(old, new)) {
+        for s in sockets.iter() {
+            if let Err(e) = relisten(s, new.backlog, new.defer_accept) {
+                for (s, old) in done {
+                    let _ = relisten(s, old.backlog, old.defer_accept);
+                }
+                return Err(Error::new(ErrorCode::Bind, format!("listeners.{}: cannot re-configure {}: {e}", new.name, new.address)));
+            }
+            done.push((s, old));
+        }
+    }
+    Ok(())
+}
+
+impl RunningListener {
+    /// The listening sockets (to re-configure in place).
+    pub fn sockets(&self) -> &[std::net::TcpListener] {
+        &self.handles
     }
 }

@@ -55,8 +55,8 @@ impl Pool {
     /// Build a pool from its (checked) configuration; counters come from `registry`.
     /// Fails only on unusable backend TLS material.
     pub fn build(p: &PoolConfig, registry: &Registry) -> Result<Pool> {
-        registry.builds.pools.fetch_add(1, Relaxed);
         let backend_tls = p.backend_tls.as_ref().map(|t| tls::client::build(t, &format!("pools.{}", p.name))).transpose()?;
+        registry.builds.pools.fetch_add(1, Relaxed); // counted once it cannot fail
         let backends: Vec<Backend> = p
             .backends
             .iter()
@@ -232,8 +232,9 @@ impl Snapshot {
         Ok(Snapshot { listeners, pools })
     }
 
-    /// A snapshot equal to `self` but with pool `pool` replaced (and the
-    /// listeners that route to it re-pointed). Nothing else is rebuilt.
+    /// A snapshot equal to `self` but with pool `pool` replaced: no other
+    /// pool's tables and no TLS config are rebuilt (the listeners' route
+    /// tables, a few pointers each, are made anew to point at the new pool).
     pub fn with_pool(&self, cfg: &EngineConfig, pool: &PoolConfig, registry: &Registry) -> Result<Snapshot> {
         let mut next = cfg.clone();
         if let Some(p) = next.pools.iter_mut().find(|p| p.name == pool.name) {
@@ -264,9 +265,10 @@ impl Listener {
             (Some(t), Some(shared)) => Some(match old.and_then(|o| o.tls.as_ref()).filter(|o| o.built_from == *t) {
                 Some(o) => TlsTermination { config: Arc::clone(&o.config), handshake_timeout: o.handshake_timeout, built_from: t.clone() },
                 None => {
+                    let config = tls::server::build(t, shared, &at)?;
                     registry.builds.tls_configs.fetch_add(1, Relaxed);
                     TlsTermination {
-                        config: tls::server::build(t, shared, &at)?,
+                        config,
                         handshake_timeout: Duration::from_millis(t.handshake_timeout_ms.max(1)),
                         built_from: t.clone(),
                     }

@@ -71,3 +71,18 @@ async fn backlog_and_defer_accept_change_in_place_and_a_second_engine_cannot_bin
     assert_eq!(fetch_id(addr).await, 7);
     engine.close(std::time::Duration::ZERO).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renamed_listener_takes_over_its_socket() {
+    let a = id_backend(3).await;
+    let with = |name: &str, address: &str| config(&[listener(name, address, "p", 60_000, "never")], &[pool("p", 0, &[(a.addr, 1, false)])]);
+    let engine = Engine::start(with("old", "127.0.0.1:0")).unwrap();
+    let addr = addr_of(&engine, "old");
+    // Without SO_REUSEPORT the address cannot be bound twice: the new name takes the old socket.
+    engine.update(with("new", &addr.to_string())).unwrap();
+    assert_eq!(engine.addresses(), vec![("new".to_owned(), addr)]);
+    for _ in 0..3 {
+        assert_eq!(fetch_id(addr).await, 3);
+    }
+    engine.close(std::time::Duration::ZERO).await;
+}

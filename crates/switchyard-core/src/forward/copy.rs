@@ -59,19 +59,6 @@ async fn burst(leg: &Leg<'_>, buf: &mut [u8], watch_streaming: bool, full_reads:
             Err(e) => return leg.ended(Some(e)).map(|_| Some(End::Eof)),
         };
         leg.progress.fetch_add(1, Relaxed);
-        if *full_reads == 0 {
-            // Batch the sends of one wake-up: let every other connection that
-            // became readable in the same epoll batch read first, then write
-            // (yield_now defers this task until after the next driver poll).
-            // Writing at once woke the peer (nginx) per request, its replies
-            // trickled back one by one, and the worker slept and woke ~4× as
-            // often as HAProxy, which flushes its sends after processing the
-            // batch: keep-alive, wrk -c64, 1 worker: 0.10 → 0.02 voluntary
-            // context switches per request (HAProxy 0.015-0.027), same CPU
-            // per request. Once per burst: bulk streams pay it per burst, not
-            // per chunk.
-            tokio::task::yield_now().await;
-        }
         crate::net::write_all(leg.dst, &buf[..n]).await?;
         leg.bytes.fetch_add(n as u64, Relaxed);
         if n < buf.len() {
