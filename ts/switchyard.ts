@@ -10,7 +10,7 @@ import { engineConfig, enginePool } from './config/engine.js';
 import { ClosedError, NotFoundError, fromNative } from './errors.js';
 import { silent, type Logger } from './log.js';
 import { Engine } from './binding/engine.js';
-import type { EngineConfig, PoolConfig } from './binding/types.generated.js';
+import type { BackendTlsConfig, EngineConfig } from './binding/types.generated.js';
 import type { Stats } from './stats.js';
 import { planChange, type PlanChange, type PlanOptions, type PlanReport } from './plan.js';
 import { EventEmitter } from 'node:events';
@@ -70,8 +70,8 @@ export class Switchyard {
   // Composition, not `extends EventEmitter`: the public types then need no Node typings.
   #events = new EventEmitter<SwitchyardEvents>();
   #engine: Engine;
-  /** What the data plane holds per pool, as last sent (a pool-only change reuses its TLS projection). */
-  #sent = new Map<string, PoolConfig>();
+  /** Each pool's backend TLS as last sent, CA bytes included: a pool-only change reuses it instead of reading the file. */
+  #backendTls = new Map<string, BackendTlsConfig | null>();
   #config: ResolvedConfig;
   #log: Logger;
   #keepAlive: NodeJS.Timeout | undefined;
@@ -81,14 +81,14 @@ export class Switchyard {
   #drains = new Map<string, NodeJS.Timeout>();
   #services: Services;
 
-  private constructor(engine: Engine, config: ResolvedConfig, log: Logger, sent: PoolConfig[]) {
+  private constructor(engine: Engine, config: ResolvedConfig, log: Logger, sent: EngineConfig) {
     this.#engine = engine;
     this.#config = config;
     this.#log = log;
     // The engine's sockets live in Rust, where Node cannot see them; this ref'd
     // timer keeps the process alive while the balancer runs, like a net.Server.
     this.#keepAlive = setInterval(() => {}, KEEP_ALIVE_MS);
-    for (const p of sent) this.#sent.set(p.name, p);
+    this.#remember(sent);
     this.#services = new Services({
       engine,
       log,
@@ -120,7 +120,7 @@ export class Switchyard {
     } catch (err) {
       throw fromNative(err, source);
     }
-    const lb = new Switchyard(engine, config, log, tables.pools);
+    const lb = new Switchyard(engine, config, log, tables);
     for (const [name, address] of Object.entries(lb.addresses())) {
       const l = config.listeners.find((x) => x.name === name);
       log('listener.started', { listener: name, address: address.address, pool: l?.pool });
@@ -286,17 +286,21 @@ export class Switchyard {
   #pushAll(config: ResolvedConfig): void {
     const tables = engineConfig(config, this.#services.weights(config));
     this.#engine.update(tables);
-    this.#sent = new Map(tables.pools.map((p) => [p.name, p]));
+    this.#remember(tables);
+  }
+
+  /** Keep what the data plane now holds that a pool-only change must not read again. */
+  #remember(tables: EngineConfig): void {
+    this.#backendTls = new Map(tables.pools.map((p) => [p.name, p.backend_tls]));
   }
 
   /** Send one pool of `config`: only its tables are rebuilt; no file is read. */
   #pushPool(config: ResolvedConfig, name: string): void {
     const p = config.pools.find((x) => x.name === name);
     if (!p) throw new NotFoundError('SWITCHYARD_ERR_NOT_FOUND', `no pool named "${name}"`);
-    const sent = this.#sent.get(name);
-    const table = enginePool(p, this.#services.weights(config), sent ? sent.backend_tls : undefined);
+    const table = enginePool(p, this.#services.weights(config), this.#backendTls.get(name));
     this.#engine.updatePool(table);
-    this.#sent.set(name, table);
+    this.#backendTls.set(name, table.backend_tls);
   }
 
   /** Apply a configuration that differs from the one in force in pool `pool` only. */

@@ -8,12 +8,10 @@
 import type { BackendTlsConfig, EngineConfig, PoolConfig } from '../binding/types.generated.js';
 import type { ResolvedConfig, ResolvedPool } from './types.js';
 import { engineBackendTls, engineListenerTls } from './tls.js';
-import { ALGORITHM_INFO, type POOL_OPTIONS } from '../binding/catalog.generated.js';
+import { optionReaders, type PoolOption } from './validate.js';
 
 /** Does `algorithm` read pool option `option`? (The data plane refuses options an algorithm ignores.) */
-function reads(algorithm: ResolvedPool['algorithm'], option: (typeof POOL_OPTIONS)[number]): boolean {
-  return ALGORITHM_INFO.some((a) => a.name === algorithm && (a.options as readonly string[]).includes(option));
-}
+const reads = (algorithm: ResolvedPool['algorithm'], option: PoolOption): boolean => optionReaders(option).includes(algorithm);
 
 /** Weights to use instead of the configured ones (slow start), keyed `pool/address`. */
 export type WeightOverrides = ReadonlyMap<string, number>;

@@ -43,13 +43,13 @@ const HOUR_MS = 3_600_000;
 const SPLICE_MODES: readonly SpliceMode[] = ['auto', 'always', 'never'];
 /** Every algorithm name, from the data plane's catalog (also the admin API's schema enum). */
 export const ALGORITHMS: readonly Algorithm[] = ALGORITHM_INFO.map((a) => a.name);
-/** Options that only some algorithms read (the catalog's `options`); giving them to another is a mistake worth reporting. */
-const OPTION_ALGORITHMS: Record<string, readonly Algorithm[]> = Object.fromEntries(
-  POOL_OPTIONS.map((o) => [
-    o,
-    ALGORITHM_INFO.filter((a) => (a.options as readonly string[]).includes(o)).map((a) => a.name),
-  ]),
-);
+/** A pool option that only some algorithms read. */
+export type PoolOption = (typeof POOL_OPTIONS)[number];
+/** The algorithms that read `option` (the catalog's `options`): giving it to another is a
+ * mistake worth reporting, and the data plane refuses it. */
+export function optionReaders(option: PoolOption): Algorithm[] {
+  return ALGORITHM_INFO.filter((a) => (a.options as readonly string[]).includes(option)).map((a) => a.name);
+}
 
 function isPrime(n: number): boolean {
   if (n < 2) return false;
@@ -93,9 +93,10 @@ function checkPool(c: Checker, name: string, raw: unknown, base: string): Resolv
   pool.algorithm = c.oneOf(p.algorithm, `${path}.algorithm`, ALGORITHMS, DEFAULTS.algorithm);
   pool.connect_timeout_ms = c.duration(p.connect_timeout, `${path}.connect_timeout`, 1, MAX_CONNECT_MS, DEFAULTS.connect_timeout_ms);
   pool.retries = c.int(p.retries, `${path}.retries`, 0, 10, DEFAULTS.retries);
-  for (const [option, algorithms] of Object.entries(OPTION_ALGORITHMS)) {
-    if (p[option] !== undefined && !algorithms.includes(pool.algorithm)) {
-      c.add(`${path}.${option}`, `applies only to ${algorithms.join(' and ')}, but the algorithm is ${describe(pool.algorithm)}`);
+  for (const option of POOL_OPTIONS) {
+    const readers = optionReaders(option);
+    if (p[option] !== undefined && !readers.includes(pool.algorithm)) {
+      c.add(`${path}.${option}`, `applies only to ${readers.join(' and ')}, but the algorithm is ${describe(pool.algorithm)}`);
     }
   }
   pool.hash_key = c.oneOf(p.hash_key, `${path}.hash_key`, HASH_KEYS, DEFAULTS.hash_key);

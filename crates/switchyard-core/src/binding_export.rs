@@ -65,7 +65,6 @@ fn types_ts() -> String {
 
 fn catalog_ts() -> String {
     let c = catalog::catalog();
-    let json = |v: &dyn erased::Json| v.json();
     format!(
         "{HEADER}\n\
 /** Every algorithm with its facts, in documentation order. */\n\
@@ -89,16 +88,9 @@ export const POOL_OPTIONS = {} as const;\n",
     )
 }
 
-/// Pretty JSON for any serialisable value (a tiny object-safe wrapper).
-mod erased {
-    pub trait Json {
-        fn json(&self) -> String;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn json(&self) -> String {
-            serde_json::to_string_pretty(self).expect("serialisable")
-        }
-    }
+/// Pretty JSON (valid TypeScript too).
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string_pretty(v).expect("serialisable")
 }
 
 fn check(name: &str, rendered: String) {

@@ -158,6 +158,11 @@ impl RunningListener {
         Ok(Bound { config: l.clone(), bound: self.bound, sockets, handles, shared: self.shared })
     }
 
+    /// The listening sockets (to re-configure in place).
+    pub fn sockets(&self) -> &[std::net::TcpListener] {
+        &self.handles
+    }
+
     /// Stop accepting; returns the tasks to await (each drops its socket as it returns).
     pub fn stop(self) -> Vec<JoinHandle<()>> {
         self.stop.cancel();
@@ -183,11 +188,4 @@ pub fn reconfigure_all(changes: &[(&[std::net::TcpListener], &ListenerConfig, &L
         }
     }
     Ok(())
-}
-
-impl RunningListener {
-    /// The listening sockets (to re-configure in place).
-    pub fn sockets(&self) -> &[std::net::TcpListener] {
-        &self.handles
-    }
 }

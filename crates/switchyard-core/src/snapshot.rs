@@ -30,8 +30,9 @@ pub struct Pool {
     pub name: String,
     /// The configuration it was built from (an equal one reuses this pool).
     pub config: PoolConfig,
-    /// What keyed algorithms hash when the route supplies no key of its own.
-    pub hash_key: HashKey,
+    /// What the key of a client is made from when the route supplies none;
+    /// `None` for algorithms that read no key (nothing is hashed per connection).
+    pub key_source: Option<HashKey>,
     pub backends: Vec<Backend>,
     /// Chooses among primaries (weight > 0).
     pub primary: Box<dyn Selector>,
@@ -83,8 +84,12 @@ impl Pool {
         Ok(Pool {
             name: p.name.clone(),
             config: p.clone(),
-            // ip_hash always hashes the source IP (it has no hash_key option).
-            hash_key: if p.algorithm == Algorithm::IpHash { HashKey::SourceIp } else { p.hash_key },
+            key_source: match p.algorithm {
+                // ip_hash always hashes the source IP (it has no hash_key option).
+                Algorithm::IpHash => Some(HashKey::SourceIp),
+                a if a.keyed() => Some(p.hash_key),
+                _ => None,
+            },
             backends,
             primary,
             backup,
@@ -105,10 +110,10 @@ impl Pool {
     }
 
     /// The selection key of a client when the route supplies none: the
-    /// pool's `hash_key` of its address (only keyed algorithms read it).
+    /// pool's `hash_key` of its address; 0 when the algorithm reads no key.
     #[inline]
     pub fn key_of(&self, client: SocketAddr) -> u64 {
-        key_hash(client, self.hash_key)
+        self.key_source.map_or(0, |k| key_hash(client, k))
     }
 
     /// Pick an available backend not in `tried`: primaries first; backups only

@@ -55,10 +55,8 @@ async fn relay(shared: &Shared, listener: &Listener, client: TcpStream, peer: So
     let Some(Received { client, preface, sni }) = frontend::receive(listener, client).await else {
         return;
     };
-    let Routed { pool, pick } = route::route(&listener.routes, sni.as_deref(), peer);
+    let Routed { pool, key } = route::route(&listener.routes, sni.as_deref(), peer);
     drop(sni);
-    // Only the key is kept (the client address is `peer`): the pick context is rebuilt per connect.
-    let key = pick.key;
     let mut tried = Vec::with_capacity(4);
     let Some(mut up) = connect(pool, &PickContext { key, client: peer }, &shared.events, &mut tried, &preface).await else {
         listener.stats.no_backend.fetch_add(1, Relaxed);

@@ -4,19 +4,19 @@
 //! a cookie and every algorithm works unchanged). Pure: no I/O, no failure
 //! (the table always has a default pool).
 
-use crate::select::PickContext;
 use crate::snapshot::{Pool, RouteTable};
 use std::net::SocketAddr;
 
 /// The decision.
 pub struct Routed<'a> {
     pub pool: &'a Pool,
-    pub pick: PickContext,
+    /// The selection key for the pool's algorithm.
+    pub key: u64,
 }
 
 /// Route a client from `client` whose frontend saw server name `sni`.
 #[inline]
 pub fn route<'a>(table: &'a RouteTable, sni: Option<&str>, client: SocketAddr) -> Routed<'a> {
     let pool = table.pool_for(sni);
-    Routed { pool, pick: PickContext { key: pool.key_of(client), client } }
+    Routed { pool, key: pool.key_of(client) }
 }
