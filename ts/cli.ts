@@ -3,7 +3,6 @@
  * The `switchyard` command: start, validate, demo. Exit codes: 0 ok, 1 runtime
  * failure, 2 invalid configuration or usage.
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { readFile } from 'node:fs/promises';
 import { loadConfigFile } from './config/load.js';
@@ -13,6 +12,7 @@ import { startDemo } from './demo.js';
 import { ConfigError, SwitchyardError } from './errors.js';
 import { jsonLines } from './log.js';
 import { Switchyard } from './switchyard.js';
+import { packageVersion } from './version.js';
 
 const HELP = `switchyard — an L4 load balancer with a Rust data plane and a TypeScript control plane
 
@@ -27,11 +27,6 @@ Usage:
 
 Config files: .yaml, .yml, .json, .js, .mjs, .ts (export default defineConfig({...})).
 `;
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 /** Wait for SIGINT/SIGTERM, then drain and close. */
 function stopOnSignal(stop: () => Promise<void>): void {
@@ -136,7 +131,7 @@ async function main(argv: string[]): Promise<void> {
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.version) return void process.stdout.write(`${version()}\n`);
+  if (values.version) return void process.stdout.write(`${packageVersion()}\n`);
   const command = positionals[0];
   if (values.help || !command) return void process.stdout.write(HELP);
   const needFile = (): string => values.config ?? usage(`${command} needs -c FILE`);
