@@ -48,13 +48,14 @@ if (force || !haveBinary) {
   }
   if (!cargo) {
     const name = platformSuffix();
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).name;
     process.stderr.write(
       `switchyard: cannot build: ${force ? '--force rebuilds the native addon' : `no prebuilt native addon for ${name} (looked for native/switchyard.${name}.node and native/index.cjs)`}\n` +
         `  and no Rust toolchain (cargo) on PATH to build it from source.\n` +
         `  To get a binary, either:\n` +
-        `  - install the published package instead of a clone: npm install switchyard (ships prebuilt binaries, no Rust needed), or\n` +
+        `  - install the published package instead of a clone: npm install ${pkg} (ships prebuilt binaries, no Rust needed), or\n` +
         `  - install Rust 1.88 or newer (https://rustup.rs) and run npm install again to build from source, or\n` +
-        `  - copy native/index.cjs and native/switchyard.${name}.node from a packed switchyard tarball into native/.\n`,
+        `  - copy native/index.cjs and native/switchyard.${name}.node from a packed ${pkg} tarball into native/.\n`,
     );
     process.exit(1);
   }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Pack the package, install the tarball into an empty project with no cargo or
-# rustc on PATH and with --ignore-scripts, and use it: CLI, demo, library import,
+# Pack the package, install the tarball (under its npm name, switchyard-lb) into an
+# empty project with no cargo or rustc on PATH and with --ignore-scripts, and use it:
+# the `switchyard` command, the demo, the library through `import` and `require`,
 # types. Then the published layout: the main package without a binary plus the
 # per-platform package napi create-npm-dirs / artifacts make (what npm installs
 # from the registry as an optional dependency).
@@ -54,6 +55,11 @@ trap cleanup EXIT
 
 cd "$root"
 version="$(node -p 'require("./package.json").version')"
+name="$(node -p 'require("./package.json").name')"
+# napi-rs writes the platform package names into the loader at build time: a loader built
+# before a rename would look for packages that are never published.
+grep -q "require('$name-linux-x64-gnu')" native/index.cjs \
+  || fail "native/index.cjs does not load $name-<platform> packages (built under another package name?): rebuild with npm run build"
 ls native/switchyard.*.node >/dev/null 2>&1 || fail "no native/switchyard.<platform>.node: build the addon first (npm run build)"
 tgz="$(npm pack --silent --pack-destination "$work" | tail -n 1)"
 [ -f "$work/$tgz" ] || fail "npm pack did not produce a tarball"
@@ -82,11 +88,19 @@ if PATH="$clean_path" command -v cargo >/dev/null; then
   PATH="$clean_path" command -v cargo >/dev/null && { echo "cannot hide cargo from PATH" >&2; exit 1; }
 fi
 
-# Import the library, balance one connection through it.
+# Load the library as a consumer would, balance one connection through it. $1: `import`
+# (ESM) or `require` (CommonJS: Node's require(esm), unflagged since 20.19 and 22.12).
+# Anything on stderr fails the check: users would see it (e.g. an ExperimentalWarning).
 check_library() {
-  PATH="$clean_path" node --input-type=module -e "
-  import { Switchyard, defineConfig } from 'switchyard';
-  import net from 'node:net';
+  local how="$1" load type
+  case "$how" in
+    import) type=module; load="import { Switchyard, defineConfig } from '$name'; import net from 'node:net';" ;;
+    require) type=commonjs; load="const { Switchyard, defineConfig } = require('$name'); const net = require('node:net');" ;;
+    *) fail "check_library: import or require, not '$how'" ;;
+  esac
+  PATH="$clean_path" node --input-type="$type" -e "
+  $load
+  (async () => {
   const backend = net.createServer((s) => s.end('pong')).listen(0, '127.0.0.1');
   await new Promise((r) => backend.once('listening', r));
   const lb = await Switchyard.start(defineConfig({
@@ -99,17 +113,21 @@ check_library() {
   });
   await lb.close({ drainMs: 0 }); backend.close();
   if (reply !== 'pong') { console.error('unexpected reply', reply); process.exit(1); }
-  console.log('library import: ok');
-"
+  console.log('library $how: ok');
+  })().catch((e) => { console.error(e); process.exit(1); });
+" 2> "$work/library.err" || { cat "$work/library.err" >&2; fail "the library via $how failed"; }
+  [ ! -s "$work/library.err" ] || { cat "$work/library.err" >&2; fail "the library via $how wrote to stderr"; }
 }
 
 mkdir "$work/app" && cd "$work/app"
 PATH="$clean_path" npm init -y >/dev/null
 PATH="$clean_path" npm install --ignore-scripts --no-audit --no-fund "$work/$tgz" >/dev/null
+[ -d "node_modules/$name" ] && [ ! -e node_modules/switchyard ] || fail "the tarball should install as node_modules/$name"
 got="$(PATH="$clean_path" npx --no-install switchyard --version)"
 [ "$got" = "$version" ] || fail "switchyard --version printed '$got', expected $version"
 echo "--version: ok"
-check_library
+check_library import
+check_library require
 # The demo answers curl.
 PATH="$clean_path" start_bg demo.log npx --no-install switchyard demo --port 0
 demo_pid=$bg_pid
@@ -123,35 +141,34 @@ if group_alive "$demo_pid"; then fail "the demo (process group $demo_pid) is sti
 echo "demo: ok (stopped, nothing left in its process group)"
 # Types for a TypeScript consumer.
 cat > consumer.ts <<'TS'
-import { Switchyard, defineConfig, type Stats } from 'switchyard';
+import { Switchyard, defineConfig, type Stats } from 'switchyard-lb';
 const config = defineConfig({ listeners: { a: { address: '127.0.0.1:0', pool: 'p' } }, pools: { p: { backends: [{ address: '127.0.0.1:1' }] } } });
 export async function run(): Promise<Stats> { const lb = await Switchyard.start(config); return lb.stats(); }
 TS
+# A CommonJS TypeScript file: its import compiles to require() of the ESM package.
+cat > consumer-cjs.cts <<'TS'
+import { Switchyard, type Stats } from 'switchyard-lb';
+export async function stats(lb: Switchyard): Promise<Stats> { return lb.stats(); }
+TS
 cat > tsconfig.json <<'JSON'
-{ "compilerOptions": { "strict": true, "module": "NodeNext", "moduleResolution": "NodeNext", "target": "ES2022", "noEmit": true, "skipLibCheck": false, "types": [] }, "files": ["consumer.ts"] }
+{ "compilerOptions": { "strict": true, "module": "NodeNext", "moduleResolution": "NodeNext", "target": "ES2022", "noEmit": true, "skipLibCheck": false, "types": [] }, "files": ["consumer.ts", "consumer-cjs.cts"] }
 JSON
 "$root/node_modules/.bin/tsc" -p tsconfig.json || fail "a TypeScript consumer does not type-check"
 echo "types: ok"
 
 # The published layout: the main package carries no binary; npm installs the
-# binary from switchyard-<platform>, made by napi create-npm-dirs + artifacts
-# exactly as .github/workflows/release.yml does (targets cut to this platform).
+# binary from switchyard-lb-<platform>, made by napi create-npm-dirs + artifacts
+# exactly as .github/workflows/release.yml does (targets cut by
+# scripts/release-targets.mjs to the binaries present: here, this platform's).
 stage="$work/stage"
 mkdir -p "$stage/native" "$stage/artifacts/bindings"
 cp -R "$root/package.json" "$root/README.md" "$root/dist" "$stage/"
 cp "$root/native/index.cjs" "$root/native/index.d.cts" "$stage/native/"
 node_file="$(cd "$root/native" && ls switchyard.*.node | head -n 1)"
-platform="${node_file#switchyard.}"; platform="${platform%.node}"
 cp "$root/native/$node_file" "$stage/artifacts/bindings/"
 cd "$stage"
-node -e '
-  const fs = require("fs"); const p = JSON.parse(fs.readFileSync("package.json", "utf8"));
-  const triple = { "linux-x64-gnu": "x86_64-unknown-linux-gnu", "linux-x64-musl": "x86_64-unknown-linux-musl",
-    "linux-arm64-gnu": "aarch64-unknown-linux-gnu", "darwin-x64": "x86_64-apple-darwin",
-    "darwin-arm64": "aarch64-apple-darwin", "win32-x64-msvc": "x86_64-pc-windows-msvc" }[process.argv[1]];
-  if (!triple) throw new Error("no target triple for " + process.argv[1]);
-  p.napi.targets = [triple]; fs.writeFileSync("package.json", JSON.stringify(p, null, 2));
-' "$platform"
+platform="$(node "$root/scripts/release-targets.mjs" artifacts)" || fail "scripts/release-targets.mjs"
+[ "$node_file" = "switchyard.$platform.node" ] || fail "release-targets picked '$platform' for $node_file"
 "$root/node_modules/.bin/napi" create-npm-dirs --npm-dir npm > "$work/napi.log" 2>&1 || { cat "$work/napi.log"; fail "napi create-npm-dirs"; }
 "$root/node_modules/.bin/napi" artifacts -o artifacts --npm-dir npm > "$work/napi.log" 2>&1 || { cat "$work/napi.log"; fail "napi artifacts"; }
 [ -f "npm/$platform/$node_file" ] || fail "napi artifacts did not put $node_file into npm/$platform"
@@ -163,9 +180,11 @@ echo "published layout: $main_tgz ($(wc -c < "$work/$main_tgz" | tr -d ' ') byte
 mkdir "$work/app2" && cd "$work/app2"
 PATH="$clean_path" npm init -y >/dev/null
 PATH="$clean_path" npm install --ignore-scripts --no-audit --no-fund "$work/$main_tgz" "$work/$plat_tgz" >/dev/null
-[ ! -e "node_modules/switchyard/native/$node_file" ] || fail "the binary should come from switchyard-$platform"
+[ -d "node_modules/$name-$platform" ] || fail "the platform package $name-$platform is not installed"
+[ ! -e "node_modules/$name/native/$node_file" ] || fail "the binary should come from $name-$platform"
 got="$(PATH="$clean_path" npx --no-install switchyard --version)"
 [ "$got" = "$version" ] || fail "switchyard --version printed '$got' (published layout)"
-check_library
-echo "published layout (switchyard + switchyard-$platform): ok"
+check_library import
+check_library require
+echo "published layout ($name + $name-$platform): ok"
 echo "pack smoke test passed"

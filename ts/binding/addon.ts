@@ -2,8 +2,9 @@
  * Loads the Rust addon through the loader napi-rs generates (`native/index.cjs`,
  * typed by the generated and committed `native/index.d.cts`),
  * which picks `native/switchyard.<platform>.node` (shipped in a packed tarball or
- * built from source) or the per-platform package `switchyard-<platform>` (an
- * optional dependency of the published package). When neither loads, `native()`
+ * built from source) or the per-platform package `switchyard-lb-<platform>` (an
+ * optional dependency of the published package; napi-rs names it after the main
+ * package, see `PACKAGE_NAME`). When neither loads, `native()`
  * throws one error that names the platform, architecture and libc, the glibc found
  * and the glibc the binary needs, and what to do.
  * This module is the only place that loads the addon; `engine.ts` beside it is
@@ -27,7 +28,11 @@ export type NativeEngine = Addon.NativeEngine;
  */
 export const MIN_GLIBC = '2.34';
 
-/** Platforms the release workflow publishes a binary for (napi's platform names). */
+/**
+ * Platforms the release workflow builds a binary for (napi's platform names). Each one's
+ * package is published when its build succeeds (linux-x64-gnu blocks the release; the
+ * others are best-effort); `publishedPlatforms()` knows what an installed release has.
+ */
 export const PUBLISHED_PLATFORMS = [
   'linux-x64-gnu',
   'linux-x64-musl',
@@ -38,6 +43,29 @@ export const PUBLISHED_PLATFORMS = [
 ] as const;
 
 const require = createRequire(import.meta.url);
+
+// This package's package.json, two levels up from both `ts/binding/` and `dist/binding/`.
+const manifest = require('../../package.json') as { name: string; optionalDependencies?: Record<string, string> };
+
+/**
+ * The npm package's name (`switchyard-lb`). The per-platform packages are `<name>-<platform>`:
+ * napi-rs derives them from this field when it generates the loader and the npm/ directories.
+ */
+export const PACKAGE_NAME = manifest.name;
+
+/**
+ * The platforms with a published binary: in an install from the registry, exactly the
+ * platform packages its release pinned as optionalDependencies (napi prepublish pins only
+ * those that built); a clone or a packed tarball pins none, so the release's build list.
+ */
+export function publishedPlatforms(pkg: { optionalDependencies?: Record<string, string> } = manifest): readonly string[] {
+  const prefix = `${PACKAGE_NAME}-`;
+  const pinned = Object.keys(pkg.optionalDependencies ?? {})
+    .filter((d) => d.startsWith(prefix))
+    .map((d) => d.slice(prefix.length));
+  return pinned.length > 0 ? pinned : PUBLISHED_PLATFORMS;
+}
+
 let cached: NativeModule | undefined;
 
 /** The addon, loaded on first use (so `validate` and `--help` work without it). */
@@ -124,7 +152,7 @@ function installedBinary(name: string): string | null {
   const local = new URL(`../../native/switchyard.${name}.node`, import.meta.url);
   if (existsSync(local)) return fileURLToPath(local);
   try {
-    return require.resolve(`switchyard-${name}`);
+    return require.resolve(`${PACKAGE_NAME}-${name}`);
   } catch {
     return null;
   }
@@ -135,7 +163,7 @@ function installedBinary(name: string): string | null {
  * `[SWITCHYARD_ERR_NATIVE_LOAD]` prefix so `fromNative` keeps the code when the
  * error passes through `Switchyard.start`.
  */
-export function nativeLoadError(cause: unknown, host: HostInfo = hostInfo()): SwitchyardError {
+export function nativeLoadError(cause: unknown, host: HostInfo = hostInfo(), published: readonly string[] = publishedPlatforms()): SwitchyardError {
   const name = platformName(host);
   const binary = installedBinary(name);
   const needs = host.libc === 'glibc' || name.endsWith('-gnu') ? ((binary && glibcNeededBy(binary)) ?? MIN_GLIBC) : null;
@@ -152,7 +180,7 @@ export function nativeLoadError(cause: unknown, host: HostInfo = hostInfo()): Sw
     `  platform: ${host.platform}, arch: ${host.arch}, libc: ${libc}`,
     binary
       ? `  binary: ${binary} (present, but it did not load)`
-      : `  binary: none installed (looked for native/switchyard.${name}.node and the package switchyard-${name})`,
+      : `  binary: none installed (looked for native/switchyard.${name}.node and the package ${PACKAGE_NAME}-${name})`,
   ];
   if (needs) lines.push(`  the linux-gnu binary needs glibc >= ${needs}; this system has ${host.glibcVersion ? `glibc ${host.glibcVersion}` : 'no glibc'}`);
   if (process.env.NAPI_RS_NATIVE_LIBRARY_PATH) {
@@ -161,15 +189,15 @@ export function nativeLoadError(cause: unknown, host: HostInfo = hostInfo()): Sw
   lines.push('  what to do:');
   if (host.libc === 'glibc' && host.glibcVersion && needs && compareVersions(host.glibcVersion, needs) < 0) {
     lines.push(`  - upgrade to a distribution with glibc >= ${needs} (Debian 12, Ubuntu 22.04, RHEL 9 or newer), or build from source (below)`);
-  } else if (!(PUBLISHED_PLATFORMS as readonly string[]).includes(name)) {
-    lines.push(`  - no prebuilt binary is published for ${name} (published: ${PUBLISHED_PLATFORMS.join(', ')}); build from source (below)`);
+  } else if (!published.includes(name)) {
+    lines.push(`  - no prebuilt binary is published for ${name} (published: ${published.join(', ')}); build from source (below)`);
   } else if (!binary) {
     lines.push(
-      `  - reinstall so npm installs the optional dependency switchyard-${name}: remove node_modules and package-lock.json, then npm install`,
+      `  - reinstall so npm installs the optional dependency ${PACKAGE_NAME}-${name}: remove node_modules and package-lock.json, then npm install`,
       '    (installs with --omit=optional, --no-optional or a lockfile made on another platform skip it)',
     );
   } else {
-    lines.push('  - reinstall switchyard; if the error persists, report it with the loader lines below');
+    lines.push(`  - reinstall ${PACKAGE_NAME}; if the error persists, report it with the loader lines below`);
   }
   lines.push('  - or build from source: install Rust >= 1.88 (https://rustup.rs), then in a clone of switchyard run npm install');
   lines.push(...causeLines(cause).map((l) => `  loader: ${l}`));
