@@ -4,11 +4,11 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import type net from 'node:net';
+import net, { connect as netConnect, createServer as netServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { Switchyard, validateConfig } from '../ts/index.js';
+import { BindError, Switchyard, validateConfig } from '../ts/index.js';
 import type { SwitchyardConfig } from '../ts/index.js';
 import { startAdmin, type AdminServer } from '../ts/admin/server.js';
 import { ROUTES } from '../ts/admin/routes.js';
@@ -126,7 +126,8 @@ describe('admin config', () => {
 
   it('is off when absent and binds loopback by default', () => {
     expect(validateConfig(base(undefined), 't').admin).toBeNull();
-    expect(validateConfig(base({}), 't').admin).toEqual({ address: '127.0.0.1:9090', token: null });
+    // 8479, not Prometheus' own 9090.
+    expect(validateConfig(base({}), 't').admin).toEqual({ address: '127.0.0.1:8479', token: null });
     expect(validateConfig(base({ address: '[::1]:9100' }), 't').admin).toEqual({ address: '[::1]:9100', token: null });
     expect(validateConfig(base({ address: '127.8.9.10:9100' }), 't').admin?.token).toBeNull();
     expect(validateConfig(base({ address: '0.0.0.0:9100', token: TOKEN }), 't').admin).toEqual({ address: '0.0.0.0:9100', token: TOKEN });
@@ -201,7 +202,10 @@ describe('admin API: changes', () => {
     expectError(await env.call('POST', '/api/pools/main/backends', { json: { address: extra.address } }), 409, 'conflict');
     const bad = await env.call('POST', '/api/pools/main/backends', { json: { address: 'not-an-address' } });
     expectError(bad, 422, 'invalid_config');
-    expect(bad.json.error.issues[0]).toMatchObject({ path: expect.stringContaining('address'), message: expect.any(String) });
+    // Named after the pool and the request's field, not the validator's probe configuration.
+    expect(bad.json.error.issues).toEqual([{ path: 'body.address', message: expect.stringContaining('not-an-address') }]);
+    expect(bad.json.error.message).toMatch(/^invalid backend for pools\.main: body\.address: /);
+    expect(bad.text).not.toMatch(/pools\.p\b|backends\[0\]/);
     expectError(await env.call('POST', '/api/pools/nope/backends', { json: { address: '127.0.0.1:1' } }), 404, 'not_found');
     expect(await snapshot(env)).toBe(before);
   });
@@ -369,14 +373,18 @@ describe('admin API: changes', () => {
     expectError(await env.call('GET', '/api/plan?pool=main&algorithm=fastest'), 400, 'bad_request');
     expectError(await env.call('GET', '/api/plan?pool=main&samples=0'), 400, 'bad_request');
     expectError(await env.call('GET', '/api/plan?pool=main&colour=red'), 400, 'bad_request');
-    expectError(await env.call('GET', '/api/plan?pool=main&remove=127.0.0.1:1'), 422, 'invalid_config');
+    // Nothing is applied, so an impossible change is a bad query (400), not an invalid configuration.
+    const impossible = await env.call('GET', '/api/plan?pool=main&remove=127.0.0.1:1');
+    expectError(impossible, 400, 'bad_request');
+    expect(impossible.json.error.issues).toEqual([{ path: 'query.remove', message: expect.stringContaining('has no backend 127.0.0.1:1') }]);
+    expectError(await env.call('GET', `/api/plan?pool=main&add=${enc(a)}`), 400, 'bad_request');
   });
 });
 
 describe('admin auth', () => {
   it('requires the bearer token on every route when one is set', async () => {
     const env = await setup({ token: TOKEN });
-    const paths: [string, string][] = ROUTES.map((r) => [r.method, r.path.replace('{pool}', 'main').replace('{address}', enc(env.peers[0]!.address))]);
+    const paths: [string, string][] = ROUTES.filter((r) => !r.public).map((r) => [r.method, r.path.replace('{pool}', 'main').replace('{address}', enc(env.peers[0]!.address))]);
     paths.push(['GET', '/api/nothing']);
     for (const [method, path] of paths) {
       for (const token of [null, 'wrong-token-wrong-token', `${TOKEN}x`, TOKEN.slice(0, -1)]) {
@@ -436,7 +444,14 @@ describe('OpenAPI document', () => {
       } else {
         expect(op.requestBody).toBeUndefined();
       }
-      expect(op.responses['401']).toBeDefined();
+      // The probes need no token (an empty `security`); every other route documents its 401.
+      if (r.public) {
+        expect(op.security).toEqual([]);
+        expect(op.responses['401']).toBeUndefined();
+      } else {
+        expect(op.security).toBeUndefined();
+        expect(op.responses['401']).toBeDefined();
+      }
       for (const m of r.path.matchAll(/\{(\w+)\}/g)) expect(op.parameters.map((p: any) => p.name)).toContain(m[1]);
     }
     expect(doc.openapi).toBe('3.1.0');
@@ -530,14 +545,14 @@ describe('metrics', () => {
       'switchyard_backend_connect_errors_total',
       'switchyard_backend_up',
       'switchyard_backend_health_state',
-      'switchyard_backend_connect_time_seconds',
-      'switchyard_pool_share_min',
-      'switchyard_pool_share_max',
+      'switchyard_backend_connect_seconds',
+      'switchyard_pool_share_min_ratio',
+      'switchyard_pool_share_max_ratio',
       'process_resident_memory_bytes',
       'process_cpu_seconds_total',
     ]) {
       expect(text, name).toMatch(new RegExp(`^# HELP ${name} .+$`, 'm'));
-      expect(text, name).toMatch(new RegExp(`^# TYPE ${name} (counter|gauge)$`, 'm'));
+      expect(text, name).toMatch(new RegExp(`^# TYPE ${name} (counter|gauge|summary)$`, 'm'));
     }
     expect(text).toContain('switchyard_listener_connections_total{listener="front",pool="main"} 4');
     const [a, b] = env.peers.map((p) => p.address);
@@ -545,7 +560,7 @@ describe('metrics', () => {
     expect(text).toContain(`switchyard_backend_bytes_in_total{pool="main",backend="${b}"} 2000`);
     expect(text).toContain(`switchyard_backend_up{pool="main",backend="${a}"} 1`);
     expect(text).toContain(`switchyard_backend_connect_errors_total{pool="main",backend="${a}",reason="timeout"} 0`);
-    expect(text).toMatch(/^# TYPE switchyard_backend_connect_time_seconds gauge$/m);
+    expect(text).toMatch(/^# TYPE switchyard_backend_connect_seconds summary$/m);
     expect(text).not.toMatch(/_bucket/);
 
     const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
@@ -689,5 +704,226 @@ describe('changes under traffic', () => {
     expect(closed.size).toBe(0);
     expect(env.lb.stats().pools[0]!.backends.reduce((n, b) => n + b.active, 0)).toBe(12);
     for (const s of held) s.destroy();
+  });
+});
+
+describe('admin token from a file or the environment', () => {
+  const base = (admin: unknown) => ({
+    listeners: { front: { address: '127.0.0.1:8080', pool: 'main' } },
+    pools: { main: { backends: [{ address: '127.0.0.1:9000' }] } },
+    admin,
+  });
+  const issues = (raw: unknown, source = 'test') => {
+    try {
+      validateConfig(raw, source);
+      return [];
+    } catch (err) {
+      return (err as { issues: { path: string; message: string }[] }).issues;
+    }
+  };
+  const ENV = 'SWITCHYARD_TEST_ADMIN_TOKEN';
+  afterEach(() => {
+    delete process.env[ENV];
+  });
+
+  it('reads token_file relative to the config file, trimming the trailing newline', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'switchyard-token-'));
+    dirs.push(dir);
+    await writeFile(join(dir, 'admin-token'), `${TOKEN}\n`);
+    const config = join(dir, 'switchyard.json');
+    await writeFile(config, '{}');
+    expect(validateConfig(base({ address: '0.0.0.0:9100', token_file: 'admin-token' }), config).admin).toEqual({ address: '0.0.0.0:9100', token: TOKEN });
+    expect(validateConfig(base({ token_file: join(dir, 'admin-token') }), 'test').admin?.token).toBe(TOKEN);
+  });
+
+  it('a missing or unreadable token file, or a bad token in it, names the field and the file and never echoes the token', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'switchyard-token-'));
+    dirs.push(dir);
+    const missing = join(dir, 'nope');
+    expect(issues(base({ token_file: missing }))).toEqual([{ path: 'admin.token_file', message: `cannot read ${missing}: no such file` }]);
+    expect(issues(base({ token_file: dir }))).toEqual([{ path: 'admin.token_file', message: `cannot read ${dir}: is a directory` }]);
+    expect(issues(base({ token_file: 42 }))[0]).toMatchObject({ path: 'admin.token_file' });
+    await writeFile(join(dir, 'short'), 'tiny-secret\n');
+    const short = issues(base({ token_file: join(dir, 'short') }));
+    expect(short).toEqual([{ path: 'admin.token_file', message: expect.stringMatching(/16\.\.1024 printable ASCII.*short holding a string of 11 characters/) }]);
+    expect(JSON.stringify(short)).not.toContain('tiny-secret');
+  });
+
+  it('reads token_env; an unset or empty variable is an error naming it', () => {
+    process.env[ENV] = TOKEN;
+    expect(validateConfig(base({ address: '[::]:9100', token_env: ENV }), 't').admin).toEqual({ address: '[::]:9100', token: TOKEN });
+    process.env[ENV] = '';
+    expect(issues(base({ token_env: ENV }))).toEqual([{ path: 'admin.token_env', message: `the environment variable ${ENV} is empty` }]);
+    delete process.env[ENV];
+    expect(issues(base({ token_env: ENV }))).toEqual([{ path: 'admin.token_env', message: `the environment variable ${ENV} is not set` }]);
+    expect(issues(base({ token_env: 'not a name' }))[0]).toMatchObject({ path: 'admin.token_env' });
+    process.env[ENV] = 'hunter2 with a blank, long enough';
+    const bad = issues(base({ token_env: ENV }));
+    expect(bad).toEqual([{ path: 'admin.token_env', message: expect.stringMatching(/\$SWITCHYARD_TEST_ADMIN_TOKEN holding a string of 33 characters/) }]);
+    expect(JSON.stringify(bad)).not.toContain('hunter2');
+  });
+
+  it('one way only; off loopback one of the three is required', () => {
+    process.env[ENV] = TOKEN;
+    expect(issues(base({ token: TOKEN, token_env: ENV }))).toEqual([{ path: 'admin', message: expect.stringMatching(/token and token_env are both set/) }]);
+    expect(issues(base({ address: '10.0.0.1:9100' }))).toEqual([{ path: 'admin.token', message: expect.stringMatching(/required when admin.address is not loopback.*token_file or token_env/) }]);
+  });
+
+  it('a balancer started from a file answers with the token read from token_file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'switchyard-token-'));
+    dirs.push(dir);
+    const peer = await echo();
+    await writeFile(join(dir, 'token'), `${TOKEN}\n`);
+    const path = join(dir, 'switchyard.json');
+    await writeFile(path, JSON.stringify({ ...simpleConfig([peer.address]), admin: { address: '127.0.0.1:0', token_file: 'token' } }));
+    const lb = await Switchyard.fromFile(path);
+    try {
+      const url = `http://${lb.adminAddress()!.address}/api/pools`;
+      expect((await fetch(url)).status).toBe(401);
+      expect((await fetch(url, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+    } finally {
+      await lb.close({ drainMs: 0 });
+      await peer.close();
+    }
+  });
+});
+
+/** One raw HTTP/1.1 exchange on a fresh connection: what fetch will not send (huge URLs, unknown methods) or hides (HEAD framing). */
+async function rawHttp(address: string, request: string | Buffer): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  const i = address.lastIndexOf(':');
+  const s = netConnect(Number(address.slice(i + 1)), address.slice(0, i));
+  const chunks: Buffer[] = [];
+  s.on('data', (d: Buffer) => chunks.push(d));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      s.once('connect', () => s.write(request));
+      s.once('end', resolve);
+      s.once('error', reject);
+    });
+  } finally {
+    s.destroy();
+  }
+  const text = Buffer.concat(chunks).toString('latin1');
+  const split = text.indexOf('\r\n\r\n');
+  const [statusLine, ...lines] = text.slice(0, split).split('\r\n');
+  const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+  return { status: Number(statusLine!.split(' ')[1]), headers, body: text.slice(split + 4) };
+}
+
+function expectRawError(r: { status: number; headers: Record<string, string>; body: string }, status: number, code: string): { code: string; message: string } {
+  expect(r.status, r.body).toBe(status);
+  expect(r.headers['content-type']).toMatch(/^application\/json/);
+  expect(Number(r.headers['content-length'])).toBe(Buffer.byteLength(r.body));
+  const body = JSON.parse(r.body);
+  expect(body).toEqual({ error: { code, message: expect.any(String) } });
+  return body.error;
+}
+
+describe('admin HTTP edge cases answer JSON', () => {
+  it('a 60 KB URL is 431 headers_too_large, an unknown method or a garbled request 400, with or without a token', async () => {
+    for (const token of [null, TOKEN]) {
+      const env = await setup({ token });
+      const addr = env.admin.address.address;
+      const huge = expectRawError(await rawHttp(addr, `GET /api/pools?x=${'a'.repeat(60 * 1024)} HTTP/1.1\r\nHost: x\r\n\r\n`), 431, 'headers_too_large');
+      expect(huge.message).toContain('16384-byte limit');
+      const headers = expectRawError(await rawHttp(addr, `GET /api/pools HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20 * 1024)}\r\n\r\n`), 431, 'headers_too_large');
+      expect(headers.message).toContain('headers');
+      const brew = expectRawError(await rawHttp(addr, 'BREW /api/pools HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), 400, 'bad_request');
+      expect(brew.message).toContain('unknown HTTP method "BREW"');
+      expectRawError(await rawHttp(addr, 'GET /api/pools HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n'), 400, 'bad_request');
+      expectRawError(await rawHttp(addr, 'this is not http\r\n\r\n'), 400, 'bad_request');
+      // The server still serves after all of that.
+      expect((await env.call('GET', '/api/pools')).status).toBe(200);
+    }
+  });
+
+  it('HEAD runs the GET route: same status and headers, no body; 405 names the allowed methods', async () => {
+    const env = await setup({ token: TOKEN });
+    const addr = env.admin.address.address;
+    const auth = `Authorization: Bearer ${TOKEN}\r\n`;
+    for (const path of ['/api/pools', '/metrics', '/api/openapi.json', '/healthz']) {
+      const get = await env.call('GET', path);
+      const head = await rawHttp(addr, `HEAD ${path} HTTP/1.1\r\nHost: x\r\n${auth}Connection: close\r\n\r\n`);
+      expect(head.status, path).toBe(200);
+      expect(head.body, path).toBe('');
+      expect(head.headers['content-type']).toBe(get.headers.get('content-type'));
+      // /metrics may differ in length between two scrapes (counters); the others must match exactly.
+      if (path !== '/metrics') expect(Number(head.headers['content-length']), path).toBe(Buffer.byteLength(get.text));
+    }
+    // The stream's headers, without the endless body.
+    const stream = await rawHttp(addr, `HEAD /api/stream HTTP/1.1\r\nHost: x\r\n${auth}Connection: close\r\n\r\n`);
+    expect(stream).toMatchObject({ status: 200, body: '' });
+    expect(stream.headers['content-type']).toMatch(/^text\/event-stream/);
+    // HEAD is still authenticated, and a missing route is 404 without a body.
+    expect(await rawHttp(addr, 'HEAD /api/pools HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).toMatchObject({ status: 401, body: '' });
+    expect(await rawHttp(addr, `HEAD /api/nothing HTTP/1.1\r\nHost: x\r\n${auth}Connection: close\r\n\r\n`)).toMatchObject({ status: 404, body: '' });
+    const post = await env.call('POST', '/api/pools');
+    expectError(post, 405, 'method_not_allowed');
+    expect(post.headers.get('allow')).toBe('GET, HEAD');
+    const get = await env.call('GET', '/api/pools/main/algorithm');
+    expectError(get, 405, 'method_not_allowed');
+    expect(get.headers.get('allow')).toBe('PUT');
+  });
+});
+
+describe('probes', () => {
+  it('/healthz and /readyz answer without a token; /readyz is 503 while close() drains, then the server is gone', async () => {
+    const peer = await echo();
+    const lb = await Switchyard.start({ ...simpleConfig([peer.address]), admin: { address: '127.0.0.1:0', token: TOKEN } });
+    let client: net.Socket | undefined;
+    try {
+      const base = `http://${lb.adminAddress()!.address}`;
+      const probe = async (path: string) => {
+        const r = await fetch(base + path);
+        return { status: r.status, json: await r.json() };
+      };
+      expect(await probe('/healthz')).toEqual({ status: 200, json: { status: 'ok' } });
+      expect(await probe('/readyz')).toEqual({ status: 200, json: { status: 'ready' } });
+      expect((await fetch(`${base}/api/pools`)).status).toBe(401);
+      // A live connection keeps the drain going.
+      client = await connect(lb.address('front').port);
+      client.write('hold\n');
+      await waitFor(() => lb.stats().connections_active === 1, 'the held connection');
+      const closing = lb.close({ drainMs: 60_000 });
+      expect(lb.draining).toBe(true);
+      expect(await probe('/readyz')).toEqual({ status: 503, json: { status: 'draining' } });
+      expect(await probe('/healthz')).toEqual({ status: 200, json: { status: 'ok' } });
+      client.destroy();
+      await closing;
+      await expect(fetch(`${base}/healthz`)).rejects.toThrow();
+    } finally {
+      client?.destroy();
+      await lb.close({ drainMs: 0 });
+      await peer.close();
+    }
+  });
+});
+
+describe('admin bind errors', () => {
+  it('a port in use is a BindError naming admin.address, and the balancer it belonged to is closed', async () => {
+    const blocker = netServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as net.AddressInfo).port;
+    const peer = await echo();
+    // A port for the listener that is free now (taken and released).
+    const probe = netServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const front = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    try {
+      const err = await Switchyard.start({ ...simpleConfig([peer.address], { port: front }), admin: { address: `127.0.0.1:${port}` } }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BindError);
+      expect(err).toMatchObject({ code: 'SWITCHYARD_ERR_BIND', message: `admin.address: cannot bind 127.0.0.1:${port}: address already in use (EADDRINUSE)` });
+      // The listener the failed start had bound is released again.
+      const again = netServer();
+      await new Promise<void>((resolve, reject) => {
+        again.once('error', reject);
+        again.listen(front, '127.0.0.1', resolve);
+      });
+      await new Promise<void>((r) => again.close(() => r()));
+    } finally {
+      await new Promise<void>((r) => blocker.close(() => r()));
+      await peer.close();
+    }
   });
 });

@@ -1,8 +1,14 @@
 /**
  * `GET /metrics`: the Prometheus text exposition format 0.0.4, pulled from the
  * data plane's atomics at scrape time (`lb.stats()`) plus the active-check
- * view and this process's memory and CPU.
+ * view, the listeners' certificates and this process's memory, CPU and file
+ * descriptors. Names follow Prometheus conventions: `_total` counters,
+ * `_seconds` / `_bytes` / `_ratio` units, `_info` for constant labels.
  */
+import { X509Certificate } from 'node:crypto';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import type { BackendStats } from '../stats.js';
+import { packageVersion } from '../version.js';
 import type { AdminTarget } from './target.js';
 import { healthMap } from './view.js';
 
@@ -10,11 +16,15 @@ export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 type Labels = Record<string, string>;
 
+/** One sample: labels, value and, for a summary, the suffix of its series (`_sum`, `_count`). */
+type Sample = [Labels, number] | [Labels, number, '_sum' | '_count'];
+
 interface Family {
   name: string;
   help: string;
-  type: 'counter' | 'gauge';
-  samples: [Labels, number][];
+  /** A `summary` here has no quantiles: it is the `_sum` and `_count` counter pair. */
+  type: 'counter' | 'gauge' | 'summary';
+  samples: Sample[];
 }
 
 /** Label values: backslash, double quote and newline are escaped. */
@@ -38,11 +48,11 @@ export function render(families: Family[]): string {
   const out: string[] = [];
   for (const f of families) {
     out.push(`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} ${f.type}`);
-    for (const [labels, value] of f.samples) {
+    for (const [labels, value, suffix = ''] of f.samples) {
       const l = Object.entries(labels)
         .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
         .join(',');
-      out.push(`${f.name}${l ? `{${l}}` : ''} ${formatValue(value)}`);
+      out.push(`${f.name}${suffix}${l ? `{${l}}` : ''} ${formatValue(value)}`);
     }
   }
   return `${out.join('\n')}\n`;
@@ -50,6 +60,72 @@ export function render(families: Family[]): string {
 
 const HEALTH_STATES = ['up', 'down', 'unknown'] as const;
 const OPERATOR_STATES = ['ready', 'drain', 'maint'] as const;
+
+/** The last connect-time sum sent per balancer and backend, to keep it monotonic (see `connectSumUs`). */
+const connectSums = new WeakMap<AdminTarget, Map<string, { count: number; sumUs: number }>>();
+
+/**
+ * Sum of a backend's successful connect times in microseconds. The data plane
+ * reports a raw `connect_time_us_sum` once it has one; until then only the
+ * integer average since start, so the sum is `avg * count`, which can be up to
+ * `count` µs below the true sum and can shrink by a little when a fast connect
+ * lowers the floored average. A counter must never go down (Prometheus reads
+ * that as a restart), so the value sent is never below the last one sent for
+ * the same backend unless the count itself went down (a new counter).
+ */
+function connectSumUs(lb: AdminTarget, key: string, b: BackendStats): number {
+  const raw = (b as BackendStats & { connect_time_us_sum?: number }).connect_time_us_sum;
+  if (typeof raw === 'number') return raw;
+  let sent = connectSums.get(lb);
+  if (!sent) connectSums.set(lb, (sent = new Map()));
+  const last = sent.get(key);
+  const estimate = b.connect_time_avg_us * b.total;
+  const sumUs = last && b.total >= last.count ? Math.max(last.sumUs, estimate) : estimate;
+  sent.set(key, { count: b.total, sumUs });
+  return sumUs;
+}
+
+/** Parsed expiry per certificate file, reused while the file's mtime and size stay the same. */
+const expiries = new Map<string, { stamp: string; notAfterMs: number }>();
+
+/**
+ * When the certificate in `file` expires (ms since the epoch). The file is
+ * re-read when it changes, so a rotated certificate shows its new date; while
+ * it cannot be read or parsed (mid-rotation), `fallback` (the date found when
+ * the configuration was loaded) is used.
+ */
+function certificateExpiryMs(file: string, fallback: string): number {
+  try {
+    const st = statSync(file);
+    const stamp = `${st.mtimeMs}:${st.size}`;
+    const cached = expiries.get(file);
+    if (cached?.stamp === stamp) return cached.notAfterMs;
+    const notAfterMs = Date.parse(new X509Certificate(readFileSync(file)).validTo);
+    expiries.set(file, { stamp, notAfterMs });
+    return notAfterMs;
+  } catch {
+    return Date.parse(fallback);
+  }
+}
+
+/** Open file descriptors of this process (Linux: `/proc/self/fd`), or null elsewhere. */
+function openFds(): number | null {
+  try {
+    return readdirSync('/proc/self/fd').length;
+  } catch {
+    return null;
+  }
+}
+
+/** The soft RLIMIT_NOFILE of this process (Linux: `/proc/self/limits`), or null elsewhere or when unlimited. */
+function maxFds(): number | null {
+  try {
+    const m = /^Max open files\s+(\d+)\s/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
 
 /** Every metric family at this instant. */
 export function collect(lb: AdminTarget): Family[] {
@@ -63,8 +139,14 @@ export function collect(lb: AdminTarget): Family[] {
   const lIdle = fam('switchyard_listener_idle_timeouts_total', 'counter', 'Connections closed by the idle timeout.');
   const lTls = fam('switchyard_listener_tls_handshakes_total', 'counter', 'TLS handshakes completed by a terminating listener (resumed ones included).');
   const lTlsResumed = fam('switchyard_listener_tls_resumed_total', 'counter', 'TLS handshakes that resumed a session.');
+  const lTlsVersion = fam('switchyard_listener_tls_version_total', 'counter', 'Completed TLS handshakes by protocol version: 1.2, 1.3.');
   const lTlsFail = fam('switchyard_listener_tls_failures_total', 'counter', 'Failed TLS handshakes by reason: timeout, sni (strict SNI refused), protocol.');
   const lSni = fam('switchyard_listener_sni_total', 'counter', 'Passthrough ClientHellos by outcome: routed, timeout, not_tls, oversized.');
+  const certExpiry = fam(
+    'switchyard_certificate_expiry_timestamp_seconds',
+    'gauge',
+    'When a certificate of a TLS-terminating listener expires (notAfter), seconds since the epoch; name is the first name it serves, cert its file.',
+  );
   for (const l of stats.listeners) {
     const labels = { listener: l.name, pool: l.pool };
     lTotal.samples.push([labels, l.accepted]);
@@ -75,11 +157,20 @@ export function collect(lb: AdminTarget): Family[] {
     if (!t) continue;
     lTls.samples.push([labels, t.handshakes]);
     lTlsResumed.samples.push([labels, t.resumed]);
+    lTlsVersion.samples.push([{ ...labels, version: '1.2' }, t.tls12], [{ ...labels, version: '1.3' }, t.tls13]);
     for (const [reason, n] of [['timeout', t.failures_timeout], ['sni', t.failures_sni], ['protocol', t.failures_protocol]] as const) {
       lTlsFail.samples.push([{ ...labels, reason }, n]);
     }
     for (const [outcome, n] of [['routed', t.sni_routed], ['timeout', t.sni_timeout], ['not_tls', t.sni_not_tls], ['oversized', t.sni_oversized]] as const) {
       lSni.samples.push([{ ...labels, outcome }, n]);
+    }
+  }
+  for (const l of lb.config.listeners) {
+    const seen = new Set<string>();
+    for (const c of l.tls?.certificates ?? []) {
+      if (seen.has(c.cert)) continue;
+      seen.add(c.cert);
+      certExpiry.samples.push([{ listener: l.name, name: c.names[0] ?? '', cert: c.cert }, certificateExpiryMs(c.cert, c.not_after) / 1000]);
     }
   }
 
@@ -94,14 +185,15 @@ export function collect(lb: AdminTarget): Family[] {
   const bState = fam('switchyard_backend_state', 'gauge', 'Operator state (ready, drain, maint): 1 for the current state, 0 for the others.');
   const bEjected = fam('switchyard_backend_ejected', 'gauge', '1 while the backend is passively ejected, else 0.');
   const bWeight = fam('switchyard_backend_weight', 'gauge', 'Configured weight of the backend.');
+  const bShare = fam('switchyard_backend_share_ratio', 'gauge', 'Share (0..1) of new connections/keys the backend gets with every backend of its tier eligible.');
   const bCheck = fam('switchyard_backend_check_duration_seconds', 'gauge', 'Duration of the last active health check.');
   const bConnect = fam(
-    'switchyard_backend_connect_time_seconds',
-    'gauge',
-    'Average time of successful connects to the backend since start (the data plane keeps a sum and a count, not a distribution, so this is a gauge, not a histogram).',
+    'switchyard_backend_connect_seconds',
+    'summary',
+    'Time of successful connects to the backend: _sum and _count since start (rate(_sum) / rate(_count) is the recent average).',
   );
-  const pShareMin = fam('switchyard_pool_share_min', 'gauge', "Smallest share of new connections/keys of a primary backend of the pool (table balance; 1/N is perfect).");
-  const pShareMax = fam('switchyard_pool_share_max', 'gauge', "Largest share of new connections/keys of a primary backend of the pool (table balance; 1/N is perfect).");
+  const pShareMin = fam('switchyard_pool_share_min_ratio', 'gauge', 'Smallest share (0..1) of new connections/keys of a primary backend of the pool (table balance; 1/N is perfect).');
+  const pShareMax = fam('switchyard_pool_share_max_ratio', 'gauge', 'Largest share (0..1) of new connections/keys of a primary backend of the pool (table balance; 1/N is perfect).');
   const pActive = fam('switchyard_pool_connections_active', 'gauge', 'Connections of the pool open now.');
 
   for (const p of stats.pools) {
@@ -123,19 +215,30 @@ export function collect(lb: AdminTarget): Family[] {
       for (const s of OPERATOR_STATES) bState.samples.push([{ ...labels, state: s }, b.state === s ? 1 : 0]);
       bEjected.samples.push([labels, b.ejected ? 1 : 0]);
       bWeight.samples.push([labels, b.weight]);
+      bShare.samples.push([labels, b.share]);
       const last = health.get(`${p.name}/${b.address}`)?.last;
       if (last) bCheck.samples.push([labels, last.duration_ms / 1000]);
-      bConnect.samples.push([labels, b.connect_time_avg_us / 1e6]);
+      bConnect.samples.push([labels, connectSumUs(lb, `${p.name}/${b.address}`, b) / 1e6, '_sum'], [labels, b.total, '_count']);
     }
   }
 
   const usage = process.cpuUsage();
+  const fds = openFds();
+  const fdLimit = maxFds();
   const processFamilies: Family[] = [
     { name: 'process_resident_memory_bytes', type: 'gauge', help: 'Resident memory size in bytes.', samples: [[{}, process.memoryUsage.rss()]] },
     { name: 'process_cpu_seconds_total', type: 'counter', help: 'Total user and system CPU time spent in seconds (every thread, data plane included).', samples: [[{}, (usage.user + usage.system) / 1e6]] },
     { name: 'process_start_time_seconds', type: 'gauge', help: 'Start time of the process since unix epoch in seconds.', samples: [[{}, Math.round((Date.now() - process.uptime() * 1000) / 10) / 100]] },
+    ...(fds === null ? [] : [{ name: 'process_open_fds', type: 'gauge' as const, help: 'Number of open file descriptors.', samples: [[{}, fds]] satisfies Sample[] }]),
+    ...(fdLimit === null ? [] : [{ name: 'process_max_fds', type: 'gauge' as const, help: 'Maximum number of open file descriptors (the soft RLIMIT_NOFILE).', samples: [[{}, fdLimit]] satisfies Sample[] }]),
   ];
   const global: Family[] = [
+    {
+      name: 'switchyard_build_info',
+      type: 'gauge',
+      help: 'Always 1; the labels say which Switchyard (version) runs on which Node.js, platform and architecture.',
+      samples: [[{ version: packageVersion(), node_version: process.version, platform: process.platform, arch: process.arch }, 1]],
+    },
     { name: 'switchyard_connections_active', type: 'gauge', help: 'Client connections open now, every listener.', samples: [[{}, stats.connections_active]] },
     {
       name: 'switchyard_worker_connections_active',
@@ -163,8 +266,10 @@ export function collect(lb: AdminTarget): Family[] {
     lIdle,
     lTls,
     lTlsResumed,
+    lTlsVersion,
     lTlsFail,
     lSni,
+    certExpiry,
     pActive,
     pShareMin,
     pShareMax,
@@ -179,6 +284,7 @@ export function collect(lb: AdminTarget): Family[] {
     bState,
     bEjected,
     bWeight,
+    bShare,
     bCheck,
     bConnect,
     ...processFamilies,
