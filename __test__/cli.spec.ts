@@ -1,6 +1,6 @@
 // The `switchyard` command as a user runs it: a real process, real signals, curl as the client.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,8 +21,15 @@ function file(name: string, text: string): string {
 
 /** Run the CLI to completion; never throws, returns code and output. */
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return cliIn({}, ...args);
+}
+
+/** `cli` in another working directory and/or with extra environment variables. */
+async function cliIn(opts: { cwd?: string; env?: Record<string, string> }, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  // SWITCHYARD_CONFIG from the test runner's own environment must not leak into discovery tests.
+  const { SWITCHYARD_CONFIG: _, ...env } = process.env;
   try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args]);
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? process.cwd(), env: { ...env, ...opts.env } });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };
@@ -49,7 +56,12 @@ afterEach(async () => {
 
 /** A long-running CLI process with its output collected as it comes. */
 function daemon(...args: string[]): Daemon {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return daemonIn(process.cwd(), ...args);
+}
+
+/** `daemon` started in `cwd`. */
+function daemonIn(cwd: string, ...args: string[]): Daemon {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -165,5 +177,82 @@ describe('errors across the boundary', () => {
   it('prints the version', async () => {
     const r = await cli('--version');
     expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+});
+
+describe('config discovery, --help and validate --json', () => {
+  const ok = (port = 0, backend = '127.0.0.1:9001') => `listeners:\n  web: { address: "127.0.0.1:${port}", pool: api }\npools:\n  api:\n    backends:\n      - address: ${backend}\n`;
+
+  it('without -c, validate uses SWITCHYARD_CONFIG, else the first config name in the working directory, else exits 2 listing what it tried', async () => {
+    const cwd = join(dir, 'discovery');
+    mkdirSync(cwd, { recursive: true });
+    const none = await cliIn({ cwd }, 'validate');
+    expect(none.code).toBe(2);
+    for (const name of ['switchyard.config.ts', 'switchyard.config.js', 'switchyard.yaml', 'switchyard.yml', 'switchyard.json']) expect(none.stderr).toContain(join(cwd, name));
+    expect(none.stderr).toContain('SWITCHYARD_CONFIG');
+    writeFileSync(join(cwd, 'switchyard.yml'), ok());
+    const found = await cliIn({ cwd }, 'validate');
+    expect(found.code).toBe(0);
+    expect(found.stdout).toContain(`${join(cwd, 'switchyard.yml')}: ok`);
+    // switchyard.yaml comes before switchyard.yml; this one is broken, so the exit code tells which was read.
+    writeFileSync(join(cwd, 'switchyard.yaml'), `${ok()}extra: 1\n`);
+    const first = await cliIn({ cwd }, 'validate');
+    expect(first.code).toBe(2);
+    expect(first.stderr).toContain(`${join(cwd, 'switchyard.yaml')}:7:1: extra: unknown key`);
+    const env = await cliIn({ cwd, env: { SWITCHYARD_CONFIG: join(cwd, 'switchyard.yml') } }, 'validate');
+    expect(env.code).toBe(0);
+    const missing = await cliIn({ cwd, env: { SWITCHYARD_CONFIG: join(cwd, 'gone.yaml') } }, 'validate');
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('gone.yaml');
+  });
+
+  it('start without -c runs the switchyard.yaml of its working directory', async () => {
+    const backend = await tagged('found');
+    const cwd = join(dir, 'discovery-start');
+    mkdirSync(cwd, { recursive: true });
+    writeFileSync(join(cwd, 'switchyard.yaml'), ok(0, backend.address));
+    const d = daemonIn(cwd, 'start');
+    const line = await waitFor(() => d.out().split('\n').find((l) => l.includes('"listener.started"')), 'the listener.started log line');
+    const s = await connect(Number((JSON.parse(line) as { address: string }).address.split(':')[1]));
+    expect(await readLine(s)).toBe('found');
+    s.destroy();
+    d.child.kill('SIGTERM');
+    expect(await d.exited).toBe(0);
+    await backend.close();
+  });
+
+  it('start --help and help validate print the flags with their defaults and exit 0', async () => {
+    const start = await cli('start', '--help');
+    expect(start.code).toBe(0);
+    expect(start.stdout).toMatch(/^Usage: switchyard start \[-c FILE\]/);
+    expect(start.stdout).toMatch(/--drain-ms N .*\(default: 10000\)/);
+    expect(start.stdout).toMatch(/-c, --config FILE .*\(default: \$SWITCHYARD_CONFIG, else the first of switchyard\.config\.ts/);
+    const validate = await cli('help', 'validate');
+    expect(validate.code).toBe(0);
+    expect(validate.stdout).toContain('--json');
+    expect((await cli('demo', '-h')).stdout).toMatch(/--port N .*\(default: 8080\)/);
+    const unknown = await cli('frobnicate', '--help');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown command "frobnicate"');
+  });
+
+  it('validate --json prints every issue with path, message, file, line and col, and exits 2', async () => {
+    const f = file('json-issues.yaml', 'listeners:\n  web: { address: "127.0.0.1:0", pool: api }\npools:\n  api:\n    health_check: { interval: 10 }\n    backends:\n      - address: 10.0.0.300:80\n');
+    const r = await cli('validate', '--json', '-c', f);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout)).toEqual({
+      ok: false,
+      file: f,
+      issues: [
+        { path: 'pools.api.health_check.interval', message: '10 has no unit; write "10s" or "10ms"', file: f, line: 5, col: 31 },
+        { path: 'pools.api.backends[0].address', message: 'expected "host:port" with an IP address, got "10.0.0.300:80"', file: f, line: 7, col: 18 },
+      ],
+    });
+    const good = await cli('validate', '--json', '-c', file('json-ok.yaml', ok()));
+    expect(good.code).toBe(0);
+    expect(JSON.parse(good.stdout)).toMatchObject({ ok: true, issues: [], listeners: 1, pools: 1 });
+    const gone = await cli('validate', '--json', '-c', join(dir, 'gone.yaml'));
+    expect(gone.code).toBe(2);
+    expect(JSON.parse(gone.stdout)).toMatchObject({ ok: false, issues: [{ path: '(file)', line: null }] });
   });
 });

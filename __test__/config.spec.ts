@@ -1,4 +1,5 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -8,6 +9,11 @@ import { DEFAULTS } from '../ts/config/defaults.js';
 import { parseDuration } from '../ts/config/duration.js';
 import { loadConfigFile, parseConfigText } from '../ts/config/load.js';
 import { validateConfig } from '../ts/config/validate.js';
+import { defineConfig } from '../ts/config/define.js';
+import { discoverConfig, CONFIG_NAMES } from '../ts/config/discover.js';
+import { configJsonSchema, renderConfigSchema, type JsonSchema } from '../ts/config/json-schema.js';
+import { parseDocument } from 'yaml';
+import { Ajv } from 'ajv';
 
 let dir = '';
 beforeAll(async () => {
@@ -117,7 +123,7 @@ describe('loadConfigFile', () => {
   it('keeps explicit values and normalises addresses', () => {
     const cfg = base();
     Object.assign(cfg.listeners.web, { address: '[::1]:0', backlog: 10, idle_timeout: '1.5s', splice: 'never' });
-    Object.assign(cfg.pools.api, { connect_timeout: 250, retries: 0 });
+    Object.assign(cfg.pools.api, { connect_timeout: '250ms', retries: 0 });
     cfg.pools.api.backends[1] = { address: '[0:0::0001]:443', weight: 0, backup: true, state: 'drain' };
     Object.assign(cfg.pools.api, { passive: { consecutive_failures: 5, ejection_time: '1s' }, panic_threshold: 50, on_down: 'close', drain_timeout: '5s', slow_start: '20s' });
     const r = validateConfig(cfg, 'x');
@@ -145,8 +151,8 @@ describe('loadConfigFile', () => {
     const path = await write('bad.yaml', 'listeners:\n  web: {address: "x"\npools: {}\n');
     const err = (await loadConfigFile(path).catch((e: unknown) => e)) as ConfigError;
     expect(err).toBeInstanceOf(ConfigError);
-    expect(err.issues[0]?.path).toMatch(/^line \d+, column \d+$/);
-    expect(err.message).toContain(path);
+    expect(err.issues[0]).toMatchObject({ path: '(yaml)', line: 3, col: 1 });
+    expect(err.message).toContain(`${path}:3:1: (yaml): YAML syntax error`);
   });
 
   it('reports JSON syntax errors', async () => {
@@ -292,8 +298,8 @@ describe('validateConfig issues', () => {
 
 describe('parseDuration', () => {
   it.each([
-    [250, 250],
     [0, 0],
+    ['0', 0],
     ['250ms', 250],
     ['2s', 2000],
     ['1.5s', 1500],
@@ -306,5 +312,231 @@ describe('parseDuration', () => {
 
   it.each([-1, 1.5, Number.NaN, Infinity, '', '2', '2 s', '1.5ms', '1d', 's', true, null])('rejects %s', (input) => {
     expect(typeof parseDuration(input)).toBe('string');
+  });
+
+  it.each([
+    [10, '10 has no unit; write "10s" or "10ms"'],
+    [250, '250 has no unit; write "250s" or "250ms"'],
+    ['10', '"10" has no unit; write "10s" or "10ms"'],
+    [1.5, '1.5 has no unit; write "1.5s"'],
+  ])('a bare number %j needs a unit', (input, message) => {
+    expect(parseDuration(input)).toBe(message);
+  });
+});
+
+describe('durations need a unit', () => {
+  it('rejects a unitless duration in YAML with file:line:col, the field and the fix; 0 may stay bare', async () => {
+    const path = await write(
+      'unitless.yaml',
+      'listeners:\n  web: { address: "127.0.0.1:0", pool: api, idle_timeout: 0 }\npools:\n  api:\n    drain_timeout: 0\n    health_check:\n      interval: 10\n      timeout: 3\n    backends: [{ address: "10.0.0.1:80" }]\n',
+    );
+    const err = (await loadConfigFile(path).catch((e: unknown) => e)) as ConfigError;
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.issues).toEqual([
+      { path: 'listeners.web.idle_timeout', message: 'expected a duration 1ms..24h, got 0', line: 2, col: 59 },
+      { path: 'pools.api.health_check.interval', message: '10 has no unit; write "10s" or "10ms"', line: 7, col: 17 },
+      { path: 'pools.api.health_check.timeout', message: '3 has no unit; write "3s" or "3ms"', line: 8, col: 16 },
+    ]);
+    expect(err.message).toContain(`${path}:7:17: pools.api.health_check.interval: 10 has no unit; write "10s" or "10ms"`);
+  });
+
+  it('rejects a unitless duration in JSON, located', async () => {
+    const cfg = base();
+    cfg.pools.api.connect_timeout = 250;
+    const path = await write('unitless.json', JSON.stringify(cfg, null, 2));
+    const err = (await loadConfigFile(path).catch((e: unknown) => e)) as ConfigError;
+    const line = JSON.stringify(cfg, null, 2).split('\n').findIndex((l) => l.includes('"connect_timeout"')) + 1;
+    expect(err.issues).toEqual([{ path: 'pools.api.connect_timeout', message: '250 has no unit; write "250s" or "250ms"', line, col: 26 }]);
+  });
+
+  it('is a type error in defineConfig and rejected at run time the same way', () => {
+    const cfg = defineConfig({
+      listeners: { web: { address: '127.0.0.1:0', pool: 'api', idle_timeout: '90s' } },
+      pools: {
+        api: {
+          // @ts-expect-error -- a duration needs a unit: 250 is neither 250ms nor 250s
+          connect_timeout: 250,
+          drain_timeout: 0,
+          health_check: { interval: '1.5s', timeout: '500ms' },
+          backends: [{ address: '10.0.0.1:80' }],
+        },
+      },
+    });
+    expectIssue(() => validateConfig(cfg, 'switchyard.config.ts'), 'pools.api.connect_timeout', '250 has no unit; write "250s" or "250ms"');
+    cfg.pools.api!.connect_timeout = '250ms';
+    expect(validateConfig(cfg, 'switchyard.config.ts').pools[0]).toMatchObject({ connect_timeout_ms: 250, health_check: { interval_ms: 1500, timeout_ms: 500 } });
+  });
+});
+
+describe('issue locations', () => {
+  it('points at the key of an unknown key, the value of a bad one, and the parent of a missing one', () => {
+    const text = 'listeners:\n  web:\n    address: "127.0.0.1:0"\n    colour: red\npools:\n  a.b:\n    backends:\n      - address: 10.0.0.1:80\n      - { address: "10.0.0.300:80" }\n';
+    const err = (() => {
+      try {
+        parseConfigText(text, 'yaml', 'x.yaml');
+      } catch (e) {
+        return e as ConfigError;
+      }
+      throw new Error('expected a ConfigError');
+    })();
+    const at = (p: string) => err.issues.find((i) => i.path === p);
+    expect(at('listeners.web.colour')).toMatchObject({ line: 4, col: 5 });
+    expect(at('listeners.web.pool')).toMatchObject({ line: 3, col: 5 });
+    // A pool name with a dot: the longest key that fits wins.
+    expect(at('pools.a.b.backends[1].address')).toMatchObject({ line: 9, col: 20 });
+  });
+});
+
+/** Every object of the schema with its path segments, and every leaf with its field schema. */
+function* walk(node: JsonSchema, segs: (string | number)[]): Generator<{ segs: (string | number)[]; node: JsonSchema }> {
+  yield { segs, node };
+  const props = node.properties as Record<string, JsonSchema> | undefined;
+  if (props) for (const [k, v] of Object.entries(props)) yield* walk(v, [...segs, k]);
+  // Maps of names: one entry of the base config (listeners.web, pools.api); maps of strings are leaves.
+  const entries = node.additionalProperties as JsonSchema | false | undefined;
+  const name = { listeners: 'web', pools: 'api' }[String(segs.at(-1))];
+  if (entries && name) yield* walk(entries, [...segs, name]);
+  // Lists of objects: their first item (backends[0], certificates[0]).
+  const items = node.items as JsonSchema | undefined;
+  if (items?.type === 'object') yield* walk(items, [...segs, 0]);
+}
+
+function pathOf(segs: (string | number)[]): string {
+  return segs.map((s, i) => (typeof s === 'number' ? `[${s}]` : i === 0 ? s : `.${s}`)).join('');
+}
+
+function setAt(cfg: any, segs: (string | number)[], value: unknown): void {
+  let o = cfg;
+  segs.slice(0, -1).forEach((s, i) => {
+    o[s] ??= typeof segs[i + 1] === 'number' ? [] : {};
+    o = o[s];
+  });
+  o[segs.at(-1)!] = value;
+}
+
+/** The issues validateConfig reports for the base config with `value` at `segs` (and whatever `context` needs). */
+function issuesWith(segs: (string | number)[], value: unknown): ConfigError['issues'] {
+  const cfg = base();
+  const parent = segs.slice(0, -1);
+  const key = segs.at(-1);
+  // Cross-field rules the schema states in words: give them room, so only the field itself is judged.
+  if (parent.at(-1) === 'health_check' && (key === 'timeout' || key === 'jitter')) setAt(cfg, [...parent, 'interval'], '1h');
+  if (parent.at(-1) === 'http' && parent.at(-2) === 'health_check') setAt(cfg, [...parent.slice(0, -1), 'type'], 'http');
+  if (key === 'max_ejection_time') setAt(cfg, [...parent, 'ejection_time'], '1ms');
+  if (parent.join('.') === 'pools.api' && ['hash_key', 'virtual_nodes', 'hash_balance_factor'].includes(String(key))) cfg.pools.api.algorithm = 'consistent_hash';
+  if (parent.join('.') === 'pools.api' && key === 'table_size') cfg.pools.api.algorithm = 'maglev';
+  setAt(cfg, segs, value);
+  try {
+    validateConfig(cfg, 'schema-test');
+    return [];
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return err.issues;
+  }
+}
+
+const ms = (n: number): string => `${n}ms`;
+
+describe('JSON Schema', () => {
+  const schema = configJsonSchema();
+  const nodes = [...walk(schema, [])];
+
+  it('the committed schema/switchyard.schema.json is the generated one (node scripts/gen-schema.mjs rewrites it)', () => {
+    const committed = readFileSync(join(import.meta.dirname, '..', 'schema', 'switchyard.schema.json'), 'utf8');
+    expect(committed).toBe(renderConfigSchema());
+  });
+
+  it('lists, for every object, exactly the keys the validator accepts there', () => {
+    const objects = nodes.filter((n) => n.node.type === 'object' && n.node.properties);
+    expect(objects.length).toBeGreaterThanOrEqual(14);
+    for (const { segs, node } of objects) {
+      const path = pathOf([...segs, 'zz_unknown']);
+      const issue = issuesWith([...segs, 'zz_unknown'], 1).find((i) => i.path === path);
+      expect(issue?.message, path).toBe(`unknown key "zz_unknown" (allowed: ${Object.keys(node.properties as object).join(', ')})`);
+    }
+  });
+
+  it('agrees with the validator on every range, enum and type', () => {
+    const accepts = (segs: (string | number)[], v: unknown) => {
+      const p = pathOf(segs);
+      const bad = issuesWith(segs, v).filter((i) => i.path === p || i.path.startsWith(`${p}.`) || i.path.startsWith(`${p}[`));
+      expect(bad, `${p} = ${JSON.stringify(v)} should be accepted`).toEqual([]);
+    };
+    const rejects = (segs: (string | number)[], v: unknown) => {
+      const p = pathOf(segs);
+      // A certificate's cert and key are reported on the certificate.
+      const owner = pathOf(segs.slice(0, -1));
+      expect(issuesWith(segs, v).some((i) => i.path === p || (segs.at(-2) === 0 && i.path === owner)), `${p} = ${JSON.stringify(v)} should be rejected`).toBe(true);
+    };
+    let leaves = 0;
+    for (const { segs, node } of nodes) {
+      if (segs.length === 0 || node.properties) continue;
+      leaves++;
+      const { minimum: min, maximum: max } = node as { minimum: number; maximum: number };
+      if (node.type === 'integer') {
+        accepts(segs, min);
+        accepts(segs, max);
+        rejects(segs, min - 1);
+        rejects(segs, max + 1);
+      } else if (node.type === 'number') {
+        accepts(segs, (node.exclusiveMinimum as number) + 0.25);
+        accepts(segs, max);
+        rejects(segs, node.exclusiveMinimum);
+        rejects(segs, max + 1);
+      } else if (node.type === 'boolean') {
+        accepts(segs, true);
+        accepts(segs, false);
+        rejects(segs, 'yes');
+      } else if (node.enum) {
+        for (const v of node.enum as string[]) accepts(segs, v);
+        rejects(segs, 'zz');
+      } else if (node.anyOf && !node.type) {
+        // A duration: the range is stated in the description ("1ms..1h").
+        const [, lo, hi] = /, (\w+)\.\.(\w+); only 0/.exec(node.description as string)!;
+        const [loMs, hiMs] = [parseDuration(lo), parseDuration(hi)] as number[];
+        accepts(segs, lo);
+        accepts(segs, hi);
+        if (loMs === 0) accepts(segs, 0);
+        else rejects(segs, ms(loMs! - 1));
+        rejects(segs, ms(hiMs! + 1));
+        rejects(segs, 10);
+      } else {
+        rejects(segs, 12345);
+      }
+    }
+    expect(leaves).toBeGreaterThanOrEqual(70);
+  });
+
+  it('validates the example configurations in the docs, and refuses unitless durations and unknown keys', () => {
+    const ajv = new Ajv({ allErrors: true, strict: true });
+    const check = ajv.compile(schema);
+    const docs = ['docs/configuration.md', 'README.md'].map((f) => readFileSync(join(import.meta.dirname, '..', f), 'utf8'));
+    const examples = docs
+      .flatMap((text) => [...text.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => parseDocument(m[1]!).toJS() as Record<string, unknown>))
+      .filter((c) => c && 'listeners' in c && 'pools' in c);
+    expect(examples.length).toBeGreaterThanOrEqual(3);
+    for (const example of examples) expect(check(example) ? [] : check.errors, JSON.stringify(example)).toEqual([]);
+    const cfg = base();
+    expect(check(cfg)).toBe(true);
+    cfg.pools.api.health_check = { interval: 10 };
+    expect(check(cfg)).toBe(false);
+    cfg.pools.api.health_check = { interval: '10s', intervall: '1s' };
+    expect(check(cfg)).toBe(false);
+  });
+});
+
+describe('config discovery', () => {
+  it('takes SWITCHYARD_CONFIG first, else the first existing name in the directory, else lists what it tried', async () => {
+    const cwd = join(dir, 'discover');
+    await mkdir(cwd, { recursive: true });
+    const none = discoverConfig(cwd, {});
+    expect(none).toEqual({ file: null, tried: CONFIG_NAMES.map((n) => join(cwd, n)) });
+    await writeFile(join(cwd, 'switchyard.json'), '{}');
+    expect(discoverConfig(cwd, {})).toEqual({ file: join(cwd, 'switchyard.json'), via: 'cwd' });
+    await writeFile(join(cwd, 'switchyard.yaml'), '');
+    expect(discoverConfig(cwd, {})).toEqual({ file: join(cwd, 'switchyard.yaml'), via: 'cwd' });
+    await writeFile(join(cwd, 'switchyard.config.ts'), '');
+    expect(discoverConfig(cwd, {})).toEqual({ file: join(cwd, 'switchyard.config.ts'), via: 'cwd' });
+    expect(discoverConfig(cwd, { SWITCHYARD_CONFIG: '/etc/switchyard/lb.yaml' })).toEqual({ file: '/etc/switchyard/lb.yaml', via: 'env' });
   });
 });

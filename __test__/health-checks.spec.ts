@@ -109,7 +109,7 @@ function watch(cfg: ResolvedConfig, opts: Pick<HealthMonitorOptions, 'random' | 
   return { m, batches, snapshots, log, changes };
 }
 
-const fast = { interval: 200, timeout: 200, rise: 2, fall: 2 };
+const fast = { interval: '200ms', timeout: '200ms', rise: 2, fall: 2 };
 
 describe('health_check configuration', () => {
   it('resolves defaults and deep-merges a backend override over the pool', () => {
@@ -251,7 +251,7 @@ describe('HealthMonitor', () => {
   it('http: 500 goes down with "HTTP 500"; an answer after the timeout goes down with a timeout', async () => {
     const err = await httpServer(500);
     const slow = await httpServer(200, '', 5_000);
-    const { changes } = watch(config([err, slow], { ...fast, type: 'http', timeout: 150 }));
+    const { changes } = watch(config([err, slow], { ...fast, type: 'http', timeout: '150ms' }));
     await waitFor(() => changes().length === 2, 'both down');
     const by = (a: string) => changes().find((c) => c.address === a);
     expect(by(err)).toMatchObject({ up: false, reason: 'HTTP 500' });
@@ -313,7 +313,7 @@ describe('HealthMonitor', () => {
     const target = await listen(net.createServer((s) => s.destroy()));
     const port = target.split(':')[1];
     const addresses = Array.from({ length: 50 }, (_, i) => `127.0.${Math.floor(i / 250)}.${(i % 250) + 1}:${port}`);
-    m.sync(config(addresses, { interval }));
+    m.sync(config(addresses, { interval: `${interval}ms` }));
     await waitFor(() => started.length >= 50, '50 first checks', 30_000);
     expect(drawn).toBeGreaterThanOrEqual(50);
     const first = started.slice(0, 50).sort((a, b) => a - b);
@@ -345,7 +345,7 @@ describe('HealthMonitor', () => {
     monitors.push(m);
     const slow = await httpServer(200, '', 5_000);
     const ok = await httpServer(200);
-    const check = { type: 'http', interval: 300, timeout: 300, rise: 1, fall: 1 };
+    const check = { type: 'http', interval: '300ms', timeout: '300ms', rise: 1, fall: 1 };
     m.sync(config([slow, ok], check));
     await waitFor(() => batches.flat().length === 2, 'both decided');
     const before = m.states().find((s) => s.address === ok)!;
@@ -396,7 +396,7 @@ describe('tls checks', () => {
     const expired = await tlsServer('expired.pem');
     const valid = await tlsServer('valid.pem');
     const ca = join(dir, 'valid.pem');
-    const { changes } = watch(config([expired, valid], { ...fast, type: 'tls', interval: 500, timeout: 500, tls: { ca } }));
+    const { changes } = watch(config([expired, valid], { ...fast, type: 'tls', interval: '500ms', timeout: '500ms', tls: { ca } }));
     await waitFor(() => changes().length === 2, 'both decided');
     const by = (a: string) => changes().find((c) => c.address === a);
     expect(by(expired)).toMatchObject({ up: false, reason: 'TLS: certificate has expired' });

@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Switchyard } from '../ts/index.js';
-import type { SwitchyardConfig } from '../ts/index.js';
+import type { Duration, SwitchyardConfig } from '../ts/index.js';
 
 /** Poll `check` until it returns a truthy value (resolved with it: never null or undefined) or `timeoutMs` passes. */
 export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 20_000): Promise<NonNullable<T>> {
@@ -149,7 +149,7 @@ export function closedByPeer(s: net.Socket): Promise<'end' | 'error'> {
 }
 
 /** A one-listener, one-pool config in front of `backends`. */
-export function simpleConfig(backends: string[], extra: { splice?: 'auto' | 'always' | 'never'; idle_timeout?: number | string; retries?: number; port?: number } = {}): SwitchyardConfig {
+export function simpleConfig(backends: string[], extra: { splice?: 'auto' | 'always' | 'never'; idle_timeout?: Duration; retries?: number; port?: number } = {}): SwitchyardConfig {
   return {
     workers: 2,
     listeners: {

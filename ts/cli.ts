@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 /**
- * The `switchyard` command: start, validate, demo. Exit codes: 0 ok, 1 runtime
+ * The `switchyard` command: start, validate, plan, demo (flags and defaults: `cli-commands.ts`). Exit codes: 0 ok, 1 runtime
  * failure, 2 invalid configuration or usage.
  */
 import { parseArgs } from 'node:util';
 import { readFile } from 'node:fs/promises';
 import { loadConfigFile } from './config/load.js';
-import type { Algorithm } from './config/types.js';
+import type { Algorithm, ResolvedConfig } from './config/types.js';
+import { CONFIG_ENV, CONFIG_NAMES, discoverConfig, notFoundMessage } from './config/discover.js';
+import { commandHelp, DEFAULT_DEMO_PORT, DEFAULT_DRAIN_MS } from './cli-commands.js';
+
 import { formatPlan, planChange, type PlanChange } from './plan.js';
 import { startDemo } from './demo.js';
 import { ConfigError, SwitchyardError } from './errors.js';
@@ -17,15 +20,17 @@ import { packageVersion } from './version.js';
 const HELP = `switchyard — an L4 load balancer with a Rust data plane and a TypeScript control plane
 
 Usage:
-  switchyard start -c FILE [--drain-ms N]   run in the foreground (SIGINT/SIGTERM drain, SIGHUP reloads FILE)
-  switchyard validate -c FILE              check a config; exit 0, or exit 2 with every error
-  switchyard demo [--port N]               three demo backends and a balancer in front (default port 8080)
-  switchyard plan -c FILE [--pool NAME] [--add ADDR] [--remove ADDR] [--weight ADDR=W] [--algorithm NAME]
+  switchyard start [-c FILE] [--drain-ms N]  run in the foreground (SIGINT/SIGTERM drain, SIGHUP reloads FILE)
+  switchyard validate [-c FILE] [--json]    check a config; exit 0, or exit 2 with every error
+  switchyard demo [--port N]                three demo backends and a balancer in front (default port 8080)
+  switchyard plan [-c FILE] [--pool NAME] [--add ADDR] [--remove ADDR] [--weight ADDR=W] [--algorithm NAME]
                   [--keys FILE] [--samples N] [--json]
-                                           what moves if the pool changes: shares before/after, keys that move
+                                            what moves if the pool changes: shares before/after, keys that move
+  switchyard COMMAND --help                 the flags of one command, with their defaults
   switchyard --version | --help
 
-Config files: .yaml, .yml, .json, .js, .mjs, .ts (export default defineConfig({...})).
+Config files: .yaml, .yml, .json, .js, .mjs, .ts (export default defineConfig({...})). Without -c:
+$${CONFIG_ENV}, else the first of ${CONFIG_NAMES.join(', ')} in the working directory.
 `;
 
 /** Wait for SIGINT/SIGTERM, then drain and close. */
@@ -58,9 +63,19 @@ async function start(file: string, drainMs: number): Promise<void> {
   stopOnSignal(() => lb.close({ drainMs }));
 }
 
-async function validate(file: string): Promise<void> {
-  const c = await loadConfigFile(file);
-  process.stdout.write(`${file}: ok (${c.listeners.length} listener(s), ${c.pools.length} pool(s))\n`);
+/** `validate`: a line of text, or with `json` one JSON object (`ok`, `file`, `issues`) for tools; exit 2 on any issue. */
+async function validate(file: string, json: boolean): Promise<void> {
+  let c: ResolvedConfig;
+  try {
+    c = await loadConfigFile(file);
+  } catch (err) {
+    if (!json || !(err instanceof ConfigError)) throw err;
+    const issues = err.issues.map((i) => ({ path: i.path, message: i.message, file: err.source, line: i.line ?? null, col: i.col ?? null }));
+    process.stdout.write(`${JSON.stringify({ ok: false, file, issues }, null, 2)}\n`);
+    process.exit(2);
+  }
+  if (json) process.stdout.write(`${JSON.stringify({ ok: true, file, issues: [], listeners: c.listeners.length, pools: c.pools.length }, null, 2)}\n`);
+  else process.stdout.write(`${file}: ok (${c.listeners.length} listener(s), ${c.pools.length} pool(s))\n`);
 }
 
 async function demo(port: number): Promise<void> {
@@ -132,9 +147,24 @@ async function main(argv: string[]): Promise<void> {
     },
   });
   if (values.version) return void process.stdout.write(`${packageVersion()}\n`);
-  const command = positionals[0];
-  if (values.help || !command) return void process.stdout.write(HELP);
-  const needFile = (): string => values.config ?? usage(`${command} needs -c FILE`);
+  // `switchyard help start` is `switchyard start --help`.
+  const command = positionals[0] === 'help' && positionals[1] ? positionals[1] : positionals[0];
+  if (values.help || positionals[0] === 'help' || !command) {
+    const text = command ? commandHelp(command) : HELP;
+    return text ? void process.stdout.write(text) : usage(`unknown command "${command}"`);
+  }
+  const needFile = (): string => {
+    if (values.config) return values.config;
+    const found = discoverConfig();
+    if (found.file !== null) return found.file;
+    const message = notFoundMessage(found.tried);
+    if (command === 'validate' && values.json) {
+      process.stdout.write(`${JSON.stringify({ ok: false, file: null, issues: [{ path: '(file)', message, file: null, line: null, col: null }] }, null, 2)}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`switchyard: ${message}\n`);
+    process.exit(2);
+  };
   const int = (v: string | undefined, name: string, dflt: number): number => {
     if (v === undefined) return dflt;
     const n = Number(v);
@@ -142,11 +172,11 @@ async function main(argv: string[]): Promise<void> {
   };
   switch (command) {
     case 'start':
-      return start(needFile(), int(values['drain-ms'], 'drain-ms', 10_000));
+      return start(needFile(), int(values['drain-ms'], 'drain-ms', DEFAULT_DRAIN_MS));
     case 'validate':
-      return validate(needFile());
+      return validate(needFile(), values.json ?? false);
     case 'demo':
-      return demo(int(values.port, 'port', 8080));
+      return demo(int(values.port, 'port', DEFAULT_DEMO_PORT));
     case 'plan':
       return plan({
         file: needFile(),

@@ -29,6 +29,9 @@ export interface ConfigIssue {
   path: string;
   /** What was wrong and what was expected. */
   message: string;
+  /** 1-based line and column in the file, when the format gives positions (YAML, JSON). */
+  line?: number;
+  col?: number;
 }
 
 /** The configuration is invalid. `issues` lists every problem found. */
@@ -36,7 +39,7 @@ export class ConfigError extends SwitchyardError {
   readonly issues: ConfigIssue[];
   readonly source: string;
   constructor(source: string, issues: ConfigIssue[]) {
-    const lines = issues.map((i) => `  ${source}: ${i.path}: ${i.message}`);
+    const lines = issues.map((i) => `  ${source}${i.line === undefined ? '' : `:${i.line}:${i.col ?? 1}`}: ${i.path}: ${i.message}`);
     super('SWITCHYARD_ERR_CONFIG', `invalid configuration (${issues.length} error${issues.length === 1 ? '' : 's'}):\n${lines.join('\n')}`);
     this.issues = issues;
     this.source = source;

@@ -9,9 +9,10 @@ import { createRequire } from 'node:module';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createJiti } from 'jiti';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument, type Document } from 'yaml';
 import { ConfigError } from '../errors.js';
 import type { ResolvedConfig } from './types.js';
+import { locateIssues } from './locate.js';
 import { validateConfig } from './validate.js';
 
 /** Formats `parseConfigText` understands. */
@@ -27,20 +28,41 @@ let generation = 0;
 /** CommonJS configs are cached by file name in `require.cache`, whatever the import URL says. */
 const requireCache = createRequire(import.meta.url).cache;
 
-function lineCol(text: string, offset: number): string {
+/** 1-based line and column of a character offset. */
+function lineCol(text: string, offset: number): { line: number; col: number } {
   const before = text.slice(0, offset).split('\n');
-  return `line ${before.length}, column ${(before.at(-1)?.length ?? 0) + 1}`;
+  return { line: before.length, col: (before.at(-1)?.length ?? 0) + 1 };
+}
+
+/** Where a JSON.parse error is: V8 says "at position N" and, in newer versions, "(line L column C)". */
+function jsonErrorPos(text: string, message: string): { line: number; col: number } | undefined {
+  const lc = /line (\d+) column (\d+)/.exec(message);
+  if (lc) return { line: Number(lc[1]), col: Number(lc[2]) };
+  const at = /at position (\d+)/.exec(message);
+  return at ? lineCol(text, Number(at[1])) : undefined;
+}
+
+/** Validate `raw`; on failure, add the line and column of each issue from `doc` (parsed from the same text). */
+function validateLocated(raw: unknown, source: string, doc: Document.Parsed | undefined, lines: LineCounter): ResolvedConfig {
+  try {
+    return validateConfig(raw, source);
+  } catch (err) {
+    if (!(err instanceof ConfigError) || !doc || doc.errors.length > 0) throw err;
+    throw new ConfigError(source, locateIssues(err.issues, doc.contents, lines));
+  }
 }
 
 /**
  * Parse YAML or JSON text and validate it.
  * @param source file path (or any label) used in error messages
- * @throws ConfigError on a syntax error (with line and column) or an invalid configuration
+ * @throws ConfigError on a syntax error or an invalid configuration; each issue
+ *   carries the line and column it is about where the text gives one
  */
 export function parseConfigText(text: string, format: ConfigFormat, source: string): ResolvedConfig {
+  const lines = new LineCounter();
   if (format === 'yaml') {
     // Default options keep YAML 1.2 core semantics: duplicate keys are errors, no timestamps.
-    const doc = parseDocument(text);
+    const doc = parseDocument(text, { lineCounter: lines });
     if (doc.errors.length > 0) {
       throw new ConfigError(
         source,
@@ -48,22 +70,22 @@ export function parseConfigText(text: string, format: ConfigFormat, source: stri
           const pos = e.linePos?.[0];
           // The first line of `e.message` is the reason; the rest is a code excerpt.
           const reason = (e.message.split('\n')[0] ?? e.message).replace(/ at line \d+, column \d+:?$/, '');
-          return { path: pos ? `line ${pos.line}, column ${pos.col}` : '(yaml)', message: `YAML syntax error: ${reason}` };
+          return { path: '(yaml)', message: `YAML syntax error: ${reason}`, ...(pos ? { line: pos.line, col: pos.col } : {}) };
         }),
       );
     }
-    return validateConfig(doc.toJS(), source);
+    return validateLocated(doc.toJS(), source, doc, lines);
   }
+  const json = text.replace(/^\uFEFF/, '');
   let raw: unknown;
   try {
-    raw = JSON.parse(text.replace(/^\uFEFF/, ''));
+    raw = JSON.parse(json);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    // V8 reports a character offset for some errors only.
-    const at = /at position (\d+)/.exec(message);
-    throw new ConfigError(source, [{ path: at ? lineCol(text, Number(at[1])) : '(json)', message: `JSON syntax error: ${message}` }]);
+    throw new ConfigError(source, [{ path: '(json)', message: `JSON syntax error: ${message}`, ...jsonErrorPos(json, message) }]);
   }
-  return validateConfig(raw, source);
+  // Valid JSON is (nearly always) valid YAML with the same offsets: parsed again only for positions.
+  return validateLocated(raw, source, parseDocument(json, { lineCounter: lines }), lines);
 }
 
 /** Evaluate a JS/TS config module and return its (awaited) default export. */

@@ -10,6 +10,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { BackendTlsConfig as EngineBackendTls, TlsConfig } from '../binding/types.generated.js';
 import type { Checker } from './checker.js';
+import type { Duration } from './duration.js';
+import { BACKEND_TLS, LISTENER_TLS, keysOf } from './fields.js';
 
 /** TLS termination as written in a config. */
 export interface ListenerTlsConfig {
@@ -24,7 +26,7 @@ export interface ListenerTlsConfig {
   /** Session tickets and a session cache. Default true. */
   session_resumption?: boolean;
   /** Close clients that do not finish the handshake in time. Default `"10s"`. */
-  handshake_timeout?: number | string;
+  handshake_timeout?: Duration;
   /** Refuse expired certificates instead of warning. Default false. */
   strict?: boolean;
 }
@@ -69,9 +71,9 @@ export interface ResolvedBackendTls {
   verify: boolean;
 }
 
-const TLS_KEYS = ['certificates', 'strict_sni', 'alpn', 'min_version', 'session_resumption', 'handshake_timeout', 'strict'];
-const CERT_KEYS = ['cert', 'key', 'names'];
-const BACKEND_TLS_KEYS = ['sni', 'ca', 'verify'];
+const TLS_KEYS = keysOf(LISTENER_TLS);
+const CERT_KEYS = keysOf(LISTENER_TLS.fields.certificates.items);
+const BACKEND_TLS_KEYS = keysOf(BACKEND_TLS);
 const SYSTEM_CA = '/etc/ssl/certs/ca-certificates.crt';
 const HOSTNAME = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
 
@@ -166,7 +168,7 @@ export function listenerTls(c: Checker, raw: unknown, path: string, base: string
     alpn,
     min_version: c.oneOf(t.min_version, `${path}.min_version`, ['1.2', '1.3'] as const, '1.2'),
     session_resumption: c.bool(t.session_resumption, `${path}.session_resumption`, true),
-    handshake_timeout_ms: c.duration(t.handshake_timeout, `${path}.handshake_timeout`, 1, 300_000, 10_000),
+    handshake_timeout_ms: c.duration(t.handshake_timeout, `${path}.handshake_timeout`, LISTENER_TLS.fields.handshake_timeout.min, LISTENER_TLS.fields.handshake_timeout.max, 10_000),
     strict,
   };
 }
@@ -198,7 +200,9 @@ export function backendTls(c: Checker, raw: unknown, path: string, base: string)
     else c.add(`${path}.sni`, `expected a host name, got ${JSON.stringify(o.sni)}`);
   }
   let ca: string | null = null;
-  if (verify) {
+  if (o.ca !== undefined && (typeof o.ca !== 'string' || o.ca === '')) {
+    c.add(`${path}.ca`, `expected the path of a PEM CA bundle, got ${JSON.stringify(o.ca)}`);
+  } else if (verify) {
     ca = typeof o.ca === 'string' ? abs(o.ca, base) : SYSTEM_CA;
     try {
       new X509Certificate(readFileSync(ca));

@@ -24,8 +24,8 @@ export type {
 import type { BackendTlsConfig, ListenerTlsConfig, ResolvedBackendTls, ResolvedListenerTls } from './tls.js';
 export type { BackendTlsConfig, ListenerTlsConfig, ResolvedBackendTls, ResolvedCertificate, ResolvedListenerTls } from './tls.js';
 
-/** A duration: milliseconds as a number, or a string such as `"500ms"`, `"2s"`, `"1m"`. */
-export type Duration = number | string;
+import type { Duration } from './duration.js';
+export type { Duration, DurationUnit } from './duration.js';
 
 /**
  * The data plane's enums, generated from its Rust definitions

@@ -9,37 +9,25 @@ import { backendTls, baseDir, listenerTls, sniRoutes } from './tls.js';
 import { DEFAULTS } from './defaults.js';
 import { ALGORITHM_INFO, HASH_KEYS, LIMITS, POOL_OPTIONS } from '../binding/catalog.generated.js';
 import { backendHealthCheck, poolHealthCheck } from '../health/config.js';
+import { BACKEND, CONFIG, LISTENER, PASSIVE, POOL, keysOf } from './fields.js';
 import type { AcceptMode, Algorithm, BackendState, HashKey, OnDown, ResolvedAdmin, ResolvedBackend, ResolvedConfig, ResolvedListener, ResolvedPool, SpliceMode } from './types.js';
 
-const TOP_KEYS = ['workers', 'accept', 'listeners', 'pools', 'admin'];
+const TOP_KEYS = keysOf(CONFIG);
 const ACCEPT_MODES: readonly AcceptMode[] = ['shared', 'reuseport'];
 const ADMIN_KEYS = ['address', 'token'];
 /** Shortest accepted admin token. */
 const MIN_TOKEN = 16;
-const LISTENER_KEYS = ['address', 'pool', 'backlog', 'defer_accept', 'idle_timeout', 'splice', 'tls', 'sni_routes', 'peek_timeout'];
-const POOL_KEYS = [
-  'algorithm',
-  'connect_timeout',
-  'retries',
-  'hash_key',
-  'virtual_nodes',
-  'table_size',
-  'hash_balance_factor',
-  'passive',
-  'panic_threshold',
-  'on_down',
-  'drain_timeout',
-  'slow_start',
-  'health_check',
-  'backend_tls',
-  'backends',
-];
-const BACKEND_KEYS = ['address', 'weight', 'backup', 'state', 'health_check'];
-const PASSIVE_KEYS = ['consecutive_failures', 'ejection_time', 'max_ejection_time', 'max_ejection_percent'];
+const LISTENER_KEYS = keysOf(LISTENER);
+const POOL_KEYS = keysOf(POOL);
+const BACKEND_KEYS = keysOf(BACKEND);
+const PASSIVE_KEYS = keysOf(PASSIVE);
+const P = POOL.fields;
+const L = LISTENER.fields;
+/** A field's range as the `min, max` arguments of the Checker's readers. */
+const span = (f: { min: number; max: number }) => [f.min, f.max] as const;
 /** Every operator state of a backend. */
 export const BACKEND_STATES = ['ready', 'drain', 'maint'] as const satisfies readonly BackendState[];
 const ON_DOWN: readonly OnDown[] = ['keep', 'close'];
-const HOUR_MS = 3_600_000;
 const SPLICE_MODES: readonly SpliceMode[] = ['auto', 'always', 'never'];
 /** Every algorithm name, from the data plane's catalog (also the admin API's schema enum). */
 export const ALGORITHMS: readonly Algorithm[] = ALGORITHM_INFO.map((a) => a.name);
@@ -56,9 +44,6 @@ function isPrime(n: number): boolean {
   for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
   return true;
 }
-/** Idle timeouts are capped so the data plane's timer arithmetic cannot overflow. */
-const MAX_IDLE_MS = 24 * 3_600_000;
-const MAX_CONNECT_MS = 60_000;
 
 /** Two listeners collide if the ports match and the IPs match or one is the wildcard of its family. */
 function conflicts(a: Addr, b: Addr): boolean {
@@ -91,8 +76,8 @@ function checkPool(c: Checker, name: string, raw: unknown, base: string): Resolv
   if (!p) return pool;
   c.keys(p, POOL_KEYS, path);
   pool.algorithm = c.oneOf(p.algorithm, `${path}.algorithm`, ALGORITHMS, DEFAULTS.algorithm);
-  pool.connect_timeout_ms = c.duration(p.connect_timeout, `${path}.connect_timeout`, 1, MAX_CONNECT_MS, DEFAULTS.connect_timeout_ms);
-  pool.retries = c.int(p.retries, `${path}.retries`, 0, 10, DEFAULTS.retries);
+  pool.connect_timeout_ms = c.duration(p.connect_timeout, `${path}.connect_timeout`, ...span(P.connect_timeout), DEFAULTS.connect_timeout_ms);
+  pool.retries = c.int(p.retries, `${path}.retries`, ...span(P.retries), DEFAULTS.retries);
   for (const option of POOL_OPTIONS) {
     const readers = optionReaders(option);
     if (p[option] !== undefined && !readers.includes(pool.algorithm)) {
@@ -120,9 +105,9 @@ function checkPool(c: Checker, name: string, raw: unknown, base: string): Resolv
       c.keys(pp, PASSIVE_KEYS, `${path}.passive`);
       const d = DEFAULTS.passive;
       pool.passive = {
-        consecutive_failures: c.int(pp.consecutive_failures, `${path}.passive.consecutive_failures`, 0, 1000, d.consecutive_failures),
-        ejection_ms: c.duration(pp.ejection_time, `${path}.passive.ejection_time`, 1, HOUR_MS, d.ejection_ms),
-        max_ejection_ms: c.duration(pp.max_ejection_time, `${path}.passive.max_ejection_time`, 1, 24 * HOUR_MS, d.max_ejection_ms),
+        consecutive_failures: c.int(pp.consecutive_failures, `${path}.passive.consecutive_failures`, ...span(PASSIVE.fields.consecutive_failures), d.consecutive_failures),
+        ejection_ms: c.duration(pp.ejection_time, `${path}.passive.ejection_time`, ...span(PASSIVE.fields.ejection_time), d.ejection_ms),
+        max_ejection_ms: c.duration(pp.max_ejection_time, `${path}.passive.max_ejection_time`, ...span(PASSIVE.fields.max_ejection_time), d.max_ejection_ms),
         max_ejection_percent: c.int(pp.max_ejection_percent, `${path}.passive.max_ejection_percent`, percent.min, percent.max, d.max_ejection_percent),
       };
       if (pool.passive.max_ejection_ms < pool.passive.ejection_ms) {
@@ -132,9 +117,9 @@ function checkPool(c: Checker, name: string, raw: unknown, base: string): Resolv
   }
   if (p.panic_threshold !== undefined) pool.panic_threshold = c.int(p.panic_threshold, `${path}.panic_threshold`, percent.min, percent.max, 0);
   pool.on_down = c.oneOf(p.on_down, `${path}.on_down`, ON_DOWN, DEFAULTS.on_down);
-  pool.drain_timeout_ms = c.duration(p.drain_timeout, `${path}.drain_timeout`, 0, 24 * HOUR_MS, DEFAULTS.drain_timeout_ms);
+  pool.drain_timeout_ms = c.duration(p.drain_timeout, `${path}.drain_timeout`, ...span(P.drain_timeout), DEFAULTS.drain_timeout_ms);
   pool.backend_tls = backendTls(c, p.backend_tls, `${path}.backend_tls`, base);
-  pool.slow_start_ms = c.duration(p.slow_start, `${path}.slow_start`, 0, HOUR_MS, DEFAULTS.slow_start_ms);
+  pool.slow_start_ms = c.duration(p.slow_start, `${path}.slow_start`, ...span(P.slow_start), DEFAULTS.slow_start_ms);
   const check = poolHealthCheck(c, p.health_check, `${path}.health_check`);
   pool.health_check = check.resolved;
   if (!Array.isArray(p.backends)) {
@@ -192,16 +177,16 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
     c.add(`${path}.pool`, `unknown pool ${describe(l.pool)} (defined pools: ${Object.keys(pools).join(', ') || 'none'})`);
   }
   listener.pool = typeof l.pool === 'string' ? l.pool : '';
-  listener.backlog = c.int(l.backlog, `${path}.backlog`, 1, 65535, DEFAULTS.backlog);
+  listener.backlog = c.int(l.backlog, `${path}.backlog`, ...span(L.backlog), DEFAULTS.backlog);
   listener.defer_accept = c.bool(l.defer_accept, `${path}.defer_accept`, DEFAULTS.defer_accept);
   if (listener.defer_accept && process.platform !== 'linux') {
     c.add(`${path}.defer_accept`, `TCP_DEFER_ACCEPT exists on Linux only (this is ${process.platform})`);
   }
-  listener.idle_timeout_ms = c.duration(l.idle_timeout, `${path}.idle_timeout`, 1, MAX_IDLE_MS, DEFAULTS.idle_timeout_ms);
+  listener.idle_timeout_ms = c.duration(l.idle_timeout, `${path}.idle_timeout`, ...span(L.idle_timeout), DEFAULTS.idle_timeout_ms);
   listener.splice = c.oneOf(l.splice, `${path}.splice`, SPLICE_MODES, DEFAULTS.splice);
   listener.tls = listenerTls(c, l.tls, `${path}.tls`, base);
   listener.sni_routes = sniRoutes(c, l.sni_routes, `${path}.sni_routes`, pools ? Object.keys(pools) : []);
-  listener.peek_timeout_ms = c.duration(l.peek_timeout, `${path}.peek_timeout`, 1, 60_000, DEFAULTS.peek_timeout_ms);
+  listener.peek_timeout_ms = c.duration(l.peek_timeout, `${path}.peek_timeout`, ...span(L.peek_timeout), DEFAULTS.peek_timeout_ms);
   if (listener.tls && listener.sni_routes) {
     c.add(`${path}.sni_routes`, 'a listener either terminates TLS (tls) or passes it through routed by SNI (sni_routes), not both');
   }

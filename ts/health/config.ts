@@ -11,13 +11,15 @@
 import { isIP } from 'node:net';
 import type { Checker } from '../config/checker.js';
 import { DEFAULTS } from '../config/defaults.js';
+import { HEALTH_CHECK, keysOf } from '../config/fields.js';
 import type { HealthCheckMethod, HealthCheckType, ResolvedHealthCheck, StatusRange } from './types.js';
 
 type Obj = Record<string, unknown>;
 
-const CHECK_KEYS = ['type', 'interval', 'timeout', 'jitter', 'rise', 'fall', 'down_interval', 'port', 'http', 'tls'];
-const HTTP_KEYS = ['method', 'path', 'host', 'headers', 'expect_status', 'expect_body', 'tls', 'sni'];
-const TLS_KEYS = ['sni', 'verify', 'ca'];
+// Key lists from the declaration the JSON Schema is rendered from.
+const CHECK_KEYS = keysOf(HEALTH_CHECK);
+const HTTP_KEYS = keysOf(HEALTH_CHECK.fields.http);
+const TLS_KEYS = keysOf(HEALTH_CHECK.fields.tls);
 const TYPES: readonly HealthCheckType[] = ['tcp', 'http', 'tls'];
 const METHODS: readonly HealthCheckMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'];
 const HOUR_MS = 3_600_000;

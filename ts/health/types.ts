@@ -5,8 +5,7 @@
  * Re-exported from `ts/config/types.ts`.
  */
 
-/** A duration: milliseconds as a number, or a string such as `"500ms"`, `"2s"`. */
-type Duration = number | string;
+import type { Duration } from '../config/duration.js';
 
 /** `tcp`: the connect succeeds. `http`: a request gets an expected answer. `tls`: the handshake succeeds. */
 export type HealthCheckType = 'tcp' | 'http' | 'tls';

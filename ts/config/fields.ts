@@ -1,0 +1,279 @@
+/**
+ * Every field of the configuration file, declared once: its type, range,
+ * allowed values, default and a one-line description. The validators take their
+ * key lists and ranges from here (`validate.ts`, `tls.ts`, `health/config.ts`),
+ * and `json-schema.ts` turns the same tree into the JSON Schema that editors use
+ * (`schema/switchyard.schema.json`, written by `scripts/gen-schema.mjs`). Rules
+ * that span fields (timeout ≤ interval, pool options per algorithm, files that
+ * must exist) stay in the validators; the schema describes them in words.
+ */
+import { ALGORITHM_INFO, HASH_KEYS, LIMITS } from '../binding/catalog.generated.js';
+import { DEFAULTS } from './defaults.js';
+import { formatDuration } from './duration.js';
+
+/** An integer in `min..max`. */
+export interface IntField {
+  kind: 'int';
+  min: number;
+  max: number;
+  default?: number;
+  doc: string;
+}
+/** A number `> exclusiveMin` and `≤ max`. */
+export interface NumberField {
+  kind: 'number';
+  exclusiveMin: number;
+  max: number;
+  doc: string;
+}
+export interface BoolField {
+  kind: 'bool';
+  default?: boolean;
+  doc: string;
+}
+/** One of a fixed list of strings. */
+export interface EnumField {
+  kind: 'enum';
+  values: readonly string[];
+  default?: string;
+  doc: string;
+}
+/** A duration (`"250ms"`, `"2s"`, or 0) in `min..max` milliseconds. */
+export interface DurationField {
+  kind: 'duration';
+  min: number;
+  max: number;
+  default?: number;
+  doc: string;
+}
+export interface StringField {
+  kind: 'string';
+  /** A JSON Schema (ECMA-262) pattern the whole value must match. */
+  pattern?: string;
+  minLength?: number;
+  maxLength?: number;
+  doc: string;
+}
+/** `host:port` with an IP literal or `localhost`, port `minPort..65535`. */
+export interface AddressField {
+  kind: 'address';
+  minPort: number;
+  default?: string;
+  doc: string;
+}
+/** An object with exactly these keys. */
+export interface ObjectField {
+  kind: 'object';
+  fields: Fields;
+  required?: readonly string[];
+  doc: string;
+}
+/** An object keyed by names the user picks. */
+export interface MapField {
+  kind: 'map';
+  keyPattern: string;
+  value: Field;
+  minEntries?: number;
+  doc: string;
+}
+export interface ListField {
+  kind: 'list';
+  items: Field;
+  minItems?: number;
+  doc: string;
+}
+/** A value that may take one of several shapes (e.g. a status code or a range). */
+export interface AnyOfField {
+  kind: 'anyOf';
+  of: readonly Field[];
+  doc: string;
+}
+
+/** One field of the configuration. */
+export type Field = IntField | NumberField | BoolField | EnumField | DurationField | StringField | AddressField | ObjectField | MapField | ListField | AnyOfField;
+export type Fields = Readonly<Record<string, Field>>;
+
+const HOUR_MS = 3_600_000;
+/** Pool and listener names. */
+export const NAME_PATTERN = '^[A-Za-z0-9_.-]{1,64}$';
+/** A host name or `*.domain` (certificate names, SNI routes). */
+const HOST_PATTERN = '^(\\*\\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$';
+/** A host name without a wildcard (SNI sent to a backend). */
+const PLAIN_HOST_PATTERN = '^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$';
+/** A DNS name (SNI of a health check): no wildcard. */
+const DNS_PATTERN = '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\\.?$';
+
+const int = (min: number, max: number, doc: string, dflt?: number): IntField => ({ kind: 'int', min, max, doc, ...(dflt === undefined ? {} : { default: dflt }) });
+const bool = (doc: string, dflt?: boolean): BoolField => ({ kind: 'bool', doc, ...(dflt === undefined ? {} : { default: dflt }) });
+const oneOf = (values: readonly string[], doc: string, dflt?: string): EnumField => ({ kind: 'enum', values, doc, ...(dflt === undefined ? {} : { default: dflt }) });
+const duration = (min: number, max: number, doc: string, dflt?: number): DurationField => ({ kind: 'duration', min, max, doc, ...(dflt === undefined ? {} : { default: dflt }) });
+const str = (doc: string, rules: Omit<StringField, 'kind' | 'doc'> = {}): StringField => ({ kind: 'string', doc, ...rules });
+const address = (minPort: number, doc: string, dflt?: string): AddressField => ({ kind: 'address', minPort, doc, ...(dflt === undefined ? {} : { default: dflt }) });
+const object = <F extends Fields>(doc: string, fields: F, required: readonly (keyof F & string)[] = []): ObjectField & { fields: F } => ({ kind: 'object', doc, fields, required });
+
+const D = DEFAULTS;
+const H = DEFAULTS.health_check;
+
+/** `tls` of a listener: TLS termination. */
+export const LISTENER_TLS = object(
+  'Terminate TLS here (certificates chosen by SNI). Excludes sni_routes.',
+  {
+    certificates: {
+      kind: 'list',
+      minItems: 1,
+      doc: 'PEM certificate and key files, relative to the config file; the first is the default certificate.',
+      items: object(
+        'A certificate (chain, leaf first) and its private key.',
+        {
+          cert: str('Path of the PEM certificate chain.', { minLength: 1 }),
+          key: str('Path of the PEM private key (PKCS#8, PKCS#1 or SEC1).', { minLength: 1 }),
+          names: { kind: 'list', items: str('A host name or *.domain.', { pattern: HOST_PATTERN }), doc: 'Names served instead of those read from the certificate.' },
+        },
+        ['cert', 'key'],
+      ),
+    },
+    strict_sni: bool('Refuse clients without SNI or with an unknown name.', false),
+    alpn: { kind: 'list', items: str('A protocol name such as h2 or http/1.1.', { minLength: 1, maxLength: 255 }), doc: 'ALPN protocols offered, in preference order.' },
+    min_version: oneOf(['1.2', '1.3'], 'Lowest TLS version accepted.', '1.2'),
+    session_resumption: bool('Session tickets and a session cache.', true),
+    handshake_timeout: duration(1, 300_000, 'Clients that do not finish the handshake in time are closed.', 10_000),
+    strict: bool('Refuse an expired certificate instead of warning.', false),
+  },
+  ['certificates'],
+);
+
+/** `backend_tls` of a pool: TLS to the backends. */
+export const BACKEND_TLS = object('TLS from the balancer to the backends (verification on by default).', {
+  sni: str('Name sent as SNI and verified (default: the backend IP).', { pattern: PLAIN_HOST_PATTERN }),
+  ca: str('PEM CA bundle to verify with (default: the system bundle).', { minLength: 1 }),
+  verify: bool('Verify the backend certificate.', true),
+});
+
+/** A `health_check` section (a pool's, or a backend's merged over it). */
+export const HEALTH_CHECK = object('Active health check. A backend section is deep-merged over the pool section.', {
+  type: oneOf(['tcp', 'http', 'tls'], 'tcp: the connect succeeds; http: a request gets an expected answer; tls: the handshake succeeds.', H.type),
+  interval: duration(1, HOUR_MS, 'Time from the end of one check to the start of the next.', H.interval_ms),
+  timeout: duration(1, HOUR_MS, 'Give up on one check after this long; at most interval.', H.timeout_ms),
+  jitter: duration(0, HOUR_MS, `A random 0..jitter is added to every interval; at most interval (default ${H.jitter_percent}% of interval).`),
+  rise: int(1, 100, 'Consecutive successes that mark a backend up.', H.rise),
+  fall: int(1, 100, 'Consecutive failures that mark a backend down.', H.fall),
+  down_interval: duration(1, HOUR_MS, 'Interval while the backend is down (default: interval).'),
+  port: int(1, 65535, "Port to check (default: the backend's port)."),
+  http: object('Only for type http: the request and the answer expected.', {
+    method: oneOf(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'], 'Request method.', H.method),
+    path: str('Request path, starting with / (may carry a query string).', { pattern: '^/[\\x21-\\x7e]*$', maxLength: 2048 }),
+    host: str('Host header (default: the probed ip:port).', { pattern: '^[\\x21-\\x7e]+$', maxLength: 255 }),
+    headers: { kind: 'map', keyPattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", value: str('Header value, without line breaks.', { pattern: '^[^\\r\\n\\u0000]*$' }), doc: 'Extra request headers (set Host with http.host).' },
+    expect_status: {
+      kind: 'list',
+      minItems: 1,
+      doc: 'Accepted status codes or ranges, e.g. [200, "300-399"].',
+      items: { kind: 'anyOf', doc: 'A status code or an inclusive range.', of: [int(100, 599, 'A status code.'), str('A code or a range such as "200-399".', { pattern: '^\\d{3}(-\\d{3})?$' })] },
+    },
+    expect_body: str('The body must contain this substring (first 64 KiB).', { minLength: 1 }),
+    tls: bool('HTTPS to the backend, with the settings of health_check.tls.', false),
+    sni: str('With http.tls: the server name to send and verify.', { pattern: DNS_PATTERN }),
+  }),
+  tls: object('Only for type tls, or http with http.tls: true.', {
+    sni: str('Server name (a DNS name, not an IP) sent and verified.', { pattern: DNS_PATTERN }),
+    verify: bool('Verify chain, dates and name.', H.verify),
+    ca: str('PEM CA bundle to trust instead of the system roots.', { minLength: 1 }),
+  }),
+});
+
+/** `passive` of a pool: ejection on real traffic. */
+export const PASSIVE = object('Passive detection on real traffic, in the data plane.', {
+  consecutive_failures: int(0, 1000, 'Failures in a row that eject a backend; 0 turns passive detection off.', D.passive.consecutive_failures),
+  ejection_time: duration(1, HOUR_MS, 'First ejection time; doubles on each repeated ejection.', D.passive.ejection_ms),
+  max_ejection_time: duration(1, 24 * HOUR_MS, 'Cap of the doubling; at least ejection_time.', D.passive.max_ejection_ms),
+  max_ejection_percent: int(LIMITS.percent.min, LIMITS.percent.max, 'Never eject more than this percentage of the pool.', D.passive.max_ejection_percent),
+});
+
+/** One backend of a pool. */
+export const BACKEND = object(
+  'One backend server.',
+  {
+    address: address(1, 'host:port of the backend (an IP literal or localhost).'),
+    weight: int(LIMITS.weight.min, LIMITS.weight.max, 'Relative share; 0 takes no new connections.', LIMITS.weight.default),
+    backup: bool('Used only when no primary backend is available.', D.backup),
+    state: oneOf(['ready', 'drain', 'maint'], 'Operator state: ready takes traffic, drain and maint take no new connections.', D.state),
+    health_check: HEALTH_CHECK,
+  },
+  ['address'],
+);
+
+/** One pool. */
+export const POOL = object(
+  'A pool of backends and how to choose among them.',
+  {
+    algorithm: oneOf(
+      ALGORITHM_INFO.map((a) => a.name),
+      ALGORITHM_INFO.map((a) => `${a.name}: ${a.summary}`).join('; '),
+      D.algorithm,
+    ),
+    connect_timeout: duration(1, 60_000, 'Give up connecting to a backend after this long.', D.connect_timeout_ms),
+    retries: int(0, 10, 'Other backends tried after a failed connect.', D.retries),
+    hash_key: oneOf(HASH_KEYS, 'consistent_hash, maglev: what is hashed.', D.hash_key),
+    virtual_nodes: int(LIMITS.virtual_nodes.min, LIMITS.virtual_nodes.max, 'consistent_hash: ring points per weight unit.', LIMITS.virtual_nodes.default),
+    table_size: int(LIMITS.table_size.min, LIMITS.table_size.max, 'maglev: lookup table size, a prime.', LIMITS.table_size.default),
+    hash_balance_factor: { kind: 'number', exclusiveMin: 1, max: LIMITS.max_balance_factor, doc: 'consistent_hash, maglev: bounded load, e.g. 1.25.' },
+    passive: PASSIVE,
+    panic_threshold: int(LIMITS.percent.min, LIMITS.percent.max, 'Fail open below this percentage of healthy primaries (default: off).'),
+    on_down: oneOf(['keep', 'close'], 'Established connections of a backend marked down.', D.on_down),
+    drain_timeout: duration(0, 24 * HOUR_MS, "How long a draining backend's connections may run before they are closed.", D.drain_timeout_ms),
+    slow_start: duration(0, HOUR_MS, "Ramp a recovered backend's weight from 10% to 100% over this time (0: off).", D.slow_start_ms),
+    health_check: HEALTH_CHECK,
+    backend_tls: BACKEND_TLS,
+    backends: { kind: 'list', minItems: 1, items: BACKEND, doc: 'The backends; no address twice.' },
+  },
+  ['backends'],
+);
+
+/** One listener. */
+export const LISTENER = object(
+  'One TCP listener (a frontend).',
+  {
+    address: address(0, 'host:port to bind; port 0 picks a free port.'),
+    pool: str('Name of the pool that receives the connections.', { pattern: NAME_PATTERN }),
+    backlog: int(1, 65535, 'listen(2) backlog.', D.backlog),
+    defer_accept: bool('Linux TCP_DEFER_ACCEPT: accept once the client has sent data (client-speaks-first protocols only).', D.defer_accept),
+    idle_timeout: duration(1, 24 * HOUR_MS, 'Close a connection after this long without a byte in either direction.', D.idle_timeout_ms),
+    splice: oneOf(['auto', 'always', 'never'], 'auto copies, then moves bulk streams to splice(2).', D.splice),
+    tls: LISTENER_TLS,
+    sni_routes: { kind: 'map', keyPattern: HOST_PATTERN, value: str('Name of a pool.', { pattern: NAME_PATTERN }), doc: 'TLS passthrough: server name or *.domain → pool.' },
+    peek_timeout: duration(1, 60_000, 'Passthrough: how long a client may take to send its whole ClientHello.', D.peek_timeout_ms),
+  },
+  ['address', 'pool'],
+);
+
+/** The admin section (checked by `admin.ts`). */
+export const ADMIN = object('The admin HTTP API, /metrics and the dashboard. Off when absent.', {
+  address: address(0, 'host:port to bind.', D.admin_address),
+  token: str('Bearer token, 16..1024 printable ASCII characters; required off loopback (or token_file, token_env).', { pattern: '^[\\x21-\\x7e]{16,1024}$' }),
+  token_file: str('Read the token from this file (relative to the config file).', { minLength: 1 }),
+  token_env: str('Read the token from this environment variable.', { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }),
+});
+
+/** The whole configuration. */
+export const CONFIG = object(
+  'Switchyard configuration.',
+  {
+    workers: int(LIMITS.workers.min, LIMITS.workers.max, 'Data-plane worker threads (default: the CPU count).'),
+    accept: oneOf(['shared', 'reuseport'], 'How connections are spread over the workers. Fixed at start.', D.accept),
+    listeners: { kind: 'map', keyPattern: NAME_PATTERN, value: LISTENER, minEntries: 1, doc: 'Listeners by name.' },
+    pools: { kind: 'map', keyPattern: NAME_PATTERN, value: POOL, minEntries: 1, doc: 'Pools by name.' },
+    admin: ADMIN,
+  },
+  ['listeners', 'pools'],
+);
+
+/** The keys of an object field, in declaration order (what the validators accept). */
+export function keysOf(o: ObjectField): string[] {
+  return Object.keys(o.fields);
+}
+
+/** A field's default as a user would write it (durations with a unit), or undefined when it has none. */
+export function writtenDefault(f: Field): unknown {
+  if (!('default' in f) || f.default === undefined) return undefined;
+  return f.kind === 'duration' ? formatDuration(f.default) : f.default;
+}
