@@ -6,10 +6,10 @@ export const ALGORITHM_INFO = [
   {
     "name": "round_robin",
     "keyed": false,
-    "weighted": false,
-    "ramps_weights": false,
+    "weighted": true,
+    "ramps_weights": true,
     "options": [],
-    "summary": "each backend in turn (weights only decide membership: 0 = none)"
+    "summary": "smooth weighted round robin, as nginx (5/1/1 → a a b a c a a; equal weights take turns)"
   },
   {
     "name": "weighted_round_robin",
@@ -17,7 +17,7 @@ export const ALGORITHM_INFO = [
     "weighted": true,
     "ramps_weights": true,
     "options": [],
-    "summary": "smooth weighted round robin, as nginx (5/1/1 → a a b a c a a)"
+    "summary": "the same as round_robin (an alias kept for configs that spell it out)"
   },
   {
     "name": "least_connections",
@@ -25,7 +25,7 @@ export const ALGORITHM_INFO = [
     "weighted": true,
     "ramps_weights": true,
     "options": [],
-    "summary": "fewest active connections per unit of weight"
+    "summary": "fewest active connections per unit of weight; ties by weighted round robin"
   },
   {
     "name": "random",

@@ -175,7 +175,15 @@ splice_leases_total: number, listeners: Array<ListenerReport>, pools: Array<Pool
  */
 builds: BuildReport, };
 
-export type ListenerReport = { name: string, address: string, pool: string, accepted: number, active: number, no_backend: number, idle_timeouts: number, 
+export type ListenerReport = { name: string, address: string, pool: string, accepted: number, active: number, no_backend: number, 
+/**
+ * Clients closed because this process ran out of descriptors or memory.
+ */
+local_errors: number, 
+/**
+ * Failed accept calls (the clients wait in the backlog).
+ */
+accept_errors: number, idle_timeouts: number, 
 /**
  * TLS counters (termination or SNI passthrough listeners).
  */
@@ -185,8 +193,8 @@ export type TlsReport = { handshakes: number, resumed: number, tls12: number, tl
 
 export type PoolReport = { name: string, algorithm: Algorithm, active: number, 
 /**
- * Smallest and largest share of new keys/connections a primary backend
- * gets with all eligible (table balance; 1/N each is perfect).
+ * Smallest and largest share of new keys/connections an available
+ * primary backend gets now (balance; 1/N each is perfect).
  */
 share_min: number, share_max: number, backends: Array<BackendReport>, };
 
@@ -214,7 +222,12 @@ failures: number, ejections: number,
 /**
  * Would a new connection be allowed here now (state ready and healthy)?
  */
-available: boolean, active: number, total: number, bytes_in: number, bytes_out: number, connect_errors: number, connect_timeouts: number, tls_errors: number, connect_time_avg_us: number, };
+available: boolean, active: number, total: number, bytes_in: number, bytes_out: number, connect_errors: number, connect_timeouts: number, tls_errors: number, connect_time_avg_us: number, 
+/**
+ * Time spent in successful connects since start, in microseconds (with
+ * `total`, the `_sum`/`_count` pair of a Prometheus summary).
+ */
+connect_time_us_sum: number, };
 
 export type BuildReport = { 
 /**
@@ -236,9 +249,10 @@ dropped: number, };
 
 export type Event = { 
 /**
- * `ejected`, `ejection_skipped`.
+ * `ejected`, `ejection_skipped` (a backend's); `accept_error` (a
+ * listener's: `pool` is empty and `address` is the listener's name).
  */
-kind: "ejected" | "ejection_skipped", pool: string, address: string, reason: string, 
+kind: "ejected" | "ejection_skipped" | "accept_error", pool: string, address: string, reason: string, 
 /**
  * For `ejected`: how long the ejection lasts.
  */

@@ -33,7 +33,7 @@ fn bench_picks(c: &mut Criterion) {
             g.bench_with_input(BenchmarkId::new(algorithm.name(), n), &n, |b, _| {
                 b.iter(|| {
                     k = (k + 1) & 1023;
-                    black_box(pool.pick(&clients[k], &[]))
+                    black_box(pool.pick(&clients[k], &[], true))
                 })
             });
         }

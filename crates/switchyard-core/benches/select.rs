@@ -31,16 +31,16 @@ fn bench_pick(c: &mut Criterion) {
 
     let snap = Snapshot::build(&config(10, 0, 1), &registry, None).expect("a valid snapshot");
     let pool = Arc::clone(&snap.pools[0]);
-    c.bench_function("pool_pick/round_robin_10", |b| b.iter(|| black_box(pool.pick(black_box(&ctx), black_box(&[])))));
+    c.bench_function("pool_pick/round_robin_10", |b| b.iter(|| black_box(pool.pick(black_box(&ctx), black_box(&[]), true))));
 
     // A retry: two backends already tried.
-    c.bench_function("pool_pick/round_robin_10_two_tried", |b| b.iter(|| black_box(pool.pick(black_box(&ctx), black_box(&[0, 1])))));
+    c.bench_function("pool_pick/round_robin_10_two_tried", |b| b.iter(|| black_box(pool.pick(black_box(&ctx), black_box(&[0, 1]), true))));
 
     // Every primary tried: falls through to the backup tier (two selector passes).
     let snap_b = Snapshot::build(&config(10, 2, 1), &registry, None).expect("a valid snapshot");
     let pool_b = Arc::clone(&snap_b.pools[0]);
     let all: Vec<usize> = (0..10).collect();
-    c.bench_function("pool_pick/round_robin_10_to_backup", |b| b.iter(|| black_box(pool_b.pick(black_box(&ctx), black_box(&all)))));
+    c.bench_function("pool_pick/round_robin_10_to_backup", |b| b.iter(|| black_box(pool_b.pick(black_box(&ctx), black_box(&all), true))));
 }
 
 fn bench_route(c: &mut Criterion) {
@@ -62,7 +62,7 @@ fn bench_route(c: &mut Criterion) {
         b.iter(|| {
             let listener = swap.load().listeners.get(black_box("listener-0")).cloned().unwrap();
             let pool = listener.routes.pool_for(None);
-            black_box(pool.pick(&PickContext { key: pool.key_of(ctx.client), ..ctx }, &[]))
+            black_box(pool.pick(&PickContext { key: pool.key_of(ctx.client), ..ctx }, &[], true))
         })
     });
 }

@@ -28,6 +28,14 @@ pub const SLACK: u64 = 2;
 /// spinning; the pending connection stays in the backlog.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(5);
 
+/// Count and report a failed accept, then back off instead of spinning.
+async fn accept_failed(shared: &Shared, name: &str, e: &std::io::Error) {
+    if let Some(l) = shared.snapshot.load().listeners.get(name) {
+        l.stats.accept_failed(name, e, &shared.events);
+    }
+    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+}
+
 /// Accept on this worker's own (SO_REUSEPORT) socket until `stop` fires.
 /// Dropping the socket on return releases the port.
 pub async fn accept_loop(shared: Arc<Shared>, name: Arc<str>, listener: TcpListener, worker: usize, stop: CancellationToken) {
@@ -42,7 +50,7 @@ pub async fn accept_loop(shared: Arc<Shared>, name: Arc<str>, listener: TcpListe
                 shared.conns.assign(worker);
                 tokio::spawn(serve(Arc::clone(&shared), Arc::clone(&name), stream, peer, worker));
             }
-            Err(_) => tokio::time::sleep(ACCEPT_ERROR_PAUSE).await,
+            Err(e) => accept_failed(&shared, &name, &e).await,
         }
     }
 }
@@ -95,7 +103,7 @@ pub async fn accept_shared(
                     runtime.spawn(serve(Arc::clone(&shared), Arc::clone(&name), stream, peer, owner));
                 }
             }
-            Ok(Err(_)) => tokio::time::sleep(ACCEPT_ERROR_PAUSE).await,
+            Ok(Err(e)) => accept_failed(&shared, &name, &e).await,
             Err(_would_block) => {} // another worker took it; readiness cleared
         }
     }

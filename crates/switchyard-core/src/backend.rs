@@ -55,6 +55,7 @@ impl Backend {
             connect_timeouts: s.connect_timeouts.load(Relaxed),
             tls_errors: s.tls_errors.load(Relaxed),
             connect_time_avg_us: s.connect_time_us.load(Relaxed).checked_div(total).unwrap_or(0),
+            connect_time_us_sum: s.connect_time_us.load(Relaxed),
         }
     }
 }

@@ -14,12 +14,12 @@ use serde::{Deserialize, Serialize};
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Algorithm {
-    /// Each backend in turn (weights only decide membership: 0 = none).
+    /// Smooth weighted round robin, as nginx (5/1/1 → a a b a c a a).
     #[default]
     RoundRobin,
-    /// Smooth weighted round robin, as nginx (5/1/1 → a a b a c a a).
+    /// The same as `RoundRobin` (an alias).
     WeightedRoundRobin,
-    /// Fewest active connections per unit of weight.
+    /// Fewest active connections per unit of weight; ties by weighted round robin.
     LeastConnections,
     /// Weighted random.
     Random,
@@ -108,8 +108,9 @@ impl Algorithm {
     }
 
     /// Do weights shape each backend's share of new connections (beyond 0 = none)?
+    /// Every algorithm does, as in nginx and HAProxy.
     pub const fn weighted(self) -> bool {
-        !matches!(self, Algorithm::RoundRobin)
+        true
     }
 
     /// Does a gradual weight ramp (slow start) make sense? Weighted, and not
@@ -135,9 +136,9 @@ impl Algorithm {
     /// One line for docs and error messages.
     pub const fn summary(self) -> &'static str {
         match self {
-            Algorithm::RoundRobin => "each backend in turn (weights only decide membership: 0 = none)",
-            Algorithm::WeightedRoundRobin => "smooth weighted round robin, as nginx (5/1/1 → a a b a c a a)",
-            Algorithm::LeastConnections => "fewest active connections per unit of weight",
+            Algorithm::RoundRobin => "smooth weighted round robin, as nginx (5/1/1 → a a b a c a a; equal weights take turns)",
+            Algorithm::WeightedRoundRobin => "the same as round_robin (an alias kept for configs that spell it out)",
+            Algorithm::LeastConnections => "fewest active connections per unit of weight; ties by weighted round robin",
             Algorithm::Random => "weighted random",
             Algorithm::PowerOfTwo => "two weighted random choices, the less loaded wins",
             Algorithm::IpHash => "source IP modulo a weighted slot table (adding a backend remaps most clients)",

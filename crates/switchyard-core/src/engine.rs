@@ -189,6 +189,8 @@ impl Engine {
                     accepted: tables.stats.accepted.load(Relaxed),
                     active: tables.stats.active.load(Relaxed),
                     no_backend: tables.stats.no_backend.load(Relaxed),
+                    local_errors: tables.stats.local_errors.load(Relaxed),
+                    accept_errors: tables.stats.accept_errors.load(Relaxed),
                     idle_timeouts: tables.stats.idle_timeouts.load(Relaxed),
                     tls: tables.tls_shared.as_ref().map(|t| t.stats.report()),
                 })
@@ -281,14 +283,16 @@ impl Engine {
 
 /// One pool's counters.
 fn pool_report(p: &Pool) -> PoolReport {
-    let primaries = || p.backends.iter().zip(&p.shares).filter(|(b, _)| !b.backup && b.weight > 0).map(|(_, &s)| s);
+    let shares = p.shares();
+    // Balance among the primaries taking traffic (a down one's 0 is its health, not imbalance).
+    let primaries = || p.backends.iter().zip(&shares).filter(|(b, _)| !b.backup && b.weight > 0 && b.available()).map(|(_, &s)| s);
     PoolReport {
         name: p.name.clone(),
         algorithm: p.algorithm(),
         active: p.active.load(Relaxed),
         share_min: primaries().fold(f64::INFINITY, f64::min).min(1.0),
         share_max: primaries().fold(0.0, f64::max),
-        backends: p.backends.iter().zip(&p.shares).map(|(b, &share)| b.report(share)).collect(),
+        backends: p.backends.iter().zip(&shares).map(|(b, &share)| b.report(share)).collect(),
     }
 }
 

@@ -15,8 +15,9 @@ pub const CAPACITY: usize = 1024;
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Event {
-    /// `ejected`, `ejection_skipped`.
-    #[cfg_attr(test, ts(type = "\"ejected\" | \"ejection_skipped\""))]
+    /// `ejected`, `ejection_skipped` (a backend's); `accept_error` (a
+    /// listener's: `pool` is empty and `address` is the listener's name).
+    #[cfg_attr(test, ts(type = "\"ejected\" | \"ejection_skipped\" | \"accept_error\""))]
     pub kind: &'static str,
     pub pool: String,
     pub address: String,
@@ -29,9 +30,13 @@ pub struct Event {
 
 impl Event {
     pub fn new(kind: &'static str, (pool, address): (&str, &str), reason: String, duration_ms: u64) -> Self {
-        let time_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-        Self { kind, pool: pool.to_owned(), address: address.to_owned(), reason, duration_ms, time_ms }
+        Self { kind, pool: pool.to_owned(), address: address.to_owned(), reason, duration_ms, time_ms: wall_ms() }
     }
+}
+
+/// Milliseconds since the Unix epoch (the time events carry).
+pub fn wall_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// A batch handed to the control plane.

@@ -197,7 +197,12 @@ impl BackendHealth {
             return;
         }
         if !may_eject() {
-            events.push(Event::new("ejection_skipped", who, format!("{}: max_ejection_percent reached", failure.reason()), 0));
+            // Once per streak: every further failure of the same streak would
+            // say the same thing again (a busy backend fails many per millisecond).
+            let first = if on_probation { streak == 1 } else { streak == policy.consecutive_failures };
+            if first {
+                events.push(Event::new("ejection_skipped", who, format!("{}: max_ejection_percent reached", failure.reason()), 0));
+            }
             return;
         }
         let n = self.ejections.fetch_add(1, Relaxed).min(20);

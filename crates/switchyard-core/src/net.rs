@@ -160,6 +160,20 @@ fn einprogress() -> i32 {
     -1
 }
 
+/// Is `e` this process running out of descriptors or memory (EMFILE,
+/// ENFILE, ENOBUFS, ENOMEM) rather than a peer refusing? Such a failure
+/// says nothing about the backend or the client.
+pub fn is_local_exhaustion(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM))
+    }
+    #[cfg(not(unix))]
+    {
+        e.kind() == io::ErrorKind::OutOfMemory
+    }
+}
+
 /// Write all of `data`, trying first and waiting for writability only on `EAGAIN`.
 pub async fn write_all(dst: &TcpStream, mut data: &[u8]) -> io::Result<()> {
     while !data.is_empty() {

@@ -102,7 +102,7 @@ pub fn plan(req: &PlanRequest) -> Result<PlanReport> {
     if keyed {
         for &client in &keys {
             let ctx = |p: &Pool| PickContext { key: p.key_of(client), client };
-            let (b, a) = (before.pick(&ctx(&before), &[]), after.pick(&ctx(&after), &[]));
+            let (b, a) = (before.pick(&ctx(&before), &[], true), after.pick(&ctx(&after), &[], true));
             if let Some(i) = b {
                 count_b[i] += 1;
             }
@@ -119,12 +119,13 @@ pub fn plan(req: &PlanRequest) -> Result<PlanReport> {
         }
     }
     let shares = |p: &Pool, counts: &[usize]| -> Vec<Share> {
+        let live = p.shares();
         p.backends
             .iter()
             .enumerate()
             .map(|(i, b)| Share {
                 address: b.addr.to_string(),
-                share: if keyed { counts[i] as f64 / keys.len().max(1) as f64 } else { p.shares[i] },
+                share: if keyed { counts[i] as f64 / keys.len().max(1) as f64 } else { live[i] },
             })
             .collect()
     };

@@ -47,9 +47,6 @@ pub struct Pool {
     pub backend_tls: Option<BackendTls>,
     /// Live connections of the whole pool (bounded load); survives swaps.
     pub active: Arc<AtomicU64>,
-    /// Share of new keys/connections each backend gets with everything
-    /// eligible (table balance), indexed like `backends`; 0 for weight 0.
-    pub shares: Vec<f64>,
 }
 
 impl Pool {
@@ -77,10 +74,6 @@ impl Pool {
         };
         let primary = select::build(&params, Members::of_tier(&backends, false));
         let backup = select::build(&params, Members::of_tier(&backends, true));
-        let mut shares = vec![0.0; backends.len()];
-        for (i, share) in primary.shares() {
-            shares[i] = share;
-        }
         Ok(Pool {
             name: p.name.clone(),
             config: p.clone(),
@@ -100,7 +93,6 @@ impl Pool {
             on_down: p.on_down,
             backend_tls,
             active: params.pool_active,
-            shares,
         })
     }
 
@@ -116,15 +108,33 @@ impl Pool {
         self.key_source.map_or(0, |k| key_hash(client, k))
     }
 
-    /// Pick an available backend not in `tried`: primaries first; backups only
-    /// when no primary is available. Weight-0 backends are in neither tier.
-    /// With `panic_threshold`, when nothing is available and fewer than that
-    /// share of primaries is healthy, the pool fails open: any primary not in
+    /// Pick an available backend not in `tried`: primaries first (unless
+    /// `primaries` is false: their attempts are spent); backups only when no
+    /// primary is available. Weight-0 backends are in neither tier. With
+    /// `panic_threshold`, when nothing is available and fewer than that share
+    /// of primaries is healthy, the pool fails open: any primary not in
     /// maintenance may be picked, healthy or not.
-    pub fn pick(&self, ctx: &PickContext, tried: &[usize]) -> Option<usize> {
+    pub fn pick(&self, ctx: &PickContext, tried: &[usize], primaries: bool) -> Option<usize> {
         let b = &self.backends;
         let eligible = |i: usize| !tried.contains(&i) && b[i].available();
-        self.primary.pick(ctx, b, &eligible).or_else(|| self.backup.pick(ctx, b, &eligible)).or_else(|| self.panic_pick(ctx, tried))
+        let primary = if primaries { self.primary.pick(ctx, b, &eligible) } else { None };
+        primary.or_else(|| self.backup.pick(ctx, b, &eligible)).or_else(|| if primaries { self.panic_pick(ctx, tried) } else { None })
+    }
+
+    /// Share of new keys/connections each backend gets now, indexed like
+    /// `backends`: the primaries that are available split it as the
+    /// algorithm does (down, ejected and drained ones get 0); backups get
+    /// it only while no primary is available. Off the hot path (stats, plan).
+    pub fn shares(&self) -> Vec<f64> {
+        let b = &self.backends;
+        let available = |i: usize| b[i].available();
+        let primary = self.primary.shares(&available);
+        let tier = if primary.iter().any(|&(_, s)| s > 0.0) { primary } else { self.backup.shares(&available) };
+        let mut shares = vec![0.0; b.len()];
+        for (i, share) in tier {
+            shares[i] = share;
+        }
+        shares
     }
 
     /// The fail-open path (cold: only reached when nothing is available).
@@ -140,10 +150,14 @@ impl Pool {
         self.primary.pick(ctx, b, &|i| !tried.contains(&i) && b[i].state != AdminState::Maint)
     }
 
-    /// Would ejecting one more backend keep the pool within `max_ejection_percent`?
-    pub fn may_eject(&self) -> bool {
-        let ejected = self.backends.iter().filter(|b| b.health.ejected()).count();
-        (ejected + 1) * 100 <= self.passive.max_ejection_percent as usize * self.backends.len()
+    /// Would ejecting one more backend of `backend`'s tier keep that tier
+    /// within `max_ejection_percent`? Primaries and backups are counted
+    /// apart: idle backups must not make room for ejecting every primary,
+    /// nor hold back the ejection of a dead one.
+    pub fn may_eject(&self, backend: &Backend) -> bool {
+        let tier = || self.backends.iter().filter(|b| b.backup == backend.backup);
+        let ejected = tier().filter(|b| b.health.ejected()).count();
+        (ejected + 1) * 100 <= self.passive.max_ejection_percent as usize * tier().count()
     }
 }
 

@@ -44,8 +44,35 @@ pub struct ListenerStats {
     pub active: AtomicU64,
     /// Connections closed because no backend could be reached.
     pub no_backend: AtomicU64,
+    /// Connections closed because this process ran out of descriptors or
+    /// memory while connecting to a backend (no backend is blamed).
+    pub local_errors: AtomicU64,
+    /// Failed `accept` calls (EMFILE, ENFILE, ENOBUFS...): the client waits
+    /// in the backlog while the loop backs off.
+    pub accept_errors: AtomicU64,
     /// Connections closed by the idle timeout.
     pub idle_timeouts: AtomicU64,
+    /// When the last `accept_error` event was queued (ms since the epoch):
+    /// at most one a second, carrying the count since the one before.
+    accept_error_reported: AtomicU64,
+    accept_errors_reported: AtomicU64,
+}
+
+impl ListenerStats {
+    /// Count a failed accept of listener `name`; queue an `accept_error`
+    /// event unless one went out less than a second ago (a descriptor
+    /// shortage fails thousands of accepts a second).
+    pub fn accept_failed(&self, name: &str, e: &std::io::Error, events: &crate::events::EventLog) {
+        let total = self.accept_errors.fetch_add(1, Relaxed) + 1;
+        let now = crate::events::wall_ms();
+        let last = self.accept_error_reported.load(Relaxed);
+        if now.saturating_sub(last) < 1000 || self.accept_error_reported.compare_exchange(last, now, Relaxed, Relaxed).is_err() {
+            return;
+        }
+        let since = total - self.accept_errors_reported.swap(total, Relaxed);
+        let reason = format!("accept failed: {e} ({since} since the last report)");
+        events.push(crate::events::Event::new("accept_error", ("", name), reason, 0));
+    }
 }
 
 /// A point-in-time copy of every counter, serialised to the control plane.
@@ -97,6 +124,10 @@ pub struct ListenerReport {
     pub accepted: u64,
     pub active: u64,
     pub no_backend: u64,
+    /// Clients closed because this process ran out of descriptors or memory.
+    pub local_errors: u64,
+    /// Failed accept calls (the clients wait in the backlog).
+    pub accept_errors: u64,
     pub idle_timeouts: u64,
     /// TLS counters (termination or SNI passthrough listeners).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -109,8 +140,8 @@ pub struct PoolReport {
     pub name: String,
     pub algorithm: crate::catalog::Algorithm,
     pub active: u64,
-    /// Smallest and largest share of new keys/connections a primary backend
-    /// gets with all eligible (table balance; 1/N each is perfect).
+    /// Smallest and largest share of new keys/connections an available
+    /// primary backend gets now (balance; 1/N each is perfect).
     pub share_min: f64,
     pub share_max: f64,
     pub backends: Vec<BackendReport>,
@@ -145,4 +176,32 @@ pub struct BackendReport {
     pub connect_timeouts: u64,
     pub tls_errors: u64,
     pub connect_time_avg_us: u64,
+    /// Time spent in successful connects since start, in microseconds (with
+    /// `total`, the `_sum`/`_count` pair of a Prometheus summary).
+    pub connect_time_us_sum: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::EventLog;
+
+    #[test]
+    fn accept_errors_are_all_counted_and_reported_at_most_once_a_second() {
+        let (stats, events) = (ListenerStats::default(), EventLog::default());
+        let emfile = std::io::Error::from_raw_os_error(24);
+        for _ in 0..1000 {
+            stats.accept_failed("front", &emfile, &events);
+        }
+        assert_eq!(stats.accept_errors.load(Relaxed), 1000);
+        let batch = events.drain();
+        assert_eq!(batch.events.len(), 1, "{:?}", batch.events);
+        let e = &batch.events[0];
+        assert_eq!((e.kind, e.pool.as_str(), e.address.as_str()), ("accept_error", "", "front"));
+        assert!(e.reason.contains("(1 since the last report)"), "{}", e.reason);
+        // A second later the next failure reports the ones in between.
+        stats.accept_error_reported.store(crate::events::wall_ms() - 1000, Relaxed);
+        stats.accept_failed("front", &emfile, &events);
+        assert!(events.drain().events[0].reason.contains("(1000 since the last report)"));
+    }
 }

@@ -97,3 +97,60 @@ async fn backup_serves_only_when_primaries_are_down() {
     assert_eq!(listener_stats(&r, "l").unwrap().no_backend, 0);
     engine.close(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_primaries_not_yet_known_down_move_on_to_the_backup() {
+    // Four dead primaries (not checked down, passive detection off) and retries=1:
+    // the primaries' two attempts fail, then the backup tier gets its own.
+    let dead: Vec<_> = (0..4).map(|_| refused_addr()).collect();
+    let backup = id_backend(9).await;
+    let mut backends: Vec<_> = dead.iter().map(|&a| (a, 1, false)).collect();
+    backends.push((backup.addr, 1, true));
+    let mut p = pool("p", 1, &backends);
+    p["passive"] = serde_json::json!({"consecutive_failures": 0, "ejection_ms": 1000, "max_ejection_ms": 1000, "max_ejection_percent": 50});
+    let engine = Engine::start(config(&[listener("l", "127.0.0.1:0", "p", 60_000, "never")], &[p])).unwrap();
+    let addr = addr_of(&engine, "l");
+    for i in 0..20 {
+        assert_eq!(fetch_id(addr).await, 9, "connection {i} failed instead of reaching the backup");
+    }
+    let r = engine.stats();
+    assert_eq!(listener_stats(&r, "l").unwrap().no_backend, 0);
+    let errors: u64 = dead.iter().map(|&a| backend_stats(&r, "p", a).unwrap().connect_errors).sum();
+    assert_eq!(errors, 40, "two primary attempts per connection, then the backup");
+    engine.close(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ejection_limits_count_primaries_and_backups_apart() {
+    // 3 primaries + 3 backups, max_ejection_percent 34: one primary may be
+    // ejected (1 of 3), not two -- counting the backups in would allow two (2 of 6).
+    let live = id_backend(1).await;
+    let (d1, d2) = (refused_addr(), refused_addr());
+    let b = id_backends(20..23).await;
+    let mut backends = vec![(d1, 1, false), (d2, 1, false), (live.addr, 1, false)];
+    backends.extend(b.iter().map(|x| (x.addr, 1, true)));
+    let mut p = pool("p", 2, &backends);
+    p["passive"] =
+        serde_json::json!({"consecutive_failures": 1, "ejection_ms": 60_000, "max_ejection_ms": 60_000, "max_ejection_percent": 34});
+    let engine = Engine::start(config(&[listener("l", "127.0.0.1:0", "p", 60_000, "never")], &[p])).unwrap();
+    let addr = addr_of(&engine, "l");
+    for _ in 0..12 {
+        assert_eq!(fetch_id(addr).await, 1);
+    }
+    let r = engine.stats();
+    let ejected = [d1, d2].iter().filter(|&&a| backend_stats(&r, "p", a).unwrap().ejected).count();
+    assert_eq!(ejected, 1, "{:?}", r.pools[0].backends);
+    assert!(b.iter().all(|x| x.accepted() == 0));
+    let events = engine.events().events;
+    assert!(events.iter().any(|e| e.kind == "ejection_skipped"), "{events:?}");
+    engine.close(Duration::from_secs(1)).await;
+}
+
+/// One `id_backend` per id.
+async fn id_backends(ids: std::ops::Range<u8>) -> Vec<Backend> {
+    let mut v = Vec::new();
+    for id in ids {
+        v.push(id_backend(id).await);
+    }
+    v
+}

@@ -27,7 +27,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio_util::either::Either;
-use upstream::{backend_handshake, connect, passive_failure};
+use upstream::{backend_handshake, connect, passive_failure, NoUpstream};
 
 /// Serve one client accepted on `worker`: every stage, then count.
 pub(crate) async fn serve(shared: Arc<Shared>, name: Arc<str>, client: TcpStream, peer: SocketAddr, worker: usize) {
@@ -58,9 +58,9 @@ async fn relay(shared: &Shared, listener: &Listener, client: TcpStream, peer: So
     let Routed { pool, key } = route::route(&listener.routes, sni.as_deref(), peer);
     drop(sni);
     let mut tried = Vec::with_capacity(4);
-    let Some(mut up) = connect(pool, &PickContext { key, client: peer }, &shared.events, &mut tried, &preface).await else {
-        listener.stats.no_backend.fetch_add(1, Relaxed);
-        return;
+    let mut up = match connect(pool, &PickContext { key, client: peer }, &shared.events, &mut tried, &preface).await {
+        Ok(up) => up,
+        Err(why) => return count_no_upstream(listener, why),
     };
     let client_spoke = !preface.is_empty();
     drop(preface); // delivered: not kept for the connection's life
@@ -81,11 +81,8 @@ async fn relay(shared: &Shared, listener: &Listener, client: TcpStream, peer: So
                     passive_failure(pool, b, Failure::ResetBeforeFirstByte, &shared.events);
                     drop(up);
                     up = match connect(pool, &PickContext { key, client: peer }, &shared.events, &mut tried, &[]).await {
-                        Some(next) => next,
-                        None => {
-                            listener.stats.no_backend.fetch_add(1, Relaxed);
-                            return;
-                        }
+                        Ok(next) => next,
+                        Err(why) => return count_no_upstream(listener, why),
                     };
                     continue;
                 }
@@ -117,6 +114,16 @@ async fn relay(shared: &Shared, listener: &Listener, client: TcpStream, peer: So
         }
         _ => {}
     }
+}
+
+/// Count a client closed for want of an upstream, by reason.
+fn count_no_upstream(listener: &Listener, why: NoUpstream) {
+    let s = &listener.stats;
+    match why {
+        NoUpstream::NoBackend => &s.no_backend,
+        NoUpstream::Local => &s.local_errors,
+    }
+    .fetch_add(1, Relaxed);
 }
 
 #[cfg(test)]

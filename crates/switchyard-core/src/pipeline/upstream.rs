@@ -1,12 +1,14 @@
 //! Stage 3, upstream: pick a backend of the routed pool by the route's key,
 //! connect with the pool's timeout (the client's first bytes go out with
 //! the connect), and on failure try another backend up to the pool's
-//! `retries`; then the backend TLS handshake when the pool asks for one.
+//! `retries` (per tier: primaries, then backups); then the backend TLS
+//! handshake when the pool asks for one.
 //!
 //! Failure contract: every failed attempt is counted on its backend and fed
 //! to passive detection; an attempt that fails has delivered nothing, so the
-//! next backend gets the preface whole. `None` = no backend could be reached
-//! (the caller counts `no_backend` and closes the client).
+//! next backend gets the preface whole. A failure of this process (out of
+//! descriptors) is never charged to a backend. `Err` = no backend could be
+//! reached (the caller counts why and closes the client).
 
 use crate::backend::Backend;
 use crate::events::EventLog;
@@ -40,10 +42,26 @@ impl Drop for Active<'_> {
     }
 }
 
-/// Connect a client to a backend of `pool` chosen by `ctx`, or `None` when every
-/// attempt failed or no backend was eligible. Failures are counted per backend.
-/// `tried` carries the backends already attempted for this client (a retry
-/// after an empty response continues the same budget of `retries + 1`).
+/// Why no backend was connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoUpstream {
+    /// Every attempt failed, or no backend was eligible.
+    NoBackend,
+    /// This process is out of descriptors or memory (EMFILE, ENFILE,
+    /// ENOBUFS, ENOMEM): not the backend's fault, so no backend is charged
+    /// and no other one is tried (it would fail the same way).
+    Local,
+}
+
+/// Connect a client to a backend of `pool` chosen by `ctx`. Failures are
+/// counted per backend. `tried` carries the backends already attempted for
+/// this client (a retry after an empty response continues the same budget).
+///
+/// The budget is `retries + 1` attempts *per tier*: when the primaries have
+/// used theirs, the backups get their own (nginx's `proxy_next_upstream`
+/// moves on to the backup servers the same way), so a backup takes the
+/// client even while the dead primaries are not yet known to be down.
+///
 /// `preface` (bytes the client already sent) is delivered as part of the
 /// connect: an attempt that fails has delivered nothing, so the next backend
 /// gets it whole. It is counted in the backend's `bytes_in`.
@@ -53,10 +71,14 @@ pub async fn connect<'a>(
     events: &EventLog,
     tried: &mut Vec<usize>,
     preface: &[u8],
-) -> Option<Upstream<'a>> {
+) -> Result<Upstream<'a>, NoUpstream> {
     let attempts = pool.retries as usize + 1;
-    while tried.len() < attempts {
-        let i = pool.pick(ctx, tried)?;
+    loop {
+        let on_primaries = tried.iter().filter(|&&i| !pool.backends[i].backup).count();
+        if tried.len() - on_primaries >= attempts {
+            return Err(NoUpstream::NoBackend);
+        }
+        let i = pool.pick(ctx, tried, on_primaries < attempts).ok_or(NoUpstream::NoBackend)?;
         tried.push(i);
         let b = &pool.backends[i];
         let start = Instant::now();
@@ -66,8 +88,9 @@ pub async fn connect<'a>(
                 b.stats.bytes_in.fetch_add(preface.len() as u64, Relaxed);
                 b.health.record_success();
                 pool.active.fetch_add(1, Relaxed);
-                return Some(Upstream { stream, active: Active { backend: b, pool } });
+                return Ok(Upstream { stream, active: Active { backend: b, pool } });
             }
+            Ok(Err(e)) if crate::net::is_local_exhaustion(&e) => return Err(NoUpstream::Local),
             Ok(Err(_)) => {
                 b.stats.connect_errors.fetch_add(1, Relaxed);
                 passive_failure(pool, b, Failure::ConnectRefused, events);
@@ -78,13 +101,12 @@ pub async fn connect<'a>(
             }
         }
     }
-    None
 }
 
 /// Feed a failure on real traffic to passive detection.
 pub fn passive_failure(pool: &Pool, b: &Backend, failure: Failure, events: &EventLog) {
     let addr = b.addr.to_string();
-    b.health.record_failure(&pool.passive, failure, || pool.may_eject(), events, (&pool.name, &addr));
+    b.health.record_failure(&pool.passive, failure, || pool.may_eject(b), events, (&pool.name, &addr));
 }
 
 /// TLS to a backend within the pool's connect timeout; a failure counts as a

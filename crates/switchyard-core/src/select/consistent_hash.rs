@@ -61,16 +61,16 @@ impl Selector for Ring {
         walk(len, &self.members.idx, |k| self.owners[(start + k) % len] as usize, b, eligible, self.bound.as_ref())
     }
 
-    fn shares(&self) -> Vec<(usize, f64)> {
-        // Each point owns the arc from its predecessor up to itself.
-        let mut arc = vec![0f64; self.members.len()];
+    fn shares(&self, eligible: &dyn Fn(usize) -> bool) -> Vec<(usize, f64)> {
+        // Each point owns the arc from its predecessor up to itself (a lone
+        // point owns the whole circle).
         let len = self.hashes.len();
-        for p in 0..len {
-            let prev = if p == 0 { self.hashes[len - 1] } else { self.hashes[p - 1] };
-            arc[self.owners[p] as usize] += self.hashes[p].wrapping_sub(prev) as f64;
-        }
-        let total = 2f64.powi(64);
-        self.members.idx.iter().zip(arc).map(|(&i, a)| (i, a / total)).collect()
+        let arc = |p: usize| match p {
+            _ if len == 1 => 1.0,
+            0 => self.hashes[0].wrapping_sub(self.hashes[len - 1]) as f64,
+            _ => self.hashes[p].wrapping_sub(self.hashes[p - 1]) as f64,
+        };
+        self.members.walked_shares(len, |p| self.owners[p] as usize, arc, eligible)
     }
 }
 
@@ -97,7 +97,7 @@ mod tests {
         for c in &counts {
             assert!((*c as f64 / 100_000.0 - 0.25).abs() < 0.05, "{counts:?}");
         }
-        let shares: f64 = r.shares().iter().map(|s| s.1).sum();
+        let shares: f64 = r.shares(&|_| true).iter().map(|s| s.1).sum();
         assert!((shares - 1.0).abs() < 1e-9);
     }
 

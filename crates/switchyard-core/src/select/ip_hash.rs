@@ -54,8 +54,8 @@ impl Selector for IpHash {
         (0..n).map(|k| self.members.idx[self.slots[(start + k) % n] as usize]).find(|&i| eligible(i))
     }
 
-    fn shares(&self) -> Vec<(usize, f64)> {
-        self.members.table_shares(&self.slots)
+    fn shares(&self, eligible: &dyn Fn(usize) -> bool) -> Vec<(usize, f64)> {
+        self.members.walked_shares(self.slots.len(), |p| self.slots[p] as usize, |_| 1.0, eligible)
     }
 }
 

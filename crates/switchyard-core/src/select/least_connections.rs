@@ -1,23 +1,26 @@
 //! Weighted least connections: the eligible member with the lowest
 //! active/weight wins. Active counts live in the backend's counters, which
 //! survive snapshot swaps, so a backend that stays keeps its count.
-//! Ties rotate, so an idle pool is not filled one backend at a time.
+//! Ties are broken by weighted round robin, as nginx does: an idle pool (say
+//! sequential requests) gets 3/1/1 weights as 60/20/20, not 33/33/33.
 
+use super::cycle::SmoothCycle;
 use super::{lighter, Members, PickContext, Selector};
 use crate::backend::Backend;
 use crate::catalog::Algorithm;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 
 /// Least active connections per unit of weight (a scan of the members).
 #[derive(Debug)]
 pub struct LeastConnections {
     members: Members,
-    rotate: AtomicUsize,
+    /// Decides among the members tied for the lightest load.
+    ties: SmoothCycle,
 }
 
 impl LeastConnections {
     pub fn new(members: Members) -> Self {
-        Self { members, rotate: AtomicUsize::new(0) }
+        Self { ties: SmoothCycle::new(&members), members }
     }
 }
 
@@ -27,28 +30,31 @@ impl Selector for LeastConnections {
     }
 
     fn pick(&self, _ctx: &PickContext, b: &[Backend], eligible: &dyn Fn(usize) -> bool) -> Option<usize> {
-        let n = self.members.len();
-        if n == 0 {
-            return None;
-        }
-        let start = self.rotate.fetch_add(1, Relaxed) % n;
+        let m = &self.members;
+        // The lightest load per weight among the eligible, and how many share it.
         let mut best: Option<(usize, u64, u32)> = None;
-        for k in 0..n {
-            let j = (start + k) % n;
-            let i = self.members.idx[j];
+        let mut tied = 0;
+        for (j, &i) in m.idx.iter().enumerate() {
             if !eligible(i) {
                 continue;
             }
-            let (load, w) = (b[i].stats.active.load(Relaxed), self.members.weights[j]);
-            if best.is_none_or(|(_, bl, bw)| lighter(load, w, bl, bw)) {
-                best = Some((i, load, w));
+            let (load, w) = (b[i].stats.active.load(Relaxed), m.weights[j]);
+            match best {
+                Some((_, bl, bw)) if !lighter(load, w, bl, bw) => tied += !lighter(bl, bw, load, w) as usize,
+                _ => (best, tied) = (Some((i, load, w)), 1),
             }
         }
-        best.map(|(i, _, _)| i)
+        let (first, bl, bw) = best?;
+        if tied == 1 {
+            return Some(first);
+        }
+        // Loads are read again: another worker may have moved one meanwhile.
+        let is_tied = |i: usize| eligible(i) && !lighter(bl, bw, b[i].stats.active.load(Relaxed), b[i].weight);
+        Some(self.ties.next(m, is_tied).map_or(first, |j| m.idx[j]))
     }
 
-    fn shares(&self) -> Vec<(usize, f64)> {
-        self.members.weight_shares()
+    fn shares(&self, eligible: &dyn Fn(usize) -> bool) -> Vec<(usize, f64)> {
+        self.members.weight_shares(eligible)
     }
 }
 
@@ -71,9 +77,16 @@ mod tests {
     }
 
     #[test]
-    fn ties_rotate() {
+    fn ties_go_by_weight() {
         let b = backends(&[1, 1, 1]);
         let s = LeastConnections::new(Members::of_tier(&b, false));
         assert_eq!(spread(&s, &b, 300), vec![100, 100, 100]);
+        // nginx: an idle pool weighted 3/1/1 gets 60/20/20.
+        let b = backends(&[3, 1, 1]);
+        let s = LeastConnections::new(Members::of_tier(&b, false));
+        assert_eq!(spread(&s, &b, 100), vec![60, 20, 20]);
+        // Only the tied lightest take part: 0/3 and 0/1 tie, 1/1 does not.
+        b[2].stats.active.store(1, Relaxed);
+        assert_eq!(spread(&s, &b, 100), vec![75, 25, 0]);
     }
 }

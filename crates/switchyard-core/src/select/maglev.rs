@@ -93,8 +93,8 @@ impl Selector for Maglev {
         walk(m, &self.members.idx, |k| self.table[(start + k) % m] as usize, b, eligible, self.bound.as_ref())
     }
 
-    fn shares(&self) -> Vec<(usize, f64)> {
-        self.members.table_shares(&self.table)
+    fn shares(&self, eligible: &dyn Fn(usize) -> bool) -> Vec<(usize, f64)> {
+        self.members.walked_shares(self.table.len(), |p| self.table[p] as usize, |_| 1.0, eligible)
     }
 }
 
@@ -113,7 +113,7 @@ mod tests {
     fn table_shares_follow_weights() {
         let b = backends(&[1, 1, 2]);
         let t = maglev(&b, DEFAULT_TABLE_SIZE);
-        let s: Vec<f64> = t.shares().iter().map(|x| x.1).collect();
+        let s: Vec<f64> = t.shares(&|_| true).iter().map(|x| x.1).collect();
         assert!((s[0] - 0.25).abs() < 0.01 && (s[1] - 0.25).abs() < 0.01 && (s[2] - 0.5).abs() < 0.01, "{s:?}");
         let counts = spread(&t, &b, 100_000);
         assert!(chi_square(&counts, &s) < 13.82, "{counts:?}"); // df 2, p = 0.001

@@ -8,14 +8,13 @@
 
 mod bounded;
 mod consistent_hash;
+mod cycle;
 mod ip_hash;
 mod least_connections;
 mod maglev;
 mod power_of_two;
 mod random;
-mod round_robin;
 mod walk;
-mod weighted_round_robin;
 
 use crate::backend::Backend;
 use crate::catalog::{self, Algorithm, HashKey};
@@ -53,10 +52,11 @@ pub trait Selector: Send + Sync + Debug {
     /// `eligible` holds, or `None`. `eligible` folds in what the pool knows
     /// (already tried, health); the selector decides the order.
     fn pick(&self, ctx: &PickContext, backends: &[Backend], eligible: &dyn Fn(usize) -> bool) -> Option<usize>;
-    /// Share of new keys or connections each member receives when all are
-    /// eligible, as `(backend index, share)`. For hash algorithms this is the
-    /// share of the table each owns (the balance gauges).
-    fn shares(&self) -> Vec<(usize, f64)>;
+    /// Share of new keys or connections each member receives while exactly
+    /// the members for which `eligible` holds are, as `(backend index,
+    /// share)`: what traffic gets, not what the weights say. For hash
+    /// algorithms, the share of the table whose walk ends at each member.
+    fn shares(&self, eligible: &dyn Fn(usize) -> bool) -> Vec<(usize, f64)>;
 }
 
 /// The backends one selector chooses among: pool indices and weights (> 0).
@@ -80,18 +80,39 @@ impl Members {
     pub fn is_empty(&self) -> bool {
         self.idx.is_empty()
     }
-    /// Weight shares, the default answer of `Selector::shares`.
-    pub fn weight_shares(&self) -> Vec<(usize, f64)> {
-        let total: u64 = self.weights.iter().map(|&w| w as u64).sum();
-        self.idx.iter().zip(&self.weights).map(|(&i, &w)| (i, w as f64 / total.max(1) as f64)).collect()
+    /// Weight shares among the eligible members (0 for the others): the
+    /// answer of `Selector::shares` for the algorithms that follow weights.
+    pub fn weight_shares(&self, eligible: &dyn Fn(usize) -> bool) -> Vec<(usize, f64)> {
+        let ok: Vec<bool> = self.idx.iter().map(|&i| eligible(i)).collect();
+        let total: u64 = self.weights.iter().zip(&ok).filter(|(_, &ok)| ok).map(|(&w, _)| w as u64).sum();
+        let share = |w: u32, ok: bool| if ok { w as f64 / total.max(1) as f64 } else { 0.0 };
+        self.idx.iter().zip(&self.weights).zip(ok).map(|((&i, &w), ok)| (i, share(w, ok))).collect()
     }
-    /// Shares of a lookup table whose entries are member positions (the
-    /// fraction of slots each member owns).
-    pub fn table_shares(&self, table: &[u32]) -> Vec<(usize, f64)> {
-        let mut count = vec![0usize; self.len()];
-        table.iter().for_each(|&j| count[j as usize] += 1);
-        let n = table.len().max(1) as f64;
-        self.idx.iter().zip(count).map(|(&i, c)| (i, c as f64 / n)).collect()
+
+    /// Shares of a circular lookup table whose picks walk forward past
+    /// ineligible owners: position `p` is owned by member `owner_at(p)` and
+    /// weighs `weight_at(p)`; its weight goes to the first eligible owner at
+    /// or after it. Off the hot path (stats): one pass over the table.
+    pub fn walked_shares(
+        &self,
+        len: usize,
+        owner_at: impl Fn(usize) -> usize,
+        weight_at: impl Fn(usize) -> f64,
+        eligible: &dyn Fn(usize) -> bool,
+    ) -> Vec<(usize, f64)> {
+        let ok: Vec<bool> = self.idx.iter().map(|&i| eligible(i)).collect();
+        let mut acc = vec![0f64; self.len()];
+        // Positions after the last eligible one wrap around to the first.
+        if let Some(mut owner) = (0..len).map(&owner_at).find(|&j| ok[j]) {
+            for p in (0..len).rev() {
+                if ok[owner_at(p)] {
+                    owner = owner_at(p);
+                }
+                acc[owner] += weight_at(p);
+            }
+        }
+        let total: f64 = acc.iter().sum();
+        self.idx.iter().zip(acc).map(|(&i, a)| (i, if total > 0.0 { a / total } else { 0.0 })).collect()
     }
 
     /// Weights divided by their greatest common divisor (5/5/10 → 1/1/2).
@@ -174,8 +195,7 @@ pub fn fast_rand() -> u64 {
 pub fn build(p: &BuildParams, members: Members) -> Box<dyn Selector> {
     let bound = p.balance_factor.map(|f| bounded::Bound::new(f, Arc::clone(&p.pool_active), members.len()));
     match p.algorithm {
-        Algorithm::RoundRobin => Box::new(round_robin::RoundRobin::new(members)),
-        Algorithm::WeightedRoundRobin => Box::new(weighted_round_robin::WeightedRoundRobin::new(members)),
+        Algorithm::RoundRobin | Algorithm::WeightedRoundRobin => Box::new(cycle::RoundRobin::new(p.algorithm, members)),
         Algorithm::LeastConnections => Box::new(least_connections::LeastConnections::new(members)),
         Algorithm::Random => Box::new(random::Random::new(members)),
         Algorithm::PowerOfTwo => Box::new(power_of_two::PowerOfTwo::new(members)),

@@ -33,8 +33,8 @@ impl Selector for PowerOfTwo {
         Some(if lighter(lc, wc, la, wa) { c } else { a })
     }
 
-    fn shares(&self) -> Vec<(usize, f64)> {
-        self.sampler.members.weight_shares()
+    fn shares(&self, eligible: &dyn Fn(usize) -> bool) -> Vec<(usize, f64)> {
+        self.sampler.members.weight_shares(eligible)
     }
 }
 

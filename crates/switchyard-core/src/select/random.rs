@@ -59,8 +59,8 @@ impl Selector for Random {
         self.draw_eligible(eligible)
     }
 
-    fn shares(&self) -> Vec<(usize, f64)> {
-        self.members.weight_shares()
+    fn shares(&self, eligible: &dyn Fn(usize) -> bool) -> Vec<(usize, f64)> {
+        self.members.weight_shares(eligible)
     }
 }
 
