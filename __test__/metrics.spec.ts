@@ -194,6 +194,44 @@ describe('/metrics', () => {
   });
 });
 
+/**
+ * Metric names the Metrics table of docs/admin.md names. A row may abbreviate: in
+ * `a_b_in_total` / `_out_total` the short form replaces as many trailing `_words` of the
+ * row's full name as it has.
+ */
+function documentedMetrics(): Set<string> {
+  const doc = readFileSync(new URL('../docs/admin.md', import.meta.url), 'utf8');
+  const section = doc.slice(doc.indexOf('## Metrics'), doc.indexOf('\n## ', doc.indexOf('## Metrics') + 1));
+  const names = new Set<string>();
+  for (const row of section.split('\n').filter((l) => l.startsWith('| `'))) {
+    const cell = row.split(/(?<!\\)\|/)[1]!;
+    const tokens = [...cell.matchAll(/`([^`]+)`/g)].map((m) => m[1]!.replace(/\{.*\}$/, ''));
+    const full = tokens.filter((t) => !t.startsWith('_'));
+    for (const f of full) names.add(f);
+    for (const short of tokens.filter((t) => t.startsWith('_'))) {
+      const n = short.split('_').length - 1;
+      for (const f of full) names.add(f.split('_').slice(0, -n).join('_') + short);
+    }
+  }
+  return names;
+}
+
+describe('docs/admin.md', () => {
+  it('names every metric family /metrics exports, and no other', async () => {
+    lb = await Switchyard.start(config());
+    const { text } = await scrape();
+    const exported = new Set<string>();
+    for (const [, name, type] of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
+      if (type === 'summary') exported.add(`${name}_sum`).add(`${name}_count`);
+      else exported.add(name!);
+    }
+    const documented = documentedMetrics();
+    expect(exported.size).toBeGreaterThan(30);
+    expect([...exported].filter((n) => !documented.has(n))).toEqual([]);
+    expect([...documented].filter((n) => !exported.has(n))).toEqual([]);
+  });
+});
+
 describe('connect time sum without the raw sum', () => {
   /** A target reporting one backend with the given counters (the shape `lb.stats()` has). */
   function target(report: () => Record<string, number>): AdminTarget {
