@@ -180,6 +180,36 @@ describe('errors across the boundary', () => {
   });
 });
 
+it('a second instance on the same admin address fails with a BindError naming admin.address; a missing admin.token_file exits 2 naming it', async () => {
+  const backend = await tagged('first');
+  try {
+    const yaml = (admin: string) => `listeners:\n  web: { address: "127.0.0.1:0", pool: api }\npools:\n  api:\n    backends:\n      - address: ${backend.address}\nadmin:\n  ${admin}\n`;
+    const first = daemon('start', '-c', file('admin-first.yaml', yaml('address: "127.0.0.1:0"')));
+    const line = await waitFor(() => first.out().split('\n').find((l) => l.includes('"admin.started"')), 'the first admin.started line');
+    const adminAddress = (JSON.parse(line) as { address: string }).address;
+    const second = daemon('start', '-c', file('admin-second.yaml', yaml(`address: "${adminAddress}"`)));
+    expect(await second.exited).toBe(1);
+    expect(second.out()).toContain(`[SWITCHYARD_ERR_BIND] admin.address: cannot bind ${adminAddress}: address already in use (EADDRINUSE)`);
+    // The first instance's admin server still answers.
+    expect((await fetch(`http://${adminAddress}/healthz`)).status).toBe(200);
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+
+    const missing = join(dir, 'no-such-token');
+    const bad = file('admin-token-file.yaml', yaml(`token_file: ${missing}`));
+    const checked = await cli('validate', '-c', bad);
+    expect(checked.code).toBe(2);
+    expect(checked.stderr).toContain(bad);
+    expect(checked.stderr).toContain(`admin.token_file: cannot read ${missing}: no such file`);
+    // A daemon, so a start that wrongly succeeded would still be killed after the test.
+    const started = daemon('start', '-c', bad);
+    expect(await started.exited).toBe(2);
+    expect(started.out()).toContain(`admin.token_file: cannot read ${missing}: no such file`);
+  } finally {
+    await backend.close();
+  }
+});
+
 describe('config discovery, --help and validate --json', () => {
   const ok = (port = 0, backend = '127.0.0.1:9001') => `listeners:\n  web: { address: "127.0.0.1:${port}", pool: api }\npools:\n  api:\n    backends:\n      - address: ${backend}\n`;
 

@@ -88,13 +88,17 @@ export class Services {
     if (unchecked.length) this.#host.engine.setHealth(unchecked);
   }
 
-  /** Stop every service; nothing reaches the data plane afterwards. Resolves when the admin server is closed. */
+  /** Stop every service but the admin server (see `closeAdmin`); nothing reaches the data plane afterwards. */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#pull);
     this.#monitor.stop();
     this.#slowStart.stop();
     this.#certs.stop();
+  }
+
+  /** Close the admin server. `Switchyard.close` calls it after the drain, so `/readyz` answers 503 until then. */
+  async closeAdmin(): Promise<void> {
     await this.#admin?.close();
   }
 

@@ -147,6 +147,11 @@ export class Switchyard {
     return this.#config;
   }
 
+  /** True from the moment `close()` is called: no new connections are accepted, the rest drain. */
+  get draining(): boolean {
+    return this.#closing !== undefined;
+  }
+
   /** The bound address of listener `name` (the real port when the config said 0). */
   address(name: string): BoundAddress {
     const a = this.addresses()[name];
@@ -362,6 +367,8 @@ export class Switchyard {
       try {
         await this.#engine.close(Math.max(0, Math.floor(drainMs)));
       } finally {
+        // The admin server outlives the drain, so `/readyz` can answer 503 (`draining`) meanwhile.
+        await this.#services.closeAdmin();
         clearInterval(this.#keepAlive);
         this.#keepAlive = undefined;
         this.#drains.forEach((t) => clearTimeout(t));

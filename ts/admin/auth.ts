@@ -6,7 +6,7 @@
  * Browsers cannot send an `Authorization` header from a bookmark, so the
  * dashboard also accepts `GET /?token=…` once: it sets an HttpOnly,
  * SameSite=Strict cookie holding an HMAC of the token (never the token itself)
- * and redirects to `/`. The cookie is honoured for GET requests only, so it
+ * and redirects to `/`. The cookie is honoured for GET (and HEAD) requests only, so it
  * can read (the page, `/api/*` reads, the stream, `/metrics`) but never change
  * anything; changes always need the header.
  */
@@ -38,7 +38,7 @@ export class Auth {
     return this.#want !== null && timingSafeEqual(sha256(given), this.#want);
   }
 
-  /** Is `req` allowed: a matching bearer token, or (GET only) the dashboard cookie. */
+  /** Is `req` allowed: a matching bearer token, or (GET and HEAD only) the dashboard cookie. */
   allows(req: IncomingMessage): boolean {
     if (this.#want === null) return true;
     const header = req.headers.authorization;
@@ -46,7 +46,7 @@ export class Auth {
       const m = /^Bearer +(\S+) *$/i.exec(header);
       return m !== null && this.matches(m[1]!);
     }
-    if (req.method !== 'GET' || this.#cookie === null) return false;
+    if ((req.method !== 'GET' && req.method !== 'HEAD') || this.#cookie === null) return false;
     const given = cookieValue(req.headers.cookie, COOKIE);
     return given !== undefined && timingSafeEqual(sha256(given), sha256(this.#cookie));
   }

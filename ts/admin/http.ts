@@ -1,9 +1,13 @@
 /** HTTP plumbing of the admin server: JSON errors, capped body reading, error mapping. */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { METHODS, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { ConfigIssue } from '../errors.js';
 
 /** Largest request body accepted (64 KiB); larger ones get 413 `payload_too_large`. */
 export const BODY_LIMIT = 64 * 1024;
+/** Largest request line plus headers (16 KiB, Node's default, set explicitly so the docs can
+ * promise it); larger ones get 431 `headers_too_large`. */
+export const HEADER_LIMIT = 16 * 1024;
 
 /** An error with an HTTP status and a stable code, rendered as `{ "error": { code, message } }`. */
 export class AdminError extends Error {
@@ -12,6 +16,8 @@ export class AdminError extends Error {
     readonly code: string,
     message: string,
     readonly issues?: ConfigIssue[],
+    /** Extra response headers (`Allow` of a 405, say). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -114,4 +120,46 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
   } catch (err) {
     throw new AdminError(400, 'bad_json', `request body is not valid JSON: ${(err as Error).message}`);
   }
+}
+
+/** The error a request gets that Node's HTTP parser refused before any handler ran. */
+function parserError(err: NodeJS.ErrnoException & { rawPacket?: Buffer; reason?: string }): AdminError {
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return new AdminError(431, 'headers_too_large', `the request line and headers are over the ${HEADER_LIMIT}-byte limit`);
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new AdminError(408, 'request_timeout', 'the request was not received in time');
+    case 'HPE_INVALID_METHOD': {
+      // Name the method when the packet starts with an unknown one (never echo arbitrary bytes;
+      // with pipelining the packet may start with an earlier, valid request).
+      const token = /^[\x21-\x7e]{1,24}(?= )/.exec(err.rawPacket?.toString('latin1') ?? '')?.[0];
+      const method = token && !METHODS.includes(token) ? token : undefined;
+      return new AdminError(400, 'bad_request', `unknown HTTP method${method ? ` ${JSON.stringify(method)}` : ''} (the admin API uses GET, HEAD, POST, PUT, DELETE)`);
+    }
+    default:
+      return new AdminError(400, 'bad_request', `malformed HTTP request: ${err.reason ?? err.message}${err.code ? ` (${err.code})` : ''}`);
+  }
+}
+
+/**
+ * The server's `clientError` handler: a request Node's parser refused (oversized headers, an
+ * unknown method, bad framing) still gets a JSON error, written to the raw socket (no
+ * `ServerResponse` exists yet), then the connection is closed.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  // A response already under way on this connection (a stream, say) cannot be followed by another.
+  const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const e = parserError(err);
+  const text = `${JSON.stringify(errorBody(e), null, 2)}\n`;
+  socket.end(
+    `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status] ?? 'Error'}\r\n` +
+      'content-type: application/json; charset=utf-8\r\n' +
+      `content-length: ${Buffer.byteLength(text)}\r\n` +
+      'cache-control: no-store\r\nconnection: close\r\n\r\n' +
+      text,
+  );
 }

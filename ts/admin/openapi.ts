@@ -32,10 +32,10 @@ const SCHEMAS: Record<string, Schema> = {
           code: {
             type: 'string',
             description:
-              'Stable: bad_json, bad_request, bad_content_type, unauthorized, not_found, method_not_allowed, conflict, no_config_file, invalid_config, payload_too_large, closed, internal.',
+              'Stable: bad_json, bad_request, bad_content_type, unauthorized, not_found, method_not_allowed, conflict, no_config_file, invalid_config, request_timeout, payload_too_large, headers_too_large, closed, internal.',
           },
           message: str(),
-          issues: { type: 'array', items: ref('Issue'), description: 'With `invalid_config` (422): every problem found.' },
+          issues: { type: 'array', items: ref('Issue'), description: 'With `invalid_config` (422) and validation `bad_request` (400): every problem found.' },
         },
       },
     },
@@ -118,6 +118,7 @@ const SCHEMAS: Record<string, Schema> = {
       after: { type: 'array', items: ref('Share') },
     },
   },
+  Probe: obj({ status: { type: 'string', enum: ['ok', 'ready', 'draining'] } }, 'A probe answer: `ok` (healthz), `ready` or `draining` (readyz).'),
   Reload: obj({
     reloaded: { type: 'boolean' },
     file: str(),
@@ -158,7 +159,7 @@ export function openapiDocument(): Record<string, unknown> {
       title: 'Switchyard admin API',
       version: '1',
       description:
-        'Inspect and steer a running Switchyard. Errors are `{ "error": { "code", "message" } }`. When a token is configured every route needs `Authorization: Bearer <token>` (GET routes also accept the dashboard cookie set by `GET /?token=`).',
+        'Inspect and steer a running Switchyard. Errors are `{ "error": { "code", "message" } }`. When a token is configured every route but `/healthz` and `/readyz` needs `Authorization: Bearer <token>` (GET routes also accept the dashboard cookie set by `GET /?token=`). Every GET route also answers HEAD (the same status and headers, no body).',
     },
     components: {
       schemas: SCHEMAS,
@@ -221,7 +222,7 @@ export function openapiDocument(): Record<string, unknown> {
             ...BODY_ERRORS,
             '404': error('No such pool.'),
             '409': error('The pool already has this backend.'),
-            '422': error('Invalid backend (e.g. not an IP address), with `issues`.'),
+            '422': error('Invalid backend (e.g. not an IP address), with `issues` naming the body field (`body.address`).'),
             ...COMMON,
           },
         },
@@ -292,9 +293,8 @@ export function openapiDocument(): Record<string, unknown> {
           ],
           responses: {
             '200': ok('The report.', ref('PlanReport')),
-            '400': error('Missing pool, unknown parameter or a malformed value.'),
+            '400': error('Missing pool, unknown parameter, a malformed value, or an impossible change (e.g. removing a backend the pool does not have; with `issues`).'),
             '404': error('No such pool.'),
-            '422': error('The change is invalid (e.g. removing a backend the pool does not have).'),
             ...COMMON,
           },
         },
@@ -312,6 +312,22 @@ export function openapiDocument(): Record<string, unknown> {
           summary:
             'Server-sent events: `stats` every second (`{ time, listeners, pools }`, the shapes of /api/listeners and /api/pools) and `backend` for each backend event.',
           responses: { '200': { description: 'An event stream.', content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...COMMON },
+        },
+      },
+      '/healthz': {
+        get: {
+          operationId: 'healthz',
+          summary: 'Liveness: 200 while the process serves HTTP. No token needed.',
+          security: [],
+          responses: { '200': ok('Alive.', ref('Probe')) },
+        },
+      },
+      '/readyz': {
+        get: {
+          operationId: 'readyz',
+          summary: 'Readiness: 200 while the listeners are bound and accepting; 503 from the start of `close()` (the drain) on. No token needed.',
+          security: [],
+          responses: { '200': ok('Ready.', ref('Probe')), '503': ok('Draining: take this instance out of rotation.', ref('Probe')) },
         },
       },
     },

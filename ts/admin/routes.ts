@@ -44,6 +44,8 @@ export interface Route {
   operationId: string;
   /** Schema of the JSON body, when the route takes one (then `application/json` is required). */
   body?: Schema;
+  /** Answers without a token (the probes; they reveal nothing about pools or backends). */
+  public?: boolean;
   handle(ctx: Ctx): Reply | Promise<Reply>;
 }
 
@@ -60,6 +62,17 @@ function configPool(config: ResolvedConfig, name: string): ResolvedPool | undefi
 /** Log a change that was applied: what, where, from what to what, and who asked. */
 function logChange(ctx: Ctx, action: string, fields: Record<string, unknown>): void {
   ctx.log('admin.change', { action, ...fields, remote: ctx.req.socket.remoteAddress ?? null });
+}
+
+/**
+ * The balancer's validation issues, re-addressed to the request that caused them: an added
+ * backend is checked as `pools.P.backends[i]` of a configuration, but the client sent `body`.
+ */
+function asRequestIssues(err: AdminError, pool: string): AdminError {
+  if (err.code !== 'invalid_config' || !err.issues) return err;
+  const issues = err.issues.map((i) => ({ path: i.path.replace(/^pools\.[^.]+\.backends\[\d+\]/, 'body'), message: i.message }));
+  const text = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
+  return new AdminError(422, 'invalid_config', `invalid backend for pools.${pool}: ${text}`, issues);
 }
 
 /** Run a balancer operation, mapping its errors to HTTP ones. */
@@ -143,7 +156,9 @@ export const ROUTES: Route[] = [
       const pool = params.pool!;
       const backend = ctx.body as BackendConfig;
       const before = new Set(configPool(lb.config, pool)?.backends.map((b) => b.address));
-      await call(() => lb.addBackend(pool, backend));
+      await call(() => lb.addBackend(pool, backend)).catch((err: AdminError) => {
+        throw asRequestIssues(err, pool);
+      });
       const added = configPool(lb.config, pool)?.backends.find((b) => !before.has(b.address));
       logChange(ctx, 'backend.add', { pool, backend: added?.address ?? backend.address, weight: added?.weight, backup: added?.backup, state: added?.state });
       return { status: 201, json: { pool: findPool(lb, pool) } };
@@ -255,8 +270,17 @@ export const ROUTES: Route[] = [
           throw new AdminError(400, 'bad_request', `expected samples an integer 1..1000000, got ${JSON.stringify(samplesText)}`);
         }
       }
-      const report = await call(() => lb.plan(pool, change, samples === undefined ? {} : { samples }));
-      return { status: 200, json: report };
+      try {
+        return { status: 200, json: lb.plan(pool, change, samples === undefined ? {} : { samples }) };
+      } catch (err) {
+        // Nothing is applied, so an impossible change (removing a backend the pool lacks, adding
+        // a bad address) is a bad query, not an invalid configuration.
+        const e = fromLb(err);
+        if (e.code !== 'invalid_config') throw e;
+        // The plan names the parameter (`remove`); the client knows it as `query.remove`.
+        const issues = (e.issues ?? []).map((i) => ({ path: PLAN_KEYS.includes(i.path) ? `query.${i.path}` : i.path, message: i.message }));
+        throw new AdminError(400, 'bad_request', `invalid plan query: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ') || e.message}`, issues);
+      }
     },
   },
   {
@@ -269,10 +293,27 @@ export const ROUTES: Route[] = [
     method: 'GET',
     path: '/api/stream',
     operationId: 'stream',
-    handle: ({ res, subscribe }) => {
+    handle: ({ req, res, subscribe }) => {
+      // HEAD: the headers of a stream, without holding the connection open.
+      if (req.method === 'HEAD') return { status: 200, text: '', contentType: 'text/event-stream; charset=utf-8' };
       subscribe(res);
       return undefined;
     },
+  },
+  {
+    method: 'GET',
+    path: '/healthz',
+    operationId: 'healthz',
+    public: true,
+    handle: () => ({ status: 200, json: { status: 'ok' } }),
+  },
+  {
+    method: 'GET',
+    path: '/readyz',
+    operationId: 'readyz',
+    public: true,
+    // Listeners are bound before the admin server starts, so only a drain makes a balancer unready.
+    handle: ({ lb }) => (lb.draining ? { status: 503, json: { status: 'draining' } } : { status: 200, json: { status: 'ready' } }),
   },
 ];
 

@@ -5,10 +5,11 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { BindError } from '../errors.js';
 import type { BackendEvent } from '../events.js';
 import { silent, type Logger } from '../log.js';
 import { Auth } from './auth.js';
-import { AdminError, errorBody, hasBody, readBody, readJson, sendJson, sendText } from './http.js';
+import { AdminError, HEADER_LIMIT, answerClientError, errorBody, hasBody, readBody, readJson, sendJson, sendText } from './http.js';
 import { ROUTES, matchPath, type Ctx, type Route } from './routes.js';
 import { validate } from './schema.js';
 import type { AdminTarget } from './target.js';
@@ -34,6 +35,35 @@ function splitHostPort(address: string): { host: string; port: number } {
   const i = address.lastIndexOf(':');
   if (i < 0) throw new AdminError(500, 'internal', `admin address ${JSON.stringify(address)} has no port`);
   return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
+}
+
+/** Why a bind failed, in words, for the errno codes `listen(2)` reports. */
+const BIND_REASONS: Record<string, string> = {
+  EADDRINUSE: 'address already in use',
+  EACCES: 'permission denied (ports below 1024 need CAP_NET_BIND_SERVICE)',
+  EADDRNOTAVAIL: 'address not available (not an address of this host)',
+};
+
+/** The admin socket could not bind: a `BindError` naming the config field, like a listener's. */
+function bindError(address: string, err: NodeJS.ErrnoException): BindError {
+  const reason = (err.code && BIND_REASONS[err.code]) ?? err.message;
+  return new BindError('SWITCHYARD_ERR_BIND', `admin.address: cannot bind ${address}: ${reason}${err.code ? ` (${err.code})` : ''}`, { cause: err });
+}
+
+/** Paths of the routes that need no token. */
+const PUBLIC_PATHS = new Set(ROUTES.filter((r) => r.public).map((r) => r.path));
+
+/** The route for `method` on `path` (HEAD runs the GET route; Node then sends no body), or the methods the path allows. */
+function findRoute(method: string, path: string): { route?: Route; params?: Record<string, string>; allowed: string[] } {
+  const want = method === 'HEAD' ? 'GET' : method;
+  const allowed: string[] = [];
+  for (const r of ROUTES) {
+    const params = matchPath(r.path, path);
+    if (!params) continue;
+    if (r.method === want) return { route: r, params, allowed };
+    allowed.push(...(r.method === 'GET' ? ['GET', 'HEAD'] : [r.method]));
+  }
+  return { allowed };
 }
 
 /** Fan-out of the live stream: one timer and one balancer listener for every client. */
@@ -124,25 +154,16 @@ export async function startAdmin(
       res.end();
       return;
     }
-    if (!auth.allows(req)) {
+    // Probes (/healthz, /readyz: fixed paths) answer without a token; everything else, unknown
+    // paths too, needs it, before anything about the path is revealed.
+    if (!PUBLIC_PATHS.has(url.pathname) && !auth.allows(req)) {
       throw new AdminError(401, 'unauthorized', 'this admin server requires "Authorization: Bearer <token>"');
     }
-
-    let route: Route | undefined;
-    let params: Record<string, string> | null = null;
-    const allowed: string[] = [];
-    for (const r of ROUTES) {
-      const p = matchPath(r.path, url.pathname);
-      if (!p) continue;
-      allowed.push(r.method);
-      if (r.method === method) {
-        route = r;
-        params = p;
-        break;
-      }
-    }
+    const { route, params, allowed } = findRoute(method, url.pathname);
     if (!route || !params) {
-      if (allowed.length) throw new AdminError(405, 'method_not_allowed', `${method} is not allowed on ${url.pathname} (allowed: ${allowed.join(', ')})`);
+      if (allowed.length) {
+        throw new AdminError(405, 'method_not_allowed', `${method} is not allowed on ${url.pathname} (allowed: ${allowed.join(', ')})`, undefined, { allow: allowed.join(', ') });
+      }
       throw new AdminError(404, 'not_found', `no route ${method} ${url.pathname}`);
     }
 
@@ -176,7 +197,7 @@ export async function startAdmin(
     else sendText(res, reply.status, reply.contentType, reply.text);
   };
 
-  const server = createServer((req, res) => {
+  const server = createServer({ maxHeaderSize: HEADER_LIMIT }, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       const e = err instanceof AdminError ? err : new AdminError(500, 'internal', err instanceof Error ? err.message : String(err));
       if (e.status === 500) log('admin.error', { method: req.method, path: req.url, message: e.message });
@@ -184,18 +205,21 @@ export async function startAdmin(
         res.destroy();
         return;
       }
-      const headers: Record<string, string> = {};
+      const headers: Record<string, string> = { ...e.headers };
       if (e.status === 401) headers['www-authenticate'] = 'Bearer realm="switchyard"';
       sendJson(res, e.status, errorBody(e), headers);
     });
   });
+  // Requests the parser refuses never reach the handler; they still get a JSON error.
+  server.on('clientError', answerClientError);
   server.keepAliveTimeout = 5_000;
 
   const { host, port } = splitHostPort(admin.address);
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const fail = (err: NodeJS.ErrnoException) => reject(bindError(admin.address, err));
+    server.once('error', fail);
     server.listen({ host, port }, () => {
-      server.off('error', reject);
+      server.off('error', fail);
       resolve();
     });
   });

@@ -13,6 +13,8 @@ import type { Stats } from '../stats.js';
 export interface AdminTarget {
   /** The configuration in force. */
   readonly config: ResolvedConfig;
+  /** True from the moment `close()` starts (listeners released, connections draining): `/readyz` answers 503. */
+  readonly draining: boolean;
   /** Every counter of the data plane now. */
   stats(): Stats;
   /** The active checks' view; a balancer without active checks may leave it out. */

@@ -66,6 +66,8 @@ export const DEFAULTS = Object.freeze({
     expect_status: Object.freeze([Object.freeze({ from: 200, to: 399 })]),
     verify: true,
   }),
-  /** The admin API binds loopback only unless told otherwise. */
-  admin_address: '127.0.0.1:9090',
+  /** The admin API binds loopback only unless told otherwise. Port 8479: outside the range
+   * Prometheus allocates to exporters (9100-9999) and not the default of Prometheus (9090),
+   * HAProxy's stats page (8404), Envoy (9901), Kong (8001) or APISIX (9180). */
+  admin_address: '127.0.0.1:8479',
 } as const);

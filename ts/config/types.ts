@@ -151,11 +151,17 @@ export interface SwitchyardConfig {
 
 /** The admin HTTP API (`/api/*`), Prometheus metrics (`/metrics`) and dashboard (`/`). */
 export interface AdminConfig {
-  /** `host:port` to bind. Default `127.0.0.1:9090`. */
+  /** `host:port` to bind. Default `127.0.0.1:8479`. */
   address?: string;
-  /** Bearer token (at least 16 characters) required on every request. Required when the
+  /** Bearer token (16..1024 printable ASCII characters) required on every request except
+   * `/healthz` and `/readyz`. A token (given one of the three ways) is required when the
    * address is not loopback (127.0.0.0/8, ::1). */
   token?: string;
+  /** Read the token from this file instead (relative to the configuration file; surrounding
+   * whitespace, such as a trailing newline, is dropped). A missing file is a configuration error. */
+  token_file?: string;
+  /** Read the token from this environment variable instead (e.g. `SWITCHYARD_ADMIN_TOKEN`). */
+  token_env?: string;
 }
 
 /** The admin section after validation. */

@@ -10,13 +10,11 @@ import { DEFAULTS } from './defaults.js';
 import { ALGORITHM_INFO, HASH_KEYS, LIMITS, POOL_OPTIONS } from '../binding/catalog.generated.js';
 import { backendHealthCheck, poolHealthCheck } from '../health/config.js';
 import { BACKEND, CONFIG, LISTENER, PASSIVE, POOL, keysOf } from './fields.js';
-import type { AcceptMode, Algorithm, BackendState, HashKey, OnDown, ResolvedAdmin, ResolvedBackend, ResolvedConfig, ResolvedListener, ResolvedPool, SpliceMode } from './types.js';
+import { checkAdmin } from './admin.js';
+import type { AcceptMode, Algorithm, BackendState, HashKey, OnDown, ResolvedBackend, ResolvedConfig, ResolvedListener, ResolvedPool, SpliceMode } from './types.js';
 
 const TOP_KEYS = keysOf(CONFIG);
 const ACCEPT_MODES: readonly AcceptMode[] = ['shared', 'reuseport'];
-const ADMIN_KEYS = ['address', 'token'];
-/** Shortest accepted admin token. */
-const MIN_TOKEN = 16;
 const LISTENER_KEYS = keysOf(LISTENER);
 const POOL_KEYS = keysOf(POOL);
 const BACKEND_KEYS = keysOf(BACKEND);
@@ -193,32 +191,6 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
   return [listener, addr];
 }
 
-/** Loopback: 127.0.0.0/8 and ::1. */
-function isLoopback(a: Addr): boolean {
-  return a.v6 ? a.ip === '[::1]' : a.ip.startsWith('127.');
-}
-
-/** The `admin` section: a bind address and a bearer token, required off loopback. */
-function checkAdmin(c: Checker, raw: unknown): [ResolvedAdmin | null, Addr | undefined] {
-  if (raw === undefined) return [null, undefined];
-  const a = c.object(raw, 'admin', `an object with keys ${ADMIN_KEYS.join(', ')}`);
-  if (!a) return [null, undefined];
-  c.keys(a, ADMIN_KEYS, 'admin');
-  const addr = c.address(a.address ?? DEFAULTS.admin_address, 'admin.address', 0);
-  let token: string | null = null;
-  if (a.token !== undefined) {
-    if (typeof a.token !== 'string' || a.token.length < MIN_TOKEN || a.token.length > 1024 || !/^[\x21-\x7e]+$/.test(a.token)) {
-      const got = typeof a.token === 'string' ? `a string of ${a.token.length} characters` : describe(a.token);
-      c.add('admin.token', `expected a token of ${MIN_TOKEN}..1024 printable ASCII characters without spaces, got ${got}`);
-    } else {
-      token = a.token;
-    }
-  } else if (addr && !isLoopback(addr)) {
-    c.add('admin.token', `required when admin.address is not loopback (127.0.0.0/8, [::1]), got address ${describe(addr.given)} and no token`);
-  }
-  return [{ address: addr?.text ?? '', token }, addr];
-}
-
 /**
  * Validate a raw configuration and fill in defaults.
  * @param raw    the parsed file or the object given to `defineConfig`
@@ -250,7 +222,7 @@ export function validateConfig(raw: unknown, source: string): ResolvedConfig {
   // After listeners so issues come out in the order files usually list them.
   const pools = c.named(top.pools, 'pools', 'pools').map(([name, p]) => checkPool(c, name, p, base));
 
-  const [admin, adminAddr] = checkAdmin(c, top.admin);
+  const [admin, adminAddr] = checkAdmin(c, top.admin, base);
   const adminClash = adminAddr && bound.find(([, other]) => conflicts(adminAddr, other));
   if (adminClash) {
     c.add('admin.address', `${describe(adminAddr.given)} conflicts with listeners.${adminClash[0]}.address (${describe(adminClash[1].given)}): same port on an overlapping address`);
