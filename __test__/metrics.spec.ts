@@ -8,8 +8,6 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Switchyard, type SwitchyardConfig } from '../ts/index.js';
-import { collect, render } from '../ts/admin/metrics.js';
-import type { AdminTarget } from '../ts/admin/target.js';
 import { TestCa, type Leaf } from './certs.js';
 import { closedByPeer, connect, drain, echo, send, waitFor, type Peer } from './helpers.js';
 import { parseExposition, promtoolCheckMetrics, sample, type PromSample } from './prometheus.js';
@@ -229,39 +227,5 @@ describe('docs/admin.md', () => {
     expect(exported.size).toBeGreaterThan(30);
     expect([...exported].filter((n) => !documented.has(n))).toEqual([]);
     expect([...documented].filter((n) => !exported.has(n))).toEqual([]);
-  });
-});
-
-describe('connect time sum without the raw sum', () => {
-  /** A target reporting one backend with the given counters (the shape `lb.stats()` has). */
-  function target(report: () => Record<string, number>): AdminTarget {
-    const stats = () => ({
-      connections_active: 0,
-      worker_connections: [],
-      pipes_in_use: 0,
-      splice_leases_total: 0,
-      listeners: [],
-      builds: { pools: 0, tls_configs: 0 },
-      pools: [{ name: 'p', algorithm: 'round_robin', active: 0, share_min: 1, share_max: 1, backends: [{ address: '10.0.0.1:80', weight: 1, backup: false, share: 1, state: 'ready', health: 'unknown', ejected: false, ejection_left_ms: 0, failures: 0, ejections: 0, available: true, active: 0, bytes_in: 0, bytes_out: 0, connect_errors: 0, connect_timeouts: 0, tls_errors: 0, ...report() }] }],
-    });
-    return { config: { listeners: [] }, stats } as unknown as AdminTarget;
-  }
-  const sumOf = (lb: AdminTarget) => sample(parseExposition(render(collect(lb))), 'switchyard_backend_connect_seconds_sum');
-
-  it('never goes down when a fast connect lowers the floored average', () => {
-    let report = { total: 3, connect_time_avg_us: 3 }; // true sum 10 µs: the estimate is 9
-    const lb = target(() => report);
-    expect(sumOf(lb)).toBeCloseTo(9e-6, 12);
-    report = { total: 4, connect_time_avg_us: 2 }; // a 0 µs connect: sum 10, estimate 8
-    expect(sumOf(lb)).toBeCloseTo(9e-6, 12);
-    report = { total: 10, connect_time_avg_us: 5 };
-    expect(sumOf(lb)).toBeCloseTo(50e-6, 12);
-    report = { total: 2, connect_time_avg_us: 7 }; // fewer connects than before: new counters
-    expect(sumOf(lb)).toBeCloseTo(14e-6, 12);
-  });
-
-  it('uses the data plane raw sum when it reports one', () => {
-    const lb = target(() => ({ total: 3, connect_time_avg_us: 3, connect_time_us_sum: 10 }));
-    expect(sumOf(lb)).toBeCloseTo(10e-6, 12);
   });
 });

@@ -7,7 +7,6 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
-import type { BackendStats } from '../stats.js';
 import { packageVersion } from '../version.js';
 import type { AdminTarget } from './target.js';
 import { healthMap } from './view.js';
@@ -60,30 +59,6 @@ export function render(families: Family[]): string {
 
 const HEALTH_STATES = ['up', 'down', 'unknown'] as const;
 const OPERATOR_STATES = ['ready', 'drain', 'maint'] as const;
-
-/** The last connect-time sum sent per balancer and backend, to keep it monotonic (see `connectSumUs`). */
-const connectSums = new WeakMap<AdminTarget, Map<string, { count: number; sumUs: number }>>();
-
-/**
- * Sum of a backend's successful connect times in microseconds. The data plane
- * reports a raw `connect_time_us_sum` once it has one; until then only the
- * integer average since start, so the sum is `avg * count`, which can be up to
- * `count` µs below the true sum and can shrink by a little when a fast connect
- * lowers the floored average. A counter must never go down (Prometheus reads
- * that as a restart), so the value sent is never below the last one sent for
- * the same backend unless the count itself went down (a new counter).
- */
-function connectSumUs(lb: AdminTarget, key: string, b: BackendStats): number {
-  const raw = (b as BackendStats & { connect_time_us_sum?: number }).connect_time_us_sum;
-  if (typeof raw === 'number') return raw;
-  let sent = connectSums.get(lb);
-  if (!sent) connectSums.set(lb, (sent = new Map()));
-  const last = sent.get(key);
-  const estimate = b.connect_time_avg_us * b.total;
-  const sumUs = last && b.total >= last.count ? Math.max(last.sumUs, estimate) : estimate;
-  sent.set(key, { count: b.total, sumUs });
-  return sumUs;
-}
 
 /** Parsed expiry per certificate file, reused while the file's mtime and size stay the same. */
 const expiries = new Map<string, { stamp: string; notAfterMs: number }>();
@@ -218,7 +193,7 @@ export function collect(lb: AdminTarget): Family[] {
       bShare.samples.push([labels, b.share]);
       const last = health.get(`${p.name}/${b.address}`)?.last;
       if (last) bCheck.samples.push([labels, last.duration_ms / 1000]);
-      bConnect.samples.push([labels, connectSumUs(lb, `${p.name}/${b.address}`, b) / 1e6, '_sum'], [labels, b.total, '_count']);
+      bConnect.samples.push([labels, b.connect_time_us_sum / 1e6, '_sum'], [labels, b.total, '_count']);
     }
   }
 
