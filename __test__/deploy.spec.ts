@@ -225,6 +225,21 @@ describe('container image', () => {
     expect(text).not.toMatch(/\bnpx\b/);
   });
 
+  it('its HEALTHCHECK command passes against a running Switchyard and fails once it stopped', async () => {
+    const check = JSON.parse(/CMD (\[.*\])$/.exec(instruction('HEALTHCHECK')[0]!)![1]!) as string[];
+    expect(check[0]).toBe('node');
+    const d = daemon([installedCommand(), 'start', '-c', runnableExampleConfig()]);
+    const admin = await logged(d.out, 'admin.started');
+    // The image's config has the admin server on 8479; here it is wherever port 0 landed.
+    const argv = check.map((a) => a.replace('127.0.0.1:8479', String(admin.address)));
+    expect(argv.join(' ')).not.toBe(check.join(' '));
+    const run = () => spawnSync(process.execPath, argv.slice(1), { encoding: 'utf8', timeout: 30_000 }).status;
+    expect(run()).toBe(0);
+    d.child.kill('SIGTERM');
+    expect(await d.exited).toBe(0);
+    expect(run()).toBe(1);
+  });
+
   it('keeps build outputs and dependencies out of the build context', () => {
     const ignored = readFileSync(join(DEPLOY, 'container', 'Dockerfile.dockerignore'), 'utf8').split('\n');
     for (const p of ['**/node_modules', 'target', 'dist', 'native/*.node', '.git']) expect(ignored).toContain(p);
