@@ -112,6 +112,8 @@ export function collect(lb: AdminTarget): Family[] {
   const lActive = fam('switchyard_listener_connections_active', 'gauge', 'Connections of the listener open now.');
   const lNoBackend = fam('switchyard_listener_no_backend_total', 'counter', 'Connections closed because no backend could be reached.');
   const lIdle = fam('switchyard_listener_idle_timeouts_total', 'counter', 'Connections closed by the idle timeout.');
+  const lLocal = fam('switchyard_listener_local_errors_total', 'counter', 'Clients closed because this process ran out of file descriptors or memory (never counted against a backend).');
+  const lAccept = fam('switchyard_listener_accept_errors_total', 'counter', 'Failed accept calls (e.g. EMFILE); the clients wait in the backlog.');
   const lTls = fam('switchyard_listener_tls_handshakes_total', 'counter', 'TLS handshakes completed by a terminating listener (resumed ones included).');
   const lTlsResumed = fam('switchyard_listener_tls_resumed_total', 'counter', 'TLS handshakes that resumed a session.');
   const lTlsVersion = fam('switchyard_listener_tls_version_total', 'counter', 'Completed TLS handshakes by protocol version: 1.2, 1.3.');
@@ -128,6 +130,8 @@ export function collect(lb: AdminTarget): Family[] {
     lActive.samples.push([labels, l.active]);
     lNoBackend.samples.push([labels, l.no_backend]);
     lIdle.samples.push([labels, l.idle_timeouts]);
+    lLocal.samples.push([labels, l.local_errors]);
+    lAccept.samples.push([labels, l.accept_errors]);
     const t = l.tls;
     if (!t) continue;
     lTls.samples.push([labels, t.handshakes]);
@@ -239,6 +243,8 @@ export function collect(lb: AdminTarget): Family[] {
     lActive,
     lNoBackend,
     lIdle,
+    lLocal,
+    lAccept,
     lTls,
     lTlsResumed,
     lTlsVersion,
