@@ -13,7 +13,7 @@ import { commandHelp, DEFAULT_DEMO_PORT, DEFAULT_DRAIN_MS } from './cli-commands
 import { formatPlan, planChange, type PlanChange } from './plan.js';
 import { startDemo } from './demo.js';
 import { ConfigError, SwitchyardError } from './errors.js';
-import { jsonLines } from './log.js';
+import { consoleLogger, jsonLines, parseLevel, type Logger, type LogLevel } from './log.js';
 import { Switchyard } from './switchyard.js';
 import { packageVersion } from './version.js';
 
@@ -28,6 +28,9 @@ Usage:
                                             what moves if the pool changes: shares before/after, keys that move
   switchyard COMMAND --help                 the flags of one command, with their defaults
   switchyard --version | --help
+
+Logs (start, demo): one line per event with a level; JSON (pino-compatible) unless stdout is a
+terminal. --log-level trace|debug|info|warn|error|fatal drops lines below it (default info).
 
 Config files: .yaml, .yml, .json, .js, .mjs, .ts (export default defineConfig({...})). Without -c:
 $${CONFIG_ENV}, else the first of ${CONFIG_NAMES.join(', ')} in the working directory.
@@ -51,8 +54,12 @@ function stopOnSignal(stop: () => Promise<void>): void {
   process.on('SIGTERM', onSignal);
 }
 
-async function start(file: string, drainMs: number): Promise<void> {
-  const log = jsonLines();
+/** Where a failed start is reported: set once `start` runs (a JSON line unless stderr is a terminal). */
+let fatalLog: Logger | undefined;
+
+async function start(file: string, drainMs: number, level: LogLevel): Promise<void> {
+  if (!process.stderr.isTTY) fatalLog = jsonLines(process.stderr);
+  const log = consoleLogger({ level });
   const lb = await Switchyard.fromFile(file, { logger: log });
   process.on('SIGHUP', () => {
     log('config.reload', { file });
@@ -78,8 +85,8 @@ async function validate(file: string, json: boolean): Promise<void> {
   else process.stdout.write(`${file}: ok (${c.listeners.length} listener(s), ${c.pools.length} pool(s))\n`);
 }
 
-async function demo(port: number): Promise<void> {
-  const d = await startDemo(port, jsonLines());
+async function demo(port: number, level: LogLevel): Promise<void> {
+  const d = await startDemo(port, consoleLogger({ level }));
   const pool = d.lb.config.pools[0]!;
   process.stdout.write(
     `\nSwitchyard demo is running.\n` +
@@ -134,6 +141,7 @@ async function main(argv: string[]): Promise<void> {
       config: { type: 'string', short: 'c' },
       port: { type: 'string' },
       'drain-ms': { type: 'string' },
+      'log-level': { type: 'string' },
       pool: { type: 'string' },
       add: { type: 'string', multiple: true },
       remove: { type: 'string', multiple: true },
@@ -170,13 +178,20 @@ async function main(argv: string[]): Promise<void> {
     const n = Number(v);
     return Number.isInteger(n) && n >= 0 ? n : usage(`--${name}: expected a non-negative integer, got "${v}"`);
   };
+  const level = (): LogLevel => {
+    try {
+      return parseLevel(values['log-level'] ?? 'info');
+    } catch (err) {
+      return usage((err as Error).message);
+    }
+  };
   switch (command) {
     case 'start':
-      return start(needFile(), int(values['drain-ms'], 'drain-ms', DEFAULT_DRAIN_MS));
+      return start(needFile(), int(values['drain-ms'], 'drain-ms', DEFAULT_DRAIN_MS), level());
     case 'validate':
       return validate(needFile(), values.json ?? false);
     case 'demo':
-      return demo(int(values.port, 'port', DEFAULT_DEMO_PORT));
+      return demo(int(values.port, 'port', DEFAULT_DEMO_PORT), level());
     case 'plan':
       return plan({
         file: needFile(),
@@ -195,6 +210,20 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
+  if (fatalLog) {
+    // A balancer that fails to start says so in the format of its other log lines.
+    const exitCode = err instanceof ConfigError ? 2 : 1;
+    const prefix = err instanceof SwitchyardError && !(err instanceof ConfigError) ? `[${err.code}] ` : '';
+    const fields = {
+      // The same text as the plain-text report, so a reader of either finds the code and the field.
+      error: `${prefix}${err instanceof Error ? err.message : String(err)}`,
+      ...(err instanceof SwitchyardError ? { code: err.code } : {}),
+      ...(err instanceof ConfigError ? { issues: err.issues } : {}),
+      exit_code: exitCode,
+    };
+    fatalLog('start_failed', fields, 'fatal');
+    process.exit(exitCode);
+  }
   if (err instanceof ConfigError) {
     process.stderr.write(`switchyard: ${err.message}\n`);
     process.exit(2);

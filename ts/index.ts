@@ -17,5 +17,5 @@ export { startAdmin } from './admin/server.js';
 export type { AdminServer } from './admin/server.js';
 export { HealthMonitor } from './health/monitor.js';
 export type { BackendCheckState, HealthChange } from './health/monitor.js';
-export { jsonLines, silent } from './log.js';
-export type { Logger } from './log.js';
+export { consoleLogger, jsonLines, prettyLines, silent } from './log.js';
+export type { Logger, LogLevel, LineOptions } from './log.js';

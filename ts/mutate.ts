@@ -93,3 +93,61 @@ export function setAlgorithm(config: ResolvedConfig, pool: string, algorithm: Al
   // The pool's other options stay as they are; the data plane receives only those the new algorithm reads.
   return withPool(config, pool, (p) => ({ ...p, algorithm: valid }));
 }
+
+/** One backend field a reload changed from the runtime value, or kept at it. */
+export interface RuntimeChange {
+  pool: string;
+  address: string;
+  field: 'state' | 'weight';
+  /** The value in force before the reload. */
+  from: string | number;
+  /** The value in force after it. */
+  to: string | number;
+  /** `declared`: the new config changed this field, and its value wins; `runtime`: the config
+   * left the field as it was, so the value set at runtime is kept. */
+  by: 'declared' | 'runtime';
+}
+
+/** Backend fields an operator changes at runtime and a reload must not silently revert. */
+const RUNTIME_FIELDS = ['state', 'weight'] as const;
+
+/**
+ * `next` (a newly declared config) with the runtime's state and weight kept where the
+ * declaration did not change them: per backend and field, when `next` holds the same value as
+ * `declared` (the previous declaration), the value in `running` stays; when it differs, the new
+ * declared value wins (HAProxy's server-state file rule). Returns what differs from `running`.
+ */
+export function keepRuntime(declared: ResolvedConfig, running: ResolvedConfig, next: ResolvedConfig): { config: ResolvedConfig; changes: RuntimeChange[] } {
+  const changes: RuntimeChange[] = [];
+  const pools = next.pools.map((p) => {
+    const before = declared.pools.find((x) => x.name === p.name);
+    const now = running.pools.find((x) => x.name === p.name);
+    if (!now) return p;
+    let copy: ResolvedPool | undefined;
+    p.backends.forEach((b, i) => {
+      const r = now.backends.find((x) => x.address === b.address);
+      if (!r) return;
+      const d = before?.backends.find((x) => x.address === b.address);
+      for (const field of RUNTIME_FIELDS) {
+        if (r[field] === b[field]) continue;
+        if (d && d[field] === b[field]) {
+          copy ??= structuredClone(p);
+          (copy.backends[i]! as Record<typeof field, unknown>)[field] = r[field];
+          changes.push({ pool: p.name, address: b.address, field, from: r[field], to: r[field], by: 'runtime' });
+        } else {
+          changes.push({ pool: p.name, address: b.address, field, from: r[field], to: b[field], by: 'declared' });
+        }
+      }
+    });
+    return copy ?? p;
+  });
+  return { config: { ...next, pools }, changes };
+}
+
+/** `change` as a backend event: `weight 1→5 (file)`, `state drain→ready (file)`, `state drain kept (runtime)`.
+ * `source` names the declaration (`file` on a reload, `config` for `update`). */
+export function describeChange(c: RuntimeChange, source: string): { pool: string; address: string; kind: string; reason: string } {
+  const { pool, address, field, from, to } = c;
+  if (c.by === 'runtime') return { pool, address, kind: 'kept', reason: `${field} ${to} kept (runtime)` };
+  return { pool, address, kind: field === 'state' ? String(to) : 'weight', reason: `${field} ${from}→${to} (${source})` };
+}

@@ -1,8 +1,8 @@
 /**
  * What runs beside the data plane in the Node process while a balancer is up:
  * active health checks (verdicts to the data plane, then events), slow start
- * after a recovery, certificate file watching, pulling the data plane's event
- * queue, and the admin server. `Switchyard` is the API; it owns the engine and
+ * after a recovery, drain deadlines, certificate file watching, pulling the data
+ * plane's event queue, and the admin server. `Switchyard` is the API; it owns the engine and
  * the configuration and hands this module the few things it needs (`Host`).
  */
 import type { ResolvedConfig } from './config/types.js';
@@ -14,6 +14,7 @@ import type { Engine } from './binding/engine.js';
 import { CertWatcher, tlsFiles } from './tls-watch.js';
 import { HealthMonitor, type BackendCheckState, type HealthChange } from './health/monitor.js';
 import { SlowStart } from './slow-start.js';
+import { Drains } from './drains.js';
 import { startAdmin, type AdminServer } from './admin/server.js';
 import type { AdminTarget } from './admin/target.js';
 
@@ -22,7 +23,7 @@ const EVENT_PULL_MS = 250;
 
 /** What the services need from the balancer they run beside. */
 export interface Host {
-  engine: Pick<Engine, 'setHealth' | 'events'>;
+  engine: Pick<Engine, 'setHealth' | 'events' | 'closeBackendConnections'>;
   log: Logger;
   /** The configuration in force (it changes with every update). */
   config(): ResolvedConfig;
@@ -42,6 +43,7 @@ export class Services {
   readonly #certs = new CertWatcher(() => this.#reloadCertificates());
   readonly #slowStart = new SlowStart((pools) => this.#push(pools));
   readonly #monitor: HealthMonitor;
+  readonly #drains: Drains;
   #admin: AdminServer | undefined;
 
   constructor(host: Host) {
@@ -51,8 +53,20 @@ export class Services {
     this.#pull = setInterval(() => this.#pullEvents(), EVENT_PULL_MS);
     this.#pull.unref();
     this.#certs.sync(tlsFiles(config));
-    this.#monitor = new HealthMonitor({ onChange: (batch) => this.#onHealth(batch), logger: host.log });
+    // Transitions are logged once, where every backend event is (`emit`); the monitor logs only its own trouble.
+    this.#monitor = new HealthMonitor({ onChange: (batch) => this.#onHealth(batch), logger: host.log, logTransitions: false });
     this.#monitor.sync(config);
+    this.#drains = new Drains({
+      config: () => host.config(),
+      closeConnections: (pool, address) => host.engine.closeBackendConnections(pool, address),
+      emit: (e) => host.emit(e),
+    });
+    this.#drains.sync(config);
+    for (const p of config.pools) {
+      for (const b of p.backends) {
+        if (b.state === 'drain') host.emit({ pool: p.name, address: b.address, kind: 'drain', reason: `state drain (config); open connections close after ${p.drain_timeout_ms} ms` });
+      }
+    }
   }
 
   /** Start the admin server for `target` (the balancer itself). */
@@ -75,10 +89,11 @@ export class Services {
     return this.#slowStart.overrides(config);
   }
 
-  /** A new configuration is in force: follow its certificate files and checks. */
+  /** A new configuration is in force: follow its certificate files, checks and drains. */
   applied(before: ResolvedConfig, after: ResolvedConfig): void {
     this.#certs.sync(tlsFiles(after));
     this.#monitor.sync(after);
+    this.#drains.sync(after);
     // A backend whose check was removed is usable again (its last verdict no longer applies).
     const unchecked = after.pools.flatMap((p) =>
       p.backends
@@ -94,6 +109,7 @@ export class Services {
     clearInterval(this.#pull);
     this.#monitor.stop();
     this.#slowStart.stop();
+    this.#drains.stop();
     this.#certs.stop();
   }
 

@@ -15,7 +15,7 @@ import type { Stats } from './stats.js';
 import { planChange, type PlanChange, type PlanOptions, type PlanReport } from './plan.js';
 import { EventEmitter } from 'node:events';
 import type { Algorithm, BackendConfig, BackendState } from './config/types.js';
-import { EventHistory, type BackendEvent } from './events.js';
+import { BackendEvents, EventHistory, type BackendEvent } from './events.js';
 import * as mutate from './mutate.js';
 import type { BackendCheckState } from './health/monitor.js';
 import { Services } from './services.js';
@@ -77,13 +77,17 @@ export class Switchyard {
   #keepAlive: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
   #history = new EventHistory();
-  /** Drain deadlines by `pool/address`. */
-  #drains = new Map<string, NodeJS.Timeout>();
+  /** Backend events, repeating ones folded, on their way to the history, the log and listeners. */
+  #backendEvents = new BackendEvents((e) => this.#publish(e));
+  /** The configuration as last declared (started with, reloaded, or given to `update`), before
+   * runtime changes: what a reload compares the new file with (see `mutate.keepRuntime`). */
+  #declared: ResolvedConfig;
   #services: Services;
 
   private constructor(engine: Engine, config: ResolvedConfig, log: Logger, sent: EngineConfig) {
     this.#engine = engine;
     this.#config = config;
+    this.#declared = config;
     this.#log = log;
     // The engine's sockets live in Rust, where Node cannot see them; this ref'd
     // timer keeps the process alive while the balancer runs, like a net.Server.
@@ -168,7 +172,9 @@ export class Switchyard {
 
   /**
    * Validate `config` and apply it atomically: all of it or nothing. Established
-   * connections are never dropped; new connections see the new tables.
+   * connections are never dropped; new connections see the new tables. A backend's
+   * state or weight set at runtime (`drain`, `setWeight`, the admin API) is kept
+   * unless `config` changes that same field of that backend (as `reload`).
    */
   async update(config: SwitchyardConfig, options: { source?: string } = {}): Promise<void> {
     this.#assertOpen();
@@ -176,35 +182,24 @@ export class Switchyard {
     this.#apply(resolved, options.source);
   }
 
-  /** Re-read a configuration file and apply it (an invalid file changes nothing). */
+  /**
+   * Re-read a configuration file and apply it (an invalid file changes nothing). A backend's
+   * state or weight set at runtime survives unless the file changes that same field of that
+   * backend (HAProxy's server-state rule); each value changed or kept is emitted as an event
+   * (`weight 1→5 (file)`, `state drain→ready (file)`, `state drain kept (runtime)`).
+   */
   async reload(path: string): Promise<void> {
     this.#assertOpen();
-    this.#apply(await loadConfigFile(path), path);
+    this.#apply(await loadConfigFile(path), path, 'file');
   }
 
   /** Set a backend's operator state. `drain`: no new connections; the rest are closed after the
    * pool's `drain_timeout` unless it is set back to `ready` first. `maint`: no new connections. */
   async setBackendState(pool: string, address: string, state: BackendState): Promise<void> {
     this.#assertOpen();
-    const next = mutate.setState(this.#config, pool, address, state);
-    this.#applyPool(next, pool);
-    const p = next.pools.find((x) => x.name === pool)!;
-    const b = p.backends.find((x) => x.address === mutate.canonical(address))!;
-    const key = `${pool}/${b.address}`;
-    clearTimeout(this.#drains.get(key));
-    this.#drains.delete(key);
-    if (state === 'drain') {
-      const timer = setTimeout(() => {
-        this.#drains.delete(key);
-        const still = this.#config.pools.find((x) => x.name === pool)?.backends.find((x) => x.address === b.address);
-        if (still?.state !== 'drain') return;
-        this.#engine.closeBackendConnections(pool, b.address);
-        this.#emit({ pool, address: b.address, kind: 'drain_closed', reason: `drain_timeout (${p.drain_timeout_ms} ms) passed` });
-      }, p.drain_timeout_ms);
-      timer.unref();
-      this.#drains.set(key, timer);
-    }
-    this.#emit({ pool, address: b.address, kind: state, reason: 'operator' });
+    // The drain deadline follows the state in force (services.ts), whichever path set it.
+    this.#applyPool(mutate.setState(this.#config, pool, address, state), pool);
+    this.#emit({ pool, address: mutate.canonical(address), kind: state, reason: 'operator' });
   }
 
   /** Stop sending new connections to a backend; existing ones finish (see `setBackendState`). */
@@ -281,9 +276,14 @@ export class Switchyard {
   }
 
   #emit(e: Omit<BackendEvent, 'time'>): void {
-    const event = { time: new Date().toISOString(), ...e };
+    this.#backendEvents.push(e);
+  }
+
+  /** The one place a backend event is recorded, logged (once) and handed to listeners. */
+  #publish(event: BackendEvent): void {
     this.#history.push(event);
-    this.#log(`backend.${e.kind}`, { pool: e.pool, address: e.address, reason: e.reason });
+    const { pool, address, reason, repeated } = event;
+    this.#log(`backend.${event.kind}`, { pool, address, reason, ...(repeated ? { repeated } : {}) });
     this.#events.emit('backend', event);
   }
 
@@ -318,13 +318,17 @@ export class Switchyard {
     this.#accept(resolved);
   }
 
-  #apply(resolved: ResolvedConfig, source = 'config'): void {
+  /** Apply a declared configuration, keeping runtime states and weights it does not change. */
+  #apply(declared: ResolvedConfig, source = 'config', by: 'file' | 'config' = 'config'): void {
+    const { config: resolved, changes } = mutate.keepRuntime(this.#declared, this.#config, declared);
     try {
       this.#pushAll(resolved);
     } catch (err) {
       throw fromNative(err, source);
     }
+    this.#declared = declared;
     this.#accept(resolved);
+    for (const c of changes) this.#emit(mutate.describeChange(c, by));
   }
 
   /** `resolved` is in force in the data plane: keep it and follow it. */
@@ -371,8 +375,7 @@ export class Switchyard {
         await this.#services.closeAdmin();
         clearInterval(this.#keepAlive);
         this.#keepAlive = undefined;
-        this.#drains.forEach((t) => clearTimeout(t));
-        this.#drains.clear();
+        this.#backendEvents.flush();
       }
       this.#log('stopped');
     })();

@@ -6,6 +6,7 @@
  *
  * Hooks for tests and scripts: each pool is `section[data-pool]`, each backend
  * row `tr[data-backend][data-status]` (status: up, down, ejected, drain, maint).
+ * Repeating events arrive folded (`repeated`: how many more the server held back).
  */
 
 const PAGE = `<!doctype html>
@@ -106,7 +107,7 @@ function addEvent(e) {
   if (e.address) why.set(e.pool + "/" + e.address, e.kind + ": " + e.reason);
   events.push(e); if (events.length > 100) events.shift();
   $("events").replaceChildren(...events.slice().reverse().map((x) => el("li", {},
-    new Date(x.time).toLocaleTimeString() + "  " + x.pool + " " + x.address + "  ", el("b", { class: "k-" + x.kind }, x.kind), "  " + x.reason)));
+    new Date(x.time).toLocaleTimeString() + "  " + x.pool + " " + x.address + "  ", el("b", { class: "k-" + x.kind }, x.kind), "  " + x.reason + (x.repeated ? "  (+" + x.repeated + " more like it)" : ""))));
 }
 fetch("/api/events", { credentials: "same-origin" }).then((r) => r.ok ? r.json() : { events: [] }).then((d) => d.events.forEach(addEvent)).catch(() => {});
 const es = new EventSource("/api/stream");

@@ -5,10 +5,14 @@
  * Per backend, the next probe is scheduled only when the previous one has
  * settled, so two probes of one backend are never in flight at once. Timers are
  * unref'd: the monitor never keeps the process alive by itself.
+ *
+ * A probe that could not run for a local reason (this process out of file
+ * descriptors) gives no verdict: it counts neither as a success nor as a failure,
+ * and a rate-limited `health.local_error` warning says why checks are stalled.
  */
 import type { ResolvedConfig } from '../config/types.js';
-import { silent, type Logger } from '../log.js';
-import { probe as realProbe, type CheckResult } from './probes.js';
+import { Repeats, silent, type Logger } from '../log.js';
+import { isLocalError, probe as realProbe, type CheckResult } from './probes.js';
 import type { ResolvedHealthCheck } from './types.js';
 
 /** A backend crossed its rise or fall threshold. */
@@ -40,8 +44,15 @@ export interface BackendCheckState {
 export interface HealthMonitorOptions {
   /** Receives the state changes of one event-loop turn together, in one call. */
   onChange: (batch: HealthChange[]) => void;
-  /** Gets `backend.up` / `backend.down` events. Default: silent. */
+  /** Gets `backend.up` / `backend.down` (see `logTransitions`), `health.local_error` and
+   * `health.listener_error`. Default: silent. */
   logger?: Logger;
+  /** Log each transition as `backend.up` / `backend.down`. Default true; off where the
+   * transitions are logged elsewhere (the balancer logs every backend event in one place). */
+  logTransitions?: boolean;
+  /** At most one `health.local_error` line per error code per this many ms (then one with
+   * `repeated`). Default 1000. */
+  localErrorWindowMs?: number;
   /** A uniform number in [0, 1), for start offsets and jitter. Default `Math.random`. */
   random?: () => number;
   /** The check itself; tests may replace it. Default: `probe` from `./probes.js`. */
@@ -65,6 +76,8 @@ interface Entry {
 export class HealthMonitor {
   readonly #onChange: (batch: HealthChange[]) => void;
   readonly #log: Logger;
+  readonly #logTransitions: boolean;
+  readonly #localErrors: Repeats<{ address: string; reason: string }>;
   readonly #random: () => number;
   readonly #probe: typeof realProbe;
   readonly #entries = new Map<string, Entry>();
@@ -74,6 +87,8 @@ export class HealthMonitor {
   constructor(opts: HealthMonitorOptions) {
     this.#onChange = opts.onChange;
     this.#log = opts.logger ?? silent;
+    this.#logTransitions = opts.logTransitions ?? true;
+    this.#localErrors = new Repeats(opts.localErrorWindowMs ?? 1000, (last, repeated) => this.#logLocal(last, repeated));
     this.#random = opts.random ?? Math.random;
     this.#probe = opts.probe ?? realProbe;
   }
@@ -119,6 +134,7 @@ export class HealthMonitor {
     if (this.#flush) clearImmediate(this.#flush);
     this.#flush = null;
     this.#pending = [];
+    this.#localErrors.flush();
   }
 
   /** Spread first checks over a whole interval, so many backends are not probed in the same millisecond. */
@@ -147,16 +163,35 @@ export class HealthMonitor {
     entry.running = running;
     const { address } = entry.state;
     this.#probe(address, entry.check, running.signal)
-      .catch((err: unknown): CheckResult => ({ ok: false, reason: `check failed: ${(err as Error)?.message ?? err}`, duration_ms: 0, at: Date.now() }))
+      .catch((err: unknown): CheckResult => ({
+        ok: false,
+        reason: `check failed: ${(err as Error)?.message ?? err}`,
+        duration_ms: 0,
+        at: Date.now(),
+        ...(isLocalError(err) ? { local: true as const } : {}),
+      }))
       .then((result) => {
         entry.running = null;
         if (entry.removed) return;
         if (generation !== entry.generation) return this.#schedule(entry, this.#firstDelay(entry.check));
-        this.#record(entry, result);
+        if (result.local) this.#localError(address, result);
+        else this.#record(entry, result);
         const { check, state } = entry;
         const base = state.status === 'down' ? check.down_interval_ms : check.interval_ms;
         this.#schedule(entry, base + this.#random() * check.jitter_ms);
       });
+  }
+
+  /** A check that could not run here: no verdict; warn, at most once per code per window. */
+  #localError(address: string, result: CheckResult): void {
+    const code = /\b(EMFILE|ENFILE)\b/.exec(result.reason)?.[1] ?? 'local';
+    const item = { address, reason: result.reason };
+    if (this.#localErrors.admit(code, item)) this.#logLocal(item);
+  }
+
+  #logLocal(item: { address: string; reason: string }, repeated?: number): void {
+    const fields = { address: item.address, reason: item.reason, verdict: 'skipped: a local error says nothing about the backend' };
+    this.#log('health.local_error', repeated ? { ...fields, repeated } : fields, 'warn');
   }
 
   /** Count the result and move the status when a threshold is crossed. */
@@ -177,7 +212,7 @@ export class HealthMonitor {
     state.status = up ? 'up' : 'down';
     state.since = Date.now();
     const { pool, address } = state;
-    this.#log(up ? 'backend.up' : 'backend.down', { pool, address, reason: result.reason });
+    if (this.#logTransitions) this.#log(up ? 'backend.up' : 'backend.down', { pool, address, reason: result.reason });
     this.#pending.push({ pool, address, up, reason: result.reason, result });
     // setImmediate, not a microtask: probes settling in the same loop turn (each in its own
     // I/O callback) all land before the check phase, so they leave as one batch.

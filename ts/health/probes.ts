@@ -18,6 +18,17 @@ export interface CheckResult {
   duration_ms: number;
   /** When the check started (epoch ms). */
   at: number;
+  /** Set when the check could not run for a local reason (this process is out of file
+   * descriptors: EMFILE/ENFILE). Such a result says nothing about the backend: no verdict. */
+  local?: true;
+}
+
+/** Errors of this process or host, not of the backend: out of file descriptors. */
+const LOCAL_ERRORS = new Set(['EMFILE', 'ENFILE']);
+
+/** Whether `err` is a local resource error (see `CheckResult.local`). */
+export function isLocalError(err: unknown): boolean {
+  return LOCAL_ERRORS.has((err as NodeJS.ErrnoException | null)?.code ?? '');
 }
 
 /** Only this much of an HTTP body is searched for `expect_body`: checks must stay cheap. */
@@ -68,13 +79,19 @@ export function statusAccepted(status: number, check: ResolvedHealthCheck): bool
 export async function probe(address: string, check: ResolvedHealthCheck, signal?: AbortSignal): Promise<CheckResult> {
   const at = Date.now();
   const started = performance.now();
-  const done = (ok: boolean, reason: string): CheckResult => ({ ok, reason, duration_ms: Math.round(performance.now() - started), at });
+  const done = (ok: boolean, reason: string, local = false): CheckResult => ({
+    ok,
+    reason,
+    duration_ms: Math.round(performance.now() - started),
+    at,
+    ...(local ? { local: true as const } : {}),
+  });
   let ca: Buffer | undefined;
   if (check.tls?.ca) {
     try {
       ca = await readFile(check.tls.ca);
     } catch (err) {
-      return done(false, `TLS: cannot read CA bundle ${check.tls.ca}: ${(err as Error).message}`);
+      return done(false, `TLS: cannot read CA bundle ${check.tls.ca}: ${(err as Error).message}`, isLocalError(err));
     }
   }
   const { host, port: backendPort } = splitAddress(address);
@@ -82,13 +99,13 @@ export async function probe(address: string, check: ResolvedHealthCheck, signal?
   return new Promise<CheckResult>((resolve) => {
     let cleanup = (): void => {};
     let settled = false;
-    const finish = (ok: boolean, reason: string): void => {
+    const finish = (ok: boolean, reason: string, local = false): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       cleanup();
-      resolve(done(ok, reason));
+      resolve(done(ok, reason, local));
     };
     const onAbort = (): void => finish(false, 'check cancelled');
     const timer = setTimeout(() => finish(false, `timeout after ${check.timeout_ms} ms`), check.timeout_ms);
@@ -99,7 +116,7 @@ export async function probe(address: string, check: ResolvedHealthCheck, signal?
   });
 }
 
-type Finish = (ok: boolean, reason: string) => void;
+type Finish = (ok: boolean, reason: string, local?: boolean) => void;
 
 /** `tcp` (connected) or `tls` (handshake done); returns the cleanup. */
 function socketCheck(target: { host: string; port: number }, check: ResolvedHealthCheck, ca: Buffer | undefined, finish: Finish): () => void {
@@ -113,7 +130,7 @@ function socketCheck(target: { host: string; port: number }, check: ResolvedHeal
     if (!t) finish(true, 'connected');
   });
   socket.on('secureConnect', () => finish(true, 'TLS handshake ok'));
-  socket.on('error', (err) => finish(false, describeError(err, t !== null && connected)));
+  socket.on('error', (err) => finish(false, describeError(err, t !== null && connected), isLocalError(err)));
   socket.on('close', () => finish(false, t && connected ? 'TLS: connection closed during the handshake' : 'connection closed'));
   return () => socket.destroy();
 }
@@ -137,7 +154,7 @@ function httpCheck(target: { host: string; port: number }, check: ResolvedHealth
     : http.request(options);
   req.on('socket', (s) => s.once('connect', () => (handshaking = t !== null)));
   if (t) req.on('socket', (s) => s.once('secureConnect', () => (handshaking = false)));
-  req.on('error', (err) => finish(false, describeError(err, handshaking)));
+  req.on('error', (err) => finish(false, describeError(err, handshaking), isLocalError(err)));
   req.on('response', (res) => {
     const status = res.statusCode ?? 0;
     if (!statusAccepted(status, check)) return finish(false, `HTTP ${status}`);
