@@ -59,7 +59,7 @@ const expected = {
   workers: DEFAULTS.workers,
   accept: 'shared',
   listeners: [
-    { name: 'web', address: '127.0.0.1:8080', pool: 'api', backlog: 4096, defer_accept: false, idle_timeout_ms: 60_000, splice: 'auto', tls: null, sni_routes: null, peek_timeout_ms: 5_000 },
+    { name: 'web', address: '127.0.0.1:8080', pool: 'api', backlog: 4096, defer_accept: false, idle_timeout_ms: 60_000, splice: 'auto', tls: null, sni_routes: null, peek_timeout_ms: 5_000, access_log: false },
   ],
   admin: null,
   pools: [

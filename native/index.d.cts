@@ -37,6 +37,8 @@ export declare class NativeEngine {
   closeBackendConnections(pool: string, address: string): boolean
   /** Take the queued data-plane events as JSON `EventBatch`. */
   events(): string
+  /** Take the queued access-log records as JSON `AccessBatch`. */
+  accessLog(): string
   /**
    * Stop accepting, let connections finish for up to `drainMs`, close the
    * rest and stop the runtime. Resolves once the ports are released.

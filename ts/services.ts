@@ -23,7 +23,7 @@ const EVENT_PULL_MS = 250;
 
 /** What the services need from the balancer they run beside. */
 export interface Host {
-  engine: Pick<Engine, 'setHealth' | 'events' | 'closeBackendConnections'>;
+  engine: Pick<Engine, 'setHealth' | 'events' | 'accessLog' | 'closeBackendConnections'>;
   log: Logger;
   /** The configuration in force (it changes with every update). */
   config(): ResolvedConfig;
@@ -113,6 +113,20 @@ export class Services {
     this.#certs.stop();
   }
 
+  /**
+   * Write out the access-log records the data plane queued (listeners with `access_log`):
+   * one `access` line per client connection. Pulled with the events, and once more after
+   * the drain so the last connections are logged too.
+   */
+  flushAccessLog(): void {
+    const { records, dropped } = this.#host.engine.accessLog();
+    for (const r of records) {
+      const { time_ms, ...fields } = r;
+      this.#host.log('access', { ...fields, accepted_at: new Date(time_ms).toISOString() }, 'info');
+    }
+    if (dropped > 0) this.#host.log('access.dropped', { dropped, reason: 'the access log queue was full' }, 'warn');
+  }
+
   /** Close the admin server. `Switchyard.close` calls it after the drain, so `/readyz` answers 503 until then. */
   async closeAdmin(): Promise<void> {
     await this.#admin?.close();
@@ -164,5 +178,6 @@ export class Services {
       this.#host.emit({ pool: e.pool, address: e.address, kind: e.kind, reason });
     }
     if (batch.dropped > 0) this.#host.emit({ pool: '', address: '', kind: 'events_dropped', reason: `${batch.dropped} data-plane events dropped (queue full)` });
+    this.flushAccessLog();
   }
 }

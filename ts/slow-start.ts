@@ -8,7 +8,6 @@
  * weighted and not keyed. Keyed algorithms (ip_hash, consistent_hash, maglev)
  * are left alone: changing a weight there moves keys, and ramping would move
  * them several times; the recovered backend takes back its keys at once.
- * round_robin ignores weights.
  *
  * Each step replaces only the pools being ramped (`push(pools)`), never the
  * whole configuration.

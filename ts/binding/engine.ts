@@ -6,7 +6,7 @@
  * out as `NativeCallError` (the data plane's `{ code, message, issues }`).
  */
 import { native, type NativeEngine } from './addon.js';
-import type { EngineConfig, EventBatch, HealthUpdate, PlanReport, PlanRequest, PoolConfig, StatsReport } from './types.generated.js';
+import type { AccessBatch, EngineConfig, EventBatch, HealthUpdate, PlanReport, PlanRequest, PoolConfig, StatsReport } from './types.generated.js';
 import { nativeCallError } from '../errors.js';
 
 /** Run an addon call; a thrown error becomes a `NativeCallError` (or an internal error). */
@@ -64,6 +64,11 @@ export class Engine {
   /** Take the queued data-plane events. */
   events(): EventBatch {
     return JSON.parse(call(() => this.#native.events())) as EventBatch;
+  }
+
+  /** Take the queued access-log records (listeners with `access_log: true`). */
+  accessLog(): AccessBatch {
+    return JSON.parse(call(() => this.#native.accessLog())) as AccessBatch;
   }
 
   /** Stop accepting, drain for up to `drainMs`, close the rest. */

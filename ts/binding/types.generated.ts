@@ -30,7 +30,11 @@ sni_routes: Array<SniRoute> | null,
 /**
  * How long to wait for a whole ClientHello (passthrough).
  */
-peek_timeout_ms: number, };
+peek_timeout_ms: number, 
+/**
+ * Keep an access log: one record per client connection (see `access.rs`).
+ */
+access_log: boolean, };
 
 export type SpliceMode = "auto" | "always" | "never";
 
@@ -261,6 +265,40 @@ duration_ms: number,
  * Milliseconds since the Unix epoch.
  */
 time_ms: number, };
+
+export type AccessBatch = { records: Array<AccessRecord>, 
+/**
+ * Records dropped since the previous pull because the queue was full.
+ */
+dropped: number, };
+
+export type AccessRecord = { 
+/**
+ * When the connection was accepted, ms since the Unix epoch.
+ */
+time_ms: number, listener: string, 
+/**
+ * The client's `ip:port`.
+ */
+client: string, 
+/**
+ * The pool it was routed to ("" when it never got that far).
+ */
+pool: string, 
+/**
+ * The backend that served it ("" when none did).
+ */
+backend: string, 
+/**
+ * From accept to close.
+ */
+duration_ms: number, 
+/**
+ * Bytes read from the client / from the backend.
+ */
+bytes_in: number, bytes_out: number, ended: Ended, };
+
+export type Ended = "completed" | "idle_timeout" | "cancelled" | "error" | "frontend_failed" | "no_backend" | "local_error" | "backend_tls_failed";
 
 export type PlanRequest = { before: PoolConfig, after: PoolConfig, 
 /**

@@ -6,6 +6,7 @@
 //! The test fails when a committed file differs from what the code renders;
 //! `UPDATE_BINDINGS=1 cargo test -p switchyard-core binding` rewrites them.
 
+use crate::access::{AccessBatch, AccessRecord, Ended};
 use crate::catalog::{self, Algorithm, HashKey};
 use crate::config::{AcceptMode, BackendConfig, EngineConfig, ListenerConfig, PoolConfig, SniRoute, SpliceMode};
 use crate::engine::HealthUpdate;
@@ -53,6 +54,9 @@ fn types_ts() -> String {
         decl::<HealthUpdate>(),
         decl::<EventBatch>(),
         decl::<Event>(),
+        decl::<AccessBatch>(),
+        decl::<AccessRecord>(),
+        decl::<Ended>(),
         decl::<PlanRequest>(),
         decl::<PlanReport>(),
         decl::<Share>(),

@@ -76,6 +76,9 @@ pub struct ListenerConfig {
     /// How long to wait for a whole ClientHello (passthrough).
     #[serde(default = "default_peek_timeout")]
     pub peek_timeout_ms: u64,
+    /// Keep an access log: one record per client connection (see `access.rs`).
+    #[serde(default)]
+    pub access_log: bool,
 }
 
 fn default_peek_timeout() -> u64 {

@@ -257,6 +257,11 @@ impl Engine {
         find_backend(&snap, pool, address).map(|(_, b)| b.health.close_connections()).is_some()
     }
 
+    /// Take the queued access-log records.
+    pub fn access_log(&self) -> crate::access::AccessBatch {
+        self.shared.access.drain()
+    }
+
     /// Take the queued data-plane events.
     pub fn events(&self) -> EventBatch {
         self.shared.events.drain()

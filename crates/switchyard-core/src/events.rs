@@ -1,7 +1,7 @@
-//! Data-plane events (passive ejections) for the control plane, in a bounded
-//! queue that TypeScript pulls. A stalled event loop can never block the data
-//! plane or grow memory: when the queue is full, new events are dropped and
-//! counted.
+//! Data-plane events (passive ejections, accept errors) for the control
+//! plane, in a bounded queue that TypeScript pulls. A stalled event loop can
+//! never block the data plane or grow memory: when the queue is full, new
+//! events are dropped and counted.
 
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -48,29 +48,60 @@ pub struct EventBatch {
     pub dropped: u64,
 }
 
-/// The bounded queue.
-#[derive(Debug, Default)]
-pub struct EventLog {
-    queue: Mutex<VecDeque<Event>>,
+/// A bounded queue the control plane pulls: when full, new items are
+/// dropped and counted, so a stalled event loop never blocks the data plane
+/// nor grows its memory.
+#[derive(Debug)]
+pub struct Bounded<T> {
+    queue: Mutex<VecDeque<T>>,
+    capacity: usize,
     dropped: AtomicU64,
 }
 
-impl EventLog {
-    /// Queue an event, or count it as dropped when full. Never blocks for long:
-    /// the lock is held for a push.
-    pub fn push(&self, e: Event) {
+impl<T> Bounded<T> {
+    /// A queue holding at most `capacity` items between two pulls.
+    pub fn new(capacity: usize) -> Self {
+        Self { queue: Mutex::new(VecDeque::new()), capacity, dropped: AtomicU64::new(0) }
+    }
+
+    /// Queue an item, or count it as dropped when full. Never blocks for
+    /// long: the lock is held for a push.
+    pub fn push(&self, item: T) {
         let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-        if q.len() >= CAPACITY {
+        if q.len() >= self.capacity {
             self.dropped.fetch_add(1, Relaxed);
         } else {
-            q.push_back(e);
+            q.push_back(item);
         }
+    }
+
+    /// Take everything queued, and the count dropped since the last take.
+    pub fn take(&self) -> (Vec<T>, u64) {
+        let items = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner())).into();
+        (items, self.dropped.swap(0, Relaxed))
+    }
+}
+
+/// The data plane's event queue.
+#[derive(Debug)]
+pub struct EventLog(Bounded<Event>);
+
+impl Default for EventLog {
+    fn default() -> Self {
+        Self(Bounded::new(CAPACITY))
+    }
+}
+
+impl EventLog {
+    /// Queue an event (dropped and counted when full).
+    pub fn push(&self, e: Event) {
+        self.0.push(e);
     }
 
     /// Take everything queued.
     pub fn drain(&self) -> EventBatch {
-        let events = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner())).into();
-        EventBatch { events, dropped: self.dropped.swap(0, Relaxed) }
+        let (events, dropped) = self.0.take();
+        EventBatch { events, dropped }
     }
 }
 

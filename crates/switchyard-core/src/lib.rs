@@ -12,7 +12,7 @@
 //!
 //! The public API is what the binding and the tests need: [`Engine`], the
 //! configuration ([`config`]), the data plane's facts ([`catalog`]), errors,
-//! reports ([`stats`], [`EventBatch`]) and [`plan`]. Everything else is
+//! reports ([`stats`], [`EventBatch`], [`AccessBatch`]) and [`plan`]. Everything else is
 //! private; the feature `internals` opens the selection internals to the
 //! criterion benches.
 #![deny(unsafe_code)]
@@ -25,6 +25,7 @@ pub mod stats;
 
 #[allow(unsafe_code)] // registers a shared listening socket with each worker's reactor
 mod accept;
+mod access;
 mod backend;
 mod engine;
 mod events;
@@ -58,6 +59,7 @@ pub mod snapshot;
 mod snapshot;
 
 pub use accept::SLACK as ACCEPT_SLACK;
+pub use access::{AccessBatch, AccessRecord, Ended};
 pub use config::EngineConfig;
 pub use engine::{Engine, HealthUpdate};
 pub use error::{Error, ErrorCode, Issue};

@@ -1,8 +1,9 @@
 //! The state every task of an engine shares: the published snapshot, the
-//! identity-keyed registry, live-connection tracking, the pipe pool and the
-//! event queue. Owned by the engine, read by the accept loops and the
+//! identity-keyed registry, live-connection tracking, the pipe pool, the
+//! event queue and the access log. Owned by the engine, read by the accept loops and the
 //! connection pipeline (which therefore never import the engine).
 
+use crate::access::AccessLog;
 use crate::events::EventLog;
 use crate::forward::PipePool;
 use crate::registry::Registry;
@@ -23,6 +24,8 @@ pub struct Shared {
     pub pipes: PipePool,
     /// Passive-detection events waiting for the control plane to pull them.
     pub events: EventLog,
+    /// Access-log records of listeners that keep one, waiting to be pulled.
+    pub access: AccessLog,
 }
 
 impl Shared {
@@ -36,6 +39,7 @@ impl Shared {
             cancel_conns,
             pipes: PipePool::new(max_pipes),
             events: EventLog::default(),
+            access: AccessLog::default(),
         }
     }
 

@@ -175,6 +175,8 @@ pub struct Listener {
     pub tls_shared: Option<Arc<TlsShared>>,
     /// How long passthrough waits for a whole ClientHello.
     pub peek_timeout: Duration,
+    /// Record every connection in the access log.
+    pub access_log: bool,
 }
 
 /// A listener's rustls configuration, and the settings it was built from
@@ -315,6 +317,7 @@ impl Listener {
             tls,
             tls_shared,
             peek_timeout: Duration::from_millis(l.peek_timeout_ms.max(1)),
+            access_log: l.access_log,
         })
     }
 }

@@ -92,6 +92,12 @@ impl NativeEngine {
         serde_json::to_string(&self.inner.events()).map_err(internal)
     }
 
+    /// Take the queued access-log records as JSON `AccessBatch`.
+    #[napi]
+    pub fn access_log(&self) -> Result<String> {
+        serde_json::to_string(&self.inner.access_log()).map_err(internal)
+    }
+
     /// Stop accepting, let connections finish for up to `drainMs`, close the
     /// rest and stop the runtime. Resolves once the ports are released.
     #[napi]

@@ -58,7 +58,7 @@ async fn burst(leg: &Leg<'_>, buf: &mut [u8], watch_streaming: bool, full_reads:
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
             Err(e) => return leg.ended(Some(e)).map(|_| Some(End::Eof)),
         };
-        leg.progress.fetch_add(1, Relaxed);
+        leg.progress.fetch_add(n as u64, Relaxed);
         crate::net::write_all(leg.dst, &buf[..n]).await?;
         leg.bytes.fetch_add(n as u64, Relaxed);
         if n < buf.len() {

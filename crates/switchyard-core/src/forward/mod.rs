@@ -36,8 +36,9 @@ pub(crate) struct Leg<'a> {
     pub src: &'a TcpStream,
     pub dst: &'a TcpStream,
     pub bytes: &'a AtomicU64,
-    /// Chunks read in this direction, bumped as soon as a read returns data
-    /// (the idle watch, "did the backend speak" and the retry rule read it).
+    /// Bytes read in this direction, added as soon as a read returns data
+    /// (the idle watch, "did the backend speak", the retry rule and the
+    /// access log read it).
     pub progress: &'a AtomicU64,
     /// The other direction's `progress`, set only on the backend → client leg
     /// of a connection that may still move to another backend: if the backend
@@ -100,6 +101,14 @@ pub enum Outcome {
     Failed(io::Error),
 }
 
+/// What one forwarded connection moved: bytes read from the client (`up`)
+/// and from the backend (`down`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Moved {
+    pub up: u64,
+    pub down: u64,
+}
+
 /// Counters one forwarded connection adds to.
 pub struct Counters<'a> {
     /// Client → backend.
@@ -113,8 +122,8 @@ pub struct Counters<'a> {
 /// token: its drain deadline, `on_down: close`, or the engine's close deadline).
 /// With `retry_if_silent`, a backend that ends before any byte moved yields
 /// `Outcome::Failed` with a [`SilentClose`] and the client is left untouched.
-/// Also returns whether the backend sent any byte (passive detection counts a
-/// reset before the first byte as a failure).
+/// Also returns the bytes moved each way (passive detection counts a reset
+/// before the backend's first byte as a failure; the access log reports them).
 #[allow(clippy::too_many_arguments)] // the hot path's inputs, passed as they are
 pub async fn proxy(
     client: &TcpStream,
@@ -125,7 +134,7 @@ pub async fn proxy(
     pipes: &PipePool,
     cancel: &CancellationToken,
     retry_if_silent: bool,
-) -> (Outcome, bool) {
+) -> (Outcome, Moved) {
     let (up_progress, down_progress) = (AtomicU64::new(0), AtomicU64::new(0));
     let first_done = AtomicBool::new(false);
     let silent_peer = retry_if_silent.then_some(&up_progress);
@@ -168,7 +177,7 @@ pub async fn proxy(
 
 /// Run `$both` (the two directions joined) until it ends, the connection
 /// idles out or `$cancel` fires; `$progress` is [client → backend, backend →
-/// client]. Evaluates to (Outcome, whether the backend sent any byte).
+/// client]. Evaluates to (Outcome, Moved).
 /// A macro, not an async fn: a future passed to an async fn is stored twice
 /// in the caller's task (once as the argument, once as the awaited local).
 macro_rules! supervise {
@@ -182,7 +191,7 @@ macro_rules! supervise {
             _ = idle_watch(progress, $idle) => Outcome::IdleTimeout,
             _ = $cancel.cancelled() => Outcome::Cancelled,
         };
-        (outcome, progress[1].load(Relaxed) > 0)
+        (outcome, Moved { up: progress[0].load(Relaxed), down: progress[1].load(Relaxed) })
     }};
 }
 pub(crate) use supervise;

@@ -163,7 +163,7 @@ pub async fn pump(leg: &Leg<'_>, mut lease: Lease<'_>) -> io::Result<()> {
             continue; // spurious wake-up
         }
         pipe.buffered = n;
-        leg.progress.fetch_add(1, Relaxed);
+        leg.progress.fetch_add(n as u64, Relaxed);
         // Drain: pipe → destination socket, all of it, before reading again.
         while pipe.buffered > 0 {
             match leg.dst.try_io(Interest::WRITABLE, || splice(pipe.r.as_raw_fd(), dst, pipe.buffered)) {

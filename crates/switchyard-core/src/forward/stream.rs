@@ -3,7 +3,7 @@
 //! path — complete and in order, FIN passed on (for TLS: close_notify, then
 //! the socket's write side), errors end both, idle timeout, cancellation.
 
-use super::{idle_watch, supervise, Counters, Outcome};
+use super::{idle_watch, supervise, Counters, Moved, Outcome};
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -28,20 +28,20 @@ where
         w.write_all(&buf[..n]).await?;
         w.flush().await?;
         bytes.fetch_add(n as u64, Relaxed);
-        progress.fetch_add(1, Relaxed);
+        progress.fetch_add(n as u64, Relaxed);
     }
 }
 
 /// Forward both ways between `client` and `backend` until both directions end,
 /// the connection idles out, fails, or a cancel token fires. Also returns
-/// whether the backend sent any byte.
+/// the bytes moved each way.
 pub async fn proxy_streams<A, B>(
     client: A,
     backend: B,
     idle_timeout: Duration,
     counters: Counters<'_>,
     cancel: &CancellationToken,
-) -> (Outcome, bool)
+) -> (Outcome, Moved)
 where
     A: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,

@@ -1,0 +1,87 @@
+//! The per-connection access log of listeners with `access_log: true`: one
+//! record per client connection, queued in a bounded queue the control
+//! plane pulls and writes out (JSON lines). Listeners without it pay
+//! nothing: no clock read, no allocation.
+
+use crate::events::Bounded;
+use serde::Serialize;
+
+/// Most records held between two pulls (about 2 MB); beyond, records are
+/// dropped and counted rather than grow memory.
+pub const CAPACITY: usize = 16 * 1024;
+
+/// How a client connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum Ended {
+    /// Both directions reached end of stream.
+    Completed,
+    /// No byte moved either way for the listener's idle timeout.
+    IdleTimeout,
+    /// Closed by a drain deadline, `on_down: close` or the engine's close.
+    Cancelled,
+    /// A socket error on either side.
+    Error,
+    /// The TLS handshake or the ClientHello peek failed (or the client left).
+    FrontendFailed,
+    /// No backend could be reached.
+    NoBackend,
+    /// This process ran out of descriptors or memory connecting to a backend.
+    LocalError,
+    /// The TLS handshake with the backend failed.
+    BackendTlsFailed,
+}
+
+/// One client connection, as the access log records it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct AccessRecord {
+    /// When the connection was accepted, ms since the Unix epoch.
+    pub time_ms: u64,
+    pub listener: String,
+    /// The client's `ip:port`.
+    pub client: String,
+    /// The pool it was routed to ("" when it never got that far).
+    pub pool: String,
+    /// The backend that served it ("" when none did).
+    pub backend: String,
+    /// From accept to close.
+    pub duration_ms: u64,
+    /// Bytes read from the client / from the backend.
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub ended: Ended,
+}
+
+/// A batch handed to the control plane.
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct AccessBatch {
+    pub records: Vec<AccessRecord>,
+    /// Records dropped since the previous pull because the queue was full.
+    pub dropped: u64,
+}
+
+/// The access log's queue.
+#[derive(Debug)]
+pub struct AccessLog(Bounded<AccessRecord>);
+
+impl Default for AccessLog {
+    fn default() -> Self {
+        Self(Bounded::new(CAPACITY))
+    }
+}
+
+impl AccessLog {
+    /// Queue a record (dropped and counted when full).
+    pub fn push(&self, r: AccessRecord) {
+        self.0.push(r);
+    }
+
+    /// Take everything queued.
+    pub fn drain(&self) -> AccessBatch {
+        let (records, dropped) = self.0.take();
+        AccessBatch { records, dropped }
+    }
+}
