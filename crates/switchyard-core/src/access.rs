@@ -63,25 +63,18 @@ pub struct AccessBatch {
     pub dropped: u64,
 }
 
-/// The access log's queue.
-#[derive(Debug)]
-pub struct AccessLog(Bounded<AccessRecord>);
-
-impl Default for AccessLog {
-    fn default() -> Self {
-        Self(Bounded::new(CAPACITY))
-    }
-}
+/// The access log's queue ([`CAPACITY`] records).
+pub type AccessLog = Bounded<AccessRecord>;
 
 impl AccessLog {
-    /// Queue a record (dropped and counted when full).
-    pub fn push(&self, r: AccessRecord) {
-        self.0.push(r);
+    /// An empty access log.
+    pub fn records() -> Self {
+        Bounded::new(CAPACITY)
     }
 
-    /// Take everything queued.
+    /// Take everything queued, as the batch the control plane pulls.
     pub fn drain(&self) -> AccessBatch {
-        let (records, dropped) = self.0.take();
+        let (records, dropped) = self.take();
         AccessBatch { records, dropped }
     }
 }

@@ -82,25 +82,18 @@ impl<T> Bounded<T> {
     }
 }
 
-/// The data plane's event queue.
-#[derive(Debug)]
-pub struct EventLog(Bounded<Event>);
-
-impl Default for EventLog {
-    fn default() -> Self {
-        Self(Bounded::new(CAPACITY))
-    }
-}
+/// The data plane's event queue ([`CAPACITY`] events).
+pub type EventLog = Bounded<Event>;
 
 impl EventLog {
-    /// Queue an event (dropped and counted when full).
-    pub fn push(&self, e: Event) {
-        self.0.push(e);
+    /// An empty event queue.
+    pub fn events() -> Self {
+        Bounded::new(CAPACITY)
     }
 
-    /// Take everything queued.
+    /// Take everything queued, as the batch the control plane pulls.
     pub fn drain(&self) -> EventBatch {
-        let (events, dropped) = self.0.take();
+        let (events, dropped) = self.take();
         EventBatch { events, dropped }
     }
 }
@@ -111,7 +104,7 @@ mod tests {
 
     #[test]
     fn bounded_and_counts_drops() {
-        let log = EventLog::default();
+        let log = EventLog::events();
         for _ in 0..CAPACITY + 10 {
             log.push(Event::new("ejected", ("p", "a"), String::new(), 1));
         }

@@ -38,8 +38,8 @@ impl Shared {
             conns: ConnTracker::new(workers),
             cancel_conns,
             pipes: PipePool::new(max_pipes),
-            events: EventLog::default(),
-            access: AccessLog::default(),
+            events: EventLog::events(),
+            access: AccessLog::records(),
         }
     }
 

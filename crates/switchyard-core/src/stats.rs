@@ -188,7 +188,7 @@ mod tests {
 
     #[test]
     fn accept_errors_are_all_counted_and_reported_at_most_once_a_second() {
-        let (stats, events) = (ListenerStats::default(), EventLog::default());
+        let (stats, events) = (ListenerStats::default(), EventLog::events());
         let emfile = std::io::Error::from_raw_os_error(24);
         for _ in 0..1000 {
             stats.accept_failed("front", &emfile, &events);
