@@ -7,7 +7,7 @@ import { validateConfig } from './config/validate.js';
 import { loadConfigFile } from './config/load.js';
 import type { ResolvedConfig, SwitchyardConfig } from './config/types.js';
 import { engineConfig, enginePool } from './config/engine.js';
-import { ClosedError, NotFoundError, fromNative } from './errors.js';
+import { ClosedError, ConfigError, NotFoundError, fromNative } from './errors.js';
 import { silent, type Logger } from './log.js';
 import { Engine } from './binding/engine.js';
 import type { BackendTlsConfig, EngineConfig } from './binding/types.generated.js';
@@ -19,6 +19,9 @@ import { BackendEvents, EventHistory, type BackendEvent } from './events.js';
 import * as mutate from './mutate.js';
 import type { BackendCheckState } from './health/monitor.js';
 import { Services } from './services.js';
+import { DnsWatcher } from './dns/watcher.js';
+import { parseHostPort } from './dns/names.js';
+import { parseAddress } from './config/checker.js';
 
 /** Options of `Switchyard.start`. */
 export interface StartOptions {
@@ -82,12 +85,16 @@ export class Switchyard {
   /** The configuration as last declared (started with, reloaded, or given to `update`), before
    * runtime changes: what a reload compares the new file with (see `mutate.keepRuntime`). */
   #declared: ResolvedConfig;
+  /** Resolves backend host names and SRV records, and keeps them current (`ts/dns/`). */
+  #dns: DnsWatcher;
   #services: Services;
 
-  private constructor(engine: Engine, config: ResolvedConfig, log: Logger, sent: EngineConfig) {
+  /** `config`: in force (names resolved); `declared`: as written (names unresolved). */
+  private constructor(engine: Engine, config: ResolvedConfig, log: Logger, sent: EngineConfig, declared: ResolvedConfig, dns: DnsWatcher) {
     this.#engine = engine;
     this.#config = config;
-    this.#declared = config;
+    this.#declared = declared;
+    this.#dns = dns;
     this.#log = log;
     // The engine's sockets live in Rust, where Node cannot see them; this ref'd
     // timer keeps the process alive while the balancer runs, like a net.Server.
@@ -100,6 +107,13 @@ export class Switchyard {
       emit: (e) => this.#emit(e),
       pushPool: (name) => this.#pushPool(this.#config, name),
       pushAll: () => this.#pushAll(this.#config),
+    });
+    dns.start({
+      log,
+      config: () => this.#config,
+      declared: () => this.#declared,
+      replacePool: (next, pool) => this.#applyPool(next, pool),
+      emit: (e) => this.#emit(e),
     });
   }
 
@@ -115,7 +129,10 @@ export class Switchyard {
     return Switchyard.#startResolved(resolved, options.logger ?? silent, path, path);
   }
 
-  static async #startResolved(config: ResolvedConfig, log: Logger, source = 'config', configPath?: string): Promise<Switchyard> {
+  static async #startResolved(declared: ResolvedConfig, log: Logger, source = 'config', configPath?: string): Promise<Switchyard> {
+    const dns = new DnsWatcher();
+    // Host names become addresses before anything binds; one that does not resolve is a ConfigError.
+    const config = await dns.resolve(declared, source);
     let engine: Engine;
     let tables: EngineConfig;
     try {
@@ -124,7 +141,7 @@ export class Switchyard {
     } catch (err) {
       throw fromNative(err, source);
     }
-    const lb = new Switchyard(engine, config, log, tables);
+    const lb = new Switchyard(engine, config, log, tables, declared, dns);
     for (const [name, address] of Object.entries(lb.addresses())) {
       const l = config.listeners.find((x) => x.name === name);
       log('listener.started', { listener: name, address: address.address, pool: l?.pool });
@@ -179,7 +196,7 @@ export class Switchyard {
   async update(config: SwitchyardConfig, options: { source?: string } = {}): Promise<void> {
     this.#assertOpen();
     const resolved = validateConfig(config, options.source ?? 'config');
-    this.#apply(resolved, options.source);
+    await this.#apply(resolved, options.source);
   }
 
   /**
@@ -190,7 +207,7 @@ export class Switchyard {
    */
   async reload(path: string): Promise<void> {
     this.#assertOpen();
-    this.#apply(await loadConfigFile(path), path, 'file');
+    await this.#apply(await loadConfigFile(path), path, 'file');
   }
 
   /** Set a backend's operator state. `drain`: no new connections; the rest are closed after the
@@ -215,6 +232,11 @@ export class Switchyard {
   /** Add a backend to a pool (validated like a config file entry). */
   async addBackend(pool: string, backend: BackendConfig): Promise<void> {
     this.#assertOpen();
+    // A name's addresses follow its DNS records, which only a configuration declares (and reloads).
+    const address: unknown = (backend as { address?: unknown } | null)?.address;
+    if (typeof address === 'string' && typeof parseAddress(address, 1) === 'string' && parseHostPort(address, 0)) {
+      throw new ConfigError(`pools.${pool}.backends`, [{ path: 'address', message: `expected an IP address, got ${JSON.stringify(address)} (host names are resolved only for backends written in the configuration)` }]);
+    }
     const next = mutate.addBackend(this.#config, pool, backend);
     this.#applyPool(next, pool);
     const added = next.pools.find((p) => p.name === pool)!.backends.at(-1)!;
@@ -318,9 +340,13 @@ export class Switchyard {
     this.#accept(resolved);
   }
 
-  /** Apply a declared configuration, keeping runtime states and weights it does not change. */
-  #apply(declared: ResolvedConfig, source = 'config', by: 'file' | 'config' = 'config'): void {
-    const { config: resolved, changes } = mutate.keepRuntime(this.#declared, this.#config, declared);
+  /** Apply a declared configuration, keeping runtime states and weights it does not change.
+   * Its host names are resolved first (new ones queried; one that fails changes nothing). */
+  async #apply(declared: ResolvedConfig, source = 'config', by: 'file' | 'config' = 'config'): Promise<void> {
+    const previous = this.#dns.expand(this.#declared);
+    const next = await this.#dns.resolve(declared, source);
+    this.#assertOpen();
+    const { config: resolved, changes } = mutate.keepRuntime(previous, this.#config, next);
     try {
       this.#pushAll(resolved);
     } catch (err) {
@@ -328,6 +354,7 @@ export class Switchyard {
     }
     this.#declared = declared;
     this.#accept(resolved);
+    this.#dns.sync(declared);
     for (const c of changes) this.#emit(mutate.describeChange(c, by));
   }
 
@@ -367,12 +394,14 @@ export class Switchyard {
     this.#closing ??= (async () => {
       const drainMs = options.drainMs ?? 10_000;
       this.#log('draining', { drain_ms: drainMs });
+      this.#dns.stop();
       await this.#services.stop();
       try {
         await this.#engine.close(Math.max(0, Math.floor(drainMs)));
       } finally {
         // The admin server outlives the drain, so `/readyz` can answer 503 (`draining`) meanwhile.
         await this.#services.closeAdmin();
+        this.#services.flushAccessLog();
         clearInterval(this.#keepAlive);
         this.#keepAlive = undefined;
         this.#backendEvents.flush();

@@ -7,6 +7,7 @@
 import { isIPv6 } from 'node:net';
 import type { ConfigIssue } from '../errors.js';
 import { formatDuration, parseDuration } from './duration.js';
+import { parseHostPort, type HostPort } from '../dns/names.js';
 
 /** A pool or listener name. */
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -58,7 +59,7 @@ export function parseAddress(s: string, minPort: number): Addr | string {
     addr = { ip, v6: false, port, text: `${ip}:${port}`, given: s };
   } else {
     // The hint only helps for names; a malformed IPv4 literal gets the plain message.
-    return /[a-z]/i.test(host ?? '') ? `${bad} (only IP literals and "localhost" are accepted; hostnames are not resolved)` : bad;
+    return /[a-z]/i.test(host ?? '') ? `${bad} (only IP literals and "localhost" are accepted here; host names are resolved in backend addresses only)` : bad;
   }
   if (port < minPort || port > 65535) return `expected "host:port" with a port ${minPort}..65535, got ${describe(s)}`;
   return addr;
@@ -130,6 +131,23 @@ export class Checker {
       return undefined;
     }
     return addr;
+  }
+
+  /** A backend address: an IP address as `address` reads it, or `name:port` with a host name
+   * to resolve (`ts/dns/`). */
+  backendAddress(v: unknown, path: string): Addr | HostPort | undefined {
+    if (typeof v === 'string') {
+      const named = parseAddress(v, 1);
+      if (typeof named === 'string' && v !== '' && !v.startsWith('[')) {
+        const host = parseHostPort(v, 0);
+        if (host && host.port === 0) {
+          this.add(path, `expected "host:port" with a port 1..65535, got ${describe(v)}`);
+          return undefined;
+        }
+        if (host) return host;
+      }
+    }
+    return this.address(v, path, 1);
   }
 
   /** A non-empty object keyed by names; returns its entries with valid or invalid names (both are checked further). */

@@ -10,6 +10,8 @@
 import { ALGORITHM_INFO, HASH_KEYS, LIMITS } from '../binding/catalog.generated.js';
 import { DEFAULTS } from './defaults.js';
 import { formatDuration } from './duration.js';
+import { DNS_DEFAULTS } from '../dns/defaults.js';
+import { SRV_NAME_PATTERN } from '../dns/names.js';
 
 /** An integer in `min..max`. */
 export interface IntField {
@@ -54,10 +56,12 @@ export interface StringField {
   maxLength?: number;
   doc: string;
 }
-/** `host:port` with an IP literal or `localhost`, port `minPort..65535`. */
+/** `host:port` with an IP literal or `localhost` (or, with `hostNames`, a DNS name), port `minPort..65535`. */
 export interface AddressField {
   kind: 'address';
   minPort: number;
+  /** A host name is accepted too and resolved by the control plane (backend addresses). */
+  hostNames?: boolean;
   default?: string;
   doc: string;
 }
@@ -193,7 +197,7 @@ export const PASSIVE = object('Passive detection on real traffic, in the data pl
 export const BACKEND = object(
   'One backend server.',
   {
-    address: address(1, 'host:port of the backend (an IP literal or localhost).'),
+    address: { ...address(1, 'host:port of the backend: an IP literal, localhost, or a host name resolved at start and again as its TTL runs out (one backend per address).'), hostNames: true },
     weight: int(LIMITS.weight.min, LIMITS.weight.max, 'Relative share; 0 takes no new connections.', LIMITS.weight.default),
     backup: bool('Used only when no primary backend is available.', D.backup),
     state: oneOf(['ready', 'drain', 'maint'], 'Operator state: ready takes traffic, drain and maint take no new connections.', D.state),
@@ -201,6 +205,31 @@ export const BACKEND = object(
   },
   ['address'],
 );
+
+/** `backends_from` of a pool: backends from DNS SRV records. */
+export const BACKENDS_FROM = object(
+  'Backends from DNS SRV records, re-resolved as their TTLs run out; with or instead of backends.',
+  {
+    srv: str('SRV name such as _http._tcp.api.internal: each target address is a backend with the record\'s port and weight; records with a higher priority value than the lowest are backups.', {
+      pattern: SRV_NAME_PATTERN,
+    }),
+  },
+  ['srv'],
+);
+
+/** The `dns` section: how backend host names and SRV records are resolved. */
+export const DNS = object('How backend host names and backends_from.srv are resolved.', {
+  servers: {
+    kind: 'list',
+    minItems: 1,
+    items: str('ip or ip:port (IPv6 as [::1]:53).', { pattern: '^[0-9A-Fa-f:.\\[\\]]+$' }),
+    doc: "Name servers (default: the system's, from /etc/resolv.conf).",
+  },
+  min_ttl: duration(100, HOUR_MS, 'A TTL below this is raised to it before the name is queried again; also the retry interval after a failed query.', DNS_DEFAULTS.min_ttl_ms),
+  max_ttl: duration(1_000, 24 * HOUR_MS, 'A TTL above this is lowered to it (nginx resolver valid=); at least min_ttl.', DNS_DEFAULTS.max_ttl_ms),
+  timeout: duration(100, 60_000, 'Timeout of one query (two tries per server).', DNS_DEFAULTS.timeout_ms),
+  family: oneOf(['any', 'ipv4', 'ipv6'], 'Address records used: any (A and AAAA), ipv4 (A), ipv6 (AAAA).', DNS_DEFAULTS.family),
+});
 
 /** One pool. */
 export const POOL = object(
@@ -224,9 +253,9 @@ export const POOL = object(
     slow_start: duration(0, HOUR_MS, "Ramp a recovered backend's weight from 10% to 100% over this time (0: off).", D.slow_start_ms),
     health_check: HEALTH_CHECK,
     backend_tls: BACKEND_TLS,
-    backends: { kind: 'list', minItems: 1, items: BACKEND, doc: 'The backends; no address twice.' },
+    backends: { kind: 'list', minItems: 1, items: BACKEND, doc: 'The backends; no address twice. Required unless backends_from is given.' },
+    backends_from: BACKENDS_FROM,
   },
-  ['backends'],
 );
 
 /** One listener. */
@@ -263,6 +292,7 @@ export const CONFIG = object(
     listeners: { kind: 'map', keyPattern: NAME_PATTERN, value: LISTENER, minEntries: 1, doc: 'Listeners by name.' },
     pools: { kind: 'map', keyPattern: NAME_PATTERN, value: POOL, minEntries: 1, doc: 'Pools by name.' },
     admin: ADMIN,
+    dns: DNS,
   },
   ['listeners', 'pools'],
 );

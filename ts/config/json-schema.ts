@@ -6,6 +6,7 @@
  */
 import { DURATION_PATTERN, formatDuration } from './duration.js';
 import { CONFIG, writtenDefault, type Field } from './fields.js';
+import { HOST_ADDRESS_PATTERN } from '../dns/names.js';
 
 /** A JSON Schema node (only the keywords used here). */
 export type JsonSchema = Record<string, unknown>;
@@ -46,7 +47,7 @@ function node(f: Field): JsonSchema {
       if (f.maxLength !== undefined) out.maxLength = f.maxLength;
       break;
     case 'address':
-      Object.assign(out, { type: 'string', pattern: ADDRESS_PATTERN });
+      Object.assign(out, { type: 'string', pattern: f.hostNames ? `(${ADDRESS_PATTERN})|(${HOST_ADDRESS_PATTERN})` : ADDRESS_PATTERN });
       break;
     case 'object':
       Object.assign(out, {

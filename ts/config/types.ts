@@ -25,6 +25,8 @@ import type { BackendTlsConfig, ListenerTlsConfig, ResolvedBackendTls, ResolvedL
 export type { BackendTlsConfig, ListenerTlsConfig, ResolvedBackendTls, ResolvedCertificate, ResolvedListenerTls } from './tls.js';
 
 import type { Duration } from './duration.js';
+import type { BackendsFromConfig, DnsConfig, ResolvedDns, ResolvedDnsSource } from '../dns/types.js';
+export type { BackendsFromConfig, DnsConfig, DnsFamily, ResolvedDns, ResolvedDnsSource } from '../dns/types.js';
 export type { Duration, DurationUnit } from './duration.js';
 
 /**
@@ -85,7 +87,9 @@ export interface PassiveConfig {
 
 /** One backend server of a pool. */
 export interface BackendConfig {
-  /** `host:port` of the backend (IP literal). */
+  /** `host:port` of the backend: an IP literal, `localhost`, or a host name (`api.internal:8080`)
+   * that is resolved at start and again as its TTL runs out; each address it resolves to is a
+   * backend with this entry's weight, backup, state and health check. */
   address: string;
   /** Relative weight, default 1. Weight 0 takes no new connections. */
   weight?: number;
@@ -132,7 +136,10 @@ export interface PoolConfig {
   backend_tls?: BackendTlsConfig;
   /** Active health check of every backend. Default: none (backends count as healthy). */
   health_check?: HealthCheckConfig;
-  backends: BackendConfig[];
+  /** The backends. Required unless `backends_from` is given. */
+  backends?: BackendConfig[];
+  /** Backends from DNS SRV records (with or instead of `backends`). */
+  backends_from?: BackendsFromConfig;
 }
 
 /** The whole configuration, as written in YAML, JSON or `defineConfig({...})`. */
@@ -147,6 +154,8 @@ export interface SwitchyardConfig {
   pools: Record<string, PoolConfig>;
   /** The admin HTTP API, metrics and dashboard. Off when absent. */
   admin?: AdminConfig;
+  /** How backend host names and SRV records are resolved. Defaults apply when absent. */
+  dns?: DnsConfig;
 }
 
 /** The admin HTTP API (`/api/*`), Prometheus metrics (`/metrics`) and dashboard (`/`). */
@@ -221,7 +230,11 @@ export interface ResolvedPool {
   backend_tls: ResolvedBackendTls | null;
   /** The pool's own check, which a backend added without an override gets; null: none. */
   health_check: ResolvedHealthCheck | null;
+  /** The backends the data plane receives: IP addresses only (with `dns_sources`, those the
+   * names resolved to, once the balancer has resolved them). */
   backends: ResolvedBackend[];
+  /** Names the backends also come from (host-name addresses, `backends_from`); absent when none. */
+  dns_sources?: ResolvedDnsSource[];
 }
 
 /** The validated configuration that crosses into Rust as JSON. */
@@ -232,4 +245,6 @@ export interface ResolvedConfig {
   pools: ResolvedPool[];
   /** Null when the admin API is off. */
   admin: ResolvedAdmin | null;
+  /** Present when a `dns` section is given or a pool has `dns_sources`. */
+  dns?: ResolvedDns;
 }

@@ -11,6 +11,8 @@ import { ALGORITHM_INFO, HASH_KEYS, LIMITS, POOL_OPTIONS } from '../binding/cata
 import { backendHealthCheck, poolHealthCheck } from '../health/config.js';
 import { BACKEND, CONFIG, LISTENER, PASSIVE, POOL, keysOf } from './fields.js';
 import { checkAdmin } from './admin.js';
+import { checkBackendsFrom, checkDns, nameSource } from '../dns/config.js';
+import type { ResolvedDnsSource } from '../dns/types.js';
 import type { AcceptMode, Algorithm, BackendState, HashKey, OnDown, ResolvedBackend, ResolvedConfig, ResolvedListener, ResolvedPool, SpliceMode } from './types.js';
 
 const TOP_KEYS = keysOf(CONFIG);
@@ -120,33 +122,41 @@ function checkPool(c: Checker, name: string, raw: unknown, base: string): Resolv
   pool.slow_start_ms = c.duration(p.slow_start, `${path}.slow_start`, ...span(P.slow_start), DEFAULTS.slow_start_ms);
   const check = poolHealthCheck(c, p.health_check, `${path}.health_check`);
   pool.health_check = check.resolved;
+  // Names to resolve (ts/dns/): host-name addresses and `backends_from`; the data plane never sees them.
+  const sources: ResolvedDnsSource[] = [];
+  const from = checkBackendsFrom(c, p.backends_from, `${path}.backends_from`, pool.health_check);
+  if (from) sources.push(from);
+  const withSources = () => (sources.length > 0 ? { ...pool, dns_sources: sources } : pool);
+  if (p.backends === undefined && p.backends_from !== undefined) return withSources();
   if (!Array.isArray(p.backends)) {
-    c.add(`${path}.backends`, p.backends === undefined ? 'missing (expected a non-empty array of backends)' : `expected a non-empty array of backends, got ${describe(p.backends)}`);
+    c.add(`${path}.backends`, p.backends === undefined ? 'missing (expected a non-empty array of backends, or backends_from)' : `expected a non-empty array of backends, got ${describe(p.backends)}`);
     return pool;
   }
-  if (p.backends.length === 0) c.add(`${path}.backends`, `pool ${describe(name)} has no backends (expected a non-empty array), got []`);
+  if (p.backends.length === 0 && p.backends_from === undefined) c.add(`${path}.backends`, `pool ${describe(name)} has no backends (expected a non-empty array), got []`);
   const seen = new Map<string, number>();
   p.backends.forEach((rawBackend: unknown, i) => {
     const bpath = `${path}.backends[${i}]`;
     const b = c.object(rawBackend, bpath, 'a backend object such as { address: "10.0.0.1:80" }');
     if (!b) return;
     c.keys(b, BACKEND_KEYS, bpath);
-    const addr = c.address(b.address, `${bpath}.address`, 1);
+    const addr = c.backendAddress(b.address, `${bpath}.address`);
+    const text = addr === undefined ? undefined : 'host' in addr ? `${addr.host.toLowerCase()}:${addr.port}` : addr.text;
     const backend: ResolvedBackend = {
-      address: addr?.text ?? '',
+      address: addr && !('host' in addr) ? addr.text : '',
       weight: c.int(b.weight, `${bpath}.weight`, LIMITS.weight.min, LIMITS.weight.max, LIMITS.weight.default),
       backup: c.bool(b.backup, `${bpath}.backup`, DEFAULTS.backup),
       state: c.oneOf(b.state, `${bpath}.state`, BACKEND_STATES, DEFAULTS.state),
       health_check: backendHealthCheck(c, check, b.health_check, `${bpath}.health_check`),
     };
-    if (addr) {
-      const first = seen.get(addr.text);
+    if (text !== undefined) {
+      const first = seen.get(text);
       if (first !== undefined) c.add(`${bpath}.address`, `duplicate backend ${describe(b.address)} (same as ${path}.backends[${first}])`);
-      else seen.set(addr.text, i);
+      else seen.set(text, i);
     }
-    pool.backends.push(backend);
+    if (addr && 'host' in addr) sources.push(nameSource(addr, `${bpath}.address`, backend));
+    else pool.backends.push(backend);
   });
-  return pool;
+  return withSources();
 }
 
 function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | undefined, base: string): [ResolvedListener, Addr | undefined] {
@@ -228,6 +238,9 @@ export function validateConfig(raw: unknown, source: string): ResolvedConfig {
     c.add('admin.address', `${describe(adminAddr.given)} conflicts with listeners.${adminClash[0]}.address (${describe(adminClash[1].given)}): same port on an overlapping address`);
   }
 
+  // Resolver settings only where they matter: a config without names resolves nothing.
+  const dns = top.dns !== undefined || pools.some((p) => p.dns_sources) ? checkDns(c, top.dns) : undefined;
+
   if (c.issues.length > 0) throw new ConfigError(source, c.issues);
-  return { workers, accept, listeners, pools, admin };
+  return { workers, accept, listeners, pools, admin, ...(dns ? { dns } : {}) };
 }
