@@ -9,7 +9,6 @@ import { loadConfigFile } from './config/load.js';
 import type { Algorithm, ResolvedConfig } from './config/types.js';
 import { CONFIG_ENV, CONFIG_NAMES, discoverConfig, notFoundMessage } from './config/discover.js';
 import { commandHelp, DEFAULT_DEMO_PORT, DEFAULT_DRAIN_MS } from './cli-commands.js';
-
 import { formatPlan, planChange, type PlanChange } from './plan.js';
 import { startDemo } from './demo.js';
 import { ConfigError, SwitchyardError } from './errors.js';

@@ -30,7 +30,7 @@ function backend(n: number): Promise<http.Server> {
 export async function startDemo(port: number, logger: Logger): Promise<Demo> {
   const servers = await Promise.all([1, 2, 3].map(backend));
   const config: SwitchyardConfig = {
-    listeners: { demo: { address: `127.0.0.1:${port}`, pool: 'demo' } },
+    listeners: { demo: { address: `127.0.0.1:${port}`, pool: 'demo', access_log: true } },
     pools: {
       demo: {
         backends: servers.map((s) => ({ address: `127.0.0.1:${(s.address() as AddressInfo).port}` })),

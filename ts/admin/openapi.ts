@@ -16,6 +16,8 @@ const obj = (properties: Record<string, Schema>, description?: string): Schema =
   properties,
   ...(description ? { description } : {}),
 });
+/** `schema` (an `obj`) with more properties that are not required. */
+const withOptional = (schema: Schema, more: Record<string, Schema>): Schema => ({ ...schema, properties: { ...(schema.properties as Record<string, Schema>), ...more } });
 
 const SCHEMAS: Record<string, Schema> = {
   ...REQUEST_SCHEMAS,
@@ -96,13 +98,16 @@ const SCHEMAS: Record<string, Schema> = {
     backends: { type: 'array', items: ref('Backend') },
   }),
   PoolEnvelope: obj({ pool: ref('Pool') }),
-  Event: obj({
-    time: { type: 'string', format: 'date-time' },
-    pool: str(),
-    address: str(),
-    kind: str('up, down, ejected, drain, ready, maint, drain_closed, added, removed, weight, algorithm, …'),
-    reason: str(),
-  }),
+  Event: withOptional(
+    obj({
+      time: { type: 'string', format: 'date-time' },
+      pool: str(),
+      address: str(),
+      kind: str('up, down, ejected, ejection_skipped, accept_error, drain, ready, maint, drain_closed, added, removed, weight, algorithm, kept, …'),
+      reason: str(),
+    }),
+    { repeated: int('Present on a folded summary: how many more events of this kind and backend the last second had.') },
+  ),
   Share: obj({ address: str(), share: num() }),
   PlanReport: {
     type: 'object',

@@ -22,6 +22,8 @@ export const DEFAULTS = Object.freeze({
   defer_accept: false,
   /** Passthrough listeners wait this long for a whole ClientHello (the data plane's default). */
   peek_timeout_ms: PEEK_TIMEOUT_MS,
+  /** No access log: one log line per connection is opt-in, per listener. */
+  access_log: false,
   /** Close a connection idle in both directions for this long (60s). */
   idle_timeout_ms: 60_000,
   /** Copy small transfers, switch to splice(2) for bulk streams. */

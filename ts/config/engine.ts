@@ -57,6 +57,7 @@ export function engineConfig(c: ResolvedConfig, weights?: WeightOverrides): Engi
       tls: l.tls ? engineListenerTls(l.tls) : null,
       sni_routes: l.sni_routes,
       peek_timeout_ms: l.peek_timeout_ms,
+      access_log: l.access_log,
     })),
     pools: c.pools.map((p) => enginePool(p, weights)),
   };

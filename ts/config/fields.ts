@@ -271,6 +271,7 @@ export const LISTENER = object(
     tls: LISTENER_TLS,
     sni_routes: { kind: 'map', keyPattern: HOST_PATTERN, value: str('Name of a pool.', { pattern: NAME_PATTERN }), doc: 'TLS passthrough: server name or *.domain → pool.' },
     peek_timeout: duration(1, 60_000, 'Passthrough: how long a client may take to send its whole ClientHello.', D.peek_timeout_ms),
+    access_log: bool('Log one `access` line per client connection (client, pool, backend, bytes, duration, how it ended).', D.access_log),
   },
   ['address', 'pool'],
 );

@@ -62,6 +62,9 @@ export interface ListenerConfig {
   sni_routes?: Record<string, string>;
   /** Passthrough: how long to wait for a whole ClientHello. Default `"5s"`. */
   peek_timeout?: Duration;
+  /** Log one `access` line per client connection: client, pool, backend, bytes each way,
+   * duration and how it ended. Default false. */
+  access_log?: boolean;
 }
 
 /** Operator state of a backend: `ready` takes traffic, `drain` takes no new connections and
@@ -191,6 +194,7 @@ export interface ResolvedListener {
   tls: ResolvedListenerTls | null;
   sni_routes: { name: string; pool: string }[] | null;
   peek_timeout_ms: number;
+  access_log: boolean;
 }
 
 /** A backend after validation. */

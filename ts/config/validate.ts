@@ -172,6 +172,7 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
     tls: null,
     sni_routes: null,
     peek_timeout_ms: DEFAULTS.peek_timeout_ms,
+    access_log: DEFAULTS.access_log,
   };
   const l = c.object(raw, path, 'a listener object such as { address: "0.0.0.0:80", pool: "web" }');
   if (!l) return [listener, undefined];
@@ -195,6 +196,7 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
   listener.tls = listenerTls(c, l.tls, `${path}.tls`, base);
   listener.sni_routes = sniRoutes(c, l.sni_routes, `${path}.sni_routes`, pools ? Object.keys(pools) : []);
   listener.peek_timeout_ms = c.duration(l.peek_timeout, `${path}.peek_timeout`, ...span(L.peek_timeout), DEFAULTS.peek_timeout_ms);
+  listener.access_log = c.bool(l.access_log, `${path}.access_log`, DEFAULTS.access_log);
   if (listener.tls && listener.sni_routes) {
     c.add(`${path}.sni_routes`, 'a listener either terminates TLS (tls) or passes it through routed by SNI (sni_routes), not both');
   }
