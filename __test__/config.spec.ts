@@ -59,7 +59,7 @@ const expected = {
   workers: DEFAULTS.workers,
   accept: 'shared',
   listeners: [
-    { name: 'web', address: '127.0.0.1:8080', pool: 'api', backlog: 4096, defer_accept: false, idle_timeout_ms: 60_000, splice: 'auto', tls: null, sni_routes: null, peek_timeout_ms: 5_000, access_log: false },
+    { name: 'web', address: '127.0.0.1:8080', pool: 'api', backlog: 4096, defer_accept: false, idle_timeout_ms: 60_000, splice: 'auto', tls: null, sni_routes: null, peek_timeout_ms: 5_000, access_log: false, protocol: 'tcp', http: null },
   ],
   admin: null,
   pools: [
@@ -79,6 +79,7 @@ const expected = {
       slow_start_ms: 0,
       backend_tls: null,
       health_check: null,
+      http: { key: null, sticky: null, host: null, max_idle_per_backend: 32, idle_timeout_ms: 4_000, eject_after_5xx: 0 },
       backends: [
         { address: '10.0.0.1:80', weight: 1, backup: false, state: 'ready', health_check: null },
         { address: '10.0.0.2:80', weight: 1, backup: false, state: 'ready', health_check: null },
@@ -490,7 +491,16 @@ describe('JSON Schema', () => {
       } else if (node.enum) {
         for (const v of node.enum as string[]) accepts(segs, v);
         rejects(segs, 'zz');
-      } else if (node.anyOf && !node.type) {
+      } else if (node.anyOf && (node.anyOf as JsonSchema[])[0]?.type === 'integer') {
+        // A size: bytes (the integer branch holds the range) or a string with a unit.
+        const { minimum: lo, maximum: hi } = (node.anyOf as { minimum: number; maximum: number }[])[0]!;
+        accepts(segs, lo);
+        accepts(segs, hi);
+        accepts(segs, `${lo >= 1024 && lo % 1024 === 0 ? `${lo / 1024}k` : lo}`);
+        if (lo > 0) rejects(segs, lo - 1);
+        rejects(segs, hi + 1);
+        rejects(segs, '16 kilobytes');
+      } else if (node.anyOf && !node.type && /only 0 may omit/.test(node.description as string)) {
         // A duration: the range is stated in the description ("1ms..1h").
         const [, lo, hi] = /, (\w+)\.\.(\w+); only 0/.exec(node.description as string)!;
         const [loMs, hiMs] = [parseDuration(lo), parseDuration(hi)] as number[];

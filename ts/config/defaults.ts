@@ -68,6 +68,27 @@ export const DEFAULTS = Object.freeze({
     expect_status: Object.freeze([Object.freeze({ from: 200, to: 399 })]),
     verify: true,
   }),
+  /** What a listener speaks: bytes (L4) unless told otherwise. */
+  protocol: 'tcp',
+  /** HTTP listeners (`listeners.NAME.http`): a 16 KiB request head of at most 100 fields, sent
+   * within 10s (slowloris); a backend answers with its head within 60s; X-Forwarded-* and
+   * X-Real-IP on, RFC 7239 Forwarded off. */
+  http: Object.freeze({
+    max_header_bytes: 16_384,
+    max_headers: 100,
+    header_read_timeout_ms: 10_000,
+    request_timeout_ms: 60_000,
+    x_forwarded: true,
+    forwarded: false,
+  }),
+  /** What a pool adds for HTTP: 32 idle keep-alive connections per backend, closed after 4s idle
+   * (below the backend's own keep-alive timeout, Node's being 5s, so the backend never closes a
+   * connection the balancer is about to reuse); no ejection on 5xx. */
+  pool_http: Object.freeze({
+    max_idle_per_backend: 32,
+    idle_timeout_ms: 4_000,
+    eject_after_5xx: 0,
+  }),
   /** The admin API binds loopback only unless told otherwise. Port 8479: outside the range
    * Prometheus allocates to exporters (9100-9999) and not the default of Prometheus (9090),
    * HAProxy's stats page (8404), Envoy (9901), Kong (8001) or APISIX (9180). */

@@ -32,6 +32,8 @@ export function enginePool(p: ResolvedPool, weights?: WeightOverrides, backendTl
     panic_threshold: p.panic_threshold,
     on_down: p.on_down,
     backend_tls: backendTls !== undefined ? backendTls : p.backend_tls ? engineBackendTls(p.backend_tls) : null,
+    // A request key, like hash_key, only for the algorithms that hash (a plan may change the algorithm).
+    http: { ...p.http, key: reads(p.algorithm, 'hash_key') ? p.http.key : null },
     backends: p.backends.map((b) => ({
       address: b.address,
       weight: weights?.get(`${p.name}/${b.address}`) ?? b.weight,
@@ -58,6 +60,8 @@ export function engineConfig(c: ResolvedConfig, weights?: WeightOverrides): Engi
       sni_routes: l.sni_routes,
       peek_timeout_ms: l.peek_timeout_ms,
       access_log: l.access_log,
+      protocol: l.protocol,
+      http: l.http,
     })),
     pools: c.pools.map((p) => enginePool(p, weights)),
   };

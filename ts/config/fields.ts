@@ -10,6 +10,7 @@
 import { ALGORITHM_INFO, HASH_KEYS, LIMITS } from '../binding/catalog.generated.js';
 import { DEFAULTS } from './defaults.js';
 import { formatDuration } from './duration.js';
+import { formatSize } from './size.js';
 import { DNS_DEFAULTS } from '../dns/defaults.js';
 import { SRV_NAME_PATTERN } from '../dns/names.js';
 
@@ -54,6 +55,7 @@ export interface StringField {
   pattern?: string;
   minLength?: number;
   maxLength?: number;
+  default?: string;
   doc: string;
 }
 /** `host:port` with an IP literal or `localhost` (or, with `hostNames`, a DNS name), port `minPort..65535`. */
@@ -86,6 +88,20 @@ export interface ListField {
   minItems?: number;
   doc: string;
 }
+/** A size in bytes (`16384`) or with a unit (`"16k"`, `"1m"`), `min..max` bytes. */
+export interface SizeField {
+  kind: 'size';
+  min: number;
+  max: number;
+  default?: number;
+  doc: string;
+}
+/** Exactly this value (e.g. `true` for "the header is present"). */
+export interface ConstField {
+  kind: 'const';
+  value: string | number | boolean;
+  doc: string;
+}
 /** A value that may take one of several shapes (e.g. a status code or a range). */
 export interface AnyOfField {
   kind: 'anyOf';
@@ -94,23 +110,32 @@ export interface AnyOfField {
 }
 
 /** One field of the configuration. */
-export type Field = IntField | NumberField | BoolField | EnumField | DurationField | StringField | AddressField | ObjectField | MapField | ListField | AnyOfField;
+export type Field = IntField | NumberField | BoolField | EnumField | DurationField | SizeField | StringField | AddressField | ObjectField | MapField | ListField | AnyOfField | ConstField;
 export type Fields = Readonly<Record<string, Field>>;
 
 const HOUR_MS = 3_600_000;
 /** Pool and listener names. */
 export const NAME_PATTERN = '^[A-Za-z0-9_.-]{1,64}$';
 /** A host name or `*.domain` (certificate names, SNI routes). */
-const HOST_PATTERN = '^(\\*\\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$';
+export const HOST_PATTERN = '^(\\*\\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$';
 /** A host name without a wildcard (SNI sent to a backend). */
 const PLAIN_HOST_PATTERN = '^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$';
 /** A DNS name (SNI of a health check): no wildcard. */
+/** An HTTP field name (RFC 9110 token); also a cookie name (RFC 6265 token). */
+export const TOKEN_PATTERN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
+/** What keyed algorithms hash: the connection's keys, or (HTTP listeners only) a part of the request. */
+export const HASH_KEY_PATTERN = `^(${HASH_KEYS.join('|')}|path|(header|cookie):${TOKEN_PATTERN.slice(1, -1)})$`;
+/** An HTTP field value: printable, no line breaks or other control characters but tab. */
+export const FIELD_VALUE_PATTERN = '^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$';
+/** A path (without query or fragment): starts with /, printable. */
+export const PATH_PATTERN = '^/[\\x21-\\x22\\x24-\\x3e\\x40-\\x7e]*$';
 const DNS_PATTERN = '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\\.?$';
 
 const int = (min: number, max: number, doc: string, dflt?: number): IntField => ({ kind: 'int', min, max, doc, ...(dflt === undefined ? {} : { default: dflt }) });
 const bool = (doc: string, dflt?: boolean): BoolField => ({ kind: 'bool', doc, ...(dflt === undefined ? {} : { default: dflt }) });
 const oneOf = (values: readonly string[], doc: string, dflt?: string): EnumField => ({ kind: 'enum', values, doc, ...(dflt === undefined ? {} : { default: dflt }) });
 const duration = (min: number, max: number, doc: string, dflt?: number): DurationField => ({ kind: 'duration', min, max, doc, ...(dflt === undefined ? {} : { default: dflt }) });
+const size = (min: number, max: number, doc: string, dflt?: number): SizeField => ({ kind: 'size', min, max, doc, ...(dflt === undefined ? {} : { default: dflt }) });
 const str = (doc: string, rules: Omit<StringField, 'kind' | 'doc'> = {}): StringField => ({ kind: 'string', doc, ...rules });
 const address = (minPort: number, doc: string, dflt?: string): AddressField => ({ kind: 'address', minPort, doc, ...(dflt === undefined ? {} : { default: dflt }) });
 const object = <F extends Fields>(doc: string, fields: F, required: readonly (keyof F & string)[] = []): ObjectField & { fields: F } => ({ kind: 'object', doc, fields, required });
@@ -191,6 +216,86 @@ export const PASSIVE = object('Passive detection on real traffic, in the data pl
   ejection_time: duration(1, HOUR_MS, 'First ejection time; doubles on each repeated ejection.', D.passive.ejection_ms),
   max_ejection_time: duration(1, 24 * HOUR_MS, 'Cap of the doubling; at least ejection_time.', D.passive.max_ejection_ms),
   max_ejection_percent: int(LIMITS.percent.min, LIMITS.percent.max, 'Never eject more than this percentage of the pool.', D.passive.max_ejection_percent),
+  consecutive_5xx: int(0, 1000, 'HTTP listeners: 5xx responses in a row that eject a backend (with the ejection times above); 0: off.', D.pool_http.eject_after_5xx),
+});
+
+/** `sticky` of a pool: sticky sessions by a cookie Switchyard inserts (HTTP listeners). */
+export const STICKY = object(
+  'Pin a client to a backend with a cookie Switchyard sets: HMAC(secret, backend), so it reveals no address and every node with the secret reads it. Give the secret one way: secret, secret_file or secret_env.',
+  {
+    cookie: str('Cookie name (a token such as SY_STICKY).', { pattern: TOKEN_PATTERN, maxLength: 256 }),
+    secret: str('HMAC key, 16..1024 printable ASCII characters (or secret_file, secret_env).', { pattern: '^[\\x21-\\x7e]{16,1024}$' }),
+    secret_file: str('Read the key from this file (relative to the config file).', { minLength: 1 }),
+    secret_env: str('Read the key from this environment variable.', { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }),
+    max_age: duration(1_000, 365 * 24 * HOUR_MS, 'Cookie Max-Age, whole seconds (default: a session cookie).'),
+  },
+  ['cookie'],
+);
+
+/** `keepalive` of a pool: idle connections to the backends kept for reuse (HTTP listeners). */
+export const KEEPALIVE = object('HTTP listeners: idle keep-alive connections to the backends kept for reuse.', {
+  max_idle_per_backend: int(0, 10_000, 'Idle connections kept per backend; 0: a connection per request.', D.pool_http.max_idle_per_backend),
+  idle_timeout: duration(1, HOUR_MS, "Close an idle backend connection after this; keep it below the backends' own keep-alive timeout (Node's is 5s).", D.pool_http.idle_timeout_ms),
+});
+
+/** A header, query parameter or cookie condition of a route: equals, a regex, or present. */
+const VALUE_MATCH: AnyOfField = {
+  kind: 'anyOf',
+  doc: 'A string: equals it; { regex }: matches it (whole value); true: present.',
+  of: [
+    str('The value equals this string (quote values YAML would read as true, numbers or null).'),
+    object('The whole value matches this regular expression.', { regex: str('Rust regex syntax (no lookaround, no backreferences).', { minLength: 1 }) }, ['regex']),
+    { kind: 'const', value: true, doc: 'Present, with any value.' },
+  ],
+};
+
+/** `match` of a route: every condition given must hold. */
+export const ROUTE_MATCH = object('Conditions of a route; all given must hold. No match: every request.', {
+  host: str('Host (without port): a name (case-insensitive) or *.domain (any subdomain).', { pattern: HOST_PATTERN }),
+  path: str('The path (without the query) equals this.', { pattern: PATH_PATTERN }),
+  path_prefix: str('The path starts with this.', { pattern: PATH_PATTERN }),
+  path_regex: str('The whole path matches this regular expression (Rust regex syntax: no lookaround, no backreferences).', { minLength: 1 }),
+  method: {
+    kind: 'anyOf',
+    doc: 'A method or a list of methods (any case; compared upper case).',
+    of: [str('A method such as GET.', { pattern: TOKEN_PATTERN }), { kind: 'list', minItems: 1, items: str('A method.', { pattern: TOKEN_PATTERN }), doc: 'Methods.' }],
+  },
+  header: { kind: 'map', keyPattern: TOKEN_PATTERN, value: VALUE_MATCH, doc: 'Request headers by name (case-insensitive).' },
+  query: { kind: 'map', keyPattern: '^[^&=#]+$', value: VALUE_MATCH, doc: 'Query parameters by name (the first value; percent-decoded).' },
+  cookie: { kind: 'map', keyPattern: TOKEN_PATTERN, value: VALUE_MATCH, doc: 'Cookies by name (case-sensitive).' },
+});
+
+/** `request_headers` / `response_headers` of a route. */
+const HEADER_OPS = (what: string) =>
+  object(`Changes to the ${what} headers, applied in order: remove, set (replace), add (append).`, {
+    set: { kind: 'map', keyPattern: TOKEN_PATTERN, value: str('Value.', { pattern: FIELD_VALUE_PATTERN }), doc: 'Replace these headers (or add them).' },
+    add: { kind: 'map', keyPattern: TOKEN_PATTERN, value: str('Value.', { pattern: FIELD_VALUE_PATTERN }), doc: 'Append these headers, keeping any already there.' },
+    remove: { kind: 'list', items: str('Header name.', { pattern: TOKEN_PATTERN }), doc: 'Remove these headers.' },
+  });
+
+/** One route of an HTTP listener. */
+export const ROUTE = object(
+  'A route: conditions, then the pool. First match wins.',
+  {
+    name: str('Name in stats and logs (default: LISTENER.routes[i]).', { pattern: NAME_PATTERN }),
+    match: ROUTE_MATCH,
+    pool: str('Name of the pool that receives the matching requests.', { pattern: NAME_PATTERN }),
+    hash_key: str("Key of the pool's hash algorithm for this route's requests (default: the pool's hash_key).", { pattern: HASH_KEY_PATTERN }),
+    request_headers: HEADER_OPS('request'),
+    response_headers: HEADER_OPS('response'),
+    max_body_size: size(0, 64 * 1024 ** 3, 'Largest request body; a larger one gets 413 (default: no limit).'),
+  },
+  ['pool'],
+);
+
+/** `http` of a listener: limits and forwarding headers. */
+export const LISTENER_HTTP = object('Protocol http only: limits and forwarding headers.', {
+  max_header_size: size(8_192, 1024 ** 2, 'Largest request head (request line and headers); more gets 431.', D.http.max_header_bytes),
+  max_headers: int(1, 10_000, 'Most request header fields; more gets 431.', D.http.max_headers),
+  header_read_timeout: duration(1, HOUR_MS, 'A client must send a whole request head within this (slowloris); else 408.', D.http.header_read_timeout_ms),
+  request_timeout: duration(1, 24 * HOUR_MS, 'A backend must answer with its response head within this; else 504.', D.http.request_timeout_ms),
+  x_forwarded: bool('Add X-Forwarded-For (appended), X-Forwarded-Proto, X-Forwarded-Host and X-Real-IP.', D.http.x_forwarded),
+  forwarded: bool('Add an RFC 7239 Forwarded element.', D.http.forwarded),
 });
 
 /** One backend of a pool. */
@@ -242,7 +347,10 @@ export const POOL = object(
     ),
     connect_timeout: duration(1, 60_000, 'Give up connecting to a backend after this long.', D.connect_timeout_ms),
     retries: int(0, 10, 'Other backends tried after a failed connect.', D.retries),
-    hash_key: oneOf(HASH_KEYS, 'consistent_hash, maglev: what is hashed.', D.hash_key),
+    hash_key: str('consistent_hash, maglev: what is hashed: source_ip, source_ip_port, or for HTTP listeners header:NAME, cookie:NAME or path.', {
+      pattern: HASH_KEY_PATTERN,
+      default: D.hash_key,
+    }),
     virtual_nodes: int(LIMITS.virtual_nodes.min, LIMITS.virtual_nodes.max, 'consistent_hash: ring points per weight unit.', LIMITS.virtual_nodes.default),
     table_size: int(LIMITS.table_size.min, LIMITS.table_size.max, 'maglev: lookup table size, a prime.', LIMITS.table_size.default),
     hash_balance_factor: { kind: 'number', exclusiveMin: 1, max: LIMITS.max_balance_factor, doc: 'consistent_hash, maglev: bounded load, e.g. 1.25.' },
@@ -255,15 +363,18 @@ export const POOL = object(
     backend_tls: BACKEND_TLS,
     backends: { kind: 'list', minItems: 1, items: BACKEND, doc: 'The backends; no address twice. Required unless backends_from is given.' },
     backends_from: BACKENDS_FROM,
+    sticky: STICKY,
+    host_header: str("HTTP listeners: send this Host to the backends (default: the client's).", { pattern: '^[\\x21-\\x7e]+$', maxLength: 255 }),
+    keepalive: KEEPALIVE,
   },
 );
 
 /** One listener. */
 export const LISTENER = object(
-  'One TCP listener (a frontend).',
+  'One listener (a frontend).',
   {
     address: address(0, 'host:port to bind; port 0 picks a free port.'),
-    pool: str('Name of the pool that receives the connections.', { pattern: NAME_PATTERN }),
+    pool: str('Name of the pool that receives the connections (required for tcp; for http, the default route after routes).', { pattern: NAME_PATTERN }),
     backlog: int(1, 65535, 'listen(2) backlog.', D.backlog),
     defer_accept: bool('Linux TCP_DEFER_ACCEPT: accept once the client has sent data (client-speaks-first protocols only).', D.defer_accept),
     idle_timeout: duration(1, 24 * HOUR_MS, 'Close a connection after this long without a byte in either direction.', D.idle_timeout_ms),
@@ -272,8 +383,11 @@ export const LISTENER = object(
     sni_routes: { kind: 'map', keyPattern: HOST_PATTERN, value: str('Name of a pool.', { pattern: NAME_PATTERN }), doc: 'TLS passthrough: server name or *.domain → pool.' },
     peek_timeout: duration(1, 60_000, 'Passthrough: how long a client may take to send its whole ClientHello.', D.peek_timeout_ms),
     access_log: bool('Log one `access` line per client connection (client, pool, backend, bytes, duration, how it ended).', D.access_log),
+    protocol: oneOf(['tcp', 'http'], 'tcp forwards bytes; http routes and balances each HTTP/1.1 request.', D.protocol),
+    routes: { kind: 'list', minItems: 1, items: ROUTE, doc: 'Protocol http: routes, first match wins; no match gets 404.' },
+    http: LISTENER_HTTP,
   },
-  ['address', 'pool'],
+  ['address'],
 );
 
 /** The admin section (checked by `admin.ts`). */
@@ -306,5 +420,5 @@ export function keysOf(o: ObjectField): string[] {
 /** A field's default as a user would write it (durations with a unit), or undefined when it has none. */
 export function writtenDefault(f: Field): unknown {
   if (!('default' in f) || f.default === undefined) return undefined;
-  return f.kind === 'duration' ? formatDuration(f.default) : f.default;
+  return f.kind === 'duration' ? formatDuration(f.default) : f.kind === 'size' ? formatSize(f.default) : f.default;
 }

@@ -6,6 +6,7 @@
  */
 import { DURATION_PATTERN, formatDuration } from './duration.js';
 import { CONFIG, writtenDefault, type Field } from './fields.js';
+import { SIZE_PATTERN, formatSize } from './size.js';
 import { HOST_ADDRESS_PATTERN } from '../dns/names.js';
 
 /** A JSON Schema node (only the keywords used here). */
@@ -16,6 +17,7 @@ const ADDRESS_PATTERN = '^(localhost|\\d{1,3}(\\.\\d{1,3}){3}|\\[[0-9A-Fa-f:.]+\
 
 function describe(f: Field): string {
   if (f.kind === 'duration') return `${f.doc} A duration with a unit (250ms, 2s, 1.5s, 1m, 1h), ${formatDuration(f.min)}..${formatDuration(f.max)}; only 0 may omit the unit.`;
+  if (f.kind === 'size') return `${f.doc} A size in bytes or with a unit (16k, 1m, 2g; k = 1024), ${formatSize(f.min)}..${formatSize(f.max)}.`;
   if (f.kind === 'address') return `${f.doc} Port ${f.minPort}..65535; IPv6 as "[::1]:port".`;
   return f.doc;
 }
@@ -39,6 +41,13 @@ function node(f: Field): JsonSchema {
     case 'duration':
       // A string with a unit, or 0 (the validator also reads the string "0").
       out.anyOf = [{ type: 'string', pattern: DURATION_PATTERN }, { const: 0 }];
+      break;
+    case 'size':
+      // Bytes, or a string with a unit; the string's range is checked by the validator.
+      out.anyOf = [{ type: 'integer', minimum: f.min, maximum: f.max }, { type: 'string', pattern: SIZE_PATTERN }];
+      break;
+    case 'const':
+      out.const = f.value;
       break;
     case 'string':
       out.type = 'string';

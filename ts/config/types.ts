@@ -36,15 +36,122 @@ export type { Duration, DurationUnit } from './duration.js';
  * pool's balancing algorithm; `ALGORITHM_INFO` in `ts/binding/catalog.generated.ts`
  * says what each does and reads), `HashKey` (what keyed algorithms hash).
  */
-export type { AcceptMode, Algorithm, HashKey, SpliceMode } from '../binding/types.generated.js';
-import type { AcceptMode, AdminState, Algorithm, HashKey, OnDown, SpliceMode } from '../binding/types.generated.js';
+export type { AcceptMode, Algorithm, HashKey, Protocol, SpliceMode } from '../binding/types.generated.js';
+import type { AcceptMode, AdminState, Algorithm, HashKey, HttpListenerConfig, HttpPoolConfig, OnDown, Protocol, SpliceMode } from '../binding/types.generated.js';
+import type { Size } from './size.js';
+export type { Size } from './size.js';
 
-/** One TCP listener (a frontend). */
+/** What a keyed algorithm hashes: the client address (`source_ip`, `source_ip_port`), or, for
+ * requests of HTTP listeners, a header (`header:x-user`), a cookie (`cookie:sid`) or the path. */
+export type PoolHashKey = HashKey | 'path' | `header:${string}` | `cookie:${string}`;
+
+/** A route condition on a header, query parameter or cookie: a string (the value equals it),
+ * `{ regex }` (the whole value matches; Rust regex syntax), or `true` (present). */
+export type MatchValue = string | { regex: string } | true;
+
+/** The conditions of a route; every one given must hold. */
+export interface RouteMatch {
+  /** `api.example.com` (exact, case-insensitive, port ignored) or `*.example.com` (any subdomain). */
+  host?: string;
+  /** The path (without the query) equals this. At most one of path, path_prefix, path_regex. */
+  path?: string;
+  /** The path starts with this. */
+  path_prefix?: string;
+  /** The whole path matches this regular expression (Rust `regex` syntax: no lookaround, no backreferences). */
+  path_regex?: string;
+  /** A method or a list of them (compared upper case). */
+  method?: string | string[];
+  /** Request headers by name (case-insensitive). */
+  header?: Record<string, MatchValue>;
+  /** Query parameters by name. */
+  query?: Record<string, MatchValue>;
+  /** Cookies by name (case-sensitive). */
+  cookie?: Record<string, MatchValue>;
+}
+
+/** Header changes, applied in order: remove, set (replace), add (append). */
+export interface HeaderRules {
+  set?: Record<string, string>;
+  add?: Record<string, string>;
+  remove?: string[];
+}
+
+/** One route of an HTTP listener. */
+export interface RouteConfig {
+  /** Name in stats and logs. Default `LISTENER.routes[i]`. */
+  name?: string;
+  /** Conditions; absent: every request (a default route). */
+  match?: RouteMatch;
+  /** The pool that receives the matching requests. */
+  pool: string;
+  /** Key of the pool's hash algorithm for this route (consistent_hash, maglev). Default: the pool's. */
+  hash_key?: PoolHashKey;
+  request_headers?: HeaderRules;
+  response_headers?: HeaderRules;
+  /** Largest request body; more gets 413. Default: no limit. */
+  max_body_size?: Size;
+}
+
+/** Limits and forwarding headers of an HTTP listener. */
+export interface ListenerHttpConfig {
+  /** Largest request head (at least 8192 bytes). Default `"16k"`. */
+  max_header_size?: Size;
+  /** Most request header fields. Default 100. */
+  max_headers?: number;
+  /** A client must send its whole request head within this (slowloris). Default `"10s"`. */
+  header_read_timeout?: Duration;
+  /** A backend must answer with its response head within this. Default `"60s"`. */
+  request_timeout?: Duration;
+  /** X-Forwarded-For (appended), -Proto, -Host and X-Real-IP. Default true. */
+  x_forwarded?: boolean;
+  /** An RFC 7239 Forwarded element. Default false. */
+  forwarded?: boolean;
+}
+
+/** Sticky sessions: Switchyard sets a cookie holding HMAC(secret, backend), so the cookie reveals
+ * no address and stays valid across restarts and every node sharing the secret. The secret is
+ * given exactly one way: `secret`, `secret_file` or `secret_env` (at least 16 characters). */
+export interface StickyConfig {
+  /** Cookie name, e.g. `SY_STICKY`. */
+  cookie: string;
+  secret?: string;
+  /** Read the secret from this file (relative to the configuration file). */
+  secret_file?: string;
+  /** Read the secret from this environment variable. */
+  secret_env?: string;
+  /** Cookie Max-Age (whole seconds). Default: a session cookie. */
+  max_age?: Duration;
+}
+
+/** Idle keep-alive connections to a pool's backends (HTTP listeners). */
+export interface KeepaliveConfig {
+  /** Idle connections kept per backend (0: one connection per request). Default 32. */
+  max_idle_per_backend?: number;
+  /** Close an idle backend connection after this; keep it below the backends' own keep-alive
+   * timeout (Node's is 5s). Default `"4s"`. */
+  idle_timeout?: Duration;
+}
+
+/** An HTTP listener's compiled table, as the data plane reads it (routes in order; the
+ * listener's `pool`, if given, is the last route). */
+export type ResolvedListenerHttp = HttpListenerConfig;
+/** What a pool adds for HTTP listeners, as the data plane reads it (request key, sticky cookie
+ * with its secret read, Host, keep-alive, 5xx ejection). */
+export type ResolvedPoolHttp = HttpPoolConfig;
+
+/** One listener (a frontend). */
 export interface ListenerConfig {
   /** `host:port` to bind, e.g. `127.0.0.1:8080` or `[::1]:8080`; port 0 picks a free port. */
   address: string;
-  /** Name of the pool that receives this listener's connections. */
-  pool: string;
+  /** Name of the pool that receives this listener's connections. Required for `tcp`; for
+   * `http`, the default route (appended after `routes`). */
+  pool?: string;
+  /** `tcp` (default) forwards bytes; `http` routes and balances each HTTP/1.1 request. */
+  protocol?: Protocol;
+  /** Protocol http: routes, first match wins; an unmatched request gets 404. */
+  routes?: RouteConfig[];
+  /** Protocol http: limits and forwarding headers. */
+  http?: ListenerHttpConfig;
   /** listen(2) backlog. Default 4096 (the kernel clamps to net.core.somaxconn). */
   backlog?: number;
   /** Accept a connection only once the client has sent data (Linux TCP_DEFER_ACCEPT, 1 s), so
@@ -86,6 +193,8 @@ export interface PassiveConfig {
   max_ejection_time?: Duration;
   /** Never eject more than this percentage of the pool. Default 50. */
   max_ejection_percent?: number;
+  /** HTTP listeners: 5xx responses in a row that eject a backend. Default 0 (off). */
+  consecutive_5xx?: number;
 }
 
 /** One backend server of a pool. */
@@ -112,8 +221,9 @@ export interface PoolConfig {
   connect_timeout?: Duration;
   /** After a failed connect, try this many other backends. Default 2. */
   retries?: number;
-  /** consistent_hash, maglev: what to hash. Default `source_ip`. */
-  hash_key?: HashKey;
+  /** consistent_hash, maglev: what to hash. Default `source_ip`. `header:NAME`, `cookie:NAME`
+   * and `path` need every listener using the pool to speak HTTP. */
+  hash_key?: PoolHashKey;
   /** consistent_hash: ring points per weight unit. Default 160. */
   virtual_nodes?: number;
   /** maglev: lookup table size, a prime up to 5000011. Default 65537. */
@@ -143,6 +253,12 @@ export interface PoolConfig {
   backends?: BackendConfig[];
   /** Backends from DNS SRV records (with or instead of `backends`). */
   backends_from?: BackendsFromConfig;
+  /** HTTP listeners: sticky sessions by a cookie Switchyard sets. */
+  sticky?: StickyConfig;
+  /** HTTP listeners: send this Host to the backends. Default: the client's. */
+  host_header?: string;
+  /** HTTP listeners: idle connections to the backends kept for reuse. */
+  keepalive?: KeepaliveConfig;
 }
 
 /** The whole configuration, as written in YAML, JSON or `defineConfig({...})`. */
@@ -195,6 +311,9 @@ export interface ResolvedListener {
   sni_routes: { name: string; pool: string }[] | null;
   peek_timeout_ms: number;
   access_log: boolean;
+  protocol: Protocol;
+  /** Protocol http: the compiled routes and limits; null for tcp. */
+  http: ResolvedListenerHttp | null;
 }
 
 /** A backend after validation. */
@@ -239,6 +358,9 @@ export interface ResolvedPool {
   backends: ResolvedBackend[];
   /** Names the backends also come from (host-name addresses, `backends_from`); absent when none. */
   dns_sources?: ResolvedDnsSource[];
+  /** What HTTP listeners use of the pool (defaults when nothing was configured). `hash_key`
+   * above keeps the connection key; a request key (header, cookie, path) is `http.key`. */
+  http: ResolvedPoolHttp;
 }
 
 /** The validated configuration that crosses into Rust as JSON. */

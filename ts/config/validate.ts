@@ -7,10 +7,11 @@ import { ConfigError } from '../errors.js';
 import { Checker, describe, isObject, type Addr, type Obj } from './checker.js';
 import { backendTls, baseDir, listenerTls, sniRoutes } from './tls.js';
 import { DEFAULTS } from './defaults.js';
-import { ALGORITHM_INFO, HASH_KEYS, LIMITS, POOL_OPTIONS } from '../binding/catalog.generated.js';
+import { ALGORITHM_INFO, LIMITS, POOL_OPTIONS } from '../binding/catalog.generated.js';
 import { backendHealthCheck, poolHealthCheck } from '../health/config.js';
 import { BACKEND, CONFIG, LISTENER, PASSIVE, POOL, keysOf } from './fields.js';
 import { checkAdmin } from './admin.js';
+import { checkHttpUse, checkListenerHttp, checkPoolHttp, poolHashKey } from './http.js';
 import { checkBackendsFrom, checkDns, nameSource } from '../dns/config.js';
 import type { ResolvedDnsSource } from '../dns/types.js';
 import type { AcceptMode, Algorithm, BackendState, HashKey, OnDown, ResolvedBackend, ResolvedConfig, ResolvedListener, ResolvedPool, SpliceMode } from './types.js';
@@ -71,6 +72,7 @@ function checkPool(c: Checker, name: string, raw: unknown, base: string): Resolv
     backend_tls: null,
     health_check: null,
     backends: [],
+    http: { key: null, sticky: null, host: null, ...DEFAULTS.pool_http },
   };
   const p = c.object(raw, path, 'a pool object');
   if (!p) return pool;
@@ -84,7 +86,9 @@ function checkPool(c: Checker, name: string, raw: unknown, base: string): Resolv
       c.add(`${path}.${option}`, `applies only to ${readers.join(' and ')}, but the algorithm is ${describe(pool.algorithm)}`);
     }
   }
-  pool.hash_key = c.oneOf(p.hash_key, `${path}.hash_key`, HASH_KEYS, DEFAULTS.hash_key);
+  const keys = poolHashKey(c, p.hash_key, `${path}.hash_key`);
+  pool.hash_key = keys.hash_key;
+  pool.http = checkPoolHttp(c, path, p, keys.key, base);
   const { virtual_nodes: vn, table_size: ts, max_balance_factor: maxFactor, percent } = LIMITS;
   pool.virtual_nodes = c.int(p.virtual_nodes, `${path}.virtual_nodes`, vn.min, vn.max, vn.default);
   pool.table_size = c.int(p.table_size, `${path}.table_size`, ts.min, ts.max, ts.default);
@@ -173,19 +177,16 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
     sni_routes: null,
     peek_timeout_ms: DEFAULTS.peek_timeout_ms,
     access_log: DEFAULTS.access_log,
+    protocol: DEFAULTS.protocol,
+    http: null,
   };
   const l = c.object(raw, path, 'a listener object such as { address: "0.0.0.0:80", pool: "web" }');
   if (!l) return [listener, undefined];
   c.keys(l, LISTENER_KEYS, path);
   const addr = c.address(l.address, `${path}.address`, 0);
   listener.address = addr?.text ?? '';
-  if (typeof l.pool !== 'string') {
-    c.add(`${path}.pool`, l.pool === undefined ? 'missing (expected the name of a pool)' : `expected the name of a pool, got ${describe(l.pool)}`);
-  } else if (pools && !Object.hasOwn(pools, l.pool)) {
-    // Skipped when `pools` itself is broken: that is already reported once.
-    c.add(`${path}.pool`, `unknown pool ${describe(l.pool)} (defined pools: ${Object.keys(pools).join(', ') || 'none'})`);
-  }
-  listener.pool = typeof l.pool === 'string' ? l.pool : '';
+  // protocol, pool, routes, http (pool names are not checked when `pools` itself is broken: that is reported once).
+  Object.assign(listener, checkListenerHttp(c, name, l, pools));
   listener.backlog = c.int(l.backlog, `${path}.backlog`, ...span(L.backlog), DEFAULTS.backlog);
   listener.defer_accept = c.bool(l.defer_accept, `${path}.defer_accept`, DEFAULTS.defer_accept);
   if (listener.defer_accept && process.platform !== 'linux') {
@@ -241,6 +242,8 @@ export function validateConfig(raw: unknown, source: string): ResolvedConfig {
   }
 
   // Resolver settings only where they matter: a config without names resolves nothing.
+  checkHttpUse(c, listeners, pools, optionReaders('hash_key'));
+
   const dns = top.dns !== undefined || pools.some((p) => p.dns_sources) ? checkDns(c, top.dns) : undefined;
 
   if (c.issues.length > 0) throw new ConfigError(source, c.issues);
