@@ -1,15 +1,12 @@
 #!/usr/bin/env node
 // The plain Node TCP proxy of the benchmark: what a Node user writes by hand.
 // net.createServer + socket.pipe both ways, round robin over the backends; with --workers N > 1
-// it runs N node:cluster workers sharing the listening socket (SCHED_NONE: the kernel hands out
-// connections; Node's default on Linux, SCHED_RR, passes every accepted connection from the
-// primary to a worker over IPC and measured about half the connection rate here, so it would
-// make this baseline look worse than what a careful Node user gets).
+// it runs N node:cluster workers sharing the listening socket (SCHED_NONE, see lib/node-cluster.mjs).
 //
 //   node benches/node-proxy.mjs --workers 2 \
 //     --listen 127.0.0.1:8080=127.0.0.1:9001,127.0.0.1:9002 --listen 127.0.0.1:8081=127.0.0.1:5201
-import cluster from 'node:cluster';
 import net from 'node:net';
+import { hostPort, runWorkers } from './lib/node-cluster.mjs';
 
 function parseArgs(argv) {
   const opts = { workers: 1, listen: [] };
@@ -23,11 +20,6 @@ function parseArgs(argv) {
   }
   if (!opts.listen.length) throw new Error('at least one --listen FRONT=BACKEND[,BACKEND...] is needed');
   return opts;
-}
-
-function hostPort(s) {
-  const i = s.lastIndexOf(':');
-  return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
 }
 
 function serve({ front, backends }) {
@@ -52,16 +44,6 @@ function serve({ front, backends }) {
 }
 
 const opts = parseArgs(process.argv.slice(2));
-if (opts.workers > 1 && cluster.isPrimary) {
-  cluster.schedulingPolicy = cluster.SCHED_NONE;
-  for (let i = 0; i < opts.workers; i++) cluster.fork();
-  cluster.on('exit', () => process.exit(1));
-  const stop = () => {
-    for (const w of Object.values(cluster.workers)) w.process.kill('SIGTERM');
-    process.exit(0);
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-} else {
+runWorkers(opts.workers, () => {
   for (const l of opts.listen) serve(l);
-}
+});

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as procs from './lib/procs.mjs';
-import { definePeers, startBackends, ensureIperf, switchyardBuildKind, switchyardAddon, takesPart } from './lib/peers.mjs';
+import { definePeers, startBackends, ensureIperf, switchyardBuildKind, switchyardAddon, takesPart, isHttpWorkload } from './lib/peers.mjs';
 import * as load from './lib/workloads.mjs';
 import { summarize, markdown, chart, writeChart } from './lib/report.mjs';
 
@@ -16,7 +16,9 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..');
 // TLS (issue 7): keep-alive (ka) and full handshakes (hs), with an ECDSA P-256 or (-rsa) an RSA 2048 certificate
 const TLS_WORKLOADS = ['tls-ka', 'tls-hs', 'tls-ka-rsa', 'tls-hs-rsa'];
-const ALL_WORKLOADS = ['ka', 'close', 'bulk', 'mem', 'cpu', ...TLS_WORKLOADS];
+// HTTP (L7, issue 14): keep-alive, connection per request, 10 routes, idle keep-alive memory
+const HTTP_WORKLOADS = ['http-ka', 'http-close', 'http-routed', 'http-mem'];
+const ALL_WORKLOADS = ['ka', 'close', 'bulk', 'mem', 'cpu', ...TLS_WORKLOADS, ...HTTP_WORKLOADS];
 /** What a TLS workload measures: { kind: a key of load.CERT_KINDS, hs: full handshakes (else keep-alive) }. */
 const tlsOf = (w) => ({ kind: w.endsWith('-rsa') ? 'rsa' : 'ecdsa', hs: w.startsWith('tls-hs') });
 
@@ -26,9 +28,11 @@ const USAGE = `usage: npm run bench -- [options]
   --threads 1,2        worker threads per proxy, each value run separately (default 1,2)
   --only a,b           peers: direct,floor,haproxy,haproxy-splice,haproxy-defer,nginx,node,switchyard,
                        switchyard-defer (default all; the -defer ones run the close workload only,
-                       floor only ka and close at 1 thread)
-  --workloads list     ka,close,bulk,mem,cpu,tls-ka,tls-hs,tls-ka-rsa,tls-hs-rsa (default all)
-  --idle-conns N       connections held for the memory workload (default 10000)
+                       floor only ka and close at 1 thread); HTTP (L7, the http-* workloads only):
+                       haproxy-http,nginx-http,caddy,node-http-proxy,switchyard-http
+  --workloads list     ka,close,bulk,mem,cpu,tls-ka,tls-hs,tls-ka-rsa,tls-hs-rsa,
+                       http-ka,http-close,http-routed,http-mem (default all)
+  --idle-conns N       connections held for the memory workloads (default 10000)
   --switchyard-splice  auto|always|never for Switchyard's listeners (default auto)
   --switchyard-addon F load this addon instead of native/*.node (NAPI_RS_NATIVE_LIBRARY_PATH)
   --base-port P        first port used (default 27100; backends P+1.., proxies P+100..)
@@ -153,8 +157,8 @@ async function main() {
   const nofile = Number(sh('sh', ['-c', 'ulimit -n'])) || 1024;
   const fit = Math.max(100, Math.floor((nofile - 2000) / 2 / 1000) * 1000);
   const startNotes = [];
-  if (opts.workloads.includes('mem') && opts.idleConns > fit) {
-    startNotes.push(`the fd limit is ${nofile} and cannot be raised here, so the memory workload holds ${fit} idle connections instead of ${opts.idleConns} (two fds each in the proxy)`);
+  if ((opts.workloads.includes('mem') || opts.workloads.includes('http-mem')) && opts.idleConns > fit) {
+    startNotes.push(`the fd limit is ${nofile} and cannot be raised here, so the memory workloads hold ${fit} idle connections instead of ${opts.idleConns} (two fds each in an L4 proxy)`);
     log(`bench: ${startNotes[0]}`);
     opts.idleConns = fit;
   }
@@ -179,14 +183,16 @@ async function main() {
     peers = peers.filter((p) => opts.only.includes(p.name));
   }
   peers.forEach((p, i) => {
-    p.ports = { httpPort: opts.basePort + 100 + 10 * i, bulkPort: opts.basePort + 101 + 10 * i, tlsPort: opts.basePort + 102 + 10 * i };
+    const at = opts.basePort + 100 + 10 * i;
+    // HTTP (L7) peers: no bulk listener; the routed listener on +3
+    p.ports = p.http ? { httpPort: at, bulkPort: null, routedPort: at + 3 } : { httpPort: at, bulkPort: at + 1, tlsPort: at + 2 };
     p.unavailableReason = p.unavailable(ctx);
     if (p.unavailableReason) log(`bench: ${p.name}: ${p.unavailableReason}`);
   });
 
   // what actually runs: cpu is measured during the close and bulk runs
   const wl = opts.workloads;
-  const runWorkloads = ['ka', 'close', 'bulk', 'mem', ...TLS_WORKLOADS].filter((w) => wl.includes(w) || (wl.includes('cpu') && (w === 'close' || w === 'bulk')));
+  const runWorkloads = ['ka', 'close', 'bulk', 'mem', ...TLS_WORKLOADS, ...HTTP_WORKLOADS].filter((w) => wl.includes(w) || (wl.includes('cpu') && (w === 'close' || w === 'bulk')));
   const reportWorkloads = [...new Set([...wl, ...runWorkloads])];
 
   const machine = machineInfo();
@@ -209,12 +215,25 @@ async function main() {
       ? 'self-signed certificates made with openssl at the start (ECDSA P-256 for tls-ka/tls-hs, RSA 2048 for tls-ka-rsa/tls-hs-rsa), the same files for every peer; each peer terminates TLS itself in front of the same HTTP backends; tls-hs, tls-hs-rsa: session resumption off on every peer (wrk resumes sessions when the server allows it)'
       : undefined,
     iperf3: 'one stream, -t duration, then again with -R',
+    http: runWorkloads.some(isHttpWorkload)
+      ? 'HTTP (L7) peers in front of the same two backends: keep-alive to the backends (up to 64 idle connections per backend), X-Forwarded-For added; http-close: Connection: close from wrk (a connection per request on the client side, backend connections reused); http-routed: 10 path-prefix routes /r0/../r9/ to the same backends, wrk cycling over them (Lua script); http-mem: idle keep-alive client connections that have each done one request'
+      : undefined,
     notes: [...startNotes],
   };
 
   // rough time estimate
   const runnable = peers.filter((p) => !p.unavailableReason);
-  const perPeer = { ka: opts.duration + 1.7, close: opts.duration + 1.7, bulk: 2 * opts.duration + 1, mem: 5, ...Object.fromEntries(TLS_WORKLOADS.map((w) => [w, opts.duration + 2.5])) };
+  const perPeer = {
+    ka: opts.duration + 1.7,
+    close: opts.duration + 1.7,
+    bulk: 2 * opts.duration + 1,
+    mem: 5,
+    ...Object.fromEntries(TLS_WORKLOADS.map((w) => [w, opts.duration + 2.5])),
+    'http-ka': opts.duration + 1.7,
+    'http-close': opts.duration + 1.7,
+    'http-routed': opts.duration + 1.7,
+    'http-mem': 5,
+  };
   let est = 0;
   for (const threads of opts.threads) for (const w of runWorkloads) for (const p of runnable) if (takesPart(p, w, threads)) est += perPeer[w];
   est *= opts.rounds;
@@ -259,6 +278,8 @@ async function main() {
     log(`bench: made an ${load.CERT_KINDS[kind].label} certificate in ${path.relative(process.cwd(), path.dirname(ctx.tls[kind].cert))}/ for the TLS workloads`);
   }
 
+  if (runWorkloads.includes('http-routed')) ctx.routesScript = load.writeRoutesScript(workDir);
+
   log('bench: starting backends (nginx return 200 on two ports, iperf3 -s)');
   const backends = await startBackends(ctx);
 
@@ -273,7 +294,7 @@ async function main() {
           for (const n of noisyNow()) busy.add(n);
           const rec = await measure({ ctx, backends, peer, workload: w, threads, round, opts, wl });
           measurements.push(rec);
-          log(`bench: threads=${threads} round=${round} ${w.padEnd(10)} ${peer.name.padEnd(14)} ${describe(rec)}`);
+          log(`bench: threads=${threads} round=${round} ${w.padEnd(11)} ${peer.name.padEnd(15)} ${describe(rec)}`);
         }
       }
     }
@@ -382,10 +403,14 @@ async function measure({ ctx, backends, peer, workload, threads, round, opts, wl
     }
   }
   const usage = () => (proc ? procs.treeUsage(proc.pid) : null); // CPU and context switches
+  // HTTP (L7): http-ka and http-close on the http listener, http-routed on the routed one; all
+  // three are reported per request (http-close: a request is a connection)
+  const httpWrk = ['http-ka', 'http-close', 'http-routed'].includes(workload);
   try {
-    if (workload === 'ka' || workload === 'close' || isTls) {
-      const close = workload === 'close' || (isTls && hs);
-      const port = isTls ? peer.ports.tlsPort : httpPort;
+    if (workload === 'ka' || workload === 'close' || isTls || httpWrk) {
+      const close = workload === 'close' || workload === 'http-close' || (isTls && hs);
+      const port = isTls ? peer.ports.tlsPort : workload === 'http-routed' && !peer.direct ? peer.ports.routedPort : httpPort;
+      const script = workload === 'http-routed' ? ctx.routesScript : null;
       let probe = null;
       if (isTls) {
         probe = await load.tlsProbe(port, ctx.workDir);
@@ -393,12 +418,12 @@ async function measure({ ctx, backends, peer, workload, threads, round, opts, wl
         // ECDSA, or RSA / RSA-PSS: the peer signed with the certificate of this workload
         if (probe.peer_sig && !probe.peer_sig.startsWith(kind === 'rsa' ? 'RSA' : 'ECDSA')) throw new Error(`the peer signed with ${probe.peer_sig}, not with the ${load.CERT_KINDS[kind].label} key`);
       }
-      await load.wrk({ port, seconds: 1, close, https: isTls }); // warm-up
+      await load.wrk({ port, seconds: 1, close, https: isTls, script }); // warm-up
       const u0 = usage();
-      const r = await load.wrk({ port, seconds: dur, close, https: isTls });
+      const r = await load.wrk({ port, seconds: dur, close, https: isTls, script });
       const u1 = usage();
       const errs = Object.values(r.errors).reduce((a, b) => a + b, 0);
-      if (close) {
+      if (close && !httpWrk) {
         rec.metrics = { cps: r.rps, p99_ms: r.p99_ms, p50_ms: r.p50_ms, connections: r.requests, socket_errors: r.errors, non2xx: r.non2xx };
       } else {
         rec.metrics = { rps: r.rps, p50_ms: r.p50_ms, p99_ms: r.p99_ms, requests: r.requests, socket_errors: r.errors, non2xx: r.non2xx };
@@ -409,7 +434,7 @@ async function measure({ ctx, backends, peer, workload, threads, round, opts, wl
         const cpuS = u1.cpu_s - u0.cpu_s;
         const ctx = u1.ctx_switches - u0.ctx_switches;
         Object.assign(rec.metrics, { cpu_s: cpuS, ctx_switches: ctx, cpu_us_per_req: per(cpuS * 1e6), ctx_per_req: per(ctx) });
-        if (close) rec.metrics.cpu_per_100k = per(cpuS * 1e5);
+        if (close && !httpWrk) rec.metrics.cpu_per_100k = per(cpuS * 1e5);
       }
       if (probe) rec.metrics.tls = probe;
       if (r.non2xx || errs > Math.max(10, r.requests * 0.001)) {
@@ -427,7 +452,7 @@ async function measure({ ctx, backends, peer, workload, threads, round, opts, wl
         rec.metrics.cpu_s = c1 - c0;
         rec.metrics.cpu_per_gb = (c1 - c0) / (bytes / 1e9);
       }
-    } else if (workload === 'mem') {
+    } else if (workload === 'mem' || workload === 'http-mem') {
       // warm up the proxy's allocator and pools, then take the baseline
       const warm = await load.openIdle({ port: httpPort, count: 64, concurrency: 64 });
       await load.closeAll(warm.sockets);
@@ -436,7 +461,8 @@ async function measure({ ctx, backends, peer, workload, threads, round, opts, wl
       const held = await load.openIdle({ port: httpPort, count: opts.idleConns });
       await sleep(1500);
       const after = procs.treeRssKiB(proc.pid);
-      // the proxy's own sockets connected to a backend: one per held client connection
+      // the proxy's own sockets connected to a backend: one per held client connection for an
+      // L4 proxy; an HTTP proxy keeps only its pool of idle backend connections (recorded)
       const legs = procs.establishedTo(ctx.ports.http, procs.treeSocketInodes(proc.pid));
       const n = held.sockets.length;
       rec.metrics = {
@@ -448,7 +474,7 @@ async function measure({ ctx, backends, peer, workload, threads, round, opts, wl
         backend_conns: legs,
       };
       if (held.failed) rec.error = `${held.failed} of ${opts.idleConns} connections failed (first: ${held.firstError})`;
-      else if (legs < n) rec.error = `only ${legs} backend connections for ${n} client connections`;
+      else if (legs < n && workload === 'mem') rec.error = `only ${legs} backend connections for ${n} client connections`;
       await load.closeAll(held.sockets);
     }
   } catch (e) {

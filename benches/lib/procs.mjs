@@ -347,15 +347,15 @@ export function tryConnect(port, host = '127.0.0.1', timeoutMs = 1000) {
   });
 }
 
-/** One request with Connection: close over an open socket; resolves with the raw response. */
-function request(s, readyEvent, what, timeoutMs) {
+/** One request (GET `reqPath`) with Connection: close over an open socket; resolves with the raw response. */
+function request(s, readyEvent, what, timeoutMs, reqPath = '/') {
   return new Promise((resolve, reject) => {
     let buf = '';
     const t = setTimeout(() => {
       s.destroy();
       reject(new Error(`timeout waiting for an ${what} response`));
     }, timeoutMs);
-    s.on(readyEvent, () => s.write('GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n'));
+    s.on(readyEvent, () => s.write(`GET ${reqPath} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n`));
     s.on('data', (d) => (buf += d));
     s.on('error', (e) => {
       clearTimeout(t);
@@ -368,9 +368,9 @@ function request(s, readyEvent, what, timeoutMs) {
   });
 }
 
-/** Send one HTTP request with Connection: close and return the raw response (or throw). */
-export function httpGet(port, host = '127.0.0.1', timeoutMs = 3000) {
-  return request(net.connect({ port, host }), 'connect', 'HTTP', timeoutMs);
+/** Send one HTTP request (GET `reqPath`) with Connection: close and return the raw response (or throw). */
+export function httpGet(port, host = '127.0.0.1', timeoutMs = 3000, reqPath = '/') {
+  return request(net.connect({ port, host }), 'connect', 'HTTP', timeoutMs, reqPath);
 }
 
 /** One HTTPS request (any certificate accepted, SNI localhost); resolves with the raw response. */

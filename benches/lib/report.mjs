@@ -10,12 +10,32 @@ export const TLS_KINDS = [
   { suffix: '-rsa', prefix: 'tls_rsa', name: 'RSA', tag: 'RSA' }, // tls_rsa_ka_rps, …
 ];
 
-/** Proxy CPU µs and context switches per request (`unit`) of a wrk workload: lower is better. */
-function perRequestCost(wl, unit) {
-  const m = (key, field, head, short, digits) => ({ key: `${wl}_${key}`, wl, field, head, short, better: 'lower', base: 'haproxy', digits, proxyOnly: true });
+/**
+ * Proxy CPU µs and context switches per request (`unit`) of a wrk workload: lower is better.
+ * `extra` is merged into both (the HTTP ones: their base and group).
+ */
+function perRequestCost(wl, unit, extra = {}) {
+  const key = wl.replace(/-/g, '_');
+  const m = (k, field, head, short, digits) => ({ key: `${key}_${k}`, wl, field, head, short, better: 'lower', base: 'haproxy', digits, proxyOnly: true, ...extra });
   return [
     m('cpu_us', 'cpu_us_per_req', `${wl} proxy CPU µs/${unit}`, `${wl} CPU/${unit}`, 2),
     m('ctxsw', 'ctx_per_req', `${wl} ctx switches/${unit}`, `${wl} cs/${unit}`, 3),
+  ];
+}
+
+/**
+ * The HTTP (L7) metrics of a wrk workload (issue 14): req/s, p50, p99 and the proxy's cost per
+ * request, compared to HAProxy mode http; `http: true` puts them in the HTTP (L7) table.
+ */
+function httpWrkMetrics(wl, name) {
+  const key = wl.replace(/-/g, '_');
+  const extra = { base: 'haproxy-http', http: true };
+  const m = (k, field, head, short, better, digits) => ({ key: `${key}_${k}`, wl, field, head, short, better, digits, ...extra });
+  return [
+    m('rps', 'rps', `${name} req/s`, `${wl} req/s`, 'higher', 0),
+    m('p50', 'p50_ms', `${name} p50 ms`, `${wl} p50`, 'lower', 3),
+    m('p99', 'p99_ms', `${name} p99 ms`, `${wl} p99`, 'lower', 3),
+    ...perRequestCost(wl, 'req', extra),
   ];
 }
 
@@ -46,6 +66,11 @@ export const METRICS = [
       m('hs_cpu', 'tls-hs', 'cpu_per_100k', `CPU s/100k TLS ${name} hs`, `${tag} hs CPU`, 'lower', 2),
     ];
   }),
+  // HTTP (L7, issue 14): only the HTTP peers and direct, in their own table
+  ...httpWrkMetrics('http-ka', 'HTTP keep-alive'),
+  ...httpWrkMetrics('http-close', 'HTTP close'),
+  ...httpWrkMetrics('http-routed', 'HTTP routed'),
+  { key: 'http_mem', wl: 'http-mem', field: 'kib_per_conn', head: 'HTTP idle KiB/conn', short: 'http KiB/conn', better: 'lower', base: 'haproxy-http', digits: 2, proxyOnly: true, http: true },
 ];
 
 export function median(xs) {
@@ -53,6 +78,11 @@ export function median(xs) {
   if (!v.length) return null;
   const m = v.length >> 1;
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+/** Whether `peer` has a row for metric `mt`: HTTP metrics for the HTTP peers and direct, the rest for the others. */
+function inTable(peer, mt) {
+  return peer.direct || Boolean(mt.http) === Boolean(peer.http);
 }
 
 export function activeMetrics(workloads) {
@@ -81,6 +111,7 @@ export function summarize({ measurements, peers, threadsList, workloads }) {
       for (const mt of metrics) {
         if (mt.proxyOnly && peer.direct) continue;
         if (mt.tlsOnly && !peer.tls) continue;
+        if (!inTable(peer, mt)) continue;
         const values = [];
         const ratios = [];
         const perRound = {};
@@ -156,6 +187,77 @@ export function targetChecks(summary, threads) {
   return rows;
 }
 
+/**
+ * The HTTP targets of issue 14, checked for Switchyard's HTTP peer: req/s ≥ 1.0× HAProxy mode
+ * http with p99 ≤ 1.1× (each wrk workload), ≥ 3× the Node http-proxy, idle KiB/conn ≤ HAProxy's.
+ */
+export function httpTargetChecks(summary, threads) {
+  const s = summary[threads];
+  const sy = s?.['switchyard-http'];
+  if (!sy || sy.status !== 'ok') return null;
+  const rows = [];
+  const add = (what, value, op, limit) => rows.push({ what, value, ok: value == null ? null : op === '≥' ? value >= limit : value <= limit, want: `${op} ${limit}` });
+  const r = (k) => sy.metrics[k]?.ratio ?? null;
+  const workloads = [['http_ka', 'HTTP keep-alive'], ['http_close', 'HTTP close'], ['http_routed', 'HTTP routed']];
+  for (const [k, name] of workloads) {
+    if (!sy.metrics[`${k}_rps`]) continue;
+    add(`${name} req/s vs HAProxy http`, r(`${k}_rps`), '≥', 1.0);
+    add(`${name} p99 vs HAProxy http`, r(`${k}_p99`), '≤', 1.1);
+  }
+  if (sy.metrics.http_mem) add('HTTP idle KiB/conn vs HAProxy http', r('http_mem'), '≤', 1.0);
+  const node = s['node-http-proxy'];
+  if (node?.status === 'ok') {
+    for (const [k, name] of workloads) {
+      const a = sy.metrics[`${k}_rps`];
+      const b = node.metrics[`${k}_rps`];
+      if (!a || !b) continue;
+      // median over rounds of the ratio measured in the same round
+      const rs = Object.entries(a.perRound).filter(([round]) => b.perRound[round] > 0).map(([round, v]) => v / b.perRound[round]);
+      add(`${name} req/s vs Node http-proxy`, median(rs), '≥', 3.0);
+    }
+  }
+  return rows;
+}
+
+/** The rows of one results table (`metrics`) at `threads`; errors of its peers go to `notes`. */
+function table(L, { summary, peers, threads, metrics, notes }) {
+  const head = ['peer', ...metrics.map((m) => `${m.head} ${m.better === 'higher' ? '↑' : '↓'}`)];
+  L.push(`| ${head.join(' | ')} |`);
+  L.push(`| ${head.map((_, i) => (i ? '---:' : '---')).join(' | ')} |`);
+  for (const peer of peers) {
+    const e = summary[threads][peer.name];
+    if (!e || !inTable(peer, metrics[0])) continue;
+    // a peer none of the selected workloads applies to (e.g. direct with only TLS workloads)
+    if (e.status === 'ok' && metrics.every((m) => !e.metrics[m.key])) continue;
+    const cells = [peer.label];
+    if (e.status !== 'ok') {
+      cells.push(e.status.replace(/\|/g, '/'), ...metrics.slice(1).map(() => '—'));
+    } else {
+      for (const m of metrics) {
+        const v = e.metrics[m.key];
+        // n/a: not measured for this peer (a workload or thread count it does not run)
+        if (!v || !takesPart(peer, m.wl, threads)) cells.push('n/a');
+        else if (v.median == null) cells.push('failed');
+        else {
+          const ratio = v.ratio != null && peer.name !== m.base ? ` (${v.ratio.toFixed(2)}×)` : '';
+          cells.push(`${fmtNum(v.median, m.digits)}${ratio}`);
+        }
+      }
+      for (const err of e.errors) notes.push(`${peer.label}: ${err}`);
+    }
+    L.push(`| ${cells.join(' | ')} |`);
+  }
+  L.push('');
+}
+
+/** A targets table (rows of targetChecks / httpTargetChecks) under its title. */
+function targetsTable(L, title, checks) {
+  L.push(title, '');
+  L.push('| target | median ratio | want | met |', '| --- | ---: | --- | --- |');
+  for (const c of checks) L.push(`| ${c.what} | ${c.value == null ? '—' : `${c.value.toFixed(2)}×`} | ${c.want} | ${c.ok == null ? '—' : c.ok ? 'yes' : '**no**'} |`);
+  L.push('');
+}
+
 export function markdown({ machine, config, summary, peers, threadsList, workloads }) {
   const metrics = activeMetrics(workloads);
   const L = [];
@@ -181,42 +283,30 @@ export function markdown({ machine, config, summary, peers, threadsList, workloa
     'divided by the requests wrk completed (lower is better).',
     '',
   );
+  const l4Metrics = metrics.filter((m) => !m.http);
+  const httpMetrics = metrics.filter((m) => m.http);
+  if (httpMetrics.length) {
+    L.push(
+      'HTTP (L7) tables: the HTTP reverse proxies and direct, ratios to HAProxy `mode http` measured in',
+      'the same round; CPU µs and ctx switches per request (with `http-close` a request is a connection).',
+      '',
+    );
+  }
   for (const threads of threadsList) {
-    L.push(`## ${threads} worker thread${threads > 1 ? 's' : ''} per proxy`, '');
-    const head = ['peer', ...metrics.map((m) => `${m.head} ${m.better === 'higher' ? '↑' : '↓'}`)];
-    L.push(`| ${head.join(' | ')} |`);
-    L.push(`| ${head.map((_, i) => (i ? '---:' : '---')).join(' | ')} |`);
+    const per = `${threads} worker thread${threads > 1 ? 's' : ''}`;
+    L.push(`## ${per} per proxy`, '');
     const notes = [];
-    for (const peer of peers) {
-      const e = summary[threads][peer.name];
-      if (!e) continue;
-      // a peer none of the selected workloads applies to (e.g. direct with only TLS workloads)
-      if (e.status === 'ok' && metrics.every((m) => !e.metrics[m.key])) continue;
-      const cells = [peer.label];
-      if (e.status !== 'ok') {
-        cells.push(e.status.replace(/\|/g, '/'), ...metrics.slice(1).map(() => '—'));
-      } else {
-        for (const m of metrics) {
-          const v = e.metrics[m.key];
-          // n/a: not measured for this peer (a workload or thread count it does not run)
-          if (!v || !takesPart(peer, m.wl, threads)) cells.push('n/a');
-          else if (v.median == null) cells.push('failed');
-          else {
-            const ratio = v.ratio != null && peer.name !== m.base ? ` (${v.ratio.toFixed(2)}×)` : '';
-            cells.push(`${fmtNum(v.median, m.digits)}${ratio}`);
-          }
-        }
-        for (const err of e.errors) notes.push(`${peer.label}: ${err}`);
-      }
-      L.push(`| ${cells.join(' | ')} |`);
+    if (l4Metrics.length) {
+      table(L, { summary, peers, threads, metrics: l4Metrics, notes });
+      const checks = targetChecks(summary, threads);
+      if (checks?.length) targetsTable(L, `Targets for Switchyard at ${threads} thread${threads > 1 ? 's' : ''} (issue 3; TLS: issue 7):`, checks);
     }
-    L.push('');
-    const checks = targetChecks(summary, threads);
-    if (checks) {
-      L.push(`Targets for Switchyard at ${threads} thread${threads > 1 ? 's' : ''} (issue 3; TLS: issue 7):`, '');
-      L.push('| target | median ratio | want | met |', '| --- | ---: | --- | --- |');
-      for (const c of checks) L.push(`| ${c.what} | ${c.value == null ? '—' : `${c.value.toFixed(2)}×`} | ${c.want} | ${c.ok == null ? '—' : c.ok ? 'yes' : '**no**'} |`);
-      L.push('');
+    if (httpMetrics.length) {
+      L.push(`### HTTP (L7), ${per} per proxy`, '');
+      table(L, { summary, peers, threads, metrics: httpMetrics, notes });
+      const checks = httpTargetChecks(summary, threads);
+      if (checks?.length) targetsTable(L, `HTTP targets for Switchyard at ${threads} thread${threads > 1 ? 's' : ''} (issue 14):`, checks);
+      else if (summary[threads]['switchyard-http']) L.push(`HTTP targets (issue 14) not checked: Switchyard http ${summary[threads]['switchyard-http'].status === 'ok' ? 'has no HTTP measurement' : 'did not run'}.`, '');
     }
     if (notes.length) {
       L.push('Errors during this thread count:', '');
@@ -244,6 +334,11 @@ const COLORS = {
   nginx: '#2ca02c',
   node: '#ff7f0e',
   switchyard: '#d62728',
+  'haproxy-http': '#3949ab',
+  'nginx-http': '#98df8a',
+  caddy: '#17becf',
+  'node-http-proxy': '#ffbb78',
+  'switchyard-http': '#8b0000',
 };
 
 function esc(s) {
@@ -257,7 +352,9 @@ export function chart({ summary, peers, threadsList, workloads }) {
     threadsList.some((t) => summary[t][p.name]?.status === 'ok' && metrics.some((m) => summary[t][p.name].metrics[m.key])),
   );
   const barW = 14;
-  const groupW = Math.max(1, shown.length) * barW + 26;
+  // each metric's bars: the peers of its table (HTTP metrics: the HTTP peers and direct)
+  const barsOf = (m) => shown.filter((p) => inTable(p, m));
+  const groupW = Math.max(1, ...metrics.map((m) => barsOf(m).length)) * barW + 26;
   const left = 60;
   const panelH = 260;
   const top = 80;
@@ -270,7 +367,7 @@ export function chart({ summary, peers, threadsList, workloads }) {
   o.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
   rects.push([0, 0, width, height, '#ffffff']);
   o.push(`<text x="${left}" y="20" font-size="15" font-weight="bold">Ratio to HAProxy measured in the same round (median over rounds; dashed line = HAProxy)</text>`);
-  o.push(`<text x="${left}" y="36" fill="#555">bulk and CPU/GB: relative to HAProxy + splice-auto; the rest: to HAProxy without splice. Bars above 3× are cut, their label starts with &gt;.</text>`);
+  o.push(`<text x="${left}" y="36" fill="#555">bulk and CPU/GB: relative to HAProxy + splice-auto; http-*: to HAProxy mode http; the rest: to HAProxy tcp. Bars above 3× are cut, their label starts with &gt;.</text>`);
   // legend
   let lx = left;
   for (const p of shown) {
@@ -291,7 +388,8 @@ export function chart({ summary, peers, threadsList, workloads }) {
     }
     metrics.forEach((m, mi) => {
       const gx = left + mi * groupW + 13;
-      shown.forEach((p, pi) => {
+      const bars = barsOf(m);
+      bars.forEach((p, pi) => {
         const v = summary[threads][p.name]?.metrics?.[m.key]?.ratio;
         if (v == null) return;
         const x = gx + pi * barW;
@@ -302,8 +400,8 @@ export function chart({ summary, peers, threadsList, workloads }) {
         rects.push([x, Math.round(y), barW - 2, Math.round(h), color]);
         o.push(`<text x="${x + (barW - 2) / 2}" y="${(y - 3).toFixed(1)}" font-size="8" text-anchor="middle" transform="rotate(-90 ${x + (barW - 2) / 2} ${(y - 3).toFixed(1)})" dx="12" dy="3">${v > cap ? '>' : ''}${v.toFixed(2)}</text>`);
       });
-      o.push(`<text x="${gx + (shown.length * barW) / 2}" y="${y0 + panelH + 16}" text-anchor="middle">${esc(m.short)}</text>`);
-      o.push(`<text x="${gx + (shown.length * barW) / 2}" y="${y0 + panelH + 30}" text-anchor="middle" fill="#555">${m.better === 'higher' ? '↑ better' : '↓ better'}</text>`);
+      o.push(`<text x="${gx + (bars.length * barW) / 2}" y="${y0 + panelH + 16}" text-anchor="middle">${esc(m.short)}</text>`);
+      o.push(`<text x="${gx + (bars.length * barW) / 2}" y="${y0 + panelH + 30}" text-anchor="middle" fill="#555">${m.better === 'higher' ? '↑ better' : '↓ better'}</text>`);
     });
   });
   o.push('</svg>');
