@@ -121,6 +121,7 @@ function machineInfo() {
       node: process.version,
       wrk: versionOf('wrk', ['-v']).replace(/ Copyright.*$/, ''),
       iperf3: versionOf('iperf3', ['--version']),
+      caddy: versionOf('/usr/bin/caddy', ['version']),
       gcc: versionOf('gcc', ['--version']), // builds the floor proxy
     },
     loadStart: fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
@@ -196,7 +197,9 @@ async function main() {
   const reportWorkloads = [...new Set([...wl, ...runWorkloads])];
 
   const machine = machineInfo();
-  const sy = peers.find((p) => p.name === 'switchyard');
+  // Switchyard's peers (L4 and HTTP): the same build
+  const syPeers = peers.filter((p) => p.name === 'switchyard' || p.name === 'switchyard-http');
+  const sy = syPeers[0];
   if (sy && !sy.unavailableReason) {
     const kind = switchyardBuildKind(switchyardAddon(ctx));
     if (opts.switchyardAddonOriginal) machine.versions.switchyard += `, addon ${path.relative(repoRoot, opts.switchyardAddonOriginal)}`;
@@ -306,7 +309,7 @@ async function main() {
   if (sy && kinds.size) {
     machine.versions.switchyard += `, addon: ${[...kinds].join(' + ')}`;
     if ([...kinds].some((k) => k !== 'release')) {
-      sy.label += ' [debug build?]';
+      for (const p of syPeers) p.label += ' [debug build?]';
       config.notes.push(
         `the Switchyard addon of ${kinds.size > 1 ? 'some' : 'all'} measurements carries .debug_info although the release profile strips symbols: probably an unoptimised debug build (\`npm run build\` makes a release one); such numbers are not representative`,
       );

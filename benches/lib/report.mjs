@@ -12,14 +12,14 @@ export const TLS_KINDS = [
 
 /**
  * Proxy CPU µs and context switches per request (`unit`) of a wrk workload: lower is better.
- * `extra` is merged into both (the HTTP ones: their base and group).
+ * `extra` is merged into both (the HTTP ones: their base and group); `tag` starts the chart labels.
  */
-function perRequestCost(wl, unit, extra = {}) {
+function perRequestCost(wl, unit, extra = {}, tag = wl) {
   const key = wl.replace(/-/g, '_');
   const m = (k, field, head, short, digits) => ({ key: `${key}_${k}`, wl, field, head, short, better: 'lower', base: 'haproxy', digits, proxyOnly: true, ...extra });
   return [
-    m('cpu_us', 'cpu_us_per_req', `${wl} proxy CPU µs/${unit}`, `${wl} CPU/${unit}`, 2),
-    m('ctxsw', 'ctx_per_req', `${wl} ctx switches/${unit}`, `${wl} cs/${unit}`, 3),
+    m('cpu_us', 'cpu_us_per_req', `${wl} proxy CPU µs/${unit}`, `${tag} CPU/${unit}`, 2),
+    m('ctxsw', 'ctx_per_req', `${wl} ctx switches/${unit}`, `${tag} cs/${unit}`, 3),
   ];
 }
 
@@ -30,12 +30,13 @@ function perRequestCost(wl, unit, extra = {}) {
 function httpWrkMetrics(wl, name) {
   const key = wl.replace(/-/g, '_');
   const extra = { base: 'haproxy-http', http: true };
+  const tag = wl.replace(/^http-/, 'h-'); // short chart labels: h-ka, h-close, h-routed
   const m = (k, field, head, short, better, digits) => ({ key: `${key}_${k}`, wl, field, head, short, better, digits, ...extra });
   return [
-    m('rps', 'rps', `${name} req/s`, `${wl} req/s`, 'higher', 0),
-    m('p50', 'p50_ms', `${name} p50 ms`, `${wl} p50`, 'lower', 3),
-    m('p99', 'p99_ms', `${name} p99 ms`, `${wl} p99`, 'lower', 3),
-    ...perRequestCost(wl, 'req', extra),
+    m('rps', 'rps', `${name} req/s`, `${tag} req/s`, 'higher', 0),
+    m('p50', 'p50_ms', `${name} p50 ms`, `${tag} p50`, 'lower', 3),
+    m('p99', 'p99_ms', `${name} p99 ms`, `${tag} p99`, 'lower', 3),
+    ...perRequestCost(wl, 'req', extra, tag),
   ];
 }
 
@@ -70,7 +71,7 @@ export const METRICS = [
   ...httpWrkMetrics('http-ka', 'HTTP keep-alive'),
   ...httpWrkMetrics('http-close', 'HTTP close'),
   ...httpWrkMetrics('http-routed', 'HTTP routed'),
-  { key: 'http_mem', wl: 'http-mem', field: 'kib_per_conn', head: 'HTTP idle KiB/conn', short: 'http KiB/conn', better: 'lower', base: 'haproxy-http', digits: 2, proxyOnly: true, http: true },
+  { key: 'http_mem', wl: 'http-mem', field: 'kib_per_conn', head: 'HTTP idle KiB/conn', short: 'h KiB/conn', better: 'lower', base: 'haproxy-http', digits: 2, proxyOnly: true, http: true },
 ];
 
 export function median(xs) {
@@ -140,21 +141,22 @@ function fmtNum(v, digits) {
   return v.toFixed(digits);
 }
 
+/** Median over rounds of (peer `x` / peer `y`) of metric `key`, measured in the same round (`s`: summary[threads]). */
+function pairRatio(s, key, x, y) {
+  const a = s[x]?.status === 'ok' ? s[x].metrics?.[key] : null;
+  const b = s[y]?.status === 'ok' ? s[y].metrics?.[key] : null;
+  if (!a || !b) return null;
+  const rs = [];
+  for (const [round, v] of Object.entries(a.perRound)) if (b.perRound[round] > 0) rs.push(v / b.perRound[round]);
+  return median(rs);
+}
+
 /** The issue's targets, checked for Switchyard against the medians of per-round ratios. */
 export function targetChecks(summary, threads) {
   const s = summary[threads];
   const sy = s?.switchyard;
   if (!sy || sy.status !== 'ok') return null;
-  // median over rounds of (peer `x` / peer `y`) measured in the same round
-  const pairRatio = (key, x, y) => {
-    const a = s[x]?.status === 'ok' ? s[x].metrics?.[key] : null;
-    const b = s[y]?.status === 'ok' ? s[y].metrics?.[key] : null;
-    if (!a || !b) return null;
-    const rs = [];
-    for (const [round, v] of Object.entries(a.perRound)) if (b.perRound[round] > 0) rs.push(v / b.perRound[round]);
-    return median(rs);
-  };
-  const ratioTo = (key, peer) => pairRatio(key, 'switchyard', peer);
+  const ratioTo = (key, peer) => pairRatio(s, key, 'switchyard', peer);
   const rows = [];
   const add = (what, value, op, limit) => {
     if (value == null) return rows.push({ what, value: null, ok: null, want: `${op} ${limit}` });
@@ -173,7 +175,7 @@ export function targetChecks(summary, threads) {
     if (sy.metrics[`${k}_hs_cps`]) add(`TLS ${name} full handshakes/s vs HAProxy (issue 7)`, r(`${k}_hs_cps`), '≥', 1.0);
   }
   // Both with TCP_DEFER_ACCEPT (the connection reaches the proxy with its request)
-  const deferred = (key) => pairRatio(key, 'switchyard-defer', 'haproxy-defer');
+  const deferred = (key) => pairRatio(s, key, 'switchyard-defer', 'haproxy-defer');
   if (deferred('close_cps') != null) {
     add('conn/s vs HAProxy, both with defer-accept', deferred('close_cps'), '≥', 1.0);
     add('close p99 vs HAProxy, both with defer-accept', deferred('close_p99'), '≤', 1.1);
@@ -205,15 +207,9 @@ export function httpTargetChecks(summary, threads) {
     add(`${name} p99 vs HAProxy http`, r(`${k}_p99`), '≤', 1.1);
   }
   if (sy.metrics.http_mem) add('HTTP idle KiB/conn vs HAProxy http', r('http_mem'), '≤', 1.0);
-  const node = s['node-http-proxy'];
-  if (node?.status === 'ok') {
+  if (s['node-http-proxy']?.status === 'ok') {
     for (const [k, name] of workloads) {
-      const a = sy.metrics[`${k}_rps`];
-      const b = node.metrics[`${k}_rps`];
-      if (!a || !b) continue;
-      // median over rounds of the ratio measured in the same round
-      const rs = Object.entries(a.perRound).filter(([round]) => b.perRound[round] > 0).map(([round, v]) => v / b.perRound[round]);
-      add(`${name} req/s vs Node http-proxy`, median(rs), '≥', 3.0);
+      if (sy.metrics[`${k}_rps`]) add(`${name} req/s vs Node http-proxy`, pairRatio(s, `${k}_rps`, 'switchyard-http', 'node-http-proxy'), '≥', 3.0);
     }
   }
   return rows;
@@ -367,7 +363,7 @@ export function chart({ summary, peers, threadsList, workloads }) {
   o.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
   rects.push([0, 0, width, height, '#ffffff']);
   o.push(`<text x="${left}" y="20" font-size="15" font-weight="bold">Ratio to HAProxy measured in the same round (median over rounds; dashed line = HAProxy)</text>`);
-  o.push(`<text x="${left}" y="36" fill="#555">bulk and CPU/GB: relative to HAProxy + splice-auto; http-*: to HAProxy mode http; the rest: to HAProxy tcp. Bars above 3× are cut, their label starts with &gt;.</text>`);
+  o.push(`<text x="${left}" y="36" fill="#555">bulk and CPU/GB: relative to HAProxy + splice-auto; h-* (HTTP): to HAProxy mode http; the rest: to HAProxy tcp. Bars above 3× are cut, their label starts with &gt;.</text>`);
   // legend
   let lx = left;
   for (const p of shown) {
