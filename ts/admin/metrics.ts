@@ -197,7 +197,7 @@ export function collect(lb: AdminTarget): Family[] {
       bShare.samples.push([labels, b.share]);
       const last = health.get(`${p.name}/${b.address}`)?.last;
       if (last) bCheck.samples.push([labels, last.duration_ms / 1000]);
-      bConnect.samples.push([labels, b.connect_time_us_sum / 1e6, '_sum'], [labels, b.total, '_count']);
+      bConnect.samples.push([labels, b.connect_time_us_sum / 1e6, '_sum'], [labels, b.connects, '_count']);
     }
   }
 

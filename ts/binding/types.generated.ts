@@ -34,7 +34,15 @@ peek_timeout_ms: number,
 /**
  * Keep an access log: one record per client connection (see `access.rs`).
  */
-access_log: boolean, };
+access_log: boolean, 
+/**
+ * What the listener speaks; `http` needs `http`.
+ */
+protocol: Protocol, 
+/**
+ * Routes and limits of an HTTP listener.
+ */
+http: HttpListenerConfig | null, };
 
 export type SpliceMode = "auto" | "always" | "never";
 
@@ -43,6 +51,74 @@ export type SniRoute = {
  * `api.example.com` or `*.example.com`.
  */
 name: string, pool: string, };
+
+export type Protocol = "tcp" | "http";
+
+export type HttpListenerConfig = { 
+/**
+ * First match wins; no match is a 404 from Switchyard.
+ */
+routes: Array<RouteConfig>, 
+/**
+ * Largest request head (request line and headers), bytes; more is a 431.
+ */
+max_header_bytes: number, 
+/**
+ * Most request headers; more is a 431.
+ */
+max_headers: number, 
+/**
+ * A client must send a whole request head within this (slowloris); else 408.
+ */
+header_read_timeout_ms: number, 
+/**
+ * A backend must answer with a response head within this; else 504.
+ */
+request_timeout_ms: number, 
+/**
+ * Add `X-Forwarded-For` (appended), `-Proto`, `-Host` and `X-Real-IP`.
+ */
+x_forwarded: boolean, 
+/**
+ * Add an RFC 7239 `Forwarded` element.
+ */
+forwarded: boolean, };
+
+export type RouteConfig = { 
+/**
+ * For stats, logs and errors (`web.routes[0]` unless the user named it).
+ */
+name: string, 
+/**
+ * `api.example.com` (exact, case-insensitive) or `*.example.com` (any subdomain).
+ */
+host: string | null, path: PathMatch | null, 
+/**
+ * Methods (upper case); any when absent.
+ */
+methods: Array<string> | null, headers: Array<ValueMatch>, query: Array<ValueMatch>, cookies: Array<ValueMatch>, pool: string, 
+/**
+ * Overrides the pool's key for requests of this route.
+ */
+hash_key: RequestKey | null, request_headers: HeaderOps, response_headers: HeaderOps, 
+/**
+ * Largest request body; more is a 413.
+ */
+max_body_bytes: number | null, };
+
+export type PathMatch = { "exact": string } | { "prefix": string } | { "regex": string };
+
+export type ValueMatch = { name: string, equals: string | null, 
+/**
+ * Anchored regular expression.
+ */
+regex: string | null, };
+
+export type HeaderOps = { remove: Array<string>, set: Array<HeaderPair>, add: Array<HeaderPair>, };
+
+export type HeaderPair = { name: string, value: string, };
+
+export type RequestKey = "source_ip" | "source_ip_port" | { "header": string } | { "cookie": string } | "path";
 
 export type TlsConfig = { 
 /**
@@ -117,7 +193,12 @@ on_down: OnDown,
 /**
  * TLS to the backends.
  */
-backend_tls: BackendTlsConfig | null, };
+backend_tls: BackendTlsConfig | null, 
+/**
+ * What HTTP listeners use of this pool (request keys, sticky cookies,
+ * Host, keep-alive); defaults when absent.
+ */
+http: HttpPoolConfig | null, };
 
 export type Algorithm = "round_robin" | "weighted_round_robin" | "least_connections" | "random" | "power_of_two" | "ip_hash" | "consistent_hash" | "maglev";
 
@@ -163,6 +244,43 @@ export type BackendConfig = { address: string, weight: number, backup: boolean,
  */
 state: AdminState, };
 
+export type HttpPoolConfig = { 
+/**
+ * The key of hash algorithms for HTTP requests (instead of `hash_key`).
+ */
+key: RequestKey | null, sticky: StickyConfig | null, 
+/**
+ * Send this `Host` to the backends (else the client's is kept).
+ */
+host: string | null, 
+/**
+ * Idle keep-alive connections kept per backend.
+ */
+max_idle_per_backend: number, 
+/**
+ * An idle backend connection is closed after this (below the backend's own keep-alive timeout).
+ */
+idle_timeout_ms: number, 
+/**
+ * Consecutive 5xx responses of a backend that eject it (0 = off).
+ */
+eject_after_5xx: number, };
+
+export type StickyConfig = { 
+/**
+ * Cookie name.
+ */
+cookie: string, 
+/**
+ * HMAC key: the cookie carries HMAC(secret, backend address), so it does
+ * not reveal the backend and every process with the secret reads it.
+ */
+secret: string, 
+/**
+ * `Max-Age` in seconds; a session cookie when absent.
+ */
+max_age_s: number | null, };
+
 export type AdminState = "ready" | "drain" | "maint";
 
 export type StatsReport = { connections_active: number, 
@@ -188,6 +306,14 @@ local_errors: number,
  * Failed accept calls (the clients wait in the backlog).
  */
 accept_errors: number, idle_timeouts: number, 
+/**
+ * HTTP requests no route matched (answered 404).
+ */
+no_route: number, 
+/**
+ * HTTP routes and their counters (empty for TCP listeners).
+ */
+routes: Array<RouteReport>, 
 /**
  * TLS counters (termination or SNI passthrough listeners).
  */
@@ -229,9 +355,25 @@ failures: number, ejections: number,
 available: boolean, active: number, total: number, bytes_in: number, bytes_out: number, connect_errors: number, connect_timeouts: number, tls_errors: number, connect_time_avg_us: number, 
 /**
  * Time spent in successful connects since start, in microseconds (with
- * `total`, the `_sum`/`_count` pair of a Prometheus summary).
+ * `connects`, the `_sum`/`_count` pair of a Prometheus summary).
  */
-connect_time_us_sum: number, };
+connect_time_us_sum: number, 
+/**
+ * Successful TCP connects since start.
+ */
+connects: number, 
+/**
+ * HTTP requests sent on a reused keep-alive connection.
+ */
+conns_reused: number, 
+/**
+ * Idle keep-alive connections now (HTTP).
+ */
+conns_idle: number, 
+/**
+ * HTTP responses with a 5xx status.
+ */
+responses_5xx: number, };
 
 export type BuildReport = { 
 /**
@@ -242,6 +384,20 @@ pools: number,
  * rustls server configurations of TLS-terminating listeners.
  */
 tls_configs: number, };
+
+export type RouteReport = { listener: string, name: string, pool: string, responses_1xx: number, responses_2xx: number, responses_3xx: number, responses_4xx: number, responses_5xx: number, 
+/**
+ * Cumulative counts per bucket of [`LATENCY_BUCKETS`] seconds, then +Inf (the total).
+ */
+latency_buckets: Array<number>, 
+/**
+ * Sum of the latencies, microseconds.
+ */
+latency_us_sum: number, 
+/**
+ * Requests sent again to another backend.
+ */
+retries: number, };
 
 export type HealthUpdate = { pool: string, address: string, up: boolean, };
 
@@ -296,7 +452,17 @@ duration_ms: number,
 /**
  * Bytes read from the client / from the backend.
  */
-bytes_in: number, bytes_out: number, ended: Ended, };
+bytes_in: number, bytes_out: number, ended: Ended, 
+/**
+ * The request, on HTTP listeners (one record per request there).
+ */
+http?: HttpRecord, };
+
+export type HttpRecord = { 
+/**
+ * The route that matched ("" for a 404 from Switchyard).
+ */
+route: string, method: string, path: string, status: number, };
 
 export type Ended = "completed" | "idle_timeout" | "cancelled" | "error" | "frontend_failed" | "no_backend" | "local_error" | "backend_tls_failed";
 

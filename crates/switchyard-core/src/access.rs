@@ -1,5 +1,5 @@
-//! The per-connection access log of listeners with `access_log: true`: one
-//! record per client connection, queued in a bounded queue the control
+//! The access log of listeners with `access_log: true`: one record per
+//! client connection (TCP) or per request (HTTP), queued in a bounded queue the control
 //! plane pulls and writes out (JSON lines). Listeners without it pay
 //! nothing: no clock read, no allocation.
 
@@ -52,6 +52,21 @@ pub struct AccessRecord {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub ended: Ended,
+    /// The request, on HTTP listeners (one record per request there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub http: Option<HttpRecord>,
+}
+
+/// What an HTTP request adds to its access-log record.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct HttpRecord {
+    /// The route that matched ("" for a 404 from Switchyard).
+    pub route: String,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
 }
 
 /// A batch handed to the control plane.

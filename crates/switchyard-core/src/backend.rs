@@ -28,8 +28,9 @@ impl Backend {
 }
 
 impl Backend {
-    /// A copy of the backend's counters and state; `share` is its table share.
-    pub fn report(&self, share: f64) -> BackendReport {
+    /// A copy of the backend's counters and state; `share` is its table share,
+    /// `idle` its idle keep-alive connections.
+    pub fn report(&self, share: f64, idle: usize) -> BackendReport {
         let b = self;
         let s = &b.stats;
         let total = s.total.load(Relaxed);
@@ -54,8 +55,12 @@ impl Backend {
             connect_errors: s.connect_errors.load(Relaxed),
             connect_timeouts: s.connect_timeouts.load(Relaxed),
             tls_errors: s.tls_errors.load(Relaxed),
-            connect_time_avg_us: s.connect_time_us.load(Relaxed).checked_div(total).unwrap_or(0),
+            connect_time_avg_us: s.connect_time_us.load(Relaxed).checked_div(s.connects.load(Relaxed)).unwrap_or(0),
             connect_time_us_sum: s.connect_time_us.load(Relaxed),
+            connects: s.connects.load(Relaxed),
+            conns_reused: s.conns_reused.load(Relaxed),
+            conns_idle: idle as u64,
+            responses_5xx: s.responses_5xx.load(Relaxed),
         }
     }
 }

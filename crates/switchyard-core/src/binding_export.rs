@@ -6,13 +6,17 @@
 //! The test fails when a committed file differs from what the code renders;
 //! `UPDATE_BINDINGS=1 cargo test -p switchyard-core binding` rewrites them.
 
-use crate::access::{AccessBatch, AccessRecord, Ended};
+use crate::access::{AccessBatch, AccessRecord, Ended, HttpRecord};
 use crate::catalog::{self, Algorithm, HashKey};
 use crate::config::{AcceptMode, BackendConfig, EngineConfig, ListenerConfig, PoolConfig, SniRoute, SpliceMode};
 use crate::engine::HealthUpdate;
 use crate::error::{Error, ErrorCode, Issue};
 use crate::events::{Event, EventBatch};
 use crate::health::{AdminState, OnDown, PassiveConfig};
+use crate::http::config::{
+    HeaderOps, HeaderPair, HttpListenerConfig, HttpPoolConfig, PathMatch, Protocol, RequestKey, RouteConfig, StickyConfig, ValueMatch,
+};
+use crate::http::stats::RouteReport;
 use crate::plan::{PlanReport, PlanRequest, Share};
 use crate::stats::{BackendReport, BuildReport, ListenerReport, PoolReport, StatsReport};
 use crate::tls::stats::TlsReport;
@@ -35,6 +39,14 @@ fn types_ts() -> String {
         decl::<ListenerConfig>(),
         decl::<SpliceMode>(),
         decl::<SniRoute>(),
+        decl::<Protocol>(),
+        decl::<HttpListenerConfig>(),
+        decl::<RouteConfig>(),
+        decl::<PathMatch>(),
+        decl::<ValueMatch>(),
+        decl::<HeaderOps>(),
+        decl::<HeaderPair>(),
+        decl::<RequestKey>(),
         decl::<TlsConfig>(),
         decl::<CertConfig>(),
         decl::<PoolConfig>(),
@@ -44,6 +56,8 @@ fn types_ts() -> String {
         decl::<OnDown>(),
         decl::<BackendTlsConfig>(),
         decl::<BackendConfig>(),
+        decl::<HttpPoolConfig>(),
+        decl::<StickyConfig>(),
         decl::<AdminState>(),
         decl::<StatsReport>(),
         decl::<ListenerReport>(),
@@ -51,11 +65,13 @@ fn types_ts() -> String {
         decl::<PoolReport>(),
         decl::<BackendReport>(),
         decl::<BuildReport>(),
+        decl::<RouteReport>(),
         decl::<HealthUpdate>(),
         decl::<EventBatch>(),
         decl::<Event>(),
         decl::<AccessBatch>(),
         decl::<AccessRecord>(),
+        decl::<HttpRecord>(),
         decl::<Ended>(),
         decl::<PlanRequest>(),
         decl::<PlanReport>(),

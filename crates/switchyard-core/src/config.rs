@@ -8,6 +8,9 @@ pub use crate::catalog::HashKey;
 use crate::catalog::{self, Algorithm, PoolOption};
 use crate::error::{Error, Result};
 pub use crate::health::{AdminState, OnDown, PassiveConfig};
+pub use crate::http::config::{
+    HeaderOps, HeaderPair, HttpListenerConfig, HttpPoolConfig, PathMatch, Protocol, RequestKey, RouteConfig, StickyConfig, ValueMatch,
+};
 pub use crate::tls::{BackendTlsConfig, CertConfig, TlsConfig};
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -79,6 +82,12 @@ pub struct ListenerConfig {
     /// Keep an access log: one record per client connection (see `access.rs`).
     #[serde(default)]
     pub access_log: bool,
+    /// What the listener speaks; `http` needs `http`.
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// Routes and limits of an HTTP listener.
+    #[serde(default)]
+    pub http: Option<HttpListenerConfig>,
 }
 
 fn default_peek_timeout() -> u64 {
@@ -130,6 +139,10 @@ pub struct PoolConfig {
     /// TLS to the backends.
     #[serde(default)]
     pub backend_tls: Option<BackendTlsConfig>,
+    /// What HTTP listeners use of this pool (request keys, sticky cookies,
+    /// Host, keep-alive); defaults when absent.
+    #[serde(default)]
+    pub http: Option<HttpPoolConfig>,
 }
 
 /// One backend of a pool.
@@ -201,6 +214,7 @@ impl EngineConfig {
             if l.backlog == 0 {
                 return Err(Error::config_at(format!("{at}.backlog"), "must be at least 1"));
             }
+            check_http_listener(l, &at, |name| self.pool(name))?;
         }
         Ok(())
     }
@@ -278,6 +292,61 @@ impl PoolConfig {
         }
         Ok(())
     }
+}
+
+/// Check the HTTP side of listener `l` (at `at`): protocol and tables agree,
+/// routes name pools that exist and their regexes compile; a TCP listener
+/// uses no pool whose key needs a request.
+fn check_http_listener<'a>(l: &ListenerConfig, at: &str, pool: impl Fn(&str) -> Option<&'a PoolConfig>) -> Result<()> {
+    match (l.protocol, &l.http) {
+        (Protocol::Tcp, Some(_)) => return Err(Error::config_at(format!("{at}.http"), "only for protocol http")),
+        (Protocol::Http, None) => return Err(Error::config_at(format!("{at}.http"), "protocol http needs its routes")),
+        (Protocol::Http, Some(_)) if l.sni_routes.is_some() => {
+            return Err(Error::config_at(
+                format!("{at}.sni_routes"),
+                "TLS passthrough is for tcp listeners (an http listener terminates TLS)",
+            ))
+        }
+        _ => {}
+    }
+    let Some(h) = &l.http else {
+        // A TCP connection has an address (and maybe a server name), no request.
+        let pools = std::iter::once(l.pool.as_str()).chain(l.sni_routes.iter().flatten().map(|r| r.pool.as_str()));
+        for name in pools {
+            if let Some(k) = pool(name).and_then(|p| p.http.as_ref()).and_then(|h| h.key.as_ref()).filter(|k| k.needs_request()) {
+                return Err(Error::config_at(
+                    format!("pools.{name}.hash_key"),
+                    format!("{k:?} needs an http listener, but {at} (protocol tcp) uses this pool"),
+                ));
+            }
+        }
+        return Ok(());
+    };
+    if h.max_header_bytes < 8192 {
+        return Err(Error::config_at(format!("{at}.http.max_header_bytes"), "at least 8192"));
+    }
+    for (i, r) in h.routes.iter().enumerate() {
+        let rat = format!("{at}.http.routes[{i}]");
+        if pool(&r.pool).is_none() {
+            return Err(Error::config_at(format!("{rat}.pool"), format!("no pool named {:?}", r.pool)));
+        }
+        if let Some(PathMatch::Regex(re)) = &r.path {
+            crate::http::config::anchored(re).map_err(|e| Error::config_at(format!("{rat}.path.regex"), e))?;
+        }
+        for (what, list) in [("headers", &r.headers), ("query", &r.query), ("cookies", &r.cookies)] {
+            for (j, v) in list.iter().enumerate() {
+                if let Some(re) = &v.regex {
+                    crate::http::config::anchored(re).map_err(|e| Error::config_at(format!("{rat}.{what}[{j}].regex"), e))?;
+                }
+            }
+        }
+        for (what, ops) in [("request_headers", &r.request_headers), ("response_headers", &r.response_headers)] {
+            let names = ops.remove.iter().map(|n| crate::http::config::header_name(n).map(drop));
+            let pairs = ops.set.iter().chain(&ops.add).map(|p| crate::http::config::header_pair(&p.name, &p.value).map(drop));
+            names.chain(pairs).collect::<std::result::Result<(), String>>().map_err(|e| Error::config_at(format!("{rat}.{what}"), e))?;
+        }
+    }
+    Ok(())
 }
 
 /// The error for an option the pool's algorithm does not read.

@@ -192,6 +192,10 @@ impl Engine {
                     local_errors: tables.stats.local_errors.load(Relaxed),
                     accept_errors: tables.stats.accept_errors.load(Relaxed),
                     idle_timeouts: tables.stats.idle_timeouts.load(Relaxed),
+                    no_route: tables.stats.no_route.load(Relaxed),
+                    routes: tables.http.as_ref().map_or_else(Vec::new, |h| {
+                        h.routes.routes.iter().map(|r| r.stats.report(&l.name, &r.name, &r.pool.name)).collect()
+                    }),
                     tls: tables.tls_shared.as_ref().map(|t| t.stats.report()),
                 })
             })
@@ -297,7 +301,7 @@ fn pool_report(p: &Pool) -> PoolReport {
         active: p.active.load(Relaxed),
         share_min: primaries().fold(f64::INFINITY, f64::min).min(1.0),
         share_max: primaries().fold(0.0, f64::max),
-        backends: p.backends.iter().zip(&shares).map(|(b, &share)| b.report(share)).collect(),
+        backends: p.backends.iter().zip(&shares).zip(&p.http.idle).map(|((b, &share), idle)| b.report(share, idle.len())).collect(),
     }
 }
 

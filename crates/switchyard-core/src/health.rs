@@ -101,6 +101,11 @@ pub struct BackendHealth {
     ejected_until: AtomicU64,
     ejections: AtomicU32,
     probation: AtomicBool,
+    /// Consecutive HTTP 5xx responses (HTTP pools' `eject_after_5xx`).
+    streak_5xx: AtomicU32,
+    /// Its drain deadline passed (`close_connections` ran while draining):
+    /// sticky clients pinned to it re-pin. Cleared when it is ready again.
+    drain_over: AtomicBool,
     /// The engine's token: cancelling it (the close deadline) cancels every kill token.
     root: CancellationToken,
     kill: Mutex<CancellationToken>,
@@ -161,6 +166,7 @@ impl BackendHealth {
     /// Close every established connection to this backend (drain deadline,
     /// `on_down: close`). Later connections get a fresh token.
     pub fn close_connections(&self) {
+        self.drain_over.store(true, Relaxed);
         let old = std::mem::replace(&mut *self.kill.lock().unwrap_or_else(|p| p.into_inner()), self.root.child_token());
         old.cancel();
     }
@@ -196,12 +202,56 @@ impl BackendHealth {
         if streak < policy.consecutive_failures && !on_probation {
             return;
         }
+        // Once per streak: every further failure of the same streak would
+        // say the same thing again (a busy backend fails many per millisecond).
+        let first = if on_probation { streak == 1 } else { streak == policy.consecutive_failures };
+        self.eject(policy, failure.reason(), streak, first, may_eject, events, who);
+    }
+
+    /// An HTTP response from this backend: a streak of `threshold` 5xx in a
+    /// row ejects it like connect failures do (0 = off); any other status
+    /// ends the streak.
+    pub fn record_status(
+        &self,
+        status: u16,
+        threshold: u32,
+        policy: &PassiveConfig,
+        may_eject: impl FnOnce() -> bool,
+        events: &EventLog,
+        who: (&str, &str),
+    ) {
+        if status < 500 {
+            if self.streak_5xx.load(Relaxed) != 0 {
+                self.streak_5xx.store(0, Relaxed);
+            }
+            return;
+        }
+        if threshold == 0 || self.ejected() {
+            return;
+        }
+        let streak = self.streak_5xx.fetch_add(1, Relaxed) + 1;
+        if streak >= threshold {
+            self.eject(policy, "HTTP 5xx responses", streak, streak == threshold, may_eject, events, who);
+            self.streak_5xx.store(0, Relaxed);
+        }
+    }
+
+    /// Eject for the policy's (doubling) time unless `may_eject` refuses;
+    /// a refusal is reported when `report_skip`.
+    #[allow(clippy::too_many_arguments)]
+    fn eject(
+        &self,
+        policy: &PassiveConfig,
+        reason: &str,
+        streak: u32,
+        report_skip: bool,
+        may_eject: impl FnOnce() -> bool,
+        events: &EventLog,
+        who: (&str, &str),
+    ) {
         if !may_eject() {
-            // Once per streak: every further failure of the same streak would
-            // say the same thing again (a busy backend fails many per millisecond).
-            let first = if on_probation { streak == 1 } else { streak == policy.consecutive_failures };
-            if first {
-                events.push(Event::new("ejection_skipped", who, format!("{}: max_ejection_percent reached", failure.reason()), 0));
+            if report_skip {
+                events.push(Event::new("ejection_skipped", who, format!("{reason}: max_ejection_percent reached"), 0));
             }
             return;
         }
@@ -210,7 +260,19 @@ impl BackendHealth {
         self.ejected_until.store(now_ms() + ms, Relaxed);
         self.failures.store(0, Relaxed);
         self.probation.store(true, Relaxed);
-        events.push(Event::new("ejected", who, format!("{} ({streak} in a row)", failure.reason()), ms));
+        events.push(Event::new("ejected", who, format!("{reason} ({streak} in a row)"), ms));
+    }
+
+    /// Has its drain deadline passed (see `drain_over`)?
+    pub fn drain_over(&self) -> bool {
+        self.drain_over.load(Relaxed)
+    }
+
+    /// It is ready again: a later drain starts over.
+    pub fn drain_reset(&self) {
+        if self.drain_over.load(Relaxed) {
+            self.drain_over.store(false, Relaxed);
+        }
     }
 
     /// How long until the current ejection ends, if ejected.

@@ -31,6 +31,7 @@ mod engine;
 mod events;
 mod forward;
 mod health;
+mod http;
 #[allow(unsafe_code)] // getrlimit/setrlimit
 mod limits;
 mod listeners;

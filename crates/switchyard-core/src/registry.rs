@@ -5,6 +5,8 @@
 //! never resets them; [`Registry::retain`] forgets what left the config.
 
 use crate::health::BackendHealth;
+use crate::http::pool::IdleConns;
+use crate::http::stats::RouteStats;
 use crate::stats::{BackendStats, BuildCounters, ListenerStats};
 use crate::tls::server::TlsShared;
 use std::collections::HashMap;
@@ -24,6 +26,10 @@ pub struct Registry {
     listeners: Mutex<HashMap<String, Arc<ListenerStats>>>,
     pools: Mutex<HashMap<String, Arc<AtomicU64>>>,
     tls: Mutex<HashMap<String, Arc<TlsShared>>>,
+    /// HTTP keep-alive connections per backend.
+    idle: Mutex<HashMap<(String, SocketAddr), Arc<IdleConns>>>,
+    /// HTTP route counters per (listener, route name).
+    routes: Mutex<HashMap<(String, String), Arc<RouteStats>>>,
     /// How many pools and TLS configs snapshots have built.
     pub builds: BuildCounters,
 }
@@ -49,6 +55,18 @@ impl Registry {
         Ok(t)
     }
 
+    /// The idle keep-alive connections of a backend, created on first use.
+    pub fn idle_conns(&self, pool: &str, addr: SocketAddr) -> Arc<IdleConns> {
+        let mut m = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry((pool.to_owned(), addr)).or_default().clone()
+    }
+
+    /// The counters of an HTTP route, created on first use.
+    pub fn route(&self, listener: &str, route: &str) -> Arc<RouteStats> {
+        let mut m = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry((listener.to_owned(), route.to_owned())).or_default().clone()
+    }
+
     /// Live connections of a pool (the total bounded load divides).
     pub fn pool_active(&self, pool: &str) -> Arc<AtomicU64> {
         let mut m = self.pools.lock().unwrap_or_else(|p| p.into_inner());
@@ -64,6 +82,8 @@ impl Registry {
     ) {
         self.pools.lock().unwrap_or_else(|p| p.into_inner()).retain(|p, _| keep_pool(p));
         self.backends.lock().unwrap_or_else(|p| p.into_inner()).retain(|(p, a), _| keep_backend(p, a));
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).retain(|(p, a), _| keep_backend(p, a));
+        self.routes.lock().unwrap_or_else(|p| p.into_inner()).retain(|(l, _), _| keep_listener(l));
         self.listeners.lock().unwrap_or_else(|p| p.into_inner()).retain(|n, _| keep_listener(n));
         self.tls.lock().unwrap_or_else(|p| p.into_inner()).retain(|n, _| keep_listener(n));
     }

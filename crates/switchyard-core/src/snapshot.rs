@@ -47,6 +47,8 @@ pub struct Pool {
     pub backend_tls: Option<BackendTls>,
     /// Live connections of the whole pool (bounded load); survives swaps.
     pub active: Arc<AtomicU64>,
+    /// What HTTP listeners use: request key, sticky cookie, keep-alive pools.
+    pub http: crate::http::pool::HttpPool,
 }
 
 impl Pool {
@@ -61,6 +63,9 @@ impl Pool {
             .map(|b| {
                 let addr = parse_addr(&b.address).expect("checked config");
                 let (stats, health) = registry.backend(&p.name, addr);
+                if b.state != AdminState::Drain {
+                    health.drain_reset();
+                }
                 Backend { addr, weight: b.weight, backup: b.backup, state: b.state, stats, health }
             })
             .collect();
@@ -74,6 +79,8 @@ impl Pool {
         };
         let primary = select::build(&params, Members::of_tier(&backends, false));
         let backup = select::build(&params, Members::of_tier(&backends, true));
+        let idle = backends.iter().map(|b| registry.idle_conns(&p.name, b.addr)).collect();
+        let http = crate::http::pool::HttpPool::build(p, &backends, idle);
         Ok(Pool {
             name: p.name.clone(),
             config: p.clone(),
@@ -93,6 +100,7 @@ impl Pool {
             on_down: p.on_down,
             backend_tls,
             active: params.pool_active,
+            http,
         })
     }
 
@@ -119,6 +127,20 @@ impl Pool {
         let eligible = |i: usize| !tried.contains(&i) && b[i].available();
         let primary = if primaries { self.primary.pick(ctx, b, &eligible) } else { None };
         primary.or_else(|| self.backup.pick(ctx, b, &eligible)).or_else(|| if primaries { self.panic_pick(ctx, tried) } else { None })
+    }
+
+    /// The next backend to try for a client that already tried `tried`, with
+    /// a budget of `retries + 1` attempts per tier: when the primaries have
+    /// used theirs, the backups get their own (nginx's `proxy_next_upstream`
+    /// moves on to the backup servers the same way), so a backup takes the
+    /// client even while dead primaries are not yet known to be down.
+    pub fn next_attempt(&self, ctx: &PickContext, tried: &[usize]) -> Option<usize> {
+        let attempts = self.retries as usize + 1;
+        let on_primaries = tried.iter().filter(|&&i| !self.backends[i].backup).count();
+        if tried.len() - on_primaries >= attempts {
+            return None;
+        }
+        self.pick(ctx, tried, on_primaries < attempts)
     }
 
     /// Share of new keys/connections each backend gets now, indexed like
@@ -177,6 +199,8 @@ pub struct Listener {
     pub peek_timeout: Duration,
     /// Record every connection in the access log.
     pub access_log: bool,
+    /// Routes and limits of an HTTP listener (`None`: it forwards bytes).
+    pub http: Option<crate::http::route::HttpTables<Arc<Pool>>>,
 }
 
 /// A listener's rustls configuration, and the settings it was built from
@@ -318,6 +342,11 @@ impl Listener {
             tls_shared,
             peek_timeout: Duration::from_millis(l.peek_timeout_ms.max(1)),
             access_log: l.access_log,
+            http: l
+                .http
+                .as_ref()
+                .map(|h| crate::http::route::HttpTables::build(h, &l.name, |p| Arc::clone(pools[p]), |r| registry.route(&l.name, r)))
+                .transpose()?,
         })
     }
 }

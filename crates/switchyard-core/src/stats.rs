@@ -14,8 +14,17 @@ use std::time::Duration;
 /// `bytes_out` what the backend sent back (HAProxy's `bin`/`bout`).
 #[derive(Debug, Default)]
 pub struct BackendStats {
+    /// Connections (L4) or requests in flight (HTTP) now.
     pub active: AtomicU64,
+    /// Connections (L4) or requests (HTTP) served since start.
     pub total: AtomicU64,
+    /// Successful TCP connects (L4: one per client connection; HTTP: one
+    /// per new keep-alive connection).
+    pub connects: AtomicU64,
+    /// HTTP requests sent on a pooled keep-alive connection.
+    pub conns_reused: AtomicU64,
+    /// HTTP responses with a 5xx status.
+    pub responses_5xx: AtomicU64,
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
     /// Connects that failed (refused, unreachable, reset).
@@ -30,8 +39,14 @@ pub struct BackendStats {
 
 impl BackendStats {
     /// Record a successful connect that took `took`.
-    pub fn connected(&self, took: Duration) {
+    pub fn connect_took(&self, took: Duration) {
         self.connect_time_us.fetch_add(took.as_micros() as u64, Relaxed);
+        self.connects.fetch_add(1, Relaxed);
+    }
+
+    /// Record an L4 connection established in `took`: connected and active.
+    pub fn connected(&self, took: Duration) {
+        self.connect_took(took);
         self.total.fetch_add(1, Relaxed);
         self.active.fetch_add(1, Relaxed);
     }
@@ -52,6 +67,8 @@ pub struct ListenerStats {
     pub accept_errors: AtomicU64,
     /// Connections closed by the idle timeout.
     pub idle_timeouts: AtomicU64,
+    /// HTTP requests no route matched (answered 404).
+    pub no_route: AtomicU64,
     /// When the last `accept_error` event was queued (ms since the epoch):
     /// at most one a second, carrying the count since the one before.
     accept_error_reported: AtomicU64,
@@ -129,6 +146,10 @@ pub struct ListenerReport {
     /// Failed accept calls (the clients wait in the backlog).
     pub accept_errors: u64,
     pub idle_timeouts: u64,
+    /// HTTP requests no route matched (answered 404).
+    pub no_route: u64,
+    /// HTTP routes and their counters (empty for TCP listeners).
+    pub routes: Vec<crate::http::stats::RouteReport>,
     /// TLS counters (termination or SNI passthrough listeners).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<crate::tls::stats::TlsReport>,
@@ -177,8 +198,16 @@ pub struct BackendReport {
     pub tls_errors: u64,
     pub connect_time_avg_us: u64,
     /// Time spent in successful connects since start, in microseconds (with
-    /// `total`, the `_sum`/`_count` pair of a Prometheus summary).
+    /// `connects`, the `_sum`/`_count` pair of a Prometheus summary).
     pub connect_time_us_sum: u64,
+    /// Successful TCP connects since start.
+    pub connects: u64,
+    /// HTTP requests sent on a reused keep-alive connection.
+    pub conns_reused: u64,
+    /// Idle keep-alive connections now (HTTP).
+    pub conns_idle: u64,
+    /// HTTP responses with a 5xx status.
+    pub responses_5xx: u64,
 }
 
 #[cfg(test)]

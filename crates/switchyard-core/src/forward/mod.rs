@@ -216,7 +216,7 @@ async fn direction(leg: Leg<'_>, mode: SpliceMode, pipes: &PipePool) -> io::Resu
 /// Resolve once `progress` has not moved for `timeout`. Checked in quarter
 /// steps, so it fires between 1.0× and 1.25× the timeout; this keeps the hot
 /// path free of clock reads (it only bumps a counter).
-async fn idle_watch(progress: [&AtomicU64; 2], timeout: Duration) {
+pub(crate) async fn idle_watch(progress: [&AtomicU64; 2], timeout: Duration) {
     let step = (timeout / 4).max(Duration::from_millis(1));
     let read = || progress[0].load(Relaxed).wrapping_add(progress[1].load(Relaxed));
     let mut last = read();

@@ -61,6 +61,8 @@ pub async fn receive(listener: &Listener, mut client: TcpStream) -> Option<Recei
             let tls = Box::pin(tls::server::accept(&t.config, t.handshake_timeout, client, stats)).await?;
             Some(Received { client: Either::Right(Box::new(tls)), preface: Vec::new(), sni: None })
         }
+        // HTTP reads the request itself; nothing is taken from it here.
+        None if listener.http.is_some() => Some(Received { client: Either::Left(client), preface: Vec::new(), sni: None }),
         None => {
             let preface = forward::read_now(&client).ok()?;
             Some(Received { client: Either::Left(client), preface, sni: None })

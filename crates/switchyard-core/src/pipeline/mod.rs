@@ -46,6 +46,14 @@ pub(crate) async fn serve(shared: Arc<Shared>, name: Arc<str>, client: TcpStream
     #[cfg(not(target_os = "linux"))]
     let _ = client.set_nodelay(true);
     let started = if listener.access_log { wall_ms() } else { 0 };
+    if listener.http.is_some() {
+        // HTTP logs each request itself; the connection is not logged again.
+        if let Some(received) = frontend::receive(&listener, client).await {
+            Box::pin(crate::http::serve::serve(Arc::clone(&shared), Arc::clone(&listener), Arc::clone(&name), received.client, peer)).await;
+        }
+        listener.stats.active.fetch_sub(1, Relaxed);
+        return;
+    }
     let done = relay(&shared, &listener, client, peer).await;
     listener.stats.active.fetch_sub(1, Relaxed);
     if listener.access_log {
@@ -80,6 +88,7 @@ impl<'l> Done<'l> {
             bytes_in: self.bytes_in,
             bytes_out: self.bytes_out,
             ended: self.ended,
+            http: None,
         }
     }
 }

@@ -57,10 +57,7 @@ pub enum NoUpstream {
 /// counted per backend. `tried` carries the backends already attempted for
 /// this client (a retry after an empty response continues the same budget).
 ///
-/// The budget is `retries + 1` attempts *per tier*: when the primaries have
-/// used theirs, the backups get their own (nginx's `proxy_next_upstream`
-/// moves on to the backup servers the same way), so a backup takes the
-/// client even while the dead primaries are not yet known to be down.
+/// The budget is `retries + 1` attempts per tier (see `Pool::next_attempt`).
 ///
 /// `preface` (bytes the client already sent) is delivered as part of the
 /// connect: an attempt that fails has delivered nothing, so the next backend
@@ -72,13 +69,8 @@ pub async fn connect<'a>(
     tried: &mut Vec<usize>,
     preface: &[u8],
 ) -> Result<Upstream<'a>, NoUpstream> {
-    let attempts = pool.retries as usize + 1;
     loop {
-        let on_primaries = tried.iter().filter(|&&i| !pool.backends[i].backup).count();
-        if tried.len() - on_primaries >= attempts {
-            return Err(NoUpstream::NoBackend);
-        }
-        let i = pool.pick(ctx, tried, on_primaries < attempts).ok_or(NoUpstream::NoBackend)?;
+        let i = pool.next_attempt(ctx, tried).ok_or(NoUpstream::NoBackend)?;
         tried.push(i);
         let b = &pool.backends[i];
         let start = Instant::now();

@@ -166,6 +166,12 @@ pub fn key_hash(client: SocketAddr, key: HashKey) -> u64 {
     xxh3_64_with_seed(&buf[..n], KEY_SEED)
 }
 
+/// Hash request bytes (a header, cookie or path) as a key, with the fixed
+/// seed: the same value gives the same key in every process.
+pub fn bytes_key(b: &[u8]) -> u64 {
+    xxh3_64_with_seed(b, KEY_SEED)
+}
+
 /// Hash a table entry name with a seed (ring points, Maglev permutations).
 pub fn name_hash(name: &[u8], seed: u64) -> u64 {
     xxh3_64_with_seed(name, seed)

@@ -1,0 +1,195 @@
+//! The HTTP part of the configuration the control plane sends: a listener's
+//! route table and limits, and what a pool adds for HTTP (request keys,
+//! sticky cookies, Host rewriting, backend keep-alive). TypeScript compiles
+//! the user's routes into these tables (`ts/config/http.ts`); this side checks
+//! what the data plane relies on (regexes compile, pools exist).
+
+use regex::Regex;
+use serde::Deserialize;
+
+/// What a listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// Bytes both ways (L4).
+    #[default]
+    Tcp,
+    /// HTTP/1.1: each request routed and balanced on its own.
+    Http,
+}
+
+/// An HTTP listener's routes and limits.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct HttpListenerConfig {
+    /// First match wins; no match is a 404 from Switchyard.
+    pub routes: Vec<RouteConfig>,
+    /// Largest request head (request line and headers), bytes; more is a 431.
+    pub max_header_bytes: u32,
+    /// Most request headers; more is a 431.
+    pub max_headers: u32,
+    /// A client must send a whole request head within this (slowloris); else 408.
+    pub header_read_timeout_ms: u64,
+    /// A backend must answer with a response head within this; else 504.
+    pub request_timeout_ms: u64,
+    /// Add `X-Forwarded-For` (appended), `-Proto`, `-Host` and `X-Real-IP`.
+    pub x_forwarded: bool,
+    /// Add an RFC 7239 `Forwarded` element.
+    pub forwarded: bool,
+}
+
+/// One route: conditions (all must hold), then where the request goes.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// For stats, logs and errors (`web.routes[0]` unless the user named it).
+    pub name: String,
+    /// `api.example.com` (exact, case-insensitive) or `*.example.com` (any subdomain).
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub path: Option<PathMatch>,
+    /// Methods (upper case); any when absent.
+    #[serde(default)]
+    pub methods: Option<Vec<String>>,
+    #[serde(default)]
+    pub headers: Vec<ValueMatch>,
+    #[serde(default)]
+    pub query: Vec<ValueMatch>,
+    #[serde(default)]
+    pub cookies: Vec<ValueMatch>,
+    pub pool: String,
+    /// Overrides the pool's key for requests of this route.
+    #[serde(default)]
+    pub hash_key: Option<RequestKey>,
+    #[serde(default)]
+    pub request_headers: HeaderOps,
+    #[serde(default)]
+    pub response_headers: HeaderOps,
+    /// Largest request body; more is a 413.
+    #[serde(default)]
+    pub max_body_bytes: Option<u64>,
+}
+
+/// How a route matches the path (without the query).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum PathMatch {
+    Exact(String),
+    Prefix(String),
+    /// A regular expression matched against the whole path (anchored).
+    Regex(String),
+}
+
+/// A named value (header, query parameter, cookie): present when neither
+/// `equals` nor `regex` is given.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct ValueMatch {
+    pub name: String,
+    #[serde(default)]
+    pub equals: Option<String>,
+    /// Anchored regular expression.
+    #[serde(default)]
+    pub regex: Option<String>,
+}
+
+/// Header changes, applied in order: remove, set (replace), add (append).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct HeaderOps {
+    #[serde(default)]
+    pub remove: Vec<String>,
+    #[serde(default)]
+    pub set: Vec<HeaderPair>,
+    #[serde(default)]
+    pub add: Vec<HeaderPair>,
+}
+
+/// One header field.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct HeaderPair {
+    pub name: String,
+    pub value: String,
+}
+
+/// What a request's selection key is made of (hash algorithms).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKey {
+    SourceIp,
+    SourceIpPort,
+    /// A request header's value (absent: the client IP).
+    Header(String),
+    /// A cookie's value (absent: the client IP).
+    Cookie(String),
+    /// The path, without the query.
+    Path,
+}
+
+/// Sticky sessions by an inserted cookie.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct StickyConfig {
+    /// Cookie name.
+    pub cookie: String,
+    /// HMAC key: the cookie carries HMAC(secret, backend address), so it does
+    /// not reveal the backend and every process with the secret reads it.
+    pub secret: String,
+    /// `Max-Age` in seconds; a session cookie when absent.
+    #[serde(default)]
+    pub max_age_s: Option<u64>,
+}
+
+/// What a pool adds for HTTP listeners.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct HttpPoolConfig {
+    /// The key of hash algorithms for HTTP requests (instead of `hash_key`).
+    #[serde(default)]
+    pub key: Option<RequestKey>,
+    #[serde(default)]
+    pub sticky: Option<StickyConfig>,
+    /// Send this `Host` to the backends (else the client's is kept).
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Idle keep-alive connections kept per backend.
+    pub max_idle_per_backend: u32,
+    /// An idle backend connection is closed after this (below the backend's own keep-alive timeout).
+    pub idle_timeout_ms: u64,
+    /// Consecutive 5xx responses of a backend that eject it (0 = off).
+    pub eject_after_5xx: u32,
+}
+
+impl RequestKey {
+    /// Is it read from a request (so a TCP listener cannot use it)?
+    pub fn needs_request(&self) -> bool {
+        matches!(self, RequestKey::Header(_) | RequestKey::Cookie(_) | RequestKey::Path)
+    }
+}
+
+/// Compile `re` so it must match the whole value.
+pub fn anchored(re: &str) -> Result<Regex, String> {
+    Regex::new(&format!("^(?:{re})$")).map_err(|e| format!("invalid regular expression {re:?}: {e}"))
+}
+
+/// A header name as `http` accepts it.
+pub fn header_name(n: &str) -> Result<http::HeaderName, String> {
+    http::HeaderName::from_bytes(n.as_bytes()).map_err(|_| format!("invalid header name {n:?}"))
+}
+
+/// A header field as `http` accepts it.
+pub fn header_pair(n: &str, v: &str) -> Result<(http::HeaderName, http::HeaderValue), String> {
+    Ok((header_name(n)?, http::HeaderValue::from_str(v).map_err(|_| format!("invalid value for header {n}: {v:?}"))?))
+}

@@ -1,0 +1,100 @@
+//! Keep-alive connections to one backend: an idle list (LIFO, bounded by
+//! `max_idle_per_backend`, each dropped after `idle_timeout`) shared by every
+//! worker and kept across snapshot swaps (the registry holds it by backend
+//! identity). A connection goes back to the list only once its response
+//! body has been relayed whole and hyper says it is ready for another
+//! request; anything else closes it. Reuse is counted per backend.
+
+use super::body::Body;
+use super::config::{HttpPoolConfig, RequestKey};
+use super::sticky::Sticky;
+use crate::config::PoolConfig;
+use http::HeaderValue;
+use hyper::client::conn::http1::SendRequest;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A connection ready to send a request on.
+pub type Sender = SendRequest<Body>;
+
+/// The idle keep-alive connections of one backend.
+#[derive(Debug, Default)]
+pub struct IdleConns {
+    idle: Mutex<Vec<(Sender, Instant)>>,
+}
+
+impl IdleConns {
+    /// The most recently used idle connection that is fresh and open, if any
+    /// (stale and closed ones are dropped). It may not be ready yet (its task
+    /// is finishing the previous exchange): the caller awaits `ready()`.
+    pub fn checkout(&self, idle_timeout: Duration) -> Option<Sender> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some((tx, since)) = idle.pop() {
+            if since.elapsed() < idle_timeout && !tx.is_closed() {
+                return Some(tx);
+            }
+        }
+        None
+    }
+
+    /// Put a connection back after a complete exchange, unless `max` are idle
+    /// already or it is closed.
+    pub fn checkin(&self, tx: Sender, max: usize) {
+        if tx.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < max {
+            idle.push((tx, Instant::now()));
+        }
+    }
+
+    /// Idle connections now.
+    pub fn len(&self) -> usize {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// Defaults when a pool's `http` settings are absent.
+const DEFAULT_MAX_IDLE: u32 = 32;
+const DEFAULT_IDLE_TIMEOUT_MS: u64 = 4_000;
+
+/// What a pool holds for HTTP listeners.
+#[derive(Debug)]
+pub struct HttpPool {
+    /// The key of keyed algorithms for requests (else the pool's `key_source`).
+    pub key: Option<RequestKey>,
+    pub sticky: Option<Sticky>,
+    /// `Host` sent to the backends instead of the client's.
+    pub host: Option<HeaderValue>,
+    /// Idle keep-alive connections, per backend index (kept across swaps).
+    pub idle: Vec<Arc<IdleConns>>,
+    pub max_idle: usize,
+    pub idle_timeout: Duration,
+    pub eject_after_5xx: u32,
+}
+
+impl HttpPool {
+    /// Build the HTTP side of pool `p` over its built `backends`; `idle` are
+    /// their keep-alive lists (from the registry, kept across swaps).
+    pub fn build(p: &PoolConfig, backends: &[crate::backend::Backend], idle: Vec<Arc<IdleConns>>) -> HttpPool {
+        let defaults = HttpPoolConfig {
+            key: None,
+            sticky: None,
+            host: None,
+            max_idle_per_backend: DEFAULT_MAX_IDLE,
+            idle_timeout_ms: DEFAULT_IDLE_TIMEOUT_MS,
+            eject_after_5xx: 0,
+        };
+        let h = p.http.as_ref().unwrap_or(&defaults);
+        HttpPool {
+            key: h.key.clone(),
+            sticky: h.sticky.as_ref().map(|s| Sticky::build(s, &p.name, backends)),
+            host: h.host.as_deref().and_then(|v| HeaderValue::from_str(v).ok()),
+            idle,
+            max_idle: h.max_idle_per_backend as usize,
+            idle_timeout: Duration::from_millis(h.idle_timeout_ms.max(1)),
+            eject_after_5xx: h.eject_after_5xx,
+        }
+    }
+}

@@ -1,0 +1,397 @@
+//! One HTTP request: route it, choose a backend (sticky cookie, key, the
+//! pool's algorithm), send it over a pooled keep-alive connection, and relay
+//! the response.
+//!
+//! Retry contract: a request that never left (connect failure, or hyper
+//! hands it back from a stale keep-alive connection) goes to the next
+//! backend whatever its method; after a 502/503 *response* only idempotent
+//! requests without a body are sent again. A body that reached a backend is
+//! never sent twice. Attempts follow the pool's budget (`retries + 1` per
+//! tier, see `Pool::next_attempt`).
+
+use super::headers::{self, Forwarding};
+use super::pool::Sender;
+use super::respond::{self, Refusal};
+use super::route::Route as GenericRoute;
+use super::{Body, BoxError, InFlight};
+use crate::access::{AccessRecord, Ended};
+use crate::backend::Backend;
+use crate::health::{AdminState, Failure};
+use crate::pipeline::upstream::passive_failure;
+use crate::select::{bytes_key, key_hash, PickContext};
+use crate::shared::Shared;
+use crate::snapshot::{Listener, Pool};
+use bytes::Bytes;
+use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, SET_COOKIE, UPGRADE};
+use http::request::Parts;
+use http::{Method, Request, Response, StatusCode, Uri};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+use tokio::net::TcpStream;
+use tokio_util::either::Either;
+
+/// A route of the published snapshot.
+type Route = GenericRoute<Arc<Pool>>;
+
+/// How long a pooled connection may take to be ready for its next request.
+const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What every request of one client connection shares.
+pub struct Conn {
+    pub shared: Arc<Shared>,
+    pub listener: Arc<Listener>,
+    /// The listener's name (access log).
+    pub name: Arc<str>,
+    pub client: SocketAddr,
+    /// TLS terminated on this listener (`https`, `Secure` cookies).
+    pub tls: bool,
+}
+
+/// Handle one request; every outcome is a response (hyper's service contract).
+pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let start = Instant::now();
+    let started_ms = if conn.listener.access_log { crate::events::wall_ms() } else { 0 };
+    let tables = conn.listener.http.as_ref().expect("an http listener has tables");
+    // What the access log needs of the request, taken only when it is kept.
+    let request = conn.listener.access_log.then(|| (req.method().clone(), req.uri().path().to_owned()));
+    let Some(route) = tables.routes.find(&req) else {
+        conn.listener.stats.no_route.fetch_add(1, Relaxed);
+        let r = Refusal::NoRoute.response();
+        log(&conn, started_ms, None, None, request, r.status(), start);
+        return Ok(r);
+    };
+    let (mut response, backend) = proxy(&conn, route, req).await;
+    route.stats.answered(response.status().as_u16(), start.elapsed());
+    route.response_ops.apply(response.headers_mut());
+    log(&conn, started_ms, Some(route), backend, request, response.status(), start);
+    Ok(response)
+}
+
+/// Route, pick, send, retry; the response and the backend that gave it.
+async fn proxy(conn: &Conn, route: &Route, mut req: Request<Incoming>) -> (Response<Body>, Option<SocketAddr>) {
+    let pool = &route.pool;
+    let cfg = &conn.listener.http.as_ref().expect("http listener").config;
+    // 413 before anything is read or sent, when the length is declared.
+    let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if let (Some(max), Some(len)) = (route.max_body, declared) {
+        if len > max {
+            return (Refusal::TooLarge.response(), None);
+        }
+    }
+    let upgrade = headers::is_upgrade(req.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let ctx = PickContext { key: request_key(conn, route, pool, &req), client: conn.client };
+    let pinned = pool.http.sticky.as_ref().and_then(|s| s.pinned(req.headers()));
+    let (mut parts, body) = req.into_parts();
+    prepare(conn, route, pool, cfg, &mut parts, upgrade);
+    let bodiless = body.is_end_stream();
+    // A body-less idempotent request may be sent again after a 502/503.
+    let resendable = bodiless && is_idempotent(&parts.method);
+    let mut body = Some(limit(body, route.max_body));
+    let mut tried: Vec<usize> = Vec::with_capacity(4);
+    let mut pin = pinned.filter(|&i| keeps_pinned(&pool.backends[i]));
+    loop {
+        let next = pin.take().or_else(|| pool.next_attempt(&ctx, &tried));
+        let Some(i) = next else {
+            return (Refusal::NoBackend.response(), None);
+        };
+        tried.push(i);
+        let b = &pool.backends[i];
+        let Some(mut tx) = checkout_or_connect(pool, i, upgrade, conn).await else {
+            continue; // connect failed: counted, fed to passive detection
+        };
+        if tried.len() > 1 {
+            route.stats.retried();
+        }
+        let out = Request::from_parts(parts.clone(), body.take().unwrap_or_else(respond::empty));
+        let in_flight = InFlight::new(Arc::clone(pool), i);
+        let sent = tokio::time::timeout(std::time::Duration::from_millis(cfg.request_timeout_ms), tx.try_send_request(out)).await;
+        let response = match sent {
+            Err(_) => return (Refusal::Timeout.response(), Some(b.addr)),
+            Ok(Ok(r)) => r,
+            Ok(Err(mut e)) => match e.take_message() {
+                // Never written: another connection may take it, body and all.
+                Some(back) => {
+                    body = Some(back.into_body());
+                    continue;
+                }
+                None => {
+                    passive_failure(pool, b, Failure::ResetBeforeFirstByte, &conn.shared.events);
+                    if resendable && attempts_left(pool, &tried) {
+                        continue;
+                    }
+                    return (Refusal::BadGateway.response(), Some(b.addr));
+                }
+            },
+        };
+        let status = response.status();
+        b.health.record_status(
+            status.as_u16(),
+            pool.http.eject_after_5xx,
+            &pool.passive,
+            || pool.may_eject(b),
+            &conn.shared.events,
+            (&pool.name, &b.addr.to_string()),
+        );
+        if status.is_server_error() {
+            b.stats.responses_5xx.fetch_add(1, Relaxed);
+            if matches!(status, StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE) && resendable && attempts_left(pool, &tried) {
+                continue;
+            }
+        }
+        let mut response = if status == StatusCode::SWITCHING_PROTOCOLS {
+            match client_upgrade {
+                Some(on) => tunnel(response, on, in_flight),
+                None => return (Refusal::BadGateway.response(), Some(b.addr)),
+            }
+        } else {
+            relay(response, tx, pool, i, in_flight, upgrade)
+        };
+        if let Some(s) = &pool.http.sticky {
+            if pinned != Some(i) {
+                response.headers_mut().append(SET_COOKIE, s.set_cookie(i, conn.tls));
+            }
+        }
+        return (response, Some(b.addr));
+    }
+}
+
+/// May a client pinned to `b` stay there? Available, or draining before its
+/// deadline and not down (HAProxy keeps persistent clients on a draining server).
+fn keeps_pinned(b: &Backend) -> bool {
+    b.available() || (b.state == AdminState::Drain && b.health.usable() && !b.health.drain_over())
+}
+
+fn attempts_left(pool: &Pool, tried: &[usize]) -> bool {
+    tried.len() < 2 * (pool.retries as usize + 1)
+}
+
+/// GET, HEAD, OPTIONS, TRACE, PUT, DELETE (RFC 9110 §9.2.2).
+fn is_idempotent(m: &Method) -> bool {
+    matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE)
+}
+
+/// The selection key of a request: the route's key, else the pool's HTTP
+/// key, else the pool's L4 key of the client address (0 when unkeyed).
+fn request_key(conn: &Conn, route: &Route, pool: &Pool, req: &Request<Incoming>) -> u64 {
+    use super::config::RequestKey;
+    use crate::catalog::HashKey;
+    let Some(key) = route.key.as_ref().or(pool.http.key.as_ref()) else {
+        return pool.key_of(conn.client);
+    };
+    let by_ip = || key_hash(conn.client, HashKey::SourceIp);
+    match key {
+        RequestKey::SourceIp => by_ip(),
+        RequestKey::SourceIpPort => key_hash(conn.client, HashKey::SourceIpPort),
+        RequestKey::Header(n) => req.headers().get(n.as_str()).map_or_else(by_ip, |v| bytes_key(v.as_bytes())),
+        RequestKey::Cookie(n) => super::route::cookie(req.headers(), n).map_or_else(by_ip, |v| bytes_key(v.as_bytes())),
+        RequestKey::Path => bytes_key(req.uri().path().as_bytes()),
+    }
+}
+
+/// Turn the client's request head into the backend's: origin-form target,
+/// HTTP/1.1, hop-by-hop fields out, forwarding fields and the route's
+/// changes in, Host kept or rewritten; an upgrade keeps its two fields.
+fn prepare(conn: &Conn, route: &Route, pool: &Pool, cfg: &crate::config::HttpListenerConfig, parts: &mut Parts, upgrade: bool) {
+    let upgrade_to = if upgrade { parts.headers.get(UPGRADE).cloned() } else { None };
+    let client_host = parts
+        .headers
+        .get(http::header::HOST)
+        .cloned()
+        .or_else(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+    headers::strip_hop_by_hop(&mut parts.headers);
+    let f = Forwarding {
+        client: conn.client,
+        proto: if conn.tls { "https" } else { "http" },
+        host: client_host.as_ref(),
+        x_forwarded: cfg.x_forwarded,
+        forwarded: cfg.forwarded,
+    };
+    headers::add_forwarding(&mut parts.headers, &f);
+    match (&pool.http.host, &client_host) {
+        (Some(h), _) => headers::set_host(&mut parts.headers, h),
+        (None, Some(h)) => headers::set_host(&mut parts.headers, h),
+        (None, None) => {}
+    }
+    route.request_ops.apply(&mut parts.headers);
+    if let Some(u) = upgrade_to {
+        parts.headers.insert(UPGRADE, u);
+        parts.headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+    let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    parts.uri = Uri::try_from(pq).unwrap_or_else(|_| Uri::from_static("/"));
+    parts.version = http::Version::HTTP_11;
+}
+
+/// The client's body, capped at the route's limit (a chunked body that
+/// exceeds it fails mid-stream: the backend sees an aborted request).
+fn limit(body: Incoming, max: Option<u64>) -> Body {
+    match max {
+        Some(m) => http_body_util::Limited::new(body, m as usize).boxed(),
+        None => body.map_err(|e| -> BoxError { Box::new(e) }).boxed(),
+    }
+}
+
+/// A fresh pooled connection to backend `i`, or a new one (an upgrade always
+/// gets its own). `None` when connecting failed (counted and reported).
+async fn checkout_or_connect(pool: &Pool, i: usize, upgrade: bool, conn: &Conn) -> Option<Sender> {
+    let b = &pool.backends[i];
+    if !upgrade {
+        while let Some(mut tx) = pool.http.idle[i].checkout(pool.http.idle_timeout) {
+            // Ready at once, or as soon as its task has finished the previous exchange.
+            if matches!(tokio::time::timeout(READY_WAIT, tx.ready()).await, Ok(Ok(()))) {
+                b.stats.conns_reused.fetch_add(1, Relaxed);
+                return Some(tx);
+            }
+        }
+    }
+    let start = Instant::now();
+    let stream = match tokio::time::timeout(pool.connect_timeout, crate::net::connect(b.addr, &[])).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) if crate::net::is_local_exhaustion(&e) => return None,
+        Ok(Err(_)) => {
+            b.stats.connect_errors.fetch_add(1, Relaxed);
+            passive_failure(pool, b, Failure::ConnectRefused, &conn.shared.events);
+            return None;
+        }
+        Err(_) => {
+            b.stats.connect_timeouts.fetch_add(1, Relaxed);
+            passive_failure(pool, b, Failure::ConnectTimeout, &conn.shared.events);
+            return None;
+        }
+    };
+    b.stats.connect_took(start.elapsed());
+    b.health.record_success();
+    let io = match &pool.backend_tls {
+        None => Either::Left(stream),
+        Some(t) => Either::Right(Box::new(crate::pipeline::upstream::backend_handshake(t, pool, b, stream, &conn.shared.events).await?)),
+    };
+    handshake(io, b).await
+}
+
+/// hyper's client handshake over `io`; its connection task runs until the
+/// sender is dropped, the backend closes, or the backend's kill token fires.
+async fn handshake(io: Either<TcpStream, Box<tokio_rustls::client::TlsStream<TcpStream>>>, b: &Backend) -> Option<Sender> {
+    let (tx, connection) = hyper::client::conn::http1::Builder::new().handshake::<_, Body>(TokioIo::new(io)).await.ok()?;
+    let kill = b.health.kill_token();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = connection.with_upgrades() => {}
+            _ = kill.cancelled() => {}
+        }
+    });
+    Some(tx)
+}
+
+/// The backend's response for the client: hop-by-hop fields out, the body
+/// streamed, the connection back to the idle list once the body ended.
+fn relay(response: Response<Incoming>, tx: Sender, pool: &Arc<Pool>, i: usize, in_flight: InFlight, upgrade: bool) -> Response<Body> {
+    let (mut parts, body) = response.into_parts();
+    headers::strip_hop_by_hop(&mut parts.headers);
+    let back = (!upgrade).then(|| (tx, Arc::clone(&pool.http.idle[i]), pool.http.max_idle));
+    let body = Relayed { inner: body, back, stats: Arc::clone(&pool.backends[i].stats), _in_flight: in_flight };
+    Response::from_parts(parts, body.boxed())
+}
+
+/// A 101: answer the client with the backend's head, then join the two
+/// upgraded connections and forward bytes both ways until both end.
+fn tunnel(mut response: Response<Incoming>, client: hyper::upgrade::OnUpgrade, in_flight: InFlight) -> Response<Body> {
+    let backend = hyper::upgrade::on(&mut response);
+    tokio::spawn(async move {
+        let _in_flight = in_flight;
+        if let Ok((c, b)) = tokio::try_join!(client, backend) {
+            let (mut c, mut b) = (TokioIo::new(c), TokioIo::new(b));
+            let _ = tokio::io::copy_bidirectional(&mut c, &mut b).await;
+        }
+    });
+    let (parts, _) = response.into_parts();
+    Response::from_parts(parts, respond::empty())
+}
+
+/// A response body on its way to the client: counts bytes, and on its end
+/// returns the keep-alive connection for the next request.
+struct Relayed {
+    inner: Incoming,
+    back: Option<(Sender, Arc<super::pool::IdleConns>, usize)>,
+    stats: Arc<crate::stats::BackendStats>,
+    _in_flight: InFlight,
+}
+
+impl Relayed {
+    /// The exchange is complete: the connection may serve the next request.
+    fn give_back(&mut self) {
+        if let Some((tx, idle, max)) = self.back.take() {
+            idle.checkin(tx, max);
+        }
+    }
+}
+
+impl http_body::Body for Relayed {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(f))) => {
+                if let Some(d) = f.data_ref() {
+                    self.stats.bytes_out.fetch_add(d.len() as u64, Relaxed);
+                }
+            }
+            Poll::Ready(None) => self.give_back(),
+            _ => {}
+        }
+        // hyper stops polling once the body says it has ended.
+        if self.inner.is_end_stream() {
+            self.give_back();
+        }
+        polled.map(|o| o.map(|r| r.map_err(|e| -> BoxError { Box::new(e) })))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// One access-log record per request (listeners with `access_log`: `request` is then set).
+fn log(
+    conn: &Conn,
+    started_ms: u64,
+    route: Option<&Route>,
+    backend: Option<SocketAddr>,
+    request: Option<(Method, String)>,
+    status: StatusCode,
+    start: Instant,
+) {
+    let Some((method, path)) = request else { return };
+    conn.shared.access.push(AccessRecord {
+        time_ms: started_ms,
+        listener: conn.name.to_string(),
+        client: conn.client.to_string(),
+        pool: route.map(|r| r.pool.name.clone()).unwrap_or_default(),
+        backend: backend.map(|b| b.to_string()).unwrap_or_default(),
+        duration_ms: start.elapsed().as_millis() as u64,
+        bytes_in: 0,
+        bytes_out: 0,
+        ended: Ended::Completed,
+        http: Some(crate::access::HttpRecord {
+            route: route.map(|r| r.name.to_string()).unwrap_or_default(),
+            method: method.to_string(),
+            path,
+            status: status.as_u16(),
+        }),
+    });
+}

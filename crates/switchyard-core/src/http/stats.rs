@@ -1,0 +1,102 @@
+//! Counters of an HTTP route (kept across snapshot swaps by the registry):
+//! requests by status class, a latency histogram in Prometheus' cumulative
+//! bucket form, retries, and Switchyard's own error responses.
+
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// Upper bounds of the latency buckets, in seconds (the last is +Inf).
+pub const LATENCY_BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+
+/// One route's counters.
+#[derive(Debug, Default)]
+pub struct RouteStats {
+    /// By status class: 1xx..5xx (index 0..4).
+    by_class: [AtomicU64; 5],
+    /// Non-cumulative counts per bucket; the extra last one is +Inf.
+    buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    latency_us_sum: AtomicU64,
+    retries: AtomicU64,
+}
+
+impl RouteStats {
+    /// Count a response of `status` sent `took` after the request arrived.
+    pub fn answered(&self, status: u16, took: Duration) {
+        let class = (status / 100).clamp(1, 5) as usize - 1;
+        self.by_class[class].fetch_add(1, Relaxed);
+        let s = took.as_secs_f64();
+        let b = LATENCY_BUCKETS.iter().position(|&le| s <= le).unwrap_or(LATENCY_BUCKETS.len());
+        self.buckets[b].fetch_add(1, Relaxed);
+        self.latency_us_sum.fetch_add(took.as_micros() as u64, Relaxed);
+    }
+
+    pub fn retried(&self) {
+        self.retries.fetch_add(1, Relaxed);
+    }
+
+    /// A copy for the control plane.
+    pub fn report(&self, listener: &str, name: &str, pool: &str) -> RouteReport {
+        let mut acc = 0;
+        let buckets = self
+            .buckets
+            .iter()
+            .map(|b| {
+                acc += b.load(Relaxed);
+                acc
+            })
+            .collect();
+        let c = |i: usize| self.by_class[i].load(Relaxed);
+        RouteReport {
+            listener: listener.to_owned(),
+            name: name.to_owned(),
+            pool: pool.to_owned(),
+            responses_1xx: c(0),
+            responses_2xx: c(1),
+            responses_3xx: c(2),
+            responses_4xx: c(3),
+            responses_5xx: c(4),
+            latency_buckets: buckets,
+            latency_us_sum: self.latency_us_sum.load(Relaxed),
+            retries: self.retries.load(Relaxed),
+        }
+    }
+}
+
+/// A route's counters, for stats and `/metrics`.
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct RouteReport {
+    pub listener: String,
+    pub name: String,
+    pub pool: String,
+    pub responses_1xx: u64,
+    pub responses_2xx: u64,
+    pub responses_3xx: u64,
+    pub responses_4xx: u64,
+    pub responses_5xx: u64,
+    /// Cumulative counts per bucket of [`LATENCY_BUCKETS`] seconds, then +Inf (the total).
+    pub latency_buckets: Vec<u64>,
+    /// Sum of the latencies, microseconds.
+    pub latency_us_sum: u64,
+    /// Requests sent again to another backend.
+    pub retries: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_and_cumulative_buckets() {
+        let s = RouteStats::default();
+        s.answered(200, Duration::from_micros(300));
+        s.answered(503, Duration::from_millis(30));
+        s.answered(204, Duration::from_secs(9));
+        let r = s.report("l", "r", "p");
+        assert_eq!((r.responses_2xx, r.responses_5xx), (2, 1));
+        assert_eq!(r.latency_buckets[0], 1); // ≤ 0.5 ms
+        assert_eq!(r.latency_buckets[6], 2); // ≤ 50 ms
+        assert_eq!(*r.latency_buckets.last().unwrap(), 3); // +Inf
+    }
+}

@@ -1,0 +1,245 @@
+//! HTTP listeners on real sockets: routing, forwarded and hop-by-hop headers,
+//! Switchyard's own errors, keep-alive reuse toward backends, retries and
+//! sticky cookies. Backends here are minimal HTTP/1.1 servers that answer
+//! with their id and the request head they received.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::time::Duration;
+use switchyard_core::{Engine, EngineConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A keep-alive HTTP backend: answers every request with `id\n` and the
+/// request head it got; `x-status: N` in the request makes it answer N.
+async fn http_backend(id: &'static str) -> Backend {
+    http_backend_with(id, true).await
+}
+
+/// The same; without `keep_alive` it closes each connection after one answer
+/// (so a backend shut down stops answering at once).
+async fn http_backend_with(id: &'static str, keep_alive: bool) -> Backend {
+    backend(move |mut s| async move {
+        let mut buf = Vec::new();
+        loop {
+            let Some(end) = read_head(&mut s, &mut buf).await else { return };
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            buf.drain(..end);
+            let status = head.lines().find_map(|l| l.strip_prefix("x-status: ")).unwrap_or("200").to_owned();
+            let body = format!("{id}\n{head}");
+            let close = if keep_alive { "" } else { "connection: close\r\n" };
+            let resp = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n{close}x-backend: {id}\r\n\r\n{body}", body.len());
+            if s.write_all(resp.as_bytes()).await.is_err() || !keep_alive {
+                return;
+            }
+        }
+    })
+    .await
+}
+
+/// Read until a whole head is in `buf`; its length, or None at EOF.
+async fn read_head(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<usize> {
+    loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            return Some(p + 4);
+        }
+        let mut chunk = [0u8; 4096];
+        let n = s.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// One response: status, head (lower-cased names), body.
+struct Resp {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim()))
+    }
+}
+
+/// Send `req` on `s` and read one content-length framed response.
+async fn exchange(s: &mut TcpStream, req: &str) -> Resp {
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let end = tokio::time::timeout(Duration::from_secs(10), read_head(s, &mut buf)).await.expect("a response in time").expect("a response");
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let len: usize =
+        head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse().unwrap())).unwrap_or(0);
+    while buf.len() < end + len {
+        let mut chunk = [0u8; 4096];
+        let n = s.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "closed mid-body");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Resp { status, head, body: String::from_utf8_lossy(&buf[end..end + len]).into_owned() }
+}
+
+async fn get(addr: SocketAddr, req: &str) -> Resp {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    exchange(&mut s, req).await
+}
+
+fn http_pool(name: &str, backends: &[SocketAddr], http: Value) -> Value {
+    let mut p = pool(name, 2, &backends.iter().map(|&a| (a, 1, false)).collect::<Vec<_>>());
+    p["http"] = http;
+    p
+}
+
+fn pool_http(extra: Value) -> Value {
+    let mut h = json!({"max_idle_per_backend": 8, "idle_timeout_ms": 4000, "eject_after_5xx": 0});
+    h.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    h
+}
+
+fn http_listener(routes: Value) -> Value {
+    let mut l = listener("web", "127.0.0.1:0", "web", 60_000, "never");
+    l["protocol"] = json!("http");
+    l["http"] = json!({"routes": routes, "max_header_bytes": 16384, "max_headers": 100,
+        "header_read_timeout_ms": 2000, "request_timeout_ms": 5000, "x_forwarded": true, "forwarded": true});
+    l
+}
+
+fn start(listeners: &[Value], pools: &[Value]) -> (Engine, SocketAddr) {
+    let cfg: EngineConfig = config(listeners, pools);
+    let engine = Engine::start(cfg).unwrap();
+    let addr = addr_of(&engine, "web");
+    (engine, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_by_header_path_and_host_with_forwarding_headers_and_404() {
+    let (canary, api, stat, web) =
+        (http_backend("canary").await, http_backend("api").await, http_backend("static").await, http_backend("web").await);
+    let routes = json!([
+        {"name": "canary", "headers": [{"name": "X-Canary", "equals": "true"}], "pool": "canary"},
+        {"name": "api", "path": {"prefix": "/api/"}, "pool": "api"},
+        {"name": "static", "host": "static.example.com", "path": {"prefix": "/static/"}, "pool": "static",
+         "response_headers": {"set": [{"name": "cache-control", "value": "public, max-age=2592000"}]}},
+        {"name": "only-get", "methods": ["GET"], "path": {"regex": "/web/[0-9]+"}, "pool": "web"},
+    ]);
+    let pools = [
+        http_pool("canary", &[canary.addr], pool_http(json!({}))),
+        http_pool("api", &[api.addr], pool_http(json!({}))),
+        http_pool("static", &[stat.addr], pool_http(json!({}))),
+        http_pool("web", &[web.addr], pool_http(json!({}))),
+    ];
+    let (engine, addr) = start(&[http_listener(routes)], &pools);
+    let r = get(addr, "GET /api/users HTTP/1.1\r\nhost: a.example.com\r\nx-canary: true\r\n\r\n").await;
+    assert_eq!((r.status, r.body.lines().next()), (200, Some("canary")));
+    let r = get(addr, "GET /api/users?x=1 HTTP/1.1\r\nhost: a.example.com\r\nx-forwarded-for: 192.0.2.9\r\nconnection: keep-alive, x-secret\r\nx-secret: s\r\n\r\n").await;
+    assert_eq!(r.body.lines().next(), Some("api"));
+    let got = r.body.to_ascii_lowercase();
+    assert!(got.starts_with("api\nget /api/users?x=1 http/1.1\r\n"), "{got}");
+    assert!(got.contains("x-forwarded-for: 192.0.2.9, 127.0.0.1\r\n"), "{got}");
+    assert!(got.contains("x-real-ip: 127.0.0.1\r\n") && got.contains("x-forwarded-proto: http\r\n"), "{got}");
+    assert!(got.contains("x-forwarded-host: a.example.com\r\n") && got.contains("host: a.example.com\r\n"), "{got}");
+    assert!(got.contains("forwarded: for=127.0.0.1;proto=http;host=\"a.example.com\"\r\n"), "{got}");
+    assert!(!got.contains("x-secret"), "a field named in Connection was forwarded: {got}");
+    let r = get(addr, "GET /static/a.css HTTP/1.1\r\nhost: static.example.com:8080\r\n\r\n").await;
+    assert_eq!((r.body.lines().next(), r.header("cache-control")), (Some("static"), Some("public, max-age=2592000")));
+    // The host must match: another host's /static/ falls through to no route.
+    let r = get(addr, "GET /static/a.css HTTP/1.1\r\nhost: other.example.com\r\n\r\n").await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.body, r#"{"error":{"status":404,"code":"no_route","message":"no route matches this request"}}"#);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(get(addr, "GET /web/12 HTTP/1.1\r\nhost: x\r\n\r\n").await.body.lines().next(), Some("web"));
+    assert_eq!(get(addr, "GET /web/12/x HTTP/1.1\r\nhost: x\r\n\r\n").await.status, 404);
+    assert_eq!(get(addr, "DELETE /web/12 HTTP/1.1\r\nhost: x\r\n\r\n").await.status, 404);
+    let report = engine.stats();
+    let l = listener_stats(&report, "web").unwrap();
+    assert_eq!(l.no_route, 3);
+    let api_route = l.routes.iter().find(|r| r.name == "api").unwrap();
+    assert_eq!((api_route.responses_2xx, *api_route.latency_buckets.last().unwrap()), (1, 1));
+    engine.close(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_backend_connections_are_reused() {
+    let b = http_backend("a").await;
+    let (engine, addr) =
+        start(&[http_listener(json!([{"name": "all", "pool": "web"}]))], &[http_pool("web", &[b.addr], pool_http(json!({})))]);
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    for _ in 0..20 {
+        assert_eq!(exchange(&mut s, "GET / HTTP/1.1\r\nhost: x\r\n\r\n").await.status, 200);
+    }
+    // Separate client connections share the backend's idle connection too.
+    for _ in 0..5 {
+        assert_eq!(get(addr, "GET / HTTP/1.1\r\nhost: x\r\n\r\n").await.status, 200);
+    }
+    wait_until("responses to be relayed whole", || backend_stats(&engine.stats(), "web", b.addr).unwrap().active == 0).await;
+    let report = engine.stats();
+    let r = backend_stats(&report, "web", b.addr).unwrap();
+    assert_eq!(r.total, 25, "requests");
+    assert!(b.accepted() <= 2, "backend connections: {}", b.accepted());
+    assert!(r.conns_reused >= 23, "reused: {}", r.conns_reused);
+    engine.close(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_requests_are_retried_after_503_and_bodies_are_not_sent_twice() {
+    let (a, b) = (http_backend("a").await, http_backend("b").await);
+    let (engine, addr) =
+        start(&[http_listener(json!([{"name": "all", "pool": "web"}]))], &[http_pool("web", &[a.addr, b.addr], pool_http(json!({})))]);
+    // Both answer 503 when asked: a GET is tried on each, then the last 503 goes out.
+    let r = get(addr, "GET / HTTP/1.1\r\nhost: x\r\nx-status: 503\r\n\r\n").await;
+    assert_eq!(r.status, 503);
+    let tried: u64 = [a.addr, b.addr].iter().map(|x| backend_stats(&engine.stats(), "web", *x).unwrap().total).sum();
+    assert!(tried >= 2, "a GET after a 503 goes to the other backend too ({tried} attempts)");
+    let before: u64 = [a.addr, b.addr].iter().map(|x| backend_stats(&engine.stats(), "web", *x).unwrap().total).sum();
+    let r = get(addr, "POST / HTTP/1.1\r\nhost: x\r\nx-status: 503\r\ncontent-length: 5\r\n\r\nhello").await;
+    assert_eq!(r.status, 503);
+    let after: u64 = [a.addr, b.addr].iter().map(|x| backend_stats(&engine.stats(), "web", *x).unwrap().total).sum();
+    assert_eq!(after - before, 1, "a POST with a body is sent once");
+    engine.close(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_backend_is_retried_and_sticky_clients_repin() {
+    let (a, b) = (http_backend_with("a", false).await, http_backend_with("b", false).await);
+    let sticky = json!({"sticky": {"cookie": "SY", "secret": "0123456789abcdef"}});
+    let (engine, addr) =
+        start(&[http_listener(json!([{"name": "all", "pool": "web"}]))], &[http_pool("web", &[a.addr, b.addr], pool_http(sticky))]);
+    let first = get(addr, "GET / HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    let who = first.body.lines().next().unwrap().to_owned();
+    let cookie = first.header("set-cookie").expect("a sticky cookie").split(';').next().unwrap().to_owned();
+    assert!(cookie.starts_with("SY=") && !cookie.contains("127.0.0.1"), "{cookie}");
+    for _ in 0..10 {
+        let r = get(addr, &format!("GET / HTTP/1.1\r\nhost: x\r\ncookie: {cookie}\r\n\r\n")).await;
+        assert_eq!(r.body.lines().next(), Some(who.as_str()));
+        assert!(r.header("set-cookie").is_none(), "a pinned client is not re-pinned");
+    }
+    // Its backend dies: the next request goes to the other one and re-pins there.
+    let (dead, other) = if who == "a" { (a, "b") } else { (b, "a") };
+    dead.shut().await;
+    let r = get(addr, &format!("GET / HTTP/1.1\r\nhost: x\r\ncookie: {cookie}\r\n\r\n")).await;
+    assert_eq!((r.status, r.body.lines().next()), (200, Some(other)));
+    let repinned = r.header("set-cookie").expect("re-pinned").split(';').next().unwrap().to_owned();
+    assert_ne!(repinned, cookie);
+    engine.close(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declared_bodies_over_the_route_limit_get_413() {
+    let b = http_backend("a").await;
+    let (engine, addr) = start(
+        &[http_listener(json!([{"name": "small", "pool": "web", "max_body_bytes": 4}]))],
+        &[http_pool("web", &[b.addr], pool_http(json!({})))],
+    );
+    let r = get(addr, "POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\nhello").await;
+    assert_eq!(r.status, 413);
+    assert!(r.body.contains("\"code\":\"payload_too_large\""));
+    assert_eq!(b.accepted(), 0);
+    engine.close(Duration::from_secs(1)).await;
+}
