@@ -1,14 +1,18 @@
 // /metrics naming and the newer families, against a real balancer with a plain and a
 // TLS-terminating listener: connect time as a _sum/_count summary, _ratio shares,
 // build_info, TLS handshake/failure counters, certificate expiry (re-read on rotation),
-// open/max file descriptors; promtool accepts every scrape without a lint warning.
+// open/max file descriptors; per HTTP route the responses by status class, the latency
+// histogram and retries, per HTTP backend keep-alive reuse and 5xx responses; promtool accepts
+// every scrape without a lint warning.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, readFileSync } from 'node:fs';
 import type net from 'node:net';
 import tls from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { LATENCY_BUCKETS_SECONDS } from '../ts/admin/metrics.js';
 import { Switchyard, type SwitchyardConfig } from '../ts/index.js';
 import { TestCa, type Leaf } from './certs.js';
+import { httpPeer, type HttpPeer } from './fixtures/http-peers.js';
 import { closedByPeer, connect, drain, echo, send, waitFor, type Peer } from './helpers.js';
 import { parseExposition, promtoolCheckMetrics, sample, type PromSample } from './prometheus.js';
 
@@ -168,6 +172,104 @@ describe('/metrics', () => {
     expect(sample(after.samples, 'switchyard_certificate_expiry_timestamp_seconds', labels)).toBe(opensslNotAfter(expired.cert));
   });
 
+  it('counts HTTP requests per route: status classes, a latency histogram whose counts are the requests, retries, reuse', async () => {
+    // api: 200 for /api/ok, 404 for the rest; flaky: one backend always 503 (its requests are
+    // retried on the other), one 200.
+    const byPath = (req: { url?: string }, res: { statusCode: number; end(b: string): void }) => {
+      res.statusCode = req.url === '/api/ok' ? 200 : req.url === '/api/boom' ? 500 : 404;
+      res.end('x');
+    };
+    const http: HttpPeer[] = [];
+    try {
+      http.push(await httpPeer('a', (req, res) => byPath(req, res)), await httpPeer('b', (req, res) => byPath(req, res)));
+      http.push(await httpPeer('bad', (req, res) => req.resume().once('end', () => ((res.statusCode = 503), res.end('down')))));
+      http.push(await httpPeer('good', (req, res) => req.resume().once('end', () => res.end('up'))));
+      const [a, b, bad, good] = http as [HttpPeer, HttpPeer, HttpPeer, HttpPeer];
+      lb = await Switchyard.start({
+        workers: 2,
+        listeners: {
+          web: {
+            address: '127.0.0.1:0',
+            protocol: 'http',
+            routes: [
+              { name: 'api', match: { path_prefix: '/api/' }, pool: 'api' },
+              { name: 'flaky', match: { path_prefix: '/flaky/' }, pool: 'flaky' },
+            ],
+          },
+        },
+        pools: {
+          api: { backends: [{ address: a.address }, { address: b.address }] },
+          flaky: { retries: 2, backends: [{ address: bad.address }, { address: good.address }] },
+        },
+        admin: { address: '127.0.0.1:0' },
+      });
+      const base = `http://127.0.0.1:${lb.address('web').port}`;
+      const get = async (path: string) => {
+        const r = await fetch(base + path);
+        await r.arrayBuffer();
+        return r.status;
+      };
+      for (let i = 0; i < 6; i++) expect(await get('/api/ok')).toBe(200);
+      for (let i = 0; i < 3; i++) expect(await get('/api/missing')).toBe(404);
+      for (let i = 0; i < 2; i++) expect(await get('/api/boom')).toBe(500);
+      for (let i = 0; i < 4; i++) expect(await get('/flaky/x')).toBe(200);
+      expect(await get('/elsewhere')).toBe(404); // no route
+
+      // The data plane's buckets are the bounds /metrics names, plus +Inf.
+      for (const r of lb.stats().listeners[0]!.routes) expect(r.latency_buckets).toHaveLength(LATENCY_BUCKETS_SECONDS.length + 1);
+
+      const { text, samples } = await scrape();
+      expect(text).toMatch(/^# TYPE switchyard_route_request_duration_seconds histogram$/m);
+      const api = { listener: 'web', route: 'api', pool: 'api' };
+      const flaky = { listener: 'web', route: 'flaky', pool: 'flaky' };
+      const cls = (at: Record<string, string>, c: string) => sample(samples, 'switchyard_route_responses_total', { ...at, class: c });
+      expect([cls(api, '1xx'), cls(api, '2xx'), cls(api, '3xx'), cls(api, '4xx'), cls(api, '5xx')]).toEqual([0, 6, 0, 3, 2]);
+      expect([cls(flaky, '2xx'), cls(flaky, '5xx')]).toEqual([4, 0]);
+      expect(sample(samples, 'switchyard_listener_no_route_total', { listener: 'web' })).toBe(1);
+
+      // The histogram: cumulative buckets ending in +Inf = _count = the requests of the route.
+      for (const [at, requests] of [[api, 11], [flaky, 4]] as const) {
+        const buckets = samples.filter((x) => x.name === 'switchyard_route_request_duration_seconds_bucket' && x.labels.route === at.route);
+        expect(buckets.map((x) => x.labels.le)).toEqual([...LATENCY_BUCKETS_SECONDS.map(String), '+Inf']);
+        for (let i = 1; i < buckets.length; i++) expect(buckets[i]!.value).toBeGreaterThanOrEqual(buckets[i - 1]!.value);
+        expect(buckets.at(-1)!.value).toBe(requests);
+        expect(sample(samples, 'switchyard_route_request_duration_seconds_count', at)).toBe(requests);
+        const sum = sample(samples, 'switchyard_route_request_duration_seconds_sum', at);
+        expect(sum).toBeGreaterThan(0);
+        expect(sum / requests).toBeLessThan(5); // loopback answers, not the 60s request timeout
+      }
+
+      // Every 503 of the bad backend was retried on the good one.
+      const retries = sample(samples, 'switchyard_route_retries_total', flaky);
+      expect(retries).toBeGreaterThanOrEqual(1);
+      expect(retries).toBe(sample(samples, 'switchyard_backend_responses_5xx_total', { pool: 'flaky', backend: bad.address }));
+      expect(sample(samples, 'switchyard_route_retries_total', api)).toBe(0);
+      expect(sample(samples, 'switchyard_backend_responses_5xx_total', { pool: 'flaky', backend: good.address })).toBe(0);
+      expect(sample(samples, 'switchyard_backend_responses_5xx_total', { pool: 'api', backend: a.address }) + sample(samples, 'switchyard_backend_responses_5xx_total', { pool: 'api', backend: b.address })).toBe(2);
+
+      // Per backend of an HTTP pool: requests = new connections + reused ones; sequential
+      // requests reuse kept-alive connections.
+      let requests = 0;
+      let reused = 0;
+      for (const p of [a, b]) {
+        const at = { pool: 'api', backend: p.address };
+        const total = sample(samples, 'switchyard_backend_connections_total', at);
+        const r = sample(samples, 'switchyard_backend_connections_reused_total', at);
+        expect(sample(samples, 'switchyard_backend_connect_seconds_count', at) + r).toBe(total);
+        expect(sample(samples, 'switchyard_backend_connections_idle', at)).toBeGreaterThanOrEqual(0);
+        requests += total;
+        reused += r;
+      }
+      expect(requests).toBe(a.requests + b.requests);
+      expect(requests).toBe(11);
+      expect(reused).toBeGreaterThan(0);
+    } finally {
+      await lb?.close({ drainMs: 0 });
+      lb = undefined;
+      for (const p of http) await p.close();
+    }
+  });
+
   it('exports open and maximum file descriptors, and open ones follow connections', async () => {
     lb = await Switchyard.start(config());
     const before = await scrape();
@@ -221,6 +323,7 @@ describe('docs/admin.md', () => {
     const exported = new Set<string>();
     for (const [, name, type] of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
       if (type === 'summary') exported.add(`${name}_sum`).add(`${name}_count`);
+      else if (type === 'histogram') exported.add(`${name}_bucket`).add(`${name}_sum`).add(`${name}_count`);
       else exported.add(name!);
     }
     const documented = documentedMetrics();

@@ -5,7 +5,9 @@
  * which it derives connections/s and throughput, and `backend` events.
  *
  * Hooks for tests and scripts: each pool is `section[data-pool]`, each backend
- * row `tr[data-backend][data-status]` (status: up, down, ejected, drain, maint).
+ * row `tr[data-backend][data-status]` (status: up, down, ejected, drain, maint); each HTTP
+ * listener's routes are `section[data-routes="LISTENER"]` with a row `tr[data-route="NAME"]`
+ * per route (cells: route, match, pool, req/s, 2xx, 4xx, 5xx, retries, average latency).
  * Repeating events arrive folded (`repeated`: how many more the server held back).
  */
 
@@ -37,7 +39,8 @@ polyline{fill:none;stroke:#0969da;stroke-width:1.5}
 </style></head><body>
 <header><h1>Switchyard</h1><span id="conn">connecting…</span><span id="summary"></span></header>
 <main>
-<section><h2>Listeners</h2><table><thead><tr><th>name</th><th>address</th><th>pool</th><th class="n">active</th><th>conn/s</th><th class="n">accepted</th><th class="n">no backend</th></tr></thead><tbody id="listeners"></tbody></table></section>
+<section><h2>Listeners</h2><table><thead><tr><th>name</th><th>address</th><th>protocol</th><th>pool</th><th class="n">active</th><th>conn/s</th><th class="n">accepted</th><th class="n">no backend</th></tr></thead><tbody id="listeners"></tbody></table></section>
+<div id="routes" style="display:grid;gap:12px"></div>
 <div id="pools" style="display:grid;gap:12px"></div>
 <section><h2>Recent state changes</h2><ul id="events"></ul></section>
 </main>
@@ -84,9 +87,20 @@ function render(s) {
   $("summary").textContent = new Date(t).toLocaleTimeString();
   $("listeners").replaceChildren(...s.listeners.map((l) => {
     const r = rate("l/" + l.name, l.accepted, t);
-    return el("tr", { "data-listener": l.name }, el("td", {}, l.name), el("td", {}, l.address), el("td", {}, l.pool), el("td", { class: "n" }, l.active),
+    return el("tr", { "data-listener": l.name }, el("td", {}, l.name), el("td", {}, l.address), el("td", {}, l.protocol), el("td", {}, l.pool), el("td", { class: "n" }, l.active),
       el("td", {}, spark(series("l/" + l.name, r), r.toFixed(1))), el("td", { class: "n" }, l.accepted), el("td", { class: "n" }, l.no_backend));
   }));
+  $("routes").replaceChildren(...s.listeners.filter((l) => l.routes.length).map((l) => el("section", { "data-routes": l.name },
+    el("h2", {}, "routes of " + l.name, el("small", {}, "first match wins · " + l.no_route + " unmatched (404)")),
+    el("table", {}, el("thead", {}, el("tr", {}, ...["route", "match", "pool", "req/s", "2xx", "4xx", "5xx", "retries", "avg"].map((h, i) => el("th", i > 3 ? { class: "n" } : {}, h)))),
+      el("tbody", {}, ...l.routes.map((r) => {
+        const key = "r/" + l.name + "/" + r.name, n = r.latency_buckets[r.latency_buckets.length - 1], rps = rate(key, n, t);
+        return el("tr", { "data-route": r.name },
+          el("td", {}, r.name), el("td", { class: "why", title: r.match }, r.match), el("td", {}, r.pool),
+          el("td", {}, spark(series(key, rps), rps.toFixed(1))),
+          el("td", { class: "n" }, r.responses_2xx), el("td", { class: "n" }, r.responses_4xx), el("td", { class: "n" }, r.responses_5xx),
+          el("td", { class: "n" }, r.retries), el("td", { class: "n" }, n ? (r.latency_us_sum / n / 1000).toFixed(2) + " ms" : "–"));
+      }))))));
   $("pools").replaceChildren(...s.pools.map((p) => el("section", { "data-pool": p.name },
     el("h2", {}, "pool " + p.name, el("small", {}, p.algorithm + " · " + p.active + " active · share " + (p.share_min * 100).toFixed(1) + "–" + (p.share_max * 100).toFixed(1) + "%")),
     el("table", {}, el("thead", {}, el("tr", {}, ...["status", "backend", "weight", "active", "conn/s", "throughput", "total", "errors", "last check / reason"].map((h) => el("th", {}, h)))),

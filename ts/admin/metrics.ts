@@ -8,6 +8,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { packageVersion } from '../version.js';
+import type { RouteReport as RouteStats } from '../binding/types.generated.js';
 import type { AdminTarget } from './target.js';
 import { healthMap } from './view.js';
 
@@ -15,15 +16,38 @@ export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 type Labels = Record<string, string>;
 
-/** One sample: labels, value and, for a summary, the suffix of its series (`_sum`, `_count`). */
-type Sample = [Labels, number] | [Labels, number, '_sum' | '_count'];
+/** One sample: labels, value and, for a summary or histogram, the suffix of its series (`_sum`, `_count`, `_bucket`). */
+type Sample = [Labels, number] | [Labels, number, '_sum' | '_count' | '_bucket'];
 
 interface Family {
   name: string;
   help: string;
   /** A `summary` here has no quantiles: it is the `_sum` and `_count` counter pair. */
-  type: 'counter' | 'gauge' | 'summary';
+  type: 'counter' | 'gauge' | 'summary' | 'histogram';
   samples: Sample[];
+}
+
+/**
+ * Upper bounds (seconds) of the data plane's request latency buckets: a copy of
+ * `LATENCY_BUCKETS` in `crates/switchyard-core/src/http/stats.rs`, which the
+ * generated bindings do not carry. Each route's `latency_buckets` has one count
+ * per bound, then +Inf; `__test__/metrics.spec.ts` checks the lengths against a
+ * live report, and `collect` refuses a report that does not fit.
+ */
+export const LATENCY_BUCKETS_SECONDS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+
+const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+
+/** The `_bucket` (with `le`), `_sum` and `_count` samples of one route's latency histogram. */
+function histogramSamples(labels: Labels, r: RouteStats): Sample[] {
+  if (r.latency_buckets.length !== LATENCY_BUCKETS_SECONDS.length + 1) {
+    throw new Error(
+      `route ${r.listener}/${r.name}: the data plane reports ${r.latency_buckets.length} latency buckets, /metrics knows ${LATENCY_BUCKETS_SECONDS.length} bounds + Inf (LATENCY_BUCKETS in http/stats.rs changed)`,
+    );
+  }
+  const out: Sample[] = r.latency_buckets.map((n, i) => [{ ...labels, le: i < LATENCY_BUCKETS_SECONDS.length ? String(LATENCY_BUCKETS_SECONDS[i]) : '+Inf' }, n, '_bucket']);
+  out.push([labels, r.latency_us_sum / 1e6, '_sum'], [labels, r.latency_buckets.at(-1)!, '_count']);
+  return out;
 }
 
 /** Label values: backslash, double quote and newline are escaped. */
@@ -124,8 +148,20 @@ export function collect(lb: AdminTarget): Family[] {
     'gauge',
     'When a certificate of a TLS-terminating listener expires (notAfter), seconds since the epoch; name is the first name it serves, cert its file.',
   );
+  const lNoRoute = fam('switchyard_listener_no_route_total', 'counter', 'HTTP requests no route matched (answered 404 by Switchyard).');
+  const rResponses = fam('switchyard_route_responses_total', 'counter', 'HTTP responses sent to clients by route and status class (1xx..5xx), Switchyard\'s own error responses included.');
+  const rDuration = fam('switchyard_route_request_duration_seconds', 'histogram', 'Time from a request\'s arrival to its response head being sent, by route.');
+  const rRetries = fam('switchyard_route_retries_total', 'counter', 'HTTP requests of the route sent again to another backend.');
+  const httpListeners = new Set(lb.config.listeners.filter((l) => l.protocol === 'http').map((l) => l.name));
   for (const l of stats.listeners) {
     const labels = { listener: l.name, pool: l.pool };
+    if (httpListeners.has(l.name)) lNoRoute.samples.push([labels, l.no_route]);
+    for (const r of l.routes) {
+      const rl = { listener: l.name, route: r.name, pool: r.pool };
+      for (const c of STATUS_CLASSES) rResponses.samples.push([{ ...rl, class: c }, r[`responses_${c}`]]);
+      rDuration.samples.push(...histogramSamples(rl, r));
+      rRetries.samples.push([rl, r.retries]);
+    }
     lTotal.samples.push([labels, l.accepted]);
     lActive.samples.push([labels, l.active]);
     lNoBackend.samples.push([labels, l.no_backend]);
@@ -153,8 +189,13 @@ export function collect(lb: AdminTarget): Family[] {
     }
   }
 
-  const bTotal = fam('switchyard_backend_connections_total', 'counter', 'Connections established to the backend.');
-  const bActive = fam('switchyard_backend_connections_active', 'gauge', 'Connections to the backend open now.');
+  const bTotal = fam('switchyard_backend_connections_total', 'counter', 'Connections established to the backend (pools of HTTP routes: requests sent to it).');
+  const bActive = fam('switchyard_backend_connections_active', 'gauge', 'Connections to the backend open now (pools of HTTP routes: requests in flight).');
+  const bReused = fam('switchyard_backend_connections_reused_total', 'counter', 'HTTP requests sent to the backend on a reused keep-alive connection.');
+  const bIdle = fam('switchyard_backend_connections_idle', 'gauge', 'Idle keep-alive connections to the backend kept for reuse now.');
+  const b5xx = fam('switchyard_backend_responses_5xx_total', 'counter', 'HTTP responses with a 5xx status from the backend.');
+  // The HTTP families belong to the pools an HTTP route sends to; a TCP-only pool has none.
+  const httpPools = new Set(lb.config.listeners.flatMap((l) => l.http?.routes.map((r) => r.pool) ?? []));
   const bIn = fam('switchyard_backend_bytes_in_total', 'counter', 'Bytes sent by clients towards the backend.');
   const bOut = fam('switchyard_backend_bytes_out_total', 'counter', 'Bytes sent by the backend back to clients.');
   const bErr = fam('switchyard_backend_connect_errors_total', 'counter', 'Failed connects to the backend by reason: refused (refused, unreachable, reset) or timeout.');
@@ -198,6 +239,11 @@ export function collect(lb: AdminTarget): Family[] {
       const last = health.get(`${p.name}/${b.address}`)?.last;
       if (last) bCheck.samples.push([labels, last.duration_ms / 1000]);
       bConnect.samples.push([labels, b.connect_time_us_sum / 1e6, '_sum'], [labels, b.connects, '_count']);
+      if (httpPools.has(p.name)) {
+        bReused.samples.push([labels, b.conns_reused]);
+        bIdle.samples.push([labels, b.conns_idle]);
+        b5xx.samples.push([labels, b.responses_5xx]);
+      }
     }
   }
 
@@ -250,6 +296,10 @@ export function collect(lb: AdminTarget): Family[] {
     lTlsVersion,
     lTlsFail,
     lSni,
+    lNoRoute,
+    rResponses,
+    rDuration,
+    rRetries,
     certExpiry,
     pActive,
     pShareMin,
@@ -268,6 +318,9 @@ export function collect(lb: AdminTarget): Family[] {
     bShare,
     bCheck,
     bConnect,
+    bReused,
+    bIdle,
+    b5xx,
     ...processFamilies,
   ];
 }

@@ -4,6 +4,7 @@
  * that every route of `routes.ts` is here and vice versa, that the examples
  * validate, and that live responses match the documented schemas.
  */
+import { LATENCY_BUCKETS_SECONDS } from './metrics.js';
 import { REQUEST_SCHEMAS, type Schema } from './schema.js';
 
 const int = (description?: string): Schema => ({ type: 'integer', minimum: 0, ...(description ? { description } : {}) });
@@ -45,11 +46,31 @@ const SCHEMAS: Record<string, Schema> = {
   Listener: obj({
     name: str(),
     address: str('Bound address.'),
-    pool: str(),
+    protocol: { type: 'string', enum: ['tcp', 'http'] },
+    pool: str('The default pool (for `http`, the pool of the default route; empty when there is none).'),
     accepted: int('Connections accepted.'),
     active: int(),
     no_backend: int('Connections closed because no backend could be reached.'),
     idle_timeouts: int(),
+    no_route: int('HTTP requests no route matched (answered 404).'),
+    routes: { type: 'array', items: ref('Route'), description: 'HTTP routes in match order, the default route last; empty for `tcp`.' },
+  }),
+  Route: obj({
+    name: str('`LISTENER.routes[i]` unless named; the route from the listener\'s `pool` is `LISTENER.default`.'),
+    pool: str(),
+    match: str('The conditions in one line, e.g. `host static.example.com, path_prefix /static/`; `every request` when it has none.'),
+    responses_1xx: int(),
+    responses_2xx: int(),
+    responses_3xx: int(),
+    responses_4xx: int('Switchyard\'s own 4xx answers (400, 408, 413, 431) included.'),
+    responses_5xx: int('Switchyard\'s own 5xx answers (502, 503, 504) included.'),
+    latency_buckets: {
+      type: 'array',
+      items: int(),
+      description: `Cumulative request counts with a latency up to ${LATENCY_BUCKETS_SECONDS.join(', ')} s, then all of them (+Inf).`,
+    },
+    latency_us_sum: int('Sum of the latencies, microseconds.'),
+    retries: int('Requests sent again to another backend.'),
   }),
   Check: {
     type: ['object', 'null'],
@@ -87,6 +108,10 @@ const SCHEMAS: Record<string, Schema> = {
     connect_errors: int('Refused, unreachable, reset.'),
     connect_timeouts: int(),
     connect_time_avg_us: num(),
+    connects: int('Successful connects (for HTTP pools fewer than `total`: requests reuse keep-alive connections).'),
+    conns_reused: int('HTTP requests sent on a reused keep-alive connection.'),
+    conns_idle: int('Idle keep-alive connections kept now (HTTP).'),
+    responses_5xx: int('HTTP responses with a 5xx status from this backend.'),
     check: ref('Check'),
   }),
   Pool: obj({
@@ -197,7 +222,7 @@ export function openapiDocument(): Record<string, unknown> {
       '/api/listeners': {
         get: {
           operationId: 'listListeners',
-          summary: 'Every listener with its counters.',
+          summary: 'Every listener with its protocol and counters; an HTTP listener with its routes (conditions, responses by status class, latency buckets, retries).',
           responses: { '200': ok('Listeners.', obj({ listeners: { type: 'array', items: ref('Listener') } })), ...COMMON },
         },
       },

@@ -2,6 +2,8 @@
  * What the admin API shows: the data plane's counters (`lb.stats()`) joined
  * with the active-check view (`lb.health()`, when the balancer has one).
  */
+import type { RouteConfig, RouteReport, ValueMatch } from '../binding/types.generated.js';
+import type { Protocol } from '../config/types.js';
 import type { BackendStats, ListenerStats, PoolStats } from '../stats.js';
 import type { AdminTarget } from './target.js';
 
@@ -28,7 +30,19 @@ export interface PoolView extends Omit<PoolStats, 'backends'> {
   backends: BackendView[];
 }
 
-export type ListenerView = ListenerStats;
+/** An HTTP route as the API returns it: its counters and what it matches. */
+export interface RouteView extends Omit<RouteReport, 'listener'> {
+  /** The route's conditions in one line, e.g. `host static.example.com, path_prefix /static/`;
+   * `every request` for a route without any. */
+  match: string;
+}
+
+/** A listener as the API returns it. */
+export interface ListenerView extends Omit<ListenerStats, 'routes'> {
+  protocol: Protocol;
+  /** HTTP routes in match order (the default route last); empty for `tcp`. */
+  routes: RouteView[];
+}
 
 /** `lb.health()` when this balancer has it (active checks), keyed `pool/address`. */
 export function healthMap(lb: AdminTarget): Map<string, CheckView> {
@@ -59,6 +73,42 @@ export function poolViews(lb: AdminTarget): PoolView[] {
   }));
 }
 
+/** `name="value"`, `name~/regex/` or `name` (present) of a header, query or cookie condition. */
+function valueMatch(v: ValueMatch): string {
+  if (v.equals !== null) return `${v.name}=${JSON.stringify(v.equals)}`;
+  if (v.regex !== null) return `${v.name}~/${v.regex}/`;
+  return v.name;
+}
+
+/** A compiled route's conditions in one line, in the words of the config file. */
+export function matchSummary(r: RouteConfig): string {
+  const parts: string[] = [];
+  if (r.host !== null) parts.push(`host ${r.host}`);
+  if (r.path) {
+    if ('exact' in r.path) parts.push(`path ${r.path.exact}`);
+    else if ('prefix' in r.path) parts.push(`path_prefix ${r.path.prefix}`);
+    else parts.push(`path_regex ${r.path.regex}`);
+  }
+  if (r.methods) parts.push(`method ${r.methods.join('|')}`);
+  for (const [kind, list] of [['header', r.headers], ['query', r.query], ['cookie', r.cookies]] as const) {
+    if (list.length) parts.push(`${kind} ${list.map(valueMatch).join(' ')}`);
+  }
+  return parts.length ? parts.join(', ') : 'every request';
+}
+
+/** Every listener with its protocol and, for HTTP, its routes' conditions and counters. */
 export function listenerViews(lb: AdminTarget): ListenerView[] {
-  return lb.stats().listeners;
+  const configs = new Map(lb.config.listeners.map((l) => [l.name, l]));
+  return lb.stats().listeners.map((l) => {
+    const c = configs.get(l.name);
+    const compiled = new Map((c?.http?.routes ?? []).map((r) => [r.name, r]));
+    return {
+      ...l,
+      protocol: c?.protocol ?? 'tcp',
+      routes: l.routes.map(({ listener: _listener, ...r }) => {
+        const rc = compiled.get(r.name);
+        return { ...r, match: rc ? matchSummary(rc) : '' };
+      }),
+    };
+  });
 }
