@@ -16,6 +16,7 @@ import { openapiDocument } from '../ts/admin/openapi.js';
 import { validate, type Schema } from '../ts/admin/schema.js';
 import { escapeLabel } from '../ts/admin/metrics.js';
 import { connect, drain, echo, send, simpleConfig, waitFor, type Peer } from './helpers.js';
+import { httpPeer, type HttpPeer } from './fixtures/http-peers.js';
 
 const TOKEN = 'correct-horse-battery-staple';
 
@@ -571,6 +572,66 @@ describe('metrics', () => {
 
   it('escapes label values', () => {
     expect(escapeLabel('a"b\\c\nd')).toBe('a\\"b\\\\c\\nd');
+  });
+});
+
+describe('admin API: HTTP listeners', () => {
+  it('lists each listener with its protocol, and an HTTP listener\'s routes with their conditions and counters, as documented', async () => {
+    const backend: HttpPeer = await httpPeer('app', (req, res) => {
+      req.resume();
+      res.statusCode = req.url === '/gone' ? 410 : 200;
+      res.end('ok');
+    });
+    try {
+      const env = await setup({
+        backends: 0,
+        config: () => ({
+          workers: 1,
+          listeners: {
+            front: { address: '127.0.0.1:0', pool: 'main' },
+            web: {
+              address: '127.0.0.1:0',
+              protocol: 'http',
+              routes: [
+                { name: 'canary', match: { header: { 'x-canary': 'true' } }, pool: 'main' },
+                { name: 'static', match: { host: 'static.example.com', path_prefix: '/static/' }, pool: 'main' },
+                { match: { path_regex: '/v[0-9]+/.*', method: ['GET', 'HEAD'], query: { debug: true } }, pool: 'main' },
+              ],
+              pool: 'main',
+            },
+          },
+          pools: { main: { backends: [{ address: backend.address }] } },
+        }),
+      });
+      const port = env.lb.address('web').port;
+      // node:http, since fetch may not set Host.
+      const get = (path: string, headers: Record<string, string>) =>
+        new Promise<void>((resolve, reject) => {
+          http.get({ host: '127.0.0.1', port, path, headers }, (res) => res.resume().once('end', resolve)).once('error', reject);
+        });
+      for (const [path, headers] of [['/a', { 'x-canary': 'true' }], ['/static/x', { host: 'static.example.com' }], ['/gone', {}], ['/', {}], ['/v2/x?debug=1', {}]] as const) {
+        await get(path, headers);
+      }
+      const r = await env.call('GET', '/api/listeners');
+      expect(r.status).toBe(200);
+      const doc = openapiDocument() as any;
+      expect(validate(r.json, doc.paths['/api/listeners'].get.responses['200'].content['application/json'].schema, doc, 'response')).toEqual([]);
+      const byName = new Map<string, any>(r.json.listeners.map((l: any) => [l.name, l]));
+      expect(byName.get('front')).toMatchObject({ protocol: 'tcp', routes: [], no_route: 0 });
+      const web = byName.get('web');
+      expect(web.protocol).toBe('http');
+      expect(web.routes.map((x: any) => [x.name, x.pool, x.match, x.responses_2xx, x.responses_4xx, x.retries])).toEqual([
+        ['canary', 'main', 'header x-canary="true"', 1, 0, 0],
+        ['static', 'main', 'host static.example.com, path_prefix /static/', 1, 0, 0],
+        ['web.routes[2]', 'main', 'path_regex /v[0-9]+/.*, method GET|HEAD, query debug', 1, 0, 0],
+        ['web.default', 'main', 'every request', 1, 1, 0],
+      ]);
+      // The cumulative buckets end in the route's request count.
+      for (const x of web.routes) expect(x.latency_buckets.at(-1)).toBe(x.responses_2xx + x.responses_4xx);
+      expect(web.routes[0]).not.toHaveProperty('listener');
+    } finally {
+      await backend.close();
+    }
   });
 });
 
