@@ -1,6 +1,7 @@
 // The dashboard in a real browser (Debian's chromium driven by playwright-core):
 // it shows the pool's backends, and when a backend's process is killed and
-// client connections are refused there, the page shows it ejected, live.
+// client connections are refused there, the page shows it ejected, live; an HTTP listener's
+// routes appear with their status-class counters.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Switchyard } from '../ts/index.js';
 import { startAdmin, type AdminServer } from '../ts/admin/server.js';
 import { connect, echo, waitFor, type Peer } from './helpers.js';
+import { httpPeer } from './fixtures/http-peers.js';
 
 const TOKEN = 'dashboard-test-token-0123456789';
 const ARTIFACTS = join(__dirname, 'artifacts');
@@ -50,6 +52,17 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
+/** Debian's chromium, headless, closed after the test. */
+async function browser(): Promise<Browser> {
+  const b = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  cleanup.push(() => b.close());
+  return b;
+}
+
 describe('dashboard', () => {
   it('shows every backend, and a killed backend going ejected, live', async () => {
     const peers: Peer[] = [await echo(), await echo()];
@@ -71,13 +84,7 @@ describe('dashboard', () => {
     cleanup.push(() => admin.close());
     const port = lb.address('front').port;
 
-    const browser: Browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    cleanup.push(() => browser.close());
-    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const page = await (await browser()).newPage({ viewport: { width: 1280, height: 800 } });
     const failures: string[] = [];
     page.on('pageerror', (e) => failures.push(String(e)));
     page.on('requestfailed', (r) => {
@@ -119,5 +126,39 @@ describe('dashboard', () => {
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
     expect(failures).toEqual([]);
+  });
+
+  it('shows an HTTP listener\'s routes with their requests by status class and retries', async () => {
+    const backend = await httpPeer('app', (req, res) => {
+      req.resume();
+      res.statusCode = req.url === '/api/missing' ? 404 : req.url === '/api/boom' ? 500 : 200;
+      res.end('x');
+    });
+    cleanup.push(() => backend.close());
+    const lb = await Switchyard.start({
+      workers: 1,
+      listeners: { web: { address: '127.0.0.1:0', protocol: 'http', routes: [{ name: 'api', match: { path_prefix: '/api/' }, pool: 'app' }], pool: 'app' } },
+      pools: { app: { backends: [{ address: backend.address }] } },
+    });
+    cleanup.push(() => lb.close({ drainMs: 0 }));
+    const admin: AdminServer = await startAdmin(lb, { address: '127.0.0.1:0', token: null });
+    cleanup.push(() => admin.close());
+    const base = `http://127.0.0.1:${lb.address('web').port}`;
+    for (const path of ['/api/ok', '/api/ok', '/api/ok', '/api/missing', '/api/boom', '/']) await (await fetch(base + path)).arrayBuffer();
+
+    const page = await (await browser()).newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(`http://${admin.address.address}/`);
+    const row = (name: string) => `section[data-routes="web"] tr[data-route="${name}"]`;
+    await page.waitForSelector(row('api'), { timeout: 10_000 });
+    // Cells: route, match, pool, req/s, 2xx, 4xx, 5xx, retries, avg.
+    const cells = async (name: string) => (await page.locator(`${row(name)} td`).allTextContents()).map((t) => t.trim());
+    // Polled: the page re-renders every second from the stream.
+    await expect.poll(async () => (await cells('api')).slice(4, 8), { timeout: 10_000 }).toEqual(['3', '1', '1', '0']);
+    const api = await cells('api');
+    expect(api.slice(0, 3)).toEqual(['api', 'path_prefix /api/', 'app']);
+    expect(api[8]).toMatch(/^\d+\.\d\d ms$/);
+    await expect.poll(async () => (await cells('web.default')).slice(4, 8), { timeout: 10_000 }).toEqual(['1', '0', '0', '0']);
+    expect((await cells('web.default'))[1]).toBe('every request');
+    expect(await page.locator('tr[data-listener="web"] td').nth(2).textContent()).toBe('http');
   });
 });
