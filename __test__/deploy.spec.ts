@@ -3,7 +3,7 @@
 // (validate, start, reload by SIGHUP to the main pid, stop by SIGTERM); the Prometheus rules
 // with promtool (check and unit tests); the Grafana dashboard's structure; and every metric
 // name the rules and the dashboard query against a real scrape of a running Switchyard with a
-// TLS listener. The container image cannot be built here (no engine): its Dockerfile is
+// TLS and an HTTP listener carrying traffic. The container image cannot be built here (no engine): its Dockerfile is
 // checked for what the docs promise (the command itself as PID 1, unprivileged).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +13,7 @@ import tls from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { TestCa, type Leaf } from './certs.js';
+import { httpPeer, type HttpPeer } from './fixtures/http-peers.js';
 import { connect, drain, echo, send, waitFor, type Peer } from './helpers.js';
 import { parseExposition, promqlMetricNames, promtoolCheckMetrics } from './prometheus.js';
 
@@ -84,9 +85,10 @@ function installedCommand(): string {
 /**
  * deploy/switchyard.yaml as a test can run it: its certificates replaced by test ones in a
  * tls/ directory beside it (the relative paths stay), every address on loopback port 0, the
- * example backends replaced by local echo servers, and a TCP check instead of HTTP.
+ * example backends replaced by local servers (`backends`, default the echo peers), and a TCP
+ * check instead of HTTP.
  */
-function runnableExampleConfig(): string {
+function runnableExampleConfig(backends: string[] = peers.map((p) => p.address)): string {
   const c = parseYaml(readFileSync(join(DEPLOY, 'switchyard.yaml'), 'utf8')) as any;
   const cdir = join(dir, 'etc');
   mkdirSync(join(cdir, 'tls'), { recursive: true });
@@ -95,7 +97,7 @@ function runnableExampleConfig(): string {
   copyFileSync(leaf.key, join(cdir, cert.key));
   for (const l of Object.values(c.listeners) as { address: string }[]) l.address = '127.0.0.1:0';
   c.admin.address = '127.0.0.1:0';
-  c.pools.app.backends = peers.map((p) => ({ address: p.address }));
+  c.pools.app.backends = backends.map((address) => ({ address }));
   c.pools.app.health_check = { type: 'tcp', interval: '200ms', timeout: '150ms' };
   const file = join(cdir, 'switchyard.yaml');
   writeFileSync(file, JSON.stringify(c));
@@ -184,8 +186,9 @@ describe(`systemd unit${hasSystemdAnalyze ? '' : ' (skipped: systemd-analyze is 
     expect(validate.status).toBe(0);
 
     const d = daemon(commandLine(u.get('Service.ExecStart')![0]!, command, config));
-    const web = await logged(d.out, 'listener.started');
-    const port = Number(String(web.address).split(':')[1]);
+    // The TCP listener `web` (the order of the listeners' start lines is not fixed).
+    const line = await waitFor(() => d.out().split('\n').find((l) => l.includes('"listener.started"') && l.includes('"listener":"web"')), 'the web listener to start');
+    const port = Number(String((JSON.parse(line) as { address: string }).address).split(':')[1]);
     const s = await connect(port);
     const got = drain(s);
     await send(s, 1000, { end: true });
@@ -295,9 +298,22 @@ describe('Grafana dashboard', () => {
 });
 
 describe('metric names of the rules and the dashboard', () => {
-  it('are all exported by a running Switchyard (TLS listener, health checks, traffic)', async () => {
+  const http: HttpPeer[] = [];
+  afterEach(async () => {
+    for (const p of http.splice(0)) await p.close();
+  });
+
+  it('are all exported by a running Switchyard (TLS and HTTP listeners, health checks, traffic)', async () => {
+    // HTTP backends, so the HTTP listener's requests get real answers (and the TCP listeners'
+    // connections still reach a backend).
+    const answer = (req: { url?: string; resume(): unknown }, res: { statusCode: number; end(b: string): void }) => {
+      req.resume();
+      res.statusCode = req.url === '/api/fail' ? 500 : 200;
+      res.end('ok');
+    };
+    http.push(await httpPeer('a', answer), await httpPeer('b', answer));
     const command = installedCommand();
-    const d = daemon([command, 'start', '-c', runnableExampleConfig()]);
+    const d = daemon([command, 'start', '-c', runnableExampleConfig(http.map((p) => p.address))]);
     const admin = await logged(d.out, 'admin.started');
     const listeners = await waitFor(() => {
       const started = d
@@ -305,8 +321,8 @@ describe('metric names of the rules and the dashboard', () => {
         .split('\n')
         .filter((l) => l.includes('"listener.started"'))
         .map((l) => JSON.parse(l) as { listener: string; address: string });
-      return started.length === 2 ? new Map(started.map((l) => [l.listener, Number(l.address.split(':')[1])])) : null;
-    }, 'both listeners to start');
+      return started.length === 3 ? new Map(started.map((l) => [l.listener, Number(l.address.split(':')[1])])) : null;
+    }, 'the three listeners to start');
     // A plain connection and a TLS handshake, so every per-backend and TLS series has samples.
     const s = await connect(listeners.get('web')!);
     const got = drain(s);
@@ -319,6 +335,13 @@ describe('metric names of the rules and the dashboard', () => {
       });
       t.on('error', reject);
     });
+    // HTTP requests on both routes (one 5xx), so route, histogram and keep-alive series move.
+    const httpBase = `http://127.0.0.1:${listeners.get('http')!}`;
+    for (const path of ['/api/a', '/api/b', '/api/fail', '/', '/x']) {
+      const r = await fetch(httpBase + path);
+      expect(r.status).toBe(path === '/api/fail' ? 500 : 200);
+      await r.arrayBuffer();
+    }
     const text = await waitFor(async () => {
       const body = await (await fetch(`http://${admin.address}/metrics`)).text();
       // Check durations appear once the first checks have finished.
@@ -341,10 +364,19 @@ describe('metric names of the rules and the dashboard', () => {
         'switchyard_listener_tls_failures_total',
         'switchyard_backend_share_ratio',
         'switchyard_build_info',
+        'switchyard_route_responses_total',
+        'switchyard_route_request_duration_seconds_bucket',
+        'switchyard_backend_connections_reused_total',
         'process_open_fds',
         'process_max_fds',
       ]),
     );
     expect([...queried].filter(([n]) => !exported.has(n)).map(([n, where]) => `${n} (${where})`)).toEqual([]);
+    // The traffic is in the scrape: five requests on the HTTP listener's two routes.
+    const routed = parseExposition(text).filter((x) => x.name === 'switchyard_route_request_duration_seconds_count' && x.labels.listener === 'http');
+    expect(routed.map((x) => [x.labels.route, x.value]).sort()).toEqual([
+      ['api', 3],
+      ['http.default', 2],
+    ]);
   });
 });
