@@ -208,24 +208,24 @@ impl BackendHealth {
         self.eject(policy, failure.reason(), streak, first, may_eject, events, who);
     }
 
-    /// An HTTP response from this backend: a streak of `threshold` 5xx in a
-    /// row ejects it like connect failures do (0 = off); any other status
-    /// ends the streak.
-    pub fn record_status(
+    /// An HTTP response below 500 from this backend: a 5xx streak ends.
+    #[inline]
+    pub fn status_ok(&self) {
+        if self.streak_5xx.load(Relaxed) != 0 {
+            self.streak_5xx.store(0, Relaxed);
+        }
+    }
+
+    /// A 5xx response from this backend: a streak of `threshold` in a row
+    /// ejects it like connect failures do (0 = off).
+    pub fn record_5xx(
         &self,
-        status: u16,
         threshold: u32,
         policy: &PassiveConfig,
         may_eject: impl FnOnce() -> bool,
         events: &EventLog,
         who: (&str, &str),
     ) {
-        if status < 500 {
-            if self.streak_5xx.load(Relaxed) != 0 {
-                self.streak_5xx.store(0, Relaxed);
-            }
-            return;
-        }
         if threshold == 0 || self.ejected() {
             return;
         }

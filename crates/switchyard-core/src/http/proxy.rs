@@ -91,11 +91,13 @@ async fn proxy(conn: &Conn, route: &Route, mut req: Request<Incoming>) -> (Respo
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let ctx = PickContext { key: request_key(conn, route, pool, &req), client: conn.client };
     let pinned = pool.http.sticky.as_ref().and_then(|s| s.pinned(req.headers()));
-    let (mut parts, body) = req.into_parts();
-    prepare(conn, route, pool, cfg, &mut parts, upgrade);
+    let (mut head, body) = req.into_parts();
+    prepare(conn, route, pool, cfg, &mut head, upgrade);
     let bodiless = body.is_end_stream();
-    // A body-less idempotent request may be sent again after a 502/503.
-    let resendable = bodiless && is_idempotent(&parts.method);
+    // A body-less idempotent request may be sent again after a 502/503:
+    // only then is its head copied for each attempt.
+    let resendable = bodiless && is_idempotent(&head.method);
+    let mut parts = Some(head);
     let mut body = Some(limit(body, route.max_body));
     let mut tried: Vec<usize> = Vec::with_capacity(4);
     let mut pin = pinned.filter(|&i| keeps_pinned(&pool.backends[i]));
@@ -112,7 +114,8 @@ async fn proxy(conn: &Conn, route: &Route, mut req: Request<Incoming>) -> (Respo
         if tried.len() > 1 {
             route.stats.retried();
         }
-        let out = Request::from_parts(parts.clone(), body.take().unwrap_or_else(respond::empty));
+        let head = if resendable { parts.clone() } else { parts.take() };
+        let out = Request::from_parts(head.expect("a head while attempts remain"), body.take().unwrap_or_else(respond::empty));
         let in_flight = InFlight::new(Arc::clone(pool), i);
         let sent = tokio::time::timeout(std::time::Duration::from_millis(cfg.request_timeout_ms), tx.try_send_request(out)).await;
         let response = match sent {
@@ -121,7 +124,8 @@ async fn proxy(conn: &Conn, route: &Route, mut req: Request<Incoming>) -> (Respo
             Ok(Err(mut e)) => match e.take_message() {
                 // Never written: another connection may take it, body and all.
                 Some(back) => {
-                    body = Some(back.into_body());
+                    let (head, b) = back.into_parts();
+                    (parts, body) = (Some(head), Some(b));
                     continue;
                 }
                 None => {
@@ -134,15 +138,12 @@ async fn proxy(conn: &Conn, route: &Route, mut req: Request<Incoming>) -> (Respo
             },
         };
         let status = response.status();
-        b.health.record_status(
-            status.as_u16(),
-            pool.http.eject_after_5xx,
-            &pool.passive,
-            || pool.may_eject(b),
-            &conn.shared.events,
-            (&pool.name, &b.addr.to_string()),
-        );
-        if status.is_server_error() {
+        if !status.is_server_error() {
+            b.health.status_ok();
+        } else {
+            let addr = b.addr.to_string();
+            let (threshold, events) = (pool.http.eject_after_5xx, &conn.shared.events);
+            b.health.record_5xx(threshold, &pool.passive, || pool.may_eject(b), events, (&pool.name, &addr));
             b.stats.responses_5xx.fetch_add(1, Relaxed);
             if matches!(status, StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE) && resendable && attempts_left(pool, &tried) {
                 continue;
