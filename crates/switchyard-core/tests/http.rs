@@ -243,3 +243,13 @@ async fn declared_bodies_over_the_route_limit_get_413() {
     assert_eq!(b.accepted(), 0);
     engine.close(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_other_backend_the_backends_own_503_goes_out() {
+    let a = http_backend("a").await;
+    let (engine, addr) =
+        start(&[http_listener(json!([{"name": "all", "pool": "web"}]))], &[http_pool("web", &[a.addr], pool_http(json!({})))]);
+    let r = get(addr, "GET / HTTP/1.1\r\nhost: x\r\nx-status: 503\r\n\r\n").await;
+    assert_eq!((r.status, r.header("x-backend")), (503, Some("a")), "{}", r.body);
+    engine.close(Duration::from_secs(1)).await;
+}

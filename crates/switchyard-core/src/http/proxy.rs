@@ -130,8 +130,11 @@ async fn proxy(conn: &Conn, route: &Route, mut req: Request<Incoming>) -> (Respo
                 }
                 None => {
                     passive_failure(pool, b, Failure::ResetBeforeFirstByte, &conn.shared.events);
-                    if resendable && attempts_left(pool, &tried) {
-                        continue;
+                    if resendable {
+                        if let Some(j) = pool.next_attempt(&ctx, &tried) {
+                            pin = Some(j);
+                            continue;
+                        }
                     }
                     return (Refusal::BadGateway.response(), Some(b.addr));
                 }
@@ -145,8 +148,12 @@ async fn proxy(conn: &Conn, route: &Route, mut req: Request<Incoming>) -> (Respo
             let (threshold, events) = (pool.http.eject_after_5xx, &conn.shared.events);
             b.health.record_5xx(threshold, &pool.passive, || pool.may_eject(b), events, (&pool.name, &addr));
             b.stats.responses_5xx.fetch_add(1, Relaxed);
-            if matches!(status, StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE) && resendable && attempts_left(pool, &tried) {
-                continue;
+            // Another backend may answer better; with none left, this answer goes out.
+            if matches!(status, StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE) && resendable {
+                if let Some(j) = pool.next_attempt(&ctx, &tried) {
+                    pin = Some(j);
+                    continue;
+                }
             }
         }
         let mut response = if status == StatusCode::SWITCHING_PROTOCOLS {
@@ -170,10 +177,6 @@ async fn proxy(conn: &Conn, route: &Route, mut req: Request<Incoming>) -> (Respo
 /// deadline and not down (HAProxy keeps persistent clients on a draining server).
 fn keeps_pinned(b: &Backend) -> bool {
     b.available() || (b.state == AdminState::Drain && b.health.usable() && !b.health.drain_over())
-}
-
-fn attempts_left(pool: &Pool, tried: &[usize]) -> bool {
-    tried.len() < 2 * (pool.retries as usize + 1)
 }
 
 /// GET, HEAD, OPTIONS, TRACE, PUT, DELETE (RFC 9110 §9.2.2).
