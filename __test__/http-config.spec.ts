@@ -126,6 +126,7 @@ describe('HTTP listeners: the example', () => {
       request_timeout_ms: 60_000,
       x_forwarded: true,
       forwarded: false,
+      access_log_sample: 1,
     });
     const pools = Object.fromEntries(engine.pools.map((p) => [p.name, p]));
     expect(Object.keys(pools)).toEqual(['api', 'static', 'canary', 'web']);
@@ -165,7 +166,7 @@ describe('HTTP listeners: compilation', () => {
       },
       { match: { host: '*.Example.com', path: '/exact', method: 'get' }, pool: 'api' },
     ];
-    cfg.listeners.web.http = { max_header_size: '32k', max_headers: 50, header_read_timeout: '5s', request_timeout: '2m', x_forwarded: false, forwarded: true };
+    cfg.listeners.web.http = { max_header_size: '32k', max_headers: 50, header_read_timeout: '5s', request_timeout: '2m', x_forwarded: false, forwarded: true, access_log_sample: 0.25 };
     const web = engineConfig(validateConfig(cfg, 's')).listeners[0]!;
     expect(web.pool).toBe('web');
     expect(web.http).toEqual({
@@ -193,6 +194,7 @@ describe('HTTP listeners: compilation', () => {
       request_timeout_ms: 120_000,
       x_forwarded: false,
       forwarded: true,
+      access_log_sample: 0.25,
     });
   });
 

@@ -82,7 +82,11 @@ x_forwarded: boolean,
 /**
  * Add an RFC 7239 `Forwarded` element.
  */
-forwarded: boolean, };
+forwarded: boolean, 
+/**
+ * Share of requests written to the access log (listeners with `access_log`), 0..=1.
+ */
+access_log_sample: number, };
 
 export type RouteConfig = { 
 /**
@@ -462,7 +466,12 @@ export type HttpRecord = {
 /**
  * The route that matched ("" for a 404 from Switchyard).
  */
-route: string, method: string, path: string, status: number, };
+route: string, method: string, path: string, status: number, 
+/**
+ * From the request's arrival to the response head, ms (`duration_ms`
+ * runs until the response body has been relayed).
+ */
+head_ms: number, };
 
 export type Ended = "completed" | "idle_timeout" | "cancelled" | "error" | "frontend_failed" | "no_backend" | "local_error" | "backend_tls_failed";
 

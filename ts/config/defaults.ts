@@ -80,6 +80,7 @@ export const DEFAULTS = Object.freeze({
     request_timeout_ms: 60_000,
     x_forwarded: true,
     forwarded: false,
+    access_log_sample: 1,
   }),
   /** What a pool adds for HTTP: 32 idle keep-alive connections per backend, closed after 4s idle
    * (below the backend's own keep-alive timeout, Node's being 5s, so the backend never closes a

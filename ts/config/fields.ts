@@ -296,6 +296,7 @@ export const LISTENER_HTTP = object('Protocol http only: limits and forwarding h
   request_timeout: duration(1, 24 * HOUR_MS, 'A backend must answer with its response head within this; else 504.', D.http.request_timeout_ms),
   x_forwarded: bool('Add X-Forwarded-For (appended), X-Forwarded-Proto, X-Forwarded-Host and X-Real-IP.', D.http.x_forwarded),
   forwarded: bool('Add an RFC 7239 Forwarded element.', D.http.forwarded),
+  access_log_sample: { kind: 'number', exclusiveMin: 0, max: 1, doc: 'With access_log: the share of requests logged (0.1: one in ten). Default 1.' },
 });
 
 /** One backend of a pool. */

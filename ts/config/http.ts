@@ -276,6 +276,11 @@ function checkLimits(c: Checker, v: unknown, path: string): Omit<ResolvedListene
   out.request_timeout_ms = c.duration(h.request_timeout, `${path}.request_timeout`, F.request_timeout.min, F.request_timeout.max, d.request_timeout_ms);
   out.x_forwarded = c.bool(h.x_forwarded, `${path}.x_forwarded`, d.x_forwarded);
   out.forwarded = c.bool(h.forwarded, `${path}.forwarded`, d.forwarded);
+  if (h.access_log_sample !== undefined) {
+    const v = h.access_log_sample;
+    if (typeof v === 'number' && v > 0 && v <= F.access_log_sample.max) out.access_log_sample = v;
+    else c.add(`${path}.access_log_sample`, `expected a number greater than 0 and at most 1 (0.1 logs one request in ten), got ${describe(v)}`);
+  }
   return out;
 }
 

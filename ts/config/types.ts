@@ -106,6 +106,8 @@ export interface ListenerHttpConfig {
   x_forwarded?: boolean;
   /** An RFC 7239 Forwarded element. Default false. */
   forwarded?: boolean;
+  /** With `access_log`: the share of requests logged, in (0, 1] (0.1: one in ten). Default 1. */
+  access_log_sample?: number;
 }
 
 /** Sticky sessions: Switchyard sets a cookie holding HMAC(secret, backend), so the cookie reveals

@@ -67,6 +67,9 @@ pub struct HttpRecord {
     pub method: String,
     pub path: String,
     pub status: u16,
+    /// From the request's arrival to the response head, ms (`duration_ms`
+    /// runs until the response body has been relayed).
+    pub head_ms: u64,
 }
 
 /// A batch handed to the control plane.

@@ -322,6 +322,9 @@ fn check_http_listener<'a>(l: &ListenerConfig, at: &str, pool: impl Fn(&str) -> 
         }
         return Ok(());
     };
+    if !(0.0..=1.0).contains(&h.access_log_sample) {
+        return Err(Error::config_at(format!("{at}.http.access_log_sample"), format!("expected 0..1, got {}", h.access_log_sample)));
+    }
     if h.max_header_bytes < 8192 {
         return Err(Error::config_at(format!("{at}.http.max_header_bytes"), "at least 8192"));
     }

@@ -253,3 +253,29 @@ async fn with_no_other_backend_the_backends_own_503_goes_out() {
     assert_eq!((r.status, r.header("x-backend")), (503, Some("a")), "{}", r.body);
     engine.close(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_log_has_a_record_per_request_with_bytes_and_status() {
+    let a = http_backend("a").await;
+    let mut l = http_listener(json!([{"name": "all", "pool": "web", "path": {"prefix": "/"}}]));
+    l["access_log"] = json!(true);
+    let (engine, addr) = start(&[l], &[http_pool("web", &[a.addr], pool_http(json!({})))]);
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let r = exchange(&mut s, "POST /x?q=1 HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\nhello").await;
+    assert_eq!(r.status, 200);
+    let nothing = exchange(&mut s, "GET nowhere HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    assert_eq!(nothing.status, 404);
+    let mut records = Vec::new();
+    wait_until("two access records", || {
+        records.extend(engine.access_log().records);
+        records.len() >= 2
+    })
+    .await;
+    let ok = records.iter().find(|r| r.http.as_ref().unwrap().status == 200).unwrap();
+    let h = ok.http.as_ref().unwrap();
+    assert_eq!((h.method.as_str(), h.path.as_str(), h.route.as_str()), ("POST", "/x", "all"));
+    assert_eq!((ok.bytes_in, ok.bytes_out, ok.backend.as_str()), (5, r.body.len() as u64, a.addr.to_string().as_str()));
+    let missed = records.iter().find(|r| r.http.as_ref().unwrap().status == 404).unwrap();
+    assert_eq!((missed.pool.as_str(), missed.backend.as_str(), missed.http.as_ref().unwrap().route.as_str()), ("", "", ""));
+    engine.close(Duration::from_secs(1)).await;
+}

@@ -38,6 +38,13 @@ pub struct HttpListenerConfig {
     pub x_forwarded: bool,
     /// Add an RFC 7239 `Forwarded` element.
     pub forwarded: bool,
+    /// Share of requests written to the access log (listeners with `access_log`), 0..=1.
+    #[serde(default = "all")]
+    pub access_log_sample: f64,
+}
+
+fn all() -> f64 {
+    1.0
 }
 
 /// One route: conditions (all must hold), then where the request goes.

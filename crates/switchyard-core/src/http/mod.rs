@@ -12,6 +12,7 @@
 pub mod body;
 pub mod config;
 pub mod headers;
+mod logged;
 pub mod pool;
 mod proxy;
 mod respond;

@@ -10,11 +10,11 @@
 //! tier, see `Pool::next_attempt`).
 
 use super::headers::{self, Forwarding};
+use super::logged::{self, Pending};
 use super::pool::Sender;
 use super::respond::{self, Refusal};
 use super::route::Route as GenericRoute;
 use super::{Body, BoxError, InFlight};
-use crate::access::{AccessRecord, Ended};
 use crate::backend::Backend;
 use crate::health::{AdminState, Failure};
 use crate::pipeline::upstream::passive_failure;
@@ -59,25 +59,39 @@ pub struct Conn {
 /// Handle one request; every outcome is a response (hyper's service contract).
 pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let start = Instant::now();
-    let started_ms = if conn.listener.access_log { crate::events::wall_ms() } else { 0 };
-    let tables = conn.listener.http.as_ref().expect("an http listener has tables");
-    // What the access log needs of the request, taken only when it is kept.
-    let request = conn.listener.access_log.then(|| (req.method().clone(), req.uri().path().to_owned()));
+    let l = &conn.listener;
+    let tables = l.http.as_ref().expect("an http listener has tables");
+    // The access-log record, begun only when the listener keeps one and the request is sampled.
+    let log = (l.access_log && logged::sampled(tables.config.access_log_sample)).then(|| Pending {
+        shared: Arc::clone(&conn.shared),
+        start,
+        started_ms: crate::events::wall_ms(),
+        listener: Arc::clone(&conn.name),
+        client: conn.client,
+        method: req.method().clone(),
+        path: req.uri().path().to_owned(),
+        bytes_in: Arc::default(),
+    });
     let Some(route) = tables.routes.find(&req) else {
-        conn.listener.stats.no_route.fetch_add(1, Relaxed);
+        l.stats.no_route.fetch_add(1, Relaxed);
         let r = Refusal::NoRoute.response();
-        log(&conn, started_ms, None, None, request, r.status(), start);
-        return Ok(r);
+        return Ok(match log {
+            Some(p) => r.map(|b| p.respond(b, StatusCode::NOT_FOUND, None, None)),
+            None => r,
+        });
     };
-    let (mut response, backend) = proxy(&conn, route, req).await;
-    route.stats.answered(response.status().as_u16(), start.elapsed());
+    let (mut response, backend) = proxy(&conn, route, req, log.as_ref()).await;
+    let status = response.status();
+    route.stats.answered(status.as_u16(), start.elapsed());
     route.response_ops.apply(response.headers_mut());
-    log(&conn, started_ms, Some(route), backend, request, response.status(), start);
-    Ok(response)
+    Ok(match log {
+        Some(p) => response.map(|b| p.respond(b, status, Some((&route.name, &route.pool.name)), backend)),
+        None => response,
+    })
 }
 
 /// Route, pick, send, retry; the response and the backend that gave it.
-async fn proxy(conn: &Conn, route: &Route, mut req: Request<Incoming>) -> (Response<Body>, Option<SocketAddr>) {
+async fn proxy(conn: &Conn, route: &Route, mut req: Request<Incoming>, log: Option<&Pending>) -> (Response<Body>, Option<SocketAddr>) {
     let pool = &route.pool;
     let cfg = &conn.listener.http.as_ref().expect("http listener").config;
     // 413 before anything is read or sent, when the length is declared.
@@ -98,7 +112,11 @@ async fn proxy(conn: &Conn, route: &Route, mut req: Request<Incoming>) -> (Respo
     // only then is its head copied for each attempt.
     let resendable = bodiless && is_idempotent(&head.method);
     let mut parts = Some(head);
-    let mut body = Some(limit(body, route.max_body));
+    let body = limit(body, route.max_body);
+    let mut body = Some(match log {
+        Some(p) => p.count_request(body),
+        None => body,
+    });
     let mut tried: Vec<usize> = Vec::with_capacity(4);
     let mut pin = pinned.filter(|&i| keeps_pinned(&pool.backends[i]));
     loop {
@@ -368,34 +386,4 @@ impl http_body::Body for Relayed {
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
     }
-}
-
-/// One access-log record per request (listeners with `access_log`: `request` is then set).
-fn log(
-    conn: &Conn,
-    started_ms: u64,
-    route: Option<&Route>,
-    backend: Option<SocketAddr>,
-    request: Option<(Method, String)>,
-    status: StatusCode,
-    start: Instant,
-) {
-    let Some((method, path)) = request else { return };
-    conn.shared.access.push(AccessRecord {
-        time_ms: started_ms,
-        listener: conn.name.to_string(),
-        client: conn.client.to_string(),
-        pool: route.map(|r| r.pool.name.clone()).unwrap_or_default(),
-        backend: backend.map(|b| b.to_string()).unwrap_or_default(),
-        duration_ms: start.elapsed().as_millis() as u64,
-        bytes_in: 0,
-        bytes_out: 0,
-        ended: Ended::Completed,
-        http: Some(crate::access::HttpRecord {
-            route: route.map(|r| r.name.to_string()).unwrap_or_default(),
-            method: method.to_string(),
-            path,
-            status: status.as_u16(),
-        }),
-    });
 }
