@@ -148,7 +148,7 @@ describe('switchyard start', () => {
 });
 
 describe('switchyard demo', () => {
-  it('starts three backends behind a balancer that curl reaches round robin', async () => {
+  it('starts three backends behind a balancer that curl reaches round robin, and an HTTP listener that routes by header and path', async () => {
     const d = daemon('demo', '--port', '0');
     const url = (await waitFor(() => /balancer: (http:\/\/\S+)/.exec(d.out()), 'the demo URL'))[1]!;
     const seen = new Set<string>();
@@ -157,6 +157,14 @@ describe('switchyard demo', () => {
       seen.add(/backend (\d)/.exec(stdout)![1]!);
     }
     expect([...seen].sort()).toEqual(['1', '2', '3']);
+    // The HTTP listener routes as the banner says: the canary header, then /api/, then the default.
+    const httpUrl = (await waitFor(() => /http: +(http:\/\/\S+)/.exec(d.out()), 'the demo HTTP URL'))[1]!;
+    const backendOf = async (...args: string[]) => /backend (\d) \((\w+) (\S+)\)/.exec((await run('curl', ['-sS', '--max-time', '10', ...args])).stdout)!.slice(1);
+    expect(await backendOf('-H', 'X-Canary: true', `${httpUrl}api/users`)).toEqual(['3', 'GET', '/api/users']);
+    const api = new Set<string>();
+    for (let i = 0; i < 4; i++) api.add((await backendOf(`${httpUrl}api/users`))[0]!);
+    expect([...api].sort()).toEqual(['1', '2']);
+    expect(d.out()).toContain(`curl -s -H 'X-Canary: true' ${httpUrl}api/users`);
     d.child.kill('SIGINT');
     expect(await d.exited).toBe(0);
   });

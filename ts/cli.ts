@@ -10,7 +10,7 @@ import type { Algorithm, ResolvedConfig } from './config/types.js';
 import { CONFIG_ENV, CONFIG_NAMES, discoverConfig, notFoundMessage } from './config/discover.js';
 import { commandHelp, DEFAULT_DEMO_PORT, DEFAULT_DRAIN_MS } from './cli-commands.js';
 import { formatPlan, planChange, type PlanChange } from './plan.js';
-import { startDemo } from './demo.js';
+import { demoBanner, startDemo } from './demo.js';
 import { ConfigError, SwitchyardError } from './errors.js';
 import { consoleLogger, jsonLines, parseLevel, type Logger, type LogLevel } from './log.js';
 import { Switchyard } from './switchyard.js';
@@ -21,7 +21,7 @@ const HELP = `switchyard — an L4 load balancer with a Rust data plane and a Ty
 Usage:
   switchyard start [-c FILE] [--drain-ms N]  run in the foreground (SIGINT/SIGTERM drain, SIGHUP reloads FILE)
   switchyard validate [-c FILE] [--json]    check a config; exit 0, or exit 2 with every error
-  switchyard demo [--port N]                three demo backends and a balancer in front (default port 8080)
+  switchyard demo [--port N]                three demo backends behind a balancer: tcp on N (default 8080), http on N+1
   switchyard plan [-c FILE] [--pool NAME] [--add ADDR] [--remove ADDR] [--weight ADDR=W] [--algorithm NAME]
                   [--keys FILE] [--samples N] [--json]
                                             what moves if the pool changes: shares before/after, keys that move
@@ -86,14 +86,7 @@ async function validate(file: string, json: boolean): Promise<void> {
 
 async function demo(port: number, level: LogLevel): Promise<void> {
   const d = await startDemo(port, consoleLogger({ level }));
-  const pool = d.lb.config.pools[0]!;
-  process.stdout.write(
-    `\nSwitchyard demo is running.\n` +
-      `  balancer: ${d.url}\n` +
-      `  backends: ${pool.backends.map((b) => b.address).join(', ')}\n\n` +
-      `Try:  for i in 1 2 3 4 5 6; do curl -s ${d.url}; done\n` +
-      `Each request lands on the next backend (round robin). Ctrl-C drains and stops.\n\n`,
-  );
+  process.stdout.write(demoBanner(d));
   stopOnSignal(() => d.stop());
 }
 

@@ -1,6 +1,8 @@
 /**
  * `switchyard demo`: three small HTTP backends in this process and a balancer
- * in front of them, so a new user sees traffic move without writing a config.
+ * in front of them, so a new user sees traffic move without writing a config:
+ * a TCP listener (round robin over the three) and an HTTP listener that routes
+ * requests by header and path.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,7 +13,10 @@ import { Switchyard } from './switchyard.js';
 /** A running demo: the balancer and its backends. */
 export interface Demo {
   lb: Switchyard;
+  /** The TCP listener (round robin over every backend). */
   url: string;
+  /** The HTTP listener (routes: `X-Canary: true` → backend 3, `/api/` → backends 1 and 2, else all three). */
+  httpUrl: string;
   stop(): Promise<void>;
 }
 
@@ -26,15 +31,32 @@ function backend(n: number): Promise<http.Server> {
   });
 }
 
-/** Start three backends and a balancer on `127.0.0.1:port` (0 = any free port). */
+/**
+ * Start three backends and a balancer: TCP on `127.0.0.1:port`, HTTP on `port + 1`
+ * (0 = any free ports).
+ */
 export async function startDemo(port: number, logger: Logger): Promise<Demo> {
   const servers = await Promise.all([1, 2, 3].map(backend));
+  const [b1, b2, b3] = servers.map((s) => ({ address: `127.0.0.1:${(s.address() as AddressInfo).port}` }));
   const config: SwitchyardConfig = {
-    listeners: { demo: { address: `127.0.0.1:${port}`, pool: 'demo', access_log: true } },
-    pools: {
-      demo: {
-        backends: servers.map((s) => ({ address: `127.0.0.1:${(s.address() as AddressInfo).port}` })),
+    listeners: {
+      demo: { address: `127.0.0.1:${port}`, pool: 'demo', access_log: true },
+      'demo-http': {
+        address: `127.0.0.1:${port === 0 ? 0 : port + 1}`,
+        protocol: 'http',
+        access_log: true,
+        // First match wins; what no route takes goes to the listener's pool.
+        routes: [
+          { name: 'canary', match: { header: { 'x-canary': 'true' } }, pool: 'canary' },
+          { name: 'api', match: { path_prefix: '/api/' }, pool: 'api' },
+        ],
+        pool: 'demo',
       },
+    },
+    pools: {
+      demo: { backends: [b1!, b2!, b3!] },
+      api: { backends: [b1!, b2!] },
+      canary: { backends: [b3!] },
     },
   };
   let lb: Switchyard;
@@ -44,14 +66,33 @@ export async function startDemo(port: number, logger: Logger): Promise<Demo> {
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
     throw err;
   }
-  const url = `http://${lb.address('demo').address}/`;
   return {
     lb,
-    url,
+    url: `http://${lb.address('demo').address}/`,
+    httpUrl: `http://${lb.address('demo-http').address}/`,
     async stop() {
       await lb.close({ drainMs: 1000 });
       servers.forEach((s) => s.closeAllConnections());
       await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
     },
   };
+}
+
+/** What `switchyard demo` prints once it runs: where everything is and the curl commands to try. */
+export function demoBanner(d: Demo): string {
+  const backends = d.lb.config.pools.find((p) => p.name === 'demo')!.backends.map((b) => b.address);
+  return (
+    `\nSwitchyard demo is running.\n` +
+    `  balancer: ${d.url}  (tcp: round robin over the three backends)\n` +
+    `  http:     ${d.httpUrl}  (http: routes by header and path)\n` +
+    `  backends: ${backends.join(', ')}\n\n` +
+    `Try:  for i in 1 2 3 4 5 6; do curl -s ${d.url}; done\n` +
+    `Each request lands on the next backend (round robin).\n\n` +
+    `HTTP routing (first match wins):\n` +
+    `  curl -s -H 'X-Canary: true' ${d.httpUrl}api/users       # route canary: backend 3\n` +
+    `  curl -s ${d.httpUrl}api/users ${d.httpUrl}api/users     # route api: backends 1 and 2\n` +
+    `  curl -s ${d.httpUrl}index.html                           # the default route: all three\n` +
+    `  curl -si ${d.httpUrl}api/users                          # with the response head\n\n` +
+    `Every request is logged as an access line. Ctrl-C drains and stops.\n\n`
+  );
 }
