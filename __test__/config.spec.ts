@@ -79,7 +79,7 @@ const expected = {
       slow_start_ms: 0,
       backend_tls: null,
       health_check: null,
-      http: { key: null, sticky: null, host: null, max_idle_per_backend: 32, idle_timeout_ms: 4_000, eject_after_5xx: 0 },
+      http: { key: null, sticky: null, host: null, max_idle_per_backend: 32, idle_timeout_ms: 4_000, eject_after_5xx: 0, error_rate: null },
       backends: [
         { address: '10.0.0.1:80', weight: 1, backup: false, state: 'ready', health_check: null },
         { address: '10.0.0.2:80', weight: 1, backup: false, state: 'ready', health_check: null },

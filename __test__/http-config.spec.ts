@@ -60,7 +60,7 @@ const route = (fields: Partial<EngineRoute> & Pick<EngineRoute, 'name' | 'pool'>
   max_body_bytes: null,
   ...fields,
 });
-const POOL_HTTP = { key: null, sticky: null, host: null, max_idle_per_backend: 32, idle_timeout_ms: 4_000, eject_after_5xx: 0 };
+const POOL_HTTP = { key: null, sticky: null, host: null, max_idle_per_backend: 32, idle_timeout_ms: 4_000, eject_after_5xx: 0, error_rate: null };
 
 /** A small http config to break one thing in. `any`: tests write wrong types on purpose. */
 function base(): any {
@@ -214,7 +214,7 @@ describe('HTTP listeners: compilation', () => {
       hash_key: 'header:X-User',
       host_header: 'api.internal:8080',
       keepalive: { max_idle_per_backend: 0, idle_timeout: '2500ms' },
-      passive: { consecutive_5xx: 5 },
+      passive: { consecutive_5xx: 5, error_rate: { percent: 50, window: '30s' } },
       sticky: { cookie: 'sid', secret: SECRET, max_age: '1h' },
       backends: [{ address: '10.0.0.1:80' }],
     };
@@ -225,10 +225,18 @@ describe('HTTP listeners: compilation', () => {
     const engine = engineConfig(validateConfig(cfg, 's'));
     const [api, web, paths] = engine.pools;
     expect(api).toMatchObject({ hash_key: 'source_ip', passive: { consecutive_failures: 3 } });
-    expect(api!.http).toEqual({ key: { header: 'x-user' }, sticky: { cookie: 'sid', secret: SECRET, max_age_s: 3600 }, host: 'api.internal:8080', max_idle_per_backend: 0, idle_timeout_ms: 2_500, eject_after_5xx: 5 });
+    expect(api!.http).toEqual({ key: { header: 'x-user' }, sticky: { cookie: 'sid', secret: SECRET, max_age_s: 3600 }, host: 'api.internal:8080', max_idle_per_backend: 0, idle_timeout_ms: 2_500, eject_after_5xx: 5, error_rate: { percent: 50, window_ms: 30_000, min_requests: 20 } });
     expect([web!.hash_key, web!.http!.key]).toEqual(['source_ip_port', null]);
     expect([paths!.hash_key, paths!.http!.key]).toEqual(['source_ip', 'path']);
     expect(engine.listeners[0]!.http!.routes[0]!.hash_key).toEqual({ cookie: 'uid' });
+  });
+
+  it('refuses an error_rate without a percent or with a percent out of range, naming the path', () => {
+    const cfg = base();
+    cfg.pools.api.passive = { error_rate: { window: '10s' } };
+    expect(() => validateConfig(cfg, 's')).toThrow(/pools\.api\.passive\.error_rate\.percent: missing/);
+    cfg.pools.api.passive = { error_rate: { percent: 150 } };
+    expect(() => validateConfig(cfg, 's')).toThrow(/pools\.api\.passive\.error_rate\.percent: .*150/);
   });
 
   it('reads the sticky secret from a file or the environment, like the admin token', async () => {

@@ -268,7 +268,11 @@ idle_timeout_ms: number,
 /**
  * Consecutive 5xx responses of a backend that eject it (0 = off).
  */
-eject_after_5xx: number, };
+eject_after_5xx: number, 
+/**
+ * Eject a backend whose share of 5xx responses over a window is too high.
+ */
+error_rate: ErrorRate | null, };
 
 export type StickyConfig = { 
 /**
@@ -284,6 +288,16 @@ secret: string,
  * `Max-Age` in seconds; a session cookie when absent.
  */
 max_age_s: number | null, };
+
+export type ErrorRate = { 
+/**
+ * Eject at this share of 5xx or more, 1..=100.
+ */
+percent: number, window_ms: number, 
+/**
+ * Fewer responses in a window decide nothing.
+ */
+min_requests: number, };
 
 export type AdminState = "ready" | "drain" | "maint";
 

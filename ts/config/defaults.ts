@@ -89,7 +89,10 @@ export const DEFAULTS = Object.freeze({
     max_idle_per_backend: 32,
     idle_timeout_ms: 4_000,
     eject_after_5xx: 0,
+    error_rate: null,
   }),
+  /** `passive.error_rate`: windows of 10s; at least 20 responses in a window to judge it. */
+  error_rate: Object.freeze({ window_ms: 10_000, min_requests: 20 }),
   /** The admin API binds loopback only unless told otherwise. Port 8479: outside the range
    * Prometheus allocates to exporters (9100-9999) and not the default of Prometheus (9090),
    * HAProxy's stats page (8404), Envoy (9901), Kong (8001) or APISIX (9180). */

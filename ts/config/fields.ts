@@ -217,6 +217,15 @@ export const PASSIVE = object('Passive detection on real traffic, in the data pl
   max_ejection_time: duration(1, 24 * HOUR_MS, 'Cap of the doubling; at least ejection_time.', D.passive.max_ejection_ms),
   max_ejection_percent: int(LIMITS.percent.min, LIMITS.percent.max, 'Never eject more than this percentage of the pool.', D.passive.max_ejection_percent),
   consecutive_5xx: int(0, 1000, 'HTTP listeners: 5xx responses in a row that eject a backend (with the ejection times above); 0: off.', D.pool_http.eject_after_5xx),
+  error_rate: object(
+    'HTTP listeners: eject a backend whose share of 5xx responses over a window reaches percent (judged when the window closes). Off when absent.',
+    {
+      percent: int(1, 100, 'Share of 5xx responses that ejects, percent.'),
+      window: duration(100, HOUR_MS, 'Length of a window.', D.error_rate.window_ms),
+      min_requests: int(1, 1_000_000, 'Fewer responses in a window decide nothing.', D.error_rate.min_requests),
+    },
+    ['percent'],
+  ),
 });
 
 /** `sticky` of a pool: sticky sessions by a cookie Switchyard inserts (HTTP listeners). */

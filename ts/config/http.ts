@@ -16,7 +16,7 @@ import { DEFAULTS } from './defaults.js';
 import { FIELD_VALUE_PATTERN, HOST_PATTERN, KEEPALIVE, LISTENER_HTTP, PASSIVE, PATH_PATTERN, ROUTE, ROUTE_MATCH, STICKY, TOKEN_PATTERN, keysOf } from './fields.js';
 import { readSecret } from './secret.js';
 import { formatSize, parseSize } from './size.js';
-import type { HeaderOps, HeaderPair, HashKey, PathMatch, Protocol, RequestKey, RouteConfig, StickyConfig, ValueMatch } from '../binding/types.generated.js';
+import type { ErrorRate, HeaderOps, HeaderPair, HashKey, PathMatch, Protocol, RequestKey, RouteConfig, StickyConfig, ValueMatch } from '../binding/types.generated.js';
 import type { Algorithm, ResolvedListener, ResolvedListenerHttp, ResolvedPool, ResolvedPoolHttp } from './types.js';
 
 const TOKEN = new RegExp(TOKEN_PATTERN);
@@ -343,8 +343,26 @@ export function checkPoolHttp(c: Checker, path: string, p: Obj, key: RequestKey 
     }
   }
   // The rest of `passive` is read (and its keys checked) with the pool.
-  if (isObject(p.passive)) out.eject_after_5xx = c.int(p.passive.consecutive_5xx, `${path}.passive.consecutive_5xx`, PASSIVE.fields.consecutive_5xx.min, PASSIVE.fields.consecutive_5xx.max, d.eject_after_5xx);
+  if (isObject(p.passive)) {
+    out.eject_after_5xx = c.int(p.passive.consecutive_5xx, `${path}.passive.consecutive_5xx`, PASSIVE.fields.consecutive_5xx.min, PASSIVE.fields.consecutive_5xx.max, d.eject_after_5xx);
+    if (p.passive.error_rate !== undefined) out.error_rate = checkErrorRate(c, p.passive.error_rate, `${path}.passive.error_rate`);
+  }
   return out;
+}
+
+/** `passive.error_rate`: the share of 5xx over a window that ejects. */
+function checkErrorRate(c: Checker, v: unknown, path: string): ErrorRate | null {
+  const F = PASSIVE.fields.error_rate.fields;
+  const r = c.object(v, path, 'an object such as { percent: 50, window: "10s", min_requests: 20 }');
+  if (!r) return null;
+  c.keys(r, Object.keys(F), path);
+  if (r.percent === undefined) c.add(`${path}.percent`, 'missing (expected a percentage 1..100, e.g. 50)');
+  const d = DEFAULTS.error_rate;
+  return {
+    percent: c.int(r.percent, `${path}.percent`, F.percent.min, F.percent.max, 50),
+    window_ms: c.duration(r.window, `${path}.window`, F.window.min, F.window.max, d.window_ms),
+    min_requests: c.int(r.min_requests, `${path}.min_requests`, F.min_requests.min, F.min_requests.max, d.min_requests),
+  };
 }
 
 function checkSticky(c: Checker, v: unknown, path: string, base: string): StickyConfig | null {

@@ -197,6 +197,9 @@ export interface PassiveConfig {
   max_ejection_percent?: number;
   /** HTTP listeners: 5xx responses in a row that eject a backend. Default 0 (off). */
   consecutive_5xx?: number;
+  /** HTTP listeners: eject a backend when at least `percent` % of its responses in a window are
+   * 5xx (e.g. `{ percent: 50 }`: "more than half fail"). Off when absent. */
+  error_rate?: { percent: number; window?: Duration; min_requests?: number };
 }
 
 /** One backend server of a pool. */

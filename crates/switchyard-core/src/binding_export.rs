@@ -14,7 +14,8 @@ use crate::error::{Error, ErrorCode, Issue};
 use crate::events::{Event, EventBatch};
 use crate::health::{AdminState, OnDown, PassiveConfig};
 use crate::http::config::{
-    HeaderOps, HeaderPair, HttpListenerConfig, HttpPoolConfig, PathMatch, Protocol, RequestKey, RouteConfig, StickyConfig, ValueMatch,
+    ErrorRate, HeaderOps, HeaderPair, HttpListenerConfig, HttpPoolConfig, PathMatch, Protocol, RequestKey, RouteConfig, StickyConfig,
+    ValueMatch,
 };
 use crate::http::stats::RouteReport;
 use crate::plan::{PlanReport, PlanRequest, Share};
@@ -58,6 +59,7 @@ fn types_ts() -> String {
         decl::<BackendConfig>(),
         decl::<HttpPoolConfig>(),
         decl::<StickyConfig>(),
+        decl::<ErrorRate>(),
         decl::<AdminState>(),
         decl::<StatsReport>(),
         decl::<ListenerReport>(),

@@ -275,6 +275,11 @@ impl PoolConfig {
         if !percent.contains(self.passive.max_ejection_percent as u64) {
             return Err(Error::config_at(format!("{at}.passive.max_ejection_percent"), "expected a percentage 0..100"));
         }
+        if let Some(r) = self.http.as_ref().and_then(|h| h.error_rate) {
+            if !(1..=100).contains(&r.percent) || r.window_ms == 0 {
+                return Err(Error::config_at(format!("{at}.passive.error_rate"), "expected percent 1..100 and a window of at least 1 ms"));
+            }
+        }
         let mut seen = HashSet::new();
         for (j, b) in self.backends.iter().enumerate() {
             let bat = format!("{at}.backends[{j}]");

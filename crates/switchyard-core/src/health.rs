@@ -103,6 +103,11 @@ pub struct BackendHealth {
     probation: AtomicBool,
     /// Consecutive HTTP 5xx responses (HTTP pools' `eject_after_5xx`).
     streak_5xx: AtomicU32,
+    /// The current error-rate window: its start (`now_ms`, 0 = none yet),
+    /// responses and 5xx responses in it.
+    window_start: AtomicU64,
+    window_responses: AtomicU32,
+    window_5xx: AtomicU32,
     /// Its drain deadline passed (`close_connections` ran while draining):
     /// sticky clients pinned to it re-pin. Cleared when it is ready again.
     drain_over: AtomicBool,
@@ -205,7 +210,7 @@ impl BackendHealth {
         // Once per streak: every further failure of the same streak would
         // say the same thing again (a busy backend fails many per millisecond).
         let first = if on_probation { streak == 1 } else { streak == policy.consecutive_failures };
-        self.eject(policy, failure.reason(), streak, first, may_eject, events, who);
+        self.eject(policy, &format!("{} ({streak} in a row)", failure.reason()), first, may_eject, events, who);
     }
 
     /// An HTTP response below 500 from this backend: a 5xx streak ends.
@@ -231,19 +236,46 @@ impl BackendHealth {
         }
         let streak = self.streak_5xx.fetch_add(1, Relaxed) + 1;
         if streak >= threshold {
-            self.eject(policy, "HTTP 5xx responses", streak, streak == threshold, may_eject, events, who);
+            self.eject(policy, &format!("HTTP 5xx responses ({streak} in a row)"), streak == threshold, may_eject, events, who);
             self.streak_5xx.store(0, Relaxed);
+        }
+    }
+
+    /// Count an HTTP response in the error-rate window; when the window has
+    /// run its length, judge it: at least `min_requests` responses of which
+    /// `percent` or more were 5xx eject the backend. Then a new window starts.
+    pub fn record_rate(
+        &self,
+        is_5xx: bool,
+        rate: &crate::http::config::ErrorRate,
+        policy: &PassiveConfig,
+        may_eject: impl FnOnce() -> bool,
+        events: &EventLog,
+        (pool, addr): (&str, std::net::SocketAddr),
+    ) {
+        let now = now_ms();
+        let start = self.window_start.load(Relaxed);
+        if start == 0 {
+            let _ = self.window_start.compare_exchange(0, now, Relaxed, Relaxed);
+        } else if now.saturating_sub(start) >= rate.window_ms && self.window_start.compare_exchange(start, now, Relaxed, Relaxed).is_ok() {
+            let (n, bad) = (self.window_responses.swap(0, Relaxed), self.window_5xx.swap(0, Relaxed));
+            if n >= rate.min_requests.max(1) && (bad as u64) * 100 >= rate.percent as u64 * n as u64 && !self.ejected() {
+                let reason = format!("HTTP 5xx rate {bad}/{n} over {} ms", rate.window_ms);
+                self.eject(policy, &reason, true, may_eject, events, (pool, &addr.to_string()));
+            }
+        }
+        self.window_responses.fetch_add(1, Relaxed);
+        if is_5xx {
+            self.window_5xx.fetch_add(1, Relaxed);
         }
     }
 
     /// Eject for the policy's (doubling) time unless `may_eject` refuses;
     /// a refusal is reported when `report_skip`.
-    #[allow(clippy::too_many_arguments)]
     fn eject(
         &self,
         policy: &PassiveConfig,
         reason: &str,
-        streak: u32,
         report_skip: bool,
         may_eject: impl FnOnce() -> bool,
         events: &EventLog,
@@ -260,7 +292,7 @@ impl BackendHealth {
         self.ejected_until.store(now_ms() + ms, Relaxed);
         self.failures.store(0, Relaxed);
         self.probation.store(true, Relaxed);
-        events.push(Event::new("ejected", who, format!("{reason} ({streak} in a row)"), ms));
+        events.push(Event::new("ejected", who, reason.to_owned(), ms));
     }
 
     /// Has its drain deadline passed (see `drain_over`)?

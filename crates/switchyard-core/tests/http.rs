@@ -22,13 +22,22 @@ async fn http_backend(id: &'static str) -> Backend {
 /// The same; without `keep_alive` it closes each connection after one answer
 /// (so a backend shut down stops answering at once).
 async fn http_backend_with(id: &'static str, keep_alive: bool) -> Backend {
+    http_backend_full(id, keep_alive, None).await
+}
+
+/// A keep-alive backend that answers every request with `status`.
+async fn failing_backend(id: &'static str, status: &'static str) -> Backend {
+    http_backend_full(id, true, Some(status)).await
+}
+
+async fn http_backend_full(id: &'static str, keep_alive: bool, fixed: Option<&'static str>) -> Backend {
     backend(move |mut s| async move {
         let mut buf = Vec::new();
         loop {
             let Some(end) = read_head(&mut s, &mut buf).await else { return };
             let head = String::from_utf8_lossy(&buf[..end]).into_owned();
             buf.drain(..end);
-            let status = head.lines().find_map(|l| l.strip_prefix("x-status: ")).unwrap_or("200").to_owned();
+            let status = fixed.or_else(|| head.lines().find_map(|l| l.strip_prefix("x-status: "))).unwrap_or("200").to_owned();
             let body = format!("{id}\n{head}");
             let close = if keep_alive { "" } else { "connection: close\r\n" };
             let resp = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n{close}x-backend: {id}\r\n\r\n{body}", body.len());
@@ -277,5 +286,53 @@ async fn the_access_log_has_a_record_per_request_with_bytes_and_status() {
     assert_eq!((ok.bytes_in, ok.bytes_out, ok.backend.as_str()), (5, r.body.len() as u64, a.addr.to_string().as_str()));
     let missed = records.iter().find(|r| r.http.as_ref().unwrap().status == 404).unwrap();
     assert_eq!((missed.pool.as_str(), missed.backend.as_str(), missed.http.as_ref().unwrap().route.as_str()), ("", "", ""));
+    engine.close(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_whose_error_rate_passes_the_limit_is_ejected() {
+    let (bad, good) = (failing_backend("bad", "500").await, http_backend("good").await);
+    let rate = json!({"error_rate": {"percent": 50, "window_ms": 200, "min_requests": 4}});
+    let (engine, addr) =
+        start(&[http_listener(json!([{"name": "all", "pool": "web"}]))], &[http_pool("web", &[bad.addr, good.addr], pool_http(rate))]);
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !backend_stats(&engine.stats(), "web", bad.addr).unwrap().ejected {
+        assert!(std::time::Instant::now() < deadline, "the failing backend was not ejected");
+        exchange(&mut s, "GET / HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    }
+    for _ in 0..10 {
+        assert_eq!(exchange(&mut s, "GET / HTTP/1.1\r\nhost: x\r\n\r\n").await.body.lines().next(), Some("good"));
+    }
+    let events = engine.events().events;
+    assert!(events.iter().any(|e| e.kind == "ejected" && e.reason.starts_with("HTTP 5xx rate")), "{events:?}");
+    assert!(!backend_stats(&engine.stats(), "web", good.addr).unwrap().ejected);
+    engine.close(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_backend_keeps_its_sticky_clients_until_its_deadline() {
+    let (a, b) = (http_backend_with("a", false).await, http_backend_with("b", false).await);
+    let sticky = json!({"sticky": {"cookie": "SY", "secret": "0123456789abcdef"}});
+    let mut p = http_pool("web", &[a.addr, b.addr], pool_http(sticky));
+    let (engine, addr) = start(&[http_listener(json!([{"name": "all", "pool": "web"}]))], &[p.clone()]);
+    let first = get(addr, "GET / HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    let who = first.body.lines().next().unwrap().to_owned();
+    let cookie = first.header("set-cookie").unwrap().split(';').next().unwrap().to_owned();
+    let pinned = if who == "a" { a.addr } else { b.addr };
+    let i = if who == "a" { 0 } else { 1 };
+    p["backends"][i]["state"] = json!("drain");
+    engine.update_pool(serde_json::from_value(p).unwrap()).unwrap();
+    // Draining: new clients go elsewhere, the pinned one stays.
+    for _ in 0..5 {
+        assert_ne!(get(addr, "GET / HTTP/1.1\r\nhost: x\r\n\r\n").await.body.lines().next(), Some(who.as_str()));
+        let r = get(addr, &format!("GET / HTTP/1.1\r\nhost: x\r\ncookie: {cookie}\r\n\r\n")).await;
+        assert_eq!(r.body.lines().next(), Some(who.as_str()));
+    }
+    // The drain deadline closes its connections: the pinned client re-pins.
+    assert!(engine.close_backend_connections("web", &pinned.to_string()));
+    let r = get(addr, &format!("GET / HTTP/1.1\r\nhost: x\r\ncookie: {cookie}\r\n\r\n")).await;
+    assert_ne!(r.body.lines().next(), Some(who.as_str()));
+    assert!(r.header("set-cookie").is_some());
     engine.close(Duration::from_secs(1)).await;
 }

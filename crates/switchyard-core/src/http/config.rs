@@ -177,6 +177,22 @@ pub struct HttpPoolConfig {
     pub idle_timeout_ms: u64,
     /// Consecutive 5xx responses of a backend that eject it (0 = off).
     pub eject_after_5xx: u32,
+    /// Eject a backend whose share of 5xx responses over a window is too high.
+    #[serde(default)]
+    pub error_rate: Option<ErrorRate>,
+}
+
+/// Passive ejection by the share of 5xx responses over a window (the
+/// chapter's "more than 50 % errors"), checked when a window closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct ErrorRate {
+    /// Eject at this share of 5xx or more, 1..=100.
+    pub percent: u32,
+    pub window_ms: u64,
+    /// Fewer responses in a window decide nothing.
+    pub min_requests: u32,
 }
 
 impl RequestKey {

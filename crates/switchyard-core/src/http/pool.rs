@@ -72,6 +72,7 @@ pub struct HttpPool {
     pub max_idle: usize,
     pub idle_timeout: Duration,
     pub eject_after_5xx: u32,
+    pub error_rate: Option<super::config::ErrorRate>,
 }
 
 impl HttpPool {
@@ -85,6 +86,7 @@ impl HttpPool {
             max_idle_per_backend: DEFAULT_MAX_IDLE,
             idle_timeout_ms: DEFAULT_IDLE_TIMEOUT_MS,
             eject_after_5xx: 0,
+            error_rate: None,
         };
         let h = p.http.as_ref().unwrap_or(&defaults);
         HttpPool {
@@ -95,6 +97,7 @@ impl HttpPool {
             max_idle: h.max_idle_per_backend as usize,
             idle_timeout: Duration::from_millis(h.idle_timeout_ms.max(1)),
             eject_after_5xx: h.eject_after_5xx,
+            error_rate: h.error_rate,
         }
     }
 }

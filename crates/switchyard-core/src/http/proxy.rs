@@ -159,6 +159,10 @@ async fn proxy(conn: &Conn, route: &Route, mut req: Request<Incoming>, log: Opti
             },
         };
         let status = response.status();
+        if let Some(rate) = &pool.http.error_rate {
+            let events = &conn.shared.events;
+            b.health.record_rate(status.is_server_error(), rate, &pool.passive, || pool.may_eject(b), events, (&pool.name, b.addr));
+        }
         if !status.is_server_error() {
             b.health.status_ok();
         } else {
