@@ -311,13 +311,26 @@ describe('HTTP listeners: access log', () => {
     await waitFor(() => access().length >= 4, 'four access lines');
     const common = { listener: 'front', client: expect.stringMatching(/^127\.0\.0\.1:\d+$/) as string };
     expect(access()).toEqual([
-      expect.objectContaining({ ...common, pool: 'main', backend: b!.address, http: { route: 'api', method: 'GET', path: '/api/a', status: 200 } }),
-      expect.objectContaining({ ...common, pool: 'main', backend: b!.address, http: { route: 'api', method: 'GET', path: '/api/b', status: 200 } }),
-      expect.objectContaining({ ...common, pool: '', backend: '', http: { route: '', method: 'GET', path: '/elsewhere', status: 404 } }),
-      expect.objectContaining({ ...common, pool: 'main', backend: b!.address, http: { route: 'api', method: 'DELETE', path: '/api/c', status: 200 } }),
+      expect.objectContaining({ ...common, pool: 'main', backend: b!.address, http: { route: 'api', method: 'GET', path: '/api/a', status: 200, head_ms: expect.any(Number) as number } }),
+      expect.objectContaining({ ...common, pool: 'main', backend: b!.address, http: { route: 'api', method: 'GET', path: '/api/b', status: 200, head_ms: expect.any(Number) as number } }),
+      expect.objectContaining({ ...common, pool: '', backend: '', http: { route: '', method: 'GET', path: '/elsewhere', status: 404, head_ms: expect.any(Number) as number } }),
+      expect.objectContaining({ ...common, pool: 'main', backend: b!.address, http: { route: 'api', method: 'DELETE', path: '/api/c', status: 200, head_ms: expect.any(Number) as number } }),
     ]);
     // The connection itself is not logged again.
     await lb.close({ drainMs: 0 });
     expect(access()).toHaveLength(4);
+  });
+
+  it('counts the body bytes of each request and response in its access line', async () => {
+    const [b] = await backends('bytes');
+    const lines: Record<string, unknown>[] = [];
+    const lb = await start(httpConfig({ access_log: true, pool: 'main' }, { main: { backends: [{ address: b!.address }] } }), (event, fields = {}) => {
+      if (event === 'access') lines.push(fields);
+    });
+    const r = await curl1(['--data-binary', 'x'.repeat(500)], `http://127.0.0.1:${lb.address('front').port}/upload`);
+    expect(r.status).toBe(200);
+    await waitFor(() => lines.length === 1, 'the access line');
+    expect(lines[0]).toMatchObject({ bytes_in: 500, bytes_out: Buffer.byteLength(r.body), ended: 'completed', http: { method: 'POST', path: '/upload', status: 200 } });
+    expect(lines[0]!.duration_ms).toBeGreaterThanOrEqual((lines[0]!.http as { head_ms: number }).head_ms);
   });
 });
