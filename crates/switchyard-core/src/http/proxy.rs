@@ -54,10 +54,19 @@ pub struct Conn {
     pub client: SocketAddr,
     /// TLS terminated on this listener (`https`, `Secure` cookies).
     pub tls: bool,
+    /// Requests whose response has not been relayed whole yet (`serve`
+    /// parks an idle connection only at 0).
+    pub in_flight: std::sync::atomic::AtomicUsize,
 }
 
 /// Handle one request; every outcome is a response (hyper's service contract).
 pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let guard = InService::new(Arc::clone(&conn));
+    Ok(respond(&conn, req).await.map(|b| guard.wrap(b)))
+}
+
+/// Route and proxy one request, or answer it.
+async fn respond(conn: &Arc<Conn>, req: Request<Incoming>) -> Response<Body> {
     let start = Instant::now();
     let l = &conn.listener;
     let tables = l.http.as_ref().expect("an http listener has tables");
@@ -75,19 +84,64 @@ pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<
     let Some(route) = tables.routes.find(&req) else {
         l.stats.no_route.fetch_add(1, Relaxed);
         let r = Refusal::NoRoute.response();
-        return Ok(match log {
+        return match log {
             Some(p) => r.map(|b| p.respond(b, StatusCode::NOT_FOUND, None, None)),
             None => r,
-        });
+        };
     };
-    let (mut response, backend) = proxy(&conn, route, req, log.as_ref()).await;
+    let (mut response, backend) = proxy(conn, route, req, log.as_ref()).await;
     let status = response.status();
     route.stats.answered(status.as_u16(), start.elapsed());
     route.response_ops.apply(response.headers_mut());
-    Ok(match log {
+    match log {
         Some(p) => response.map(|b| p.respond(b, status, Some((&route.name, &route.pool.name)), backend)),
         None => response,
-    })
+    }
+}
+
+/// One request counted in `Conn::in_flight` until its response body is done
+/// with (relayed whole, or dropped).
+struct InService(Arc<Conn>);
+
+impl InService {
+    fn new(conn: Arc<Conn>) -> InService {
+        conn.in_flight.fetch_add(1, Relaxed);
+        InService(conn)
+    }
+
+    /// Hold the count in the response's body.
+    fn wrap(self, body: Body) -> Body {
+        Guarded { inner: body, _service: self }.boxed()
+    }
+}
+
+impl Drop for InService {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Relaxed);
+    }
+}
+
+/// A body that keeps its request counted in flight while it lives.
+struct Guarded {
+    inner: Body,
+    _service: InService,
+}
+
+impl http_body::Body for Guarded {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// Route, pick, send, retry; the response and the backend that gave it.

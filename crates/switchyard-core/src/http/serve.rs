@@ -8,12 +8,14 @@ use crate::access::Ended;
 use crate::pipeline::frontend::ClientStream;
 use crate::shared::Shared;
 use crate::snapshot::Listener;
+use bytes::Bytes;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -23,6 +25,14 @@ use tokio_util::either::Either;
 /// Serve `client` until it closes, idles out, breaks the protocol or the
 /// engine's close deadline passes. Returns how it ended and the bytes read
 /// from and written to the client.
+///
+/// Memory: hyper's connection keeps an 8 KiB read and an 8 KiB write buffer
+/// for its whole life. A plain-TCP keep-alive connection therefore *parks*
+/// between requests: once no request is in flight and hyper has flushed
+/// everything and waits for the next head, its connection is taken apart
+/// (`into_parts`: bytes it already read are kept and replayed) and the socket
+/// waits for readability holding no buffer; a new hyper connection serves the
+/// next request. (TLS connections keep theirs: rustls may hold plaintext.)
 pub async fn serve(
     shared: Arc<Shared>,
     listener: Arc<Listener>,
@@ -32,63 +42,127 @@ pub async fn serve(
 ) -> (Ended, u64, u64) {
     let cfg = &listener.http.as_ref().expect("an http listener has tables").config;
     let tls = matches!(client, Either::Right(_));
-    let moved = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
-    let io = TokioIo::new(Counted { inner: client, moved: Arc::clone(&moved) });
+    let state = Arc::new(IoState::default());
     let idle = listener.idle_timeout;
     let cancel = shared.cancel_conns.clone();
-    let conn = Arc::new(Conn { shared, listener: Arc::clone(&listener), name, client: peer, tls });
+    let conn = Arc::new(Conn { shared, listener: Arc::clone(&listener), name, client: peer, tls, in_flight: AtomicUsize::new(0) });
     let mut b = hyper::server::conn::http1::Builder::new();
     b.timer(TokioTimer::new())
         .header_read_timeout(Duration::from_millis(cfg.header_read_timeout_ms))
         .max_buf_size(cfg.max_header_bytes as usize)
         .max_headers(cfg.max_headers as usize)
         .keep_alive(true);
-    let served = b.serve_connection(io, service_fn(move |req| handle(Arc::clone(&conn), req))).with_upgrades();
-    let progress = [&moved[0], &moved[1]];
+    let handler = Arc::clone(&conn);
+    let service = service_fn(move |req| handle(Arc::clone(&handler), req));
+    let io = Counted { inner: client, state: Arc::clone(&state), prefix: Bytes::new() };
+    let work = serve_parked(&b, io, service, &conn, &state);
+    let progress = [&state.read, &state.written];
     let ended = tokio::select! {
-        r = served => if r.is_ok() { Ended::Completed } else { Ended::Error },
+        e = work => e,
         _ = crate::forward::idle_watch(progress, idle) => {
             listener.stats.idle_timeouts.fetch_add(1, Relaxed);
             Ended::IdleTimeout
         }
         _ = cancel.cancelled() => Ended::Cancelled,
     };
-    (ended, moved[0].load(Relaxed), moved[1].load(Relaxed))
+    (ended, state.read.load(Relaxed), state.written.load(Relaxed))
 }
 
-/// The client stream, counting bytes read and written (the idle watch and
-/// the access log read them).
+/// Run hyper connections on `io` one after another, parking the socket
+/// between them (see `serve`).
+async fn serve_parked<S>(b: &hyper::server::conn::http1::Builder, mut io: Counted, mut service: S, conn: &Conn, state: &IoState) -> Ended
+where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = super::Body> + Unpin,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let parks = matches!(io.inner, Either::Left(_));
+    loop {
+        if parks && io.prefix.is_empty() {
+            if let Either::Left(tcp) = &io.inner {
+                if tcp.readable().await.is_err() {
+                    return Ended::Error;
+                }
+            }
+        }
+        let mut served = b.serve_connection(TokioIo::new(io), service).with_upgrades();
+        let done = std::future::poll_fn(|cx| match Pin::new(&mut served).poll(cx) {
+            Poll::Ready(r) => Poll::Ready(Some(r)),
+            // Idle: nothing in flight, everything written, hyper waits for the next head.
+            Poll::Pending if parks && conn.in_flight.load(Relaxed) == 0 && !state.unflushed.load(Relaxed) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        })
+        .await;
+        match done {
+            Some(Ok(())) => return Ended::Completed,
+            Some(Err(_)) => return Ended::Error,
+            None => {
+                let Some(parts) = served.into_parts() else { return Ended::Completed };
+                io = parts.io.into_inner();
+                // Bytes hyper read past the last request (a pipelined or early next head).
+                if !parts.read_buf.is_empty() {
+                    let mut joined = parts.read_buf.to_vec();
+                    joined.extend_from_slice(&io.prefix);
+                    io.prefix = Bytes::from(joined);
+                }
+                service = parts.service;
+            }
+        }
+    }
+}
+
+/// What the connection's I/O tells the rest: bytes each way (idle watch,
+/// access log) and whether written bytes still await a flush.
+#[derive(Debug, Default)]
+struct IoState {
+    read: AtomicU64,
+    written: AtomicU64,
+    unflushed: AtomicBool,
+}
+
+/// The client stream, counting bytes read and written; `prefix` (bytes a
+/// parked hyper connection had read) is served before the socket.
 struct Counted {
     inner: ClientStream,
-    moved: Arc<[AtomicU64; 2]>,
+    state: Arc<IoState>,
+    prefix: Bytes,
 }
 
 impl AsyncRead for Counted {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            buf.put_slice(&self.prefix.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         let n = buf.filled().len() - before;
         if n > 0 {
-            self.moved[0].fetch_add(n as u64, Relaxed);
+            self.state.read.fetch_add(n as u64, Relaxed);
         }
         r
+    }
+}
+
+impl Counted {
+    fn wrote(&self, r: &Poll<io::Result<usize>>) {
+        if let Poll::Ready(Ok(n)) = r {
+            self.state.written.fetch_add(*n as u64, Relaxed);
+            self.state.unflushed.store(true, Relaxed);
+        }
     }
 }
 
 impl AsyncWrite for Counted {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write(cx, data);
-        if let Poll::Ready(Ok(n)) = &r {
-            self.moved[1].fetch_add(*n as u64, Relaxed);
-        }
+        self.wrote(&r);
         r
     }
 
     fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = &r {
-            self.moved[1].fetch_add(*n as u64, Relaxed);
-        }
+        self.wrote(&r);
         r
     }
 
@@ -97,7 +171,11 @@ impl AsyncWrite for Counted {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let r = Pin::new(&mut self.inner).poll_flush(cx);
+        if let Poll::Ready(Ok(())) = r {
+            self.state.unflushed.store(false, Relaxed);
+        }
+        r
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
