@@ -336,3 +336,21 @@ async fn a_draining_backend_keeps_its_sticky_clients_until_its_deadline() {
     assert!(r.header("set-cookie").is_some());
     engine.close(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_that_does_not_arrive_in_time_gets_408_and_the_connection_closes() {
+    let a = http_backend("a").await;
+    let (engine, addr) =
+        start(&[http_listener(json!([{"name": "all", "pool": "web"}]))], &[http_pool("web", &[a.addr], pool_http(json!({})))]);
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nx-slow: ").await.unwrap();
+    let (got, _) = read_until_closed(&mut s).await; // header_read_timeout_ms is 2000 here
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{text}");
+    assert!(
+        text.ends_with(r#"{"error":{"status":408,"code":"request_timeout","message":"the request head did not arrive in time"}}"#),
+        "{text}"
+    );
+    assert_eq!(a.accepted(), 0);
+    engine.close(Duration::from_secs(1)).await;
+}

@@ -57,6 +57,8 @@ pub struct Conn {
     /// Requests whose response has not been relayed whole yet (`serve`
     /// parks an idle connection only at 0).
     pub in_flight: std::sync::atomic::AtomicUsize,
+    /// The client connection's byte counts and flush state.
+    pub io: super::serve::IoState,
 }
 
 /// Handle one request; every outcome is a response (hyper's service contract).
@@ -117,7 +119,10 @@ impl InService {
 
 impl Drop for InService {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Relaxed);
+        let io = &self.0.io;
+        if self.0.in_flight.fetch_sub(1, Relaxed) == 1 {
+            io.settled.store(io.read(), Relaxed);
+        }
     }
 }
 

@@ -13,6 +13,8 @@ use http_body_util::{BodyExt, Empty, Full};
 pub enum Refusal {
     /// 404: no route matched.
     NoRoute,
+    /// 408: the request head did not arrive within the header read timeout.
+    HeaderTimeout,
     /// 413: the body is larger than the route allows.
     TooLarge,
     /// 502: the backend failed mid-exchange (reset, broken response).
@@ -27,6 +29,7 @@ impl Refusal {
     pub fn status(self) -> StatusCode {
         match self {
             Refusal::NoRoute => StatusCode::NOT_FOUND,
+            Refusal::HeaderTimeout => StatusCode::REQUEST_TIMEOUT,
             Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::BadGateway => StatusCode::BAD_GATEWAY,
             Refusal::NoBackend => StatusCode::SERVICE_UNAVAILABLE,
@@ -37,6 +40,7 @@ impl Refusal {
     pub fn code(self) -> &'static str {
         match self {
             Refusal::NoRoute => "no_route",
+            Refusal::HeaderTimeout => "request_timeout",
             Refusal::TooLarge => "payload_too_large",
             Refusal::BadGateway => "bad_gateway",
             Refusal::NoBackend => "no_backend",
@@ -47,6 +51,7 @@ impl Refusal {
     fn message(self) -> &'static str {
         match self {
             Refusal::NoRoute => "no route matches this request",
+            Refusal::HeaderTimeout => "the request head did not arrive in time",
             Refusal::TooLarge => "the request body is larger than this route allows",
             Refusal::BadGateway => "the backend failed to answer",
             Refusal::NoBackend => "no backend is available",
@@ -54,11 +59,14 @@ impl Refusal {
         }
     }
 
+    fn body(self) -> String {
+        format!(r#"{{"error":{{"status":{},"code":"{}","message":"{}"}}}}"#, self.status().as_u16(), self.code(), self.message())
+    }
+
     /// The response. After a 413 the connection closes (the rest of the body is not read).
     pub fn response(self) -> Response<Body> {
         let status = self.status();
-        let body = format!(r#"{{"error":{{"status":{},"code":"{}","message":"{}"}}}}"#, status.as_u16(), self.code(), self.message());
-        let mut r = Response::new(full(Bytes::from(body)));
+        let mut r = Response::new(full(Bytes::from(self.body())));
         *r.status_mut() = status;
         r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if self == Refusal::TooLarge {
@@ -66,6 +74,19 @@ impl Refusal {
         }
         r
     }
+}
+
+/// The whole response as bytes on the wire, for a connection hyper no
+/// longer serves (it closes after it).
+pub fn raw(r: Refusal) -> Vec<u8> {
+    let (status, body) = (r.status(), r.body());
+    let reason = status.canonical_reason().unwrap_or("");
+    format!(
+        "HTTP/1.1 {} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        status.as_u16(),
+        body.len()
+    )
+    .into_bytes()
 }
 
 /// A body of these bytes.

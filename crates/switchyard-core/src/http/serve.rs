@@ -4,6 +4,7 @@
 //! upgrades allowed, each request handed to `proxy::handle`.
 
 use super::proxy::{handle, Conn};
+use super::respond::Refusal;
 use crate::access::Ended;
 use crate::pipeline::frontend::ClientStream;
 use crate::shared::Shared;
@@ -19,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio_util::either::Either;
 
 /// Serve `client` until it closes, idles out, breaks the protocol or the
@@ -42,10 +43,18 @@ pub async fn serve(
 ) -> (Ended, u64, u64) {
     let cfg = &listener.http.as_ref().expect("an http listener has tables").config;
     let tls = matches!(client, Either::Right(_));
-    let state = Arc::new(IoState::default());
     let idle = listener.idle_timeout;
     let cancel = shared.cancel_conns.clone();
-    let conn = Arc::new(Conn { shared, listener: Arc::clone(&listener), name, client: peer, tls, in_flight: AtomicUsize::new(0) });
+    let conn = Arc::new(Conn {
+        shared,
+        listener: Arc::clone(&listener),
+        name,
+        client: peer,
+        tls,
+        in_flight: AtomicUsize::new(0),
+        io: IoState::default(),
+    });
+    let state = &conn.io;
     let mut b = hyper::server::conn::http1::Builder::new();
     b.timer(TokioTimer::new())
         .header_read_timeout(Duration::from_millis(cfg.header_read_timeout_ms))
@@ -54,8 +63,8 @@ pub async fn serve(
         .keep_alive(true);
     let handler = Arc::clone(&conn);
     let service = service_fn(move |req| handle(Arc::clone(&handler), req));
-    let io = Counted { inner: client, state: Arc::clone(&state), prefix: Bytes::new() };
-    let work = serve_parked(&b, io, service, &conn, &state);
+    let io = Counted { inner: client, conn: Arc::clone(&conn), prefix: Bytes::new() };
+    let work = serve_parked(&b, io, service, &conn);
     let progress = [&state.read, &state.written];
     let ended = tokio::select! {
         e = work => e,
@@ -70,14 +79,18 @@ pub async fn serve(
 
 /// Run hyper connections on `io` one after another, parking the socket
 /// between them (see `serve`).
-async fn serve_parked<S>(b: &hyper::server::conn::http1::Builder, mut io: Counted, mut service: S, conn: &Conn, state: &IoState) -> Ended
+async fn serve_parked<S>(b: &hyper::server::conn::http1::Builder, mut io: Counted, mut service: S, conn: &Conn) -> Ended
 where
     S: hyper::service::HttpService<hyper::body::Incoming, ResBody = super::Body> + Unpin,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let parks = matches!(io.inner, Either::Left(_));
+    let plain = matches!(io.inner, Either::Left(_));
+    let state = &conn.io;
     loop {
-        if parks && io.prefix.is_empty() {
+        // Resumed with bytes hyper had read (a pipelined head): this connection is not parked
+        // again, or a partial head would be handed back and forth.
+        let parks = plain && io.prefix.is_empty();
+        if parks {
             if let Either::Left(tcp) = &io.inner {
                 if tcp.readable().await.is_err() {
                     return Ended::Error;
@@ -87,13 +100,30 @@ where
         let mut served = b.serve_connection(TokioIo::new(io), service).with_upgrades();
         let done = std::future::poll_fn(|cx| match Pin::new(&mut served).poll(cx) {
             Poll::Ready(r) => Poll::Ready(Some(r)),
-            // Idle: nothing in flight, everything written, hyper waits for the next head.
-            Poll::Pending if parks && conn.in_flight.load(Relaxed) == 0 && !state.unflushed.load(Relaxed) => Poll::Ready(None),
+            // Idle: nothing in flight, everything written, nothing read since the last
+            // response ended (no partial head in hyper's buffer): hyper waits for a new head.
+            Poll::Pending
+                if parks
+                    && conn.in_flight.load(Relaxed) == 0
+                    && !state.unflushed.load(Relaxed)
+                    && state.read.load(Relaxed) == state.settled.load(Relaxed) =>
+            {
+                Poll::Ready(None)
+            }
             Poll::Pending => Poll::Pending,
         })
         .await;
         match done {
             Some(Ok(())) => return Ended::Completed,
+            // The head did not arrive in time (slowloris): hyper only closes; answer 408 first.
+            Some(Err(e)) if e.is_timeout() => {
+                if let Some(parts) = served.into_parts() {
+                    let mut io = parts.io.into_inner();
+                    let _ = tokio::time::timeout(Duration::from_secs(1), io.write_all(&super::respond::raw(Refusal::HeaderTimeout))).await;
+                    let _ = io.shutdown().await;
+                }
+                return Ended::Error;
+            }
             Some(Err(_)) => return Ended::Error,
             None => {
                 let Some(parts) = served.into_parts() else { return Ended::Completed };
@@ -111,19 +141,29 @@ where
 }
 
 /// What the connection's I/O tells the rest: bytes each way (idle watch,
-/// access log) and whether written bytes still await a flush.
+/// access log), whether written bytes still await a flush, and the bytes
+/// read when the last response ended (`settled`: more since then means a
+/// head is arriving).
 #[derive(Debug, Default)]
-struct IoState {
+pub struct IoState {
     read: AtomicU64,
     written: AtomicU64,
     unflushed: AtomicBool,
+    pub(super) settled: AtomicU64,
+}
+
+impl IoState {
+    /// Bytes read from the client so far.
+    pub(super) fn read(&self) -> u64 {
+        self.read.load(Relaxed)
+    }
 }
 
 /// The client stream, counting bytes read and written; `prefix` (bytes a
 /// parked hyper connection had read) is served before the socket.
 struct Counted {
     inner: ClientStream,
-    state: Arc<IoState>,
+    conn: Arc<Conn>,
     prefix: Bytes,
 }
 
@@ -138,7 +178,7 @@ impl AsyncRead for Counted {
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         let n = buf.filled().len() - before;
         if n > 0 {
-            self.state.read.fetch_add(n as u64, Relaxed);
+            self.conn.io.read.fetch_add(n as u64, Relaxed);
         }
         r
     }
@@ -147,8 +187,8 @@ impl AsyncRead for Counted {
 impl Counted {
     fn wrote(&self, r: &Poll<io::Result<usize>>) {
         if let Poll::Ready(Ok(n)) = r {
-            self.state.written.fetch_add(*n as u64, Relaxed);
-            self.state.unflushed.store(true, Relaxed);
+            self.conn.io.written.fetch_add(*n as u64, Relaxed);
+            self.conn.io.unflushed.store(true, Relaxed);
         }
     }
 }
@@ -173,7 +213,7 @@ impl AsyncWrite for Counted {
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let r = Pin::new(&mut self.inner).poll_flush(cx);
         if let Poll::Ready(Ok(())) = r {
-            self.state.unflushed.store(false, Relaxed);
+            self.conn.io.unflushed.store(false, Relaxed);
         }
         r
     }
