@@ -462,7 +462,9 @@ async function measure({ ctx, backends, peer, workload, threads, round, opts, wl
       await sleep(500);
       const before = procs.treeRssKiB(proc.pid);
       const held = await load.openIdle({ port: httpPort, count: opts.idleConns });
-      await sleep(1500);
+      // Idle at steady state: Switchyard parks a keep-alive connection (drops hyper's buffers)
+      // once it has been quiet for 1-2 s (a busy one never parks), so http-mem waits longer.
+      await sleep(workload === 'http-mem' ? 3500 : 1500);
       const after = procs.treeRssKiB(proc.pid);
       // the proxy's own sockets connected to a backend: one per held client connection for an
       // L4 proxy; an HTTP proxy keeps only its pool of idle backend connections (recorded)

@@ -13,7 +13,7 @@
 //!   thread: the first awake worker takes a burst at once, so without this
 //!   long-lived connections pile up on one worker.
 
-use crate::pipeline::serve;
+use crate::pipeline::spawn;
 use crate::shared::Shared;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,7 +48,7 @@ pub async fn accept_loop(shared: Arc<Shared>, name: Arc<str>, listener: TcpListe
         match accepted {
             Ok((stream, peer)) => {
                 shared.conns.assign(worker);
-                tokio::spawn(serve(Arc::clone(&shared), Arc::clone(&name), stream, peer, worker));
+                spawn(&tokio::runtime::Handle::current(), Arc::clone(&shared), Arc::clone(&name), stream, peer, worker);
             }
             Err(e) => accept_failed(&shared, &name, &e).await,
         }
@@ -100,7 +100,7 @@ pub async fn accept_shared(
                 let _in_owner = runtime.enter();
                 if let Ok(stream) = tokio::net::TcpStream::from_std(sock.into()) {
                     shared.conns.assign(owner);
-                    runtime.spawn(serve(Arc::clone(&shared), Arc::clone(&name), stream, peer, owner));
+                    spawn(runtime, Arc::clone(&shared), Arc::clone(&name), stream, peer, owner);
                 }
             }
             Ok(Err(e)) => accept_failed(&shared, &name, &e).await,

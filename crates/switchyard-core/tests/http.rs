@@ -354,3 +354,18 @@ async fn a_head_that_does_not_arrive_in_time_gets_408_and_the_connection_closes(
     assert_eq!(a.accepted(), 0);
     engine.close(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_keep_alive_connection_parks_and_serves_its_next_request() {
+    // Quiet longer than the head timeout (2 s here): the connection parks after about a second
+    // (no hyper state, so no head timer), is not answered 408, and serves the next request.
+    let a = http_backend("a").await;
+    let (engine, addr) =
+        start(&[http_listener(json!([{"name": "all", "pool": "web"}]))], &[http_pool("web", &[a.addr], pool_http(json!({})))]);
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(exchange(&mut s, "GET / HTTP/1.1\r\nhost: x\r\n\r\n").await.status, 200);
+    tokio::time::sleep(Duration::from_millis(3500)).await; // the quiet period under test, not a synchronization
+    assert_eq!(exchange(&mut s, "GET / HTTP/1.1\r\nhost: x\r\n\r\n").await.status, 200);
+    assert_eq!(listener_stats(&engine.stats(), "web").unwrap().accepted, 1);
+    engine.close(Duration::from_secs(1)).await;
+}

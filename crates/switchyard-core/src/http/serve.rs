@@ -29,11 +29,13 @@ use tokio_util::either::Either;
 ///
 /// Memory: hyper's connection keeps an 8 KiB read and an 8 KiB write buffer
 /// for its whole life. A plain-TCP keep-alive connection therefore *parks*
-/// between requests: once no request is in flight and hyper has flushed
-/// everything and waits for the next head, its connection is taken apart
-/// (`into_parts`: bytes it already read are kept and replayed) and the socket
-/// waits for readability holding no buffer; a new hyper connection serves the
-/// next request. (TLS connections keep theirs: rustls may hold plaintext.)
+/// once it has been quiet for [`PARK_AFTER`]: if no request is in flight and
+/// hyper has flushed everything and waits for the next head, its connection
+/// is taken apart (`into_parts`: bytes it already read are kept and replayed)
+/// and the socket waits for readability holding no buffer; a new hyper
+/// connection serves the next request. A busy connection never parks (that
+/// would cost a new hyper connection per request). TLS connections keep
+/// theirs (rustls may hold plaintext).
 pub async fn serve(
     shared: Arc<Shared>,
     listener: Arc<Listener>,
@@ -65,13 +67,14 @@ pub async fn serve(
     let service = service_fn(move |req| handle(Arc::clone(&handler), req));
     let io = Counted { inner: client, conn: Arc::clone(&conn), prefix: Bytes::new() };
     let work = serve_parked(&b, io, service, &conn);
-    let progress = [&state.read, &state.written];
+    // The watch first: a tick that finds the connection quiet lets `work` park it in the same wake.
     let ended = tokio::select! {
-        e = work => e,
-        _ = crate::forward::idle_watch(progress, idle) => {
+        biased;
+        _ = watch(state, idle, Duration::from_millis(cfg.header_read_timeout_ms)) => {
             listener.stats.idle_timeouts.fetch_add(1, Relaxed);
             Ended::IdleTimeout
         }
+        e = work => e,
         _ = cancel.cancelled() => Ended::Cancelled,
     };
     (ended, state.read.load(Relaxed), state.written.load(Relaxed))
@@ -95,15 +98,19 @@ where
                 if tcp.readable().await.is_err() {
                     return Ended::Error;
                 }
+                // Woken by a new request: not quiet any more (the watch agrees at its next tick).
+                state.quiet.store(false, Relaxed);
             }
         }
-        let mut served = b.serve_connection(TokioIo::new(io), service).with_upgrades();
-        let done = std::future::poll_fn(|cx| match Pin::new(&mut served).poll(cx) {
+        // Boxed: a parked connection's task then holds no room for hyper's state.
+        let mut served = Box::new(b.serve_connection(TokioIo::new(io), service).with_upgrades());
+        let done = std::future::poll_fn(|cx| match Pin::new(&mut *served).poll(cx) {
             Poll::Ready(r) => Poll::Ready(Some(r)),
-            // Idle: nothing in flight, everything written, nothing read since the last
-            // response ended (no partial head in hyper's buffer): hyper waits for a new head.
+            // Quiet for a while, nothing in flight, everything written, nothing read since the
+            // last response ended (no partial head in hyper's buffer): hyper waits for a new head.
             Poll::Pending
                 if parks
+                    && state.quiet.load(Relaxed)
                     && conn.in_flight.load(Relaxed) == 0
                     && !state.unflushed.load(Relaxed)
                     && state.read.load(Relaxed) == state.settled.load(Relaxed) =>
@@ -115,9 +122,12 @@ where
         .await;
         match done {
             Some(Ok(())) => return Ended::Completed,
-            // The head did not arrive in time (slowloris): hyper only closes; answer 408 first.
+            // hyper's head timer also runs while a kept-alive connection waits for its next
+            // request: then it just closes. A head that started and did not arrive in time
+            // (slowloris) gets Switchyard's 408 first (hyper would only close).
             Some(Err(e)) if e.is_timeout() => {
-                if let Some(parts) = served.into_parts() {
+                let started = state.read.load(Relaxed) != state.settled.load(Relaxed);
+                if let Some(parts) = served.into_parts().filter(|_| started) {
                     let mut io = parts.io.into_inner();
                     let _ = tokio::time::timeout(Duration::from_secs(1), io.write_all(&super::respond::raw(Refusal::HeaderTimeout))).await;
                     let _ = io.shutdown().await;
@@ -150,6 +160,37 @@ pub struct IoState {
     written: AtomicU64,
     unflushed: AtomicBool,
     pub(super) settled: AtomicU64,
+    /// No byte moved for a whole tick of `watch` (the connection may park).
+    quiet: AtomicBool,
+}
+
+/// How long a keep-alive connection stays quiet before it parks.
+pub const PARK_AFTER: Duration = Duration::from_secs(1);
+
+/// Resolve once no byte moved either way for `idle` (the idle timeout),
+/// checked each tick (at most [`PARK_AFTER`]: one timer per connection and
+/// tick, none per request); after a quiet tick, mark the connection quiet.
+/// Ticks are also shorter than a quarter of hyper's head timeout (`head`),
+/// which runs while a kept-alive connection waits: it parks before that
+/// timer would close it.
+async fn watch(state: &IoState, idle: Duration, head: Duration) {
+    let tick = (idle / 4).min(head / 4).clamp(Duration::from_millis(1), PARK_AFTER);
+    let moved = || state.read.load(Relaxed).wrapping_add(state.written.load(Relaxed));
+    let (mut last, mut quiet) = (moved(), Duration::ZERO);
+    loop {
+        tokio::time::sleep(tick).await;
+        let now = moved();
+        if now == last {
+            quiet += tick;
+            state.quiet.store(true, Relaxed);
+            if quiet >= idle {
+                return;
+            }
+        } else {
+            (last, quiet) = (now, Duration::ZERO);
+            state.quiet.store(false, Relaxed);
+        }
+    }
 }
 
 impl IoState {

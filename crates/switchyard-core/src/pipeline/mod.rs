@@ -31,8 +31,34 @@ use tokio::net::TcpStream;
 use tokio_util::either::Either;
 use upstream::{backend_handshake, connect, passive_failure, NoUpstream};
 
-/// Serve one client accepted on `worker`: every stage, then count (and log
-/// the connection when the listener keeps an access log).
+/// Spawn the task serving one client accepted for listener `name` on `rt`
+/// (worker `worker`'s runtime). HTTP listeners get a task of their own kind:
+/// an idle keep-alive connection then holds no space for the TCP relay's
+/// state (and a TCP connection none for HTTP's).
+pub(crate) fn spawn(rt: &tokio::runtime::Handle, shared: Arc<Shared>, name: Arc<str>, client: TcpStream, peer: SocketAddr, worker: usize) {
+    let http = shared.snapshot.load().listeners.get(&*name).filter(|l| l.http.is_some()).cloned();
+    match http {
+        Some(listener) => drop(rt.spawn(serve_http(shared, listener, name, client, peer, worker))),
+        None => drop(rt.spawn(serve(shared, name, client, peer, worker))),
+    }
+}
+
+/// Serve one client of an HTTP listener (its frontend, then `http::serve`).
+async fn serve_http(shared: Arc<Shared>, listener: Arc<Listener>, name: Arc<str>, client: TcpStream, peer: SocketAddr, worker: usize) {
+    let _conn = shared.conns.enter(worker);
+    listener.stats.accepted.fetch_add(1, Relaxed);
+    listener.stats.active.fetch_add(1, Relaxed);
+    #[cfg(not(target_os = "linux"))]
+    let _ = client.set_nodelay(true);
+    // HTTP logs each request itself; the connection is not logged again.
+    if let Some(received) = frontend::receive(&listener, client).await {
+        crate::http::serve::serve(Arc::clone(&shared), Arc::clone(&listener), name, received.client, peer).await;
+    }
+    listener.stats.active.fetch_sub(1, Relaxed);
+}
+
+/// Serve one client of a TCP listener accepted on `worker`: every stage,
+/// then count (and log the connection when the listener keeps an access log).
 pub(crate) async fn serve(shared: Arc<Shared>, name: Arc<str>, client: TcpStream, peer: SocketAddr, worker: usize) {
     let _conn = shared.conns.enter(worker);
     // One atomic load of the current tables; the listener's tables are kept
@@ -46,14 +72,6 @@ pub(crate) async fn serve(shared: Arc<Shared>, name: Arc<str>, client: TcpStream
     #[cfg(not(target_os = "linux"))]
     let _ = client.set_nodelay(true);
     let started = if listener.access_log { wall_ms() } else { 0 };
-    if listener.http.is_some() {
-        // HTTP logs each request itself; the connection is not logged again.
-        if let Some(received) = frontend::receive(&listener, client).await {
-            Box::pin(crate::http::serve::serve(Arc::clone(&shared), Arc::clone(&listener), Arc::clone(&name), received.client, peer)).await;
-        }
-        listener.stats.active.fetch_sub(1, Relaxed);
-        return;
-    }
     let done = relay(&shared, &listener, client, peer).await;
     listener.stats.active.fetch_sub(1, Relaxed);
     if listener.access_log {
