@@ -74,8 +74,8 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   },
   demo: {
     usage: 'switchyard demo [--port N] [--log-level LEVEL]',
-    summary: 'Three demo backends and a balancer in front of them, round robin.',
-    flags: [{ flag: '--port N', doc: 'balancer port (0 picks a free one)', default: String(DEFAULT_DEMO_PORT) }, LOG_FLAG, HELP_FLAG],
+    summary: 'Three demo backends behind a TCP listener (round robin) on the port and an HTTP listener with routes (canary header, /api/, the rest) on the port + 1.',
+    flags: [{ flag: '--port N', doc: 'TCP listener port; the HTTP one is the next (0 picks free ones)', default: String(DEFAULT_DEMO_PORT) }, LOG_FLAG, HELP_FLAG],
   },
 };
 
