@@ -32,7 +32,7 @@ use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -58,7 +58,21 @@ pub struct Conn {
     /// parks an idle connection only at 0).
     pub in_flight: std::sync::atomic::AtomicUsize,
     /// The client connection's byte counts and flush state.
-    pub io: super::serve::IoState,
+    pub io: IoState,
+}
+
+/// What the connection's I/O tells the rest: bytes each way (idle watch,
+/// access log), whether written bytes still await a flush, and the bytes
+/// read when the last response ended (`settled`: more since then means a
+/// head is arriving).
+#[derive(Debug, Default)]
+pub struct IoState {
+    pub(super) read: AtomicU64,
+    pub(super) written: AtomicU64,
+    pub(super) unflushed: AtomicBool,
+    pub(super) settled: AtomicU64,
+    /// No byte moved for a whole tick of `serve`'s watch (the connection may park).
+    pub(super) quiet: AtomicBool,
 }
 
 /// Handle one request; every outcome is a response (hyper's service contract).

@@ -3,7 +3,7 @@
 //! the slowloris guard), keep-alive bounded by the listener's idle timeout,
 //! upgrades allowed, each request handed to `proxy::handle`.
 
-use super::proxy::{handle, Conn};
+use super::proxy::{handle, Conn, IoState};
 use super::respond::Refusal;
 use crate::access::Ended;
 use crate::pipeline::frontend::ClientStream;
@@ -16,7 +16,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -148,20 +148,6 @@ where
             }
         }
     }
-}
-
-/// What the connection's I/O tells the rest: bytes each way (idle watch,
-/// access log), whether written bytes still await a flush, and the bytes
-/// read when the last response ended (`settled`: more since then means a
-/// head is arriving).
-#[derive(Debug, Default)]
-pub struct IoState {
-    read: AtomicU64,
-    written: AtomicU64,
-    unflushed: AtomicBool,
-    pub(super) settled: AtomicU64,
-    /// No byte moved for a whole tick of `watch` (the connection may park).
-    quiet: AtomicBool,
 }
 
 /// How long a keep-alive connection stays quiet before it parks.
