@@ -94,8 +94,9 @@ describe('HTTP listeners: failing backends', () => {
     expect(responses).toHaveLength(800);
     expect(statuses(responses).filter((s) => s !== 200)).toEqual([]);
     const served = ids(responses);
-    // Both served before the kill; only `keep` at the end.
-    expect(served.filter((id) => id === 'doomed').length).toBeGreaterThanOrEqual(50);
+    // Both served before the kill (the 50 counted include any request in flight at the kill,
+    // which `keep` then answered); only `keep` at the end.
+    expect(served.filter((id) => id === 'doomed').length).toBeGreaterThanOrEqual(45);
     expect(served.slice(-100)).toEqual(served.slice(-100).map(() => 'keep'));
     expect(doomedStats().connect_errors).toBeGreaterThanOrEqual(1);
     expect(lb.stats().listeners[0]!.routes[0]!.retries).toBeGreaterThanOrEqual(1);
