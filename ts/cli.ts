@@ -59,14 +59,19 @@ let fatalLog: Logger | undefined;
 async function start(file: string, drainMs: number, level: LogLevel): Promise<void> {
   if (!process.stderr.isTTY) fatalLog = jsonLines(process.stderr);
   const log = consoleLogger({ level });
-  const lb = await Switchyard.fromFile(file, { logger: log });
+  const starting = Switchyard.fromFile(file, { logger: log });
+  // Handlers go in before the start completes: the start logs `listener.started` before it
+  // returns, and a signal sent on seeing that line must not meet Node's default (exit).
   process.on('SIGHUP', () => {
-    log('config.reload', { file });
-    lb.reload(file).catch((err: unknown) => {
-      log('config.reload_failed', { file, error: err instanceof Error ? err.message : String(err) });
-    });
+    void starting.then((lb) => {
+      log('config.reload', { file });
+      return lb.reload(file).catch((err: unknown) => {
+        log('config.reload_failed', { file, error: err instanceof Error ? err.message : String(err) });
+      });
+    }, () => {});
   });
-  stopOnSignal(() => lb.close({ drainMs }));
+  stopOnSignal(() => starting.then((lb) => lb.close({ drainMs })));
+  await starting;
 }
 
 /** `validate`: a line of text, or with `json` one JSON object (`ok`, `file`, `issues`) for tools; exit 2 on any issue. */
