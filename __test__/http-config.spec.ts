@@ -231,6 +231,12 @@ describe('HTTP listeners: compilation', () => {
     expect(engine.listeners[0]!.http!.routes[0]!.hash_key).toEqual({ cookie: 'uid' });
   });
 
+  it('refuses ALPN protocols other than http/1.1 on an http listener', () => {
+    const cfg = base();
+    cfg.listeners.web.tls = { certificates: [{ cert: 'c.pem', key: 'k.pem' }], alpn: ['h2', 'http/1.1'] };
+    expect(() => validateConfig(cfg, 's')).toThrow(/listeners\.web\.tls\.alpn: an http listener speaks HTTP\/1\.1 only .*\["h2"\]/);
+  });
+
   it('refuses an error_rate without a percent or with a percent out of range, naming the path', () => {
     const cfg = base();
     cfg.pools.api.passive = { error_rate: { window: '10s' } };

@@ -201,6 +201,11 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
   if (listener.tls && listener.sni_routes) {
     c.add(`${path}.sni_routes`, 'a listener either terminates TLS (tls) or passes it through routed by SNI (sni_routes), not both');
   }
+  // An http listener speaks HTTP/1.1: offering h2 would have clients speak a protocol it cannot read.
+  const other = listener.protocol === 'http' ? listener.tls?.alpn.filter((p) => p !== 'http/1.1' && p !== 'http/1.0') : [];
+  if (other && other.length > 0) {
+    c.add(`${path}.tls.alpn`, `an http listener speaks HTTP/1.1 only (HTTP/2 is not supported yet): offer ["http/1.1"] or nothing, not ${JSON.stringify(other)}`);
+  }
   return [listener, addr];
 }
 
