@@ -369,3 +369,25 @@ async fn a_quiet_keep_alive_connection_parks_and_serves_its_next_request() {
     assert_eq!(listener_stats(&engine.stats(), "web").unwrap().accepted, 1);
     engine.close(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hypers_own_errors_go_out_in_switchyards_format() {
+    let a = http_backend("a").await;
+    let (engine, addr) =
+        start(&[http_listener(json!([{"name": "all", "pool": "web"}]))], &[http_pool("web", &[a.addr], pool_http(json!({})))]);
+    // A head over max_header_bytes (16 KiB here): 431.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET / HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n", "a".repeat(20_000)).as_bytes()).await.unwrap();
+    let (got, _) = read_until_closed(&mut s).await;
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 431 "), "{text}");
+    assert!(text.ends_with(r#""code":"headers_too_large","message":"the request head is too large or has too many fields"}}"#), "{text}");
+    // Not HTTP at all: 400.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"\x16\x03\x01 hello\r\n\r\n").await.unwrap();
+    let (got, _) = read_until_closed(&mut s).await;
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 400 ") && text.contains(r#""code":"bad_request""#), "{text}");
+    assert_eq!(a.accepted(), 0);
+    engine.close(Duration::from_secs(1)).await;
+}

@@ -11,12 +11,18 @@ use http_body_util::{BodyExt, Empty, Full};
 /// Why Switchyard answered itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
+    /// 400: hyper could not parse the request.
+    BadRequest,
     /// 404: no route matched.
     NoRoute,
     /// 408: the request head did not arrive within the header read timeout.
     HeaderTimeout,
     /// 413: the body is larger than the route allows.
     TooLarge,
+    /// 414: the request target is longer than the head may be.
+    UriTooLong,
+    /// 431: the request head is larger than `max_header_size` or has too many fields.
+    HeadersTooLarge,
     /// 502: the backend failed mid-exchange (reset, broken response).
     BadGateway,
     /// 503: no backend could be reached.
@@ -28,7 +34,10 @@ pub enum Refusal {
 impl Refusal {
     pub fn status(self) -> StatusCode {
         match self {
+            Refusal::BadRequest => StatusCode::BAD_REQUEST,
             Refusal::NoRoute => StatusCode::NOT_FOUND,
+            Refusal::UriTooLong => StatusCode::URI_TOO_LONG,
+            Refusal::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Refusal::HeaderTimeout => StatusCode::REQUEST_TIMEOUT,
             Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::BadGateway => StatusCode::BAD_GATEWAY,
@@ -39,7 +48,10 @@ impl Refusal {
 
     pub fn code(self) -> &'static str {
         match self {
+            Refusal::BadRequest => "bad_request",
             Refusal::NoRoute => "no_route",
+            Refusal::UriTooLong => "uri_too_long",
+            Refusal::HeadersTooLarge => "headers_too_large",
             Refusal::HeaderTimeout => "request_timeout",
             Refusal::TooLarge => "payload_too_large",
             Refusal::BadGateway => "bad_gateway",
@@ -50,7 +62,10 @@ impl Refusal {
 
     fn message(self) -> &'static str {
         match self {
+            Refusal::BadRequest => "the request is not valid HTTP/1.1",
             Refusal::NoRoute => "no route matches this request",
+            Refusal::UriTooLong => "the request target is too long",
+            Refusal::HeadersTooLarge => "the request head is too large or has too many fields",
             Refusal::HeaderTimeout => "the request head did not arrive in time",
             Refusal::TooLarge => "the request body is larger than this route allows",
             Refusal::BadGateway => "the backend failed to answer",
@@ -74,6 +89,20 @@ impl Refusal {
         }
         r
     }
+}
+
+/// hyper answers a request it could not parse itself (400, 414, 431, with
+/// an empty body) before any service runs: the same answer in Switchyard's
+/// format, if `head` is the start of one of those.
+pub fn replace_hyper_error(head: &[u8]) -> Option<Vec<u8>> {
+    let status = head.strip_prefix(b"HTTP/1.1 ")?.get(..3)?;
+    let r = match status {
+        b"400" => Refusal::BadRequest,
+        b"414" => Refusal::UriTooLong,
+        b"431" => Refusal::HeadersTooLarge,
+        _ => return None,
+    };
+    Some(raw(r))
 }
 
 /// The whole response as bytes on the wire, for a connection hyper no

@@ -220,14 +220,46 @@ impl Counted {
     }
 }
 
+impl Counted {
+    /// hyper's own error response (written while no request is in service):
+    /// send Switchyard's JSON version instead, whole, and tell hyper its
+    /// `len` bytes went out. hyper closes the connection after it.
+    fn poll_replaced(&mut self, cx: &mut Context<'_>, first: &[u8], len: usize) -> Option<Poll<io::Result<usize>>> {
+        if self.conn.in_flight.load(Relaxed) != 0 {
+            return None;
+        }
+        let mut ours = super::respond::replace_hyper_error(first)?;
+        while !ours.is_empty() {
+            match Pin::new(&mut self.inner).poll_write(cx, &ours) {
+                Poll::Ready(Ok(0)) => return Some(Poll::Ready(Err(io::ErrorKind::WriteZero.into()))),
+                Poll::Ready(Ok(n)) => drop(ours.drain(..n)),
+                Poll::Ready(Err(e)) => return Some(Poll::Ready(Err(e))),
+                // A fresh connection's send buffer takes a few hundred bytes: give up the rewrite.
+                Poll::Pending => return Some(Poll::Ready(Err(io::ErrorKind::WouldBlock.into()))),
+            }
+        }
+        self.wrote(&Poll::Ready(Ok(len)));
+        Some(Poll::Ready(Ok(len)))
+    }
+}
+
 impl AsyncWrite for Counted {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        if let Some(r) = self.poll_replaced(cx, data, data.len()) {
+            return r;
+        }
         let r = Pin::new(&mut self.inner).poll_write(cx, data);
         self.wrote(&r);
         r
     }
 
     fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        let len = bufs.iter().map(|b| b.len()).sum();
+        if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
+            if let Some(r) = self.poll_replaced(cx, first, len) {
+                return r;
+            }
+        }
         let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         self.wrote(&r);
         r
