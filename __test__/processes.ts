@@ -9,7 +9,8 @@ const START_MS = 10_000;
 /** Every child started here and not yet exited, so `stopAll` can stop them whatever the test did. */
 const live = new Map<ChildProcess, Promise<void>>();
 
-function track(child: ChildProcess): Promise<void> {
+/** Record `child` so `stopAll` stops it; resolves when it exits. */
+export function track(child: ChildProcess): Promise<void> {
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   live.set(child, exited);
   void exited.then(() => live.delete(child));

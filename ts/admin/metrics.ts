@@ -8,6 +8,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { packageVersion } from '../version.js';
+import { LATENCY_BUCKETS_SECONDS } from '../binding/catalog.generated.js';
 import type { RouteReport as RouteStats } from '../binding/types.generated.js';
 import type { AdminTarget } from './target.js';
 import { healthMap } from './view.js';
@@ -28,13 +29,11 @@ interface Family {
 }
 
 /**
- * Upper bounds (seconds) of the data plane's request latency buckets: a copy of
- * `LATENCY_BUCKETS` in `crates/switchyard-core/src/http/stats.rs`, which the
- * generated bindings do not carry. Each route's `latency_buckets` has one count
- * per bound, then +Inf; `__test__/metrics.spec.ts` checks the lengths against a
- * live report, and `collect` refuses a report that does not fit.
+ * Upper bounds (seconds) of the data plane's request latency buckets, from its
+ * catalog. Each route's `latency_buckets` has one count per bound, then +Inf;
+ * `collect` refuses a report that does not fit.
  */
-export const LATENCY_BUCKETS_SECONDS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+export { LATENCY_BUCKETS_SECONDS };
 
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 

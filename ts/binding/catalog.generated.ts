@@ -116,6 +116,28 @@ export const PASSIVE_DEFAULTS = {
 /** How long a passthrough listener waits for a whole ClientHello by default (ms). */
 export const PEEK_TIMEOUT_MS = 5000;
 
+/** Keep-alive defaults of HTTP pools (idle connections per backend, their idle timeout in ms). */
+export const HTTP_KEEPALIVE = {
+  "max_idle_per_backend": 32,
+  "idle_timeout_ms": 4000
+} as const;
+
+/** Upper bounds (seconds) of the HTTP latency buckets; each route reports a count per bound, then +Inf. */
+export const LATENCY_BUCKETS_SECONDS: readonly number[] = [
+  0.0005,
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1.0,
+  2.5
+];
+
 /** What keyed algorithms can hash. */
 export const HASH_KEYS = [
   "source_ip",

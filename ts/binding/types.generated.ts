@@ -405,7 +405,7 @@ tls_configs: number, };
 
 export type RouteReport = { listener: string, name: string, pool: string, responses_1xx: number, responses_2xx: number, responses_3xx: number, responses_4xx: number, responses_5xx: number, 
 /**
- * Cumulative counts per bucket of [`LATENCY_BUCKETS`] seconds, then +Inf (the total).
+ * Cumulative counts per bucket of [`LATENCY_BUCKETS`](crate::catalog::LATENCY_BUCKETS) seconds, then +Inf (the total).
  */
 latency_buckets: Array<number>, 
 /**

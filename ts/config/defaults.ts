@@ -5,7 +5,7 @@
  * from its catalog (`ts/binding/catalog.generated.ts`) and are not restated.
  */
 import { availableParallelism } from 'node:os';
-import { LIMITS, PASSIVE_DEFAULTS, PEEK_TIMEOUT_MS } from '../binding/catalog.generated.js';
+import { HTTP_KEEPALIVE, LIMITS, PASSIVE_DEFAULTS, PEEK_TIMEOUT_MS } from '../binding/catalog.generated.js';
 
 /** Upper bound of `workers` (the data plane's); the default is clamped to it so it always validates. */
 export const MAX_WORKERS = LIMITS.workers.max;
@@ -82,12 +82,11 @@ export const DEFAULTS = Object.freeze({
     forwarded: false,
     access_log_sample: 1,
   }),
-  /** What a pool adds for HTTP: 32 idle keep-alive connections per backend, closed after 4s idle
-   * (below the backend's own keep-alive timeout, Node's being 5s, so the backend never closes a
-   * connection the balancer is about to reuse); no ejection on 5xx. */
+  /** What a pool adds for HTTP: the data plane's keep-alive defaults (32 idle connections per
+   * backend, closed after 4s idle: below the backends' own keep-alive timeout, Node's being 5s);
+   * no ejection on 5xx. */
   pool_http: Object.freeze({
-    max_idle_per_backend: 32,
-    idle_timeout_ms: 4_000,
+    ...HTTP_KEEPALIVE,
     eject_after_5xx: 0,
     error_rate: null,
   }),

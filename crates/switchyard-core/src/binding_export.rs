@@ -97,6 +97,10 @@ export const LIMITS = {} as const;\n\n\
 export const PASSIVE_DEFAULTS = {} as const;\n\n\
 /** How long a passthrough listener waits for a whole ClientHello by default (ms). */\n\
 export const PEEK_TIMEOUT_MS = {};\n\n\
+/** Keep-alive defaults of HTTP pools (idle connections per backend, their idle timeout in ms). */\n\
+export const HTTP_KEEPALIVE = {} as const;\n\n\
+/** Upper bounds (seconds) of the HTTP latency buckets; each route reports a count per bound, then +Inf. */\n\
+export const LATENCY_BUCKETS_SECONDS: readonly number[] = {};\n\n\
 /** What keyed algorithms can hash. */\n\
 export const HASH_KEYS = {} as const;\n\n\
 /** Pool options only some algorithms read (`ALGORITHM_INFO[].options`). */\n\
@@ -105,6 +109,8 @@ export const POOL_OPTIONS = {} as const;\n",
         json(&c.limits),
         json(&c.passive),
         c.peek_timeout_ms,
+        json(&c.http_keepalive),
+        json(&c.latency_buckets),
         json(&c.hash_keys),
         json(&c.pool_options),
     )

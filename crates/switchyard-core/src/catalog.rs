@@ -207,6 +207,16 @@ pub const PASSIVE_MAX_EJECTION_PERCENT: u32 = 50;
 /// How long a passthrough listener waits for a whole ClientHello by default.
 pub const PEEK_TIMEOUT_MS: u64 = 5_000;
 
+/// HTTP pools by default keep this many idle keep-alive connections per
+/// backend, each for at most `HTTP_IDLE_TIMEOUT_MS` (below the backends' own
+/// keep-alive timeout, Node's being 5 s, so none closes one about to be reused).
+pub const HTTP_MAX_IDLE_PER_BACKEND: u32 = 32;
+pub const HTTP_IDLE_TIMEOUT_MS: u64 = 4_000;
+
+/// Upper bounds (seconds) of the HTTP request latency histogram buckets; a
+/// route reports one cumulative count per bound, then +Inf.
+pub const LATENCY_BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+
 /// Deterministic primality test (trial division; table sizes are small).
 pub fn is_prime(n: u64) -> bool {
     n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| !n.is_multiple_of(d))
@@ -228,8 +238,17 @@ pub struct Catalog {
     pub limits: Limits,
     pub passive: PassiveDefaults,
     pub peek_timeout_ms: u64,
+    pub http_keepalive: HttpKeepalive,
+    pub latency_buckets: [f64; 12],
     pub hash_keys: [HashKey; 2],
     pub pool_options: [PoolOption; 4],
+}
+
+/// Keep-alive defaults of HTTP pools.
+#[derive(Debug, Serialize)]
+pub struct HttpKeepalive {
+    pub max_idle_per_backend: u32,
+    pub idle_timeout_ms: u64,
 }
 
 /// One algorithm's facts.
@@ -292,6 +311,8 @@ pub fn catalog() -> Catalog {
             max_ejection_percent: PASSIVE_MAX_EJECTION_PERCENT,
         },
         peek_timeout_ms: PEEK_TIMEOUT_MS,
+        http_keepalive: HttpKeepalive { max_idle_per_backend: HTTP_MAX_IDLE_PER_BACKEND, idle_timeout_ms: HTTP_IDLE_TIMEOUT_MS },
+        latency_buckets: LATENCY_BUCKETS,
         hash_keys: [HashKey::SourceIp, HashKey::SourceIpPort],
         pool_options: PoolOption::ALL,
     }

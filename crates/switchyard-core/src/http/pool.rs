@@ -55,10 +55,6 @@ impl IdleConns {
     }
 }
 
-/// Defaults when a pool's `http` settings are absent.
-const DEFAULT_MAX_IDLE: u32 = 32;
-const DEFAULT_IDLE_TIMEOUT_MS: u64 = 4_000;
-
 /// What a pool holds for HTTP listeners.
 #[derive(Debug)]
 pub struct HttpPool {
@@ -79,12 +75,13 @@ impl HttpPool {
     /// Build the HTTP side of pool `p` over its built `backends`; `idle` are
     /// their keep-alive lists (from the registry, kept across swaps).
     pub fn build(p: &PoolConfig, backends: &[crate::backend::Backend], idle: Vec<Arc<IdleConns>>) -> HttpPool {
+        // A pool sent without `http` (Rust tests; the control plane always sends it).
         let defaults = HttpPoolConfig {
             key: None,
             sticky: None,
             host: None,
-            max_idle_per_backend: DEFAULT_MAX_IDLE,
-            idle_timeout_ms: DEFAULT_IDLE_TIMEOUT_MS,
+            max_idle_per_backend: crate::catalog::HTTP_MAX_IDLE_PER_BACKEND,
+            idle_timeout_ms: crate::catalog::HTTP_IDLE_TIMEOUT_MS,
             eject_after_5xx: 0,
             error_rate: None,
         };

@@ -2,12 +2,10 @@
 //! requests by status class, a latency histogram in Prometheus' cumulative
 //! bucket form, retries, and Switchyard's own error responses.
 
+use crate::catalog::LATENCY_BUCKETS;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
-
-/// Upper bounds of the latency buckets, in seconds (the last is +Inf).
-pub const LATENCY_BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
 
 /// One route's counters.
 #[derive(Debug, Default)]
@@ -75,7 +73,7 @@ pub struct RouteReport {
     pub responses_3xx: u64,
     pub responses_4xx: u64,
     pub responses_5xx: u64,
-    /// Cumulative counts per bucket of [`LATENCY_BUCKETS`] seconds, then +Inf (the total).
+    /// Cumulative counts per bucket of [`LATENCY_BUCKETS`](crate::catalog::LATENCY_BUCKETS) seconds, then +Inf (the total).
     pub latency_buckets: Vec<u64>,
     /// Sum of the latencies, microseconds.
     pub latency_us_sum: u64,
