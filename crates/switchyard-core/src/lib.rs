@@ -38,6 +38,7 @@ mod listeners;
 #[allow(unsafe_code)] // setsockopt(TCP_DEFER_ACCEPT)
 mod net;
 mod pipeline;
+mod proxy_protocol;
 mod shared;
 mod tls;
 mod tracker;
