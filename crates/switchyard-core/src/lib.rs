@@ -69,3 +69,5 @@ pub use events::{Event, EventBatch};
 
 #[cfg(test)]
 mod binding_export;
+#[cfg(test)]
+mod fuzz;

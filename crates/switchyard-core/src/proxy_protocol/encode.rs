@@ -86,11 +86,13 @@ pub fn write_v2(
         Command::Proxy => 0x21,
     });
     let family = if s.is_ipv4() { 0x10 } else { 0x20 };
-    out.push(family
-        | match transport {
-            Transport::Stream => 0x01,
-            Transport::Datagram => 0x02,
-        });
+    out.push(
+        family
+            | match transport {
+                Transport::Stream => 0x01,
+                Transport::Datagram => 0x02,
+            },
+    );
     out.extend_from_slice(&(len as u16).to_be_bytes());
     match (s, d) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
@@ -123,7 +125,14 @@ fn ipv6(ip: IpAddr) -> Ipv6Addr {
 }
 
 /// A v2 header (see [`write_v2`]).
-pub fn encode_v2(cmd: Command, transport: Transport, src: SocketAddr, dst: SocketAddr, tlvs: &Tlvs, crc: bool) -> Result<Vec<u8>, EncodeError> {
+pub fn encode_v2(
+    cmd: Command,
+    transport: Transport,
+    src: SocketAddr,
+    dst: SocketAddr,
+    tlvs: &Tlvs,
+    crc: bool,
+) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::new();
     write_v2(&mut out, cmd, transport, src, dst, tlvs, crc)?;
     Ok(out)

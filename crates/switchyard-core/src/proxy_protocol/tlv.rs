@@ -166,7 +166,9 @@ pub(super) fn encoded_len(t: &Tlvs, crc: bool) -> usize {
     let opt = |v: Option<&[u8]>| v.map_or(0, |v| 3 + v.len());
     let ssl = t.ssl.as_ref().map_or(0, |s| {
         let subs = [&s.version, &s.cn, &s.cipher, &s.sig_alg, &s.key_alg];
-        3 + 5 + subs.iter().map(|v| opt(v.as_deref().map(str::as_bytes))).sum::<usize>() + s.other.iter().map(|(_, v)| 3 + v.len()).sum::<usize>()
+        3 + 5
+            + subs.iter().map(|v| opt(v.as_deref().map(str::as_bytes))).sum::<usize>()
+            + s.other.iter().map(|(_, v)| 3 + v.len()).sum::<usize>()
     });
     (if crc { 7 } else { 0 })
         + opt(t.alpn.as_deref())
@@ -197,7 +199,8 @@ pub(super) fn write_tlvs(out: &mut Vec<u8>, t: &Tlvs, crc: bool) -> Option<usize
         let start = out.len();
         out.extend_from_slice(&[SSL, 0, 0, s.client]);
         out.extend_from_slice(&s.verify.to_be_bytes());
-        let subs = [(SSL_VERSION, &s.version), (SSL_CN, &s.cn), (SSL_CIPHER, &s.cipher), (SSL_SIG_ALG, &s.sig_alg), (SSL_KEY_ALG, &s.key_alg)];
+        let subs =
+            [(SSL_VERSION, &s.version), (SSL_CN, &s.cn), (SSL_CIPHER, &s.cipher), (SSL_SIG_ALG, &s.sig_alg), (SSL_KEY_ALG, &s.key_alg)];
         for (kind, v) in subs {
             if let Some(v) = v {
                 put(out, kind, v.as_bytes());
