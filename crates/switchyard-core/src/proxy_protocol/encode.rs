@@ -32,13 +32,9 @@ impl std::error::Error for EncodeError {}
 /// Both addresses in one family: unchanged when they already are, else both
 /// IPv6 with IPv4 mapped (`::ffff:a.b.c.d`), as HAProxy does for v1 and v2.
 fn same_family(src: SocketAddr, dst: SocketAddr) -> (IpAddr, IpAddr) {
-    let v6 = |ip: IpAddr| match ip {
-        IpAddr::V4(v4) => v4.to_ipv6_mapped(),
-        IpAddr::V6(v6) => v6,
-    };
     match (src.ip(), dst.ip()) {
         (s @ IpAddr::V4(_), d @ IpAddr::V4(_)) => (s, d),
-        (s, d) => (IpAddr::V6(v6(s)), IpAddr::V6(v6(d))),
+        (s, d) => (IpAddr::V6(ipv6(s)), IpAddr::V6(ipv6(d))),
     }
 }
 
@@ -116,7 +112,7 @@ pub fn write_v2(
     Ok(())
 }
 
-/// `same_family` made both IPv6 when they are not both IPv4.
+/// An address as IPv6 (IPv4 mapped).
 fn ipv6(ip: IpAddr) -> Ipv6Addr {
     match ip {
         IpAddr::V6(v6) => v6,
