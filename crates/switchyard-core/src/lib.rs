@@ -31,6 +31,8 @@ mod engine;
 mod events;
 mod forward;
 mod health;
+#[allow(unsafe_code)] // malloc_trim
+mod heap;
 mod http;
 #[allow(unsafe_code)] // getrlimit/setrlimit
 mod limits;

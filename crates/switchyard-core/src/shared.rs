@@ -10,6 +10,7 @@ use crate::registry::Registry;
 use crate::snapshot::Snapshot;
 use crate::tracker::ConnTracker;
 use arc_swap::ArcSwap;
+use std::sync::atomic::AtomicUsize;
 use tokio_util::sync::CancellationToken;
 
 /// State shared by every task of the engine.
@@ -26,6 +27,9 @@ pub struct Shared {
     pub events: EventLog,
     /// Access-log records of listeners that keep one, waiting to be pulled.
     pub access: AccessLog,
+    /// HTTP client connections holding a hyper connection (its buffers) now,
+    /// as opposed to parked ones; see `http::serve`.
+    pub http_unparked: AtomicUsize,
 }
 
 impl Shared {
@@ -40,6 +44,7 @@ impl Shared {
             pipes: PipePool::new(max_pipes),
             events: EventLog::events(),
             access: AccessLog::records(),
+            http_unparked: AtomicUsize::new(0),
         }
     }
 

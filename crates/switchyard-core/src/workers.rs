@@ -73,12 +73,14 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 /// timer, every connection's connect timeout (2 s) came before the only other
 /// timers (idle watches, 15 s and more) and paid that syscall: measured ≈ 0.9
 /// `write` per `Connection: close` connection. One wake-up per second per
-/// idle worker buys it back.
+/// idle worker buys it back. Each beat also runs [`crate::heap::tick`].
 async fn heartbeat() {
     let mut tick = tokio::time::interval(HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        // A worker that wakes anyway also hands back heap freed after a burst.
+        crate::heap::tick();
     }
 }
 

@@ -371,6 +371,43 @@ async fn a_quiet_keep_alive_connection_parks_and_serves_its_next_request() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowd_of_keep_alive_connections_parks_at_once_and_serves_pipelined_requests() {
+    // More open connections than the engine lets hold hyper's buffers (256): each parks as soon as
+    // its response is out and is served again from the parked socket, also when the next two
+    // requests arrive in one segment (the second is read by the first hyper connection and must
+    // be handed to the next one, whole and in order).
+    let a = http_backend("a").await;
+    let (engine, addr) =
+        start(&[http_listener(json!([{"name": "all", "pool": "web"}]))], &[http_pool("web", &[a.addr], pool_http(json!({})))]);
+    let mut crowd = Vec::new();
+    for _ in 0..300 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        assert_eq!(exchange(&mut s, "GET /first HTTP/1.1\r\nhost: x\r\n\r\n").await.status, 200);
+        crowd.push(s);
+    }
+    for (i, s) in crowd.iter_mut().enumerate() {
+        let two = format!("GET /second/{i} HTTP/1.1\r\nhost: x\r\n\r\nGET /third/{i} HTTP/1.1\r\nhost: x\r\n\r\n");
+        s.write_all(two.as_bytes()).await.unwrap();
+        // Both responses, in order (they may arrive in one read).
+        let (second, third) = (format!("GET /second/{i} "), format!("GET /third/{i} "));
+        let mut got = String::new();
+        let read_both = async {
+            while !got.contains(&third) {
+                let mut chunk = [0u8; 4096];
+                let n = s.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "closed before both responses: {got}");
+                got.push_str(&String::from_utf8_lossy(&chunk[..n]));
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), read_both).await.expect("both responses in time");
+        assert_eq!(got.matches("HTTP/1.1 200").count(), 2, "{got}");
+        assert!(got.find(&second).expect("the second request answered") < got.find(&third).unwrap(), "{got}");
+    }
+    assert_eq!(listener_stats(&engine.stats(), "web").unwrap().accepted, 300);
+    engine.close(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hypers_own_errors_go_out_in_switchyards_format() {
     let a = http_backend("a").await;
     let (engine, addr) =

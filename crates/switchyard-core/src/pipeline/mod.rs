@@ -42,23 +42,9 @@ pub(crate) fn spawn(rt: &tokio::runtime::Handle, shared: Arc<Shared>, name: Arc<
     // connection is a benchmark target.
     let http = shared.snapshot.load().listeners.get(&*name).filter(|l| l.http.is_some()).cloned();
     match http {
-        Some(listener) => drop(rt.spawn(serve_http(shared, listener, name, client, peer, worker))),
+        Some(listener) => drop(rt.spawn(crate::http::serve::serve(shared, listener, name, client, peer, worker))),
         None => drop(rt.spawn(serve(shared, name, client, peer, worker))),
     }
-}
-
-/// Serve one client of an HTTP listener (its frontend, then `http::serve`).
-async fn serve_http(shared: Arc<Shared>, listener: Arc<Listener>, name: Arc<str>, client: TcpStream, peer: SocketAddr, worker: usize) {
-    let _conn = shared.conns.enter(worker);
-    listener.stats.accepted.fetch_add(1, Relaxed);
-    listener.stats.active.fetch_add(1, Relaxed);
-    #[cfg(not(target_os = "linux"))]
-    let _ = client.set_nodelay(true);
-    // HTTP logs each request itself; the connection is not logged again.
-    if let Some(received) = frontend::receive(&listener, client).await {
-        crate::http::serve::serve(Arc::clone(&shared), Arc::clone(&listener), name, received.client, peer).await;
-    }
-    listener.stats.active.fetch_sub(1, Relaxed);
 }
 
 /// Serve one client of a TCP listener accepted on `worker`: every stage,
