@@ -59,7 +59,7 @@ const expected = {
   workers: DEFAULTS.workers,
   accept: 'shared',
   listeners: [
-    { name: 'web', address: '127.0.0.1:8080', pool: 'api', backlog: 4096, defer_accept: false, idle_timeout_ms: 60_000, splice: 'auto', tls: null, sni_routes: null, peek_timeout_ms: 5_000, access_log: false, protocol: 'tcp', http: null },
+    { name: 'web', address: '127.0.0.1:8080', pool: 'api', backlog: 4096, defer_accept: false, idle_timeout_ms: 60_000, splice: 'auto', tls: null, sni_routes: null, peek_timeout_ms: 5_000, access_log: false, protocol: 'tcp', http: null, proxy_protocol: null },
   ],
   admin: null,
   pools: [
@@ -80,6 +80,7 @@ const expected = {
       backend_tls: null,
       health_check: null,
       http: { key: null, sticky: null, host: null, max_idle_per_backend: 32, idle_timeout_ms: 4_000, eject_after_5xx: 0, error_rate: null },
+      proxy_protocol: null,
       backends: [
         { address: '10.0.0.1:80', weight: 1, backup: false, state: 'ready', health_check: null },
         { address: '10.0.0.2:80', weight: 1, backup: false, state: 'ready', health_check: null },

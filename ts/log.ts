@@ -39,6 +39,7 @@ const WARN_EVENTS = new Set([
   'backend.ejected',
   'backend.ejection_skipped',
   'backend.events_dropped',
+  'backend.proxy_refused',
   'backend.drain_closed',
   'tls.certificate_expired',
   'health.local_error',

@@ -147,6 +147,11 @@ export function collect(lb: AdminTarget): Family[] {
     'gauge',
     'When a certificate of a TLS-terminating listener expires (notAfter), seconds since the epoch; name is the first name it serves, cert its file.',
   );
+  const lProxy = fam(
+    'switchyard_listener_proxy_protocol_total',
+    'counter',
+    'PROXY protocol headers a listener expected, by result: accepted (relayed client), local (the sender\'s own check), untrusted, invalid, timeout (the last three closed).',
+  );
   const lNoRoute = fam('switchyard_listener_no_route_total', 'counter', 'HTTP requests no route matched (answered 404 by Switchyard).');
   const rResponses = fam('switchyard_route_responses_total', 'counter', 'HTTP responses sent to clients by route and status class (1xx..5xx), Switchyard\'s own error responses included.');
   const rDuration = fam('switchyard_route_request_duration_seconds', 'histogram', 'Time from a request\'s arrival to its response head being sent, by route.');
@@ -167,6 +172,7 @@ export function collect(lb: AdminTarget): Family[] {
     lIdle.samples.push([labels, l.idle_timeouts]);
     lLocal.samples.push([labels, l.local_errors]);
     lAccept.samples.push([labels, l.accept_errors]);
+    if (l.proxy) for (const [result, n] of Object.entries(l.proxy)) lProxy.samples.push([{ ...labels, result }, n]);
     const t = l.tls;
     if (!t) continue;
     lTls.samples.push([labels, t.handshakes]);
@@ -290,6 +296,7 @@ export function collect(lb: AdminTarget): Family[] {
     lIdle,
     lLocal,
     lAccept,
+    lProxy,
     lTls,
     lTlsResumed,
     lTlsVersion,

@@ -43,7 +43,7 @@ const SCHEMAS: Record<string, Schema> = {
       },
     },
   },
-  Listener: obj({
+  Listener: withOptional(obj({
     name: str(),
     address: str('Bound address.'),
     protocol: { type: 'string', enum: ['tcp', 'http'] },
@@ -54,6 +54,11 @@ const SCHEMAS: Record<string, Schema> = {
     idle_timeouts: int(),
     no_route: int('HTTP requests no route matched (answered 404).'),
     routes: { type: 'array', items: ref('Route'), description: 'HTTP routes in match order, the default route last; empty for `tcp`.' },
+  }), {
+    proxy: obj(
+      { accepted: int('Relayed clients.'), local: int('LOCAL headers (the sender\'s own checks).'), untrusted: int(), invalid: int(), timeout: int() },
+      'PROXY protocol headers, on listeners that expect them (`proxy_protocol`); untrusted, invalid and timeout connections were closed.',
+    ),
   }),
   Route: obj({
     name: str('`LISTENER.routes[i]` unless named; the route from the listener\'s `pool` is `LISTENER.default`.'),

@@ -42,7 +42,12 @@ protocol: Protocol,
 /**
  * Routes and limits of an HTTP listener.
  */
-http: HttpListenerConfig | null, };
+http: HttpListenerConfig | null, 
+/**
+ * Expect a PROXY protocol header (v1 or v2) first on every connection,
+ * from trusted sources only.
+ */
+proxy_protocol: ProxyAcceptConfig | null, };
 
 export type SpliceMode = "auto" | "always" | "never";
 
@@ -51,6 +56,17 @@ export type SniRoute = {
  * `api.example.com` or `*.example.com`.
  */
 name: string, pool: string, };
+
+export type ProxyAcceptConfig = { 
+/**
+ * Source addresses allowed to send a header, as CIDRs (`10.0.0.0/8`,
+ * `::1/128`); a connection from any other source is closed.
+ */
+trusted: Array<string>, 
+/**
+ * How long a connection may take to send its whole header.
+ */
+timeout_ms: number, };
 
 export type Protocol = "tcp" | "http";
 
@@ -202,7 +218,14 @@ backend_tls: BackendTlsConfig | null,
  * What HTTP listeners use of this pool (request keys, sticky cookies,
  * Host, keep-alive); defaults when absent.
  */
-http: HttpPoolConfig | null, };
+http: HttpPoolConfig | null, 
+/**
+ * Write a PROXY protocol header before the first byte to each backend
+ * connection (TCP listeners only: HTTP reuses backend connections).
+ */
+proxy_protocol: ProxyVersion | null, };
+
+export type ProxyVersion = "v1" | "v2";
 
 export type Algorithm = "round_robin" | "weighted_round_robin" | "least_connections" | "random" | "power_of_two" | "ip_hash" | "consistent_hash" | "maglev";
 
@@ -333,11 +356,17 @@ no_route: number,
  */
 routes: Array<RouteReport>, 
 /**
+ * PROXY protocol counters (listeners that expect a header).
+ */
+proxy: ProxyReport | null, 
+/**
  * TLS counters (termination or SNI passthrough listeners).
  */
 tls: TlsReport | null, };
 
 export type TlsReport = { handshakes: number, resumed: number, tls12: number, tls13: number, failures_timeout: number, failures_sni: number, failures_protocol: number, alpn: { [key in string]?: number }, sni_routed: number, sni_timeout: number, sni_not_tls: number, sni_oversized: number, };
+
+export type ProxyReport = { accepted: number, local: number, untrusted: number, invalid: number, timeout: number, };
 
 export type PoolReport = { name: string, algorithm: Algorithm, active: number, 
 /**
@@ -427,10 +456,11 @@ dropped: number, };
 
 export type Event = { 
 /**
- * `ejected`, `ejection_skipped` (a backend's); `accept_error` (a
- * listener's: `pool` is empty and `address` is the listener's name).
+ * `ejected`, `ejection_skipped` (a backend's); `accept_error`,
+ * `proxy_refused` (a listener's: `pool` is empty and `address` is the
+ * listener's name).
  */
-kind: "ejected" | "ejection_skipped" | "accept_error", pool: string, address: string, reason: string, 
+kind: "ejected" | "ejection_skipped" | "accept_error" | "proxy_refused", pool: string, address: string, reason: string, 
 /**
  * For `ejected`: how long the ejection lasts.
  */

@@ -22,6 +22,8 @@ export const DEFAULTS = Object.freeze({
   defer_accept: false,
   /** Passthrough listeners wait this long for a whole ClientHello (the data plane's default). */
   peek_timeout_ms: PEEK_TIMEOUT_MS,
+  /** A PROXY protocol header must arrive whole within 3s (the spec asks receivers to allow at least that). */
+  proxy_timeout_ms: 3_000,
   /** No access log: one log line per connection is opt-in, per listener. */
   access_log: false,
   /** Close a connection idle in both directions for this long (60s). */

@@ -34,6 +34,7 @@ export function enginePool(p: ResolvedPool, weights?: WeightOverrides, backendTl
     backend_tls: backendTls !== undefined ? backendTls : p.backend_tls ? engineBackendTls(p.backend_tls) : null,
     // A request key, like hash_key, only for the algorithms that hash (a plan may change the algorithm).
     http: { ...p.http, key: reads(p.algorithm, 'hash_key') ? p.http.key : null },
+    proxy_protocol: p.proxy_protocol,
     backends: p.backends.map((b) => ({
       address: b.address,
       weight: weights?.get(`${p.name}/${b.address}`) ?? b.weight,
@@ -62,6 +63,7 @@ export function engineConfig(c: ResolvedConfig, weights?: WeightOverrides): Engi
       access_log: l.access_log,
       protocol: l.protocol,
       http: l.http,
+      proxy_protocol: l.proxy_protocol,
     })),
     pools: c.pools.map((p) => enginePool(p, weights)),
   };

@@ -376,7 +376,18 @@ export const POOL = object(
     sticky: STICKY,
     host_header: str("HTTP listeners: send this Host to the backends (default: the client's).", { pattern: '^[\\x21-\\x7e]+$', maxLength: 255 }),
     keepalive: KEEPALIVE,
+    proxy_protocol: oneOf(['v1', 'v2'], 'Write a PROXY protocol header (v1 text, v2 binary with TLS facts where TLS was terminated) before the first byte to each backend connection. Pools of tcp listeners only.'),
   },
+);
+
+/** `proxy_protocol` of a listener: PROXY protocol headers from a balancer in front. */
+export const PROXY_ACCEPT = object(
+  'Behind another balancer: every connection starts with a PROXY protocol header (v1 or v2) from a trusted source; its source address is then the client (keys, logs, X-Forwarded-For, onward headers). Others are closed.',
+  {
+    trusted: { kind: 'list', minItems: 1, items: str('An IP address or CIDR (10.0.0.0/8, ::1).', { minLength: 1, maxLength: 64 }), doc: 'Sources allowed to send a header; a connection from any other source is closed.' },
+    timeout: duration(1, 60_000, 'How long a connection may take to send its whole header.', D.proxy_timeout_ms),
+  },
+  ['trusted'],
 );
 
 /** One listener. */
@@ -396,6 +407,7 @@ export const LISTENER = object(
     protocol: oneOf(['tcp', 'http'], 'tcp forwards bytes; http routes and balances each HTTP/1.1 request.', D.protocol),
     routes: { kind: 'list', minItems: 1, items: ROUTE, doc: 'Protocol http: routes, first match wins; no match gets 404.' },
     http: LISTENER_HTTP,
+    proxy_protocol: PROXY_ACCEPT,
   },
   ['address'],
 );

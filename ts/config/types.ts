@@ -36,8 +36,8 @@ export type { Duration, DurationUnit } from './duration.js';
  * pool's balancing algorithm; `ALGORITHM_INFO` in `ts/binding/catalog.generated.ts`
  * says what each does and reads), `HashKey` (what keyed algorithms hash).
  */
-export type { AcceptMode, Algorithm, HashKey, Protocol, SpliceMode } from '../binding/types.generated.js';
-import type { AcceptMode, AdminState, Algorithm, HashKey, HttpListenerConfig, HttpPoolConfig, OnDown, Protocol, SpliceMode } from '../binding/types.generated.js';
+export type { AcceptMode, Algorithm, HashKey, Protocol, ProxyVersion, SpliceMode } from '../binding/types.generated.js';
+import type { AcceptMode, AdminState, Algorithm, HashKey, HttpListenerConfig, HttpPoolConfig, OnDown, Protocol, ProxyAcceptConfig, ProxyVersion, SpliceMode } from '../binding/types.generated.js';
 import type { Size } from './size.js';
 export type { Size } from './size.js';
 
@@ -174,6 +174,17 @@ export interface ListenerConfig {
   /** Log one `access` line per client connection: client, pool, backend, bytes each way,
    * duration and how it ended. Default false. */
   access_log?: boolean;
+  /** Behind another balancer: expect a PROXY protocol header (v1 or v2) first, from these
+   * sources only; its source address is then the client's. */
+  proxy_protocol?: ProxyAcceptOptions;
+}
+
+/** `proxy_protocol` of a listener. */
+export interface ProxyAcceptOptions {
+  /** Sources allowed to send a header: IP addresses or CIDRs (`10.0.0.0/8`, `::1`). */
+  trusted: string[];
+  /** How long a connection may take to send its whole header. Default `"3s"`. */
+  timeout?: Duration;
 }
 
 /** Operator state of a backend: `ready` takes traffic, `drain` takes no new connections and
@@ -264,6 +275,9 @@ export interface PoolConfig {
   host_header?: string;
   /** HTTP listeners: idle connections to the backends kept for reuse. */
   keepalive?: KeepaliveConfig;
+  /** Write a PROXY protocol header before the first byte to each backend connection (pools of
+   * tcp listeners only: HTTP reuses backend connections across clients). */
+  proxy_protocol?: ProxyVersion;
 }
 
 /** The whole configuration, as written in YAML, JSON or `defineConfig({...})`. */
@@ -319,6 +333,8 @@ export interface ResolvedListener {
   protocol: Protocol;
   /** Protocol http: the compiled routes and limits; null for tcp. */
   http: ResolvedListenerHttp | null;
+  /** PROXY protocol headers expected from these sources; null: none. */
+  proxy_protocol: ProxyAcceptConfig | null;
 }
 
 /** A backend after validation. */
@@ -366,6 +382,8 @@ export interface ResolvedPool {
   /** What HTTP listeners use of the pool (defaults when nothing was configured). `hash_key`
    * above keeps the connection key; a request key (header, cookie, path) is `http.key`. */
   http: ResolvedPoolHttp;
+  /** The PROXY protocol header written to each backend connection; null: none. */
+  proxy_protocol: ProxyVersion | null;
 }
 
 /** The validated configuration that crosses into Rust as JSON. */

@@ -12,6 +12,7 @@ import { backendHealthCheck, poolHealthCheck } from '../health/config.js';
 import { BACKEND, CONFIG, LISTENER, PASSIVE, POOL, keysOf } from './fields.js';
 import { checkAdmin } from './admin.js';
 import { checkHttpUse, checkListenerHttp, checkPoolHttp, poolHashKey } from './http.js';
+import { checkProxyAccept, checkProxyUse, checkProxyVersion } from './proxy.js';
 import { checkBackendsFrom, checkDns, nameSource } from '../dns/config.js';
 import type { ResolvedDnsSource } from '../dns/types.js';
 import type { AcceptMode, Algorithm, BackendState, HashKey, OnDown, ResolvedBackend, ResolvedConfig, ResolvedListener, ResolvedPool, SpliceMode } from './types.js';
@@ -73,6 +74,7 @@ function checkPool(c: Checker, name: string, raw: unknown, base: string): Resolv
     health_check: null,
     backends: [],
     http: { key: null, sticky: null, host: null, ...DEFAULTS.pool_http },
+    proxy_protocol: null,
   };
   const p = c.object(raw, path, 'a pool object');
   if (!p) return pool;
@@ -89,6 +91,7 @@ function checkPool(c: Checker, name: string, raw: unknown, base: string): Resolv
   const keys = poolHashKey(c, p.hash_key, `${path}.hash_key`);
   pool.hash_key = keys.hash_key;
   pool.http = checkPoolHttp(c, path, p, keys.key, base);
+  pool.proxy_protocol = checkProxyVersion(c, p.proxy_protocol, `${path}.proxy_protocol`);
   const { virtual_nodes: vn, table_size: ts, max_balance_factor: maxFactor, percent } = LIMITS;
   pool.virtual_nodes = c.int(p.virtual_nodes, `${path}.virtual_nodes`, vn.min, vn.max, vn.default);
   pool.table_size = c.int(p.table_size, `${path}.table_size`, ts.min, ts.max, ts.default);
@@ -179,6 +182,7 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
     access_log: DEFAULTS.access_log,
     protocol: DEFAULTS.protocol,
     http: null,
+    proxy_protocol: null,
   };
   const l = c.object(raw, path, 'a listener object such as { address: "0.0.0.0:80", pool: "web" }');
   if (!l) return [listener, undefined];
@@ -198,6 +202,7 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
   listener.sni_routes = sniRoutes(c, l.sni_routes, `${path}.sni_routes`, pools ? Object.keys(pools) : []);
   listener.peek_timeout_ms = c.duration(l.peek_timeout, `${path}.peek_timeout`, ...span(L.peek_timeout), DEFAULTS.peek_timeout_ms);
   listener.access_log = c.bool(l.access_log, `${path}.access_log`, DEFAULTS.access_log);
+  listener.proxy_protocol = checkProxyAccept(c, l.proxy_protocol, `${path}.proxy_protocol`);
   if (listener.tls && listener.sni_routes) {
     c.add(`${path}.sni_routes`, 'a listener either terminates TLS (tls) or passes it through routed by SNI (sni_routes), not both');
   }
@@ -248,6 +253,7 @@ export function validateConfig(raw: unknown, source: string): ResolvedConfig {
 
   // Resolver settings only where they matter: a config without names resolves nothing.
   checkHttpUse(c, listeners, pools, optionReaders('hash_key'));
+  checkProxyUse(c, listeners, pools);
 
   const dns = top.dns !== undefined || pools.some((p) => p.dns_sources) ? checkDns(c, top.dns) : undefined;
 

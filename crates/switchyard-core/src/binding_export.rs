@@ -8,7 +8,9 @@
 
 use crate::access::{AccessBatch, AccessRecord, Ended, HttpRecord};
 use crate::catalog::{self, Algorithm, HashKey};
-use crate::config::{AcceptMode, BackendConfig, EngineConfig, ListenerConfig, PoolConfig, SniRoute, SpliceMode};
+use crate::config::{
+    AcceptMode, BackendConfig, EngineConfig, ListenerConfig, PoolConfig, ProxyAcceptConfig, ProxyVersion, SniRoute, SpliceMode,
+};
 use crate::engine::HealthUpdate;
 use crate::error::{Error, ErrorCode, Issue};
 use crate::events::{Event, EventBatch};
@@ -19,7 +21,7 @@ use crate::http::config::{
 };
 use crate::http::stats::RouteReport;
 use crate::plan::{PlanReport, PlanRequest, Share};
-use crate::stats::{BackendReport, BuildReport, ListenerReport, PoolReport, StatsReport};
+use crate::stats::{BackendReport, BuildReport, ListenerReport, PoolReport, ProxyReport, StatsReport};
 use crate::tls::stats::TlsReport;
 use crate::tls::{BackendTlsConfig, CertConfig, TlsConfig};
 use std::path::PathBuf;
@@ -40,6 +42,7 @@ fn types_ts() -> String {
         decl::<ListenerConfig>(),
         decl::<SpliceMode>(),
         decl::<SniRoute>(),
+        decl::<ProxyAcceptConfig>(),
         decl::<Protocol>(),
         decl::<HttpListenerConfig>(),
         decl::<RouteConfig>(),
@@ -51,6 +54,7 @@ fn types_ts() -> String {
         decl::<TlsConfig>(),
         decl::<CertConfig>(),
         decl::<PoolConfig>(),
+        decl::<ProxyVersion>(),
         decl::<Algorithm>(),
         decl::<HashKey>(),
         decl::<PassiveConfig>(),
@@ -64,6 +68,7 @@ fn types_ts() -> String {
         decl::<StatsReport>(),
         decl::<ListenerReport>(),
         decl::<TlsReport>(),
+        decl::<ProxyReport>(),
         decl::<PoolReport>(),
         decl::<BackendReport>(),
         decl::<BuildReport>(),

@@ -88,6 +88,34 @@ pub struct ListenerConfig {
     /// Routes and limits of an HTTP listener.
     #[serde(default)]
     pub http: Option<HttpListenerConfig>,
+    /// Expect a PROXY protocol header (v1 or v2) first on every connection,
+    /// from trusted sources only.
+    #[serde(default)]
+    pub proxy_protocol: Option<ProxyAcceptConfig>,
+}
+
+/// A listener behind another balancer: every connection starts with a PROXY
+/// protocol header (v1 or v2) whose source address is then the client's.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct ProxyAcceptConfig {
+    /// Source addresses allowed to send a header, as CIDRs (`10.0.0.0/8`,
+    /// `::1/128`); a connection from any other source is closed.
+    pub trusted: Vec<String>,
+    /// How long a connection may take to send its whole header.
+    pub timeout_ms: u64,
+}
+
+/// The PROXY protocol version a pool writes to its backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyVersion {
+    /// The text line (`PROXY TCP4 ...`).
+    V1,
+    /// The binary header, with TLS TLVs where this listener terminated TLS.
+    V2,
 }
 
 fn default_peek_timeout() -> u64 {
@@ -143,6 +171,10 @@ pub struct PoolConfig {
     /// Host, keep-alive); defaults when absent.
     #[serde(default)]
     pub http: Option<HttpPoolConfig>,
+    /// Write a PROXY protocol header before the first byte to each backend
+    /// connection (TCP listeners only: HTTP reuses backend connections).
+    #[serde(default)]
+    pub proxy_protocol: Option<ProxyVersion>,
 }
 
 /// One backend of a pool.
@@ -215,6 +247,14 @@ impl EngineConfig {
                 return Err(Error::config_at(format!("{at}.backlog"), "must be at least 1"));
             }
             check_http_listener(l, &at, |name| self.pool(name))?;
+            if let Some(p) = &l.proxy_protocol {
+                for (i, c) in p.trusted.iter().enumerate() {
+                    crate::cidr::Cidr::parse(c).map_err(|e| Error::config_at(format!("{at}.proxy_protocol.trusted[{i}]"), e))?;
+                }
+                if p.timeout_ms == 0 {
+                    return Err(Error::config_at(format!("{at}.proxy_protocol.timeout"), "must be at least 1 ms"));
+                }
+            }
         }
         Ok(())
     }
@@ -313,6 +353,19 @@ fn check_http_listener<'a>(l: &ListenerConfig, at: &str, pool: impl Fn(&str) -> 
             ))
         }
         _ => {}
+    }
+    // A PROXY header describes one client connection; a kept-alive HTTP backend
+    // connection carries many clients' requests (the spec forbids it there).
+    if let Some(h) = &l.http {
+        let pools = std::iter::once(l.pool.as_str()).chain(h.routes.iter().map(|r| r.pool.as_str()));
+        for name in pools {
+            if pool(name).is_some_and(|p| p.proxy_protocol.is_some()) {
+                return Err(Error::config_at(
+                    format!("pools.{name}.proxy_protocol"),
+                    format!("only for pools of tcp listeners, but {at} (protocol http) uses this pool: HTTP reuses backend connections across clients; X-Forwarded-For and Forwarded carry the client's address"),
+                ));
+            }
+        }
     }
     let Some(h) = &l.http else {
         // A TCP connection has an address (and maybe a server name), no request.

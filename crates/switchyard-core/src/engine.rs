@@ -197,6 +197,7 @@ impl Engine {
                         h.routes.routes.iter().map(|r| r.stats.report(&l.name, &r.name, &r.pool.name)).collect()
                     }),
                     tls: tables.tls_shared.as_ref().map(|t| t.stats.report()),
+                    proxy: tables.proxy.as_ref().map(|_| tables.stats.proxy.report()),
                 })
             })
             .collect();

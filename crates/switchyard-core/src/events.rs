@@ -15,9 +15,10 @@ pub const CAPACITY: usize = 1024;
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Event {
-    /// `ejected`, `ejection_skipped` (a backend's); `accept_error` (a
-    /// listener's: `pool` is empty and `address` is the listener's name).
-    #[cfg_attr(test, ts(type = "\"ejected\" | \"ejection_skipped\" | \"accept_error\""))]
+    /// `ejected`, `ejection_skipped` (a backend's); `accept_error`,
+    /// `proxy_refused` (a listener's: `pool` is empty and `address` is the
+    /// listener's name).
+    #[cfg_attr(test, ts(type = "\"ejected\" | \"ejection_skipped\" | \"accept_error\" | \"proxy_refused\""))]
     pub kind: &'static str,
     pub pool: String,
     pub address: String,

@@ -27,6 +27,7 @@ pub mod stats;
 mod accept;
 mod access;
 mod backend;
+mod cidr;
 mod engine;
 mod events;
 mod forward;

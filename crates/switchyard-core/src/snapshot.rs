@@ -201,6 +201,22 @@ pub struct Listener {
     pub access_log: bool,
     /// Routes and limits of an HTTP listener (`None`: it forwards bytes).
     pub http: Option<crate::http::route::HttpTables<Arc<Pool>>>,
+    /// Expect a PROXY protocol header first (`None`: the socket's peer is the client).
+    pub proxy: Option<ProxyAccept>,
+}
+
+/// Who may send a listener a PROXY header, and how long it may take.
+#[derive(Debug)]
+pub struct ProxyAccept {
+    pub trusted: Vec<crate::cidr::Cidr>,
+    pub timeout: Duration,
+}
+
+impl ProxyAccept {
+    /// Whether `ip` may send a header.
+    pub fn trusts(&self, ip: std::net::IpAddr) -> bool {
+        self.trusted.iter().any(|c| c.contains(ip))
+    }
 }
 
 /// A listener's rustls configuration, and the settings it was built from
@@ -346,6 +362,20 @@ impl Listener {
                 .http
                 .as_ref()
                 .map(|h| crate::http::route::HttpTables::build(h, &l.name, |p| Arc::clone(pools[p]), |r| registry.route(&l.name, r)))
+                .transpose()?,
+            proxy: l
+                .proxy_protocol
+                .as_ref()
+                .map(|p| {
+                    let trusted = p.trusted.iter().enumerate().map(|(i, c)| {
+                        crate::cidr::Cidr::parse(c)
+                            .map_err(|e| crate::error::Error::config_at(format!("{at}.proxy_protocol.trusted[{i}]"), e))
+                    });
+                    Ok::<_, crate::error::Error>(ProxyAccept {
+                        trusted: trusted.collect::<Result<_>>()?,
+                        timeout: Duration::from_millis(p.timeout_ms.max(1)),
+                    })
+                })
                 .transpose()?,
         })
     }

@@ -69,10 +69,51 @@ pub struct ListenerStats {
     pub idle_timeouts: AtomicU64,
     /// HTTP requests no route matched (answered 404).
     pub no_route: AtomicU64,
-    /// When the last `accept_error` event was queued (ms since the epoch):
-    /// at most one a second, carrying the count since the one before.
-    accept_error_reported: AtomicU64,
-    accept_errors_reported: AtomicU64,
+    /// PROXY protocol headers received (listeners that expect them).
+    pub proxy: ProxyCounters,
+    /// `accept_error` events: at most one a second.
+    accept_error_reports: Throttle,
+    /// `proxy_refused` events: at most one a second.
+    proxy_refused_reports: Throttle,
+}
+
+/// What became of the PROXY headers a listener expected.
+#[derive(Debug, Default)]
+pub struct ProxyCounters {
+    /// Relayed connections: the header's source is the client.
+    pub accepted: AtomicU64,
+    /// `LOCAL` headers (the sender's own health checks): the socket's addresses stay.
+    pub local: AtomicU64,
+    /// Closed: the source is not trusted to send a header.
+    pub untrusted: AtomicU64,
+    /// Closed: a malformed, oversized or missing header (the client closed first, or sent something else).
+    pub invalid: AtomicU64,
+    /// Closed: the whole header did not arrive in time.
+    pub timeout: AtomicU64,
+}
+
+/// A report sent at most once a second, carrying how many occurrences
+/// happened since the one before (thousands a second must not flood the
+/// event queue).
+#[derive(Debug, Default)]
+struct Throttle {
+    /// When the last report went out (ms since the epoch).
+    at: AtomicU64,
+    /// The total count at that report.
+    total: AtomicU64,
+}
+
+impl Throttle {
+    /// With the running `total`: `Some(occurrences since the last report)`
+    /// when a report is due now.
+    fn due(&self, total: u64) -> Option<u64> {
+        let now = crate::events::wall_ms();
+        let last = self.at.load(Relaxed);
+        if now.saturating_sub(last) < 1000 || self.at.compare_exchange(last, now, Relaxed, Relaxed).is_err() {
+            return None;
+        }
+        Some(total - self.total.swap(total, Relaxed))
+    }
 }
 
 impl ListenerStats {
@@ -81,14 +122,23 @@ impl ListenerStats {
     /// shortage fails thousands of accepts a second).
     pub fn accept_failed(&self, name: &str, e: &std::io::Error, events: &crate::events::EventLog) {
         let total = self.accept_errors.fetch_add(1, Relaxed) + 1;
-        let now = crate::events::wall_ms();
-        let last = self.accept_error_reported.load(Relaxed);
-        if now.saturating_sub(last) < 1000 || self.accept_error_reported.compare_exchange(last, now, Relaxed, Relaxed).is_err() {
-            return;
+        if let Some(since) = self.accept_error_reports.due(total) {
+            let reason = format!("accept failed: {e} ({since} since the last report)");
+            events.push(crate::events::Event::new("accept_error", ("", name), reason, 0));
         }
-        let since = total - self.accept_errors_reported.swap(total, Relaxed);
-        let reason = format!("accept failed: {e} ({since} since the last report)");
-        events.push(crate::events::Event::new("accept_error", ("", name), reason, 0));
+    }
+
+    /// Count a connection closed for its PROXY header (`counter`: one of
+    /// `proxy`'s); queue a `proxy_refused` event naming the source and why,
+    /// at most one a second.
+    pub fn proxy_refused(&self, counter: &AtomicU64, name: &str, why: std::fmt::Arguments<'_>, events: &crate::events::EventLog) {
+        counter.fetch_add(1, Relaxed);
+        let p = &self.proxy;
+        let total = [&p.untrusted, &p.invalid, &p.timeout].iter().map(|c| c.load(Relaxed)).sum();
+        if let Some(since) = self.proxy_refused_reports.due(total) {
+            let reason = format!("{why} ({since} refused since the last report)");
+            events.push(crate::events::Event::new("proxy_refused", ("", name), reason, 0));
+        }
     }
 }
 
@@ -150,9 +200,35 @@ pub struct ListenerReport {
     pub no_route: u64,
     /// HTTP routes and their counters (empty for TCP listeners).
     pub routes: Vec<crate::http::stats::RouteReport>,
+    /// PROXY protocol counters (listeners that expect a header).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<ProxyReport>,
     /// TLS counters (termination or SNI passthrough listeners).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<crate::tls::stats::TlsReport>,
+}
+
+/// What became of the PROXY headers a listener expected (see [`ProxyCounters`]).
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct ProxyReport {
+    pub accepted: u64,
+    pub local: u64,
+    pub untrusted: u64,
+    pub invalid: u64,
+    pub timeout: u64,
+}
+
+impl ProxyCounters {
+    pub fn report(&self) -> ProxyReport {
+        ProxyReport {
+            accepted: self.accepted.load(Relaxed),
+            local: self.local.load(Relaxed),
+            untrusted: self.untrusted.load(Relaxed),
+            invalid: self.invalid.load(Relaxed),
+            timeout: self.timeout.load(Relaxed),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -229,7 +305,7 @@ mod tests {
         assert_eq!((e.kind, e.pool.as_str(), e.address.as_str()), ("accept_error", "", "front"));
         assert!(e.reason.contains("(1 since the last report)"), "{}", e.reason);
         // A second later the next failure reports the ones in between.
-        stats.accept_error_reported.store(crate::events::wall_ms() - 1000, Relaxed);
+        stats.accept_error_reports.at.store(crate::events::wall_ms() - 1000, Relaxed);
         stats.accept_failed("front", &emfile, &events);
         assert!(events.drain().events[0].reason.contains("(1000 since the last report)"));
     }

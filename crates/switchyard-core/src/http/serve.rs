@@ -6,6 +6,7 @@
 use super::proxy::{handle, Conn, IoState};
 use super::respond::Refusal;
 use crate::pipeline::frontend::{self, ClientStream};
+use crate::pipeline::proxied;
 use crate::shared::Shared;
 use crate::snapshot::Listener;
 use bytes::Bytes;
@@ -59,6 +60,23 @@ pub fn serve(
         io: IoState::default(),
     });
     serve_conn(conn, client, worker)
+}
+
+/// An HTTP listener behind another balancer: read the PROXY header first
+/// (the client is who it declares), then serve as [`serve`]. A refused
+/// connection is counted as accepted and closed.
+pub async fn serve_proxied(
+    shared: Arc<Shared>,
+    listener: Arc<Listener>,
+    name: Arc<str>,
+    client: TcpStream,
+    peer: SocketAddr,
+    worker: usize,
+) {
+    match proxied::receive_unless_closed(&shared, &listener, &name, &client, peer).await {
+        Some(origin) => serve(shared, listener, name, client, origin.map_or(peer, |o| o.src), worker).await,
+        None => drop(listener.stats.accepted.fetch_add(1, Relaxed)),
+    }
 }
 
 async fn serve_conn(conn: Arc<Conn>, client: TcpStream, worker: usize) {

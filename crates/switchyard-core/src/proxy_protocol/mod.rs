@@ -27,7 +27,10 @@
 //!   families become `TCP6` with the IPv4 address mapped, `::ffff:a.b.c.d`, as
 //!   HAProxy's `make_proxy_line_v1` does), v2 with TLVs in HAProxy's order
 //!   (CRC32C, ALPN, AUTHORITY, UNIQUE_ID, SSL, NETNS, then the others).
-#![allow(dead_code, unused_imports)] // used by the pipeline next
+
+// The pipeline uses `parse`, `write_v1`, `write_v2`; the allocating encoders, the LOCAL header,
+// the bare CRC function and the SSL client bits serve the tests and the fuzzer.
+#![allow(dead_code, unused_imports)]
 
 mod crc32c;
 mod encode;
