@@ -27,15 +27,16 @@ const USAGE = `usage: npm run bench -- [options]
   --duration S         seconds per wrk / iperf3 run (default 10)
   --threads 1,2        worker threads per proxy, each value run separately (default 1,2)
   --only a,b           peers: direct,floor,haproxy,haproxy-splice,haproxy-defer,nginx,node,switchyard,
-                       switchyard-defer (default all; the -defer ones run the close workload only,
-                       floor only ka and close at 1 thread); HTTP (L7, the http-* workloads only):
+                       switchyard-defer,haproxy-pp2,switchyard-pp2 (default all; the -defer ones run
+                       the close workload only, the -pp2 ones (PROXY v2 to the backends) ka and
+                       close, floor only ka and close at 1 thread); HTTP (L7, the http-* workloads only):
                        haproxy-http,nginx-http,caddy,node-http-proxy,switchyard-http
   --workloads list     ka,close,bulk,mem,cpu,tls-ka,tls-hs,tls-ka-rsa,tls-hs-rsa,
                        http-ka,http-close,http-routed,http-mem (default all)
   --idle-conns N       connections held for the memory workloads (default 10000)
   --switchyard-splice  auto|always|never for Switchyard's listeners (default auto)
   --switchyard-addon F load this addon instead of native/*.node (NAPI_RS_NATIVE_LIBRARY_PATH)
-  --base-port P        first port used (default 27100; backends P+1.., proxies P+100..)
+  --base-port P        first port used (default 27100; backends P+1..P+4 and P+11, proxies P+100..)
   --out DIR            where latest.{md,json,svg,png} go (default benches/results)
   --quick              1 round of 3 s: a smoke test
 `;
@@ -166,6 +167,8 @@ async function main() {
 
   const ports = {
     http: [opts.basePort + 1, opts.basePort + 2],
+    // the same backend behind `listen … proxy_protocol`: for the peers that send a PROXY header
+    ppHttp: [opts.basePort + 3, opts.basePort + 4],
     iperf: opts.basePort + 11,
   };
   if (opts.switchyardAddon) {
@@ -198,7 +201,7 @@ async function main() {
 
   const machine = machineInfo();
   // Switchyard's peers (L4 and HTTP): the same build
-  const syPeers = peers.filter((p) => p.name === 'switchyard' || p.name === 'switchyard-http');
+  const syPeers = peers.filter((p) => ['switchyard', 'switchyard-http', 'switchyard-pp2'].includes(p.name));
   const sy = syPeers[0];
   if (sy && !sy.unavailableReason) {
     const kind = switchyardBuildKind(switchyardAddon(ctx));
@@ -283,7 +286,7 @@ async function main() {
 
   if (runWorkloads.includes('http-routed')) ctx.routesScript = load.writeRoutesScript(workDir);
 
-  log('bench: starting backends (nginx return 200 on two ports, iperf3 -s)');
+  log('bench: starting backends (nginx return 200 on two ports and two proxy_protocol ones, iperf3 -s)');
   const backends = await startBackends(ctx);
 
   const busy = new Set();

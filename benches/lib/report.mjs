@@ -222,7 +222,8 @@ function table(L, { summary, peers, threads, metrics, notes }) {
   L.push(`| ${head.map((_, i) => (i ? '---:' : '---')).join(' | ')} |`);
   for (const peer of peers) {
     const e = summary[threads][peer.name];
-    if (!e || !inTable(peer, metrics[0])) continue;
+    // the PROXY-header peers have their own table (proxyProtocolTable), against their own base
+    if (!e || !inTable(peer, metrics[0]) || peer.proxyProtocolOf) continue;
     // a peer none of the selected workloads applies to (e.g. direct with only TLS workloads)
     if (e.status === 'ok' && metrics.every((m) => !e.metrics[m.key])) continue;
     const cells = [peer.label];
@@ -241,6 +242,55 @@ function table(L, { summary, peers, threads, metrics, notes }) {
       }
       for (const err of e.errors) notes.push(`${peer.label}: ${err}`);
     }
+    L.push(`| ${cells.join(' | ')} |`);
+  }
+  L.push('');
+}
+
+/** The PROXY-header table's columns: the metrics the header may cost (issue 16). */
+const PROXY_PROTOCOL_KEYS = ['ka_rps', 'close_cps', 'close_p99', 'close_cpu_us'];
+/** The peer whose ratio follows the slash in the PROXY-header table: HAProxy with the header too. */
+const PROXY_PROTOCOL_BASE = 'haproxy-pp2';
+
+/**
+ * The peers that send a PROXY v2 header to the backends (`proxyProtocolOf`), at `threads`: each
+ * cell's ratio is to the same proxy without the header in the same round (the header's cost),
+ * and Switchyard's also to HAProxy with the header. Errors of its peers go to `notes`.
+ */
+function proxyProtocolTable(L, { summary, peers, threads, metrics, notes }) {
+  const s = summary[threads];
+  const rows = peers.filter((p) => p.proxyProtocolOf && s[p.name]);
+  const cols = PROXY_PROTOCOL_KEYS.map((k) => metrics.find((m) => m.key === k)).filter(Boolean);
+  if (!rows.length || !cols.length) return;
+  const per = `${threads} worker thread${threads > 1 ? 's' : ''}`;
+  L.push(`### PROXY protocol v2 to the backends, ${per} per proxy`, '');
+  L.push(
+    'In parentheses: the median over rounds of the ratio to the same proxy without the header',
+    '(its cost: 1.00× = free), and after the slash the ratio to HAProxy + send-proxy-v2, both',
+    'measured in the same round.',
+    '',
+  );
+  const head = ['peer', ...cols.map((m) => `${m.head} ${m.better === 'higher' ? '↑' : '↓'}`)];
+  L.push(`| ${head.join(' | ')} |`, `| ${head.map((_, i) => (i ? '---:' : '---')).join(' | ')} |`);
+  const fmtRatio = (r) => (r == null ? '—' : `${r.toFixed(2)}×`);
+  for (const peer of rows) {
+    const e = s[peer.name];
+    if (e.status !== 'ok') {
+      L.push(`| ${[peer.label, e.status.replace(/\|/g, '/'), ...cols.slice(1).map(() => '—')].join(' | ')} |`);
+      continue;
+    }
+    const cells = [peer.label];
+    for (const m of cols) {
+      const v = e.metrics[m.key];
+      if (!v || !takesPart(peer, m.wl, threads)) cells.push('n/a');
+      else if (v.median == null) cells.push('failed');
+      else {
+        const ratios = [pairRatio(s, m.key, peer.name, peer.proxyProtocolOf)];
+        if (peer.name !== PROXY_PROTOCOL_BASE) ratios.push(pairRatio(s, m.key, peer.name, PROXY_PROTOCOL_BASE));
+        cells.push(`${fmtNum(v.median, m.digits)} (${ratios.map(fmtRatio).join(' / ')})`);
+      }
+    }
+    for (const err of e.errors) notes.push(`${peer.label}: ${err}`);
     L.push(`| ${cells.join(' | ')} |`);
   }
   L.push('');
@@ -296,6 +346,7 @@ export function markdown({ machine, config, summary, peers, threadsList, workloa
       table(L, { summary, peers, threads, metrics: l4Metrics, notes });
       const checks = targetChecks(summary, threads);
       if (checks?.length) targetsTable(L, `Targets for Switchyard at ${threads} thread${threads > 1 ? 's' : ''} (issue 3; TLS: issue 7):`, checks);
+      proxyProtocolTable(L, { summary, peers, threads, metrics: l4Metrics, notes });
     }
     if (httpMetrics.length) {
       L.push(`### HTTP (L7), ${per} per proxy`, '');
@@ -344,8 +395,9 @@ function esc(s) {
 /** Grouped bars of the ratios (one panel per thread count); returns { svg, rects } for the PNG. */
 export function chart({ summary, peers, threadsList, workloads }) {
   const metrics = activeMetrics(workloads);
-  const shown = peers.filter((p) =>
-    threadsList.some((t) => summary[t][p.name]?.status === 'ok' && metrics.some((m) => summary[t][p.name].metrics[m.key])),
+  // the PROXY-header peers' ratios are to their own base, in their own table: not charted
+  const shown = peers.filter(
+    (p) => !p.proxyProtocolOf && threadsList.some((t) => summary[t][p.name]?.status === 'ok' && metrics.some((m) => summary[t][p.name].metrics[m.key])),
   );
   const barW = 14;
   // each metric's bars: the peers of its table (HTTP metrics: the HTTP peers and direct)
