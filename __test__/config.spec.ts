@@ -81,6 +81,8 @@ const expected = {
       health_check: null,
       http: { key: null, sticky: null, host: null, max_idle_per_backend: 32, idle_timeout_ms: 4_000, eject_after_5xx: 0, error_rate: null },
       proxy_protocol: null,
+      max_connections: null,
+      queue: null,
       backends: [
         { address: '10.0.0.1:80', weight: 1, backup: false, state: 'ready', health_check: null },
         { address: '10.0.0.2:80', weight: 1, backup: false, state: 'ready', health_check: null },
@@ -183,6 +185,25 @@ describe('validateConfig issues', () => {
     expectIssue(() => validateConfig(cfg, 'cfg.yaml'), 'pools.api.backends[0].wieght', '"wieght"');
     expect(err.issues).toHaveLength(3); // all collected, not just the first
     expect(err.message).toContain('cfg.yaml: listeners.web.adress');
+  });
+
+  it('resolves connection limits and the queue, and rejects a queue with nothing to wait for', () => {
+    const cfg = base() as any;
+    cfg.pools.api.max_connections = 50;
+    cfg.pools.api.connect_timeout = '3s';
+    cfg.pools.api.queue = { max: 20 };
+    cfg.pools.api.backends[1].max_connections = 80;
+    const pool = validateConfig(cfg, 's').pools[0]!;
+    // The queue's timeout defaults to the pool's connect_timeout, as HAProxy's timeout queue.
+    expect([pool.max_connections, pool.queue, pool.backends[1]!.max_connections]).toEqual([50, { max: 20, timeout_ms: 3000 }, 80]);
+    const alone = base() as any;
+    alone.pools.api.queue = { timeout: '1s' };
+    expectIssue(() => validateConfig(alone, 's'), 'pools.api.queue', 'sets no max_connections');
+    const bad = base() as any;
+    bad.pools.api.max_connections = 0;
+    bad.pools.api.queue = { max: -1, timeout: 'soon' };
+    const err = expectIssue(() => validateConfig(bad, 's'), 'pools.api.max_connections', '0');
+    expect(err.issues.map((i) => i.path)).toEqual(expect.arrayContaining(['pools.api.queue.max', 'pools.api.queue.timeout']));
   });
 
   it('rejects bad addresses', () => {

@@ -220,12 +220,20 @@ export function collect(lb: AdminTarget): Family[] {
   const pShareMin = fam('switchyard_pool_share_min_ratio', 'gauge', 'Smallest share (0..1) of new connections/keys of a primary backend of the pool (table balance; 1/N is perfect).');
   const pShareMax = fam('switchyard_pool_share_max_ratio', 'gauge', 'Largest share (0..1) of new connections/keys of a primary backend of the pool (table balance; 1/N is perfect).');
   const pActive = fam('switchyard_pool_connections_active', 'gauge', 'Connections of the pool open now.');
+  const pQueue = fam('switchyard_pool_queue_waiting', 'gauge', 'Clients waiting in the pool\'s queue now (every backend they could use is at its max_connections).');
+  const pQueued = fam('switchyard_pool_queued_total', 'counter', 'Clients that waited in the pool\'s queue (served or refused).');
+  const pQueueWait = fam('switchyard_pool_queue_wait_seconds_total', 'counter', 'Total time clients waited in the pool\'s queue; divided by switchyard_pool_queued_total: the mean wait.');
+  const pQueueRefused = fam('switchyard_pool_queue_refused_total', 'counter', 'Clients refused by the pool\'s queue, by reason: timeout (no slot freed in time), full (the queue was full, or there is none).');
 
   for (const p of stats.pools) {
     const pl = { pool: p.name };
     pShareMin.samples.push([pl, p.share_min]);
     pShareMax.samples.push([pl, p.share_max]);
     pActive.samples.push([pl, p.active]);
+    pQueue.samples.push([pl, p.queue.waiting]);
+    pQueued.samples.push([pl, p.queue.queued]);
+    pQueueWait.samples.push([pl, p.queue.wait_ms / 1000]);
+    pQueueRefused.samples.push([{ ...pl, reason: 'timeout' }, p.queue.timeouts], [{ ...pl, reason: 'full' }, p.queue.full]);
     for (const b of p.backends) {
       const labels = { pool: p.name, backend: b.address };
       bTotal.samples.push([labels, b.total]);
@@ -308,6 +316,10 @@ export function collect(lb: AdminTarget): Family[] {
     rRetries,
     certExpiry,
     pActive,
+    pQueue,
+    pQueued,
+    pQueueWait,
+    pQueueRefused,
     pShareMin,
     pShareMax,
     bTotal,

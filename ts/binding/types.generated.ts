@@ -223,9 +223,29 @@ http: HttpPoolConfig | null,
  * Write a PROXY protocol header before the first byte to each backend
  * connection (TCP listeners only: HTTP reuses backend connections).
  */
-proxy_protocol: ProxyVersion | null, };
+proxy_protocol: ProxyVersion | null, 
+/**
+ * Most connections (HTTP: requests in flight) per backend, unless the
+ * backend sets its own; a full backend is skipped (HAProxy `maxconn`).
+ */
+max_connections: number | null, 
+/**
+ * When every backend that could take a client is full: wait in a FIFO
+ * queue (HAProxy `maxqueue`, `timeout queue`); absent: refuse at once.
+ */
+queue: QueueConfig | null, };
 
 export type ProxyVersion = "v1" | "v2";
+
+export type QueueConfig = { 
+/**
+ * Most clients waiting; one more is refused at once.
+ */
+max: number, 
+/**
+ * How long a client waits for a free backend before it is refused.
+ */
+timeout_ms: number, };
 
 export type Algorithm = "round_robin" | "weighted_round_robin" | "least_connections" | "random" | "power_of_two" | "ip_hash" | "consistent_hash" | "maglev";
 
@@ -269,7 +289,12 @@ export type BackendConfig = { address: string, weight: number, backup: boolean,
 /**
  * ready, drain or maint.
  */
-state: AdminState, };
+state: AdminState, 
+/**
+ * Most connections (HTTP: requests in flight) to this backend; default:
+ * the pool's `max_connections`.
+ */
+max_connections: number | null, };
 
 export type HttpPoolConfig = { 
 /**
@@ -368,14 +393,36 @@ export type TlsReport = { handshakes: number, resumed: number, tls12: number, tl
 
 export type ProxyReport = { accepted: number, local: number, untrusted: number, invalid: number, timeout: number, };
 
+export type QueueReport = { 
+/**
+ * Waiting now.
+ */
+waiting: number, 
+/**
+ * Clients that waited (served or refused) since start, and their total wait.
+ */
+queued: number, wait_ms: number, 
+/**
+ * Refused after the queue timeout; refused at once (the queue was full).
+ */
+timeouts: number, full: number, };
+
 export type PoolReport = { name: string, algorithm: Algorithm, active: number, 
 /**
  * Smallest and largest share of new keys/connections an available
  * primary backend gets now (balance; 1/N each is perfect).
  */
-share_min: number, share_max: number, backends: Array<BackendReport>, };
+share_min: number, share_max: number, backends: Array<BackendReport>, 
+/**
+ * Clients waiting for a backend slot (pools with `max_connections`).
+ */
+queue: QueueReport, };
 
-export type BackendReport = { address: string, weight: number, backup: boolean, 
+export type BackendReport = { address: string, 
+/**
+ * Most connections (HTTP: requests in flight) at once; 0: no limit.
+ */
+max_connections: number, weight: number, backup: boolean, 
 /**
  * Share of new keys/connections this backend gets with all eligible.
  */

@@ -35,11 +35,14 @@ export function enginePool(p: ResolvedPool, weights?: WeightOverrides, backendTl
     // A request key, like hash_key, only for the algorithms that hash (a plan may change the algorithm).
     http: { ...p.http, key: reads(p.algorithm, 'hash_key') ? p.http.key : null },
     proxy_protocol: p.proxy_protocol,
+    max_connections: p.max_connections,
+    queue: p.queue,
     backends: p.backends.map((b) => ({
       address: b.address,
       weight: weights?.get(`${p.name}/${b.address}`) ?? b.weight,
       backup: b.backup,
       state: b.state,
+      max_connections: b.max_connections ?? null,
     })),
   };
 }

@@ -317,9 +317,16 @@ export const BACKEND = object(
     backup: bool('Used only when no primary backend is available.', D.backup),
     state: oneOf(['ready', 'drain', 'maint'], 'Operator state: ready takes traffic, drain and maint take no new connections.', D.state),
     health_check: HEALTH_CHECK,
+    max_connections: int(1, 10_000_000, "Most connections (HTTP: requests in flight) to this backend at once; default: the pool's max_connections."),
   },
   ['address'],
 );
+
+/** `queue` of a pool: clients waiting while every backend is at its max_connections. */
+export const QUEUE = object('When every backend a client could use is at its max_connections: wait here, first come first served (HAProxy maxqueue, timeout queue).', {
+  max: int(0, 10_000_000, 'Most clients waiting; one more is refused at once.', D.queue_max),
+  timeout: duration(1, HOUR_MS, "How long a client waits for a free backend before it is refused (default: the pool's connect_timeout, as HAProxy's timeout queue)."),
+});
 
 /** `backends_from` of a pool: backends from DNS SRV records. */
 export const BACKENDS_FROM = object(
@@ -376,6 +383,8 @@ export const POOL = object(
     sticky: STICKY,
     host_header: str("HTTP listeners: send this Host to the backends (default: the client's).", { pattern: '^[\\x21-\\x7e]+$', maxLength: 255 }),
     keepalive: KEEPALIVE,
+    max_connections: int(1, 10_000_000, 'Most connections (HTTP: requests in flight) per backend at once (HAProxy maxconn): a full backend is skipped; when all are full, clients wait in the queue or are refused.'),
+    queue: QUEUE,
     proxy_protocol: oneOf(['v1', 'v2'], 'Write a PROXY protocol header (v1 text, v2 binary with TLS facts where TLS was terminated) before the first byte to each backend connection. Pools of tcp listeners only.'),
   },
 );

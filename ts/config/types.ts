@@ -37,7 +37,7 @@ export type { Duration, DurationUnit } from './duration.js';
  * says what each does and reads), `HashKey` (what keyed algorithms hash).
  */
 export type { AcceptMode, Algorithm, HashKey, Protocol, ProxyVersion, SpliceMode } from '../binding/types.generated.js';
-import type { AcceptMode, AdminState, Algorithm, HashKey, HttpListenerConfig, HttpPoolConfig, OnDown, Protocol, ProxyAcceptConfig, ProxyVersion, SpliceMode } from '../binding/types.generated.js';
+import type { AcceptMode, AdminState, Algorithm, HashKey, HttpListenerConfig, HttpPoolConfig, OnDown, Protocol, ProxyAcceptConfig, ProxyVersion, QueueConfig, SpliceMode } from '../binding/types.generated.js';
 import type { Size } from './size.js';
 export type { Size } from './size.js';
 
@@ -227,6 +227,8 @@ export interface BackendConfig {
   state?: BackendState;
   /** Override of the pool's `health_check`, deep-merged over it (may also be given alone). */
   health_check?: HealthCheckConfig;
+  /** Most connections (HTTP: requests in flight) at once; default: the pool's. */
+  max_connections?: number;
 }
 
 /** A pool of backends and how to choose among them. */
@@ -278,6 +280,10 @@ export interface PoolConfig {
   /** Write a PROXY protocol header before the first byte to each backend connection (pools of
    * tcp listeners only: HTTP reuses backend connections across clients). */
   proxy_protocol?: ProxyVersion;
+  /** Most connections (HTTP: requests in flight) per backend at once (HAProxy `maxconn`). */
+  max_connections?: number;
+  /** Clients waiting while every backend is full (HAProxy `maxqueue`, `timeout queue`). */
+  queue?: { max?: number; timeout?: Duration };
 }
 
 /** The whole configuration, as written in YAML, JSON or `defineConfig({...})`. */
@@ -345,6 +351,8 @@ export interface ResolvedBackend {
   state: BackendState;
   /** The effective active check (the pool's merged with the backend's); null: not checked. */
   health_check: ResolvedHealthCheck | null;
+  /** Its own connection limit, overriding the pool's; absent: the pool's. */
+  max_connections?: number;
 }
 
 /** Passive policy after validation (durations in ms). */
@@ -384,6 +392,10 @@ export interface ResolvedPool {
   http: ResolvedPoolHttp;
   /** The PROXY protocol header written to each backend connection; null: none. */
   proxy_protocol: ProxyVersion | null;
+  /** Connections (HTTP: requests in flight) per backend; null: no limit. */
+  max_connections: number | null;
+  /** Waiting while all backends are full; null: refuse at once. */
+  queue: QueueConfig | null;
 }
 
 /** The validated configuration that crosses into Rust as JSON. */

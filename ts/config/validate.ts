@@ -13,6 +13,7 @@ import { BACKEND, CONFIG, LISTENER, PASSIVE, POOL, keysOf } from './fields.js';
 import { checkAdmin } from './admin.js';
 import { checkHttpUse, checkListenerHttp, checkPoolHttp, poolHashKey } from './http.js';
 import { checkProxyAccept, checkProxyUse, checkProxyVersion } from './proxy.js';
+import { backendLimit, checkPoolLimits, checkQueueUse } from './limits.js';
 import { checkBackendsFrom, checkDns, nameSource } from '../dns/config.js';
 import type { ResolvedDnsSource } from '../dns/types.js';
 import type { AcceptMode, Algorithm, BackendState, HashKey, OnDown, ResolvedBackend, ResolvedConfig, ResolvedListener, ResolvedPool, SpliceMode } from './types.js';
@@ -75,6 +76,8 @@ function checkPool(c: Checker, name: string, raw: unknown, base: string): Resolv
     backends: [],
     http: { key: null, sticky: null, host: null, ...DEFAULTS.pool_http },
     proxy_protocol: null,
+    max_connections: null,
+    queue: null,
   };
   const p = c.object(raw, path, 'a pool object');
   if (!p) return pool;
@@ -92,6 +95,7 @@ function checkPool(c: Checker, name: string, raw: unknown, base: string): Resolv
   pool.hash_key = keys.hash_key;
   pool.http = checkPoolHttp(c, path, p, keys.key, base);
   pool.proxy_protocol = checkProxyVersion(c, p.proxy_protocol, `${path}.proxy_protocol`);
+  Object.assign(pool, checkPoolLimits(c, p, path, pool.connect_timeout_ms));
   const { virtual_nodes: vn, table_size: ts, max_balance_factor: maxFactor, percent } = LIMITS;
   pool.virtual_nodes = c.int(p.virtual_nodes, `${path}.virtual_nodes`, vn.min, vn.max, vn.default);
   pool.table_size = c.int(p.table_size, `${path}.table_size`, ts.min, ts.max, ts.default);
@@ -154,6 +158,7 @@ function checkPool(c: Checker, name: string, raw: unknown, base: string): Resolv
       backup: c.bool(b.backup, `${bpath}.backup`, DEFAULTS.backup),
       state: c.oneOf(b.state, `${bpath}.state`, BACKEND_STATES, DEFAULTS.state),
       health_check: backendHealthCheck(c, check, b.health_check, `${bpath}.health_check`),
+      ...backendLimit(c, b.max_connections, `${bpath}.max_connections`),
     };
     if (text !== undefined) {
       const first = seen.get(text);
@@ -254,6 +259,7 @@ export function validateConfig(raw: unknown, source: string): ResolvedConfig {
   // Resolver settings only where they matter: a config without names resolves nothing.
   checkHttpUse(c, listeners, pools, optionReaders('hash_key'));
   checkProxyUse(c, listeners, pools);
+  checkQueueUse(c, pools);
 
   const dns = top.dns !== undefined || pools.some((p) => p.dns_sources) ? checkDns(c, top.dns) : undefined;
 

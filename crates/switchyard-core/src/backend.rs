@@ -17,6 +17,8 @@ pub struct Backend {
     pub state: AdminState,
     pub stats: Arc<BackendStats>,
     pub health: Arc<BackendHealth>,
+    /// Most connections (HTTP: requests in flight) at once; 0: no limit.
+    pub max_conns: u64,
 }
 
 impl Backend {
@@ -24,6 +26,31 @@ impl Backend {
     #[inline]
     pub fn available(&self) -> bool {
         self.state == AdminState::Ready && self.health.usable()
+    }
+
+    /// Below its connection limit (always, without one).
+    #[inline]
+    pub fn has_room(&self) -> bool {
+        self.max_conns == 0 || self.stats.active.load(Relaxed) < self.max_conns
+    }
+
+    /// Count one more connection (HTTP: request) on the backend, unless that
+    /// would pass its limit: the slot is taken before connecting, so
+    /// concurrent clients never overshoot. Undo with [`Backend::release`].
+    #[inline]
+    pub fn reserve(&self) -> bool {
+        let active = &self.stats.active;
+        if self.max_conns == 0 {
+            active.fetch_add(1, Relaxed);
+            return true;
+        }
+        active.fetch_update(Relaxed, Relaxed, |n| (n < self.max_conns).then_some(n + 1)).is_ok()
+    }
+
+    /// Give back a slot taken by [`Backend::reserve`].
+    #[inline]
+    pub fn release(&self) {
+        self.stats.active.fetch_sub(1, Relaxed);
     }
 }
 
@@ -38,6 +65,7 @@ impl Backend {
         let left = b.health.ejection_left();
         BackendReport {
             address: b.addr.to_string(),
+            max_connections: b.max_conns,
             weight: b.weight,
             backup: b.backup,
             share,

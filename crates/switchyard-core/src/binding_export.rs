@@ -9,7 +9,7 @@
 use crate::access::{AccessBatch, AccessRecord, Ended, HttpRecord};
 use crate::catalog::{self, Algorithm, HashKey};
 use crate::config::{
-    AcceptMode, BackendConfig, EngineConfig, ListenerConfig, PoolConfig, ProxyAcceptConfig, ProxyVersion, SniRoute, SpliceMode,
+    AcceptMode, BackendConfig, EngineConfig, ListenerConfig, PoolConfig, ProxyAcceptConfig, ProxyVersion, QueueConfig, SniRoute, SpliceMode,
 };
 use crate::engine::HealthUpdate;
 use crate::error::{Error, ErrorCode, Issue};
@@ -21,7 +21,7 @@ use crate::http::config::{
 };
 use crate::http::stats::RouteReport;
 use crate::plan::{PlanReport, PlanRequest, Share};
-use crate::stats::{BackendReport, BuildReport, ListenerReport, PoolReport, ProxyReport, StatsReport};
+use crate::stats::{BackendReport, BuildReport, ListenerReport, PoolReport, ProxyReport, QueueReport, StatsReport};
 use crate::tls::stats::TlsReport;
 use crate::tls::{BackendTlsConfig, CertConfig, TlsConfig};
 use std::path::PathBuf;
@@ -55,6 +55,7 @@ fn types_ts() -> String {
         decl::<CertConfig>(),
         decl::<PoolConfig>(),
         decl::<ProxyVersion>(),
+        decl::<QueueConfig>(),
         decl::<Algorithm>(),
         decl::<HashKey>(),
         decl::<PassiveConfig>(),
@@ -69,6 +70,7 @@ fn types_ts() -> String {
         decl::<ListenerReport>(),
         decl::<TlsReport>(),
         decl::<ProxyReport>(),
+        decl::<QueueReport>(),
         decl::<PoolReport>(),
         decl::<BackendReport>(),
         decl::<BuildReport>(),

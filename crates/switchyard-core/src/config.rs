@@ -175,6 +175,25 @@ pub struct PoolConfig {
     /// connection (TCP listeners only: HTTP reuses backend connections).
     #[serde(default)]
     pub proxy_protocol: Option<ProxyVersion>,
+    /// Most connections (HTTP: requests in flight) per backend, unless the
+    /// backend sets its own; a full backend is skipped (HAProxy `maxconn`).
+    #[serde(default)]
+    pub max_connections: Option<u32>,
+    /// When every backend that could take a client is full: wait in a FIFO
+    /// queue (HAProxy `maxqueue`, `timeout queue`); absent: refuse at once.
+    #[serde(default)]
+    pub queue: Option<QueueConfig>,
+}
+
+/// The queue of a pool whose backends are full.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Most clients waiting; one more is refused at once.
+    pub max: u32,
+    /// How long a client waits for a free backend before it is refused.
+    pub timeout_ms: u64,
 }
 
 /// One backend of a pool.
@@ -188,6 +207,10 @@ pub struct BackendConfig {
     /// ready, drain or maint.
     #[serde(default)]
     pub state: AdminState,
+    /// Most connections (HTTP: requests in flight) to this backend; default:
+    /// the pool's `max_connections`.
+    #[serde(default)]
+    pub max_connections: Option<u32>,
 }
 
 impl EngineConfig {

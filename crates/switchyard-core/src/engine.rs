@@ -303,6 +303,7 @@ fn pool_report(p: &Pool) -> PoolReport {
         share_min: primaries().fold(f64::INFINITY, f64::min).min(1.0),
         share_max: primaries().fold(0.0, f64::max),
         backends: p.backends.iter().zip(&shares).zip(&p.http.idle).map(|((b, &share), idle)| b.report(share, idle.len())).collect(),
+        queue: p.queue.report(),
     }
 }
 

@@ -42,6 +42,7 @@ mod listeners;
 mod net;
 mod pipeline;
 mod proxy_protocol;
+mod queue;
 mod shared;
 mod tls;
 mod tracker;

@@ -7,6 +7,7 @@
 use crate::health::BackendHealth;
 use crate::http::pool::IdleConns;
 use crate::http::stats::RouteStats;
+use crate::queue::PoolQueue;
 use crate::stats::{BackendStats, BuildCounters, ListenerStats};
 use crate::tls::server::TlsShared;
 use std::collections::HashMap;
@@ -25,6 +26,8 @@ pub struct Registry {
     backends: Mutex<HashMap<(String, SocketAddr), BackendShared>>,
     listeners: Mutex<HashMap<String, Arc<ListenerStats>>>,
     pools: Mutex<HashMap<String, Arc<AtomicU64>>>,
+    /// Per pool: clients waiting for a backend slot.
+    queues: Mutex<HashMap<String, Arc<PoolQueue>>>,
     tls: Mutex<HashMap<String, Arc<TlsShared>>>,
     /// HTTP keep-alive connections per backend.
     idle: Mutex<HashMap<(String, SocketAddr), Arc<IdleConns>>>,
@@ -72,6 +75,11 @@ impl Registry {
         let mut m = self.pools.lock().unwrap_or_else(|p| p.into_inner());
         m.entry(pool.to_owned()).or_default().clone()
     }
+    /// The queue of a pool, created on first use.
+    pub fn pool_queue(&self, pool: &str) -> Arc<PoolQueue> {
+        let mut m = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(pool.to_owned()).or_default().clone()
+    }
     /// Forget counters of backends and listeners that left the configuration.
     /// Live connections keep their own `Arc`s, so nothing they count is lost mid-flight.
     pub fn retain(
@@ -81,6 +89,7 @@ impl Registry {
         keep_listener: impl Fn(&str) -> bool,
     ) {
         self.pools.lock().unwrap_or_else(|p| p.into_inner()).retain(|p, _| keep_pool(p));
+        self.queues.lock().unwrap_or_else(|p| p.into_inner()).retain(|p, _| keep_pool(p));
         self.backends.lock().unwrap_or_else(|p| p.into_inner()).retain(|(p, a), _| keep_backend(p, a));
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).retain(|(p, a), _| keep_backend(p, a));
         self.routes.lock().unwrap_or_else(|p| p.into_inner()).retain(|(l, _), _| keep_listener(l));

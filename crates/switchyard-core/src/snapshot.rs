@@ -47,6 +47,13 @@ pub struct Pool {
     pub backend_tls: Option<BackendTls>,
     /// Live connections of the whole pool (bounded load); survives swaps.
     pub active: Arc<AtomicU64>,
+    /// Some backend has a connection limit (then a full pool may queue).
+    pub limited: bool,
+    /// Clients waiting for a backend slot; survives swaps.
+    pub queue: Arc<crate::queue::PoolQueue>,
+    /// Most waiters (0: refuse at once when full) and how long each waits.
+    pub queue_max: u64,
+    pub queue_timeout: Duration,
     /// What HTTP listeners use: request key, sticky cookie, keep-alive pools.
     pub http: crate::http::pool::HttpPool,
 }
@@ -66,7 +73,8 @@ impl Pool {
                 if b.state != AdminState::Drain {
                     health.drain_reset();
                 }
-                Backend { addr, weight: b.weight, backup: b.backup, state: b.state, stats, health }
+                let max_conns = b.max_connections.or(p.max_connections).unwrap_or(0) as u64;
+                Backend { addr, weight: b.weight, backup: b.backup, state: b.state, stats, health, max_conns }
             })
             .collect();
         let params = BuildParams {
@@ -77,6 +85,7 @@ impl Pool {
             pool_active: registry.pool_active(&p.name),
             names: backends.iter().map(|b| b.addr.to_string()).collect(),
         };
+        let backends_limited = backends.iter().any(|b| b.max_conns > 0);
         let primary = select::build(&params, Members::of_tier(&backends, false));
         let backup = select::build(&params, Members::of_tier(&backends, true));
         let idle = backends.iter().map(|b| registry.idle_conns(&p.name, b.addr)).collect();
@@ -100,6 +109,10 @@ impl Pool {
             on_down: p.on_down,
             backend_tls,
             active: params.pool_active,
+            limited: backends_limited,
+            queue: registry.pool_queue(&p.name),
+            queue_max: p.queue.as_ref().map_or(0, |q| q.max as u64),
+            queue_timeout: Duration::from_millis(p.queue.as_ref().map_or(0, |q| q.timeout_ms)),
             http,
         })
     }
@@ -124,7 +137,7 @@ impl Pool {
     /// maintenance may be picked, healthy or not.
     pub fn pick(&self, ctx: &PickContext, tried: &[usize], primaries: bool) -> Option<usize> {
         let b = &self.backends;
-        let eligible = |i: usize| !tried.contains(&i) && b[i].available();
+        let eligible = |i: usize| !tried.contains(&i) && b[i].available() && b[i].has_room();
         let primary = if primaries { self.primary.pick(ctx, b, &eligible) } else { None };
         primary.or_else(|| self.backup.pick(ctx, b, &eligible)).or_else(|| if primaries { self.panic_pick(ctx, tried) } else { None })
     }
@@ -135,12 +148,33 @@ impl Pool {
     /// moves on to the backup servers the same way), so a backup takes the
     /// client even while dead primaries are not yet known to be down.
     pub fn next_attempt(&self, ctx: &PickContext, tried: &[usize]) -> Option<usize> {
-        let attempts = self.retries as usize + 1;
-        let on_primaries = tried.iter().filter(|&&i| !self.backends[i].backup).count();
-        if tried.len() - on_primaries >= attempts {
+        if !self.has_budget(tried) {
             return None;
         }
-        self.pick(ctx, tried, on_primaries < attempts)
+        let on_primaries = tried.iter().filter(|&&i| !self.backends[i].backup).count();
+        self.pick(ctx, tried, on_primaries < self.retries as usize + 1)
+    }
+
+    /// Whether a client that found no backend (after `tried`) should queue:
+    /// the pool limits connections, attempts remain, and some backend it
+    /// could use is only full.
+    pub fn waits_for_room(&self, tried: &[usize]) -> bool {
+        self.limited
+            && self.has_budget(tried)
+            && self.backends.iter().enumerate().any(|(i, b)| !tried.contains(&i) && b.available() && !b.has_room())
+    }
+
+    /// Wait in the pool's queue until a backend not in `tried` has room.
+    pub async fn wait_for_room(&self, tried: &[usize]) -> std::result::Result<(), crate::queue::Refused> {
+        let room = || self.backends.iter().enumerate().any(|(i, b)| !tried.contains(&i) && b.available() && b.has_room());
+        self.queue.wait(self.queue_max, self.queue_timeout, room).await
+    }
+
+    /// Attempts remain for a client that tried `tried` (see `next_attempt`).
+    fn has_budget(&self, tried: &[usize]) -> bool {
+        let attempts = self.retries as usize + 1;
+        let on_primaries = tried.iter().filter(|&&i| !self.backends[i].backup).count();
+        tried.len() - on_primaries < attempts
     }
 
     /// Share of new keys/connections each backend gets now, indexed like

@@ -44,11 +44,11 @@ impl BackendStats {
         self.connects.fetch_add(1, Relaxed);
     }
 
-    /// Record an L4 connection established in `took`: connected and active.
+    /// Record an L4 connection established in `took` (its slot in `active`
+    /// was taken before connecting, see `Backend::reserve`).
     pub fn connected(&self, took: Duration) {
         self.connect_took(took);
         self.total.fetch_add(1, Relaxed);
-        self.active.fetch_add(1, Relaxed);
     }
 }
 
@@ -242,12 +242,30 @@ pub struct PoolReport {
     pub share_min: f64,
     pub share_max: f64,
     pub backends: Vec<BackendReport>,
+    /// Clients waiting for a backend slot (pools with `max_connections`).
+    pub queue: QueueReport,
+}
+
+/// A pool's queue (see `crate::queue`).
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct QueueReport {
+    /// Waiting now.
+    pub waiting: u64,
+    /// Clients that waited (served or refused) since start, and their total wait.
+    pub queued: u64,
+    pub wait_ms: f64,
+    /// Refused after the queue timeout; refused at once (the queue was full).
+    pub timeouts: u64,
+    pub full: u64,
 }
 
 #[derive(Debug, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct BackendReport {
     pub address: String,
+    /// Most connections (HTTP: requests in flight) at once; 0: no limit.
+    pub max_connections: u64,
     pub weight: u32,
     pub backup: bool,
     /// Share of new keys/connections this backend gets with all eligible.

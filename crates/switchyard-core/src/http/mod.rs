@@ -36,18 +36,20 @@ pub struct InFlight {
 }
 
 impl InFlight {
-    pub fn new(pool: Arc<Pool>, i: usize) -> InFlight {
-        let b = &pool.backends[i];
-        b.stats.active.fetch_add(1, Relaxed);
-        b.stats.total.fetch_add(1, Relaxed);
+    /// Take a slot on backend `i` (see `Backend::reserve`); `None`: it is full.
+    pub fn reserve(pool: Arc<Pool>, i: usize) -> Option<InFlight> {
+        if !pool.backends[i].reserve() {
+            return None;
+        }
         pool.active.fetch_add(1, Relaxed);
-        InFlight { pool, i }
+        Some(InFlight { pool, i })
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.pool.backends[self.i].stats.active.fetch_sub(1, Relaxed);
+        self.pool.backends[self.i].release();
         self.pool.active.fetch_sub(1, Relaxed);
+        self.pool.queue.released();
     }
 }

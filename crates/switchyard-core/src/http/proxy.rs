@@ -195,8 +195,17 @@ async fn proxy(conn: &Conn, route: &Route, mut req: Request<Incoming>, log: Opti
     loop {
         let next = pin.take().or_else(|| pool.next_attempt(&ctx, &tried));
         let Some(i) = next else {
+            // Only full backends left: wait in the pool's queue (HAProxy maxconn/maxqueue).
+            if pool.waits_for_room(&tried) {
+                match pool.wait_for_room(&tried).await {
+                    Ok(()) => continue,
+                    Err(_) => return (Refusal::QueueRefused.response(), None),
+                }
+            }
             return (Refusal::NoBackend.response(), None);
         };
+        // The slot first (requests in flight per backend); full since the pick: pick again.
+        let Some(in_flight) = InFlight::reserve(Arc::clone(pool), i) else { continue };
         tried.push(i);
         let b = &pool.backends[i];
         let Some(mut tx) = checkout_or_connect(pool, i, upgrade, conn).await else {
@@ -207,7 +216,7 @@ async fn proxy(conn: &Conn, route: &Route, mut req: Request<Incoming>, log: Opti
         }
         let head = if resendable { parts.clone() } else { parts.take() };
         let out = Request::from_parts(head.expect("a head while attempts remain"), body.take().unwrap_or_else(respond::empty));
-        let in_flight = InFlight::new(Arc::clone(pool), i);
+        b.stats.total.fetch_add(1, Relaxed);
         let sent = tokio::time::timeout(std::time::Duration::from_millis(cfg.request_timeout_ms), tx.try_send_request(out)).await;
         let response = match sent {
             Err(_) => return (Refusal::Timeout.response(), Some(b.addr)),

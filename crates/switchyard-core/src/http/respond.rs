@@ -27,6 +27,8 @@ pub enum Refusal {
     BadGateway,
     /// 503: no backend could be reached.
     NoBackend,
+    /// 503: every backend was full and the pool's queue was full or timed out.
+    QueueRefused,
     /// 504: the backend did not answer within the request timeout.
     Timeout,
 }
@@ -41,7 +43,7 @@ impl Refusal {
             Refusal::HeaderTimeout => StatusCode::REQUEST_TIMEOUT,
             Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::BadGateway => StatusCode::BAD_GATEWAY,
-            Refusal::NoBackend => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::NoBackend | Refusal::QueueRefused => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::Timeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -56,6 +58,7 @@ impl Refusal {
             Refusal::TooLarge => "payload_too_large",
             Refusal::BadGateway => "bad_gateway",
             Refusal::NoBackend => "no_backend",
+            Refusal::QueueRefused => "queue_full",
             Refusal::Timeout => "gateway_timeout",
         }
     }
@@ -70,6 +73,7 @@ impl Refusal {
             Refusal::TooLarge => "the request body is larger than this route allows",
             Refusal::BadGateway => "the backend failed to answer",
             Refusal::NoBackend => "no backend is available",
+            Refusal::QueueRefused => "every backend is at its connection limit and the queue is full or timed out",
             Refusal::Timeout => "the backend did not answer in time",
         }
     }

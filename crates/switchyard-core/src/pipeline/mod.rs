@@ -275,7 +275,8 @@ async fn reconnect<'p>(
 fn no_upstream<'l>(listener: &Listener, pool: &'l Pool, why: NoUpstream) -> Done<'l> {
     let s = &listener.stats;
     let (counter, ended) = match why {
-        NoUpstream::NoBackend => (&s.no_backend, Ended::NoBackend),
+        // A queue refusal is counted by reason on the pool's queue too.
+        NoUpstream::NoBackend | NoUpstream::Queue(_) => (&s.no_backend, Ended::NoBackend),
         NoUpstream::Local => (&s.local_errors, Ended::LocalError),
     };
     counter.fetch_add(1, Relaxed);

@@ -37,8 +37,9 @@ pub struct Active<'a> {
 
 impl Drop for Active<'_> {
     fn drop(&mut self) {
-        self.backend.stats.active.fetch_sub(1, Relaxed);
+        self.backend.release();
         self.pool.active.fetch_sub(1, Relaxed);
+        self.pool.queue.released();
     }
 }
 
@@ -51,6 +52,9 @@ pub enum NoUpstream {
     /// ENOBUFS, ENOMEM): not the backend's fault, so no backend is charged
     /// and no other one is tried (it would fail the same way).
     Local,
+    /// Every backend that could take the client was full, and the pool's
+    /// queue was full or its timeout passed.
+    Queue(crate::queue::Refused),
 }
 
 /// Connect a client to a backend of `pool` chosen by `ctx`. Failures are
@@ -70,11 +74,27 @@ pub async fn connect<'a>(
     preface: &[u8],
 ) -> Result<Upstream<'a>, NoUpstream> {
     loop {
-        let i = pool.next_attempt(ctx, tried).ok_or(NoUpstream::NoBackend)?;
-        tried.push(i);
+        let Some(i) = pool.next_attempt(ctx, tried) else {
+            // Only full backends left: wait in the pool's queue (HAProxy maxconn/maxqueue).
+            if pool.waits_for_room(tried) {
+                pool.wait_for_room(tried).await.map_err(NoUpstream::Queue)?;
+                continue;
+            }
+            return Err(NoUpstream::NoBackend);
+        };
         let b = &pool.backends[i];
+        // The slot is taken before connecting; full since the pick: pick again (it is skipped now).
+        if !b.reserve() {
+            continue;
+        }
+        tried.push(i);
         let start = Instant::now();
-        match tokio::time::timeout(pool.connect_timeout, crate::net::connect(b.addr, preface)).await {
+        let outcome = tokio::time::timeout(pool.connect_timeout, crate::net::connect(b.addr, preface)).await;
+        if !matches!(outcome, Ok(Ok(_))) {
+            b.release();
+            pool.queue.released();
+        }
+        match outcome {
             Ok(Ok(stream)) => {
                 b.stats.connected(start.elapsed());
                 b.stats.bytes_in.fetch_add(preface.len() as u64, Relaxed);

@@ -234,6 +234,7 @@ pub(crate) mod testutil {
                 state: Default::default(),
                 stats: Arc::new(BackendStats::default()),
                 health: Default::default(),
+                max_conns: 0,
             })
             .collect()
     }

@@ -1,0 +1,126 @@
+//! Backend connection limits and the pool's queue on real sockets (HAProxy
+//! `maxconn`, `maxqueue`, `timeout queue`): a full backend is never sent one
+//! more connection, clients wait first come first served, and a full queue
+//! or its timeout refuses.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::Duration;
+use switchyard_core::Engine;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// An echo backend that records the most connections it held at once.
+async fn counting_echo() -> (Backend, Arc<AtomicU64>) {
+    let (open, most) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (o, m) = (Arc::clone(&open), Arc::clone(&most));
+    let b = backend(move |s| {
+        let (o, m) = (Arc::clone(&o), Arc::clone(&m));
+        async move {
+            let now = o.fetch_add(1, SeqCst) + 1;
+            m.fetch_max(now, SeqCst);
+            let (mut r, mut w) = s.into_split();
+            let _ = tokio::io::copy(&mut r, &mut w).await;
+            o.fetch_sub(1, SeqCst);
+        }
+    })
+    .await;
+    (b, most)
+}
+
+fn start(backend: std::net::SocketAddr, max: u32, queue: serde_json::Value) -> (Engine, std::net::SocketAddr) {
+    let mut p = pool("p", 0, &[(backend, 1, false)]);
+    p["max_connections"] = json!(max);
+    p["queue"] = queue;
+    let engine = Engine::start(config(&[listener("l", "127.0.0.1:0", "p", 60_000, "never")], &[p])).unwrap();
+    let addr = addr_of(&engine, "l");
+    (engine, addr)
+}
+
+/// Send `msg` and read it back within a generous deadline.
+async fn echoed(s: &mut TcpStream, msg: &[u8]) {
+    s.write_all(msg).await.unwrap();
+    let mut got = vec![0u8; msg.len()];
+    tokio::time::timeout(Duration::from_secs(20), s.read_exact(&mut got)).await.expect("echoed in time").unwrap();
+    assert_eq!(got, msg);
+}
+
+/// The connection is closed by the balancer (EOF or reset) within the deadline.
+async fn closed(s: &mut TcpStream) {
+    let mut buf = [0u8; 16];
+    match tokio::time::timeout(Duration::from_secs(20), s.read(&mut buf)).await.expect("closed in time") {
+        Ok(0) | Err(_) => {}
+        Ok(n) => panic!("got {n} bytes from a refused connection"),
+    }
+}
+
+fn queue_of(engine: &Engine) -> switchyard_core::stats::QueueReport {
+    let s = engine.stats();
+    let p = s.pools.into_iter().find(|p| p.name == "p").unwrap();
+    p.queue
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_backend_queues_clients_in_order_and_a_full_queue_refuses() {
+    let (b, most) = counting_echo().await;
+    let (engine, addr) = start(b.addr, 2, json!({"max": 2, "timeout_ms": 60_000}));
+    let mut first = TcpStream::connect(addr).await.unwrap();
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    echoed(&mut first, b"1").await;
+    echoed(&mut second, b"2").await;
+    // Both slots taken: the next two wait (their bytes are kept for the backend).
+    let mut third = TcpStream::connect(addr).await.unwrap();
+    third.write_all(b"3").await.unwrap();
+    wait_for("the third client queued", || async { queue_of(&engine).waiting == 1 }).await;
+    let mut fourth = TcpStream::connect(addr).await.unwrap();
+    fourth.write_all(b"4").await.unwrap();
+    wait_for("the fourth client queued", || async { queue_of(&engine).waiting == 2 }).await;
+    // The queue holds two: the fifth is refused at once.
+    let mut fifth = TcpStream::connect(addr).await.unwrap();
+    closed(&mut fifth).await;
+    assert_eq!(queue_of(&engine).full, 1);
+    // A slot frees: the longest waiter goes first.
+    drop(first);
+    let mut got = [0u8; 1];
+    tokio::time::timeout(Duration::from_secs(20), third.read_exact(&mut got)).await.expect("the third served").unwrap();
+    assert_eq!(&got, b"3");
+    assert_eq!(queue_of(&engine).waiting, 1, "the fourth still waits");
+    drop(second);
+    tokio::time::timeout(Duration::from_secs(20), fourth.read_exact(&mut got)).await.expect("the fourth served").unwrap();
+    assert_eq!(&got, b"4");
+    echoed(&mut third, b"more").await;
+    assert!(most.load(SeqCst) <= 2, "the backend held {} connections at once", most.load(SeqCst));
+    let q = queue_of(&engine);
+    assert_eq!((q.waiting, q.queued, q.timeouts), (0, 2, 0));
+    engine.close(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_client_is_refused_at_the_queue_timeout_and_without_a_queue_at_once() {
+    let (b, most) = counting_echo().await;
+    let (engine, addr) = start(b.addr, 1, json!({"max": 10, "timeout_ms": 300}));
+    let mut holder = TcpStream::connect(addr).await.unwrap();
+    echoed(&mut holder, b"h").await;
+    let mut late = TcpStream::connect(addr).await.unwrap();
+    late.write_all(b"x").await.unwrap();
+    closed(&mut late).await;
+    let q = queue_of(&engine);
+    assert_eq!((q.timeouts, q.waiting), (1, 0));
+    assert!(q.wait_ms >= 250.0, "waited {} ms", q.wait_ms);
+    engine.close(Duration::from_secs(1)).await;
+
+    // No queue: a client finding the backend full is refused at once.
+    let (engine, addr) = start(b.addr, 1, serde_json::Value::Null);
+    let mut holder2 = TcpStream::connect(addr).await.unwrap();
+    echoed(&mut holder2, b"h").await;
+    let mut refused = TcpStream::connect(addr).await.unwrap();
+    closed(&mut refused).await;
+    assert_eq!(queue_of(&engine).full, 1);
+    assert!(most.load(SeqCst) <= 2, "one connection per engine at most");
+    drop(holder);
+    engine.close(Duration::from_secs(1)).await;
+}

@@ -1,0 +1,40 @@
+/**
+ * Connection limits in configuration: `max_connections` per backend (a pool's default, a
+ * backend's own) and the pool's `queue` for clients that find every backend full (HAProxy
+ * `maxconn`, `maxqueue`, `timeout queue`).
+ */
+import type { QueueConfig } from '../binding/types.generated.js';
+import { Checker, type Obj } from './checker.js';
+import { DEFAULTS } from './defaults.js';
+import { POOL, QUEUE, keysOf } from './fields.js';
+import type { ResolvedPool } from './types.js';
+
+const MAX = POOL.fields.max_connections;
+const Q = QUEUE.fields;
+
+/** A pool's `max_connections` and `queue` (at `path`); the queue's timeout defaults to `connectTimeoutMs`. */
+export function checkPoolLimits(c: Checker, p: Obj, path: string, connectTimeoutMs: number): { max_connections: number | null; queue: QueueConfig | null } {
+  const max_connections = p.max_connections === undefined ? null : c.int(p.max_connections, `${path}.max_connections`, MAX.min, MAX.max, MAX.min);
+  if (p.queue === undefined) return { max_connections, queue: null };
+  const qpath = `${path}.queue`;
+  const q = c.object(p.queue, qpath, 'an object such as { max: 100, timeout: "5s" }');
+  if (!q) return { max_connections, queue: null };
+  c.keys(q, keysOf(QUEUE), qpath);
+  const max = c.int(q.max, `${qpath}.max`, Q.max.min, Q.max.max, DEFAULTS.queue_max);
+  const timeout_ms = c.duration(q.timeout, `${qpath}.timeout`, Q.timeout.min, Q.timeout.max, connectTimeoutMs);
+  return { max_connections, queue: { max, timeout_ms } };
+}
+
+/** A backend's own `max_connections` (at `path`), as a partial backend; `{}` when absent. */
+export function backendLimit(c: Checker, raw: unknown, path: string): { max_connections?: number } {
+  return raw === undefined ? {} : { max_connections: c.int(raw, path, MAX.min, MAX.max, MAX.min) };
+}
+
+/** A queue waits for a backend slot: it needs a limit on the pool or one of its backends. */
+export function checkQueueUse(c: Checker, pools: readonly ResolvedPool[]): void {
+  for (const p of pools) {
+    if (p.queue && p.max_connections === null && !p.backends.some((b) => b.max_connections !== undefined)) {
+      c.add(`pools.${p.name}.queue`, 'a queue holds clients while every backend is at its max_connections, but this pool sets no max_connections (on the pool or a backend)');
+    }
+  }
+}
