@@ -59,7 +59,7 @@ const expected = {
   workers: DEFAULTS.workers,
   accept: 'shared',
   listeners: [
-    { name: 'web', address: '127.0.0.1:8080', pool: 'api', backlog: 4096, defer_accept: false, idle_timeout_ms: 60_000, splice: 'auto', tls: null, sni_routes: null, peek_timeout_ms: 5_000, access_log: false, protocol: 'tcp', http: null, proxy_protocol: null },
+    { name: 'web', address: '127.0.0.1:8080', pool: 'api', backlog: 4096, defer_accept: false, idle_timeout_ms: 60_000, splice: 'auto', tls: null, sni_routes: null, peek_timeout_ms: 5_000, access_log: false, protocol: 'tcp', http: null, proxy_protocol: null, max_connections: null, allow: null, deny: [], per_source: null },
   ],
   admin: null,
   pools: [
@@ -204,6 +204,17 @@ describe('validateConfig issues', () => {
     bad.pools.api.queue = { max: -1, timeout: 'soon' };
     const err = expectIssue(() => validateConfig(bad, 's'), 'pools.api.max_connections', '0');
     expect(err.issues.map((i) => i.path)).toEqual(expect.arrayContaining(['pools.api.queue.max', 'pools.api.queue.timeout']));
+  });
+
+  it('resolves who may connect to a listener and names bad ranges and rates', () => {
+    const cfg = base() as any;
+    Object.assign(cfg.listeners.web, { max_connections: 100, allow: [' 10.0.0.0/8', '::1'], deny: ['10.6.0.0/16'], per_source: { max_connections: 5, rate: { connections: 20, per: '10s' } } });
+    const l = validateConfig(cfg, 's').listeners[0]!;
+    expect([l.max_connections, l.allow, l.deny, l.per_source]).toEqual([100, ['10.0.0.0/8', '::1'], ['10.6.0.0/16'], { max_connections: 5, rate: { connections: 20, per_ms: 10_000 } }]);
+    const bad = base() as any;
+    Object.assign(bad.listeners.web, { allow: [], deny: ['10.0.0.0/40'], per_source: { rate: { connections: 20 } } });
+    const err = expectIssue(() => validateConfig(bad, 's'), 'listeners.web.deny[0]', '0..32');
+    expect(err.issues.map((i) => i.path)).toEqual(expect.arrayContaining(['listeners.web.allow', 'listeners.web.per_source.rate']));
   });
 
   it('rejects bad addresses', () => {

@@ -12,7 +12,8 @@ export interface BackendEvent {
    * or a reload that changed the file's value); `kept` (a reload kept a value set at runtime);
    * `slow_start`; `accept_error` (a listener's failed accept: `pool` is empty, `address` is the
    * listener's name); `proxy_refused` (a listener closed connections for their PROXY header:
-   * untrusted source, bad or late header; `address` is the listener's name); `events_dropped`
+   * untrusted source, bad or late header; `address` is the listener's name); `connection_refused`
+   * (a listener closed connections by its allow/deny lists or per-source limits); `events_dropped`
    * (the data plane's bounded queue overflowed). */
   kind: string;
   /** What happened, for a person: "HTTP 503", "connect failed (3 in a row)", "state drain→ready (file)", … */
@@ -26,7 +27,7 @@ export interface BackendEvent {
  * connection while ejection is capped, one per failed accept, one per full data-plane queue): these are folded, at most
  * one per backend and kind per `REPEAT_WINDOW_MS`, plus a summary with `repeated`. Transitions
  * (`up`, `down`, `ejected`, operator changes) always go out one by one. */
-const REPEATING = new Set(['ejection_skipped', 'accept_error', 'proxy_refused', 'events_dropped']);
+const REPEATING = new Set(['ejection_skipped', 'accept_error', 'proxy_refused', 'connection_refused', 'events_dropped']);
 
 /** The window over which repeating events are folded. */
 export const REPEAT_WINDOW_MS = 1000;

@@ -40,6 +40,7 @@ const WARN_EVENTS = new Set([
   'backend.ejection_skipped',
   'backend.events_dropped',
   'backend.proxy_refused',
+  'backend.connection_refused',
   'backend.drain_closed',
   'tls.certificate_expired',
   'health.local_error',

@@ -152,6 +152,7 @@ export function collect(lb: AdminTarget): Family[] {
     'counter',
     'PROXY protocol headers a listener expected, by result: accepted (relayed client), local (the sender\'s own check), untrusted, invalid, timeout (the last three closed).',
   );
+  const lRefused = fam('switchyard_listener_refused_total', 'counter', 'Connections closed at once by the listener, by reason: denied (allow/deny lists), source_limit (per_source.max_connections), rate (per_source.rate).');
   const lNoRoute = fam('switchyard_listener_no_route_total', 'counter', 'HTTP requests no route matched (answered 404 by Switchyard).');
   const rResponses = fam('switchyard_route_responses_total', 'counter', 'HTTP responses sent to clients by route and status class (1xx..5xx), Switchyard\'s own error responses included.');
   const rDuration = fam('switchyard_route_request_duration_seconds', 'histogram', 'Time from a request\'s arrival to its response head being sent, by route.');
@@ -173,6 +174,11 @@ export function collect(lb: AdminTarget): Family[] {
     lLocal.samples.push([labels, l.local_errors]);
     lAccept.samples.push([labels, l.accept_errors]);
     if (l.proxy) for (const [result, n] of Object.entries(l.proxy)) lProxy.samples.push([{ ...labels, result }, n]);
+    lRefused.samples.push(
+      [{ ...labels, reason: 'denied' }, l.refused_denied],
+      [{ ...labels, reason: 'source_limit' }, l.refused_source_limit],
+      [{ ...labels, reason: 'rate' }, l.refused_rate],
+    );
     const t = l.tls;
     if (!t) continue;
     lTls.samples.push([labels, t.handshakes]);
@@ -305,6 +311,7 @@ export function collect(lb: AdminTarget): Family[] {
     lLocal,
     lAccept,
     lProxy,
+    lRefused,
     lTls,
     lTlsResumed,
     lTlsVersion,

@@ -47,7 +47,24 @@ http: HttpListenerConfig | null,
  * Expect a PROXY protocol header (v1 or v2) first on every connection,
  * from trusted sources only.
  */
-proxy_protocol: ProxyAcceptConfig | null, };
+proxy_protocol: ProxyAcceptConfig | null, 
+/**
+ * Most connections open at once; at the limit the listener stops
+ * accepting and new clients wait in the backlog (HAProxy `maxconn`).
+ */
+max_connections: number | null, 
+/**
+ * Only sources in these CIDRs may connect (absent: any).
+ */
+allow: Array<string> | null, 
+/**
+ * Sources in these CIDRs may not connect (checked before `allow`).
+ */
+deny: Array<string>, 
+/**
+ * Limits per source address (the PROXY-declared client's, if any).
+ */
+per_source: PerSourceConfig | null, };
 
 export type SpliceMode = "auto" | "always" | "never";
 
@@ -67,6 +84,19 @@ trusted: Array<string>,
  * How long a connection may take to send its whole header.
  */
 timeout_ms: number, };
+
+export type PerSourceConfig = { 
+/**
+ * Most connections open at once from one source.
+ */
+max_connections: number | null, 
+/**
+ * Most new connections from one source over a period (a token bucket:
+ * a burst of `connections`, refilled evenly over `per_ms`).
+ */
+rate: RateConfig | null, };
+
+export type RateConfig = { connections: number, per_ms: number, };
 
 export type Protocol = "tcp" | "http";
 
@@ -385,6 +415,11 @@ routes: Array<RouteReport>,
  */
 proxy: ProxyReport | null, 
 /**
+ * Connections closed at once by `allow`/`deny`, the per-source
+ * connection limit and the per-source connection rate.
+ */
+refused_denied: number, refused_source_limit: number, refused_rate: number, 
+/**
  * TLS counters (termination or SNI passthrough listeners).
  */
 tls: TlsReport | null, };
@@ -504,10 +539,10 @@ dropped: number, };
 export type Event = { 
 /**
  * `ejected`, `ejection_skipped` (a backend's); `accept_error`,
- * `proxy_refused` (a listener's: `pool` is empty and `address` is the
- * listener's name).
+ * `proxy_refused`, `connection_refused` (a listener's: `pool` is empty
+ * and `address` is the listener's name).
  */
-kind: "ejected" | "ejection_skipped" | "accept_error" | "proxy_refused", pool: string, address: string, reason: string, 
+kind: "ejected" | "ejection_skipped" | "accept_error" | "proxy_refused" | "connection_refused", pool: string, address: string, reason: string, 
 /**
  * For `ejected`: how long the ejection lasts.
  */
@@ -564,7 +599,7 @@ route: string, method: string, path: string, status: number,
  */
 head_ms: number, };
 
-export type Ended = "completed" | "idle_timeout" | "cancelled" | "error" | "frontend_failed" | "no_backend" | "local_error" | "backend_tls_failed";
+export type Ended = "completed" | "idle_timeout" | "cancelled" | "error" | "frontend_failed" | "no_backend" | "local_error" | "backend_tls_failed" | "refused";
 
 export type PlanRequest = { before: PoolConfig, after: PoolConfig, 
 /**

@@ -1,5 +1,6 @@
 /** IP addresses and CIDR ranges in configuration (`10.0.0.0/8`, `::1/128`, a bare address). */
 import { isIP } from 'node:net';
+import { Checker, describe } from './checker.js';
 
 /**
  * Why `text` is not an address range, or null when it is one. The data plane parses the same
@@ -15,4 +16,22 @@ export function cidrProblem(text: string): string | null {
   const prefix = text.slice(slash + 1);
   if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > max) return `prefix length of ${JSON.stringify(text)} must be 0..${max}`;
   return null;
+}
+
+/**
+ * A list of addresses/CIDRs at `path` (each problem reported at its index); the valid entries,
+ * trimmed. `nonEmpty`: an empty or missing list is an issue too.
+ */
+export function checkCidrs(c: Checker, raw: unknown, path: string, nonEmpty: boolean): string[] {
+  if (!Array.isArray(raw) || (nonEmpty && raw.length === 0)) {
+    c.add(path, `expected a${nonEmpty ? ' non-empty' : ''} list of IP addresses or CIDRs (e.g. ["10.0.0.0/8"]), got ${describe(raw)}`);
+    return [];
+  }
+  const ok: string[] = [];
+  raw.forEach((t, i) => {
+    const problem = typeof t === 'string' ? cidrProblem(t.trim()) : `expected a string, got ${describe(t)}`;
+    if (problem) c.add(`${path}[${i}]`, problem);
+    else ok.push((t as string).trim());
+  });
+  return ok;
 }

@@ -67,6 +67,10 @@ export function engineConfig(c: ResolvedConfig, weights?: WeightOverrides): Engi
       protocol: l.protocol,
       http: l.http,
       proxy_protocol: l.proxy_protocol,
+      max_connections: l.max_connections,
+      allow: l.allow,
+      deny: l.deny,
+      per_source: l.per_source,
     })),
     pools: c.pools.map((p) => enginePool(p, weights)),
   };

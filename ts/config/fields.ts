@@ -399,6 +399,16 @@ export const PROXY_ACCEPT = object(
   ['trusted'],
 );
 
+/** `per_source` of a listener: limits per client address. */
+export const PER_SOURCE = object('Limits per client address (the one a PROXY header declared, behind another balancer); a client over them is closed at once.', {
+  max_connections: int(1, 10_000_000, 'Most connections open at once from one address.'),
+  rate: object(
+    'Most new connections from one address per period: a token bucket holding `connections`, refilled evenly over `per`.',
+    { connections: int(1, 10_000_000, 'Connections per period (and the burst).'), per: duration(1, 24 * HOUR_MS, 'The period.') },
+    ['connections', 'per'],
+  ),
+});
+
 /** One listener. */
 export const LISTENER = object(
   'One listener (a frontend).',
@@ -417,6 +427,10 @@ export const LISTENER = object(
     routes: { kind: 'list', minItems: 1, items: ROUTE, doc: 'Protocol http: routes, first match wins; no match gets 404.' },
     http: LISTENER_HTTP,
     proxy_protocol: PROXY_ACCEPT,
+    max_connections: int(1, 10_000_000, 'Most connections open at once (HAProxy maxconn on a frontend): at the limit the listener stops accepting and new clients wait in the backlog.'),
+    allow: { kind: 'list', items: str('An IP address or CIDR.', { minLength: 1, maxLength: 64 }), doc: 'Only sources in these ranges may connect; others are closed at once.' },
+    deny: { kind: 'list', items: str('An IP address or CIDR.', { minLength: 1, maxLength: 64 }), doc: 'Sources in these ranges are closed at once (checked before allow).' },
+    per_source: PER_SOURCE,
   },
   ['address'],
 );

@@ -1,12 +1,14 @@
 /**
  * Connection limits in configuration: `max_connections` per backend (a pool's default, a
  * backend's own) and the pool's `queue` for clients that find every backend full (HAProxy
- * `maxconn`, `maxqueue`, `timeout queue`).
+ * `maxconn`, `maxqueue`, `timeout queue`); who may connect to a listener: its `max_connections`,
+ * `allow`/`deny` lists and `per_source` limits.
  */
-import type { QueueConfig } from '../binding/types.generated.js';
+import type { PerSourceConfig, QueueConfig } from '../binding/types.generated.js';
 import { Checker, type Obj } from './checker.js';
 import { DEFAULTS } from './defaults.js';
-import { POOL, QUEUE, keysOf } from './fields.js';
+import { checkCidrs } from './cidr.js';
+import { LISTENER, PER_SOURCE, POOL, QUEUE, keysOf } from './fields.js';
 import type { ResolvedPool } from './types.js';
 
 const MAX = POOL.fields.max_connections;
@@ -37,4 +39,41 @@ export function checkQueueUse(c: Checker, pools: readonly ResolvedPool[]): void 
       c.add(`pools.${p.name}.queue`, 'a queue holds clients while every backend is at its max_connections, but this pool sets no max_connections (on the pool or a backend)');
     }
   }
+}
+
+const LMAX = LISTENER.fields.max_connections;
+const PS = PER_SOURCE.fields;
+const RATE = PS.rate.fields;
+
+/** What a listener admits (at `path`): `max_connections`, `allow`, `deny`, `per_source`. */
+export function checkListenerLimits(
+  c: Checker,
+  l: Obj,
+  path: string,
+): { max_connections: number | null; allow: string[] | null; deny: string[]; per_source: PerSourceConfig | null } {
+  const max_connections = l.max_connections === undefined ? null : c.int(l.max_connections, `${path}.max_connections`, LMAX.min, LMAX.max, LMAX.min);
+  const allow = l.allow === undefined ? null : checkCidrs(c, l.allow, `${path}.allow`, true);
+  const deny = l.deny === undefined ? [] : checkCidrs(c, l.deny, `${path}.deny`, false);
+  return { max_connections, allow, deny, per_source: checkPerSource(c, l.per_source, `${path}.per_source`) };
+}
+
+function checkPerSource(c: Checker, raw: unknown, path: string): PerSourceConfig | null {
+  if (raw === undefined) return null;
+  const o = c.object(raw, path, 'an object such as { max_connections: 100, rate: { connections: 20, per: "1s" } }');
+  if (!o) return null;
+  c.keys(o, keysOf(PER_SOURCE), path);
+  const m = PS.max_connections;
+  const max_connections = o.max_connections === undefined ? null : c.int(o.max_connections, `${path}.max_connections`, m.min, m.max, m.min);
+  let rate: PerSourceConfig['rate'] = null;
+  if (o.rate !== undefined) {
+    const r = c.object(o.rate, `${path}.rate`, 'an object such as { connections: 20, per: "1s" }');
+    if (r) {
+      c.keys(r, keysOf(PS.rate), `${path}.rate`);
+      if (r.connections === undefined || r.per === undefined) c.add(`${path}.rate`, 'needs both connections and per (e.g. { connections: 20, per: "1s" })');
+      const connections = c.int(r.connections, `${path}.rate.connections`, RATE.connections.min, RATE.connections.max, RATE.connections.min);
+      const per_ms = c.duration(r.per, `${path}.rate.per`, RATE.per.min, RATE.per.max, 1000);
+      rate = { connections, per_ms };
+    }
+  }
+  return { max_connections, rate };
 }

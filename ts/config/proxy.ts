@@ -5,7 +5,7 @@
  */
 import type { ProxyAcceptConfig, ProxyVersion } from '../binding/types.generated.js';
 import { Checker, describe } from './checker.js';
-import { cidrProblem } from './cidr.js';
+import { checkCidrs } from './cidr.js';
 import { DEFAULTS } from './defaults.js';
 import { PROXY_ACCEPT, keysOf } from './fields.js';
 import type { ResolvedListener, ResolvedPool } from './types.js';
@@ -19,16 +19,7 @@ export function checkProxyAccept(c: Checker, raw: unknown, path: string): ProxyA
   const o = c.object(raw, path, 'an object such as { trusted: ["10.0.0.0/8"], timeout: "3s" }');
   if (!o) return null;
   c.keys(o, keysOf(PROXY_ACCEPT), path);
-  const trusted: string[] = [];
-  if (!Array.isArray(o.trusted) || o.trusted.length === 0) {
-    c.add(`${path}.trusted`, `expected a non-empty list of IP addresses or CIDRs (e.g. ["10.0.0.0/8"]), got ${describe(o.trusted)}`);
-  } else {
-    o.trusted.forEach((t, i) => {
-      const problem = typeof t === 'string' ? cidrProblem(t.trim()) : `expected a string, got ${describe(t)}`;
-      if (problem) c.add(`${path}.trusted[${i}]`, problem);
-      else trusted.push((t as string).trim());
-    });
-  }
+  const trusted = checkCidrs(c, o.trusted, `${path}.trusted`, true);
   const timeout_ms = c.duration(o.timeout, `${path}.timeout`, TIMEOUT.min, TIMEOUT.max, DEFAULTS.proxy_timeout_ms);
   return { trusted, timeout_ms };
 }

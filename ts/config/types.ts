@@ -37,7 +37,7 @@ export type { Duration, DurationUnit } from './duration.js';
  * says what each does and reads), `HashKey` (what keyed algorithms hash).
  */
 export type { AcceptMode, Algorithm, HashKey, Protocol, ProxyVersion, SpliceMode } from '../binding/types.generated.js';
-import type { AcceptMode, AdminState, Algorithm, HashKey, HttpListenerConfig, HttpPoolConfig, OnDown, Protocol, ProxyAcceptConfig, ProxyVersion, QueueConfig, SpliceMode } from '../binding/types.generated.js';
+import type { AcceptMode, AdminState, Algorithm, HashKey, HttpListenerConfig, HttpPoolConfig, OnDown, PerSourceConfig, Protocol, ProxyAcceptConfig, ProxyVersion, QueueConfig, SpliceMode } from '../binding/types.generated.js';
 import type { Size } from './size.js';
 export type { Size } from './size.js';
 
@@ -177,6 +177,14 @@ export interface ListenerConfig {
   /** Behind another balancer: expect a PROXY protocol header (v1 or v2) first, from these
    * sources only; its source address is then the client's. */
   proxy_protocol?: ProxyAcceptOptions;
+  /** Most connections open at once; at the limit new clients wait in the backlog. */
+  max_connections?: number;
+  /** Only sources in these ranges (`10.0.0.0/8`, `::1`) may connect. */
+  allow?: string[];
+  /** Sources in these ranges are closed at once (checked before `allow`). */
+  deny?: string[];
+  /** Limits per client address. */
+  per_source?: { max_connections?: number; rate?: { connections: number; per: Duration } };
 }
 
 /** `proxy_protocol` of a listener. */
@@ -341,6 +349,11 @@ export interface ResolvedListener {
   http: ResolvedListenerHttp | null;
   /** PROXY protocol headers expected from these sources; null: none. */
   proxy_protocol: ProxyAcceptConfig | null;
+  max_connections: number | null;
+  /** null: every source may connect (unless denied). */
+  allow: string[] | null;
+  deny: string[];
+  per_source: PerSourceConfig | null;
 }
 
 /** A backend after validation. */

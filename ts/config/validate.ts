@@ -13,7 +13,7 @@ import { BACKEND, CONFIG, LISTENER, PASSIVE, POOL, keysOf } from './fields.js';
 import { checkAdmin } from './admin.js';
 import { checkHttpUse, checkListenerHttp, checkPoolHttp, poolHashKey } from './http.js';
 import { checkProxyAccept, checkProxyUse, checkProxyVersion } from './proxy.js';
-import { backendLimit, checkPoolLimits, checkQueueUse } from './limits.js';
+import { backendLimit, checkListenerLimits, checkPoolLimits, checkQueueUse } from './limits.js';
 import { checkBackendsFrom, checkDns, nameSource } from '../dns/config.js';
 import type { ResolvedDnsSource } from '../dns/types.js';
 import type { AcceptMode, Algorithm, BackendState, HashKey, OnDown, ResolvedBackend, ResolvedConfig, ResolvedListener, ResolvedPool, SpliceMode } from './types.js';
@@ -188,6 +188,10 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
     protocol: DEFAULTS.protocol,
     http: null,
     proxy_protocol: null,
+    max_connections: null,
+    allow: null,
+    deny: [],
+    per_source: null,
   };
   const l = c.object(raw, path, 'a listener object such as { address: "0.0.0.0:80", pool: "web" }');
   if (!l) return [listener, undefined];
@@ -208,6 +212,7 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
   listener.peek_timeout_ms = c.duration(l.peek_timeout, `${path}.peek_timeout`, ...span(L.peek_timeout), DEFAULTS.peek_timeout_ms);
   listener.access_log = c.bool(l.access_log, `${path}.access_log`, DEFAULTS.access_log);
   listener.proxy_protocol = checkProxyAccept(c, l.proxy_protocol, `${path}.proxy_protocol`);
+  Object.assign(listener, checkListenerLimits(c, l, path));
   if (listener.tls && listener.sni_routes) {
     c.add(`${path}.sni_routes`, 'a listener either terminates TLS (tls) or passes it through routed by SNI (sni_routes), not both');
   }

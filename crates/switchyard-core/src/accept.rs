@@ -36,6 +36,35 @@ async fn accept_failed(shared: &Shared, name: &str, e: &std::io::Error) {
     tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
 }
 
+/// Return once listener `name` is below its `max_connections` (at once
+/// without one). Meanwhile new clients wait in the kernel's backlog, as with
+/// HAProxy's `maxconn` on a frontend.
+async fn room(shared: &Shared, name: &str) {
+    loop {
+        let stats = {
+            let snapshot = shared.snapshot.load();
+            match snapshot.listeners.get(name) {
+                Some(l) if crate::pipeline::admit::full(l) => Arc::clone(&l.stats),
+                _ => return,
+            }
+        };
+        // Registered before looking again, so a close in between is not missed.
+        let freed = stats.freed.notified();
+        tokio::pin!(freed);
+        freed.as_mut().enable();
+        if !full(shared, name) {
+            return;
+        }
+        // A reload may lift the limit without a close: look again now and then.
+        let _ = tokio::time::timeout(Duration::from_millis(100), freed).await;
+    }
+}
+
+/// Whether listener `name` is at its `max_connections` now.
+fn full(shared: &Shared, name: &str) -> bool {
+    shared.snapshot.load().listeners.get(name).is_some_and(|l| crate::pipeline::admit::full(l))
+}
+
 /// Accept on this worker's own (SO_REUSEPORT) socket until `stop` fires.
 /// Dropping the socket on return releases the port.
 pub async fn accept_loop(shared: Arc<Shared>, name: Arc<str>, listener: TcpListener, worker: usize, stop: CancellationToken) {
@@ -43,10 +72,19 @@ pub async fn accept_loop(shared: Arc<Shared>, name: Arc<str>, listener: TcpListe
         let accepted = tokio::select! {
             biased;
             _ = stop.cancelled() => return,
-            r = listener.accept() => r,
+            r = async { room(&shared, &name).await; listener.accept().await } => r,
         };
         match accepted {
             Ok((stream, peer)) => {
+                // Another worker may have filled the listener while this one waited in
+                // `accept`: this client waits (accepted, not served) until there is room.
+                if full(&shared, &name) {
+                    tokio::select! {
+                        biased;
+                        _ = stop.cancelled() => return,
+                        _ = room(&shared, &name) => {}
+                    }
+                }
                 shared.conns.assign(worker);
                 spawn(&tokio::runtime::Handle::current(), Arc::clone(&shared), Arc::clone(&name), stream, peer, worker);
             }
@@ -83,12 +121,18 @@ pub async fn accept_shared(
         let ready = tokio::select! {
             biased;
             _ = stop.cancelled() => return,
-            r = listener.readable() => r,
+            r = async { room(&shared, &name).await; listener.readable().await } => r,
         };
         let Ok(mut guard) = ready else {
             tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
             continue;
         };
+        // Another worker may have filled the listener while this one waited for readiness:
+        // leave the client in the backlog (the readiness stays) and wait for room first.
+        if full(&shared, &name) {
+            drop(guard);
+            continue;
+        }
         match guard.try_io(|l| l.get_ref().accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)) {
             Ok(Ok((sock, addr))) => {
                 // Not an IP peer: the socket closes here.

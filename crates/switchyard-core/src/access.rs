@@ -31,6 +31,8 @@ pub enum Ended {
     LocalError,
     /// The TLS handshake with the backend failed.
     BackendTlsFailed,
+    /// Refused by the listener's allow/deny lists or per-source limits.
+    Refused,
 }
 
 /// One client connection, as the access log records it.

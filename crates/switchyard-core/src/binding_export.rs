@@ -9,7 +9,8 @@
 use crate::access::{AccessBatch, AccessRecord, Ended, HttpRecord};
 use crate::catalog::{self, Algorithm, HashKey};
 use crate::config::{
-    AcceptMode, BackendConfig, EngineConfig, ListenerConfig, PoolConfig, ProxyAcceptConfig, ProxyVersion, QueueConfig, SniRoute, SpliceMode,
+    AcceptMode, BackendConfig, EngineConfig, ListenerConfig, PerSourceConfig, PoolConfig, ProxyAcceptConfig, ProxyVersion, QueueConfig,
+    RateConfig, SniRoute, SpliceMode,
 };
 use crate::engine::HealthUpdate;
 use crate::error::{Error, ErrorCode, Issue};
@@ -43,6 +44,8 @@ fn types_ts() -> String {
         decl::<SpliceMode>(),
         decl::<SniRoute>(),
         decl::<ProxyAcceptConfig>(),
+        decl::<PerSourceConfig>(),
+        decl::<RateConfig>(),
         decl::<Protocol>(),
         decl::<HttpListenerConfig>(),
         decl::<RouteConfig>(),

@@ -92,6 +92,42 @@ pub struct ListenerConfig {
     /// from trusted sources only.
     #[serde(default)]
     pub proxy_protocol: Option<ProxyAcceptConfig>,
+    /// Most connections open at once; at the limit the listener stops
+    /// accepting and new clients wait in the backlog (HAProxy `maxconn`).
+    #[serde(default)]
+    pub max_connections: Option<u32>,
+    /// Only sources in these CIDRs may connect (absent: any).
+    #[serde(default)]
+    pub allow: Option<Vec<String>>,
+    /// Sources in these CIDRs may not connect (checked before `allow`).
+    #[serde(default)]
+    pub deny: Vec<String>,
+    /// Limits per source address (the PROXY-declared client's, if any).
+    #[serde(default)]
+    pub per_source: Option<PerSourceConfig>,
+}
+
+/// Limits per source address of a listener.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct PerSourceConfig {
+    /// Most connections open at once from one source.
+    #[serde(default)]
+    pub max_connections: Option<u32>,
+    /// Most new connections from one source over a period (a token bucket:
+    /// a burst of `connections`, refilled evenly over `per_ms`).
+    #[serde(default)]
+    pub rate: Option<RateConfig>,
+}
+
+/// A connection rate: `connections` per `per_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct RateConfig {
+    pub connections: u32,
+    pub per_ms: u64,
 }
 
 /// A listener behind another balancer: every connection starts with a PROXY
@@ -270,6 +306,16 @@ impl EngineConfig {
                 return Err(Error::config_at(format!("{at}.backlog"), "must be at least 1"));
             }
             check_http_listener(l, &at, |name| self.pool(name))?;
+            for (what, list) in [("allow", l.allow.as_deref().unwrap_or_default()), ("deny", &l.deny[..])] {
+                for (i, c) in list.iter().enumerate() {
+                    crate::cidr::Cidr::parse(c).map_err(|e| Error::config_at(format!("{at}.{what}[{i}]"), e))?;
+                }
+            }
+            if let Some(r) = l.per_source.as_ref().and_then(|p| p.rate.as_ref()) {
+                if r.connections == 0 || r.per_ms == 0 {
+                    return Err(Error::config_at(format!("{at}.per_source.rate"), "connections and per must be at least 1"));
+                }
+            }
             if let Some(p) = &l.proxy_protocol {
                 for (i, c) in p.trusted.iter().enumerate() {
                     crate::cidr::Cidr::parse(c).map_err(|e| Error::config_at(format!("{at}.proxy_protocol.trusted[{i}]"), e))?;

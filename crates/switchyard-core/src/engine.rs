@@ -198,6 +198,9 @@ impl Engine {
                     }),
                     tls: tables.tls_shared.as_ref().map(|t| t.stats.report()),
                     proxy: tables.proxy.as_ref().map(|_| tables.stats.proxy.report()),
+                    refused_denied: tables.stats.refused_denied.load(Relaxed),
+                    refused_source_limit: tables.stats.refused_source_limit.load(Relaxed),
+                    refused_rate: tables.stats.refused_rate.load(Relaxed),
                 })
             })
             .collect();

@@ -16,9 +16,9 @@ pub const CAPACITY: usize = 1024;
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Event {
     /// `ejected`, `ejection_skipped` (a backend's); `accept_error`,
-    /// `proxy_refused` (a listener's: `pool` is empty and `address` is the
-    /// listener's name).
-    #[cfg_attr(test, ts(type = "\"ejected\" | \"ejection_skipped\" | \"accept_error\" | \"proxy_refused\""))]
+    /// `proxy_refused`, `connection_refused` (a listener's: `pool` is empty
+    /// and `address` is the listener's name).
+    #[cfg_attr(test, ts(type = "\"ejected\" | \"ejection_skipped\" | \"accept_error\" | \"proxy_refused\" | \"connection_refused\""))]
     pub kind: &'static str,
     pub pool: String,
     pub address: String,

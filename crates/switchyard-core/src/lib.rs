@@ -26,6 +26,7 @@ pub mod stats;
 #[allow(unsafe_code)] // registers a shared listening socket with each worker's reactor
 mod accept;
 mod access;
+mod admission;
 mod backend;
 mod cidr;
 mod engine;

@@ -4,6 +4,7 @@
 //! connection count. A snapshot build takes these by identity, so an update
 //! never resets them; [`Registry::retain`] forgets what left the config.
 
+use crate::admission::SourceTable;
 use crate::health::BackendHealth;
 use crate::http::pool::IdleConns;
 use crate::http::stats::RouteStats;
@@ -26,6 +27,8 @@ pub struct Registry {
     backends: Mutex<HashMap<(String, SocketAddr), BackendShared>>,
     listeners: Mutex<HashMap<String, Arc<ListenerStats>>>,
     pools: Mutex<HashMap<String, Arc<AtomicU64>>>,
+    /// Per listener: connections and rate tokens per source address.
+    sources: Mutex<HashMap<String, Arc<SourceTable>>>,
     /// Per pool: clients waiting for a backend slot.
     queues: Mutex<HashMap<String, Arc<PoolQueue>>>,
     tls: Mutex<HashMap<String, Arc<TlsShared>>>,
@@ -75,6 +78,12 @@ impl Registry {
         let mut m = self.pools.lock().unwrap_or_else(|p| p.into_inner());
         m.entry(pool.to_owned()).or_default().clone()
     }
+    /// The per-source table of a listener, created on first use.
+    pub fn sources(&self, listener: &str) -> Arc<SourceTable> {
+        let mut m = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(listener.to_owned()).or_default().clone()
+    }
+
     /// The queue of a pool, created on first use.
     pub fn pool_queue(&self, pool: &str) -> Arc<PoolQueue> {
         let mut m = self.queues.lock().unwrap_or_else(|p| p.into_inner());
@@ -95,5 +104,6 @@ impl Registry {
         self.routes.lock().unwrap_or_else(|p| p.into_inner()).retain(|(l, _), _| keep_listener(l));
         self.listeners.lock().unwrap_or_else(|p| p.into_inner()).retain(|n, _| keep_listener(n));
         self.tls.lock().unwrap_or_else(|p| p.into_inner()).retain(|n, _| keep_listener(n));
+        self.sources.lock().unwrap_or_else(|p| p.into_inner()).retain(|n, _| keep_listener(n));
     }
 }

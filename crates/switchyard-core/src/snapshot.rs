@@ -237,6 +237,10 @@ pub struct Listener {
     pub http: Option<crate::http::route::HttpTables<Arc<Pool>>>,
     /// Expect a PROXY protocol header first (`None`: the socket's peer is the client).
     pub proxy: Option<ProxyAccept>,
+    /// Most connections open at once (accepting pauses at the limit).
+    pub max_connections: Option<u64>,
+    /// Allow/deny lists and per-source limits (`None`: everyone is admitted).
+    pub admission: Option<crate::admission::Admission>,
 }
 
 /// Who may send a listener a PROXY header, and how long it may take.
@@ -350,6 +354,30 @@ impl Snapshot {
     }
 }
 
+/// A listener's admission rules, if it has any.
+fn admission(l: &ListenerConfig, registry: &Registry, at: &str) -> Result<Option<crate::admission::Admission>> {
+    let cidrs = |what: &str, list: &[String]| -> Result<Vec<crate::cidr::Cidr>> {
+        let parsed = list
+            .iter()
+            .enumerate()
+            .map(|(i, c)| crate::cidr::Cidr::parse(c).map_err(|e| crate::error::Error::config_at(format!("{at}.{what}[{i}]"), e)));
+        parsed.collect()
+    };
+    let per = l.per_source.as_ref();
+    if l.allow.is_none() && l.deny.is_empty() && per.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(crate::admission::Admission {
+        allow: l.allow.as_deref().map(|a| cidrs("allow", a)).transpose()?,
+        deny: cidrs("deny", &l.deny)?,
+        per_source_max: per.and_then(|p| p.max_connections).unwrap_or(0),
+        rate: per
+            .and_then(|p| p.rate.as_ref())
+            .map(|r| crate::admission::Rate { connections: r.connections, per: Duration::from_millis(r.per_ms) }),
+        table: registry.sources(&l.name),
+    }))
+}
+
 impl Listener {
     /// Build a listener's tables; its TLS config is taken from `old` when
     /// the TLS settings and certificate bytes are unchanged.
@@ -397,6 +425,8 @@ impl Listener {
                 .as_ref()
                 .map(|h| crate::http::route::HttpTables::build(h, &l.name, |p| Arc::clone(pools[p]), |r| registry.route(&l.name, r)))
                 .transpose()?,
+            max_connections: l.max_connections.map(u64::from),
+            admission: admission(l, registry, &at)?,
             proxy: l
                 .proxy_protocol
                 .as_ref()

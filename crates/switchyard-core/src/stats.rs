@@ -71,6 +71,16 @@ pub struct ListenerStats {
     pub no_route: AtomicU64,
     /// PROXY protocol headers received (listeners that expect them).
     pub proxy: ProxyCounters,
+    /// Connections closed at once by the allow/deny lists, the per-source
+    /// connection limit, or the per-source connection rate.
+    pub refused_denied: AtomicU64,
+    pub refused_source_limit: AtomicU64,
+    pub refused_rate: AtomicU64,
+    /// Signalled when a connection closes on a listener with
+    /// `max_connections` (its accept loops wait for room).
+    pub freed: tokio::sync::Notify,
+    /// `connection_refused` events: at most one a second.
+    refused_reports: Throttle,
     /// `accept_error` events: at most one a second.
     accept_error_reports: Throttle,
     /// `proxy_refused` events: at most one a second.
@@ -125,6 +135,18 @@ impl ListenerStats {
         if let Some(since) = self.accept_error_reports.due(total) {
             let reason = format!("accept failed: {e} ({since} since the last report)");
             events.push(crate::events::Event::new("accept_error", ("", name), reason, 0));
+        }
+    }
+
+    /// Count a connection refused by the listener's admission rules
+    /// (`counter`: one of `refused_*`); queue a `connection_refused` event
+    /// naming the source and why, at most one a second.
+    pub fn refused(&self, counter: &AtomicU64, name: &str, why: std::fmt::Arguments<'_>, events: &crate::events::EventLog) {
+        counter.fetch_add(1, Relaxed);
+        let total = [&self.refused_denied, &self.refused_source_limit, &self.refused_rate].iter().map(|c| c.load(Relaxed)).sum();
+        if let Some(since) = self.refused_reports.due(total) {
+            let reason = format!("{why} ({since} refused since the last report)");
+            events.push(crate::events::Event::new("connection_refused", ("", name), reason, 0));
         }
     }
 
@@ -203,6 +225,11 @@ pub struct ListenerReport {
     /// PROXY protocol counters (listeners that expect a header).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proxy: Option<ProxyReport>,
+    /// Connections closed at once by `allow`/`deny`, the per-source
+    /// connection limit and the per-source connection rate.
+    pub refused_denied: u64,
+    pub refused_source_limit: u64,
+    pub refused_rate: u64,
     /// TLS counters (termination or SNI passthrough listeners).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<crate::tls::stats::TlsReport>,

@@ -124,3 +124,82 @@ async fn a_queued_client_is_refused_at_the_queue_timeout_and_without_a_queue_at_
     drop(holder);
     engine.close(Duration::from_secs(1)).await;
 }
+
+fn start_listener(backend: std::net::SocketAddr, extra: serde_json::Value) -> (Engine, std::net::SocketAddr) {
+    let mut l = listener("l", "127.0.0.1:0", "p", 60_000, "never");
+    l.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let engine = Engine::start(config(&[l], &[pool("p", 0, &[(backend, 1, false)])])).unwrap();
+    let addr = addr_of(&engine, "l");
+    (engine, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_at_its_max_connections_leaves_new_clients_in_the_backlog_until_one_closes() {
+    let (b, most) = counting_echo().await;
+    let (engine, addr) = start_listener(b.addr, json!({"max_connections": 2}));
+    let mut first = TcpStream::connect(addr).await.unwrap();
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    echoed(&mut first, b"1").await;
+    echoed(&mut second, b"2").await;
+    // The kernel completes the handshake (backlog); Switchyard does not accept it yet.
+    let mut third = TcpStream::connect(addr).await.unwrap();
+    third.write_all(b"3").await.unwrap();
+    let mut got = [0u8; 1];
+    let early = tokio::time::timeout(Duration::from_millis(300), third.read_exact(&mut got)).await;
+    assert!(early.is_err(), "served past max_connections: {:?}", listener_stats(&engine.stats(), "l"));
+    assert_eq!(listener_stats(&engine.stats(), "l").unwrap().accepted, 2);
+    drop(first);
+    tokio::time::timeout(Duration::from_secs(20), third.read_exact(&mut got)).await.expect("served once one closed").unwrap();
+    assert_eq!(&got, b"3");
+    assert!(most.load(SeqCst) <= 2);
+    engine.close(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deny_and_allow_lists_close_refused_sources_before_any_backend() {
+    let b = echo_backend().await;
+    let (engine, addr) = start_listener(b.addr, json!({"deny": ["127.0.0.0/8"]}));
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    closed(&mut s).await;
+    assert_eq!(listener_stats(&engine.stats(), "l").unwrap().refused_denied, 1);
+    engine.close(Duration::from_secs(1)).await;
+    let (engine, addr) = start_listener(b.addr, json!({"allow": ["10.0.0.0/8", "::1"]}));
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    closed(&mut s).await;
+    let (engine2, addr2) = start_listener(b.addr, json!({"allow": ["127.0.0.1/32"], "deny": ["10.0.0.0/8"]}));
+    let mut ok = TcpStream::connect(addr2).await.unwrap();
+    echoed(&mut ok, b"allowed").await;
+    assert_eq!(b.accepted(), 1, "only the allowed client reached the backend");
+    assert_eq!(listener_stats(&engine.stats(), "l").unwrap().refused_denied, 1);
+    let events = engine.events();
+    assert!(events.events.iter().any(|e| e.kind == "connection_refused" && e.reason.contains("127.0.0.1")), "{:?}", events.events);
+    engine.close(Duration::from_secs(1)).await;
+    engine2.close(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_source_limits_refuse_one_source_over_its_count_or_rate() {
+    let b = echo_backend().await;
+    let (engine, addr) = start_listener(b.addr, json!({"per_source": {"max_connections": 1}}));
+    let mut first = TcpStream::connect(addr).await.unwrap();
+    echoed(&mut first, b"a").await;
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    closed(&mut second).await;
+    assert_eq!(listener_stats(&engine.stats(), "l").unwrap().refused_source_limit, 1);
+    drop(first);
+    // Once the first closed, the source may connect again.
+    wait_for("the first connection to close", || async { listener_stats(&engine.stats(), "l").unwrap().active == 0 }).await;
+    let mut again = TcpStream::connect(addr).await.unwrap();
+    echoed(&mut again, b"b").await;
+    engine.close(Duration::from_secs(1)).await;
+
+    let (engine, addr) = start_listener(b.addr, json!({"per_source": {"rate": {"connections": 2, "per_ms": 600_000}}}));
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        echoed(&mut s, b"r").await;
+    }
+    let mut third = TcpStream::connect(addr).await.unwrap();
+    closed(&mut third).await;
+    assert_eq!(listener_stats(&engine.stats(), "l").unwrap().refused_rate, 1);
+    engine.close(Duration::from_secs(1)).await;
+}

@@ -6,7 +6,7 @@
 use super::proxy::{handle, Conn, IoState};
 use super::respond::Refusal;
 use crate::pipeline::frontend::{self, ClientStream};
-use crate::pipeline::proxied;
+use crate::pipeline::{admit, proxied};
 use crate::shared::Shared;
 use crate::snapshot::Listener;
 use bytes::Bytes;
@@ -63,8 +63,8 @@ pub fn serve(
 }
 
 /// An HTTP listener behind another balancer: read the PROXY header first
-/// (the client is who it declares), then serve as [`serve`]. A refused
-/// connection is counted as accepted and closed.
+/// (the client is who it declares and is admitted), then serve as
+/// [`serve`]. A refused connection is closed.
 pub async fn serve_proxied(
     shared: Arc<Shared>,
     listener: Arc<Listener>,
@@ -73,22 +73,21 @@ pub async fn serve_proxied(
     peer: SocketAddr,
     worker: usize,
 ) {
-    match proxied::receive_unless_closed(&shared, &listener, &name, &client, peer).await {
-        Some(origin) => serve(shared, listener, name, client, origin.map_or(peer, |o| o.src), worker).await,
-        None => drop(listener.stats.accepted.fetch_add(1, Relaxed)),
+    let origin = proxied::receive_unless_closed(&shared, &listener, &name, &client, peer).await;
+    match origin.map(|o| o.map_or(peer, |o| o.src)).filter(|&src| admit::admit(&listener, &name, src, &shared.events)) {
+        Some(src) => serve(shared, listener, name, client, src, worker).await,
+        None => admit::closed(&listener, peer.ip(), false),
     }
 }
 
 async fn serve_conn(conn: Arc<Conn>, client: TcpStream, worker: usize) {
     let _guard = conn.shared.conns.enter(worker);
-    let stats = &conn.listener.stats;
-    stats.accepted.fetch_add(1, Relaxed);
-    stats.active.fetch_add(1, Relaxed);
+    // (Counted as opened and admitted by `pipeline::spawn` or `serve_proxied`.)
     #[cfg(not(target_os = "linux"))]
     let _ = client.set_nodelay(true);
     // One expression, no locals: only the stream outlives the frontend.
     serve_stream(&conn, frontend::receive(&conn.listener, client).await.map(|r| r.client)).await;
-    stats.active.fetch_sub(1, Relaxed);
+    admit::closed(&conn.listener, conn.client.ip(), true);
 }
 
 /// Serve the (plain or decrypted) client stream until it ends: hyper

@@ -11,6 +11,7 @@
 //!   with a retry on another backend when a plain backend closes before its
 //!   first byte while the client has said nothing.
 
+pub mod admit;
 pub mod frontend;
 pub mod proxied;
 pub mod route;
@@ -42,7 +43,16 @@ pub(crate) fn spawn(rt: &tokio::runtime::Handle, shared: Arc<Shared>, name: Arc<
     // shared helper, made that task 32-40 bytes larger, and idle memory per
     // connection is a benchmark target.
     // Likewise a listener expecting PROXY headers gets a task of its own kind.
-    let special = shared.snapshot.load().listeners.get(&*name).filter(|l| l.http.is_some() || l.proxy.is_some()).cloned();
+    let special = {
+        let snapshot = shared.snapshot.load();
+        let Some(l) = snapshot.listeners.get(&*name) else { return }; // removed since the accept: close
+        admit::opened(l);
+        // Behind another balancer, the client it declares is admitted once its header is read.
+        if l.proxy.is_none() && !admit::admit(l, &name, peer, &shared.events) {
+            return admit::closed(l, peer.ip(), false);
+        }
+        (l.http.is_some() || l.proxy.is_some()).then(|| Arc::clone(l))
+    };
     let Some(listener) = special else { return drop(rt.spawn(serve(shared, name, client, peer, worker, ()))) };
     match (listener.http.is_some(), listener.proxy.is_some()) {
         (true, true) => drop(rt.spawn(crate::http::serve::serve_proxied(shared, listener, name, client, peer, worker))),
@@ -60,33 +70,34 @@ pub(crate) async fn serve<D: Declared>(shared: Arc<Shared>, name: Arc<str>, clie
     let _conn = shared.conns.enter(worker);
     // One atomic load of the current tables; the listener's tables are kept
     // for the connection's life so a later update never changes it mid-stream.
+    // (Counted as opened and admitted by `spawn` or `serve_proxied`.)
     let Some(listener) = shared.snapshot.load().listeners.get(&*name).cloned() else {
         return; // listener removed between accept and now
     };
-    listener.stats.accepted.fetch_add(1, Relaxed);
-    listener.stats.active.fetch_add(1, Relaxed);
     // Linux: inherited from the listener (see net::bind_listener).
     #[cfg(not(target_os = "linux"))]
     let _ = client.set_nodelay(true);
     let started = if listener.access_log { wall_ms() } else { 0 };
     let done = relay(&shared, &listener, client, peer, dst).await;
-    listener.stats.active.fetch_sub(1, Relaxed);
+    admit::closed(&listener, peer.ip(), true);
     if listener.access_log {
         shared.access.push(done.record(&name, peer, started));
     }
 }
 
 /// A TCP listener behind another balancer: read the PROXY header first (the
-/// client is who it declares), then serve as [`serve`]. A refused connection
-/// is counted as accepted, logged and closed.
+/// client is who it declares and is admitted), then serve as [`serve`]. A
+/// refused connection is logged and closed.
 async fn serve_proxied(shared: Arc<Shared>, listener: Arc<Listener>, name: Arc<str>, client: TcpStream, peer: SocketAddr, worker: usize) {
-    match proxied::receive_unless_closed(&shared, &listener, &name, &client, peer).await {
-        Some(Some(o)) => serve(shared, name, client, o.src, worker, Some(Box::new(o.dst))).await,
-        Some(None) => serve(shared, name, client, peer, worker, None).await,
+    let origin = proxied::receive_unless_closed(&shared, &listener, &name, &client, peer).await;
+    let client_addr = origin.map(|o| o.map_or(peer, |o| o.src));
+    match client_addr.filter(|&src| admit::admit(&listener, &name, src, &shared.events)) {
+        Some(src) => serve(shared, name, client, src, worker, origin.flatten().map(|o| Box::new(o.dst))).await,
         None => {
-            listener.stats.accepted.fetch_add(1, Relaxed);
+            admit::closed(&listener, peer.ip(), false);
             if listener.access_log {
-                shared.access.push(Done::early(Ended::FrontendFailed, None).record(&name, peer, wall_ms()));
+                let ended = if client_addr.is_some() { Ended::Refused } else { Ended::FrontendFailed };
+                shared.access.push(Done::early(ended, None).record(&name, client_addr.unwrap_or(peer), wall_ms()));
             }
         }
     }
