@@ -49,6 +49,20 @@ async fn echoed(s: &mut TcpStream, msg: &[u8]) {
     assert_eq!(got, msg);
 }
 
+/// A new connection through `addr` that got `msg` echoed.
+async fn served(addr: std::net::SocketAddr, msg: &[u8]) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    echoed(&mut s, msg).await;
+    s
+}
+
+/// A new connection through `addr` that sent `msg` (not waiting for an answer).
+async fn sent(addr: std::net::SocketAddr, msg: &[u8]) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(msg).await.unwrap();
+    s
+}
+
 /// The connection is closed by the balancer (EOF or reset) within the deadline.
 async fn closed(s: &mut TcpStream) {
     let mut buf = [0u8; 16];
@@ -68,16 +82,11 @@ fn queue_of(engine: &Engine) -> switchyard_core::stats::QueueReport {
 async fn a_full_backend_queues_clients_in_order_and_a_full_queue_refuses() {
     let (b, most) = counting_echo().await;
     let (engine, addr) = start(b.addr, 2, json!({"max": 2, "timeout_ms": 60_000}));
-    let mut first = TcpStream::connect(addr).await.unwrap();
-    let mut second = TcpStream::connect(addr).await.unwrap();
-    echoed(&mut first, b"1").await;
-    echoed(&mut second, b"2").await;
+    let (first, second) = (served(addr, b"1").await, served(addr, b"2").await);
     // Both slots taken: the next two wait (their bytes are kept for the backend).
-    let mut third = TcpStream::connect(addr).await.unwrap();
-    third.write_all(b"3").await.unwrap();
+    let mut third = sent(addr, b"3").await;
     wait_for("the third client queued", || async { queue_of(&engine).waiting == 1 }).await;
-    let mut fourth = TcpStream::connect(addr).await.unwrap();
-    fourth.write_all(b"4").await.unwrap();
+    let mut fourth = sent(addr, b"4").await;
     wait_for("the fourth client queued", || async { queue_of(&engine).waiting == 2 }).await;
     // The queue holds two: the fifth is refused at once.
     let mut fifth = TcpStream::connect(addr).await.unwrap();
@@ -137,13 +146,9 @@ fn start_listener(backend: std::net::SocketAddr, extra: serde_json::Value) -> (E
 async fn a_listener_at_its_max_connections_leaves_new_clients_in_the_backlog_until_one_closes() {
     let (b, most) = counting_echo().await;
     let (engine, addr) = start_listener(b.addr, json!({"max_connections": 2}));
-    let mut first = TcpStream::connect(addr).await.unwrap();
-    let mut second = TcpStream::connect(addr).await.unwrap();
-    echoed(&mut first, b"1").await;
-    echoed(&mut second, b"2").await;
+    let (first, _second) = (served(addr, b"1").await, served(addr, b"2").await);
     // The kernel completes the handshake (backlog); Switchyard does not accept it yet.
-    let mut third = TcpStream::connect(addr).await.unwrap();
-    third.write_all(b"3").await.unwrap();
+    let mut third = sent(addr, b"3").await;
     let mut got = [0u8; 1];
     let early = tokio::time::timeout(Duration::from_millis(300), third.read_exact(&mut got)).await;
     assert!(early.is_err(), "served past max_connections: {:?}", listener_stats(&engine.stats(), "l"));
