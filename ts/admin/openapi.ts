@@ -53,6 +53,9 @@ const SCHEMAS: Record<string, Schema> = {
     no_backend: int('Connections closed because no backend could be reached.'),
     idle_timeouts: int(),
     no_route: int('HTTP requests no route matched (answered 404).'),
+    refused_denied: int('Closed at once by allow/deny.'),
+    refused_source_limit: int('Closed at once: the source had per_source.max_connections open.'),
+    refused_rate: int('Closed at once: the source was over per_source.rate.'),
     routes: { type: 'array', items: ref('Route'), description: 'HTTP routes in match order, the default route last; empty for `tcp`.' },
   }), {
     proxy: obj(
@@ -107,6 +110,7 @@ const SCHEMAS: Record<string, Schema> = {
     available: { type: 'boolean', description: 'Would a new connection be allowed now.' },
     status: { type: 'string', enum: ['up', 'down', 'ejected', 'drain', 'maint'], description: 'One word: operator state, else check verdict, else ejection.' },
     active: int('Connections open now (pools of HTTP routes: requests in flight).'),
+    max_connections: int('Most connections (HTTP: requests in flight) at once; 0: no limit.'),
     total: int('Connections made (pools of HTTP routes: requests sent).'),
     bytes_in: int('Client → backend.'),
     bytes_out: int('Backend → client.'),
@@ -126,6 +130,10 @@ const SCHEMAS: Record<string, Schema> = {
     share_min: num(),
     share_max: num(),
     backends: { type: 'array', items: ref('Backend') },
+    queue: obj(
+      { waiting: int('Waiting now.'), queued: int('Waited since start (served or refused).'), wait_ms: num('Their total wait.'), timeouts: int(), full: int() },
+      'Clients waiting for a backend slot (backends with max_connections); refused after the timeout, or at once when the queue was full.',
+    ),
   }),
   PoolEnvelope: obj({ pool: ref('Pool') }),
   Event: withOptional(
@@ -133,7 +141,7 @@ const SCHEMAS: Record<string, Schema> = {
       time: { type: 'string', format: 'date-time' },
       pool: str(),
       address: str(),
-      kind: str('up, down, ejected, ejection_skipped, accept_error, drain, ready, maint, drain_closed, added, removed, weight, algorithm, kept, …'),
+      kind: str('up, down, ejected, ejection_skipped, accept_error, proxy_refused, connection_refused, drain, ready, maint, drain_closed, added, removed, weight, algorithm, kept, …'),
       reason: str(),
     }),
     { repeated: int('Present on a folded summary: how many more events of this kind and backend the last second had.') },
