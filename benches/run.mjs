@@ -465,9 +465,14 @@ async function measure({ ctx, backends, peer, workload, threads, round, opts, wl
       await sleep(500);
       const before = procs.treeRssKiB(proc.pid);
       const held = await load.openIdle({ port: httpPort, count: opts.idleConns });
-      // Idle at steady state: Switchyard parks a keep-alive connection (drops hyper's buffers)
-      // once it has been quiet for 1-2 s (a busy one never parks), so http-mem waits longer.
-      await sleep(workload === 'http-mem' ? 3500 : 1500);
+      // Idle at steady state, the same wait for every peer: Switchyard parks a keep-alive
+      // connection (drops hyper's buffers) at once under a crowd, or once quiet for 1-2 s, closes
+      // idle backend connections after its pool's keepalive.idle_timeout (4 s) and hands freed
+      // heap back at its next 1 s heartbeat; HAProxy purges idle backend connections after its
+      // pool-purge-delay (5 s). 8 s after the last connection opened, every peer's connections
+      // have been idle for longer than any of these (Switchyard measured 1.46 KiB per connection
+      // at 3.5 s, before its backend connections idled out).
+      await sleep(workload === 'http-mem' ? 8000 : 1500);
       const after = procs.treeRssKiB(proc.pid);
       // the proxy's own sockets connected to a backend: one per held client connection for an
       // L4 proxy; an HTTP proxy keeps only its pool of idle backend connections (recorded)

@@ -59,6 +59,7 @@ impl Engine {
         let registry = Registry::default();
         let snapshot = Snapshot::build(&config, &registry, None)?;
         let shared = Arc::new(Shared::new(snapshot, registry, config.workers, MAX_PIPES));
+        drop(workers.handle(0).spawn(sweep_idle(Arc::downgrade(&shared))));
         let bound = bind_all(config.listeners.iter(), &config)?;
         let listeners = bound.into_iter().map(|b| RunningListener::run(b, &shared, &workers)).map(|r| (r.config.name.clone(), r)).collect();
         let state = Mutex::new(State { config, listeners, closed: false });
@@ -315,6 +316,22 @@ fn find_backend<'a>(snap: &'a Snapshot, pool: &str, address: &str) -> Option<(&'
     let p = snap.pools.iter().find(|p| p.name == pool)?;
     let addr: SocketAddr = address.parse().ok()?;
     p.backends.iter().find(|b| b.addr == addr).map(|b| (&**p, b))
+}
+
+/// How often idle HTTP keep-alive connections to backends are looked at.
+const IDLE_SWEEP: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Close idle backend keep-alive connections past their idle timeout, even
+/// while no request comes to reuse (and so check) them, until the engine is
+/// gone. Runs on worker 0.
+async fn sweep_idle(shared: std::sync::Weak<Shared>) {
+    let mut tick = tokio::time::interval(IDLE_SWEEP);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(shared) = shared.upgrade() else { return };
+        shared.registry.sweep_idle();
+    }
 }
 
 impl Drop for Engine {

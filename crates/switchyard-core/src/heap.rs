@@ -22,9 +22,10 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 /// Freed bytes (estimated) since the last trim.
 static FREED: AtomicUsize = AtomicUsize::new(0);
 
-/// How much must have been freed before a trim is worth its cost (256
-/// parked HTTP connections).
-pub const TRIM_AFTER: usize = 4 << 20;
+/// How much must have been freed before a trim is worth its cost (64
+/// parked HTTP connections): low enough that the last connections of a
+/// burst to park (those parked by their quiet tick) are handed back too.
+pub const TRIM_AFTER: usize = 1 << 20;
 
 /// Record that about `bytes` of heap were freed.
 pub fn freed(bytes: usize) {

@@ -67,6 +67,16 @@ impl Registry {
         m.entry((pool.to_owned(), addr)).or_default().clone()
     }
 
+    /// Close the HTTP keep-alive connections of every backend that have been
+    /// idle past their timeout (see `IdleConns::sweep`).
+    pub fn sweep_idle(&self) {
+        let now = std::time::Instant::now();
+        let lists: Vec<Arc<IdleConns>> = self.idle.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        for l in lists {
+            l.sweep(now);
+        }
+    }
+
     /// The counters of an HTTP route, created on first use.
     pub fn route(&self, listener: &str, route: &str) -> Arc<RouteStats> {
         let mut m = self.routes.lock().unwrap_or_else(|p| p.into_inner());

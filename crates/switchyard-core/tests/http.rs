@@ -8,6 +8,8 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use switchyard_core::{Engine, EngineConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -193,6 +195,38 @@ async fn keep_alive_backend_connections_are_reused() {
     assert_eq!(r.total, 25, "requests");
     assert!(b.accepted() <= 2, "backend connections: {}", b.accepted());
     assert!(r.conns_reused >= 23, "reused: {}", r.conns_reused);
+    engine.close(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_backend_connections_close_at_their_idle_timeout_without_new_requests() {
+    // The backend notices the close: its connection handler ends when Switchyard closes it.
+    let open = Arc::new(AtomicU64::new(0));
+    let counted = Arc::clone(&open);
+    let b = backend(move |mut s| {
+        let open = Arc::clone(&counted);
+        async move {
+            open.fetch_add(1, Ordering::SeqCst);
+            let mut buf = Vec::new();
+            while let Some(end) = read_head(&mut s, &mut buf).await {
+                buf.drain(..end);
+                if s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await.is_err() {
+                    break;
+                }
+            }
+            open.fetch_sub(1, Ordering::SeqCst);
+        }
+    })
+    .await;
+    let (engine, addr) = start(
+        &[http_listener(json!([{"name": "all", "pool": "web"}]))],
+        &[http_pool("web", &[b.addr], pool_http(json!({"idle_timeout_ms": 300})))],
+    );
+    assert_eq!(get(addr, "GET / HTTP/1.1\r\nhost: x\r\n\r\n").await.status, 200);
+    wait_until("the backend connection to be kept idle", || backend_stats(&engine.stats(), "web", b.addr).unwrap().conns_idle == 1).await;
+    // No request comes to reuse it: the sweep closes it.
+    wait_until("the idle connection to close", || backend_stats(&engine.stats(), "web", b.addr).unwrap().conns_idle == 0).await;
+    wait_until("the backend to see the close", || open.load(Ordering::SeqCst) == 0).await;
     engine.close(Duration::from_secs(1)).await;
 }
 

@@ -1,5 +1,6 @@
 //! Keep-alive connections to one backend: an idle list (LIFO, bounded by
-//! `max_idle_per_backend`, each dropped after `idle_timeout`) shared by every
+//! `max_idle_per_backend`, each closed once idle for `idle_timeout`: at the
+//! next checkout or by the engine's sweep, whichever comes first) shared by every
 //! worker and kept across snapshot swaps (the registry holds it by backend
 //! identity). A connection goes back to the list only once its response
 //! body has been relayed whole and hyper says it is ready for another
@@ -14,12 +15,17 @@ use hyper::client::conn::http1::SendRequest;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// What a hyper client connection holds while it lives: its read and write
+/// buffers (8 KiB each).
+const CONN_BUFFERS: usize = 16 << 10;
+
 /// A connection ready to send a request on.
 pub type Sender = SendRequest<Body>;
 
 /// The idle keep-alive connections of one backend.
 #[derive(Debug, Default)]
 pub struct IdleConns {
+    /// Each connection with the instant its idle timeout ends.
     idle: Mutex<Vec<(Sender, Instant)>>,
 }
 
@@ -27,10 +33,11 @@ impl IdleConns {
     /// The most recently used idle connection that is fresh and open, if any
     /// (stale and closed ones are dropped). It may not be ready yet (its task
     /// is finishing the previous exchange): the caller awaits `ready()`.
-    pub fn checkout(&self, idle_timeout: Duration) -> Option<Sender> {
+    pub fn checkout(&self) -> Option<Sender> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some((tx, since)) = idle.pop() {
-            if since.elapsed() < idle_timeout && !tx.is_closed() {
+        let now = Instant::now();
+        while let Some((tx, expires)) = idle.pop() {
+            if now < expires && !tx.is_closed() {
                 return Some(tx);
             }
         }
@@ -38,15 +45,25 @@ impl IdleConns {
     }
 
     /// Put a connection back after a complete exchange, unless `max` are idle
-    /// already or it is closed.
-    pub fn checkin(&self, tx: Sender, max: usize) {
+    /// already or it is closed; it may stay idle for `idle_timeout`.
+    pub fn checkin(&self, tx: Sender, max: usize, idle_timeout: Duration) {
         if tx.is_closed() {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < max {
-            idle.push((tx, Instant::now()));
+            idle.push((tx, Instant::now() + idle_timeout));
         }
+    }
+
+    /// Close (drop) the connections idle past their timeout or closed by the
+    /// backend: dropping the last handle ends hyper's connection task.
+    pub fn sweep(&self, now: Instant) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let before = idle.len();
+        idle.retain(|(tx, expires)| now < *expires && !tx.is_closed());
+        // Their buffers are freed with them (see `crate::heap`).
+        crate::heap::freed((before - idle.len()) * CONN_BUFFERS);
     }
 
     /// Idle connections now.

@@ -354,7 +354,7 @@ fn limit(body: Incoming, max: Option<u64>) -> Body {
 async fn checkout_or_connect(pool: &Pool, i: usize, upgrade: bool, conn: &Conn) -> Option<Sender> {
     let b = &pool.backends[i];
     if !upgrade {
-        while let Some(mut tx) = pool.http.idle[i].checkout(pool.http.idle_timeout) {
+        while let Some(mut tx) = pool.http.idle[i].checkout() {
             // Ready at once, or as soon as its task has finished the previous exchange.
             if matches!(tokio::time::timeout(READY_WAIT, tx.ready()).await, Ok(Ok(()))) {
                 b.stats.conns_reused.fetch_add(1, Relaxed);
@@ -405,7 +405,7 @@ async fn handshake(io: Either<TcpStream, Box<tokio_rustls::client::TlsStream<Tcp
 fn relay(response: Response<Incoming>, tx: Sender, pool: &Arc<Pool>, i: usize, in_flight: InFlight, upgrade: bool) -> Response<Body> {
     let (mut parts, body) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
-    let back = (!upgrade).then(|| (tx, Arc::clone(&pool.http.idle[i]), pool.http.max_idle));
+    let back = (!upgrade).then(|| (tx, Arc::clone(&pool.http.idle[i]), pool.http.max_idle, pool.http.idle_timeout));
     let body = Relayed { inner: body, back, stats: Arc::clone(&pool.backends[i].stats), _in_flight: in_flight };
     Response::from_parts(parts, body.boxed())
 }
@@ -429,7 +429,7 @@ fn tunnel(mut response: Response<Incoming>, client: hyper::upgrade::OnUpgrade, i
 /// returns the keep-alive connection for the next request.
 struct Relayed {
     inner: Incoming,
-    back: Option<(Sender, Arc<super::pool::IdleConns>, usize)>,
+    back: Option<(Sender, Arc<super::pool::IdleConns>, usize, std::time::Duration)>,
     stats: Arc<crate::stats::BackendStats>,
     _in_flight: InFlight,
 }
@@ -437,8 +437,8 @@ struct Relayed {
 impl Relayed {
     /// The exchange is complete: the connection may serve the next request.
     fn give_back(&mut self) {
-        if let Some((tx, idle, max)) = self.back.take() {
-            idle.checkin(tx, max);
+        if let Some((tx, idle, max, idle_timeout)) = self.back.take() {
+            idle.checkin(tx, max, idle_timeout);
         }
     }
 }
