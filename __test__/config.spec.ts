@@ -58,6 +58,7 @@ function expectIssue(fn: () => unknown, path: string, value: string): ConfigErro
 const expected = {
   workers: DEFAULTS.workers,
   accept: 'shared',
+  max_connections: null,
   listeners: [
     { name: 'web', address: '127.0.0.1:8080', pool: 'api', backlog: 4096, defer_accept: false, idle_timeout_ms: 60_000, splice: 'auto', tls: null, sni_routes: null, peek_timeout_ms: 5_000, access_log: false, protocol: 'tcp', http: null, proxy_protocol: null, max_connections: null, allow: null, deny: [], per_source: null },
   ],

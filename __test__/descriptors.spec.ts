@@ -1,6 +1,8 @@
-// Running out of descriptors is this process's problem, never a backend's: under a low
-// `ulimit -n`, failed accepts and failed backend connects are counted as local errors,
-// no backend is charged a connect error or ejected, and service resumes when descriptors free up.
+// Running out of descriptors is this process's problem, never a backend's. By default the
+// engine-wide connection limit derived from `ulimit -n` keeps it from happening (clients wait in
+// the backlog); above an explicit higher limit, failed accepts and failed backend connects are
+// counted as local errors, no backend is charged a connect error or ejected, and service resumes
+// when descriptors free up.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import readline from 'node:readline';
@@ -48,13 +50,56 @@ async function startChild(config: unknown, limit: number): Promise<Child> {
 }
 
 describe('descriptor exhaustion', () => {
-  it('is counted as local errors, charges no backend, and service resumes', async () => {
+  it('is prevented by the connection limit derived from ulimit -n: clients beyond it wait and are all served', async () => {
+    let open = 0;
+    let most = 0;
     const backend = await peer((s) => {
+      most = Math.max(most, ++open);
+      s.on('close', () => open--);
       s.write('a\n');
       s.on('end', () => s.end());
     });
     const config = {
       workers: 1,
+      listeners: { front: { address: '127.0.0.1:0', pool: 'main' } },
+      pools: { main: { connect_timeout: '2s', backends: [{ address: backend.address }] } },
+    };
+    const child = await startChild(config, 200);
+    const clients: net.Socket[] = [];
+    try {
+      // (200 − 64 − 200/16) / 2 = 62 connections; 150 clients connect (the kernel's backlog takes the rest).
+      expect((await child.stats()).stats.max_connections).toBe(62);
+      let served = 0;
+      for (let i = 0; i < 150; i++) {
+        const s = await connect(child.port);
+        s.on('error', () => {});
+        clients.push(s);
+        // Each client leaves once served, making room for one that waits.
+        void readLine(s).then((line) => {
+          if (line === 'a') served++;
+          s.destroy();
+        });
+      }
+      await waitFor(() => served === 150 || null, 'every client to be served');
+      expect(most).toBeLessThanOrEqual(62);
+      const { stats } = await child.stats();
+      expect([stats.listeners[0]!.accept_errors, stats.listeners[0]!.local_errors]).toEqual([0, 0]);
+    } finally {
+      for (const s of clients) s.destroy();
+      child.proc.stdin!.end();
+      await backend.close();
+    }
+  });
+
+  it('above an explicit max_connections is counted as local errors, charges no backend, and service resumes', async () => {
+    const backend = await peer((s) => {
+      s.write('a\n');
+      s.on('end', () => s.end());
+    });
+    // A limit above what the descriptors allow: the descriptors run out first.
+    const config = {
+      workers: 1,
+      max_connections: 1000,
       listeners: { front: { address: '127.0.0.1:0', pool: 'main' } },
       pools: { main: { connect_timeout: '2s', backends: [{ address: backend.address }] } },
     };

@@ -285,6 +285,12 @@ export function collect(lb: AdminTarget): Family[] {
     },
     { name: 'switchyard_connections_active', type: 'gauge', help: 'Client connections open now, every listener.', samples: [[{}, stats.connections_active]] },
     {
+      name: 'switchyard_max_connections',
+      type: 'gauge',
+      help: 'The balancer-wide connection limit in effect (max_connections, else derived from ulimit -n); at it every listener stops accepting.',
+      samples: [[{}, stats.max_connections]],
+    },
+    {
       name: 'switchyard_worker_connections_active',
       type: 'gauge',
       help: 'Client connections open now, per data-plane worker thread.',

@@ -9,7 +9,13 @@ workers: number,
 /**
  * How connections are spread over the workers; fixed for the life of the engine.
  */
-accept: AcceptMode, listeners: Array<ListenerConfig>, pools: Array<PoolConfig>, };
+accept: AcceptMode, 
+/**
+ * Most client connections open at once in the whole engine (HAProxy's
+ * global `maxconn`); at the limit every listener stops accepting.
+ * Default: derived from `RLIMIT_NOFILE` (see `limits::derived_max_connections`).
+ */
+max_connections: number | null, listeners: Array<ListenerConfig>, pools: Array<PoolConfig>, };
 
 export type AcceptMode = "shared" | "reuseport";
 
@@ -380,6 +386,11 @@ min_requests: number, };
 export type AdminState = "ready" | "drain" | "maint";
 
 export type StatsReport = { connections_active: number, 
+/**
+ * The engine-wide connection limit in effect (configured, or derived
+ * from the descriptor limit); at it, every listener stops accepting.
+ */
+max_connections: number, 
 /**
  * Open connections per worker thread (index = worker).
  */

@@ -52,6 +52,7 @@ export function engineConfig(c: ResolvedConfig, weights?: WeightOverrides): Engi
   return {
     workers: c.workers,
     accept: c.accept,
+    max_connections: c.max_connections,
     listeners: c.listeners.map((l) => ({
       name: l.name,
       address: l.address,

@@ -453,6 +453,7 @@ export const CONFIG = object(
     pools: { kind: 'map', keyPattern: NAME_PATTERN, value: POOL, minEntries: 1, doc: 'Pools by name.' },
     admin: ADMIN,
     dns: DNS,
+    max_connections: int(1, 100_000_000, "Most client connections open at once in the whole balancer (HAProxy's global maxconn): at the limit every listener stops accepting. Default: derived from the descriptor limit (ulimit -n), two per connection, keeping a reserve."),
   },
   ['listeners', 'pools'],
 );

@@ -302,6 +302,9 @@ export interface SwitchyardConfig {
    * worker first; Linux) or `reuseport` (one SO_REUSEPORT socket per worker, the kernel hashes).
    * Default `shared`. Fixed at start. */
   accept?: AcceptMode;
+  /** Most client connections open at once in the whole balancer (HAProxy's global `maxconn`).
+   * Default: derived from `ulimit -n` (two descriptors per connection, keeping a reserve). */
+  max_connections?: number;
   listeners: Record<string, ListenerConfig>;
   pools: Record<string, PoolConfig>;
   /** The admin HTTP API, metrics and dashboard. Off when absent. */
@@ -415,6 +418,8 @@ export interface ResolvedPool {
 export interface ResolvedConfig {
   workers: number;
   accept: AcceptMode;
+  /** The engine-wide connection limit; null: derived from the descriptor limit. */
+  max_connections: number | null;
   listeners: ResolvedListener[];
   pools: ResolvedPool[];
   /** Null when the admin API is off. */

@@ -237,6 +237,8 @@ export function validateConfig(raw: unknown, source: string): ResolvedConfig {
   c.keys(top, TOP_KEYS, '');
   const workers = c.int(top.workers, 'workers', LIMITS.workers.min, LIMITS.workers.max, DEFAULTS.workers);
   const accept = c.oneOf(top.accept, 'accept', ACCEPT_MODES, DEFAULTS.accept);
+  const maxConns = CONFIG.fields.max_connections;
+  const max_connections = top.max_connections === undefined ? null : c.int(top.max_connections, 'max_connections', maxConns.min, maxConns.max, maxConns.min);
   const base = baseDir(source);
 
   const listeners: ResolvedListener[] = [];
@@ -269,5 +271,5 @@ export function validateConfig(raw: unknown, source: string): ResolvedConfig {
   const dns = top.dns !== undefined || pools.some((p) => p.dns_sources) ? checkDns(c, top.dns) : undefined;
 
   if (c.issues.length > 0) throw new ConfigError(source, c.issues);
-  return { workers, accept, listeners, pools, admin, ...(dns ? { dns } : {}) };
+  return { workers, accept, max_connections, listeners, pools, admin, ...(dns ? { dns } : {}) };
 }

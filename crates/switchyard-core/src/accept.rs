@@ -36,10 +36,11 @@ async fn accept_failed(shared: &Shared, name: &str, e: &std::io::Error) {
     tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
 }
 
-/// Return once listener `name` is below its `max_connections` (at once
-/// without one). Meanwhile new clients wait in the kernel's backlog, as with
-/// HAProxy's `maxconn` on a frontend.
+/// Return once listener `name` is below its `max_connections` and the
+/// engine below its own (at once without limits). Meanwhile new clients wait
+/// in the kernel's backlog, as with HAProxy's `maxconn`.
 async fn room(shared: &Shared, name: &str) {
+    engine_room(shared).await;
     loop {
         let stats = {
             let snapshot = shared.snapshot.load();
@@ -60,9 +61,27 @@ async fn room(shared: &Shared, name: &str) {
     }
 }
 
-/// Whether listener `name` is at its `max_connections` now.
+/// Whether listener `name` is at its `max_connections`, or the engine at
+/// its own, now.
 fn full(shared: &Shared, name: &str) -> bool {
-    shared.snapshot.load().listeners.get(name).is_some_and(|l| crate::pipeline::admit::full(l))
+    crate::pipeline::admit::engine_full(shared)
+        || shared.snapshot.load().listeners.get(name).is_some_and(|l| crate::pipeline::admit::full(l))
+}
+
+/// Wait while the whole engine is at its connection limit.
+async fn engine_room(shared: &Shared) {
+    use std::sync::atomic::Ordering::Relaxed;
+    while crate::pipeline::admit::engine_full(shared) {
+        shared.waiting_for_room.fetch_add(1, Relaxed);
+        let freed = shared.room_freed.notified();
+        tokio::pin!(freed);
+        freed.as_mut().enable();
+        if crate::pipeline::admit::engine_full(shared) {
+            // A reload may raise the limit without a close: look again now and then.
+            let _ = tokio::time::timeout(Duration::from_millis(100), freed).await;
+        }
+        shared.waiting_for_room.fetch_sub(1, Relaxed);
+    }
 }
 
 /// Accept on this worker's own (SO_REUSEPORT) socket until `stop` fires.

@@ -51,6 +51,11 @@ pub struct EngineConfig {
     /// How connections are spread over the workers; fixed for the life of the engine.
     #[serde(default)]
     pub accept: AcceptMode,
+    /// Most client connections open at once in the whole engine (HAProxy's
+    /// global `maxconn`); at the limit every listener stops accepting.
+    /// Default: derived from `RLIMIT_NOFILE` (see `limits::derived_max_connections`).
+    #[serde(default)]
+    pub max_connections: Option<u64>,
     pub listeners: Vec<ListenerConfig>,
     pub pools: Vec<PoolConfig>,
 }

@@ -53,12 +53,13 @@ impl Engine {
     /// (no port stays bound) if any listener cannot bind.
     pub fn start(config: EngineConfig) -> Result<Engine> {
         config.check()?;
-        crate::limits::raise_nofile();
+        let nofile = crate::limits::raise_nofile();
         let workers = Workers::start(config.workers)
             .map_err(|e| Error::new(ErrorCode::Runtime, format!("cannot start the data-plane workers: {e}")))?;
         let registry = Registry::default();
         let snapshot = Snapshot::build(&config, &registry, None)?;
         let shared = Arc::new(Shared::new(snapshot, registry, config.workers, MAX_PIPES));
+        shared.max_open.store(max_open(&config, nofile), Relaxed);
         drop(workers.handle(0).spawn(sweep_idle(Arc::downgrade(&shared))));
         let bound = bind_all(config.listeners.iter(), &config)?;
         let listeners = bound.into_iter().map(|b| RunningListener::run(b, &shared, &workers)).map(|r| (r.config.name.clone(), r)).collect();
@@ -119,6 +120,7 @@ impl Engine {
         reconfigure_all(&changes)?;
         drop(changes);
         // Committed from here on: nothing below can fail.
+        self.shared.max_open.store(max_open(&config, crate::limits::raise_nofile()), Relaxed);
         for l in &kept {
             if let Some(r) = state.listeners.get_mut(&l.name) {
                 r.config = (*l).clone();
@@ -208,6 +210,7 @@ impl Engine {
         let pools = snap.pools.iter().map(|p| pool_report(p)).collect();
         StatsReport {
             connections_active: self.shared.conns.active(),
+            max_connections: self.shared.max_open.load(Relaxed),
             worker_connections: self.shared.conns.per_worker(),
             pipes_in_use: self.shared.pipes.in_use() as u64,
             splice_leases_total: self.shared.pipes.leased(),
@@ -316,6 +319,16 @@ fn find_backend<'a>(snap: &'a Snapshot, pool: &str, address: &str) -> Option<(&'
     let p = snap.pools.iter().find(|p| p.name == pool)?;
     let addr: SocketAddr = address.parse().ok()?;
     p.backends.iter().find(|b| b.addr == addr).map(|b| (&**p, b))
+}
+
+/// The engine-wide connection limit: the configured one, else what the
+/// descriptor limit allows (none where it is unknown).
+fn max_open(config: &EngineConfig, nofile: u64) -> u64 {
+    match (config.max_connections, nofile) {
+        (Some(m), _) => m.max(1),
+        (None, 0) => u64::MAX,
+        (None, n) => crate::limits::derived_max_connections(n),
+    }
 }
 
 /// How often idle HTTP keep-alive connections to backends are looked at.

@@ -25,3 +25,30 @@ pub fn raise_nofile() -> u64 {
     }
     lim.rlim_cur as u64
 }
+
+/// The engine-wide connection limit `RLIMIT_NOFILE` allows, as HAProxy
+/// derives its `maxconn` from `ulimit -n`: each connection holds two sockets
+/// (client and backend), and a reserve is kept for everything else this
+/// process opens (health checks, the admin API, DNS, Node's own files).
+/// Pipes for splice are lent only while descriptors remain: a pipe that
+/// cannot be created means that connection copies instead.
+pub fn derived_max_connections(nofile: u64) -> u64 {
+    (nofile.saturating_sub(reserve(nofile)) / 2).max(1)
+}
+
+/// Descriptors kept out of the connection limit: 64, plus 1/16 of the limit.
+pub fn reserve(nofile: u64) -> u64 {
+    64 + nofile / 16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_derived_limit_keeps_a_reserve_and_two_descriptors_per_connection() {
+        assert_eq!(derived_max_connections(200), (200 - 64 - 12) / 2);
+        assert_eq!(derived_max_connections(1_048_576), (1_048_576 - 64 - 65_536) / 2);
+        assert_eq!(derived_max_connections(10), 1, "never zero");
+    }
+}

@@ -10,7 +10,7 @@ use crate::registry::Registry;
 use crate::snapshot::Snapshot;
 use crate::tracker::ConnTracker;
 use arc_swap::ArcSwap;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use tokio_util::sync::CancellationToken;
 
 /// State shared by every task of the engine.
@@ -30,6 +30,13 @@ pub struct Shared {
     /// HTTP client connections holding a hyper connection (its buffers) now,
     /// as opposed to parked ones; see `http::serve`.
     pub http_unparked: AtomicUsize,
+    /// Client connections open in the whole engine (counted at accept) and
+    /// the most allowed (see `EngineConfig::max_connections`).
+    pub open: AtomicU64,
+    pub max_open: AtomicU64,
+    /// Accept loops waiting for room under `max_open`, and their wake-up.
+    pub waiting_for_room: AtomicUsize,
+    pub room_freed: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -45,6 +52,10 @@ impl Shared {
             events: EventLog::events(),
             access: AccessLog::records(),
             http_unparked: AtomicUsize::new(0),
+            open: AtomicU64::new(0),
+            max_open: AtomicU64::new(u64::MAX),
+            waiting_for_room: AtomicUsize::new(0),
+            room_freed: tokio::sync::Notify::new(),
         }
     }
 

@@ -169,6 +169,9 @@ impl ListenerStats {
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct StatsReport {
     pub connections_active: u64,
+    /// The engine-wide connection limit in effect (configured, or derived
+    /// from the descriptor limit); at it, every listener stops accepting.
+    pub max_connections: u64,
     /// Open connections per worker thread (index = worker).
     pub worker_connections: Vec<u64>,
     pub pipes_in_use: u64,

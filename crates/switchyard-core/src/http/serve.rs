@@ -76,7 +76,7 @@ pub async fn serve_proxied(
     let origin = proxied::receive_unless_closed(&shared, &listener, &name, &client, peer).await;
     match origin.map(|o| o.map_or(peer, |o| o.src)).filter(|&src| admit::admit(&listener, &name, src, &shared.events)) {
         Some(src) => serve(shared, listener, name, client, src, worker).await,
-        None => admit::closed(&listener, peer.ip(), false),
+        None => admit::closed(&shared, &listener, peer.ip(), false),
     }
 }
 
@@ -87,7 +87,7 @@ async fn serve_conn(conn: Arc<Conn>, client: TcpStream, worker: usize) {
     let _ = client.set_nodelay(true);
     // One expression, no locals: only the stream outlives the frontend.
     serve_stream(&conn, frontend::receive(&conn.listener, client).await.map(|r| r.client)).await;
-    admit::closed(&conn.listener, conn.client.ip(), true);
+    admit::closed(&conn.shared, &conn.listener, conn.client.ip(), true);
 }
 
 /// Serve the (plain or decrypted) client stream until it ends: hyper

@@ -1,19 +1,22 @@
 //! A listener's side of a connection's start and end: admission (allow and
-//! deny lists, per-source limits; see `crate::admission`), the count of open
-//! connections, and the room `max_connections` leaves to the accept loops.
+//! deny lists, per-source limits; see `crate::admission`), the counts of open
+//! connections (the listener's and the engine's), and the room their
+//! `max_connections` leave to the accept loops.
 //!
 //! Contract: every connection counted by [`opened`] is closed with exactly
 //! one [`closed`]; one admitted by [`admit`] passes the same address to it.
 
 use crate::admission::Refusal;
 use crate::events::EventLog;
+use crate::shared::Shared;
 use crate::snapshot::Listener;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 
 /// Count a connection accepted on `listener` (before its task runs, so the
-/// accept loop's `max_connections` check sees it at once).
-pub fn opened(listener: &Listener) {
+/// accept loops' `max_connections` checks see it at once).
+pub fn opened(shared: &Shared, listener: &Listener) {
+    shared.open.fetch_add(1, Relaxed);
     listener.stats.accepted.fetch_add(1, Relaxed);
     listener.stats.active.fetch_add(1, Relaxed);
 }
@@ -36,7 +39,11 @@ pub fn admit(listener: &Listener, name: &str, peer: SocketAddr, events: &EventLo
 
 /// A connection counted by [`opened`] ended; `admitted`: [`admit`] counted
 /// it on its source `ip`.
-pub fn closed(listener: &Listener, ip: IpAddr, admitted: bool) {
+pub fn closed(shared: &Shared, listener: &Listener, ip: IpAddr, admitted: bool) {
+    shared.open.fetch_sub(1, Relaxed);
+    if shared.waiting_for_room.load(Relaxed) > 0 {
+        shared.room_freed.notify_waiters();
+    }
     listener.stats.active.fetch_sub(1, Relaxed);
     if listener.max_connections.is_some() {
         listener.stats.freed.notify_waiters();
@@ -49,4 +56,9 @@ pub fn closed(listener: &Listener, ip: IpAddr, admitted: bool) {
 /// Whether `listener` is at its `max_connections` now.
 pub fn full(listener: &Listener) -> bool {
     listener.max_connections.is_some_and(|m| listener.stats.active.load(Relaxed) >= m)
+}
+
+/// Whether the engine is at its connection limit now.
+pub fn engine_full(shared: &Shared) -> bool {
+    shared.open.load(Relaxed) >= shared.max_open.load(Relaxed)
 }

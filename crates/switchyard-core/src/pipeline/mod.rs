@@ -46,10 +46,10 @@ pub(crate) fn spawn(rt: &tokio::runtime::Handle, shared: Arc<Shared>, name: Arc<
     let special = {
         let snapshot = shared.snapshot.load();
         let Some(l) = snapshot.listeners.get(&*name) else { return }; // removed since the accept: close
-        admit::opened(l);
+        admit::opened(&shared, l);
         // Behind another balancer, the client it declares is admitted once its header is read.
         if l.proxy.is_none() && !admit::admit(l, &name, peer, &shared.events) {
-            return admit::closed(l, peer.ip(), false);
+            return admit::closed(&shared, l, peer.ip(), false);
         }
         (l.http.is_some() || l.proxy.is_some()).then(|| Arc::clone(l))
     };
@@ -79,7 +79,7 @@ pub(crate) async fn serve<D: Declared>(shared: Arc<Shared>, name: Arc<str>, clie
     let _ = client.set_nodelay(true);
     let started = if listener.access_log { wall_ms() } else { 0 };
     let done = relay(&shared, &listener, client, peer, dst).await;
-    admit::closed(&listener, peer.ip(), true);
+    admit::closed(&shared, &listener, peer.ip(), true);
     if listener.access_log {
         shared.access.push(done.record(&name, peer, started));
     }
@@ -94,7 +94,7 @@ async fn serve_proxied(shared: Arc<Shared>, listener: Arc<Listener>, name: Arc<s
     match client_addr.filter(|&src| admit::admit(&listener, &name, src, &shared.events)) {
         Some(src) => serve(shared, name, client, src, worker, origin.flatten().map(|o| Box::new(o.dst))).await,
         None => {
-            admit::closed(&listener, peer.ip(), false);
+            admit::closed(&shared, &listener, peer.ip(), false);
             if listener.access_log {
                 let ended = if client_addr.is_some() { Ended::Refused } else { Ended::FrontendFailed };
                 shared.access.push(Done::early(ended, None).record(&name, client_addr.unwrap_or(peer), wall_ms()));
