@@ -60,7 +60,7 @@ const expected = {
   accept: 'shared',
   max_connections: null,
   listeners: [
-    { name: 'web', address: '127.0.0.1:8080', pool: 'api', backlog: 4096, defer_accept: false, idle_timeout_ms: 60_000, splice: 'auto', tls: null, sni_routes: null, peek_timeout_ms: 5_000, access_log: false, protocol: 'tcp', http: null, proxy_protocol: null, max_connections: null, allow: null, deny: [], per_source: null },
+    { name: 'web', address: '127.0.0.1:8080', pool: 'api', backlog: 4096, defer_accept: false, idle_timeout_ms: 60_000, splice: 'auto', tls: null, sni_routes: null, peek_timeout_ms: 5_000, access_log: false, protocol: 'tcp', http: null, proxy_protocol: null, max_connections: null, allow: null, deny: [], per_source: null, max_lifetime_ms: null, max_lifetime_jitter: 0.1 },
   ],
   admin: null,
   pools: [
@@ -216,6 +216,17 @@ describe('validateConfig issues', () => {
     Object.assign(bad.listeners.web, { allow: [], deny: ['10.0.0.0/40'], per_source: { rate: { connections: 20 } } });
     const err = expectIssue(() => validateConfig(bad, 's'), 'listeners.web.deny[0]', '0..32');
     expect(err.issues.map((i) => i.path)).toEqual(expect.arrayContaining(['listeners.web.allow', 'listeners.web.per_source.rate']));
+  });
+
+  it('resolves a jittered max_lifetime for tcp listeners only', () => {
+    const cfg = base() as any;
+    Object.assign(cfg.listeners.web, { max_lifetime: '1h', max_lifetime_jitter: 25 });
+    const l = validateConfig(cfg, 's').listeners[0]!;
+    expect([l.max_lifetime_ms, l.max_lifetime_jitter]).toEqual([3_600_000, 0.25]);
+    const http = base() as any;
+    Object.assign(http.listeners.web, { protocol: 'http', max_lifetime: '1h', max_lifetime_jitter: 80 });
+    const err = expectIssue(() => validateConfig(http, 's'), 'listeners.web.max_lifetime', 'only for tcp listeners');
+    expect(err.issues.map((i) => i.path)).toContain('listeners.web.max_lifetime_jitter');
   });
 
   it('rejects bad addresses', () => {

@@ -152,6 +152,7 @@ export function collect(lb: AdminTarget): Family[] {
     'counter',
     'PROXY protocol headers a listener expected, by result: accepted (relayed client), local (the sender\'s own check), untrusted, invalid, timeout (the last three closed).',
   );
+  const lLifetime = fam('switchyard_listener_lifetime_ends_total', 'counter', 'Connections closed at the end of their max_lifetime.');
   const lRefused = fam('switchyard_listener_refused_total', 'counter', 'Connections closed at once by the listener, by reason: denied (allow/deny lists), source_limit (per_source.max_connections), rate (per_source.rate).');
   const lNoRoute = fam('switchyard_listener_no_route_total', 'counter', 'HTTP requests no route matched (answered 404 by Switchyard).');
   const rResponses = fam('switchyard_route_responses_total', 'counter', 'HTTP responses sent to clients by route and status class (1xx..5xx), Switchyard\'s own error responses included.');
@@ -174,6 +175,7 @@ export function collect(lb: AdminTarget): Family[] {
     lLocal.samples.push([labels, l.local_errors]);
     lAccept.samples.push([labels, l.accept_errors]);
     if (l.proxy) for (const [result, n] of Object.entries(l.proxy)) lProxy.samples.push([{ ...labels, result }, n]);
+    lLifetime.samples.push([labels, l.lifetime_ends]);
     lRefused.samples.push(
       [{ ...labels, reason: 'denied' }, l.refused_denied],
       [{ ...labels, reason: 'source_limit' }, l.refused_source_limit],
@@ -318,6 +320,7 @@ export function collect(lb: AdminTarget): Family[] {
     lAccept,
     lProxy,
     lRefused,
+    lLifetime,
     lTls,
     lTlsResumed,
     lTlsVersion,

@@ -70,7 +70,17 @@ deny: Array<string>,
 /**
  * Limits per source address (the PROXY-declared client's, if any).
  */
-per_source: PerSourceConfig | null, };
+per_source: PerSourceConfig | null, 
+/**
+ * TCP listeners: close a connection this long after it started,
+ * whatever it does (so long-lived clients reconnect and rebalance).
+ */
+max_lifetime_ms: number | null, 
+/**
+ * Each connection's lifetime is drawn from `[max × (1 − jitter), max]`,
+ * so a fleet of connections opened together does not reconnect together.
+ */
+max_lifetime_jitter: number, };
 
 export type SpliceMode = "auto" | "always" | "never";
 
@@ -431,6 +441,10 @@ proxy: ProxyReport | null,
  */
 refused_denied: number, refused_source_limit: number, refused_rate: number, 
 /**
+ * Connections closed at the end of their `max_lifetime`.
+ */
+lifetime_ends: number, 
+/**
  * TLS counters (termination or SNI passthrough listeners).
  */
 tls: TlsReport | null, };
@@ -610,7 +624,7 @@ route: string, method: string, path: string, status: number,
  */
 head_ms: number, };
 
-export type Ended = "completed" | "idle_timeout" | "cancelled" | "error" | "frontend_failed" | "no_backend" | "local_error" | "backend_tls_failed" | "refused";
+export type Ended = "completed" | "idle_timeout" | "cancelled" | "error" | "frontend_failed" | "no_backend" | "local_error" | "backend_tls_failed" | "refused" | "lifetime";
 
 export type PlanRequest = { before: PoolConfig, after: PoolConfig, 
 /**

@@ -22,6 +22,8 @@ export const DEFAULTS = Object.freeze({
   defer_accept: false,
   /** Passthrough listeners wait this long for a whole ClientHello (the data plane's default). */
   peek_timeout_ms: PEEK_TIMEOUT_MS,
+  /** A listener's max_lifetime is shortened by up to 10 % per connection, at random. */
+  max_lifetime_jitter_percent: 10,
   /** A pool's queue holds at most this many waiting clients (bounded: HAProxy's default is unbounded). */
   queue_max: 1_000,
   /** A PROXY protocol header must arrive whole within 3s (the spec asks receivers to allow at least that). */

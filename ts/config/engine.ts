@@ -72,6 +72,8 @@ export function engineConfig(c: ResolvedConfig, weights?: WeightOverrides): Engi
       allow: l.allow,
       deny: l.deny,
       per_source: l.per_source,
+      max_lifetime_ms: l.max_lifetime_ms,
+      max_lifetime_jitter: l.max_lifetime_jitter,
     })),
     pools: c.pools.map((p) => enginePool(p, weights)),
   };

@@ -431,6 +431,8 @@ export const LISTENER = object(
     allow: { kind: 'list', items: str('An IP address or CIDR.', { minLength: 1, maxLength: 64 }), doc: 'Only sources in these ranges may connect; others are closed at once.' },
     deny: { kind: 'list', items: str('An IP address or CIDR.', { minLength: 1, maxLength: 64 }), doc: 'Sources in these ranges are closed at once (checked before allow).' },
     per_source: PER_SOURCE,
+    max_lifetime: duration(1000, 30 * 24 * HOUR_MS, 'TCP listeners: close a connection this long after it started, whatever it does, so long-lived clients reconnect and rebalance (checked each quarter of idle_timeout, to the second).'),
+    max_lifetime_jitter: int(0, 50, 'Percent: each connection lives a random share of max_lifetime between 100 - jitter and 100 percent, so connections opened together do not reconnect together.', D.max_lifetime_jitter_percent),
   },
   ['address'],
 );

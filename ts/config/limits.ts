@@ -9,7 +9,7 @@ import { Checker, type Obj } from './checker.js';
 import { DEFAULTS } from './defaults.js';
 import { checkCidrs } from './cidr.js';
 import { LISTENER, PER_SOURCE, POOL, QUEUE, keysOf } from './fields.js';
-import type { ResolvedPool } from './types.js';
+import type { ResolvedListener, ResolvedPool } from './types.js';
 
 const MAX = POOL.fields.max_connections;
 const Q = QUEUE.fields;
@@ -42,6 +42,8 @@ export function checkQueueUse(c: Checker, pools: readonly ResolvedPool[]): void 
 }
 
 const LMAX = LISTENER.fields.max_connections;
+const LIFE = LISTENER.fields.max_lifetime;
+const JITTER = LISTENER.fields.max_lifetime_jitter;
 const PS = PER_SOURCE.fields;
 const RATE = PS.rate.fields;
 
@@ -50,11 +52,23 @@ export function checkListenerLimits(
   c: Checker,
   l: Obj,
   path: string,
-): { max_connections: number | null; allow: string[] | null; deny: string[]; per_source: PerSourceConfig | null } {
+): Pick<ResolvedListener, 'max_connections' | 'allow' | 'deny' | 'per_source' | 'max_lifetime_ms' | 'max_lifetime_jitter'> {
   const max_connections = l.max_connections === undefined ? null : c.int(l.max_connections, `${path}.max_connections`, LMAX.min, LMAX.max, LMAX.min);
   const allow = l.allow === undefined ? null : checkCidrs(c, l.allow, `${path}.allow`, true);
   const deny = l.deny === undefined ? [] : checkCidrs(c, l.deny, `${path}.deny`, false);
-  return { max_connections, allow, deny, per_source: checkPerSource(c, l.per_source, `${path}.per_source`) };
+  const max_lifetime_ms = l.max_lifetime === undefined ? null : c.duration(l.max_lifetime, `${path}.max_lifetime`, LIFE.min, LIFE.max, LIFE.min);
+  if (max_lifetime_ms !== null && l.protocol === 'http') {
+    c.add(`${path}.max_lifetime`, "only for tcp listeners (an http listener's connections end by their idle timeout)");
+  }
+  const jitter = c.int(l.max_lifetime_jitter, `${path}.max_lifetime_jitter`, JITTER.min, JITTER.max, DEFAULTS.max_lifetime_jitter_percent);
+  return {
+    max_connections,
+    allow,
+    deny,
+    per_source: checkPerSource(c, l.per_source, `${path}.per_source`),
+    max_lifetime_ms,
+    max_lifetime_jitter: jitter / 100,
+  };
 }
 
 function checkPerSource(c: Checker, raw: unknown, path: string): PerSourceConfig | null {

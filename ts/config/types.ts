@@ -185,6 +185,10 @@ export interface ListenerConfig {
   deny?: string[];
   /** Limits per client address. */
   per_source?: { max_connections?: number; rate?: { connections: number; per: Duration } };
+  /** TCP: close a connection this long after it started, whatever it does. */
+  max_lifetime?: Duration;
+  /** Percent (0..50, default 10) shaved off `max_lifetime` per connection at random. */
+  max_lifetime_jitter?: number;
 }
 
 /** `proxy_protocol` of a listener. */
@@ -357,6 +361,9 @@ export interface ResolvedListener {
   allow: string[] | null;
   deny: string[];
   per_source: PerSourceConfig | null;
+  max_lifetime_ms: number | null;
+  /** A fraction 0..0.5. */
+  max_lifetime_jitter: number;
 }
 
 /** A backend after validation. */

@@ -192,6 +192,8 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
     allow: null,
     deny: [],
     per_source: null,
+    max_lifetime_ms: null,
+    max_lifetime_jitter: DEFAULTS.max_lifetime_jitter_percent / 100,
   };
   const l = c.object(raw, path, 'a listener object such as { address: "0.0.0.0:80", pool: "web" }');
   if (!l) return [listener, undefined];

@@ -33,6 +33,8 @@ pub enum Ended {
     BackendTlsFailed,
     /// Refused by the listener's allow/deny lists or per-source limits.
     Refused,
+    /// Closed at the end of its `max_lifetime`.
+    Lifetime,
 }
 
 /// One client connection, as the access log records it.

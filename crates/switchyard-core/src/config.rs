@@ -110,6 +110,14 @@ pub struct ListenerConfig {
     /// Limits per source address (the PROXY-declared client's, if any).
     #[serde(default)]
     pub per_source: Option<PerSourceConfig>,
+    /// TCP listeners: close a connection this long after it started,
+    /// whatever it does (so long-lived clients reconnect and rebalance).
+    #[serde(default)]
+    pub max_lifetime_ms: Option<u64>,
+    /// Each connection's lifetime is drawn from `[max × (1 − jitter), max]`,
+    /// so a fleet of connections opened together does not reconnect together.
+    #[serde(default)]
+    pub max_lifetime_jitter: f64,
 }
 
 /// Limits per source address of a listener.
@@ -315,6 +323,18 @@ impl EngineConfig {
                 for (i, c) in list.iter().enumerate() {
                     crate::cidr::Cidr::parse(c).map_err(|e| Error::config_at(format!("{at}.{what}[{i}]"), e))?;
                 }
+            }
+            if !(0.0..=0.5).contains(&l.max_lifetime_jitter) {
+                return Err(Error::config_at(
+                    format!("{at}.max_lifetime_jitter"),
+                    format!("expected 0..0.5, got {}", l.max_lifetime_jitter),
+                ));
+            }
+            if l.max_lifetime_ms.is_some() && l.protocol == Protocol::Http {
+                return Err(Error::config_at(
+                    format!("{at}.max_lifetime"),
+                    "only for tcp listeners (an http listener's connections end by their idle timeout)",
+                ));
             }
             if let Some(r) = l.per_source.as_ref().and_then(|p| p.rate.as_ref()) {
                 if r.connections == 0 || r.per_ms == 0 {

@@ -204,6 +204,7 @@ impl Engine {
                     refused_denied: tables.stats.refused_denied.load(Relaxed),
                     refused_source_limit: tables.stats.refused_source_limit.load(Relaxed),
                     refused_rate: tables.stats.refused_rate.load(Relaxed),
+                    lifetime_ends: tables.stats.lifetime_ends.load(Relaxed),
                 })
             })
             .collect();

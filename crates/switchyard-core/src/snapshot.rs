@@ -241,6 +241,21 @@ pub struct Listener {
     pub max_connections: Option<u64>,
     /// Allow/deny lists and per-source limits (`None`: everyone is admitted).
     pub admission: Option<crate::admission::Admission>,
+    /// TCP: the longest a connection lives, and the share of it drawn at
+    /// random off each connection's lifetime (see [`Listener::watch`]).
+    pub max_lifetime: Option<(Duration, f64)>,
+}
+
+impl Listener {
+    /// When a connection forwarded from now ends by time: the idle timeout,
+    /// and its lifetime (a fresh draw in `[max × (1 − jitter), max]`).
+    pub fn watch(&self) -> crate::forward::Watch {
+        let until = self.max_lifetime.map(|(max, jitter)| {
+            let draw = crate::select::fast_rand() as f64 / u64::MAX as f64;
+            std::time::Instant::now() + max.mul_f64(1.0 - jitter * draw)
+        });
+        crate::forward::Watch::new(self.idle_timeout, until)
+    }
 }
 
 /// Who may send a listener a PROXY header, and how long it may take.
@@ -426,6 +441,7 @@ impl Listener {
                 .map(|h| crate::http::route::HttpTables::build(h, &l.name, |p| Arc::clone(pools[p]), |r| registry.route(&l.name, r)))
                 .transpose()?,
             max_connections: l.max_connections.map(u64::from),
+            max_lifetime: l.max_lifetime_ms.map(|ms| (Duration::from_millis(ms.max(1)), l.max_lifetime_jitter)),
             admission: admission(l, registry, &at)?,
             proxy: l
                 .proxy_protocol

@@ -67,6 +67,8 @@ pub struct ListenerStats {
     pub accept_errors: AtomicU64,
     /// Connections closed by the idle timeout.
     pub idle_timeouts: AtomicU64,
+    /// Connections closed at the end of their `max_lifetime`.
+    pub lifetime_ends: AtomicU64,
     /// HTTP requests no route matched (answered 404).
     pub no_route: AtomicU64,
     /// PROXY protocol headers received (listeners that expect them).
@@ -233,6 +235,8 @@ pub struct ListenerReport {
     pub refused_denied: u64,
     pub refused_source_limit: u64,
     pub refused_rate: u64,
+    /// Connections closed at the end of their `max_lifetime`.
+    pub lifetime_ends: u64,
     /// TLS counters (termination or SNI passthrough listeners).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<crate::tls::stats::TlsReport>,

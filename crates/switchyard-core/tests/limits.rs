@@ -208,3 +208,36 @@ async fn per_source_limits_refuse_one_source_over_its_count_or_rate() {
     assert_eq!(listener_stats(&engine.stats(), "l").unwrap().refused_rate, 1);
     engine.close(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_is_closed_at_its_max_lifetime_even_while_busy() {
+    let b = echo_backend().await;
+    // The lifetime is checked each quarter of the idle timeout (here 0.5 s).
+    let mut l = listener("l", "127.0.0.1:0", "p", 2_000, "never");
+    l["max_lifetime_ms"] = json!(1_000);
+    l["max_lifetime_jitter"] = json!(0.2);
+    let engine = Engine::start(config(&[l], &[pool("p", 0, &[(b.addr, 1, false)])])).unwrap();
+    let addr = addr_of(&engine, "l");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let started = std::time::Instant::now();
+    // Busy: a byte echoed every 50 ms, so the idle timeout never fires.
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if s.write_all(b"x").await.is_err() {
+                return;
+            }
+            let mut got = [0u8; 1];
+            match s.read(&mut got).await {
+                Ok(1) => {}
+                _ => return,
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await; // the client's pace, not a synchronization
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "still open after 20 s");
+    assert!(started.elapsed() >= Duration::from_millis(750), "closed after {:?}, before its lifetime", started.elapsed());
+    wait_for("the lifetime end to be counted", || async { listener_stats(&engine.stats(), "l").unwrap().lifetime_ends == 1 }).await;
+    assert_eq!(listener_stats(&engine.stats(), "l").unwrap().idle_timeouts, 0);
+    engine.close(Duration::from_secs(1)).await;
+}

@@ -95,6 +95,8 @@ pub enum Outcome {
     Completed,
     /// No byte moved in either direction for the idle timeout.
     IdleTimeout,
+    /// The connection reached its listener's `max_lifetime`.
+    Lifetime,
     /// The engine cancelled it (drain deadline passed).
     Cancelled,
     /// A socket error on either side.
@@ -107,6 +109,42 @@ pub enum Outcome {
 pub struct Moved {
     pub up: u64,
     pub down: u64,
+}
+
+/// When a forwarded connection ends by time: after its idle timeout without
+/// a byte either way, and at a deadline whatever it does (the listener's
+/// jittered `max_lifetime`), both checked in quarter steps of the idle
+/// timeout. Eight bytes (milliseconds, and whole seconds since the process's
+/// first watch): every connection's task holds it while it forwards.
+#[derive(Debug, Clone, Copy)]
+pub struct Watch {
+    idle_ms: u32,
+    /// Seconds since [`watch_epoch`], rounded up; 0: no deadline.
+    until_s: u32,
+}
+
+/// The instant `Watch` deadlines count from.
+fn watch_epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
+}
+
+impl Watch {
+    /// Idle timeout `idle` (at most ~49 days), deadline `until`.
+    pub fn new(idle: Duration, until: Option<std::time::Instant>) -> Watch {
+        let idle_ms = idle.as_millis().clamp(1, u32::MAX as u128) as u32;
+        let until_s = until.map_or(0, |t| (t.saturating_duration_since(watch_epoch()).as_millis().div_ceil(1000) as u32).max(1));
+        Watch { idle_ms, until_s }
+    }
+
+    fn idle(self) -> Duration {
+        Duration::from_millis(self.idle_ms as u64)
+    }
+
+    /// The deadline has passed.
+    fn expired(self) -> bool {
+        self.until_s != 0 && watch_epoch().elapsed().as_secs() >= self.until_s as u64
+    }
 }
 
 /// Counters one forwarded connection adds to.
@@ -129,7 +167,7 @@ pub async fn proxy(
     client: &TcpStream,
     backend: &TcpStream,
     mode: SpliceMode,
-    idle_timeout: Duration,
+    watch: Watch,
     counters: Counters<'_>,
     pipes: &PipePool,
     cancel: &CancellationToken,
@@ -170,7 +208,7 @@ pub async fn proxy(
             )
         },
         [&up_progress, &down_progress],
-        idle_timeout,
+        watch,
         cancel
     )
 }
@@ -188,7 +226,7 @@ macro_rules! supervise {
                 Ok(_) => Outcome::Completed,
                 Err(e) => Outcome::Failed(e),
             },
-            _ = idle_watch(progress, $idle) => Outcome::IdleTimeout,
+            o = idle_watch(progress, $idle) => o,
             _ = $cancel.cancelled() => Outcome::Cancelled,
         };
         (outcome, Moved { up: progress[0].load(Relaxed), down: progress[1].load(Relaxed) })
@@ -213,21 +251,26 @@ async fn direction(leg: Leg<'_>, mode: SpliceMode, pipes: &PipePool) -> io::Resu
     }
 }
 
-/// Resolve once `progress` has not moved for `timeout`. Checked in quarter
-/// steps, so it fires between 1.0× and 1.25× the timeout; this keeps the hot
-/// path free of clock reads (it only bumps a counter).
-pub(crate) async fn idle_watch(progress: [&AtomicU64; 2], timeout: Duration) {
-    let step = (timeout / 4).max(Duration::from_millis(1));
+/// Resolve with `IdleTimeout` once `progress` has not moved for the idle
+/// timeout, or `Lifetime` once `watch.until` passed. Checked in quarter
+/// steps, so the idle timeout fires between 1.0× and 1.25× of it (the
+/// lifetime up to a step late); this keeps the hot path free of clock reads
+/// (it only bumps a counter).
+pub(crate) async fn idle_watch(progress: [&AtomicU64; 2], watch: Watch) -> Outcome {
+    let step = (watch.idle() / 4).max(Duration::from_millis(1));
     let read = || progress[0].load(Relaxed).wrapping_add(progress[1].load(Relaxed));
     let mut last = read();
     let mut quiet = 0;
     loop {
         tokio::time::sleep(step).await;
+        if watch.expired() {
+            return Outcome::Lifetime;
+        }
         let now = read();
         if now == last {
             quiet += 1;
             if quiet >= 4 {
-                return;
+                return Outcome::IdleTimeout;
             }
         } else {
             quiet = 0;

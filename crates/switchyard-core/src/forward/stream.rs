@@ -3,10 +3,9 @@
 //! path — complete and in order, FIN passed on (for TLS: close_notify, then
 //! the socket's write side), errors end both, idle timeout, cancellation.
 
-use super::{idle_watch, supervise, Counters, Moved, Outcome};
+use super::{idle_watch, supervise, Counters, Moved, Outcome, Watch};
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -38,7 +37,7 @@ where
 pub async fn proxy_streams<A, B>(
     client: A,
     backend: B,
-    idle_timeout: Duration,
+    watch: Watch,
     counters: Counters<'_>,
     cancel: &CancellationToken,
 ) -> (Outcome, Moved)
@@ -52,7 +51,7 @@ where
     supervise!(
         async { tokio::try_join!(one_way(cr, bw, counters.bytes_in, &up_progress), one_way(br, cw, counters.bytes_out, &down_progress)) },
         [&up_progress, &down_progress],
-        idle_timeout,
+        watch,
         cancel
     )
 }

@@ -175,7 +175,7 @@ async fn relay<'l, D: Declared>(shared: &Shared, listener: &'l Listener, client:
             // nothing: another backend can take the client, who never notices.
             let retry = preface_len == 0;
             let (outcome, moved) =
-                forward::proxy(&client, &up.stream, listener.splice, listener.idle_timeout, counters, &shared.pipes, &kill, retry).await;
+                forward::proxy(&client, &up.stream, listener.splice, listener.watch(), counters, &shared.pipes, &kill, retry).await;
             if let Outcome::Failed(e) = &outcome {
                 if forward::is_silent_close(e) {
                     passive_failure(pool, b, Failure::ResetBeforeFirstByte, &shared.events);
@@ -204,7 +204,7 @@ async fn relay<'l, D: Declared>(shared: &Shared, listener: &'l Listener, client:
                     None => return Done { backend: Some(b.addr), ..Done::early(Ended::BackendTlsFailed, Some(&pool.name)) },
                 },
             };
-            let (outcome, moved) = Box::pin(proxy_streams(client, backend, listener.idle_timeout, counters, &kill)).await;
+            let (outcome, moved) = Box::pin(proxy_streams(client, backend, listener.watch(), counters, &kill)).await;
             (outcome, moved, b)
         }
     };
@@ -214,6 +214,10 @@ async fn relay<'l, D: Declared>(shared: &Shared, listener: &'l Listener, client:
         Outcome::IdleTimeout => {
             listener.stats.idle_timeouts.fetch_add(1, Relaxed);
             Ended::IdleTimeout
+        }
+        Outcome::Lifetime => {
+            listener.stats.lifetime_ends.fetch_add(1, Relaxed);
+            Ended::Lifetime
         }
         Outcome::Failed(e) => {
             if moved.down == 0 && e.kind() == std::io::ErrorKind::ConnectionReset {
