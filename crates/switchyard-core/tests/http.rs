@@ -231,6 +231,46 @@ async fn idle_backend_connections_close_at_their_idle_timeout_without_new_reques
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_backend_queues_requests_and_a_full_queue_answers_503() {
+    // A backend that answers each request only once the test hands it a permit.
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let permits = Arc::clone(&gate);
+    let b = backend(move |mut s| {
+        let permits = Arc::clone(&permits);
+        async move {
+            let mut buf = Vec::new();
+            while let Some(end) = read_head(&mut s, &mut buf).await {
+                buf.drain(..end);
+                permits.acquire().await.unwrap().forget();
+                if s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await.is_err() {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
+    let mut pool = http_pool("web", &[b.addr], pool_http(json!({})));
+    pool["max_connections"] = json!(1);
+    pool["queue"] = json!({"max": 1, "timeout_ms": 30_000});
+    let (engine, addr) = start(&[http_listener(json!([{"name": "all", "pool": "web"}]))], &[pool]);
+    let waiting = |engine: &Engine| engine.stats().pools.iter().find(|p| p.name == "web").unwrap().queue.waiting;
+    // The first request takes the backend's only slot; the second waits in the queue.
+    let first = tokio::spawn(get(addr, "GET /1 HTTP/1.1\r\nhost: x\r\n\r\n"));
+    wait_until("the first request in flight", || backend_stats(&engine.stats(), "web", b.addr).unwrap().active == 1).await;
+    let second = tokio::spawn(get(addr, "GET /2 HTTP/1.1\r\nhost: x\r\n\r\n"));
+    wait_until("the second request queued", || waiting(&engine) == 1).await;
+    // The queue is full: the third is refused at once, in Switchyard's format.
+    let third = get(addr, "GET /3 HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    assert_eq!(third.status, 503);
+    assert!(third.body.contains("\"code\":\"queue_full\""), "{}", third.body);
+    gate.add_permits(2);
+    assert_eq!(first.await.unwrap().status, 200);
+    assert_eq!(second.await.unwrap().status, 200, "the queued request is served once the slot frees");
+    assert_eq!(waiting(&engine), 0);
+    engine.close(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotent_requests_are_retried_after_503_and_bodies_are_not_sent_twice() {
     let (a, b) = (http_backend("a").await, http_backend("b").await);
     let (engine, addr) =

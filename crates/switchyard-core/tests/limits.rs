@@ -206,6 +206,12 @@ async fn per_source_limits_refuse_one_source_over_its_count_or_rate() {
     let mut third = TcpStream::connect(addr).await.unwrap();
     closed(&mut third).await;
     assert_eq!(listener_stats(&engine.stats(), "l").unwrap().refused_rate, 1);
+    // Another source (127.0.0.2: all of 127/8 is loopback) has its own bucket and is served.
+    let other = tokio::net::TcpSocket::new_v4().unwrap();
+    other.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut other = other.connect(addr).await.unwrap();
+    echoed(&mut other, b"o").await;
+    assert_eq!(listener_stats(&engine.stats(), "l").unwrap().refused_rate, 1);
     engine.close(Duration::from_secs(1)).await;
 }
 
