@@ -30,8 +30,9 @@ pub fn raise_nofile() -> u64 {
 /// derives its `maxconn` from `ulimit -n`: each connection holds two sockets
 /// (client and backend), and a reserve is kept for everything else this
 /// process opens (health checks, the admin API, DNS, Node's own files).
-/// Pipes for splice are lent only while descriptors remain: a pipe that
-/// cannot be created means that connection copies instead.
+/// Pipes for splice are not counted yet: a pipe that cannot be created
+/// means that connection copies instead (an accept or connect meeting
+/// `EMFILE` meanwhile is a local error, see `accept.rs`).
 pub fn derived_max_connections(nofile: u64) -> u64 {
     (nofile.saturating_sub(reserve(nofile)) / 2).max(1)
 }
