@@ -4,6 +4,7 @@
  * (never sleeps as synchronisation — the CI box is a loaded 2-core machine).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Switchyard } from '../ts/index.js';
@@ -68,9 +69,29 @@ export const tagged = (id: string, port = 0): Promise<Peer> =>
 
 /** A port with nothing listening (bound, then released). */
 export async function refusedPort(): Promise<number> {
-  const p = await peer(() => {});
-  await p.close();
-  return p.port;
+  // Above the kernel's ephemeral range, so no other test's `listen(0)` or outgoing connection can
+  // be given this port between now and its use (a port freed inside the range was, once, taken by
+  // another test's backend during a parallel run, and "refused" connects succeeded).
+  const top = ephemeralTop();
+  for (let tries = 0; tries < 200; tries++) {
+    const port = top + 1 + Math.floor(Math.random() * (65535 - top));
+    const p = await peer(() => {}, port).catch(() => null);
+    if (!p) continue; // in use: try another
+    await p.close();
+    return p.port;
+  }
+  throw new Error(`no free port above ${top}`);
+}
+
+/** The highest port the kernel hands out on its own (Linux: ip_local_port_range). */
+function ephemeralTop(): number {
+  try {
+    const [, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (hi && hi < 65000) return hi;
+  } catch {
+    // not Linux: fall through
+  }
+  return 61000;
 }
 
 /** Connect to `port` on 127.0.0.1 (half-open allowed). */
