@@ -91,12 +91,12 @@ pub async fn accept_loop(shared: Arc<Shared>, name: Arc<str>, listener: TcpListe
         let accepted = tokio::select! {
             biased;
             _ = stop.cancelled() => return,
-            r = async { room(&shared, &name).await; listener.accept().await } => r,
+            r = listener.accept() => r,
         };
         match accepted {
             Ok((stream, peer)) => {
-                // Another worker may have filled the listener while this one waited in
-                // `accept`: this client waits (accepted, not served) until there is room.
+                // At a limit (reached while this worker waited in `accept`): this client
+                // waits, accepted but not served, until there is room.
                 if full(&shared, &name) {
                     tokio::select! {
                         biased;
@@ -140,16 +140,20 @@ pub async fn accept_shared(
         let ready = tokio::select! {
             biased;
             _ = stop.cancelled() => return,
-            r = async { room(&shared, &name).await; listener.readable().await } => r,
+            r = listener.readable() => r,
         };
         let Ok(mut guard) = ready else {
             tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
             continue;
         };
-        // Another worker may have filled the listener while this one waited for readiness:
-        // leave the client in the backlog (the readiness stays) and wait for room first.
+        // At a limit: leave the client in the backlog (the readiness stays) until there is room.
         if full(&shared, &name) {
             drop(guard);
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => return,
+                _ = room(&shared, &name) => {}
+            }
             continue;
         }
         match guard.try_io(|l| l.get_ref().accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)) {

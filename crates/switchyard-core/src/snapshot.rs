@@ -148,11 +148,7 @@ impl Pool {
     /// moves on to the backup servers the same way), so a backup takes the
     /// client even while dead primaries are not yet known to be down.
     pub fn next_attempt(&self, ctx: &PickContext, tried: &[usize]) -> Option<usize> {
-        if !self.has_budget(tried) {
-            return None;
-        }
-        let on_primaries = tried.iter().filter(|&&i| !self.backends[i].backup).count();
-        self.pick(ctx, tried, on_primaries < self.retries as usize + 1)
+        self.pick(ctx, tried, self.budget(tried)?)
     }
 
     /// Whether a client that found no backend (after `tried`) should queue:
@@ -160,7 +156,7 @@ impl Pool {
     /// could use is only full.
     pub fn waits_for_room(&self, tried: &[usize]) -> bool {
         self.limited
-            && self.has_budget(tried)
+            && self.budget(tried).is_some()
             && self.backends.iter().enumerate().any(|(i, b)| !tried.contains(&i) && b.available() && !b.has_room())
     }
 
@@ -170,11 +166,12 @@ impl Pool {
         self.queue.wait(self.queue_max, self.queue_timeout, room).await
     }
 
-    /// Attempts remain for a client that tried `tried` (see `next_attempt`).
-    fn has_budget(&self, tried: &[usize]) -> bool {
+    /// Whether attempts remain for a client that tried `tried` (`None`: no),
+    /// and whether the primaries still have some of theirs (see `next_attempt`).
+    fn budget(&self, tried: &[usize]) -> Option<bool> {
         let attempts = self.retries as usize + 1;
         let on_primaries = tried.iter().filter(|&&i| !self.backends[i].backup).count();
-        tried.len() - on_primaries < attempts
+        (tried.len() - on_primaries < attempts).then_some(on_primaries < attempts)
     }
 
     /// Share of new keys/connections each backend gets now, indexed like
@@ -369,28 +366,26 @@ impl Snapshot {
     }
 }
 
+/// Address ranges of a checked config (`EngineConfig::check` named any bad one).
+fn cidrs(list: &[String]) -> Vec<crate::cidr::Cidr> {
+    list.iter().map(|c| crate::cidr::Cidr::parse(c).expect("checked config")).collect()
+}
+
 /// A listener's admission rules, if it has any.
-fn admission(l: &ListenerConfig, registry: &Registry, at: &str) -> Result<Option<crate::admission::Admission>> {
-    let cidrs = |what: &str, list: &[String]| -> Result<Vec<crate::cidr::Cidr>> {
-        let parsed = list
-            .iter()
-            .enumerate()
-            .map(|(i, c)| crate::cidr::Cidr::parse(c).map_err(|e| crate::error::Error::config_at(format!("{at}.{what}[{i}]"), e)));
-        parsed.collect()
-    };
+fn admission(l: &ListenerConfig, registry: &Registry) -> Option<crate::admission::Admission> {
     let per = l.per_source.as_ref();
     if l.allow.is_none() && l.deny.is_empty() && per.is_none() {
-        return Ok(None);
+        return None;
     }
-    Ok(Some(crate::admission::Admission {
-        allow: l.allow.as_deref().map(|a| cidrs("allow", a)).transpose()?,
-        deny: cidrs("deny", &l.deny)?,
+    Some(crate::admission::Admission {
+        allow: l.allow.as_deref().map(cidrs),
+        deny: cidrs(&l.deny),
         per_source_max: per.and_then(|p| p.max_connections).unwrap_or(0),
         rate: per
             .and_then(|p| p.rate.as_ref())
             .map(|r| crate::admission::Rate { connections: r.connections, per: Duration::from_millis(r.per_ms) }),
         table: registry.sources(&l.name),
-    }))
+    })
 }
 
 impl Listener {
@@ -442,21 +437,11 @@ impl Listener {
                 .transpose()?,
             max_connections: l.max_connections.map(u64::from),
             max_lifetime: l.max_lifetime_ms.map(|ms| (Duration::from_millis(ms.max(1)), l.max_lifetime_jitter)),
-            admission: admission(l, registry, &at)?,
+            admission: admission(l, registry),
             proxy: l
                 .proxy_protocol
                 .as_ref()
-                .map(|p| {
-                    let trusted = p.trusted.iter().enumerate().map(|(i, c)| {
-                        crate::cidr::Cidr::parse(c)
-                            .map_err(|e| crate::error::Error::config_at(format!("{at}.proxy_protocol.trusted[{i}]"), e))
-                    });
-                    Ok::<_, crate::error::Error>(ProxyAccept {
-                        trusted: trusted.collect::<Result<_>>()?,
-                        timeout: Duration::from_millis(p.timeout_ms.max(1)),
-                    })
-                })
-                .transpose()?,
+                .map(|p| ProxyAccept { trusted: cidrs(&p.trusted), timeout: Duration::from_millis(p.timeout_ms.max(1)) }),
         })
     }
 }

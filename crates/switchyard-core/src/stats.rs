@@ -126,6 +126,14 @@ impl Throttle {
         }
         Some(total - self.total.swap(total, Relaxed))
     }
+
+    /// With the running `total`: queue listener `name`'s event `kind` saying
+    /// `why` and how many happened since the last one, if one is due.
+    fn report(&self, total: u64, kind: &'static str, name: &str, why: std::fmt::Arguments<'_>, events: &crate::events::EventLog) {
+        if let Some(since) = self.due(total) {
+            events.push(crate::events::Event::new(kind, ("", name), format!("{why} ({since} since the last report)"), 0));
+        }
+    }
 }
 
 impl ListenerStats {
@@ -134,10 +142,7 @@ impl ListenerStats {
     /// shortage fails thousands of accepts a second).
     pub fn accept_failed(&self, name: &str, e: &std::io::Error, events: &crate::events::EventLog) {
         let total = self.accept_errors.fetch_add(1, Relaxed) + 1;
-        if let Some(since) = self.accept_error_reports.due(total) {
-            let reason = format!("accept failed: {e} ({since} since the last report)");
-            events.push(crate::events::Event::new("accept_error", ("", name), reason, 0));
-        }
+        self.accept_error_reports.report(total, "accept_error", name, format_args!("accept failed: {e}"), events);
     }
 
     /// Count a connection refused by the listener's admission rules
@@ -146,10 +151,7 @@ impl ListenerStats {
     pub fn refused(&self, counter: &AtomicU64, name: &str, why: std::fmt::Arguments<'_>, events: &crate::events::EventLog) {
         counter.fetch_add(1, Relaxed);
         let total = [&self.refused_denied, &self.refused_source_limit, &self.refused_rate].iter().map(|c| c.load(Relaxed)).sum();
-        if let Some(since) = self.refused_reports.due(total) {
-            let reason = format!("{why} ({since} refused since the last report)");
-            events.push(crate::events::Event::new("connection_refused", ("", name), reason, 0));
-        }
+        self.refused_reports.report(total, "connection_refused", name, why, events);
     }
 
     /// Count a connection closed for its PROXY header (`counter`: one of
@@ -159,10 +161,7 @@ impl ListenerStats {
         counter.fetch_add(1, Relaxed);
         let p = &self.proxy;
         let total = [&p.untrusted, &p.invalid, &p.timeout].iter().map(|c| c.load(Relaxed)).sum();
-        if let Some(since) = self.proxy_refused_reports.due(total) {
-            let reason = format!("{why} ({since} refused since the last report)");
-            events.push(crate::events::Event::new("proxy_refused", ("", name), reason, 0));
-        }
+        self.proxy_refused_reports.report(total, "proxy_refused", name, why, events);
     }
 }
 

@@ -51,13 +51,12 @@ pub async fn receive(listener: &Listener, name: &str, client: &TcpStream, peer: 
             stats.proxy_refused(&proxy.invalid, name, format_args!("{peer} sent a bad PROXY header: {why}"), events);
             None
         }
-        Ok(Ok(header)) => match header.client() {
-            Some(src) => {
+        Ok(Ok(header)) => match (header.client(), header) {
+            (Some(src), Header::Proxy(a)) => {
                 proxy.accepted.fetch_add(1, Relaxed);
-                let Header::Proxy(a) = header else { unreachable!("only a PROXY header names a client") };
                 Some(Some(Origin { src, dst: a.dst }))
             }
-            None => {
+            _ => {
                 // LOCAL, or a family without addresses (UNKNOWN, UNIX): the socket's addresses stay.
                 proxy.local.fetch_add(1, Relaxed);
                 Some(None)
