@@ -301,6 +301,12 @@ export function collect(lb: AdminTarget): Family[] {
     { name: 'switchyard_splice_leases_total', type: 'counter', help: 'Connection directions moved to splice(2).', samples: [[{}, stats.splice_leases_total]] },
     { name: 'switchyard_pipes_in_use', type: 'gauge', help: 'Kernel pipes in use for splice(2).', samples: [[{}, stats.pipes_in_use]] },
     {
+      name: 'switchyard_pipes_max',
+      type: 'gauge',
+      help: 'Most splice(2) pipes lent at once (a quarter of the connection limit, within ulimit -n); beyond it connections copy.',
+      samples: [[{}, stats.max_pipes]],
+    },
+    {
       name: 'switchyard_tables_built_total',
       type: 'counter',
       help: 'Tables the data plane built for updates, by kind: pool (backends and selector tables), tls_config (a listener\'s certificates). Unchanged ones are reused.',

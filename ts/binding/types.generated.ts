@@ -406,6 +406,12 @@ max_connections: number,
  */
 worker_connections: Array<number>, pipes_in_use: number, 
 /**
+ * The most splice pipes lent at once (HAProxy's `maxpipes`): a quarter
+ * of `max_connections`, within the descriptor limit; beyond it a
+ * connection copies instead.
+ */
+max_pipes: number, 
+/**
  * Directions moved to splice(2) since start.
  */
 splice_leases_total: number, listeners: Array<ListenerReport>, pools: Array<PoolReport>, 

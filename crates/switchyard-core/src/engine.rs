@@ -22,9 +22,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
-/// Upper bound on pipes lent at once (each is two descriptors).
-const MAX_PIPES: usize = 8192;
-
 /// One active-check verdict pushed by the control plane.
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
@@ -53,13 +50,12 @@ impl Engine {
     /// (no port stays bound) if any listener cannot bind.
     pub fn start(config: EngineConfig) -> Result<Engine> {
         config.check()?;
-        let nofile = crate::limits::raise_nofile();
         let workers = Workers::start(config.workers)
             .map_err(|e| Error::new(ErrorCode::Runtime, format!("cannot start the data-plane workers: {e}")))?;
         let registry = Registry::default();
         let snapshot = Snapshot::build(&config, &registry, None)?;
-        let shared = Arc::new(Shared::new(snapshot, registry, config.workers, MAX_PIPES));
-        shared.max_open.store(max_open(&config, nofile), Relaxed);
+        let shared = Arc::new(Shared::new(snapshot, registry, config.workers, 0));
+        apply_limits(&shared, &config);
         drop(workers.handle(0).spawn(sweep_idle(Arc::downgrade(&shared))));
         let bound = bind_all(config.listeners.iter(), &config)?;
         let listeners = bound.into_iter().map(|b| RunningListener::run(b, &shared, &workers)).map(|r| (r.config.name.clone(), r)).collect();
@@ -120,7 +116,7 @@ impl Engine {
         reconfigure_all(&changes)?;
         drop(changes);
         // Committed from here on: nothing below can fail.
-        self.shared.max_open.store(max_open(&config, crate::limits::raise_nofile()), Relaxed);
+        apply_limits(&self.shared, &config);
         for l in &kept {
             if let Some(r) = state.listeners.get_mut(&l.name) {
                 r.config = (*l).clone();
@@ -214,6 +210,7 @@ impl Engine {
             max_connections: self.shared.max_open.load(Relaxed),
             worker_connections: self.shared.conns.per_worker(),
             pipes_in_use: self.shared.pipes.in_use() as u64,
+            max_pipes: self.shared.pipes.max() as u64,
             splice_leases_total: self.shared.pipes.leased(),
             listeners,
             pools,
@@ -322,14 +319,19 @@ fn find_backend<'a>(snap: &'a Snapshot, pool: &str, address: &str) -> Option<(&'
     p.backends.iter().find(|b| b.addr == addr).map(|b| (&**p, b))
 }
 
-/// The engine-wide connection limit: the configured one, else what the
-/// descriptor limit allows (none where it is unknown).
-fn max_open(config: &EngineConfig, nofile: u64) -> u64 {
-    match (config.max_connections, nofile) {
+/// Set the engine-wide connection limit (the configured one, else what the
+/// descriptor limit allows; none where that is unknown) and the pipe budget
+/// that goes with it.
+fn apply_limits(shared: &Shared, config: &EngineConfig) {
+    use crate::limits::{derived_max_connections, derived_max_pipes, raise_nofile};
+    let nofile = raise_nofile();
+    let open = match (config.max_connections, nofile) {
         (Some(m), _) => m.max(1),
         (None, 0) => u64::MAX,
-        (None, n) => crate::limits::derived_max_connections(n),
-    }
+        (None, n) => derived_max_connections(n),
+    };
+    shared.max_open.store(open, Relaxed);
+    shared.pipes.set_max(derived_max_pipes(open, nofile) as usize);
 }
 
 /// How often idle HTTP keep-alive connections to backends are looked at.

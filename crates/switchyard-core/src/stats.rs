@@ -176,6 +176,10 @@ pub struct StatsReport {
     /// Open connections per worker thread (index = worker).
     pub worker_connections: Vec<u64>,
     pub pipes_in_use: u64,
+    /// The most splice pipes lent at once (HAProxy's `maxpipes`): a quarter
+    /// of `max_connections`, within the descriptor limit; beyond it a
+    /// connection copies instead.
+    pub max_pipes: u64,
     /// Directions moved to splice(2) since start.
     pub splice_leases_total: u64,
     pub listeners: Vec<ListenerReport>,

@@ -63,12 +63,24 @@ pub struct PipePool {
     in_use: AtomicUsize,
     /// Leases ever granted: shows whether splice is really in use.
     leased: AtomicU64,
-    max: usize,
+    /// Changed by config updates (it follows the connection limit); pipes
+    /// lent above a lowered cap are returned as their connections end.
+    max: AtomicUsize,
 }
 
 impl PipePool {
     pub fn new(max: usize) -> Self {
-        Self { idle: Mutex::new(Vec::new()), in_use: AtomicUsize::new(0), leased: AtomicU64::new(0), max }
+        Self { idle: Mutex::new(Vec::new()), in_use: AtomicUsize::new(0), leased: AtomicU64::new(0), max: AtomicUsize::new(max) }
+    }
+
+    /// The most pipes lent at once from now on.
+    pub fn set_max(&self, max: usize) {
+        self.max.store(max, Relaxed);
+    }
+
+    /// The cap in effect.
+    pub fn max(&self) -> usize {
+        self.max.load(Relaxed)
     }
 
     /// Pipes currently lent to connections.
@@ -84,7 +96,7 @@ impl PipePool {
     /// Borrow a pipe, or `None` when the cap is reached or pipe2 fails
     /// (the caller then keeps copying).
     pub fn take(&self) -> Option<Lease<'_>> {
-        if self.in_use.fetch_add(1, Ordering::Relaxed) >= self.max {
+        if self.in_use.fetch_add(1, Ordering::Relaxed) >= self.max() {
             self.in_use.fetch_sub(1, Ordering::Relaxed);
             return None;
         }
