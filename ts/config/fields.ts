@@ -180,7 +180,11 @@ export const BACKEND_TLS = object('TLS from the balancer to the backends (verifi
 
 /** A `health_check` section (a pool's, or a backend's merged over it). */
 export const HEALTH_CHECK = object('Active health check. A backend section is deep-merged over the pool section.', {
-  type: oneOf(['tcp', 'http', 'tls'], 'tcp: the connect succeeds; http: a request gets an expected answer; tls: the handshake succeeds.', H.type),
+  type: oneOf(
+    ['tcp', 'http', 'tls', 'grpc'],
+    'tcp: the connect succeeds; http: a request gets an expected answer; tls: the handshake succeeds; grpc: grpc.health.v1.Health/Check answers SERVING (h2c unless grpc.tls).',
+    H.type,
+  ),
   interval: duration(1, HOUR_MS, 'Time from the end of one check to the start of the next.', H.interval_ms),
   timeout: duration(1, HOUR_MS, 'Give up on one check after this long; at most interval.', H.timeout_ms),
   jitter: duration(0, HOUR_MS, `A random 0..jitter is added to every interval; at most interval (default ${H.jitter_percent}% of interval).`),
@@ -203,7 +207,12 @@ export const HEALTH_CHECK = object('Active health check. A backend section is de
     tls: bool('HTTPS to the backend, with the settings of health_check.tls.', false),
     sni: str('With http.tls: the server name to send and verify.', { pattern: DNS_PATTERN }),
   }),
-  tls: object('Only for type tls, or http with http.tls: true.', {
+  grpc: object('Only for type grpc: the standard gRPC health check call.', {
+    service: str('Service whose status is asked; "" (the default) asks about the whole server.', { pattern: '^[\\x21-\\x7e]*$', maxLength: 1024, default: '' }),
+    tls: bool('HTTP/2 over TLS (ALPN h2), with the settings of health_check.tls; false: h2c (prior knowledge).', false),
+    authority: str('The :authority sent (default: the probed ip:port).', { pattern: '^[\\x21-\\x7e]+$', maxLength: 255 }),
+  }),
+  tls: object('Only for type tls, or http/grpc with http.tls/grpc.tls: true.', {
     sni: str('Server name (a DNS name, not an IP) sent and verified.', { pattern: DNS_PATTERN }),
     verify: bool('Verify chain, dates and name.', H.verify),
     ca: str('PEM CA bundle to trust instead of the system roots.', { minLength: 1 }),

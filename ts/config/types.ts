@@ -10,10 +10,12 @@
 import type { HealthCheckConfig, ResolvedHealthCheck } from '../health/types.js';
 
 export type {
+  GrpcCheckConfig,
   HealthCheckConfig,
   HealthCheckMethod,
   HealthCheckType,
   HttpCheckConfig,
+  ResolvedGrpcCheck,
   ResolvedHealthCheck,
   ResolvedHttpCheck,
   ResolvedTlsCheck,

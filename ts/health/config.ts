@@ -19,8 +19,11 @@ type Obj = Record<string, unknown>;
 // Key lists from the declaration the JSON Schema is rendered from.
 const CHECK_KEYS = keysOf(HEALTH_CHECK);
 const HTTP_KEYS = keysOf(HEALTH_CHECK.fields.http);
+const GRPC_KEYS = keysOf(HEALTH_CHECK.fields.grpc);
 const TLS_KEYS = keysOf(HEALTH_CHECK.fields.tls);
-const TYPES: readonly HealthCheckType[] = ['tcp', 'http', 'tls'];
+const TYPES: readonly HealthCheckType[] = ['tcp', 'http', 'tls', 'grpc'];
+/** Longest `grpc.service` accepted (a fully-qualified protobuf service name is far shorter). */
+const MAX_SERVICE = 1024;
 const METHODS: readonly HealthCheckMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'];
 const HOUR_MS = 3_600_000;
 /** RFC 9110 token: what a header name may contain. */
@@ -49,6 +52,7 @@ interface PartialCheck {
     tls?: boolean;
     sni?: string;
   };
+  grpc?: { service?: string; tls?: boolean; authority?: string };
   tls?: { sni?: string; verify?: boolean; ca?: string };
 }
 
@@ -121,6 +125,14 @@ function headers(c: Checker, v: unknown, path: string): Record<string, string> |
   return out;
 }
 
+/** A sub-section (`http`, `grpc`, `tls`) at `path`, its keys checked; undefined when absent or not an object. */
+function subObject(c: Checker, v: unknown, path: string, keys: readonly string[]): Obj | undefined {
+  if (v === undefined) return undefined;
+  const x = c.object(v, path, `an object with keys ${keys.join(', ')}`);
+  if (x) c.keys(x, keys, path);
+  return x;
+}
+
 /** Read one `health_check` section (pool or backend) at `path`. */
 function readSection(c: Checker, raw: unknown, path: string): PartialCheck | undefined {
   const h = c.object(raw, path, `an object with keys ${CHECK_KEYS.join(', ')}`);
@@ -137,34 +149,38 @@ function readSection(c: Checker, raw: unknown, path: string): PartialCheck | und
     down_interval_ms: opt(h.down_interval, () => c.duration(h.down_interval, at('down_interval'), 1, HOUR_MS, undefined as never)),
     port: opt(h.port, () => c.int(h.port, at('port'), 1, 65535, undefined as never)),
   };
-  if (h.http !== undefined) {
-    const hp = at('http');
-    const x = c.object(h.http, hp, `an object with keys ${HTTP_KEYS.join(', ')}`);
-    if (x) {
-      c.keys(x, HTTP_KEYS, hp);
-      partial.http = {
-        method: opt(x.method, () => c.oneOf(x.method, `${hp}.method`, METHODS, undefined as never)),
-        path: str(c, x.path, `${hp}.path`, (s) => s.startsWith('/') && PRINTABLE.test(s) && s.length <= 2048, 'a path starting with "/" (no spaces, at most 2048 characters)'),
-        host: str(c, x.host, `${hp}.host`, (s) => PRINTABLE.test(s) && s.length <= 255, 'a non-empty Host header value without spaces'),
-        headers: opt(x.headers, () => headers(c, x.headers, `${hp}.headers`)),
-        expect_status: opt(x.expect_status, () => statuses(c, x.expect_status, `${hp}.expect_status`)),
-        expect_body: str(c, x.expect_body, `${hp}.expect_body`, (s) => s.length > 0, 'a non-empty substring'),
-        tls: opt(x.tls, () => c.bool(x.tls, `${hp}.tls`, undefined as never)),
-        sni: sni(c, x.sni, `${hp}.sni`),
-      };
-    }
+  const hp = at('http');
+  const x = subObject(c, h.http, hp, HTTP_KEYS);
+  if (x) {
+    partial.http = {
+      method: opt(x.method, () => c.oneOf(x.method, `${hp}.method`, METHODS, undefined as never)),
+      path: str(c, x.path, `${hp}.path`, (s) => s.startsWith('/') && PRINTABLE.test(s) && s.length <= 2048, 'a path starting with "/" (no spaces, at most 2048 characters)'),
+      host: str(c, x.host, `${hp}.host`, (s) => PRINTABLE.test(s) && s.length <= 255, 'a non-empty Host header value without spaces'),
+      headers: opt(x.headers, () => headers(c, x.headers, `${hp}.headers`)),
+      expect_status: opt(x.expect_status, () => statuses(c, x.expect_status, `${hp}.expect_status`)),
+      expect_body: str(c, x.expect_body, `${hp}.expect_body`, (s) => s.length > 0, 'a non-empty substring'),
+      tls: opt(x.tls, () => c.bool(x.tls, `${hp}.tls`, undefined as never)),
+      sni: sni(c, x.sni, `${hp}.sni`),
+    };
   }
-  if (h.tls !== undefined) {
-    const tp = at('tls');
-    const x = c.object(h.tls, tp, `an object with keys ${TLS_KEYS.join(', ')}`);
-    if (x) {
-      c.keys(x, TLS_KEYS, tp);
-      partial.tls = {
-        sni: sni(c, x.sni, `${tp}.sni`),
-        verify: opt(x.verify, () => c.bool(x.verify, `${tp}.verify`, undefined as never)),
-        ca: str(c, x.ca, `${tp}.ca`, (s) => s.length > 0, 'the path of a PEM CA bundle'),
-      };
-    }
+  const gp = at('grpc');
+  const g = subObject(c, h.grpc, gp, GRPC_KEYS);
+  if (g) {
+    partial.grpc = {
+      // "" is a valid service: the whole server (the default).
+      service: str(c, g.service, `${gp}.service`, (s) => (s === '' || PRINTABLE.test(s)) && s.length <= MAX_SERVICE, `a service name such as "grpc.health.v1.Health" or "" (no spaces, at most ${MAX_SERVICE} characters)`),
+      tls: opt(g.tls, () => c.bool(g.tls, `${gp}.tls`, undefined as never)),
+      authority: str(c, g.authority, `${gp}.authority`, (s) => PRINTABLE.test(s) && s.length <= 255, 'a non-empty :authority value such as "api.internal:50051" without spaces'),
+    };
+  }
+  const tp = at('tls');
+  const t = subObject(c, h.tls, tp, TLS_KEYS);
+  if (t) {
+    partial.tls = {
+      sni: sni(c, t.sni, `${tp}.sni`),
+      verify: opt(t.verify, () => c.bool(t.verify, `${tp}.verify`, undefined as never)),
+      ca: str(c, t.ca, `${tp}.ca`, (s) => s.length > 0, 'the path of a PEM CA bundle'),
+    };
   }
   return partial;
 }
@@ -174,6 +190,7 @@ function merge(pool: PartialCheck | undefined, backend: PartialCheck | undefined
   const out = overlay(pool, backend);
   if (!out || !pool || !backend) return out;
   out.http = overlay(pool.http, backend.http);
+  out.grpc = overlay(pool.grpc, backend.grpc);
   if (out.http && pool.http?.headers && backend.http?.headers) out.http.headers = { ...pool.http.headers, ...backend.http.headers };
   out.tls = overlay(pool.tls, backend.tls);
   return out;
@@ -190,9 +207,11 @@ function resolve(p: PartialCheck): [ResolvedHealthCheck, [string, string][]] {
   const jitter = p.jitter_ms ?? Math.round((interval * d.jitter_percent) / 100);
   if (timeout > interval) issues.push(['timeout', `must be at most interval (${interval} ms), got ${timeout} ms`]);
   if (jitter > interval) issues.push(['jitter', `must be at most interval (${interval} ms), got ${jitter} ms`]);
-  const useTls = type === 'tls' || (type === 'http' && p.http?.tls === true);
+  const useTls = type === 'tls' || (type === 'http' && p.http?.tls === true) || (type === 'grpc' && p.grpc?.tls === true);
   if (p.http && type !== 'http') issues.push(['http', `applies only to type http, but the type is ${show(type)}`]);
-  if (p.tls && !useTls) issues.push(['tls', `applies only to type tls, or http with http.tls: true; the type is ${show(type)}${type === 'http' ? ' without http.tls' : ''}`]);
+  if (p.grpc && type !== 'grpc') issues.push(['grpc', `applies only to type grpc, but the type is ${show(type)}`]);
+  const without = type === 'http' ? ' without http.tls' : type === 'grpc' ? ' without grpc.tls' : '';
+  if (p.tls && !useTls) issues.push(['tls', `applies only to type tls, or http with http.tls: true, or grpc with grpc.tls: true; the type is ${show(type)}${without}`]);
   if (p.http?.sni !== undefined && p.http.tls !== true) issues.push(['http.sni', 'applies only with http.tls: true']);
   const method = p.http?.method ?? d.method;
   if (p.http?.expect_body !== undefined && method === 'HEAD') issues.push(['http.expect_body', 'a HEAD answer has no body; use GET']);
@@ -216,6 +235,7 @@ function resolve(p: PartialCheck): [ResolvedHealthCheck, [string, string][]] {
             expect_body: p.http?.expect_body ?? null,
           }
         : null,
+    grpc: type === 'grpc' ? { service: p.grpc?.service ?? '', authority: p.grpc?.authority ?? null } : null,
     tls: useTls ? { sni: p.http?.sni ?? p.tls?.sni ?? null, verify: p.tls?.verify ?? d.verify, ca: p.tls?.ca ?? null } : null,
   };
   return [check, issues];

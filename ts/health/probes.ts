@@ -1,15 +1,20 @@
 /**
- * One active check of one backend: a TCP connect, a TLS handshake, or an HTTP(S)
- * request. Every outcome, including failures, resolves to a `CheckResult` whose
- * reason a person can act on ("HTTP 503", "timeout after 1000 ms",
- * "connection refused", "TLS: certificate has expired"); `probe` never rejects.
+ * One active check of one backend: a TCP connect, a TLS handshake, an HTTP(S)
+ * request, or a gRPC health call (`grpc.ts`). Every outcome, including failures,
+ * resolves to a `CheckResult` whose reason a person can act on ("HTTP 503",
+ * "timeout after 1000 ms", "connection refused", "TLS: certificate has expired",
+ * "grpc health: NOT_SERVING"); `probe` never rejects.
  */
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
+import { grpcCheck } from './grpc.js';
+import { describeError, isLocalError, USER_AGENT, type Finish } from './reasons.js';
 import type { ResolvedHealthCheck } from './types.js';
+
+export { isLocalError } from './reasons.js';
 
 /** The outcome of one check. */
 export interface CheckResult {
@@ -23,47 +28,14 @@ export interface CheckResult {
   local?: true;
 }
 
-/** Errors of this process or host, not of the backend: out of file descriptors. */
-const LOCAL_ERRORS = new Set(['EMFILE', 'ENFILE']);
-
-/** Whether `err` is a local resource error (see `CheckResult.local`). */
-export function isLocalError(err: unknown): boolean {
-  return LOCAL_ERRORS.has((err as NodeJS.ErrnoException | null)?.code ?? '');
-}
-
 /** Only this much of an HTTP body is searched for `expect_body`: checks must stay cheap. */
 const MAX_BODY = 64 * 1024;
-const USER_AGENT = 'switchyard-health-check';
-
-const SYSTEM_ERRORS: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset',
-  EPIPE: 'connection reset',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  EADDRNOTAVAIL: 'address not available',
-  ETIMEDOUT: 'connect timed out (kernel)',
-};
 
 /** Split `ip:port` / `[v6]:port` (the validator's canonical forms). */
 export function splitAddress(address: string): { host: string; port: number } {
   const i = address.lastIndexOf(':');
   const host = address.slice(0, i).replace(/^\[(.*)\]$/, '$1');
   return { host, port: Number(address.slice(i + 1)) };
-}
-
-/** A reason for a socket, TLS or HTTP error; `handshaking`: TCP is up, the TLS handshake is not done. */
-function describeError(err: NodeJS.ErrnoException, handshaking: boolean): string {
-  const code = err.code ?? '';
-  // http's name for "the server closed the connection before answering" (code ECONNRESET).
-  if (err.message === 'socket hang up') return handshaking ? 'TLS: connection closed during the handshake' : 'connection closed before a response';
-  const system = SYSTEM_ERRORS[code];
-  if (system) return handshaking ? `TLS: ${system} during the handshake` : system;
-  if (code.startsWith('HPE_')) return `invalid HTTP response: ${err.message}`;
-  if (err.syscall) return `${code || 'error'}: ${err.message}`;
-  // Verify errors (CERT_HAS_EXPIRED, …), ERR_TLS_CERT_ALTNAME_INVALID, ERR_SSL_* alerts.
-  if (handshaking || code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS')) return `TLS: ${err.message}`;
-  return err.message;
 }
 
 /** Whether `status` is one of the accepted codes. */
@@ -112,11 +84,10 @@ export async function probe(address: string, check: ResolvedHealthCheck, signal?
     if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort);
     if (check.type === 'http') cleanup = httpCheck(target, check, ca, finish);
+    else if (check.type === 'grpc') cleanup = grpcCheck(target, check, ca, finish);
     else cleanup = socketCheck(target, check, ca, finish);
   });
 }
-
-type Finish = (ok: boolean, reason: string, local?: boolean) => void;
 
 /** `tcp` (connected) or `tls` (handshake done); returns the cleanup. */
 function socketCheck(target: { host: string; port: number }, check: ResolvedHealthCheck, ca: Buffer | undefined, finish: Finish): () => void {

@@ -7,8 +7,9 @@
 
 import type { Duration } from '../config/duration.js';
 
-/** `tcp`: the connect succeeds. `http`: a request gets an expected answer. `tls`: the handshake succeeds. */
-export type HealthCheckType = 'tcp' | 'http' | 'tls';
+/** `tcp`: the connect succeeds. `http`: a request gets an expected answer. `tls`: the handshake succeeds.
+ * `grpc`: the standard gRPC health service (`grpc.health.v1.Health/Check`) answers SERVING. */
+export type HealthCheckType = 'tcp' | 'http' | 'tls' | 'grpc';
 
 /** HTTP methods a check may use. */
 export type HealthCheckMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE' | 'OPTIONS' | 'PATCH';
@@ -33,7 +34,17 @@ export interface HttpCheckConfig {
   sni?: string;
 }
 
-/** The handshake of a `tls` check, or of an `http` check with `http.tls: true`. */
+/** The call of a `grpc` check: `grpc.health.v1.Health/Check` over HTTP/2 (h2c unless `tls`). */
+export interface GrpcCheckConfig {
+  /** The service whose status is asked. Default `""`: the whole server. */
+  service?: string;
+  /** HTTP/2 over TLS (ALPN `h2`) with the settings of `tls`. Default false: h2c (prior knowledge). */
+  tls?: boolean;
+  /** The `:authority` sent. Default: the probed address (`ip:port`). */
+  authority?: string;
+}
+
+/** The handshake of a `tls` check, or of an `http`/`grpc` check with `http.tls`/`grpc.tls: true`. */
 export interface TlsCheckConfig {
   /** Server name (SNI) to send and to verify the certificate against. Default: none (the IP is verified). */
   sni?: string;
@@ -63,7 +74,9 @@ export interface HealthCheckConfig {
   port?: number;
   /** Only for `type: http`. */
   http?: HttpCheckConfig;
-  /** Only for `type: tls`, or `http` with `http.tls: true`. */
+  /** Only for `type: grpc`. */
+  grpc?: GrpcCheckConfig;
+  /** Only for `type: tls`, or `http`/`grpc` with `http.tls`/`grpc.tls: true`. */
   tls?: TlsCheckConfig;
 }
 
@@ -82,6 +95,14 @@ export interface ResolvedHttpCheck {
   headers: Record<string, string>;
   expect_status: StatusRange[];
   expect_body: string | null;
+}
+
+/** A `grpc` check after validation. */
+export interface ResolvedGrpcCheck {
+  /** `""`: the whole server. */
+  service: string;
+  /** null: the probed `ip:port`. */
+  authority: string | null;
 }
 
 /** TLS settings after validation; present whenever the check does a handshake. */
@@ -105,6 +126,8 @@ export interface ResolvedHealthCheck {
   port: number | null;
   /** Non-null exactly for `type: http`. */
   http: ResolvedHttpCheck | null;
-  /** Non-null when the check does a TLS handshake (`tls`, or `http` with `http.tls: true`). */
+  /** Non-null exactly for `type: grpc`. */
+  grpc: ResolvedGrpcCheck | null;
+  /** Non-null when the check does a TLS handshake (`tls`, or `http`/`grpc` with `http.tls`/`grpc.tls: true`). */
   tls: ResolvedTlsCheck | null;
 }
