@@ -11,12 +11,13 @@ declare -A probe=(
   [wrk]=/usr/bin/wrk
   [iperf3]=/usr/bin/iperf3
   [caddy]=/usr/bin/caddy                 # the Caddy reverse_proxy peer of the HTTP (L7) workloads
+  [nghttp2-client]=/usr/bin/h2load       # h2load drives the HTTP/2 workloads
   [librsvg2-bin]=/usr/bin/rsvg-convert   # SVG -> PNG for the ratio chart (optional)
   [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 )
 
 missing=()
-for pkg in haproxy nginx-light libnginx-mod-stream wrk iperf3 caddy librsvg2-bin fonts-dejavu-core; do
+for pkg in haproxy nginx-light libnginx-mod-stream wrk iperf3 caddy nghttp2-client librsvg2-bin fonts-dejavu-core; do
   if [[ ! -e "${probe[$pkg]}" ]] && ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
     missing+=("$pkg")
   fi

@@ -8,8 +8,10 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as procs from './lib/procs.mjs';
-import { definePeers, startBackends, ensureIperf, switchyardBuildKind, switchyardAddon, takesPart, isHttpWorkload } from './lib/peers.mjs';
+import { definePeers, startBackends, ensureIperf, switchyardBuildKind, switchyardAddon, takesPart, isHttpWorkload, isH2Workload } from './lib/peers.mjs';
 import * as load from './lib/workloads.mjs';
+import { defineH2Peers } from './lib/h2-peers.mjs';
+import * as h2 from './lib/h2.mjs';
 import { summarize, markdown, chart, writeChart } from './lib/report.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -18,7 +20,14 @@ const repoRoot = path.resolve(here, '..');
 const TLS_WORKLOADS = ['tls-ka', 'tls-hs', 'tls-ka-rsa', 'tls-hs-rsa'];
 // HTTP (L7, issue 14): keep-alive, connection per request, 10 routes, idle keep-alive memory
 const HTTP_WORKLOADS = ['http-ka', 'http-close', 'http-routed', 'http-mem'];
-const ALL_WORKLOADS = ['ka', 'close', 'bulk', 'mem', 'cpu', ...TLS_WORKLOADS, ...HTTP_WORKLOADS];
+// HTTP/2 (issue 15): h2load with 1 and 64 streams per connection, gRPC unary calls over one channel
+const H2_WORKLOADS = h2.H2_WORKLOADS;
+const ALL_WORKLOADS = ['ka', 'close', 'bulk', 'mem', 'cpu', ...TLS_WORKLOADS, ...HTTP_WORKLOADS, ...H2_WORKLOADS];
+/** h2load's options of an h2load workload, for the report. */
+const h2load = (w) => {
+  const { clients, streams, threads } = h2.H2LOAD_WORKLOADS[w];
+  return `-c${clients} -m${streams} -t${threads}`;
+};
 /** What a TLS workload measures: { kind: a key of load.CERT_KINDS, hs: full handshakes (else keep-alive) }. */
 const tlsOf = (w) => ({ kind: w.endsWith('-rsa') ? 'rsa' : 'ecdsa', hs: w.startsWith('tls-hs') });
 
@@ -30,13 +39,14 @@ const USAGE = `usage: npm run bench -- [options]
                        switchyard-defer,haproxy-pp2,switchyard-pp2 (default all; the -defer ones run
                        the close workload only, the -pp2 ones (PROXY v2 to the backends) ka and
                        close, floor only ka and close at 1 thread); HTTP (L7, the http-* workloads only):
-                       haproxy-http,nginx-http,caddy,node-http-proxy,switchyard-http
+                       haproxy-http,nginx-http,caddy,node-http-proxy,switchyard-http; HTTP/2
+                       (the h2-* and grpc-* workloads only): haproxy-h2,nginx-h2,switchyard-h2
   --workloads list     ka,close,bulk,mem,cpu,tls-ka,tls-hs,tls-ka-rsa,tls-hs-rsa,
-                       http-ka,http-close,http-routed,http-mem (default all)
+                       http-ka,http-close,http-routed,http-mem,h2-1,h2-many,grpc-unary (default all)
   --idle-conns N       connections held for the memory workloads (default 10000)
   --switchyard-splice  auto|always|never for Switchyard's listeners (default auto)
   --switchyard-addon F load this addon instead of native/*.node (NAPI_RS_NATIVE_LIBRARY_PATH)
-  --base-port P        first port used (default 27100; backends P+1..P+4 and P+11, proxies P+100..)
+  --base-port P        first port used (default 27100; backends P+1..P+7 and P+11, proxies P+100..)
   --out DIR            where latest.{md,json,svg,png} go (default benches/results)
   --quick              1 round of 3 s: a smoke test
 `;
@@ -124,6 +134,7 @@ function machineInfo() {
       iperf3: versionOf('iperf3', ['--version']),
       caddy: versionOf('/usr/bin/caddy', ['version']),
       gcc: versionOf('gcc', ['--version']), // builds the floor proxy
+      h2load: versionOf('h2load', ['--version']), // the HTTP/2 workloads
     },
     loadStart: fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
     busy: [],
@@ -170,6 +181,8 @@ async function main() {
     // the same backend behind `listen … proxy_protocol`: for the peers that send a PROXY header
     ppHttp: [opts.basePort + 3, opts.basePort + 4],
     iperf: opts.basePort + 11,
+    // the gRPC echo backends of the grpc-unary workload (HTTP/2)
+    grpc: [opts.basePort + 5, opts.basePort + 6, opts.basePort + 7],
   };
   if (opts.switchyardAddon) {
     // run from a copy, so a rebuild of the original during the run does not change what is measured
@@ -180,7 +193,7 @@ async function main() {
     opts.switchyardAddon = copy;
   }
   const ctx = { workDir, repoRoot, ports, nofile, idleConns: opts.idleConns, switchyardAddon: opts.switchyardAddon };
-  let peers = definePeers({ switchyardSplice: opts.switchyardSplice });
+  let peers = [...definePeers({ switchyardSplice: opts.switchyardSplice }), ...defineH2Peers()];
   if (opts.only) {
     const unknown = opts.only.filter((n) => !peers.some((p) => p.name === n));
     if (unknown.length) throw new Error(`unknown peer(s) ${unknown.join(', ')}`);
@@ -189,19 +202,21 @@ async function main() {
   peers.forEach((p, i) => {
     const at = opts.basePort + 100 + 10 * i;
     // HTTP (L7) peers: no bulk listener; the routed listener on +3
-    p.ports = p.http ? { httpPort: at, bulkPort: null, routedPort: at + 3 } : { httpPort: at, bulkPort: at + 1, tlsPort: at + 2 };
+    // HTTP/2 peers: the h2c listener (h2load) on +0, the gRPC one on +4
+    if (p.h2) p.ports = { httpPort: at, bulkPort: null, grpcPort: at + 4 };
+    else p.ports = p.http ? { httpPort: at, bulkPort: null, routedPort: at + 3 } : { httpPort: at, bulkPort: at + 1, tlsPort: at + 2 };
     p.unavailableReason = p.unavailable(ctx);
     if (p.unavailableReason) log(`bench: ${p.name}: ${p.unavailableReason}`);
   });
 
   // what actually runs: cpu is measured during the close and bulk runs
   const wl = opts.workloads;
-  const runWorkloads = ['ka', 'close', 'bulk', 'mem', ...TLS_WORKLOADS, ...HTTP_WORKLOADS].filter((w) => wl.includes(w) || (wl.includes('cpu') && (w === 'close' || w === 'bulk')));
+  const runWorkloads = ['ka', 'close', 'bulk', 'mem', ...TLS_WORKLOADS, ...HTTP_WORKLOADS, ...H2_WORKLOADS].filter((w) => wl.includes(w) || (wl.includes('cpu') && (w === 'close' || w === 'bulk')));
   const reportWorkloads = [...new Set([...wl, ...runWorkloads])];
 
   const machine = machineInfo();
   // Switchyard's peers (L4 and HTTP): the same build
-  const syPeers = peers.filter((p) => ['switchyard', 'switchyard-http', 'switchyard-pp2'].includes(p.name));
+  const syPeers = peers.filter((p) => ['switchyard', 'switchyard-http', 'switchyard-pp2', 'switchyard-h2'].includes(p.name));
   const sy = syPeers[0];
   if (sy && !sy.unavailableReason) {
     const kind = switchyardBuildKind(switchyardAddon(ctx));
@@ -224,6 +239,9 @@ async function main() {
     http: runWorkloads.some(isHttpWorkload)
       ? 'HTTP (L7) peers in front of the same two backends: keep-alive to the backends (up to 64 idle connections per backend), X-Forwarded-For added; http-close: Connection: close from wrk (a connection per request on the client side, backend connections reused); http-routed: 10 path-prefix routes /r0/../r9/ to the same backends, wrk cycling over them (Lua script); http-mem: idle keep-alive client connections that have each done one request'
       : undefined,
+    h2: runWorkloads.some(isH2Workload)
+      ? `HTTP/2 peers with h2c (prior knowledge) listeners, at most 128 concurrent streams per client connection: h2-1 (h2load ${h2load('h2-1')}) and h2-many (h2load ${h2load('h2-many')}) in front of the same two HTTP/1.1 backends as the HTTP workloads (kept-alive backend connections); req/s and CPU per request from one run, p50/p99 from a separate run of up to 5 s with --log-file (which slows h2load down); grpc-unary: ${h2.GRPC_CONCURRENCY} concurrent unary calls of ${h2.GRPC_PAYLOAD} B over one @grpc/grpc-js channel (benches/lib/grpc-load.mjs) through HTTP/2 to three grpc-js echo backends (round robin)`
+      : undefined,
     notes: [...startNotes],
   };
 
@@ -239,6 +257,10 @@ async function main() {
     'http-close': opts.duration + 1.7,
     'http-routed': opts.duration + 1.7,
     'http-mem': 5,
+    // warm-up, the run, and (h2load) the latency run with --log-file
+    'h2-1': opts.duration + Math.min(opts.duration, 5) + 2,
+    'h2-many': opts.duration + Math.min(opts.duration, 5) + 2,
+    'grpc-unary': opts.duration + 2,
   };
   let est = 0;
   for (const threads of opts.threads) for (const w of runWorkloads) for (const p of runnable) if (takesPart(p, w, threads)) est += perPeer[w];
@@ -288,6 +310,17 @@ async function main() {
 
   log('bench: starting backends (nginx return 200 on two ports and two proxy_protocol ones, iperf3 -s)');
   const backends = await startBackends(ctx);
+  if (runWorkloads.includes('grpc-unary') && peers.some((p) => p.h2 && !p.unavailableReason)) {
+    log(`bench: starting the gRPC echo backends on ${ctx.ports.grpc.join(', ')}`);
+    try {
+      ctx.grpcBackends = await h2.startGrpcBackends(ctx);
+    } catch (e) {
+      // the other workloads still run; every grpc-unary measurement says why it failed
+      ctx.grpcBackendsError = e.message;
+      config.notes.push(`the gRPC echo backends did not start (${e.message}): no grpc-unary results`);
+      log(`bench: ${config.notes.at(-1)}`);
+    }
+  }
 
   const busy = new Set();
   for (const threads of opts.threads) {
@@ -331,6 +364,7 @@ async function main() {
   if (machine.busy.length) config.notes.push(`${machine.busy.join(', ')} ran during the measurements: numbers are noisy`);
   await procs.stop(backends.nginx);
   await procs.stop(backends.iperf);
+  await procs.stop(ctx.grpcBackends);
 
   const { md, how } = writeOutputs(opts.out, 'latest');
   if (path.resolve(opts.out) === path.join(here, 'results')) updateReadme(md);
@@ -446,6 +480,12 @@ async function measure({ ctx, backends, peer, workload, threads, round, opts, wl
       if (r.non2xx || errs > Math.max(10, r.requests * 0.001)) {
         rec.error = `wrk saw ${errs} socket errors ${JSON.stringify(r.errors)} and ${r.non2xx} non-2xx responses of ${r.requests}`;
       }
+    } else if (isH2Workload(workload)) {
+      Object.assign(rec.metrics, await measureH2({ ctx, peer, workload, dur, usage }));
+      if (rec.metrics.error) {
+        rec.error = rec.metrics.error;
+        delete rec.metrics.error;
+      }
     } else if (workload === 'bulk') {
       const c0 = usage()?.cpu_s;
       const up = await load.iperf3({ port: bulkPort, seconds: dur });
@@ -498,6 +538,46 @@ async function measure({ ctx, backends, peer, workload, threads, round, opts, wl
     await sleep(300);
   }
   return rec;
+}
+
+/**
+ * An HTTP/2 workload on `peer`: a 1 s warm-up, the measured run (req/s, the proxy's CPU and
+ * context switches per request), and for h2load a separate latency run with --log-file (p50,
+ * p99); the grpc-unary load client measures its latencies itself. `error` when requests failed.
+ */
+async function measureH2({ ctx, peer, workload, dur, usage }) {
+  const grpc = workload === 'grpc-unary';
+  if (grpc && !ctx.grpcBackends) throw new Error(`the gRPC echo backends are not running: ${ctx.grpcBackendsError ?? 'not started'}`);
+  if (!grpc && !h2.hasH2load()) throw new Error('h2load missing (Debian nghttp2-client; benches/install-peers.sh installs it)');
+  const port = grpc ? peer.ports.grpcPort : peer.ports.httpPort;
+  const run = (seconds, logFile) => (grpc ? h2.grpcLoad({ port, seconds }) : h2.h2load({ port, seconds, workload, logFile }));
+  await run(1); // warm-up
+  const u0 = usage();
+  const r = await run(dur);
+  const u1 = usage();
+  const done = grpc ? r.calls : r.succeeded;
+  const failed = grpc ? r.errors : r.failed + r.errored + r.timeout;
+  const m = { rps: r.rps, requests: done, failed };
+  if (grpc) Object.assign(m, { p50_ms: r.p50_ms, p99_ms: r.p99_ms, concurrency: h2.GRPC_CONCURRENCY });
+  else {
+    const logFile = path.join(ctx.workDir, `h2load-${peer.name}.log`);
+    try {
+      await run(Math.min(dur, 5), logFile);
+      Object.assign(m, h2.latencyOfLog(logFile), { mean_ms: r.mean_ms, non2xx: r.non2xx });
+    } finally {
+      fs.rmSync(logFile, { force: true });
+    }
+  }
+  if (u0 && u1 && done > 0) {
+    const cpuS = u1.cpu_s - u0.cpu_s;
+    const ctxSw = u1.ctx_switches - u0.ctx_switches;
+    Object.assign(m, { cpu_s: cpuS, ctx_switches: ctxSw, cpu_us_per_req: (cpuS * 1e6) / done, ctx_per_req: ctxSw / done });
+  }
+  if (failed || m.non2xx || !done) {
+    const first = grpc && r.first_error ? ` (first: ${r.first_error})` : '';
+    m.error = `${failed} failed and ${m.non2xx ?? 0} non-2xx of ${done + failed} ${grpc ? 'calls' : 'requests'}${first}`;
+  }
+  return m;
 }
 
 main().catch(async (e) => {

@@ -76,7 +76,7 @@ function assertPortsFree(ports) {
 }
 
 /** The main context of a generated nginx config: foreground, its files in `dir`. */
-function nginxMain({ workers, dir, nofile }) {
+export function nginxMain({ workers, dir, nofile }) {
   return `worker_processes ${workers};
 worker_rlimit_nofile ${nofile};
 daemon off;
@@ -87,7 +87,7 @@ events { worker_connections ${nofile}; }`;
 }
 
 /** The http context's temp paths, in `dir` (the defaults are system directories). */
-function nginxTempPaths(dir) {
+export function nginxTempPaths(dir) {
   return ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${dir}/${t === 'client_body' ? 'body' : t};`).join('\n');
 }
 
@@ -158,7 +158,7 @@ export async function ensureIperf(ctx, backends) {
  * the memory workload holds on a small `ulimit -n`. With splicing, keep it just above what the
  * memory workload holds and give the rest to pipes.
  */
-function benchMaxconn({ nofile, idleConns, splice }) {
+export function benchMaxconn({ nofile, idleConns, splice }) {
   const maxconn = Math.max(1000, Math.floor((nofile - 200) / 2));
   return splice ? Math.min(maxconn, idleConns + 100) : maxconn;
 }
@@ -266,7 +266,7 @@ ${(proxyProtocol ? ports.ppHttp : ports.http).map((p) => `      - address: "127.
 // by every peer (Switchyard and Caddy add forwarded headers by default), no access log.
 
 /** The backend pool's idle keep-alive connections per backend (every L7 peer). */
-const HTTP_MAX_IDLE = 64;
+export const HTTP_MAX_IDLE = 64;
 
 function haproxyHttpConf({ threads, httpPort, routedPort, ports, nofile }) {
   const maxconn = benchMaxconn({ nofile, idleConns: 0, splice: false });
@@ -473,10 +473,17 @@ function buildFloorProxy(ctx) {
 export function takesPart(peer, workload, threads) {
   if ((workload === 'mem' || workload === 'http-mem') && peer.direct) return false;
   if (workload.startsWith('tls-') && !peer.tls) return false; // only HAProxy, nginx and Switchyard terminate TLS
+  // the HTTP/2 workloads (h2-peers.mjs) run on the `h2: true` peers only, and those on nothing else
+  if (isH2Workload(workload) !== Boolean(peer.h2)) return false;
   // the HTTP (L7) peers run the http-* workloads only, the L4 peers none of them; direct both
   if (!peer.direct && isHttpWorkload(workload) !== Boolean(peer.http)) return false;
   if (peer.workloads && !peer.workloads.includes(workload)) return false;
   return !peer.threads || peer.threads.includes(threads);
+}
+
+/** The HTTP/2 workloads (issue 15): run by the `h2: true` peers only (defineH2Peers in h2-peers.mjs). */
+export function isH2Workload(workload) {
+  return workload.startsWith('h2-') || workload.startsWith('grpc-');
 }
 
 /** The HTTP (L7) workloads: run by the `http: true` peers (and direct) only. */
@@ -639,7 +646,7 @@ function haproxyPeer(name, label, opts) {
  * Switchyard from `dist/cli.js` with a generated YAML (`opts`: splice mode, defer_accept, the
  * web pool's proxy_protocol; `yaml`: the config's generator, the L4 one by default).
  */
-function switchyardPeer(name, label, opts, yamlOf = switchyardYaml) {
+export function switchyardPeer(name, label, opts, yamlOf = switchyardYaml) {
   return {
     name,
     label,
@@ -657,7 +664,7 @@ function switchyardPeer(name, label, opts, yamlOf = switchyardYaml) {
   };
 }
 
-async function startWithConf(ctx, name, p, conf, fileName, cmdFor) {
+export async function startWithConf(ctx, name, p, conf, fileName, cmdFor) {
   const dir = path.join(ctx.workDir, name);
   fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
   const file = path.join(dir, fileName);

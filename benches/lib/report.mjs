@@ -40,6 +40,22 @@ function httpWrkMetrics(wl, name) {
   ];
 }
 
+/**
+ * The HTTP/2 metrics of a workload (issue 15): req/s, p50, p99 and the proxy's cost per request,
+ * compared to HAProxy (`proto h2`); `h2: true` puts them in the HTTP/2 table.
+ */
+function h2Metrics(wl, name, tag) {
+  const key = wl.replace(/-/g, '_');
+  const extra = { base: 'haproxy-h2', h2: true };
+  const m = (k, field, head, short, better, digits) => ({ key: `${key}_${k}`, wl, field, head, short, better, digits, ...extra });
+  return [
+    m('rps', 'rps', `${name} req/s`, `${tag} req/s`, 'higher', 0),
+    m('p50', 'p50_ms', `${name} p50 ms`, `${tag} p50`, 'lower', 3),
+    m('p99', 'p99_ms', `${name} p99 ms`, `${tag} p99`, 'lower', 3),
+    ...perRequestCost(wl, 'req', extra, tag),
+  ];
+}
+
 /** The reported metrics: which workload measures them, and what they are compared to. */
 export const METRICS = [
   { key: 'ka_rps', wl: 'ka', field: 'rps', head: 'keep-alive req/s', short: 'ka req/s', better: 'higher', base: 'haproxy', digits: 0 },
@@ -72,6 +88,10 @@ export const METRICS = [
   ...httpWrkMetrics('http-close', 'HTTP close'),
   ...httpWrkMetrics('http-routed', 'HTTP routed'),
   { key: 'http_mem', wl: 'http-mem', field: 'kib_per_conn', head: 'HTTP idle KiB/conn', short: 'h KiB/conn', better: 'lower', base: 'haproxy-http', digits: 2, proxyOnly: true, http: true },
+  // HTTP/2 (issue 15): only the HTTP/2 peers, in their own table
+  ...h2Metrics('h2-1', 'h2 1 stream/conn', 'h2-1'),
+  ...h2Metrics('h2-many', 'h2 64 streams/conn', 'h2-m'),
+  ...h2Metrics('grpc-unary', 'gRPC unary', 'grpc'),
 ];
 
 export function median(xs) {
@@ -83,6 +103,8 @@ export function median(xs) {
 
 /** Whether `peer` has a row for metric `mt`: HTTP metrics for the HTTP peers and direct, the rest for the others. */
 function inTable(peer, mt) {
+  // the HTTP/2 metrics for the HTTP/2 peers only, and those peers have no other rows
+  if (mt.h2 || peer.h2) return Boolean(mt.h2) && Boolean(peer.h2);
   return peer.direct || Boolean(mt.http) === Boolean(peer.http);
 }
 
@@ -329,8 +351,9 @@ export function markdown({ machine, config, summary, peers, threadsList, workloa
     'divided by the requests wrk completed (lower is better).',
     '',
   );
-  const l4Metrics = metrics.filter((m) => !m.http);
+  const l4Metrics = metrics.filter((m) => !m.http && !m.h2);
   const httpMetrics = metrics.filter((m) => m.http);
+  const h2Table = metrics.filter((m) => m.h2);
   if (httpMetrics.length) {
     L.push(
       'HTTP (L7) tables: the HTTP reverse proxies and direct, ratios to HAProxy `mode http` measured in',
@@ -354,6 +377,11 @@ export function markdown({ machine, config, summary, peers, threadsList, workloa
       const checks = httpTargetChecks(summary, threads);
       if (checks?.length) targetsTable(L, `HTTP targets for Switchyard at ${threads} thread${threads > 1 ? 's' : ''} (issue 14):`, checks);
       else if (summary[threads]['switchyard-http']) L.push(`HTTP targets (issue 14) not checked: Switchyard http ${summary[threads]['switchyard-http'].status === 'ok' ? 'has no HTTP measurement' : 'did not run'}.`, '');
+    }
+    if (h2Table.length) {
+      L.push(`### HTTP/2 and gRPC, ${per} per proxy`, '');
+      L.push('Ratios to HAProxy `mode http` with `bind … proto h2` measured in the same round. Issue 15 targets for Switchyard: req/s ≥ 1.0×, p99 ≤ 1.1×.', '');
+      table(L, { summary, peers, threads, metrics: h2Table, notes });
     }
     if (notes.length) {
       L.push('Errors during this thread count:', '');
@@ -386,6 +414,9 @@ const COLORS = {
   caddy: '#17becf',
   'node-http-proxy': '#ffbb78',
   'switchyard-http': '#8b0000',
+  'haproxy-h2': '#0d47a1',
+  'nginx-h2': '#33691e',
+  'switchyard-h2': '#b71c1c',
 };
 
 function esc(s) {
@@ -415,7 +446,7 @@ export function chart({ summary, peers, threadsList, workloads }) {
   o.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
   rects.push([0, 0, width, height, '#ffffff']);
   o.push(`<text x="${left}" y="20" font-size="15" font-weight="bold">Ratio to HAProxy measured in the same round (median over rounds; dashed line = HAProxy)</text>`);
-  o.push(`<text x="${left}" y="36" fill="#555">bulk and CPU/GB: relative to HAProxy + splice-auto; h-* (HTTP): to HAProxy mode http; the rest: to HAProxy tcp. Bars above 3× are cut, their label starts with &gt;.</text>`);
+  o.push(`<text x="${left}" y="36" fill="#555">bulk and CPU/GB: relative to HAProxy + splice-auto; h-* (HTTP): to HAProxy mode http; h2-*, grpc: to HAProxy proto h2; the rest: to HAProxy tcp. Bars above 3× are cut, their label starts with &gt;.</text>`);
   // legend
   let lx = left;
   for (const p of shown) {
