@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import * as procs from './procs.mjs';
-import { benchMaxconn, HAPROXY, HTTP_MAX_IDLE, NGINX, nginxMain, nginxTempPaths, startWithConf, switchyardPeer } from './peers.mjs';
+import { benchMaxconn, HAPROXY, haproxyHttpDefaults, HTTP_MAX_IDLE, NGINX, nginxMain, nginxTempPaths, startWithConf, switchyardPeer } from './peers.mjs';
 import { waitH2Ready } from './h2.mjs';
 
 /** Concurrent streams per client connection every HTTP/2 peer allows (nginx's default). */
@@ -25,17 +25,7 @@ global
   tune.h2.max-concurrent-streams ${MAX_STREAMS}
   log stderr format raw local0 err
 
-defaults
-  mode http
-  option http-keep-alive
-  http-reuse always
-  option forwardfor
-  maxconn ${maxconn}
-  timeout connect 5s
-  timeout client 600s
-  timeout server 600s
-  timeout http-keep-alive 600s
-
+${haproxyHttpDefaults(maxconn)}
 # HTTP/2 with prior knowledge in front of the HTTP/1.1 backends
 frontend h2
   bind 127.0.0.1:${httpPort} proto h2

@@ -28,9 +28,13 @@ function perRequestCost(wl, unit, extra = {}, tag = wl) {
  * request, compared to HAProxy mode http; `http: true` puts them in the HTTP (L7) table.
  */
 function httpWrkMetrics(wl, name) {
+  // short chart labels: h-ka, h-close, h-routed
+  return requestMetrics(wl, name, wl.replace(/^http-/, 'h-'), { base: 'haproxy-http', http: true });
+}
+
+/** req/s, p50, p99 and the proxy's cost per request of workload `wl`; `extra`: its base and table. */
+function requestMetrics(wl, name, tag, extra) {
   const key = wl.replace(/-/g, '_');
-  const extra = { base: 'haproxy-http', http: true };
-  const tag = wl.replace(/^http-/, 'h-'); // short chart labels: h-ka, h-close, h-routed
   const m = (k, field, head, short, better, digits) => ({ key: `${key}_${k}`, wl, field, head, short, better, digits, ...extra });
   return [
     m('rps', 'rps', `${name} req/s`, `${tag} req/s`, 'higher', 0),
@@ -45,15 +49,7 @@ function httpWrkMetrics(wl, name) {
  * compared to HAProxy (`proto h2`); `h2: true` puts them in the HTTP/2 table.
  */
 function h2Metrics(wl, name, tag) {
-  const key = wl.replace(/-/g, '_');
-  const extra = { base: 'haproxy-h2', h2: true };
-  const m = (k, field, head, short, better, digits) => ({ key: `${key}_${k}`, wl, field, head, short, better, digits, ...extra });
-  return [
-    m('rps', 'rps', `${name} req/s`, `${tag} req/s`, 'higher', 0),
-    m('p50', 'p50_ms', `${name} p50 ms`, `${tag} p50`, 'lower', 3),
-    m('p99', 'p99_ms', `${name} p99 ms`, `${tag} p99`, 'lower', 3),
-    ...perRequestCost(wl, 'req', extra, tag),
-  ];
+  return requestMetrics(wl, name, tag, { base: 'haproxy-h2', h2: true });
 }
 
 /** The reported metrics: which workload measures them, and what they are compared to. */
