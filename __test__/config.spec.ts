@@ -80,7 +80,7 @@ const expected = {
       slow_start_ms: 0,
       backend_tls: null,
       health_check: null,
-      http: { key: null, sticky: null, host: null, max_idle_per_backend: 32, idle_timeout_ms: 4_000, eject_after_5xx: 0, error_rate: null },
+      http: { key: null, sticky: null, host: null, max_idle_per_backend: 32, idle_timeout_ms: 4_000, eject_after_5xx: 0, error_rate: null, http2: false, http2_connections: 4, http2_streams: 100 },
       proxy_protocol: null,
       max_connections: null,
       queue: null,

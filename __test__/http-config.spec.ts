@@ -5,12 +5,13 @@
  * data plane's suite.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { ConfigError } from '../ts/errors.js';
+import { TestCa } from './certs.js';
 import { parseConfigText } from '../ts/config/load.js';
 import { validateConfig } from '../ts/config/validate.js';
 import { engineConfig } from '../ts/config/engine.js';
@@ -60,7 +61,7 @@ const route = (fields: Partial<EngineRoute> & Pick<EngineRoute, 'name' | 'pool'>
   max_body_bytes: null,
   ...fields,
 });
-const POOL_HTTP = { key: null, sticky: null, host: null, max_idle_per_backend: 32, idle_timeout_ms: 4_000, eject_after_5xx: 0, error_rate: null };
+const POOL_HTTP = { key: null, sticky: null, host: null, max_idle_per_backend: 32, idle_timeout_ms: 4_000, eject_after_5xx: 0, error_rate: null, http2: false, http2_connections: 4, http2_streams: 100 };
 
 /** A small http config to break one thing in. `any`: tests write wrong types on purpose. */
 function base(): any {
@@ -127,6 +128,8 @@ describe('HTTP listeners: the example', () => {
       x_forwarded: true,
       forwarded: false,
       access_log_sample: 1,
+      h2c: false,
+      max_concurrent_streams: 100,
     });
     const pools = Object.fromEntries(engine.pools.map((p) => [p.name, p]));
     expect(Object.keys(pools)).toEqual(['api', 'static', 'canary', 'web']);
@@ -166,7 +169,7 @@ describe('HTTP listeners: compilation', () => {
       },
       { match: { host: '*.Example.com', path: '/exact', method: 'get' }, pool: 'api' },
     ];
-    cfg.listeners.web.http = { max_header_size: '32k', max_headers: 50, header_read_timeout: '5s', request_timeout: '2m', x_forwarded: false, forwarded: true, access_log_sample: 0.25 };
+    cfg.listeners.web.http = { max_header_size: '32k', max_headers: 50, header_read_timeout: '5s', request_timeout: '2m', x_forwarded: false, forwarded: true, access_log_sample: 0.25, h2c: true, max_concurrent_streams: 64 };
     const web = engineConfig(validateConfig(cfg, 's')).listeners[0]!;
     expect(web.pool).toBe('web');
     expect(web.http).toEqual({
@@ -195,6 +198,8 @@ describe('HTTP listeners: compilation', () => {
       x_forwarded: false,
       forwarded: true,
       access_log_sample: 0.25,
+      h2c: true,
+      max_concurrent_streams: 64,
     });
   });
 
@@ -213,7 +218,8 @@ describe('HTTP listeners: compilation', () => {
       algorithm: 'maglev',
       hash_key: 'header:X-User',
       host_header: 'api.internal:8080',
-      keepalive: { max_idle_per_backend: 0, idle_timeout: '2500ms' },
+      keepalive: { max_idle_per_backend: 0, idle_timeout: '2500ms', http2_connections: 2, http2_streams: 50 },
+      http2: true,
       passive: { consecutive_5xx: 5, error_rate: { percent: 50, window: '30s' } },
       sticky: { cookie: 'sid', secret: SECRET, max_age: '1h' },
       backends: [{ address: '10.0.0.1:80' }],
@@ -225,16 +231,30 @@ describe('HTTP listeners: compilation', () => {
     const engine = engineConfig(validateConfig(cfg, 's'));
     const [api, web, paths] = engine.pools;
     expect(api).toMatchObject({ hash_key: 'source_ip', passive: { consecutive_failures: 3 } });
-    expect(api!.http).toEqual({ key: { header: 'x-user' }, sticky: { cookie: 'sid', secret: SECRET, max_age_s: 3600 }, host: 'api.internal:8080', max_idle_per_backend: 0, idle_timeout_ms: 2_500, eject_after_5xx: 5, error_rate: { percent: 50, window_ms: 30_000, min_requests: 20 } });
+    expect(api!.http).toEqual({ key: { header: 'x-user' }, sticky: { cookie: 'sid', secret: SECRET, max_age_s: 3600 }, host: 'api.internal:8080', max_idle_per_backend: 0, idle_timeout_ms: 2_500, eject_after_5xx: 5, error_rate: { percent: 50, window_ms: 30_000, min_requests: 20 }, http2: true, http2_connections: 2, http2_streams: 50 });
     expect([web!.hash_key, web!.http!.key]).toEqual(['source_ip_port', null]);
     expect([paths!.hash_key, paths!.http!.key]).toEqual(['source_ip', 'path']);
     expect(engine.listeners[0]!.http!.routes[0]!.hash_key).toEqual({ cookie: 'uid' });
   });
 
-  it('refuses ALPN protocols other than http/1.1 on an http listener', () => {
-    const cfg = base();
-    cfg.listeners.web.tls = { certificates: [{ cert: 'c.pem', key: 'k.pem' }], alpn: ['h2', 'http/1.1'] };
-    expect(() => validateConfig(cfg, 's')).toThrow(/listeners\.web\.tls\.alpn: an http listener speaks HTTP\/1\.1 only .*\["h2"\]/);
+  it('offers h2 and http/1.1 by ALPN on a TLS http listener unless told otherwise, and refuses other protocols', () => {
+    const ca = new TestCa();
+    try {
+      const leaf = ca.leaf(['www.example.com']);
+      const tls = (alpn?: string[]) => {
+        const cfg = base();
+        cfg.listeners.web.tls = { certificates: [{ cert: leaf.cert, key: leaf.key }], ...(alpn ? { alpn } : {}) };
+        cfg.listeners.tcp = { address: '127.0.0.1:8443', pool: 'api', tls: { certificates: [{ cert: leaf.cert, key: leaf.key }] } };
+        return cfg;
+      };
+      const alpnOf = (cfg: any) => Object.fromEntries(validateConfig(cfg, 's').listeners.map((l) => [l.name, l.tls?.alpn]));
+      // A tcp listener that terminates TLS offers nothing unless told (it does not read what it forwards).
+      expect(alpnOf(tls())).toEqual({ web: ['h2', 'http/1.1'], tcp: [] });
+      expect(alpnOf(tls(['http/1.1'])).web).toEqual(['http/1.1']);
+      expect(() => validateConfig(tls(['h3', 'h2']), 's')).toThrow(/listeners\.web\.tls\.alpn: an http listener speaks h2, http\/1\.1, http\/1\.0: offer some of them, not \["h3"\]/);
+    } finally {
+      rmSync(ca.dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses an error_rate without a percent or with a percent out of range, naming the path', () => {

@@ -37,6 +37,9 @@ export { LATENCY_BUCKETS_SECONDS };
 
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
+/** gRPC status names by code (grpc/grpc:doc/statuscodes.md), the `code` label of gRPC metrics. */
+const GRPC_CODES = ['OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED'];
+
 /** The `_bucket` (with `le`), `_sum` and `_count` samples of one route's latency histogram. */
 function histogramSamples(labels: Labels, r: RouteStats): Sample[] {
   if (r.latency_buckets.length !== LATENCY_BUCKETS_SECONDS.length + 1) {
@@ -158,6 +161,9 @@ export function collect(lb: AdminTarget): Family[] {
   const rResponses = fam('switchyard_route_responses_total', 'counter', 'HTTP responses sent to clients by route and status class (1xx..5xx), Switchyard\'s own error responses included.');
   const rDuration = fam('switchyard_route_request_duration_seconds', 'histogram', 'Time from a request\'s arrival to its response head being sent, by route.');
   const rRetries = fam('switchyard_route_retries_total', 'counter', 'HTTP requests of the route sent again to another backend.');
+  const rHttp2 = fam('switchyard_route_http2_requests_total', 'counter', 'Requests of the route that came as HTTP/2 streams.');
+  const rResets = fam('switchyard_route_resets_total', 'counter', 'Responses of the route cut before their end: an HTTP/2 stream reset by the client or the backend, a connection closed mid-body.');
+  const rGrpc = fam('switchyard_route_grpc_responses_total', 'counter', "gRPC calls of the route by the status they ended with (the backend's trailers, or Switchyard's own refusal: 14 UNAVAILABLE, 4 DEADLINE_EXCEEDED ...); codes seen at least once.");
   const httpListeners = new Set(lb.config.listeners.filter((l) => l.protocol === 'http').map((l) => l.name));
   for (const l of stats.listeners) {
     const labels = { listener: l.name, pool: l.pool };
@@ -167,6 +173,11 @@ export function collect(lb: AdminTarget): Family[] {
       for (const c of STATUS_CLASSES) rResponses.samples.push([{ ...rl, class: c }, r[`responses_${c}`]]);
       rDuration.samples.push(...histogramSamples(rl, r));
       rRetries.samples.push([rl, r.retries]);
+      rHttp2.samples.push([rl, r.http2_requests]);
+      rResets.samples.push([rl, r.resets]);
+      r.grpc_statuses.forEach((n, code) => {
+        if (n > 0) rGrpc.samples.push([{ ...rl, code: GRPC_CODES[code] ?? String(code) }, n]);
+      });
     }
     lTotal.samples.push([labels, l.accepted]);
     lActive.samples.push([labels, l.active]);

@@ -79,6 +79,9 @@ const SCHEMAS: Record<string, Schema> = {
     },
     latency_us_sum: int('Sum of the latencies, microseconds.'),
     retries: int('Requests sent again to another backend.'),
+    http2_requests: int('Requests that came as HTTP/2 streams.'),
+    resets: int('Responses cut before their end (an HTTP/2 stream reset, a connection closed mid-body).'),
+    grpc_statuses: { type: 'array', items: int(), description: 'gRPC calls by the status they ended with: index = code (0 OK ... 16 UNAUTHENTICATED).' },
   }),
   Check: {
     type: ['object', 'null'],

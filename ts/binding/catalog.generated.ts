@@ -116,11 +116,16 @@ export const PASSIVE_DEFAULTS = {
 /** How long a passthrough listener waits for a whole ClientHello by default (ms). */
 export const PEEK_TIMEOUT_MS = 5000;
 
-/** Keep-alive defaults of HTTP pools (idle connections per backend, their idle timeout in ms). */
+/** Keep-alive defaults of HTTP pools (idle connections per backend, their idle timeout in ms; HTTP/2 connections per backend and streams per connection). */
 export const HTTP_KEEPALIVE = {
   "max_idle_per_backend": 32,
-  "idle_timeout_ms": 4000
+  "idle_timeout_ms": 4000,
+  "http2_connections": 4,
+  "http2_streams": 100
 } as const;
+
+/** HTTP/2 streams a client may open at once on one connection, by default. */
+export const HTTP2_MAX_CONCURRENT_STREAMS = 100;
 
 /** Upper bounds (seconds) of the HTTP latency buckets; each route reports a count per bound, then +Inf. */
 export const LATENCY_BUCKETS_SECONDS: readonly number[] = [

@@ -148,7 +148,18 @@ forwarded: boolean,
 /**
  * Share of requests written to the access log (listeners with `access_log`), 0..=1.
  */
-access_log_sample: number, };
+access_log_sample: number, 
+/**
+ * A plain listener also serves HTTP/2 with prior knowledge (h2c): a
+ * connection that starts with the HTTP/2 preface. TLS listeners speak
+ * HTTP/2 when ALPN chose `h2`.
+ */
+h2c: boolean, 
+/**
+ * HTTP/2: streams a client may have open at once on one connection
+ * (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused.
+ */
+max_concurrent_streams: number, };
 
 export type RouteConfig = { 
 /**
@@ -366,7 +377,22 @@ eject_after_5xx: number,
 /**
  * Eject a backend whose share of 5xx responses over a window is too high.
  */
-error_rate: ErrorRate | null, };
+error_rate: ErrorRate | null, 
+/**
+ * Speak HTTP/2 to the backends: h2 over TLS (ALPN) with `backend_tls`,
+ * else h2c with prior knowledge. Streams are multiplexed over a few
+ * connections per backend.
+ */
+http2: boolean, 
+/**
+ * HTTP/2: most connections per backend (opened as streams need them).
+ */
+http2_connections: number, 
+/**
+ * HTTP/2: streams in flight on one backend connection before another is
+ * opened (the backend's own SETTINGS limit applies too: above it h2 queues).
+ */
+http2_streams: number, };
 
 export type StickyConfig = { 
 /**
@@ -557,7 +583,20 @@ latency_us_sum: number,
 /**
  * Requests sent again to another backend.
  */
-retries: number, };
+retries: number, 
+/**
+ * Requests that came as HTTP/2 streams.
+ */
+http2_requests: number, 
+/**
+ * Responses cut before their end: an HTTP/2 stream reset (by the client
+ * or the backend), a connection closed mid-body.
+ */
+resets: number, 
+/**
+ * gRPC calls by the status they ended with: index = code (0 OK … 16 UNAUTHENTICATED).
+ */
+grpc_statuses: Array<number>, };
 
 export type HealthUpdate = { pool: string, address: string, up: boolean, };
 

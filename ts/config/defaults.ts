@@ -5,7 +5,7 @@
  * from its catalog (`ts/binding/catalog.generated.ts`) and are not restated.
  */
 import { availableParallelism } from 'node:os';
-import { HTTP_KEEPALIVE, LIMITS, PASSIVE_DEFAULTS, PEEK_TIMEOUT_MS } from '../binding/catalog.generated.js';
+import { HTTP2_MAX_CONCURRENT_STREAMS, HTTP_KEEPALIVE, LIMITS, PASSIVE_DEFAULTS, PEEK_TIMEOUT_MS } from '../binding/catalog.generated.js';
 
 /** Upper bound of `workers` (the data plane's); the default is clamped to it so it always validates. */
 export const MAX_WORKERS = LIMITS.workers.max;
@@ -87,6 +87,8 @@ export const DEFAULTS = Object.freeze({
     x_forwarded: true,
     forwarded: false,
     access_log_sample: 1,
+    h2c: false,
+    max_concurrent_streams: HTTP2_MAX_CONCURRENT_STREAMS,
   }),
   /** What a pool adds for HTTP: the data plane's keep-alive defaults (32 idle connections per
    * backend, closed after 4s idle: below the backends' own keep-alive timeout, Node's being 5s);
@@ -95,6 +97,7 @@ export const DEFAULTS = Object.freeze({
     ...HTTP_KEEPALIVE,
     eject_after_5xx: 0,
     error_rate: null,
+    http2: false,
   }),
   /** `passive.error_rate`: windows of 10s; at least 20 responses in a window to judge it. */
   error_rate: Object.freeze({ window_ms: 10_000, min_requests: 20 }),

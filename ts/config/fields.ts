@@ -162,7 +162,7 @@ export const LISTENER_TLS = object(
       ),
     },
     strict_sni: bool('Refuse clients without SNI or with an unknown name.', false),
-    alpn: { kind: 'list', items: str('A protocol name such as h2 or http/1.1.', { minLength: 1, maxLength: 255 }), doc: 'ALPN protocols offered, in preference order.' },
+    alpn: { kind: 'list', items: str('A protocol name such as h2 or http/1.1.', { minLength: 1, maxLength: 255 }), doc: 'ALPN protocols offered, in preference order. http listeners: h2 and http/1.1 by default (HTTP/2 when the client chooses h2).' },
     min_version: oneOf(['1.2', '1.3'], 'Lowest TLS version accepted.', '1.2'),
     session_resumption: bool('Session tickets and a session cache.', true),
     handshake_timeout: duration(1, 300_000, 'Clients that do not finish the handshake in time are closed.', 10_000),
@@ -254,6 +254,8 @@ export const STICKY = object(
 export const KEEPALIVE = object('HTTP listeners: idle keep-alive connections to the backends kept for reuse.', {
   max_idle_per_backend: int(0, 10_000, 'Idle connections kept per backend; 0: a connection per request.', D.pool_http.max_idle_per_backend),
   idle_timeout: duration(1, HOUR_MS, "Close an idle backend connection after this; keep it below the backends' own keep-alive timeout (Node's is 5s).", D.pool_http.idle_timeout_ms),
+  http2_connections: int(1, 1_000, 'Pools with http2: most HTTP/2 connections per backend, opened as streams need them.', D.pool_http.http2_connections),
+  http2_streams: int(1, 10_000, "Pools with http2: streams in flight on one backend connection before another is opened (the backend's own limit applies too).", D.pool_http.http2_streams),
 });
 
 /** A header, query parameter or cookie condition of a route: equals, a regex, or present. */
@@ -315,6 +317,8 @@ export const LISTENER_HTTP = object('Protocol http only: limits and forwarding h
   x_forwarded: bool('Add X-Forwarded-For (appended), X-Forwarded-Proto, X-Forwarded-Host and X-Real-IP.', D.http.x_forwarded),
   forwarded: bool('Add an RFC 7239 Forwarded element.', D.http.forwarded),
   access_log_sample: { kind: 'number', exclusiveMin: 0, max: 1, doc: 'With access_log: the share of requests logged (0.1: one in ten). Default 1.' },
+  h2c: bool('A plain listener also serves HTTP/2 with prior knowledge (h2c): a connection that starts with the HTTP/2 preface. TLS listeners speak HTTP/2 when ALPN chooses h2 (offered by default).', D.http.h2c),
+  max_concurrent_streams: int(1, 10_000, 'HTTP/2: streams one client connection may have open at once; more are refused (RST_STREAM REFUSED_STREAM).', D.http.max_concurrent_streams),
 });
 
 /** One backend of a pool. */
@@ -392,6 +396,7 @@ export const POOL = object(
     sticky: STICKY,
     host_header: str("HTTP listeners: send this Host to the backends (default: the client's).", { pattern: '^[\\x21-\\x7e]+$', maxLength: 255 }),
     keepalive: KEEPALIVE,
+    http2: bool('HTTP listeners: speak HTTP/2 to the backends (h2 over TLS via ALPN with backend_tls, else h2c with prior knowledge); requests become streams multiplexed over a few connections per backend (keepalive.http2_*). Needed for gRPC backends.', D.pool_http.http2),
     max_connections: int(1, 10_000_000, 'Most connections (HTTP: requests in flight) per backend at once (HAProxy maxconn): a full backend is skipped; when all are full, clients wait in the queue or are refused.'),
     queue: QUEUE,
     proxy_protocol: oneOf(['v1', 'v2'], 'Write a PROXY protocol header (v1 text, v2 binary with TLS facts where TLS was terminated) before the first byte to each backend connection. Pools of tcp listeners only.'),

@@ -24,6 +24,8 @@ const HOST = new RegExp(HOST_PATTERN);
 const PATH = new RegExp(PATH_PATTERN);
 const FIELD_VALUE = new RegExp(FIELD_VALUE_PATTERN);
 const PROTOCOLS: readonly Protocol[] = ['tcp', 'http'];
+/** What a TLS http listener may offer by ALPN (it offers h2 and http/1.1 unless told otherwise). */
+export const HTTP_ALPN: readonly string[] = ['h2', 'http/1.1', 'http/1.0'];
 const ROUTE_KEYS = keysOf(ROUTE);
 const MATCH_KEYS = keysOf(ROUTE_MATCH);
 const HTTP_KEYS = keysOf(LISTENER_HTTP);
@@ -281,6 +283,8 @@ function checkLimits(c: Checker, v: unknown, path: string): Omit<ResolvedListene
     if (typeof v === 'number' && v > 0 && v <= F.access_log_sample.max) out.access_log_sample = v;
     else c.add(`${path}.access_log_sample`, `expected a number greater than 0 and at most 1 (0.1 logs one request in ten), got ${describe(v)}`);
   }
+  out.h2c = c.bool(h.h2c, `${path}.h2c`, d.h2c);
+  out.max_concurrent_streams = c.int(h.max_concurrent_streams, `${path}.max_concurrent_streams`, F.max_concurrent_streams.min, F.max_concurrent_streams.max, d.max_concurrent_streams);
   return out;
 }
 
@@ -340,8 +344,11 @@ export function checkPoolHttp(c: Checker, path: string, p: Obj, key: RequestKey 
       const F = KEEPALIVE.fields;
       out.max_idle_per_backend = c.int(k.max_idle_per_backend, `${path}.keepalive.max_idle_per_backend`, F.max_idle_per_backend.min, F.max_idle_per_backend.max, d.max_idle_per_backend);
       out.idle_timeout_ms = c.duration(k.idle_timeout, `${path}.keepalive.idle_timeout`, F.idle_timeout.min, F.idle_timeout.max, d.idle_timeout_ms);
+      out.http2_connections = c.int(k.http2_connections, `${path}.keepalive.http2_connections`, F.http2_connections.min, F.http2_connections.max, d.http2_connections);
+      out.http2_streams = c.int(k.http2_streams, `${path}.keepalive.http2_streams`, F.http2_streams.min, F.http2_streams.max, d.http2_streams);
     }
   }
+  out.http2 = c.bool(p.http2, `${path}.http2`, d.http2);
   // The rest of `passive` is read (and its keys checked) with the pool.
   if (isObject(p.passive)) {
     out.eject_after_5xx = c.int(p.passive.consecutive_5xx, `${path}.passive.consecutive_5xx`, PASSIVE.fields.consecutive_5xx.min, PASSIVE.fields.consecutive_5xx.max, d.eject_after_5xx);

@@ -11,7 +11,7 @@ import { ALGORITHM_INFO, LIMITS, POOL_OPTIONS } from '../binding/catalog.generat
 import { backendHealthCheck, poolHealthCheck } from '../health/config.js';
 import { BACKEND, CONFIG, LISTENER, PASSIVE, POOL, keysOf } from './fields.js';
 import { checkAdmin } from './admin.js';
-import { checkHttpUse, checkListenerHttp, checkPoolHttp, poolHashKey } from './http.js';
+import { HTTP_ALPN, checkHttpUse, checkListenerHttp, checkPoolHttp, poolHashKey } from './http.js';
 import { checkProxyAccept, checkProxyUse, checkProxyVersion } from './proxy.js';
 import { backendLimit, checkListenerLimits, checkPoolLimits, checkQueueUse } from './limits.js';
 import { checkBackendsFrom, checkDns, nameSource } from '../dns/config.js';
@@ -218,10 +218,11 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
   if (listener.tls && listener.sni_routes) {
     c.add(`${path}.sni_routes`, 'a listener either terminates TLS (tls) or passes it through routed by SNI (sni_routes), not both');
   }
-  // An http listener speaks HTTP/1.1: offering h2 would have clients speak a protocol it cannot read.
-  const other = listener.protocol === 'http' ? listener.tls?.alpn.filter((p) => p !== 'http/1.1' && p !== 'http/1.0') : [];
-  if (other && other.length > 0) {
-    c.add(`${path}.tls.alpn`, `an http listener speaks HTTP/1.1 only (HTTP/2 is not supported yet): offer ["http/1.1"] or nothing, not ${JSON.stringify(other)}`);
+  // An http listener speaks HTTP/2 and HTTP/1.1: it offers both unless told otherwise, and nothing else.
+  if (listener.protocol === 'http' && listener.tls) {
+    const other = listener.tls.alpn.filter((p) => !HTTP_ALPN.includes(p));
+    if (other.length > 0) c.add(`${path}.tls.alpn`, `an http listener speaks ${HTTP_ALPN.join(', ')}: offer some of them, not ${JSON.stringify(other)}`);
+    if (l.tls !== undefined && isObject(l.tls) && l.tls.alpn === undefined) listener.tls.alpn = ['h2', 'http/1.1'];
   }
   return [listener, addr];
 }

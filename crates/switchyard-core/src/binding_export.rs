@@ -107,8 +107,10 @@ export const LIMITS = {} as const;\n\n\
 export const PASSIVE_DEFAULTS = {} as const;\n\n\
 /** How long a passthrough listener waits for a whole ClientHello by default (ms). */\n\
 export const PEEK_TIMEOUT_MS = {};\n\n\
-/** Keep-alive defaults of HTTP pools (idle connections per backend, their idle timeout in ms). */\n\
+/** Keep-alive defaults of HTTP pools (idle connections per backend, their idle timeout in ms; HTTP/2 connections per backend and streams per connection). */\n\
 export const HTTP_KEEPALIVE = {} as const;\n\n\
+/** HTTP/2 streams a client may open at once on one connection, by default. */\n\
+export const HTTP2_MAX_CONCURRENT_STREAMS = {};\n\n\
 /** Upper bounds (seconds) of the HTTP latency buckets; each route reports a count per bound, then +Inf. */\n\
 export const LATENCY_BUCKETS_SECONDS: readonly number[] = {};\n\n\
 /** What keyed algorithms can hash. */\n\
@@ -120,6 +122,7 @@ export const POOL_OPTIONS = {} as const;\n",
         json(&c.passive),
         c.peek_timeout_ms,
         json(&c.http_keepalive),
+        c.http2_max_concurrent_streams,
         json(&c.latency_buckets),
         json(&c.hash_keys),
         json(&c.pool_options),

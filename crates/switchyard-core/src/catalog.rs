@@ -213,6 +213,15 @@ pub const PEEK_TIMEOUT_MS: u64 = 5_000;
 pub const HTTP_MAX_IDLE_PER_BACKEND: u32 = 32;
 pub const HTTP_IDLE_TIMEOUT_MS: u64 = 4_000;
 
+/// HTTP/2 streams a client may open at once on one connection (HAProxy's
+/// `tune.h2.max-concurrent-streams`, nginx's `http2_max_concurrent_streams`
+/// default 128; 100 is the value RFC 9113 recommends as a minimum).
+pub const HTTP2_MAX_CONCURRENT_STREAMS: u32 = 100;
+/// HTTP/2 pools: most multiplexed connections per backend, and streams in
+/// flight on one before another is opened.
+pub const HTTP2_CONNECTIONS_PER_BACKEND: u32 = 4;
+pub const HTTP2_STREAMS_PER_CONNECTION: u32 = 100;
+
 /// Upper bounds (seconds) of the HTTP request latency histogram buckets; a
 /// route reports one cumulative count per bound, then +Inf.
 pub const LATENCY_BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
@@ -239,6 +248,7 @@ pub struct Catalog {
     pub passive: PassiveDefaults,
     pub peek_timeout_ms: u64,
     pub http_keepalive: HttpKeepalive,
+    pub http2_max_concurrent_streams: u32,
     pub latency_buckets: [f64; 12],
     pub hash_keys: [HashKey; 2],
     pub pool_options: [PoolOption; 4],
@@ -249,6 +259,8 @@ pub struct Catalog {
 pub struct HttpKeepalive {
     pub max_idle_per_backend: u32,
     pub idle_timeout_ms: u64,
+    pub http2_connections: u32,
+    pub http2_streams: u32,
 }
 
 /// One algorithm's facts.
@@ -311,7 +323,13 @@ pub fn catalog() -> Catalog {
             max_ejection_percent: PASSIVE_MAX_EJECTION_PERCENT,
         },
         peek_timeout_ms: PEEK_TIMEOUT_MS,
-        http_keepalive: HttpKeepalive { max_idle_per_backend: HTTP_MAX_IDLE_PER_BACKEND, idle_timeout_ms: HTTP_IDLE_TIMEOUT_MS },
+        http_keepalive: HttpKeepalive {
+            max_idle_per_backend: HTTP_MAX_IDLE_PER_BACKEND,
+            idle_timeout_ms: HTTP_IDLE_TIMEOUT_MS,
+            http2_connections: HTTP2_CONNECTIONS_PER_BACKEND,
+            http2_streams: HTTP2_STREAMS_PER_CONNECTION,
+        },
+        http2_max_concurrent_streams: HTTP2_MAX_CONCURRENT_STREAMS,
         latency_buckets: LATENCY_BUCKETS,
         hash_keys: [HashKey::SourceIp, HashKey::SourceIpPort],
         pool_options: PoolOption::ALL,

@@ -62,7 +62,8 @@ impl Pool {
     /// Build a pool from its (checked) configuration; counters come from `registry`.
     /// Fails only on unusable backend TLS material.
     pub fn build(p: &PoolConfig, registry: &Registry) -> Result<Pool> {
-        let backend_tls = p.backend_tls.as_ref().map(|t| tls::client::build(t, &format!("pools.{}", p.name))).transpose()?;
+        let alpn: &[&[u8]] = if p.http.as_ref().is_some_and(|h| h.http2) { &[b"h2"] } else { &[] };
+        let backend_tls = p.backend_tls.as_ref().map(|t| tls::client::build(t, &format!("pools.{}", p.name), alpn)).transpose()?;
         registry.builds.pools.fetch_add(1, Relaxed); // counted once it cannot fail
         let backends: Vec<Backend> = p
             .backends

@@ -15,7 +15,7 @@ pub enum Protocol {
     /// Bytes both ways (L4).
     #[default]
     Tcp,
-    /// HTTP/1.1: each request routed and balanced on its own.
+    /// HTTP/1.1 and HTTP/2: each request (stream) routed and balanced on its own.
     Http,
 }
 
@@ -41,10 +41,31 @@ pub struct HttpListenerConfig {
     /// Share of requests written to the access log (listeners with `access_log`), 0..=1.
     #[serde(default = "all")]
     pub access_log_sample: f64,
+    /// A plain listener also serves HTTP/2 with prior knowledge (h2c): a
+    /// connection that starts with the HTTP/2 preface. TLS listeners speak
+    /// HTTP/2 when ALPN chose `h2`.
+    #[serde(default)]
+    pub h2c: bool,
+    /// HTTP/2: streams a client may have open at once on one connection
+    /// (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused.
+    #[serde(default = "default_streams")]
+    pub max_concurrent_streams: u32,
 }
 
 fn all() -> f64 {
     1.0
+}
+
+fn default_streams() -> u32 {
+    crate::catalog::HTTP2_MAX_CONCURRENT_STREAMS
+}
+
+fn default_h2_connections() -> u32 {
+    crate::catalog::HTTP2_CONNECTIONS_PER_BACKEND
+}
+
+fn default_h2_streams() -> u32 {
+    crate::catalog::HTTP2_STREAMS_PER_CONNECTION
 }
 
 /// One route: conditions (all must hold), then where the request goes.
@@ -180,6 +201,18 @@ pub struct HttpPoolConfig {
     /// Eject a backend whose share of 5xx responses over a window is too high.
     #[serde(default)]
     pub error_rate: Option<ErrorRate>,
+    /// Speak HTTP/2 to the backends: h2 over TLS (ALPN) with `backend_tls`,
+    /// else h2c with prior knowledge. Streams are multiplexed over a few
+    /// connections per backend.
+    #[serde(default)]
+    pub http2: bool,
+    /// HTTP/2: most connections per backend (opened as streams need them).
+    #[serde(default = "default_h2_connections")]
+    pub http2_connections: u32,
+    /// HTTP/2: streams in flight on one backend connection before another is
+    /// opened (the backend's own SETTINGS limit applies too: above it h2 queues).
+    #[serde(default = "default_h2_streams")]
+    pub http2_streams: u32,
 }
 
 /// Passive ejection by the share of 5xx responses over a window (the

@@ -11,8 +11,10 @@
 
 pub mod body;
 pub mod config;
+pub mod grpc;
 pub mod headers;
 mod logged;
+pub mod multiplex;
 pub mod pool;
 mod proxy;
 mod respond;

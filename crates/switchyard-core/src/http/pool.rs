@@ -8,10 +8,12 @@
 
 use super::body::Body;
 use super::config::{HttpPoolConfig, RequestKey};
+use super::multiplex::{H2Conns, H2Lease};
 use super::sticky::Sticky;
 use crate::config::PoolConfig;
-use http::HeaderValue;
-use hyper::client::conn::http1::SendRequest;
+use http::{HeaderValue, Request, Response};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,14 +21,34 @@ use std::time::{Duration, Instant};
 /// buffers (8 KiB each).
 const CONN_BUFFERS: usize = 16 << 10;
 
-/// A connection ready to send a request on.
-pub type Sender = SendRequest<Body>;
+/// An HTTP/1.1 keep-alive connection ready to send a request on.
+pub type Sender = http1::SendRequest<Body>;
 
-/// The idle keep-alive connections of one backend.
+/// Where one request goes: its own HTTP/1.1 connection, or a stream on a
+/// shared HTTP/2 one.
+pub enum BackendConn {
+    H1(Sender),
+    H2(H2Lease),
+}
+
+impl BackendConn {
+    /// Send `req`; a request that was not written is handed back in the error.
+    pub async fn send(&mut self, req: Request<Body>) -> Result<Response<Incoming>, TrySendError<Request<Body>>> {
+        match self {
+            BackendConn::H1(tx) => tx.try_send_request(req).await,
+            BackendConn::H2(l) => l.tx.try_send_request(req).await,
+        }
+    }
+}
+
+/// The keep-alive connections of one backend: idle HTTP/1.1 ones and the
+/// shared HTTP/2 ones.
 #[derive(Debug, Default)]
 pub struct IdleConns {
     /// Each connection with the instant its idle timeout ends.
     idle: Mutex<Vec<(Sender, Instant)>>,
+    /// HTTP/2 pools: the multiplexed connections.
+    pub h2: H2Conns,
 }
 
 impl IdleConns {
@@ -62,8 +84,9 @@ impl IdleConns {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let before = idle.len();
         idle.retain(|(tx, expires)| now < *expires && !tx.is_closed());
+        let gone = before - idle.len() + self.h2.sweep(now);
         // Their buffers are freed with them (see `crate::heap`).
-        crate::heap::freed((before - idle.len()) * CONN_BUFFERS);
+        crate::heap::freed(gone * CONN_BUFFERS);
     }
 
     /// Idle connections now.
@@ -86,6 +109,16 @@ pub struct HttpPool {
     pub idle_timeout: Duration,
     pub eject_after_5xx: u32,
     pub error_rate: Option<super::config::ErrorRate>,
+    /// HTTP/2 to the backends: at most `connections` per backend, each
+    /// carrying up to `streams` before another is opened.
+    pub http2: Option<Http2Limits>,
+}
+
+/// How an HTTP/2 pool multiplexes.
+#[derive(Debug, Clone, Copy)]
+pub struct Http2Limits {
+    pub connections: usize,
+    pub streams: usize,
 }
 
 impl HttpPool {
@@ -101,6 +134,9 @@ impl HttpPool {
             idle_timeout_ms: crate::catalog::HTTP_IDLE_TIMEOUT_MS,
             eject_after_5xx: 0,
             error_rate: None,
+            http2: false,
+            http2_connections: crate::catalog::HTTP2_CONNECTIONS_PER_BACKEND,
+            http2_streams: crate::catalog::HTTP2_STREAMS_PER_CONNECTION,
         };
         let h = p.http.as_ref().unwrap_or(&defaults);
         HttpPool {
@@ -112,6 +148,7 @@ impl HttpPool {
             idle_timeout: Duration::from_millis(h.idle_timeout_ms.max(1)),
             eject_after_5xx: h.eject_after_5xx,
             error_rate: h.error_rate,
+            http2: h.http2.then(|| Http2Limits { connections: h.http2_connections.max(1) as usize, streams: h.http2_streams.max(1) as usize }),
         }
     }
 }

@@ -7,28 +7,38 @@
 //! backend whatever its method; after a 502/503 *response* only idempotent
 //! requests without a body are sent again. A body that reached a backend is
 //! never sent twice. Attempts follow the pool's budget (`retries + 1` per
-//! tier, see `Pool::next_attempt`).
+//! tier, see `Pool::next_attempt`). gRPC calls (POST with a body) are thus
+//! retried only when they cannot have started, as gRPC requires.
+//!
+//! HTTP/2: a client's streams arrive here one by one, each routed and
+//! balanced on its own; HTTP/2 pools send them as streams over a few shared
+//! connections per backend (`multiplex`), HTTP/1.1 pools over keep-alive
+//! connections.
 
 use super::headers::{self, Forwarding};
 use super::logged::{self, Pending};
-use super::pool::Sender;
+use super::grpc;
+use super::multiplex::Found;
+use super::pool::{BackendConn, Sender};
 use super::respond::{self, Refusal};
+use super::stats::RouteStats;
 use super::route::Route as GenericRoute;
 use super::{Body, BoxError, InFlight};
 use crate::backend::Backend;
+use crate::events::EventLog;
 use crate::health::{AdminState, Failure};
 use crate::pipeline::upstream::passive_failure;
 use crate::select::{bytes_key, key_hash, PickContext};
 use crate::shared::Shared;
 use crate::snapshot::{Listener, Pool};
 use bytes::Bytes;
-use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, SET_COOKIE, UPGRADE};
+use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, SET_COOKIE, TE, UPGRADE};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -97,15 +107,27 @@ async fn respond(conn: &Arc<Conn>, req: Request<Incoming>) -> Response<Body> {
         path: req.uri().path().to_owned(),
         bytes_in: Arc::default(),
     });
+    let grpc = grpc::is_grpc(req.headers());
     let Some(route) = tables.routes.find(&req) else {
         l.stats.no_route.fetch_add(1, Relaxed);
-        let r = Refusal::NoRoute.response();
+        let r = Refusal::NoRoute.answer(grpc);
         return match log {
             Some(p) => r.map(|b| p.respond(b, StatusCode::NOT_FOUND, None, None)),
             None => r,
         };
     };
-    let (mut response, backend) = proxy(conn, route, req, log.as_ref()).await;
+    if req.version() == http::Version::HTTP_2 {
+        route.stats.http2();
+    }
+    let (mut response, backend) = match proxy(conn, route, req, log.as_ref(), grpc).await {
+        Ok(answered) => answered,
+        Err((refusal, backend)) => {
+            if grpc {
+                route.stats.grpc(refusal.grpc_status());
+            }
+            (refusal.answer(grpc), backend)
+        }
+    };
     let status = response.status();
     route.stats.answered(status.as_u16(), start.elapsed());
     route.response_ops.apply(response.headers_mut());
@@ -163,18 +185,28 @@ impl http_body::Body for Guarded {
     }
 }
 
-/// Route, pick, send, retry; the response and the backend that gave it.
-async fn proxy(conn: &Conn, route: &Route, mut req: Request<Incoming>, log: Option<&Pending>) -> (Response<Body>, Option<SocketAddr>) {
+/// The backend that answered (or was tried last), if any.
+type Answered = (Response<Body>, Option<SocketAddr>);
+
+/// Route, pick, send, retry; the response and the backend that gave it, or
+/// why Switchyard answers itself (in JSON, or as a gRPC status for `grpc`).
+async fn proxy(conn: &Conn, route: &Route, mut req: Request<Incoming>, log: Option<&Pending>, grpc: bool) -> Result<Answered, (Refusal, Option<SocketAddr>)> {
     let pool = &route.pool;
     let cfg = &conn.listener.http.as_ref().expect("http listener").config;
+    // A gRPC call's deadline is its request timeout.
+    let wait = grpc::timeout(req.headers()).filter(|_| grpc).unwrap_or(std::time::Duration::from_millis(cfg.request_timeout_ms));
     // 413 before anything is read or sent, when the length is declared.
     let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if let (Some(max), Some(len)) = (route.max_body, declared) {
         if len > max {
-            return (Refusal::TooLarge.response(), None);
+            return Err((Refusal::TooLarge, None));
         }
     }
     let upgrade = headers::is_upgrade(req.headers());
+    if upgrade && pool.http.http2.is_some() {
+        // HTTP/2 backends cannot take an HTTP/1.1 upgrade (WebSocket) over a stream.
+        return Err((Refusal::BadGateway, None));
+    }
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let ctx = PickContext { key: request_key(conn, route, pool, &req), client: conn.client };
     let pinned = pool.http.sticky.as_ref().and_then(|s| s.pinned(req.headers()));
@@ -199,10 +231,10 @@ async fn proxy(conn: &Conn, route: &Route, mut req: Request<Incoming>, log: Opti
             if pool.waits_for_room(&tried) {
                 match pool.wait_for_room(&tried).await {
                     Ok(()) => continue,
-                    Err(_) => return (Refusal::QueueRefused.response(), None),
+                    Err(_) => return Err((Refusal::QueueRefused, None)),
                 }
             }
-            return (Refusal::NoBackend.response(), None);
+            return Err((Refusal::NoBackend, None));
         };
         // The slot first (requests in flight per backend); full since the pick: pick again.
         let Some(in_flight) = InFlight::reserve(Arc::clone(pool), i) else { continue };
@@ -217,9 +249,9 @@ async fn proxy(conn: &Conn, route: &Route, mut req: Request<Incoming>, log: Opti
         let head = if resendable { parts.clone() } else { parts.take() };
         let out = Request::from_parts(head.expect("a head while attempts remain"), body.take().unwrap_or_else(respond::empty));
         b.stats.total.fetch_add(1, Relaxed);
-        let sent = tokio::time::timeout(std::time::Duration::from_millis(cfg.request_timeout_ms), tx.try_send_request(out)).await;
+        let sent = tokio::time::timeout(wait, tx.send(out)).await;
         let response = match sent {
-            Err(_) => return (Refusal::Timeout.response(), Some(b.addr)),
+            Err(_) => return Err((Refusal::Timeout, Some(b.addr))),
             Ok(Ok(r)) => r,
             Ok(Err(mut e)) => match e.take_message() {
                 // Never written: another connection may take it, body and all.
@@ -236,21 +268,22 @@ async fn proxy(conn: &Conn, route: &Route, mut req: Request<Incoming>, log: Opti
                             continue;
                         }
                     }
-                    return (Refusal::BadGateway.response(), Some(b.addr));
+                    return Err((Refusal::BadGateway, Some(b.addr)));
                 }
             },
         };
         let status = response.status();
-        if let Some(rate) = &pool.http.error_rate {
-            let events = &conn.shared.events;
-            b.health.record_rate(status.is_server_error(), rate, &pool.passive, || pool.may_eject(b), events, (&pool.name, b.addr));
+        // A gRPC answer is judged by the status it ends with: at once for a
+        // Trailers-Only answer, else when its trailers pass (see `Relayed`).
+        let grpc_answer = grpc && status == StatusCode::OK && grpc::is_grpc(response.headers());
+        let ended = grpc_answer.then(|| grpc::status(response.headers())).flatten();
+        if let Some(c) = ended {
+            route.stats.grpc(c);
+            judge(pool, b, grpc::is_failure(c), &conn.shared.events);
+        } else if !grpc_answer {
+            judge(pool, b, status.is_server_error(), &conn.shared.events);
         }
-        if !status.is_server_error() {
-            b.health.status_ok();
-        } else {
-            let addr = b.addr.to_string();
-            let (threshold, events) = (pool.http.eject_after_5xx, &conn.shared.events);
-            b.health.record_5xx(threshold, &pool.passive, || pool.may_eject(b), events, (&pool.name, &addr));
+        if status.is_server_error() {
             b.stats.responses_5xx.fetch_add(1, Relaxed);
             // Another backend may answer better; with none left, this answer goes out.
             if matches!(status, StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE) && resendable {
@@ -261,19 +294,35 @@ async fn proxy(conn: &Conn, route: &Route, mut req: Request<Incoming>, log: Opti
             }
         }
         let mut response = if status == StatusCode::SWITCHING_PROTOCOLS {
-            match client_upgrade {
-                Some(on) => tunnel(response, on, in_flight),
-                None => return (Refusal::BadGateway.response(), Some(b.addr)),
+            match (client_upgrade, tx) {
+                (Some(on), BackendConn::H1(_)) => tunnel(response, on, in_flight),
+                _ => return Err((Refusal::BadGateway, Some(b.addr))),
             }
         } else {
-            relay(response, tx, pool, i, in_flight, upgrade)
+            let watch = (grpc_answer && ended.is_none()).then(|| GrpcWatch { route: Arc::clone(&route.stats), events: Arc::clone(&conn.shared) });
+            relay(response, tx, pool, i, in_flight, upgrade, Arc::clone(&route.stats), watch)
         };
         if let Some(s) = &pool.http.sticky {
             if pinned != Some(i) {
                 response.headers_mut().append(SET_COOKIE, s.set_cookie(i, conn.tls));
             }
         }
-        return (response, Some(b.addr));
+        return Ok((response, Some(b.addr)));
+    }
+}
+
+/// Passive health of one answer of backend `b`: a failure (a 5xx, a gRPC
+/// status such as UNAVAILABLE) counts toward ejection, anything else ends a
+/// streak; both feed the error-rate window.
+fn judge(pool: &Pool, b: &Backend, failed: bool, events: &EventLog) {
+    if let Some(rate) = &pool.http.error_rate {
+        b.health.record_rate(failed, rate, &pool.passive, || pool.may_eject(b), events, (&pool.name, b.addr));
+    }
+    if failed {
+        let addr = b.addr.to_string();
+        b.health.record_5xx(pool.http.eject_after_5xx, &pool.passive, || pool.may_eject(b), events, (&pool.name, &addr));
+    } else {
+        b.health.status_ok();
     }
 }
 
@@ -306,11 +355,15 @@ fn request_key(conn: &Conn, route: &Route, pool: &Pool, req: &Request<Incoming>)
     }
 }
 
-/// Turn the client's request head into the backend's: origin-form target,
-/// HTTP/1.1, hop-by-hop fields out, forwarding fields and the route's
+/// Turn the client's request head into the backend's: origin-form target and
+/// HTTP/1.1 (or for HTTP/2 pools the absolute target and HTTP/2), hop-by-hop fields out, forwarding fields and the route's
 /// changes in, Host kept or rewritten; an upgrade keeps its two fields.
 fn prepare(conn: &Conn, route: &Route, pool: &Pool, cfg: &crate::config::HttpListenerConfig, parts: &mut Parts, upgrade: bool) {
     let upgrade_to = if upgrade { parts.headers.get(UPGRADE).cloned() } else { None };
+    // `TE: trailers` is how gRPC detects a proxy that would drop trailers; an
+    // HTTP/2 backend gets it (an HTTP/1.1 hop would need `Connection: TE`).
+    let te_trailers = pool.http.http2.is_some()
+        && parts.headers.get_all(TE).iter().any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers"))));
     let client_host = parts
         .headers
         .get(http::header::HOST)
@@ -336,8 +389,20 @@ fn prepare(conn: &Conn, route: &Route, pool: &Pool, cfg: &crate::config::HttpLis
         parts.headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
     }
     let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    parts.uri = Uri::try_from(pq).unwrap_or_else(|_| Uri::from_static("/"));
-    parts.version = http::Version::HTTP_11;
+    if pool.http.http2.is_some() {
+        // HTTP/2 carries the target as :scheme, :authority and :path (RFC 9113 §8.3.1);
+        // the Host field becomes :authority.
+        let scheme = if pool.backend_tls.is_some() { "https" } else { "http" };
+        let authority = parts.headers.remove(HOST).and_then(|h| h.to_str().ok().map(str::to_owned)).unwrap_or_else(|| "localhost".to_owned());
+        parts.uri = Uri::try_from(format!("{scheme}://{authority}{pq}")).unwrap_or_else(|_| Uri::from_static("/"));
+        parts.version = http::Version::HTTP_2;
+        if te_trailers {
+            parts.headers.insert(TE, HeaderValue::from_static("trailers"));
+        }
+    } else {
+        parts.uri = Uri::try_from(pq).unwrap_or_else(|_| Uri::from_static("/"));
+        parts.version = http::Version::HTTP_11;
+    }
 }
 
 /// The client's body, capped at the route's limit (a chunked body that
@@ -350,15 +415,35 @@ fn limit(body: Incoming, max: Option<u64>) -> Body {
 }
 
 /// A fresh pooled connection to backend `i`, or a new one (an upgrade always
-/// gets its own). `None` when connecting failed (counted and reported).
-async fn checkout_or_connect(pool: &Pool, i: usize, upgrade: bool, conn: &Conn) -> Option<Sender> {
+/// gets its own); for HTTP/2 pools a stream on a shared connection.
+/// `None` when connecting failed (counted and reported).
+async fn checkout_or_connect(pool: &Pool, i: usize, upgrade: bool, conn: &Conn) -> Option<BackendConn> {
     let b = &pool.backends[i];
-    if !upgrade {
+    let mut opening = None;
+    if let Some(h2) = pool.http.http2 {
+        let conns = &pool.http.idle[i].h2;
+        while opening.is_none() {
+            let wake = conns.opened();
+            match conns.lease(h2.streams, h2.connections) {
+                Found::Lease(l) => {
+                    b.stats.conns_reused.fetch_add(1, Relaxed);
+                    return Some(BackendConn::H2(l));
+                }
+                Found::Open(o) => opening = Some(o),
+                // Another request is opening the last connection allowed: it will have room.
+                Found::Wait => {
+                    if tokio::time::timeout(pool.connect_timeout, wake).await.is_err() {
+                        return None;
+                    }
+                }
+            }
+        }
+    } else if !upgrade {
         while let Some(mut tx) = pool.http.idle[i].checkout() {
             // Ready at once, or as soon as its task has finished the previous exchange.
             if matches!(tokio::time::timeout(READY_WAIT, tx.ready()).await, Ok(Ok(()))) {
                 b.stats.conns_reused.fetch_add(1, Relaxed);
-                return Some(tx);
+                return Some(BackendConn::H1(tx));
             }
         }
     }
@@ -383,12 +468,18 @@ async fn checkout_or_connect(pool: &Pool, i: usize, upgrade: bool, conn: &Conn) 
         None => Either::Left(stream),
         Some(t) => Either::Right(Box::new(crate::pipeline::upstream::backend_handshake(t, pool, b, stream, &conn.shared.events).await?)),
     };
-    handshake(io, b).await
+    match opening {
+        Some(o) => Some(BackendConn::H2(pool.http.idle[i].h2.add(o, handshake_h2(io, b).await?, pool.http.idle_timeout))),
+        None => handshake(io, b).await.map(BackendConn::H1),
+    }
 }
+
+/// A backend connection: plain, or TLS.
+type BackendIo = Either<TcpStream, Box<tokio_rustls::client::TlsStream<TcpStream>>>;
 
 /// hyper's client handshake over `io`; its connection task runs until the
 /// sender is dropped, the backend closes, or the backend's kill token fires.
-async fn handshake(io: Either<TcpStream, Box<tokio_rustls::client::TlsStream<TcpStream>>>, b: &Backend) -> Option<Sender> {
+async fn handshake(io: BackendIo, b: &Backend) -> Option<Sender> {
     let (tx, connection) = hyper::client::conn::http1::Builder::new().handshake::<_, Body>(TokioIo::new(io)).await.ok()?;
     let kill = b.health.kill_token();
     tokio::spawn(async move {
@@ -400,14 +491,59 @@ async fn handshake(io: Either<TcpStream, Box<tokio_rustls::client::TlsStream<Tcp
     Some(tx)
 }
 
+/// hyper's HTTP/2 client handshake over `io` (h2 after ALPN, or h2c with
+/// prior knowledge); its connection task runs until every sender is
+/// dropped, the backend closes (GOAWAY), or the backend's kill token fires.
+async fn handshake_h2(io: BackendIo, b: &Backend) -> Option<hyper::client::conn::http2::SendRequest<Body>> {
+    let (tx, connection) =
+        hyper::client::conn::http2::Builder::new(TokioExecutor::new()).timer(TokioTimer::new()).handshake::<_, Body>(TokioIo::new(io)).await.ok()?;
+    let kill = b.health.kill_token();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = connection => {}
+            _ = kill.cancelled() => {}
+        }
+    });
+    Some(tx)
+}
+
 /// The backend's response for the client: hop-by-hop fields out, the body
-/// streamed, the connection back to the idle list once the body ended.
-fn relay(response: Response<Incoming>, tx: Sender, pool: &Arc<Pool>, i: usize, in_flight: InFlight, upgrade: bool) -> Response<Body> {
+/// streamed, the connection back to the idle list (HTTP/2: the stream's
+/// lease given up) once the body ended.
+#[allow(clippy::too_many_arguments)] // one call site; the parts of one exchange
+fn relay(
+    response: Response<Incoming>,
+    tx: BackendConn,
+    pool: &Arc<Pool>,
+    i: usize,
+    in_flight: InFlight,
+    upgrade: bool,
+    route: Arc<RouteStats>,
+    grpc: Option<GrpcWatch>,
+) -> Response<Body> {
     let (mut parts, body) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
-    let back = (!upgrade).then(|| (tx, Arc::clone(&pool.http.idle[i]), pool.http.max_idle, pool.http.idle_timeout));
-    let body = Relayed { inner: body, back, stats: Arc::clone(&pool.backends[i].stats), _in_flight: in_flight };
+    let back = match tx {
+        BackendConn::H1(tx) => (!upgrade).then(|| Back::H1(tx, Arc::clone(&pool.http.idle[i]), pool.http.max_idle, pool.http.idle_timeout)),
+        BackendConn::H2(lease) => Some(Back::H2(lease)),
+    };
+    let body = Relayed { inner: body, back, stats: Arc::clone(&pool.backends[i].stats), in_flight, route, grpc, ended: false };
     Response::from_parts(parts, body.boxed())
+}
+
+/// What a relayed response gives back when it ends.
+enum Back {
+    /// The keep-alive connection, to its backend's idle list (at most `max`, for `idle_timeout`).
+    H1(Sender, Arc<super::pool::IdleConns>, usize, std::time::Duration),
+    /// The stream's place on a shared connection.
+    H2(super::multiplex::H2Lease),
+}
+
+/// A gRPC call whose status comes in the trailers: counted per route and
+/// judged for the backend's passive health when they pass.
+struct GrpcWatch {
+    route: Arc<RouteStats>,
+    events: Arc<Shared>,
 }
 
 /// A 101: answer the client with the backend's head, then join the two
@@ -425,20 +561,44 @@ fn tunnel(mut response: Response<Incoming>, client: hyper::upgrade::OnUpgrade, i
     Response::from_parts(parts, respond::empty())
 }
 
-/// A response body on its way to the client: counts bytes, and on its end
-/// returns the keep-alive connection for the next request.
+/// A response body on its way to the client: counts bytes, reads a gRPC
+/// call's final status, and on its end returns the keep-alive connection
+/// for the next request. Dropped before its end: counted as a reset.
 struct Relayed {
     inner: Incoming,
-    back: Option<(Sender, Arc<super::pool::IdleConns>, usize, std::time::Duration)>,
+    back: Option<Back>,
     stats: Arc<crate::stats::BackendStats>,
-    _in_flight: InFlight,
+    in_flight: InFlight,
+    route: Arc<RouteStats>,
+    grpc: Option<GrpcWatch>,
+    ended: bool,
 }
 
 impl Relayed {
     /// The exchange is complete: the connection may serve the next request.
     fn give_back(&mut self) {
-        if let Some((tx, idle, max, idle_timeout)) = self.back.take() {
-            idle.checkin(tx, max, idle_timeout);
+        self.ended = true;
+        match self.back.take() {
+            Some(Back::H1(tx, idle, max, idle_timeout)) => idle.checkin(tx, max, idle_timeout),
+            Some(Back::H2(lease)) => drop(lease),
+            None => {}
+        }
+    }
+
+    /// Trailers passed: a gRPC call ends with their status.
+    fn trailers(&mut self, t: &http::HeaderMap) {
+        let (Some(w), Some(c)) = (self.grpc.take(), grpc::status(t)) else { return };
+        w.route.grpc(c);
+        let (pool, b) = (&self.in_flight.pool, &self.in_flight.pool.backends[self.in_flight.i]);
+        judge(pool, b, grpc::is_failure(c), &w.events.events);
+    }
+}
+
+impl Drop for Relayed {
+    fn drop(&mut self) {
+        // (A body that was empty from the start may never be polled.)
+        if !self.ended && !self.inner.is_end_stream() {
+            self.route.reset();
         }
     }
 }
@@ -453,6 +613,8 @@ impl http_body::Body for Relayed {
             Poll::Ready(Some(Ok(f))) => {
                 if let Some(d) = f.data_ref() {
                     self.stats.bytes_out.fetch_add(d.len() as u64, Relaxed);
+                } else if let Some(t) = f.trailers_ref() {
+                    self.trailers(t);
                 }
             }
             Poll::Ready(None) => self.give_back(),

@@ -95,6 +95,31 @@ impl Refusal {
     }
 }
 
+impl Refusal {
+    /// The gRPC status this refusal ends a gRPC call with.
+    pub fn grpc_status(self) -> u32 {
+        use super::grpc::code;
+        match self {
+            Refusal::NoRoute => code::UNIMPLEMENTED,
+            Refusal::TooLarge | Refusal::HeadersTooLarge | Refusal::UriTooLong => code::RESOURCE_EXHAUSTED,
+            Refusal::Timeout | Refusal::HeaderTimeout => code::DEADLINE_EXCEEDED,
+            Refusal::BadGateway | Refusal::NoBackend | Refusal::QueueRefused => code::UNAVAILABLE,
+            Refusal::BadRequest => code::INTERNAL,
+        }
+    }
+
+    /// The answer to a request: Switchyard's JSON error, or for a gRPC call
+    /// a Trailers-Only gRPC status (gRPC clients read HTTP errors only as a
+    /// broken call).
+    pub fn answer(self, grpc: bool) -> Response<Body> {
+        if grpc {
+            super::grpc::trailers_only(self.grpc_status(), self.message())
+        } else {
+            self.response()
+        }
+    }
+}
+
 /// hyper answers a request it could not parse itself (400, 414, 431, with
 /// an empty body) before any service runs: the same answer in Switchyard's
 /// format, if `head` is the start of one of those.

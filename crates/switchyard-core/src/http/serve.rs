@@ -1,7 +1,10 @@
 //! One client connection of an HTTP listener: hyper's HTTP/1.1 server with
 //! the listener's limits (head size and field count: 431; head read timeout:
 //! the slowloris guard), keep-alive bounded by the listener's idle timeout,
-//! upgrades allowed, each request handed to `proxy::handle`.
+//! upgrades allowed, each request handed to `proxy::handle`. A connection
+//! whose TLS handshake chose `h2`, or (with `h2c`) that starts with the
+//! HTTP/2 preface, is served by hyper's HTTP/2 server instead: each stream
+//! is a request for `proxy::handle` (see [`serve_h2`] for its limits).
 
 use super::proxy::{handle, Conn, IoState};
 use super::respond::Refusal;
@@ -11,7 +14,7 @@ use crate::shared::Shared;
 use crate::snapshot::Listener;
 use bytes::Bytes;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -20,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_util::either::Either;
 
@@ -114,21 +117,99 @@ async fn serve_stream(conn: &Arc<Conn>, stream: Option<ClientStream>) {
     }
 }
 
-/// Run hyper connections on `io` one after another, parking the socket
-/// between them (see `serve`). Its state while parked is the socket, the
-/// service and a pointer: this future lives in every idle connection's task,
-/// so what serves requests is boxed and exists only while it runs.
-async fn serve_parked<S>(mut io: Counted, mut service: S, conn: &Conn)
+/// The client connection preface of HTTP/2 (RFC 9113 §3.4).
+const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Read until the bytes are the HTTP/2 preface or cannot be (at most 24):
+/// true for HTTP/2 with prior knowledge. What was read is kept in `io`'s
+/// prefix for the server that follows, and counted as read (so a head in
+/// progress is seen as such, see `run`). An error or EOF first ends the
+/// connection.
+async fn sniff_preface(io: &mut Counted) -> io::Result<bool> {
+    let Either::Left(tcp) = &mut io.inner else { return Ok(false) };
+    let mut got = [0u8; 24];
+    let mut n = 0;
+    while n < PREFACE.len() && got[..n] == PREFACE[..n] {
+        match tcp.read(&mut got[n..]).await? {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            k => n += k,
+        }
+    }
+    io.conn.io.read.fetch_add(n as u64, Relaxed);
+    io.prefix = Bytes::copy_from_slice(&got[..n]);
+    Ok(n == PREFACE.len() && got == *PREFACE)
+}
+
+/// HTTP/2 streams on one client connection until it ends. Limits, as the
+/// maintained HTTP/2 stacks handle abuse (h2 ≥ 0.4.18): at most
+/// `max_concurrent_streams` streams at once (more are refused), a header
+/// list of at most `max_header_size` (more is refused, and a CONTINUATION
+/// flood ends the connection at that size), at most 20 streams reset by
+/// the client while they wait to be served and 1024 errors h2 must answer
+/// with a reset (rapid reset: GOAWAY ENHANCE_YOUR_CALM above them). h2
+/// keeps one pending PING and SETTINGS acknowledgement and sends them
+/// before reading on, so a flood of either from a client that does not read
+/// stalls only that client. A connection-level error ends this connection
+/// only.
+async fn serve_h2<S>(io: Counted, service: S, conn: &Conn)
 where
-    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = super::Body> + Unpin,
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = super::Body> + Clone + Send + Unpin + 'static,
+    S::Future: Send + 'static,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let cfg = &conn.listener.http.as_ref().expect("an http listener has tables").config;
+    let unparked = &conn.shared.http_unparked;
+    unparked.fetch_add(1, Relaxed);
+    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(cfg.max_concurrent_streams)
+        .max_header_list_size(cfg.max_header_bytes)
+        .max_pending_accept_reset_streams(H2_MAX_PENDING_RESETS)
+        .max_local_error_reset_streams(H2_MAX_LOCAL_ERROR_RESETS)
+        .serve_connection(TokioIo::new(io), service)
+        .await;
+    unparked.fetch_sub(1, Relaxed);
+}
+
+/// Streams a client may reset while they wait to be served (h2's default).
+const H2_MAX_PENDING_RESETS: usize = 20;
+/// Resets h2 may send in answer to a client's protocol errors (h2's default).
+const H2_MAX_LOCAL_ERROR_RESETS: usize = 1024;
+
+/// Serve HTTP/2 when the client speaks it (ALPN `h2`, or the preface on an
+/// `h2c` listener); else run hyper HTTP/1.1 connections on `io` one after
+/// another, parking the socket between them (see `serve`). Its state while
+/// parked is the socket, the service and a pointer: this future lives in
+/// every idle connection's task, so what serves requests is boxed and
+/// exists only while it runs.
+async fn serve_parked<S>(mut io: Counted, mut service: S, conn: &Conn)
+where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = super::Body> + Clone + Send + Unpin + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let h2 = match &io.inner {
+        Either::Right(tls) => tls.get_ref().1.alpn_protocol() == Some(b"h2"),
+        Either::Left(_) if conn.listener.http.as_ref().is_some_and(|h| h.config.h2c) => match Box::pin(sniff_preface(&mut io)).await {
+            Ok(h2) => h2,
+            Err(_) => return,
+        },
+        Either::Left(_) => false,
+    };
+    if h2 {
+        return Box::pin(serve_h2(io, service, conn)).await;
+    }
     let plain = matches!(io.inner, Either::Left(_));
+    // Bytes read to look for the HTTP/2 preface: counted as read, so hyper's connection parks
+    // only once their request has been answered; nothing to wait for before serving them.
+    let mut sniffed = !io.prefix.is_empty();
     loop {
         // Resumed with bytes hyper had read (a pipelined head): this connection is not parked
         // again, or a partial head would be handed back and forth.
-        let parks = plain && io.prefix.is_empty();
-        if parks {
+        let parks = plain && (io.prefix.is_empty() || sniffed);
+        let wait = parks && !sniffed;
+        sniffed = false;
+        if wait {
             if let Either::Left(tcp) = &io.inner {
                 // `poll_read_ready`, not `readable()`: no future of 150 bytes kept while parked.
                 if std::future::poll_fn(|cx| tcp.poll_read_ready(cx)).await.is_err() {

@@ -16,6 +16,13 @@ pub struct RouteStats {
     buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     latency_us_sum: AtomicU64,
     retries: AtomicU64,
+    /// Requests that came as HTTP/2 streams.
+    http2: AtomicU64,
+    /// Responses cut before their end: an HTTP/2 stream reset (by the
+    /// client or the backend), a connection closed mid-body.
+    resets: AtomicU64,
+    /// gRPC calls by the status they ended with (0..=16).
+    grpc: [AtomicU64; super::grpc::code::COUNT],
 }
 
 impl RouteStats {
@@ -31,6 +38,23 @@ impl RouteStats {
 
     pub fn retried(&self) {
         self.retries.fetch_add(1, Relaxed);
+    }
+
+    /// A request that came as an HTTP/2 stream.
+    pub fn http2(&self) {
+        self.http2.fetch_add(1, Relaxed);
+    }
+
+    /// A response cut before its end.
+    pub fn reset(&self) {
+        self.resets.fetch_add(1, Relaxed);
+    }
+
+    /// A gRPC call that ended with `status` (0..=16; others are not counted).
+    pub fn grpc(&self, status: u32) {
+        if let Some(c) = self.grpc.get(status as usize) {
+            c.fetch_add(1, Relaxed);
+        }
     }
 
     /// A copy for the control plane.
@@ -57,6 +81,9 @@ impl RouteStats {
             latency_buckets: buckets,
             latency_us_sum: self.latency_us_sum.load(Relaxed),
             retries: self.retries.load(Relaxed),
+            http2_requests: self.http2.load(Relaxed),
+            resets: self.resets.load(Relaxed),
+            grpc_statuses: self.grpc.iter().map(|c| c.load(Relaxed)).collect(),
         }
     }
 }
@@ -79,6 +106,13 @@ pub struct RouteReport {
     pub latency_us_sum: u64,
     /// Requests sent again to another backend.
     pub retries: u64,
+    /// Requests that came as HTTP/2 streams.
+    pub http2_requests: u64,
+    /// Responses cut before their end: an HTTP/2 stream reset (by the client
+    /// or the backend), a connection closed mid-body.
+    pub resets: u64,
+    /// gRPC calls by the status they ended with: index = code (0 OK … 16 UNAUTHENTICATED).
+    pub grpc_statuses: Vec<u64>,
 }
 
 #[cfg(test)]

@@ -27,8 +27,9 @@ impl BackendTls {
     }
 }
 
-/// Build a pool's backend TLS. `at` names the pool in errors.
-pub fn build(cfg: &BackendTlsConfig, at: &str) -> Result<BackendTls> {
+/// Build a pool's backend TLS, offering the `alpn` protocols (`h2` for
+/// HTTP/2 pools, none otherwise). `at` names the pool in errors.
+pub fn build(cfg: &BackendTlsConfig, at: &str, alpn: &[&[u8]]) -> Result<BackendTls> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::config(format!("{at}.backend_tls: {e}")))?;
@@ -47,6 +48,7 @@ pub fn build(cfg: &BackendTlsConfig, at: &str) -> Result<BackendTls> {
         builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAny)).with_no_client_auth()
     };
     config.resumption = rustls::client::Resumption::in_memory_sessions(1024);
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     if let Some(n) = &cfg.sni {
         ServerName::try_from(n.clone()).map_err(|_| Error::config(format!("{at}.backend_tls.sni: not a valid server name: {n:?}")))?;
     }
