@@ -165,6 +165,15 @@ describe('switchyard demo', () => {
     for (let i = 0; i < 4; i++) api.add((await backendOf(`${httpUrl}api/users`))[0]!);
     expect([...api].sort()).toEqual(['1', '2']);
     expect(d.out()).toContain(`curl -s -H 'X-Canary: true' ${httpUrl}api/users`);
+    // The banner's HTTP/2 line: h2c with prior knowledge, each request on route api.
+    expect(d.out()).toContain(`curl -s --http2-prior-knowledge ${httpUrl}api/users`);
+    const h2 = new Set<string>();
+    for (let i = 0; i < 4; i++) {
+      const out = (await run('curl', ['-sS', '--max-time', '10', '--http2-prior-knowledge', '-w', ' http/%{http_version}', `${httpUrl}api/users`])).stdout;
+      expect(out).toMatch(/ http\/2$/);
+      h2.add(/backend (\d)/.exec(out)![1]!);
+    }
+    expect([...h2].sort()).toEqual(['1', '2']);
     d.child.kill('SIGINT');
     expect(await d.exited).toBe(0);
   });

@@ -2,7 +2,7 @@
  * `switchyard demo`: three small HTTP backends in this process and a balancer
  * in front of them, so a new user sees traffic move without writing a config:
  * a TCP listener (round robin over the three) and an HTTP listener that routes
- * requests by header and path.
+ * requests by header and path, over HTTP/1.1 and HTTP/2 (h2c).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -45,6 +45,8 @@ export async function startDemo(port: number, logger: Logger): Promise<Demo> {
         address: `127.0.0.1:${port === 0 ? 0 : port + 1}`,
         protocol: 'http',
         access_log: true,
+        // HTTP/2 with prior knowledge beside HTTP/1.1: each stream is balanced on its own.
+        http: { h2c: true },
         // First match wins; what no route takes goes to the listener's pool.
         routes: [
           { name: 'canary', match: { header: { 'x-canary': 'true' } }, pool: 'canary' },
@@ -92,7 +94,8 @@ export function demoBanner(d: Demo): string {
     `  curl -s -H 'X-Canary: true' ${d.httpUrl}api/users       # route canary: backend 3\n` +
     `  curl -s ${d.httpUrl}api/users ${d.httpUrl}api/users     # route api: backends 1 and 2\n` +
     `  curl -s ${d.httpUrl}index.html                           # the default route: all three\n` +
-    `  curl -si ${d.httpUrl}api/users                          # with the response head\n\n` +
+    `  curl -si ${d.httpUrl}api/users                          # with the response head\n` +
+    `  curl -s --http2-prior-knowledge ${d.httpUrl}api/users   # HTTP/2 (h2c): each stream balanced on its own\n\n` +
     `Every request is logged as an access line. Ctrl-C drains and stops.\n\n`
   );
 }
