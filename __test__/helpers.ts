@@ -196,3 +196,6 @@ export async function startLb(config: SwitchyardConfig): Promise<{ lb: Switchyar
   const lb = await Switchyard.start(config);
   return { lb, port: lb.address('front').port };
 }
+
+/** How many times each value occurs in `values` (e.g. the backend ids that answered). */
+export const tally = (values: string[]): Record<string, number> => values.reduce<Record<string, number>>((m, v) => ((m[v] = (m[v] ?? 0) + 1), m), {});
