@@ -1,18 +1,21 @@
 /**
  * gRPC through Switchyard, the proof of the HTTP/2 issue: one real grpc-js client channel
  * (one HTTP/2 connection) in front of real grpc-js servers, balanced per call, not per
- * connection. Unary spread (round robin, least connections), streaming both ways intact,
+ * connection. Unary spread (round robin, least connections; a TLS channel too), streaming both ways intact,
  * a slow reader (flow control must push back to the server, not buffer in Switchyard), a
  * backend killed mid-run, grpc-timeout, a pool with no backend, and custom statuses with
  * trailing metadata. Raw HTTP/2 (Node's http2) checks what grpc-js would hide: that
  * Switchyard's own refusals are gRPC Trailers-Only answers, not HTTP errors.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { StatusObject } from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Switchyard } from '../ts/index.js';
 import type { SwitchyardConfig } from '../ts/index.js';
 import { EchoClient, grpcPeers, METHODS, rawGrpcCall, readStream, silentH2, type GrpcError, type GrpcPeer, type SilentH2 } from './fixtures/grpc-servers.js';
+import { TestCa } from './certs.js';
 import { refusedPort, tally, waitFor } from './helpers.js';
 
 /** gRPC status codes the tests name. */
@@ -119,6 +122,31 @@ describe('gRPC: one client channel, balanced per call', () => {
   });
 });
 
+describe('gRPC: over TLS', () => {
+  it('a grpc-js TLS channel to a TLS listener (ALPN h2) is balanced per call over h2c backends', async () => {
+    const ca = new TestCa();
+    try {
+      const leaf = ca.leaf(['grpc.example.test']);
+      const peers = await servers(3);
+      const plain = grpcConfig(peers.map((p) => p.address));
+      const config = { ...plain, listeners: { front: { ...plain.listeners.front!, http: {}, tls: { certificates: [{ cert: leaf.chain, key: leaf.key }] } } } };
+      const lb = await Switchyard.start(config);
+      started.lbs.push(lb);
+      const credentials = grpc.credentials.createSsl(readFileSync(ca.cert));
+      const client = new EchoClient(`127.0.0.1:${lb.address('front').port}`, { 'grpc.ssl_target_name_override': 'grpc.example.test', 'grpc.default_authority': 'grpc.example.test' }, credentials);
+      started.clients.push(client);
+      const replies = await Promise.all(Array.from({ length: 30 }, (_, i) => client.unary({ payload: String(i) })));
+      expect(replies.map((r) => r.payload)).toEqual(replies.map((_, i) => String(i)));
+      expect(peers.map((p) => p.calls)).toEqual([10, 10, 10]);
+      const listener = lb.stats().listeners[0]!;
+      expect(listener.accepted).toBe(1);
+      expect(listener.tls!.alpn.h2).toBe(1);
+    } finally {
+      await rm(ca.dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('gRPC: streaming', () => {
   it('a server-streaming call (1000 × 1 KiB) and a bidirectional call (messages echoed in order) pass through intact', async () => {
     const peers = await servers(3);
@@ -163,7 +191,7 @@ describe('gRPC: streaming', () => {
     const total = 5120 * 16 * 1024;
     const call = client.serverStream({ n: 5120, size: 16 * 1024 });
     call.on('error', () => {}); // the outcome is read from 'status' below
-    const status = new Promise<StatusObject>((resolve) => call.on('status', resolve));
+    const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
     const sha = createHash('sha256');
     let bytes = 0;
     call.on('data', (m: Buffer) => {

@@ -2,11 +2,15 @@
  * HTTP/2 on HTTP listeners with real clients: curl with `--http2-prior-knowledge` through a
  * plain listener that accepts h2c, curl `--http2` through a TLS listener (ALPN h2), HTTP/1.1
  * clients still served on both, the streams of one HTTP/2 connection (Node's http2 client)
- * balanced one by one over HTTP/1.1 and over HTTP/2 backends, and a listener without h2c
- * refusing a prior-knowledge client promptly. gRPC end to end is in grpc.spec.ts.
+ * balanced one by one over HTTP/1.1 and over HTTP/2 backends, h2 to TLS backends by ALPN,
+ * and a listener without h2c refusing a prior-knowledge client promptly. gRPC end to end is
+ * in grpc.spec.ts.
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -211,6 +215,35 @@ describe('HTTP/2 clients: the streams of one connection are balanced one by one'
       expect(lb.stats().listeners[0]!.accepted).toBe(1);
     } finally {
       await Promise.all(peers.map((p) => p.close()));
+    }
+  });
+});
+
+describe('HTTP/2 to TLS backends', () => {
+  it('a pool with http2 and backend_tls speaks h2 to its backends, chosen by ALPN', async () => {
+    const ca = new TestCa();
+    const seen: { version: string; alpn: string | false | null }[] = [];
+    const leaf = ca.leaf(['backend.example.test']);
+    // Offers both, so the version it sees is the one Switchyard chose.
+    const server = http2.createSecureServer({ key: readFileSync(leaf.key), cert: readFileSync(leaf.chain), allowHTTP1: true }, (req, res) => {
+      seen.push({ version: req.httpVersion, alpn: (req.socket as TLSSocket).alpnProtocol });
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ id: 'tls-backend' }));
+    });
+    const sockets = new Set<TLSSocket>();
+    server.on('secureConnection', (socket: TLSSocket) => sockets.add(socket));
+    try {
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const { port } = await start(h2Config([address], { http: { h2c: true } }, { http2: true, backend_tls: { sni: 'backend.example.test', ca: ca.cert } }));
+      const responses = await onOneSession(port, 5);
+      expect(responses.map((r) => [r.status, JSON.parse(r.body)])).toEqual(responses.map(() => [200, { id: 'tls-backend' }]));
+      expect(seen).toEqual(seen.map(() => ({ version: '2.0', alpn: 'h2' })));
+      expect(seen).toHaveLength(5);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await rm(ca.dir, { recursive: true, force: true });
     }
   });
 });
