@@ -120,6 +120,30 @@ describe('gRPC: one client channel, balanced per call', () => {
     for (const n of calls) expect(n).toBeGreaterThanOrEqual(20);
     expect(lb.stats().listeners[0]!.accepted).toBe(1);
   });
+
+  it('least_connections counts streams in flight: a slow backend (500 ms per call) gets far fewer of 150 calls than its third', async () => {
+    const peers = await servers(3);
+    const [slow, ...fast] = peers;
+    slow!.delayMs = 500;
+    const { client } = await front(grpcConfig(peers.map((p) => p.address), { algorithm: 'least_connections' }));
+    // Ten loops of back-to-back calls: the slow backend's calls stay in flight, so it is
+    // the busiest whenever a call is placed; by round robin it would get 50.
+    let placed = 0;
+    await Promise.all(
+      Array.from({ length: 10 }, async () => {
+        while (placed < 150) {
+          placed++;
+          await client.unary({});
+        }
+      }),
+    );
+    const calls = peers.map((p) => p.calls);
+    console.log('least_connections with one slow backend (slow first):', calls);
+    expect(calls.reduce((a, b) => a + b, 0)).toBe(150);
+    expect(slow!.calls).toBeGreaterThanOrEqual(1);
+    expect(slow!.calls).toBeLessThan(25);
+    for (const p of fast) expect(p.calls).toBeGreaterThan(50);
+  });
 });
 
 describe('gRPC: over TLS', () => {
