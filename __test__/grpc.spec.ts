@@ -13,7 +13,7 @@ import { rm } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Switchyard } from '../ts/index.js';
-import type { SwitchyardConfig } from '../ts/index.js';
+import type { ListenerHttpConfig, PoolConfig, SwitchyardConfig } from '../ts/config/types.js';
 import { EchoClient, grpcPeers, METHODS, rawGrpcCall, readStream, silentH2, type GrpcError, type GrpcPeer, type SilentH2 } from './fixtures/grpc-servers.js';
 import { TestCa } from './certs.js';
 import { refusedPort, tally, waitFor } from './helpers.js';
@@ -43,20 +43,19 @@ async function servers(n: number): Promise<GrpcPeer[]> {
   return peers;
 }
 
-/** Pool settings of these tests (the HTTP/2 fields are not in the typed config yet, hence loose). */
-type PoolExtra = Record<string, unknown>;
+/** Pool settings of these tests. */
+type PoolExtra = Partial<PoolConfig>;
 
 /**
  * An `http` listener `front` accepting h2c (prior knowledge) whose default route is pool
  * `grpc`, which speaks HTTP/2 (h2c) to `backends`; `pool` and `http` add settings.
  */
-function grpcConfig(backends: string[], pool: PoolExtra = {}, http: Record<string, unknown> = {}): SwitchyardConfig {
-  const config = {
+function grpcConfig(backends: string[], pool: PoolExtra = {}, http: ListenerHttpConfig = {}): SwitchyardConfig {
+  return {
     workers: 2,
     listeners: { front: { address: '127.0.0.1:0', protocol: 'http', pool: 'grpc', http: { h2c: true, ...http } } },
     pools: { grpc: { http2: true, connect_timeout: '1s', ...pool, backends: backends.map((address) => ({ address })) } },
   };
-  return config as SwitchyardConfig;
 }
 
 /** Start a balancer and a grpc-js client (one channel) on its front listener. */

@@ -15,7 +15,7 @@ import { rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { Switchyard } from '../ts/index.js';
-import type { SwitchyardConfig } from '../ts/index.js';
+import type { ListenerConfig, PoolConfig, SwitchyardConfig } from '../ts/config/types.js';
 import { TestCa } from './certs.js';
 import { httpPeer, stoppedAfterEach, type Echoed, type HttpPeer } from './fixtures/http-peers.js';
 import { h2cServer, type H2cServer } from './fixtures/grpc-servers.js';
@@ -40,16 +40,14 @@ async function start(config: SwitchyardConfig): Promise<{ lb: Switchyard; port: 
 
 /**
  * An `http` listener `front` (with `listener` settings: `http`, `tls`) whose default route is
- * pool `main` over `addresses` (with `pool` settings). The HTTP/2 fields are not in the typed
- * config yet, hence the loose settings.
+ * pool `main` over `addresses` (with `pool` settings).
  */
-function h2Config(addresses: string[], listener: Record<string, unknown> = {}, pool: Record<string, unknown> = {}): SwitchyardConfig {
-  const config = {
+function h2Config(addresses: string[], listener: Partial<ListenerConfig> = {}, pool: Partial<PoolConfig> = {}): SwitchyardConfig {
+  return {
     workers: 2,
     listeners: { front: { address: '127.0.0.1:0', protocol: 'http', pool: 'main', ...listener } },
     pools: { main: { connect_timeout: '1s', ...pool, backends: addresses.map((address) => ({ address })) } },
   };
-  return config as SwitchyardConfig;
 }
 
 /** What curl reports for one transfer. */

@@ -110,6 +110,11 @@ export interface ListenerHttpConfig {
   forwarded?: boolean;
   /** With `access_log`: the share of requests logged, in (0, 1] (0.1: one in ten). Default 1. */
   access_log_sample?: number;
+  /** A plain listener also serves HTTP/2 with prior knowledge (h2c) beside HTTP/1.1; TLS
+   * listeners choose by ALPN. Default false. */
+  h2c?: boolean;
+  /** HTTP/2: streams one client connection may have open at once; more are refused. Default 100. */
+  max_concurrent_streams?: number;
 }
 
 /** Sticky sessions: Switchyard sets a cookie holding HMAC(secret, backend), so the cookie reveals
@@ -134,6 +139,10 @@ export interface KeepaliveConfig {
   /** Close an idle backend connection after this; keep it below the backends' own keep-alive
    * timeout (Node's is 5s). Default `"4s"`. */
   idle_timeout?: Duration;
+  /** Pools with `http2`: most HTTP/2 connections per backend. Default 4. */
+  http2_connections?: number;
+  /** Pools with `http2`: streams in flight on one connection before another is opened. Default 100. */
+  http2_streams?: number;
 }
 
 /** An HTTP listener's compiled table, as the data plane reads it (routes in order; the
@@ -291,6 +300,9 @@ export interface PoolConfig {
   host_header?: string;
   /** HTTP listeners: idle connections to the backends kept for reuse. */
   keepalive?: KeepaliveConfig;
+  /** HTTP listeners: HTTP/2 to the backends (h2 over TLS via ALPN with `backend_tls`, else h2c);
+   * requests become streams over a few shared connections per backend. Default false. */
+  http2?: boolean;
   /** Write a PROXY protocol header before the first byte to each backend connection (pools of
    * tcp listeners only: HTTP reuses backend connections across clients). */
   proxy_protocol?: ProxyVersion;

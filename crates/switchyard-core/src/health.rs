@@ -236,7 +236,8 @@ impl BackendHealth {
         }
         let streak = self.streak_5xx.fetch_add(1, Relaxed) + 1;
         if streak >= threshold {
-            self.eject(policy, &format!("HTTP 5xx responses ({streak} in a row)"), streak == threshold, may_eject, events, who);
+            // (A gRPC call that ended UNAVAILABLE-like counts as a 5xx, see `http::grpc::is_failure`.)
+            self.eject(policy, &format!("HTTP 5xx or gRPC failure responses ({streak} in a row)"), streak == threshold, may_eject, events, who);
             self.streak_5xx.store(0, Relaxed);
         }
     }
@@ -260,7 +261,7 @@ impl BackendHealth {
         } else if now.saturating_sub(start) >= rate.window_ms && self.window_start.compare_exchange(start, now, Relaxed, Relaxed).is_ok() {
             let (n, bad) = (self.window_responses.swap(0, Relaxed), self.window_5xx.swap(0, Relaxed));
             if n >= rate.min_requests.max(1) && (bad as u64) * 100 >= rate.percent as u64 * n as u64 && !self.ejected() {
-                let reason = format!("HTTP 5xx rate {bad}/{n} over {} ms", rate.window_ms);
+                let reason = format!("HTTP 5xx (or gRPC failure) rate {bad}/{n} over {} ms", rate.window_ms);
                 self.eject(policy, &reason, true, may_eject, events, (pool, &addr.to_string()));
             }
         }

@@ -379,7 +379,7 @@ async fn a_backend_whose_error_rate_passes_the_limit_is_ejected() {
         assert_eq!(exchange(&mut s, "GET / HTTP/1.1\r\nhost: x\r\n\r\n").await.body.lines().next(), Some("good"));
     }
     let events = engine.events().events;
-    assert!(events.iter().any(|e| e.kind == "ejected" && e.reason.starts_with("HTTP 5xx rate")), "{events:?}");
+    assert!(events.iter().any(|e| e.kind == "ejected" && e.reason.starts_with("HTTP 5xx (or gRPC failure) rate")), "{events:?}");
     assert!(!backend_stats(&engine.stats(), "web", good.addr).unwrap().ejected);
     engine.close(Duration::from_secs(1)).await;
 }

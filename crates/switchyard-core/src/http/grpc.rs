@@ -2,10 +2,9 @@
 //! which requests are gRPC, their deadline (`grpc-timeout`), the status a
 //! call ended with (`grpc-status` in the trailers, or in the headers of a
 //! Trailers-Only answer), which statuses are the backend's failure, and
-//! Switchyard's own refusals in gRPC's form (HTTP 200, `grpc-status`), since
-//! a gRPC client reads an HTTP error status only as a broken call.
+//! which refusal is which status (see `respond::Refusal::answer`).
 
-use http::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use http::header::{HeaderMap, CONTENT_TYPE};
 use std::time::Duration;
 
 /// gRPC status codes a proxy produces or judges by.
@@ -64,20 +63,11 @@ pub fn is_failure(c: u32) -> bool {
     matches!(c, code::UNKNOWN | code::INTERNAL | code::UNAVAILABLE | code::DATA_LOSS)
 }
 
-/// A Trailers-Only response: HTTP 200 whose headers end the call with
-/// `status` and `message` (printable ASCII, so no percent-encoding needed).
-pub fn trailers_only(status: u32, message: &'static str) -> http::Response<super::Body> {
-    let mut r = http::Response::new(super::respond::empty());
-    let h = r.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-    h.insert("grpc-status", HeaderValue::from(status));
-    h.insert("grpc-message", HeaderValue::from_static(message));
-    r
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use http::HeaderValue;
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         pairs.iter().map(|(n, v)| (http::HeaderName::from_static(n), HeaderValue::from_static(v))).collect()

@@ -3,9 +3,9 @@
 //! connection that has room (fewer than `streams` in flight); when every
 //! connection is full and fewer than `connections` are open, the caller opens
 //! another; at the cap the least loaded one is used anyway and h2 queues the
-//! stream until the backend's own SETTINGS limit lets it go. Connections
-//! being opened count toward the cap: a burst of requests to a backend with
-//! none open waits for the first ones instead of each opening its own. A
+//! stream until the backend's own SETTINGS limit lets it go. One connection
+//! is opened at a time per backend: a burst of requests to a backend with
+//! none open waits for the first instead of each opening its own. A
 //! connection with no stream for `idle_timeout` is closed by the engine's
 //! sweep, as HTTP/1.1 idle connections are.
 
@@ -62,7 +62,7 @@ pub enum Found<'a> {
     /// Every open connection is full and another may be opened: by the
     /// holder of this, who gives it to [`H2Conns::add`] (dropped: it failed).
     Open(Opening<'a>),
-    /// Connections are being opened up to the cap: wait for
+    /// A connection is being opened: wait for
     /// [`H2Conns::opened`] and ask again.
     Wait,
 }
@@ -89,11 +89,11 @@ impl H2Conns {
                 c.last_used = Instant::now();
                 Found::Lease(take(c))
             }
-            _ if open + opening < connections => {
+            _ if opening == 0 => {
                 conns.opening += 1;
                 Found::Open(Opening(self))
             }
-            // Full up to the cap with some still opening: they will have room.
+            // One is being opened: it will have room.
             _ => Found::Wait,
         }
     }
@@ -132,4 +132,59 @@ impl H2Conns {
 fn take(c: &Shared) -> H2Lease {
     c.streams.fetch_add(1, Relaxed);
     H2Lease { tx: c.tx.clone(), streams: Arc::clone(&c.streams) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    /// A client connection to an HTTP/2 server that never answers (h2c handshake only).
+    async fn conn() -> SendRequest<Body> {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (s, _) = l.accept().await.unwrap();
+            let svc = hyper::service::service_fn(|_req| async { Ok::<_, std::convert::Infallible>(http::Response::new(crate::http::respond::empty())) });
+            let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(s), svc).await;
+        });
+        let io = TokioIo::new(tokio::net::TcpStream::connect(addr).await.unwrap());
+        let (tx, c) = hyper::client::conn::http2::Builder::new(TokioExecutor::new()).handshake::<_, Body>(io).await.unwrap();
+        tokio::spawn(c);
+        tx
+    }
+
+    #[tokio::test]
+    async fn one_opening_at_a_time_then_streams_fill_a_connection_before_another_opens() {
+        let (conns, idle) = (H2Conns::default(), Duration::from_secs(60));
+        let Found::Open(first) = conns.lease(2, 3) else { panic!("nothing open: open one") };
+        assert!(matches!(conns.lease(2, 3), Found::Wait), "one is opening: wait for it");
+        let a = conns.add(first, conn().await, idle);
+        let b = match conns.lease(2, 3) {
+            Found::Lease(l) => l,
+            _ => panic!("room on the first"),
+        };
+        assert_eq!(a.streams.load(Relaxed), 2, "both streams on the first connection");
+        let Found::Open(second) = conns.lease(2, 3) else { panic!("the first is full: open another") };
+        drop(second); // the connect failed
+        let Found::Open(second) = conns.lease(2, 3) else { panic!("a failed opening frees the way") };
+        let c = conns.add(second, conn().await, idle);
+        drop(a);
+        let d = match conns.lease(2, 3) {
+            Found::Lease(l) => l,
+            _ => panic!("room again on the first"),
+        };
+        assert!(Arc::ptr_eq(&d.streams, &b.streams), "the least loaded connection is taken");
+        drop((b, c, d));
+        assert_eq!(conns.sweep(Instant::now()), 0, "used just now");
+        assert_eq!(conns.sweep(Instant::now() + idle * 2), 2, "idle past their timeout");
+    }
+
+    #[tokio::test]
+    async fn at_the_cap_the_least_loaded_connection_takes_more_streams() {
+        let conns = H2Conns::default();
+        let Found::Open(o) = conns.lease(1, 1) else { panic!() };
+        let _a = conns.add(o, conn().await, Duration::from_secs(60));
+        assert!(matches!(conns.lease(1, 1), Found::Lease(_)), "full, but the cap is reached: share it");
+    }
 }

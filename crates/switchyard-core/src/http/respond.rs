@@ -113,11 +113,22 @@ impl Refusal {
     /// broken call).
     pub fn answer(self, grpc: bool) -> Response<Body> {
         if grpc {
-            super::grpc::trailers_only(self.grpc_status(), self.message())
+            trailers_only(self.grpc_status(), self.message())
         } else {
             self.response()
         }
     }
+}
+
+/// A gRPC Trailers-Only response: HTTP 200 whose headers end the call with
+/// `status` and `message` (printable ASCII, so no percent-encoding needed).
+fn trailers_only(status: u32, message: &'static str) -> Response<Body> {
+    let mut r = Response::new(empty());
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    h.insert("grpc-status", HeaderValue::from(status));
+    h.insert("grpc-message", HeaderValue::from_static(message));
+    r
 }
 
 /// hyper answers a request it could not parse itself (400, 414, 431, with
