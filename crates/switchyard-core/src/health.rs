@@ -237,7 +237,14 @@ impl BackendHealth {
         let streak = self.streak_5xx.fetch_add(1, Relaxed) + 1;
         if streak >= threshold {
             // (A gRPC call that ended UNAVAILABLE-like counts as a 5xx, see `http::grpc::is_failure`.)
-            self.eject(policy, &format!("HTTP 5xx or gRPC failure responses ({streak} in a row)"), streak == threshold, may_eject, events, who);
+            self.eject(
+                policy,
+                &format!("HTTP 5xx or gRPC failure responses ({streak} in a row)"),
+                streak == threshold,
+                may_eject,
+                events,
+                who,
+            );
             self.streak_5xx.store(0, Relaxed);
         }
     }

@@ -145,7 +145,9 @@ mod tests {
         let addr = l.local_addr().unwrap();
         tokio::spawn(async move {
             let (s, _) = l.accept().await.unwrap();
-            let svc = hyper::service::service_fn(|_req| async { Ok::<_, std::convert::Infallible>(http::Response::new(crate::http::respond::empty())) });
+            let svc = hyper::service::service_fn(|_req| async {
+                Ok::<_, std::convert::Infallible>(http::Response::new(crate::http::respond::empty()))
+            });
             let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(s), svc).await;
         });
         let io = TokioIo::new(tokio::net::TcpStream::connect(addr).await.unwrap());

@@ -148,7 +148,9 @@ impl HttpPool {
             idle_timeout: Duration::from_millis(h.idle_timeout_ms.max(1)),
             eject_after_5xx: h.eject_after_5xx,
             error_rate: h.error_rate,
-            http2: h.http2.then(|| Http2Limits { connections: h.http2_connections.max(1) as usize, streams: h.http2_streams.max(1) as usize }),
+            http2: h
+                .http2
+                .then(|| Http2Limits { connections: h.http2_connections.max(1) as usize, streams: h.http2_streams.max(1) as usize }),
         }
     }
 }

@@ -15,14 +15,14 @@
 //! connections per backend (`multiplex`), HTTP/1.1 pools over keep-alive
 //! connections.
 
+use super::grpc;
 use super::headers::{self, Forwarding};
 use super::logged::{self, Pending};
-use super::grpc;
 use super::multiplex::Found;
 use super::pool::{BackendConn, Sender};
 use super::respond::{self, Refusal};
-use super::stats::RouteStats;
 use super::route::Route as GenericRoute;
+use super::stats::RouteStats;
 use super::{Body, BoxError, InFlight};
 use crate::backend::Backend;
 use crate::events::EventLog;
@@ -192,7 +192,13 @@ type Answered = (Response<Body>, Option<SocketAddr>);
 
 /// Route, pick, send, retry; the response and the backend that gave it, or
 /// why Switchyard answers itself (in JSON, or as a gRPC status for `grpc`).
-async fn proxy(conn: &Conn, route: &Route, mut req: Request<Incoming>, log: Option<&Pending>, grpc: bool) -> Result<Answered, (Refusal, Option<SocketAddr>)> {
+async fn proxy(
+    conn: &Conn,
+    route: &Route,
+    mut req: Request<Incoming>,
+    log: Option<&Pending>,
+    grpc: bool,
+) -> Result<Answered, (Refusal, Option<SocketAddr>)> {
     let pool = &route.pool;
     let cfg = &conn.listener.http.as_ref().expect("http listener").config;
     // A gRPC call's deadline is its request timeout.
@@ -301,7 +307,8 @@ async fn proxy(conn: &Conn, route: &Route, mut req: Request<Incoming>, log: Opti
                 _ => return Err((Refusal::BadGateway, Some(b.addr))),
             }
         } else {
-            let watch = (grpc_answer && ended.is_none()).then(|| GrpcWatch { route: Arc::clone(&route.stats), events: Arc::clone(&conn.shared) });
+            let watch =
+                (grpc_answer && ended.is_none()).then(|| GrpcWatch { route: Arc::clone(&route.stats), events: Arc::clone(&conn.shared) });
             relay(response, tx, pool, i, in_flight, upgrade, Arc::clone(&route.stats), watch)
         };
         if let Some(s) = &pool.http.sticky {
@@ -365,7 +372,11 @@ fn prepare(conn: &Conn, route: &Route, pool: &Pool, cfg: &crate::config::HttpLis
     // `TE: trailers` is how gRPC detects a proxy that would drop trailers; an
     // HTTP/2 backend gets it (an HTTP/1.1 hop would need `Connection: TE`).
     let te_trailers = pool.http.http2.is_some()
-        && parts.headers.get_all(TE).iter().any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers"))));
+        && parts
+            .headers
+            .get_all(TE)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers"))));
     let client_host = parts
         .headers
         .get(http::header::HOST)
@@ -395,7 +406,8 @@ fn prepare(conn: &Conn, route: &Route, pool: &Pool, cfg: &crate::config::HttpLis
         // HTTP/2 carries the target as :scheme, :authority and :path (RFC 9113 §8.3.1);
         // the Host field becomes :authority.
         let scheme = if pool.backend_tls.is_some() { "https" } else { "http" };
-        let authority = parts.headers.remove(HOST).and_then(|h| h.to_str().ok().map(str::to_owned)).unwrap_or_else(|| "localhost".to_owned());
+        let authority =
+            parts.headers.remove(HOST).and_then(|h| h.to_str().ok().map(str::to_owned)).unwrap_or_else(|| "localhost".to_owned());
         parts.uri = Uri::try_from(format!("{scheme}://{authority}{pq}")).unwrap_or_else(|_| Uri::from_static("/"));
         parts.version = http::Version::HTTP_2;
         if te_trailers {
@@ -505,8 +517,11 @@ async fn handshake(io: BackendIo, b: &Backend) -> Option<Sender> {
 /// prior knowledge); its connection task runs until every sender is
 /// dropped, the backend closes (GOAWAY), or the backend's kill token fires.
 async fn handshake_h2(io: BackendIo, b: &Backend) -> Option<hyper::client::conn::http2::SendRequest<Body>> {
-    let (tx, connection) =
-        hyper::client::conn::http2::Builder::new(TokioExecutor::new()).timer(TokioTimer::new()).handshake::<_, Body>(TokioIo::new(io)).await.ok()?;
+    let (tx, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .handshake::<_, Body>(TokioIo::new(io))
+        .await
+        .ok()?;
     let kill = b.health.kill_token();
     tokio::spawn(async move {
         tokio::select! {
