@@ -29,7 +29,7 @@ async fn refused_backend_is_retried_on_a_live_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_backends_refused_closes_the_client_and_counts_no_backend() {
-    let (a, b) = (refused_addr(), refused_addr());
+    let [a, b] = refused_addrs();
     let engine = Engine::start(simple("auto", 60_000, 2, &[(a, 1, false), (b, 1, false)])).unwrap();
     let addr = addr_of(&engine, "l");
     for n in 1..=3u64 {
@@ -102,7 +102,7 @@ async fn backup_serves_only_when_primaries_are_down() {
 async fn dead_primaries_not_yet_known_down_move_on_to_the_backup() {
     // Four dead primaries (not checked down, passive detection off) and retries=1:
     // the primaries' two attempts fail, then the backup tier gets its own.
-    let dead: Vec<_> = (0..4).map(|_| refused_addr()).collect();
+    let dead = refused_addrs::<4>();
     let backup = id_backend(9).await;
     let mut backends: Vec<_> = dead.iter().map(|&a| (a, 1, false)).collect();
     backends.push((backup.addr, 1, true));
@@ -125,7 +125,7 @@ async fn ejection_limits_count_primaries_and_backups_apart() {
     // 3 primaries + 3 backups, max_ejection_percent 34: one primary may be
     // ejected (1 of 3), not two -- counting the backups in would allow two (2 of 6).
     let live = id_backend(1).await;
-    let (d1, d2) = (refused_addr(), refused_addr());
+    let [d1, d2] = refused_addrs();
     let b = id_backends(20..23).await;
     let mut backends = vec![(d1, 1, false), (d2, 1, false), (live.addr, 1, false)];
     backends.extend(b.iter().map(|x| (x.addr, 1, true)));

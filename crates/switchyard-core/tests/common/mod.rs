@@ -142,10 +142,14 @@ pub async fn id_backend(id: u8) -> Backend {
 
 /// An address nothing listens on (bound once, then released).
 pub fn refused_addr() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let a = l.local_addr().unwrap();
-    drop(l);
-    a
+    refused_addrs::<1>()[0]
+}
+
+/// `N` distinct addresses nothing listens on: all are bound at once before
+/// any is released (one at a time, the kernel may hand out the same port twice).
+pub fn refused_addrs<const N: usize>() -> [SocketAddr; N] {
+    let held: Vec<_> = (0..N).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    std::array::from_fn(|i| held[i].local_addr().unwrap())
 }
 
 // ---------------------------------------------------------------- clients
