@@ -60,7 +60,7 @@ const expected = {
   accept: 'shared',
   max_connections: null,
   listeners: [
-    { name: 'web', address: '127.0.0.1:8080', pool: 'api', backlog: 4096, defer_accept: false, idle_timeout_ms: 60_000, splice: 'auto', tls: null, sni_routes: null, peek_timeout_ms: 5_000, access_log: false, protocol: 'tcp', http: null, proxy_protocol: null, max_connections: null, allow: null, deny: [], per_source: null, max_lifetime_ms: null, max_lifetime_jitter: 0.1 },
+    { name: 'web', address: '127.0.0.1:8080', pool: 'api', backlog: 4096, defer_accept: false, idle_timeout_ms: 60_000, splice: 'auto', tls: null, sni_routes: null, peek_timeout_ms: 5_000, access_log: false, protocol: 'tcp', http: null, udp: null, proxy_protocol: null, max_connections: null, allow: null, deny: [], per_source: null, max_lifetime_ms: null, max_lifetime_jitter: 0.1 },
   ],
   admin: null,
   pools: [
@@ -469,6 +469,7 @@ function issuesWith(segs: (string | number)[], value: unknown): ConfigError['iss
   if (parent.at(-1) === 'health_check' && (key === 'timeout' || key === 'jitter')) setAt(cfg, [...parent, 'interval'], '1h');
   if (parent.at(-1) === 'http' && parent.at(-2) === 'health_check') setAt(cfg, [...parent.slice(0, -1), 'type'], 'http');
   if (key === 'max_ejection_time') setAt(cfg, [...parent, 'ejection_time'], '1ms');
+  if (parent.at(-1) === 'udp' && parent.at(-3) === 'listeners') setAt(cfg, [...parent.slice(0, -1), 'protocol'], 'udp');
   if (parent.join('.') === 'pools.api' && ['hash_key', 'virtual_nodes', 'hash_balance_factor'].includes(String(key))) cfg.pools.api.algorithm = 'consistent_hash';
   if (parent.join('.') === 'pools.api' && key === 'table_size') cfg.pools.api.algorithm = 'maglev';
   setAt(cfg, segs, value);

@@ -9,7 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { packageVersion } from '../version.js';
 import { LATENCY_BUCKETS_SECONDS } from '../binding/catalog.generated.js';
-import type { RouteReport as RouteStats } from '../binding/types.generated.js';
+import type { RouteReport as RouteStats, UdpReport } from '../binding/types.generated.js';
 import type { AdminTarget } from './target.js';
 import { healthMap } from './view.js';
 
@@ -36,6 +36,29 @@ interface Family {
 export { LATENCY_BUCKETS_SECONDS };
 
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+
+/** The metric families of UDP listeners. */
+function udpFamilies(fam: (name: string, type: 'counter' | 'gauge', help: string) => Family) {
+  return {
+    datagrams: fam('switchyard_udp_datagrams_total', 'counter', 'Datagrams of a UDP listener: in from clients, out (replies) to them.'),
+    bytes: fam('switchyard_udp_bytes_total', 'counter', 'Payload bytes of a UDP listener: in from clients, out to them.'),
+    flowsActive: fam('switchyard_udp_flows_active', 'gauge', 'Flows (a client address pinned to a backend) of a UDP listener now.'),
+    flows: fam('switchyard_udp_flows_total', 'counter', 'Flows by event: created; ended by idle timeout (expired), after udp.responses replies (answered), or because their backend became unusable (moved).'),
+    dropped: fam('switchyard_udp_dropped_total', 'counter', 'Datagrams dropped by reason: empty, oversized (udp.max_datagram_size), max_flows, no_backend, reply (could not be sent to the client).'),
+    unreachable: fam('switchyard_udp_backend_unreachable_total', 'counter', 'ICMP port unreachable from a backend of a UDP listener (its flow moves; passive detection counts it).'),
+  };
+}
+
+/** The samples of one UDP listener. */
+function udpSamples(f: ReturnType<typeof udpFamilies>, labels: Labels, u: UdpReport): void {
+  f.datagrams.samples.push([{ ...labels, direction: 'in' }, u.datagrams_in], [{ ...labels, direction: 'out' }, u.datagrams_out]);
+  f.bytes.samples.push([{ ...labels, direction: 'in' }, u.bytes_in], [{ ...labels, direction: 'out' }, u.bytes_out]);
+  f.flowsActive.samples.push([labels, u.flows_active]);
+  for (const [event, n] of [['created', u.flows_created], ['expired', u.flows_expired], ['answered', u.flows_answered], ['moved', u.flows_moved]] as const) f.flows.samples.push([{ ...labels, event }, n]);
+  const drops = [['empty', u.dropped_empty], ['oversized', u.dropped_oversized], ['max_flows', u.dropped_max_flows], ['no_backend', u.dropped_no_backend], ['reply', u.dropped_reply]] as const;
+  for (const [reason, n] of drops) f.dropped.samples.push([{ ...labels, reason }, n]);
+  f.unreachable.samples.push([labels, u.backend_unreachable]);
+}
 
 /** gRPC status names by code (grpc/grpc:doc/statuscodes.md), the `code` label of gRPC metrics. */
 const GRPC_CODES = ['OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED'];
@@ -164,6 +187,7 @@ export function collect(lb: AdminTarget): Family[] {
   const rHttp2 = fam('switchyard_route_http2_requests_total', 'counter', 'Requests of the route that came as HTTP/2 streams.');
   const rResets = fam('switchyard_route_resets_total', 'counter', 'Responses of the route cut before their end: an HTTP/2 stream reset by the client or the backend, a connection closed mid-body.');
   const rGrpc = fam('switchyard_route_grpc_responses_total', 'counter', "gRPC calls of the route by the status they ended with (the backend's trailers, or Switchyard's own refusal: 14 UNAVAILABLE, 4 DEADLINE_EXCEEDED ...); codes seen at least once.");
+  const udp = udpFamilies(fam);
   const httpListeners = new Set(lb.config.listeners.filter((l) => l.protocol === 'http').map((l) => l.name));
   for (const l of stats.listeners) {
     const labels = { listener: l.name, pool: l.pool };
@@ -192,6 +216,7 @@ export function collect(lb: AdminTarget): Family[] {
       [{ ...labels, reason: 'source_limit' }, l.refused_source_limit],
       [{ ...labels, reason: 'rate' }, l.refused_rate],
     );
+    if (l.udp) udpSamples(udp, labels, l.udp);
     const t = l.tls;
     if (!t) continue;
     lTls.samples.push([labels, t.handshakes]);
@@ -347,6 +372,10 @@ export function collect(lb: AdminTarget): Family[] {
     rResponses,
     rDuration,
     rRetries,
+    rHttp2,
+    rResets,
+    rGrpc,
+    ...Object.values(udp),
     certExpiry,
     pActive,
     pQueue,

@@ -50,6 +50,10 @@ protocol: Protocol,
  */
 http: HttpListenerConfig | null, 
 /**
+ * `protocol: udp`: flows and their limits.
+ */
+udp: UdpListenerConfig | null, 
+/**
  * Expect a PROXY protocol header (v1 or v2) first on every connection,
  * from trusted sources only.
  */
@@ -114,7 +118,7 @@ rate: RateConfig | null, };
 
 export type RateConfig = { connections: number, per_ms: number, };
 
-export type Protocol = "tcp" | "http";
+export type Protocol = "tcp" | "http" | "udp";
 
 export type HttpListenerConfig = { 
 /**
@@ -394,6 +398,27 @@ http2_connections: number,
  */
 http2_streams: number, };
 
+export type UdpListenerConfig = { 
+/**
+ * A flow with no datagram either way for this long ends (its backend
+ * socket is closed; the client's next datagram starts a new flow).
+ */
+flow_idle_timeout_ms: number, 
+/**
+ * Most flows at once in the listener; a datagram that would start one
+ * more is dropped and counted.
+ */
+max_flows: number, 
+/**
+ * Replies after which a flow ends (nginx `proxy_responses`; 1 for DNS);
+ * 0: no limit.
+ */
+responses: number, 
+/**
+ * Largest datagram forwarded, bytes; a larger one is dropped and counted.
+ */
+max_datagram_bytes: number, };
+
 export type StickyConfig = { 
 /**
  * Cookie name.
@@ -479,11 +504,30 @@ lifetime_ends: number,
 /**
  * TLS counters (termination or SNI passthrough listeners).
  */
-tls: TlsReport | null, };
+tls: TlsReport | null, 
+/**
+ * UDP counters (`protocol: udp` listeners).
+ */
+udp: UdpReport | null, };
 
 export type TlsReport = { handshakes: number, resumed: number, tls12: number, tls13: number, failures_timeout: number, failures_sni: number, failures_protocol: number, alpn: { [key in string]?: number }, sni_routed: number, sni_timeout: number, sni_not_tls: number, sni_oversized: number, };
 
 export type ProxyReport = { accepted: number, local: number, untrusted: number, invalid: number, timeout: number, };
+
+export type UdpReport = { datagrams_in: number, datagrams_out: number, bytes_in: number, bytes_out: number, flows_active: number, flows_created: number, 
+/**
+ * Flows ended by `flow_idle_timeout`.
+ */
+flows_expired: number, 
+/**
+ * Flows ended after `responses` replies.
+ */
+flows_answered: number, 
+/**
+ * Flows whose backend became unusable (unreachable, down, drained, in
+ * maintenance): the client's next datagram went to another backend.
+ */
+flows_moved: number, dropped_empty: number, dropped_oversized: number, dropped_max_flows: number, dropped_no_backend: number, dropped_reply: number, backend_unreachable: number, };
 
 export type QueueReport = { 
 /**

@@ -99,6 +99,9 @@ export const DEFAULTS = Object.freeze({
     error_rate: null,
     http2: false,
   }),
+  /** UDP listeners: flows end after 60s without a datagram (Envoy's udp_proxy; nginx waits 10 min,
+   * DNS setups use 20s), at most 10,000 at once, no reply limit, any datagram size. */
+  udp: Object.freeze({ flow_idle_timeout_ms: 60_000, max_flows: 10_000, responses: 0, max_datagram_bytes: 65_507 }),
   /** `passive.error_rate`: windows of 10s; at least 20 responses in a window to judge it. */
   error_rate: Object.freeze({ window_ms: 10_000, min_requests: 20 }),
   /** The admin API binds loopback only unless told otherwise. Port 8479: outside the range

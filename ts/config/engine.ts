@@ -67,6 +67,7 @@ export function engineConfig(c: ResolvedConfig, weights?: WeightOverrides): Engi
       access_log: l.access_log,
       protocol: l.protocol,
       http: l.http,
+      udp: l.udp,
       proxy_protocol: l.proxy_protocol,
       max_connections: l.max_connections,
       allow: l.allow,

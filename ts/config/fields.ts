@@ -423,6 +423,14 @@ export const PER_SOURCE = object('Limits per client address (the one a PROXY hea
   ),
 });
 
+/** `udp` of a listener: its flows. */
+export const LISTENER_UDP = object('Protocol udp only: flows (a client address pinned to a backend) and their limits.', {
+  flow_idle_timeout: duration(1, 24 * HOUR_MS, 'A flow with no datagram either way for this long ends; the client\'s next datagram starts a new one (nginx proxy_timeout).', D.udp.flow_idle_timeout_ms),
+  max_flows: int(1, 10_000_000, 'Most flows at once; a datagram that would start one more is dropped and counted.', D.udp.max_flows),
+  responses: int(0, 1_000_000, 'Replies after which a flow ends (nginx proxy_responses; 1 for DNS: each query is balanced on its own); 0: no limit.', D.udp.responses),
+  max_datagram_size: size(1, 65_507, 'Largest datagram forwarded; a larger one is dropped and counted.', D.udp.max_datagram_bytes),
+});
+
 /** One listener. */
 export const LISTENER = object(
   'One listener (a frontend).',
@@ -437,7 +445,8 @@ export const LISTENER = object(
     sni_routes: { kind: 'map', keyPattern: HOST_PATTERN, value: str('Name of a pool.', { pattern: NAME_PATTERN }), doc: 'TLS passthrough: server name or *.domain → pool.' },
     peek_timeout: duration(1, 60_000, 'Passthrough: how long a client may take to send its whole ClientHello.', D.peek_timeout_ms),
     access_log: bool('Log one `access` line per client connection (client, pool, backend, bytes, duration, how it ended).', D.access_log),
-    protocol: oneOf(['tcp', 'http'], 'tcp forwards bytes; http routes and balances each HTTP/1.1 request.', D.protocol),
+    protocol: oneOf(['tcp', 'http', 'udp'], 'tcp forwards bytes; http routes and balances each HTTP/1.1 request or HTTP/2 stream; udp pins each client\'s datagrams (a flow) to a backend.', D.protocol),
+    udp: LISTENER_UDP,
     routes: { kind: 'list', minItems: 1, items: ROUTE, doc: 'Protocol http: routes, first match wins; no match gets 404.' },
     http: LISTENER_HTTP,
     proxy_protocol: PROXY_ACCEPT,

@@ -23,7 +23,7 @@ const TOKEN = new RegExp(TOKEN_PATTERN);
 const HOST = new RegExp(HOST_PATTERN);
 const PATH = new RegExp(PATH_PATTERN);
 const FIELD_VALUE = new RegExp(FIELD_VALUE_PATTERN);
-const PROTOCOLS: readonly Protocol[] = ['tcp', 'http'];
+const PROTOCOLS: readonly Protocol[] = ['tcp', 'http', 'udp'];
 /** What a TLS http listener may offer by ALPN (it offers h2 and http/1.1 unless told otherwise). */
 export const HTTP_ALPN: readonly string[] = ['h2', 'http/1.1', 'http/1.0'];
 const ROUTE_KEYS = keysOf(ROUTE);
@@ -304,9 +304,10 @@ export function checkListenerHttp(c: Checker, name: string, l: Obj, pools: Obj |
     else routes = l.routes.map((r: unknown, i) => checkRoute(c, name, i, r, `${path}.routes[${i}]`, pools)).filter((r) => r !== undefined);
   }
   const limits = checkLimits(c, l.http, `${path}.http`);
-  if (protocol === 'tcp') {
-    if (l.routes !== undefined) c.add(`${path}.routes`, 'routes need protocol: http (this listener is tcp, which forwards bytes without reading requests)');
-    if (l.http !== undefined) c.add(`${path}.http`, 'only for protocol: http (this listener is tcp)');
+  if (protocol !== 'http') {
+    // (A udp listener's extra keys are reported by `checkListenerUdp`.)
+    if (protocol === 'tcp' && l.routes !== undefined) c.add(`${path}.routes`, 'routes need protocol: http (this listener is tcp, which forwards bytes without reading requests)');
+    if (protocol === 'tcp' && l.http !== undefined) c.add(`${path}.http`, 'only for protocol: http (this listener is tcp)');
     return { protocol, pool: poolRef(c, l.pool, `${path}.pool`, pools), http: null };
   }
   if (l.sni_routes !== undefined) c.add(`${path}.sni_routes`, 'TLS passthrough routes connections of tcp listeners; an http listener routes requests (use routes with match.host, and tls to terminate)');
@@ -397,12 +398,12 @@ function checkSticky(c: Checker, v: unknown, path: string, base: string): Sticky
 export function checkHttpUse(c: Checker, listeners: readonly ResolvedListener[], pools: readonly ResolvedPool[], keyed: readonly Algorithm[]): void {
   const byName = new Map(pools.map((p) => [p.name, p]));
   for (const l of listeners) {
-    if (l.protocol === 'tcp') {
+    if (l.protocol !== 'http') {
       const used = new Set([l.pool, ...(l.sni_routes ?? []).map((r) => r.pool)]);
       for (const name of used) {
         const key = byName.get(name)?.http.key ?? null;
         if (needsRequest(key)) {
-          c.add(`pools.${name}.hash_key`, `${describe(formatKey(key!))} is read from HTTP requests, but listeners.${l.name} (protocol tcp) uses pool ${describe(name)}; set protocol: http there, or hash source_ip`);
+          c.add(`pools.${name}.hash_key`, `${describe(formatKey(key!))} is read from HTTP requests, but listeners.${l.name} (protocol tcp) uses pool ${describe(name)}; set protocol: http there, or hash source_ip`.replace('(protocol tcp)', `(protocol ${l.protocol})`));
         }
       }
       continue;

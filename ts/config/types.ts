@@ -39,7 +39,7 @@ export type { Duration, DurationUnit } from './duration.js';
  * says what each does and reads), `HashKey` (what keyed algorithms hash).
  */
 export type { AcceptMode, Algorithm, HashKey, Protocol, ProxyVersion, SpliceMode } from '../binding/types.generated.js';
-import type { AcceptMode, AdminState, Algorithm, HashKey, HttpListenerConfig, HttpPoolConfig, OnDown, PerSourceConfig, Protocol, ProxyAcceptConfig, ProxyVersion, QueueConfig, SpliceMode } from '../binding/types.generated.js';
+import type { AcceptMode, AdminState, Algorithm, HashKey, HttpListenerConfig, HttpPoolConfig, OnDown, PerSourceConfig, Protocol, ProxyAcceptConfig, ProxyVersion, QueueConfig, SpliceMode, UdpListenerConfig } from '../binding/types.generated.js';
 import type { Size } from './size.js';
 export type { Size } from './size.js';
 
@@ -153,18 +153,33 @@ export type ResolvedListenerHttp = HttpListenerConfig;
 export type ResolvedPoolHttp = HttpPoolConfig;
 
 /** One listener (a frontend). */
+/** A UDP listener's flows (`protocol: udp`). */
+export interface ListenerUdpConfig {
+  /** A flow with no datagram either way for this long ends. Default `"60s"`. */
+  flow_idle_timeout?: Duration;
+  /** Most flows at once; a datagram that would start one more is dropped. Default 10000. */
+  max_flows?: number;
+  /** Replies after which a flow ends (1 for DNS: each query balanced on its own); 0: no limit. Default 0. */
+  responses?: number;
+  /** Largest datagram forwarded; a larger one is dropped and counted. Default 65507 bytes (any). */
+  max_datagram_size?: Size;
+}
+
 export interface ListenerConfig {
   /** `host:port` to bind, e.g. `127.0.0.1:8080` or `[::1]:8080`; port 0 picks a free port. */
   address: string;
   /** Name of the pool that receives this listener's connections. Required for `tcp`; for
    * `http`, the default route (appended after `routes`). */
   pool?: string;
-  /** `tcp` (default) forwards bytes; `http` routes and balances each HTTP/1.1 request. */
+  /** `tcp` (default) forwards bytes; `http` routes and balances each HTTP/1.1 request or HTTP/2
+   * stream; `udp` pins each client's datagrams (a flow) to a backend. */
   protocol?: Protocol;
   /** Protocol http: routes, first match wins; an unmatched request gets 404. */
   routes?: RouteConfig[];
   /** Protocol http: limits and forwarding headers. */
   http?: ListenerHttpConfig;
+  /** Protocol udp: flows and their limits. */
+  udp?: ListenerUdpConfig;
   /** listen(2) backlog. Default 4096 (the kernel clamps to net.core.somaxconn). */
   backlog?: number;
   /** Accept a connection only once the client has sent data (Linux TCP_DEFER_ACCEPT, 1 s), so
@@ -368,6 +383,8 @@ export interface ResolvedListener {
   protocol: Protocol;
   /** Protocol http: the compiled routes and limits; null for tcp. */
   http: ResolvedListenerHttp | null;
+  /** Protocol udp: flow settings; null otherwise. */
+  udp: UdpListenerConfig | null;
   /** PROXY protocol headers expected from these sources; null: none. */
   proxy_protocol: ProxyAcceptConfig | null;
   max_connections: number | null;

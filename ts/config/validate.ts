@@ -12,6 +12,7 @@ import { backendHealthCheck, poolHealthCheck } from '../health/config.js';
 import { BACKEND, CONFIG, LISTENER, PASSIVE, POOL, keysOf } from './fields.js';
 import { checkAdmin } from './admin.js';
 import { HTTP_ALPN, checkHttpUse, checkListenerHttp, checkPoolHttp, poolHashKey } from './http.js';
+import { checkListenerUdp } from './udp.js';
 import { checkProxyAccept, checkProxyUse, checkProxyVersion } from './proxy.js';
 import { backendLimit, checkListenerLimits, checkPoolLimits, checkQueueUse } from './limits.js';
 import { checkBackendsFrom, checkDns, nameSource } from '../dns/config.js';
@@ -187,6 +188,7 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
     access_log: DEFAULTS.access_log,
     protocol: DEFAULTS.protocol,
     http: null,
+    udp: null,
     proxy_protocol: null,
     max_connections: null,
     allow: null,
@@ -202,6 +204,7 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
   listener.address = addr?.text ?? '';
   // protocol, pool, routes, http (pool names are not checked when `pools` itself is broken: that is reported once).
   Object.assign(listener, checkListenerHttp(c, name, l, pools));
+  listener.udp = checkListenerUdp(c, name, l, listener.protocol);
   listener.backlog = c.int(l.backlog, `${path}.backlog`, ...span(L.backlog), DEFAULTS.backlog);
   listener.defer_accept = c.bool(l.defer_accept, `${path}.defer_accept`, DEFAULTS.defer_accept);
   if (listener.defer_accept && process.platform !== 'linux') {

@@ -28,6 +28,14 @@ impl Backend {
         self.state == AdminState::Ready && self.health.usable()
     }
 
+    /// May a client pinned to it (a sticky cookie, a UDP flow) stay? Available,
+    /// or draining before its deadline and not down (HAProxy keeps persistent
+    /// clients on a draining server).
+    #[inline]
+    pub fn keeps_sessions(&self) -> bool {
+        self.available() || (self.state == AdminState::Drain && self.health.usable() && !self.health.drain_over())
+    }
+
     /// Below its connection limit (always, without one).
     #[inline]
     pub fn has_room(&self) -> bool {

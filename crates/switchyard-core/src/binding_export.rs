@@ -25,6 +25,8 @@ use crate::plan::{PlanReport, PlanRequest, Share};
 use crate::stats::{BackendReport, BuildReport, ListenerReport, PoolReport, ProxyReport, QueueReport, StatsReport};
 use crate::tls::stats::TlsReport;
 use crate::tls::{BackendTlsConfig, CertConfig, TlsConfig};
+use crate::udp::config::UdpListenerConfig;
+use crate::udp::stats::UdpReport;
 use std::path::PathBuf;
 use ts_rs::TS;
 
@@ -66,6 +68,7 @@ fn types_ts() -> String {
         decl::<BackendTlsConfig>(),
         decl::<BackendConfig>(),
         decl::<HttpPoolConfig>(),
+        decl::<UdpListenerConfig>(),
         decl::<StickyConfig>(),
         decl::<ErrorRate>(),
         decl::<AdminState>(),
@@ -73,6 +76,7 @@ fn types_ts() -> String {
         decl::<ListenerReport>(),
         decl::<TlsReport>(),
         decl::<ProxyReport>(),
+        decl::<UdpReport>(),
         decl::<QueueReport>(),
         decl::<PoolReport>(),
         decl::<BackendReport>(),

@@ -93,6 +93,9 @@ pub struct ListenerConfig {
     /// Routes and limits of an HTTP listener.
     #[serde(default)]
     pub http: Option<HttpListenerConfig>,
+    /// `protocol: udp`: flows and their limits.
+    #[serde(default)]
+    pub udp: Option<crate::udp::config::UdpListenerConfig>,
     /// Expect a PROXY protocol header (v1 or v2) first on every connection,
     /// from trusted sources only.
     #[serde(default)]
@@ -319,6 +322,7 @@ impl EngineConfig {
                 return Err(Error::config_at(format!("{at}.backlog"), "must be at least 1"));
             }
             check_http_listener(l, &at, |name| self.pool(name))?;
+            check_udp_listener(l, &at)?;
             for (what, list) in [("allow", l.allow.as_deref().unwrap_or_default()), ("deny", &l.deny[..])] {
                 for (i, c) in list.iter().enumerate() {
                     crate::cidr::Cidr::parse(c).map_err(|e| Error::config_at(format!("{at}.{what}[{i}]"), e))?;
@@ -433,12 +437,43 @@ impl PoolConfig {
     }
 }
 
+/// Check a UDP listener: its flow settings are there and sane, and it has
+/// nothing only a TCP listener can have (TLS, passthrough, PROXY headers).
+fn check_udp_listener(l: &ListenerConfig, at: &str) -> Result<()> {
+    match (l.protocol, &l.udp) {
+        (Protocol::Udp, None) => Err(Error::config_at(format!("{at}.udp"), "protocol udp needs its flow settings")),
+        (Protocol::Udp, Some(u)) => {
+            let tcp_only = [
+                ("tls", l.tls.is_some()),
+                ("sni_routes", l.sni_routes.is_some()),
+                ("proxy_protocol", l.proxy_protocol.is_some()),
+                ("max_lifetime", l.max_lifetime_ms.is_some()),
+            ];
+            if let Some((key, _)) = tcp_only.iter().find(|(_, set)| *set) {
+                return Err(Error::config_at(format!("{at}.{key}"), "only for tcp and http listeners (this one is udp)"));
+            }
+            if u.max_flows == 0 || u.flow_idle_timeout_ms == 0 {
+                return Err(Error::config_at(format!("{at}.udp"), "max_flows and flow_idle_timeout must be at least 1"));
+            }
+            if u.max_datagram_bytes == 0 || u.max_datagram_bytes as usize > crate::udp::flows::MAX_DATAGRAM {
+                return Err(Error::config_at(
+                    format!("{at}.udp.max_datagram_bytes"),
+                    format!("expected 1..={}, got {}", crate::udp::flows::MAX_DATAGRAM, u.max_datagram_bytes),
+                ));
+            }
+            Ok(())
+        }
+        (_, Some(_)) => Err(Error::config_at(format!("{at}.udp"), "only for protocol udp")),
+        (_, None) => Ok(()),
+    }
+}
+
 /// Check the HTTP side of listener `l` (at `at`): protocol and tables agree,
 /// routes name pools that exist and their regexes compile; a TCP listener
 /// uses no pool whose key needs a request.
 fn check_http_listener<'a>(l: &ListenerConfig, at: &str, pool: impl Fn(&str) -> Option<&'a PoolConfig>) -> Result<()> {
     match (l.protocol, &l.http) {
-        (Protocol::Tcp, Some(_)) => return Err(Error::config_at(format!("{at}.http"), "only for protocol http")),
+        (Protocol::Tcp | Protocol::Udp, Some(_)) => return Err(Error::config_at(format!("{at}.http"), "only for protocol http")),
         (Protocol::Http, None) => return Err(Error::config_at(format!("{at}.http"), "protocol http needs its routes")),
         (Protocol::Http, Some(_)) if l.sni_routes.is_some() => {
             return Err(Error::config_at(
@@ -468,7 +503,10 @@ fn check_http_listener<'a>(l: &ListenerConfig, at: &str, pool: impl Fn(&str) -> 
             if let Some(k) = pool(name).and_then(|p| p.http.as_ref()).and_then(|h| h.key.as_ref()).filter(|k| k.needs_request()) {
                 return Err(Error::config_at(
                     format!("pools.{name}.hash_key"),
-                    format!("{k:?} needs an http listener, but {at} (protocol tcp) uses this pool"),
+                    format!(
+                        "{k:?} needs an http listener, but {at} (protocol {}) uses this pool",
+                        if l.protocol == Protocol::Udp { "udp" } else { "tcp" }
+                    ),
                 ));
             }
         }

@@ -8,11 +8,13 @@ use crate::config::{EngineConfig, ListenerConfig, PoolConfig};
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::EventBatch;
 use crate::health::OnDown;
+use crate::http::config::Protocol;
 use crate::listeners::{bind_all, reconfigure_all, Bound, RunningListener};
 use crate::registry::Registry;
 use crate::shared::Shared;
 use crate::snapshot::{Pool, Snapshot};
 use crate::stats::{ListenerReport, PoolReport, StatsReport};
+use crate::udp::{self, UdpListener};
 use crate::workers::Workers;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -34,8 +36,15 @@ pub struct HealthUpdate {
 
 struct State {
     config: EngineConfig,
+    /// TCP (and HTTP) listeners.
     listeners: HashMap<String, RunningListener>,
+    udp: HashMap<String, UdpListener>,
     closed: bool,
+}
+
+/// Is `l` a UDP listener (its own sockets and tasks, see `udp`)?
+fn is_udp(l: &&ListenerConfig) -> bool {
+    l.protocol == Protocol::Udp
 }
 
 /// A running data plane.
@@ -57,9 +66,11 @@ impl Engine {
         let shared = Arc::new(Shared::new(snapshot, registry, config.workers, 0));
         apply_limits(&shared, &config);
         drop(workers.handle(0).spawn(sweep_idle(Arc::downgrade(&shared))));
-        let bound = bind_all(config.listeners.iter(), &config)?;
+        let bound = bind_all(config.listeners.iter().filter(|l| !is_udp(l)), &config)?;
+        let udp_bound = udp::bind_all(config.listeners.iter().filter(is_udp), config.workers)?;
         let listeners = bound.into_iter().map(|b| RunningListener::run(b, &shared, &workers)).map(|r| (r.config.name.clone(), r)).collect();
-        let state = Mutex::new(State { config, listeners, closed: false });
+        let udp = udp_bound.into_iter().map(|b| b.run(&shared, &workers)).map(|r| (r.config.name.clone(), r)).collect();
+        let state = Mutex::new(State { config, listeners, udp, closed: false });
         Ok(Engine { workers, shared, state })
     }
 
@@ -88,14 +99,17 @@ impl Engine {
         }
         // Running listeners that keep their socket: same name, same address.
         let kept: Vec<&ListenerConfig> =
-            config.listeners.iter().filter(|l| state.listeners.get(&l.name).is_some_and(|r| !r.needs_rebind(l))).collect();
+            config.listeners.iter().filter(|l| !is_udp(l) && state.listeners.get(&l.name).is_some_and(|r| !r.needs_rebind(l))).collect();
+        let udp_kept: Vec<&ListenerConfig> =
+            config.listeners.iter().filter(|l| is_udp(l) && state.udp.get(&l.name).is_some_and(|r| !r.needs_rebind(l))).collect();
+        let udp_leaving: Vec<String> = state.udp.keys().filter(|n| !udp_kept.iter().any(|k| &k.name == *n)).cloned().collect();
         let leaving: Vec<String> = state.listeners.keys().filter(|n| !kept.iter().any(|k| &k.name == *n)).cloned().collect();
         // A new listener on the address of a leaving one (a rename, or a port
         // moving between listeners) takes over its socket: without SO_REUSEPORT
         // the address cannot be bound a second time while that socket is open.
         let mut takeovers: Vec<(&str, &ListenerConfig)> = Vec::new();
         let mut fresh: Vec<&ListenerConfig> = Vec::new();
-        for l in config.listeners.iter().filter(|l| !kept.iter().any(|k| k.name == l.name)) {
+        for l in config.listeners.iter().filter(|l| !is_udp(l) && !kept.iter().any(|k| k.name == l.name)) {
             let free = |n: &&String| !takeovers.iter().any(|(t, _)| t == n) && state.listeners[n.as_str()].holds(l);
             match leaving.iter().find(free) {
                 Some(n) => takeovers.push((n.as_str(), l)),
@@ -106,6 +120,9 @@ impl Engine {
         let snapshot = Snapshot::build(&config, &self.shared.registry, Some(&self.shared.snapshot.load()))?;
         let handed: Vec<Bound> = takeovers.iter().map(|(old, l)| state.listeners[*old].hand_over(l)).collect::<Result<_>>()?;
         let bound = bind_all(fresh.into_iter(), &config)?;
+        // UDP sockets are SO_REUSEPORT with more than one worker: a new one may share a leaving one's address.
+        let udp_bound =
+            udp::bind_all(config.listeners.iter().filter(|l| is_udp(l) && !udp_kept.iter().any(|k| k.name == l.name)), config.workers)?;
         // New backlogs and defer_accept, on the sockets that stay, all or nothing.
         let running = |name: &str| &state.listeners[name];
         let changes: Vec<_> = kept
@@ -122,6 +139,16 @@ impl Engine {
                 r.config = (*l).clone();
             }
         }
+        for l in &udp_kept {
+            if let Some(r) = state.udp.get_mut(&l.name) {
+                r.config = (*l).clone();
+            }
+        }
+        for name in &udp_leaving {
+            if let Some(r) = state.udp.remove(name) {
+                drop(r.stop());
+            }
+        }
         for name in &leaving {
             // Its accept tasks end on their own; a taken-over socket stays open
             // through `handed`, so connections arriving meanwhile wait in its
@@ -135,6 +162,10 @@ impl Engine {
         for b in bound.into_iter().chain(handed) {
             let running = RunningListener::run(b, &self.shared, &self.workers);
             state.listeners.insert(running.config.name.clone(), running);
+        }
+        for b in udp_bound {
+            let running = b.run(&self.shared, &self.workers);
+            state.udp.insert(running.config.name.clone(), running);
         }
         state.config = config;
         Ok(())
@@ -165,7 +196,8 @@ impl Engine {
     /// The bound address of each listener (useful with port 0).
     pub fn addresses(&self) -> Vec<(String, SocketAddr)> {
         let state = self.state();
-        let mut v: Vec<_> = state.listeners.iter().map(|(n, r)| (n.clone(), r.bound)).collect();
+        let tcp = state.listeners.iter().map(|(n, r)| (n.clone(), r.bound));
+        let mut v: Vec<_> = tcp.chain(state.udp.iter().map(|(n, r)| (n.clone(), r.bound))).collect();
         v.sort();
         v
     }
@@ -179,11 +211,11 @@ impl Engine {
             .listeners
             .iter()
             .filter_map(|l| {
-                let r = state.listeners.get(&l.name)?;
+                let bound = state.listeners.get(&l.name).map(|r| r.bound).or_else(|| state.udp.get(&l.name).map(|r| r.bound))?;
                 let tables = snap.listeners.get(&l.name)?;
                 Some(ListenerReport {
                     name: l.name.clone(),
-                    address: r.bound.to_string(),
+                    address: bound.to_string(),
                     pool: l.pool.clone(),
                     accepted: tables.stats.accepted.load(Relaxed),
                     active: tables.stats.active.load(Relaxed),
@@ -201,6 +233,7 @@ impl Engine {
                     refused_source_limit: tables.stats.refused_source_limit.load(Relaxed),
                     refused_rate: tables.stats.refused_rate.load(Relaxed),
                     lifetime_ends: tables.stats.lifetime_ends.load(Relaxed),
+                    udp: tables.udp.is_some().then(|| tables.stats.udp.report()),
                 })
             })
             .collect();
@@ -228,7 +261,8 @@ impl Engine {
                 return;
             }
             state.closed = true;
-            state.listeners.drain().flat_map(|(_, r)| r.stop()).collect()
+            let udp: Vec<_> = state.udp.drain().flat_map(|(_, r)| r.stop()).collect();
+            state.listeners.drain().flat_map(|(_, r)| r.stop()).chain(udp).collect()
         };
         // Each accept task drops its socket as it returns: after this the ports are free.
         for t in tasks {

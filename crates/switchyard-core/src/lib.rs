@@ -47,6 +47,7 @@ mod queue;
 mod shared;
 mod tls;
 mod tracker;
+mod udp;
 mod workers;
 
 /// Selection internals, public only for the criterion benches (`--features internals`).

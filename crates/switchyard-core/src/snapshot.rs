@@ -242,6 +242,8 @@ pub struct Listener {
     /// TCP: the longest a connection lives, and the share of it drawn at
     /// random off each connection's lifetime (see [`Listener::watch`]).
     pub max_lifetime: Option<(Duration, f64)>,
+    /// A UDP listener's flow settings (`None`: TCP).
+    pub udp: Option<crate::udp::config::UdpListenerConfig>,
 }
 
 impl Listener {
@@ -438,6 +440,7 @@ impl Listener {
                 .transpose()?,
             max_connections: l.max_connections.map(u64::from),
             max_lifetime: l.max_lifetime_ms.map(|ms| (Duration::from_millis(ms.max(1)), l.max_lifetime_jitter)),
+            udp: l.udp.clone(),
             admission: admission(l, registry),
             proxy: l
                 .proxy_protocol

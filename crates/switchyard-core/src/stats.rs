@@ -6,6 +6,7 @@
 //! so a backend that stays across a configuration update keeps its counts.
 
 use crate::health::AdminState;
+pub use crate::udp::stats::UdpReport;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -78,6 +79,8 @@ pub struct ListenerStats {
     pub refused_denied: AtomicU64,
     pub refused_source_limit: AtomicU64,
     pub refused_rate: AtomicU64,
+    /// UDP listeners: datagrams, flows, drops.
+    pub udp: crate::udp::stats::UdpStats,
     /// Signalled when a connection closes on a listener with
     /// `max_connections` (its accept loops wait for room).
     pub freed: tokio::sync::Notify,
@@ -243,6 +246,9 @@ pub struct ListenerReport {
     /// TLS counters (termination or SNI passthrough listeners).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<crate::tls::stats::TlsReport>,
+    /// UDP counters (`protocol: udp` listeners).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub udp: Option<UdpReport>,
 }
 
 /// What became of the PROXY headers a listener expected (see [`ProxyCounters`]).

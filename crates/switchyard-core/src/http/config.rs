@@ -17,6 +17,8 @@ pub enum Protocol {
     Tcp,
     /// HTTP/1.1 and HTTP/2: each request (stream) routed and balanced on its own.
     Http,
+    /// Datagrams: flows keyed by the client address, each pinned to a backend.
+    Udp,
 }
 
 /// An HTTP listener's routes and limits.

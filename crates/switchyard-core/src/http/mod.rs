@@ -46,6 +46,16 @@ impl InFlight {
         pool.active.fetch_add(1, Relaxed);
         Some(InFlight { pool, i })
     }
+
+    /// The backend it counts on.
+    pub fn backend(&self) -> &crate::backend::Backend {
+        &self.pool.backends[self.i]
+    }
+
+    /// The pool it counts in.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
 }
 
 impl Drop for InFlight {

@@ -26,7 +26,7 @@ use super::stats::RouteStats;
 use super::{Body, BoxError, InFlight};
 use crate::backend::Backend;
 use crate::events::EventLog;
-use crate::health::{AdminState, Failure};
+use crate::health::Failure;
 use crate::pipeline::upstream::passive_failure;
 use crate::select::{bytes_key, key_hash, PickContext};
 use crate::shared::Shared;
@@ -231,7 +231,7 @@ async fn proxy(
         None => body,
     });
     let mut tried: Vec<usize> = Vec::with_capacity(4);
-    let mut pin = pinned.filter(|&i| keeps_pinned(&pool.backends[i]));
+    let mut pin = pinned.filter(|&i| pool.backends[i].keeps_sessions());
     loop {
         let next = pin.take().or_else(|| pool.next_attempt(&ctx, &tried));
         let Some(i) = next else {
@@ -333,12 +333,6 @@ fn judge(pool: &Pool, b: &Backend, failed: bool, events: &EventLog) {
     } else {
         b.health.status_ok();
     }
-}
-
-/// May a client pinned to `b` stay there? Available, or draining before its
-/// deadline and not down (HAProxy keeps persistent clients on a draining server).
-fn keeps_pinned(b: &Backend) -> bool {
-    b.available() || (b.state == AdminState::Drain && b.health.usable() && !b.health.drain_over())
 }
 
 /// GET, HEAD, OPTIONS, TRACE, PUT, DELETE (RFC 9110 §9.2.2).

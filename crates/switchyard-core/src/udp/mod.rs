@@ -1,0 +1,114 @@
+//! UDP listeners (`protocol: udp`): datagrams from a client form a flow
+//! pinned to one backend (see [`flows`]); replies come back from the
+//! listener's address.
+//!
+//! Sockets: one per worker, all bound to the listener's address with
+//! `SO_REUSEPORT`, so the kernel hashes each client to one worker and that
+//! worker's flow table needs no lock (with one worker there is one socket and
+//! no `SO_REUSEPORT`, so a second instance on the address fails to bind, as
+//! for TCP). A reload that keeps a UDP listener's name and address keeps its
+//! sockets and flows; other settings (pool, timeouts, limits) apply to the
+//! next datagram. Bind the listener to a specific address: a socket bound to
+//! `0.0.0.0` would answer from whatever source address the kernel picks.
+
+pub mod config;
+pub mod flows;
+pub mod stats;
+
+use crate::config::{parse_addr, ListenerConfig};
+use crate::error::{Error, ErrorCode, Result};
+use crate::shared::Shared;
+use crate::workers::Workers;
+use socket2::{Domain, Protocol, Socket, Type};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Receive buffer asked for each listener socket: a burst of datagrams
+/// waits here while the worker is busy (the kernel caps it at `rmem_max`).
+const RECV_BUFFER: usize = 4 << 20;
+
+/// A UDP listener's sockets, bound but not yet served.
+pub struct UdpBound {
+    config: ListenerConfig,
+    bound: SocketAddr,
+    sockets: Vec<std::net::UdpSocket>,
+}
+
+/// A running UDP listener.
+pub struct UdpListener {
+    pub config: ListenerConfig,
+    pub bound: SocketAddr,
+    stop: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Bind every UDP listener of `listeners`, one socket per worker; all or
+/// nothing.
+pub fn bind_all<'a>(listeners: impl Iterator<Item = &'a ListenerConfig>, workers: usize) -> Result<Vec<UdpBound>> {
+    let mut out = Vec::new();
+    for l in listeners {
+        let want = parse_addr(&l.address).map_err(|m| Error::config_at(format!("listeners.{}.address", l.name), m))?;
+        let bind_err =
+            |e: std::io::Error| Error::new(ErrorCode::Bind, format!("listeners.{}: cannot bind {} (udp): {e}", l.name, l.address));
+        let first = bind(want, workers > 1).map_err(bind_err)?;
+        let bound = first.local_addr().map_err(bind_err)?;
+        let mut sockets = vec![first];
+        for _ in 1..workers {
+            sockets.push(bind(bound, true).map_err(bind_err)?);
+        }
+        out.push(UdpBound { config: l.clone(), bound, sockets });
+    }
+    Ok(out)
+}
+
+/// One non-blocking UDP socket on `addr`.
+fn bind(addr: SocketAddr, reuseport: bool) -> std::io::Result<std::net::UdpSocket> {
+    let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    #[cfg(unix)]
+    if reuseport {
+        sock.set_reuse_port(true)?;
+    }
+    if addr.is_ipv6() {
+        sock.set_only_v6(true)?;
+    }
+    // Best effort: a smaller buffer only drops earlier under bursts.
+    let _ = sock.set_recv_buffer_size(RECV_BUFFER);
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    Ok(sock.into())
+}
+
+impl UdpBound {
+    /// Serve socket i on worker i.
+    pub fn run(self, shared: &Arc<Shared>, workers: &Workers) -> UdpListener {
+        let stop = CancellationToken::new();
+        let name: Arc<str> = Arc::from(self.config.name.as_str());
+        let tasks = self
+            .sockets
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let handle = workers.handle(i);
+                let _guard = handle.enter();
+                let socket = Arc::new(tokio::net::UdpSocket::from_std(s).expect("registering a UDP socket with the runtime"));
+                handle.spawn(flows::serve(Arc::clone(shared), Arc::clone(&name), socket, stop.clone()))
+            })
+            .collect();
+        UdpListener { config: self.config, bound: self.bound, stop, tasks }
+    }
+}
+
+impl UdpListener {
+    /// Does `l` need new sockets (another address; see `RunningListener::needs_rebind`)?
+    pub fn needs_rebind(&self, l: &ListenerConfig) -> bool {
+        self.config.address != l.address && !parse_addr(&l.address).is_ok_and(|a| a.port() != 0 && a == self.bound)
+    }
+
+    /// Stop serving: each task drops its socket and its flows as it returns.
+    pub fn stop(self) -> Vec<JoinHandle<()>> {
+        self.stop.cancel();
+        self.tasks
+    }
+}

@@ -1,0 +1,54 @@
+/**
+ * The UDP part of a configuration: a `protocol: udp` listener's `udp` section (flows: idle
+ * timeout, most flows, replies per flow, largest datagram), and what such a listener may not
+ * have (TLS, routes, PROXY headers: they belong to streams). The resolved form is the data
+ * plane's `UdpListenerConfig` (`crates/switchyard-core/src/udp/config.rs`, which re-checks it).
+ */
+import { describe, type Checker, type Obj } from './checker.js';
+import { DEFAULTS } from './defaults.js';
+import { LISTENER_UDP, keysOf } from './fields.js';
+import { formatSize, parseSize } from './size.js';
+import type { UdpListenerConfig } from '../binding/types.generated.js';
+
+const UDP_KEYS = keysOf(LISTENER_UDP);
+/** Listener keys that only make sense for a byte stream. */
+const STREAM_ONLY = ['tls', 'sni_routes', 'routes', 'http', 'proxy_protocol', 'max_lifetime', 'defer_accept', 'splice', 'peek_timeout'] as const;
+/** Listener keys the UDP data plane does not read yet (say so rather than ignore them). */
+const NOT_YET = ['allow', 'deny', 'per_source', 'max_connections', 'access_log'] as const;
+
+/**
+ * A listener's `udp` section with defaults: for `protocol: udp` listeners, else null (and a
+ * `udp` section on another protocol, or a stream-only key on a udp listener, is an error).
+ */
+export function checkListenerUdp(c: Checker, name: string, l: Obj, protocol: string): UdpListenerConfig | null {
+  const path = `listeners.${name}`;
+  if (protocol !== 'udp') {
+    if (l.udp !== undefined) c.add(`${path}.udp`, `only for protocol: udp (this listener is ${protocol})`);
+    return null;
+  }
+  for (const key of STREAM_ONLY) {
+    if (l[key] !== undefined) c.add(`${path}.${key}`, 'not for protocol: udp (datagrams have no stream, TLS or requests)');
+  }
+  for (const key of NOT_YET) {
+    if (l[key] !== undefined) c.add(`${path}.${key}`, 'not supported on udp listeners yet (udp.max_flows limits flows)');
+  }
+  if (l.pool === undefined) c.add(`${path}.pool`, 'missing: a udp listener needs a pool');
+  const d = DEFAULTS.udp;
+  const out: UdpListenerConfig = { ...d };
+  if (l.udp === undefined) return out;
+  const u = c.object(l.udp, `${path}.udp`, `an object with keys ${UDP_KEYS.join(', ')}`);
+  if (!u) return out;
+  c.keys(u, UDP_KEYS, `${path}.udp`);
+  const F = LISTENER_UDP.fields;
+  out.flow_idle_timeout_ms = c.duration(u.flow_idle_timeout, `${path}.udp.flow_idle_timeout`, F.flow_idle_timeout.min, F.flow_idle_timeout.max, d.flow_idle_timeout_ms);
+  out.max_flows = c.int(u.max_flows, `${path}.udp.max_flows`, F.max_flows.min, F.max_flows.max, d.max_flows);
+  out.responses = c.int(u.responses, `${path}.udp.responses`, F.responses.min, F.responses.max, d.responses);
+  if (u.max_datagram_size !== undefined) {
+    const bytes = parseSize(u.max_datagram_size);
+    const { min, max } = F.max_datagram_size;
+    if (typeof bytes === 'string') c.add(`${path}.udp.max_datagram_size`, bytes);
+    else if (bytes < min || bytes > max) c.add(`${path}.udp.max_datagram_size`, `expected a size ${formatSize(min)}..${max} bytes, got ${describe(u.max_datagram_size)}`);
+    else out.max_datagram_bytes = bytes;
+  }
+  return out;
+}
