@@ -10,12 +10,15 @@ export const USER_AGENT = 'switchyard-health-check';
 /** Settles one check: `local` marks a failure of this process, not of the backend. */
 export type Finish = (ok: boolean, reason: string, local?: boolean) => void;
 
+/** A system error as Node reports it (spelled out so the published types need no @types/node). */
+export type ErrnoError = Error & { code?: string; syscall?: string };
+
 /** Errors of this process or host, not of the backend: out of file descriptors. */
 const LOCAL_ERRORS = new Set(['EMFILE', 'ENFILE']);
 
 /** Whether `err` is a local resource error (see `CheckResult.local`). */
 export function isLocalError(err: unknown): boolean {
-  return LOCAL_ERRORS.has((err as NodeJS.ErrnoException | null)?.code ?? '');
+  return LOCAL_ERRORS.has((err as ErrnoError | null)?.code ?? '');
 }
 
 const SYSTEM_ERRORS: Record<string, string> = {
@@ -29,7 +32,7 @@ const SYSTEM_ERRORS: Record<string, string> = {
 };
 
 /** A reason for a socket, TLS or HTTP error; `handshaking`: TCP is up, the TLS handshake is not done. */
-export function describeError(err: NodeJS.ErrnoException, handshaking: boolean): string {
+export function describeError(err: ErrnoError, handshaking: boolean): string {
   const code = err.code ?? '';
   // http's name for "the server closed the connection before answering" (code ECONNRESET).
   if (err.message === 'socket hang up') return handshaking ? 'TLS: connection closed during the handshake' : 'connection closed before a response';
