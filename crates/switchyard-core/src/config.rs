@@ -455,10 +455,10 @@ fn check_udp_listener(l: &ListenerConfig, at: &str) -> Result<()> {
             if u.max_flows == 0 || u.flow_idle_timeout_ms == 0 {
                 return Err(Error::config_at(format!("{at}.udp"), "max_flows and flow_idle_timeout must be at least 1"));
             }
-            if u.max_datagram_bytes == 0 || u.max_datagram_bytes as usize > crate::udp::flows::MAX_DATAGRAM {
+            if u.max_datagram_bytes == 0 || u.max_datagram_bytes as usize > crate::udp::config::MAX_DATAGRAM {
                 return Err(Error::config_at(
                     format!("{at}.udp.max_datagram_bytes"),
-                    format!("expected 1..={}, got {}", crate::udp::flows::MAX_DATAGRAM, u.max_datagram_bytes),
+                    format!("expected 1..={}, got {}", crate::udp::config::MAX_DATAGRAM, u.max_datagram_bytes),
                 ));
             }
             Ok(())

@@ -2,6 +2,9 @@
 
 use serde::Deserialize;
 
+/// The largest UDP payload (IPv4: 65,535 − 8 − 20).
+pub const MAX_DATAGRAM: usize = 65_507;
+
 /// Flows of a UDP listener: how long one lives without a datagram, how many
 /// may exist, how many replies end one, and the largest datagram taken.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

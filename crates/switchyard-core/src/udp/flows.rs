@@ -16,7 +16,8 @@
 //! deadline or put in maintenance): the client's next datagram starts a new
 //! flow, on another backend if the pool says so.
 
-use super::config::UdpListenerConfig;
+use super::batch::Batch;
+use super::config::{UdpListenerConfig, MAX_DATAGRAM};
 use crate::health::{now_ms, Failure};
 use crate::http::InFlight;
 use crate::pipeline::upstream::passive_failure;
@@ -36,9 +37,6 @@ use tokio_util::sync::CancellationToken;
 
 /// How often a worker looks for flows to end.
 const SWEEP: Duration = Duration::from_millis(250);
-
-/// The largest UDP payload (IPv4: 65,535 − 8 − 20).
-pub const MAX_DATAGRAM: usize = 65_507;
 
 thread_local! {
     /// Each worker's buffer for replies: reply tasks of one worker run one
@@ -84,31 +82,52 @@ impl Flow {
 /// Serve one worker's socket of listener `name` until `stop`.
 pub async fn serve(shared: Arc<Shared>, name: Arc<str>, socket: Arc<UdpSocket>, stop: CancellationToken) {
     let mut flows: HashMap<SocketAddr, Flow> = HashMap::new();
-    let mut buf = vec![0u8; MAX_DATAGRAM + 1].into_boxed_slice();
+    let mut batch = Batch::new(max_datagram(&shared, &name));
     let mut sweep = tokio::time::interval(SWEEP);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             biased;
             _ = stop.cancelled() => break,
-            _ = sweep.tick() => expire(&mut flows, &shared, &name),
-            r = socket.recv_from(&mut buf) => {
-                // Errors of an unconnected socket (e.g. a full buffer) concern one datagram: go on.
-                if let Ok((n, client)) = r {
-                    datagram(&shared, &name, &socket, &mut flows, &buf[..n], client);
+            _ = sweep.tick() => {
+                expire(&mut flows, &shared, &name);
+                // A reload may have changed the largest datagram allowed.
+                let max = max_datagram(&shared, &name);
+                if !batch.fits(max) {
+                    batch = Batch::new(max);
+                }
+            }
+            r = socket.readable() => {
+                if r.is_err() {
+                    break;
+                }
+                // Drain what waits, a batch per system call; `WouldBlock` clears the readiness.
+                // Other errors of an unconnected socket concern one datagram: go on.
+                while batch.recv(&socket).is_ok() {
+                    for (data, client, truncated) in batch.datagrams() {
+                        datagram(&shared, &name, &socket, &mut flows, data, truncated, client);
+                    }
                 }
             }
         }
     }
 }
 
-/// Forward one datagram from `client`.
+/// The listener's largest datagram (the most a datagram can be when the
+/// listener is gone from the tables: this task ends at its next wake-up).
+fn max_datagram(shared: &Shared, name: &str) -> usize {
+    shared.snapshot.load().listeners.get(name).and_then(|l| l.udp.as_ref()).map_or(MAX_DATAGRAM, |u| u.max_datagram_bytes as usize)
+}
+
+/// Forward one datagram from `client` (`truncated`: it was larger than its buffer).
+#[allow(clippy::too_many_arguments)] // one call site: a datagram and where it goes
 fn datagram(
     shared: &Arc<Shared>,
     name: &str,
     socket: &Arc<UdpSocket>,
     flows: &mut HashMap<SocketAddr, Flow>,
     data: &[u8],
+    truncated: bool,
     client: SocketAddr,
 ) {
     let snap = shared.snapshot.load();
@@ -121,7 +140,7 @@ fn datagram(
         stats.dropped_empty.fetch_add(1, Relaxed);
         return;
     }
-    if data.len() > cfg.max_datagram_bytes as usize {
+    if truncated || data.len() > cfg.max_datagram_bytes as usize {
         stats.dropped_oversized.fetch_add(1, Relaxed);
         return;
     }

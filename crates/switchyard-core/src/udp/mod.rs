@@ -11,6 +11,8 @@
 //! next datagram. Bind the listener to a specific address: a socket bound to
 //! `0.0.0.0` would answer from whatever source address the kernel picks.
 
+#[allow(unsafe_code)] // recvmmsg(2)
+mod batch;
 pub mod config;
 pub mod flows;
 pub mod stats;
