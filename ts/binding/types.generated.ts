@@ -700,7 +700,14 @@ bytes_in: number, bytes_out: number, ended: Ended,
 /**
  * The request, on HTTP listeners (one record per request there).
  */
-http?: HttpRecord, };
+http?: HttpRecord, 
+/**
+ * The flow's datagrams, on UDP listeners (one record per flow there:
+ * `ended` is `idle_timeout`, `completed` after `udp.responses` replies,
+ * `error` when its backend became unusable, `cancelled` when the
+ * listener stopped).
+ */
+udp?: UdpRecord, };
 
 export type HttpRecord = { 
 /**
@@ -712,6 +719,12 @@ route: string, method: string, path: string, status: number,
  * runs until the response body has been relayed).
  */
 head_ms: number, };
+
+export type UdpRecord = { 
+/**
+ * Datagrams from the client / replies from the backend.
+ */
+datagrams_in: number, datagrams_out: number, };
 
 export type Ended = "completed" | "idle_timeout" | "cancelled" | "error" | "frontend_failed" | "no_backend" | "local_error" | "backend_tls_failed" | "refused" | "lifetime";
 

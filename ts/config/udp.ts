@@ -14,7 +14,7 @@ const UDP_KEYS = keysOf(LISTENER_UDP);
 /** Listener keys that only make sense for a byte stream. */
 const STREAM_ONLY = ['tls', 'sni_routes', 'routes', 'http', 'proxy_protocol', 'max_lifetime', 'defer_accept', 'splice', 'peek_timeout'] as const;
 /** Listener keys the UDP data plane does not read yet (say so rather than ignore them). */
-const NOT_YET = ['allow', 'deny', 'per_source', 'max_connections', 'access_log'] as const;
+const NOT_YET = ['allow', 'deny', 'per_source', 'max_connections'] as const;
 
 /**
  * A listener's `udp` section with defaults: for `protocol: udp` listeners, else null (and a

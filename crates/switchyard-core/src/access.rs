@@ -60,6 +60,22 @@ pub struct AccessRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]
     pub http: Option<HttpRecord>,
+    /// The flow's datagrams, on UDP listeners (one record per flow there:
+    /// `ended` is `idle_timeout`, `completed` after `udp.responses` replies,
+    /// `error` when its backend became unusable, `cancelled` when the
+    /// listener stopped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub udp: Option<UdpRecord>,
+}
+
+/// What a UDP flow adds to its access-log record.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct UdpRecord {
+    /// Datagrams from the client / replies from the backend.
+    pub datagrams_in: u64,
+    pub datagrams_out: u64,
 }
 
 /// What an HTTP request adds to its access-log record.

@@ -6,7 +6,7 @@
 //! The test fails when a committed file differs from what the code renders;
 //! `UPDATE_BINDINGS=1 cargo test -p switchyard-core binding` rewrites them.
 
-use crate::access::{AccessBatch, AccessRecord, Ended, HttpRecord};
+use crate::access::{AccessBatch, AccessRecord, Ended, HttpRecord, UdpRecord};
 use crate::catalog::{self, Algorithm, HashKey};
 use crate::config::{
     AcceptMode, BackendConfig, EngineConfig, ListenerConfig, PerSourceConfig, PoolConfig, ProxyAcceptConfig, ProxyVersion, QueueConfig,
@@ -88,6 +88,7 @@ fn types_ts() -> String {
         decl::<AccessBatch>(),
         decl::<AccessRecord>(),
         decl::<HttpRecord>(),
+        decl::<UdpRecord>(),
         decl::<Ended>(),
         decl::<PlanRequest>(),
         decl::<PlanReport>(),

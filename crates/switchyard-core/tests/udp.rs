@@ -29,10 +29,14 @@ async fn echo(id: &'static str) -> (SocketAddr, tokio::task::JoinHandle<()>) {
 }
 
 fn udp_config(algorithm: &str, backends: &[SocketAddr], udp: serde_json::Value) -> EngineConfig {
+    udp_config_logged(algorithm, backends, udp, false)
+}
+
+fn udp_config_logged(algorithm: &str, backends: &[SocketAddr], udp: serde_json::Value, access_log: bool) -> EngineConfig {
     let bs: Vec<_> = backends.iter().map(|a| json!({"address": a.to_string(), "weight": 1, "backup": false})).collect();
     let v = json!({"workers": 2,
         "listeners": [{"name": "u", "address": "127.0.0.1:0", "pool": "p", "backlog": 16, "idle_timeout_ms": 60000,
-                       "splice": "never", "protocol": "udp", "udp": udp}],
+                       "splice": "never", "protocol": "udp", "udp": udp, "access_log": access_log}],
         "pools": [{"name": "p", "algorithm": algorithm, "connect_timeout_ms": 1000, "retries": 1, "hash_key": "source_ip", "backends": bs,
                    "passive": {"consecutive_failures": 1, "ejection_ms": 60000, "max_ejection_ms": 60000, "max_ejection_percent": 100}}]});
     EngineConfig::from_json(&v.to_string()).expect("valid udp config")
@@ -152,4 +156,27 @@ async fn with_responses_1_each_request_is_its_own_flow() {
     assert_eq!(ids.len(), 2, "one client's requests spread over both backends: {ids:?}");
     let s = udp_stats(&engine);
     assert_eq!(s.flows_created, 6, "{s:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_flow_ends_with_an_access_record_of_its_counters() {
+    let (a, _ta) = echo("a").await;
+    let engine = Arc::new(Engine::start(udp_config_logged("round_robin", &[a], flows(200, 10), true)).unwrap());
+    let c = client("127.0.0.1", addr_of(&engine, "u")).await;
+    for k in 0..3 {
+        assert!(ask(&c, &format!("m{k}")).await.is_some());
+    }
+    let mut records = Vec::new();
+    wait_for("the flow's record after its idle timeout", || {
+        records.extend(engine.access_log().records);
+        std::future::ready(!records.is_empty())
+    })
+    .await;
+    let r = &records[0];
+    assert_eq!((r.listener.as_str(), r.pool.as_str(), r.backend.clone()), ("u", "p", a.to_string()));
+    assert_eq!(r.client, c.local_addr().unwrap().to_string());
+    assert_eq!((r.bytes_in, r.bytes_out), (6, 12), "three 2-byte datagrams in, three 4-byte replies out");
+    let u = r.udp.as_ref().expect("a udp record");
+    assert_eq!((u.datagrams_in, u.datagrams_out), (3, 3));
+    assert_eq!(serde_json::to_value(r.ended).unwrap(), "idle_timeout");
 }

@@ -68,6 +68,7 @@ impl Pending {
                 status: status.as_u16(),
                 head_ms: self.start.elapsed().as_millis() as u64,
             }),
+            udp: None,
         };
         Logged { inner: body, record: Some(record), pending: self, bytes_out: 0 }.boxed()
     }

@@ -131,6 +131,7 @@ impl<'l> Done<'l> {
             bytes_out: self.bytes_out,
             ended: self.ended,
             http: None,
+            udp: None,
         }
     }
 }

@@ -18,6 +18,7 @@
 
 use super::batch::Batch;
 use super::config::{UdpListenerConfig, MAX_DATAGRAM};
+use crate::access::{AccessRecord, Ended, UdpRecord};
 use crate::health::{now_ms, Failure};
 use crate::http::InFlight;
 use crate::pipeline::upstream::passive_failure;
@@ -49,6 +50,11 @@ thread_local! {
 struct FlowState {
     /// `now_ms()` of the last datagram either way.
     last: AtomicU64,
+    /// The flow's own counters (its access-log record).
+    datagrams_in: AtomicU64,
+    datagrams_out: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
     /// Its backend answered `ECONNREFUSED` (or its socket failed).
     broken: AtomicBool,
     /// It sent its `responses` replies.
@@ -63,12 +69,41 @@ struct Flow {
     slot: InFlight,
     replies: tokio::task::JoinHandle<()>,
     stats: Arc<ListenerStats>,
+    /// Listeners with `access_log`: where its record goes when it ends.
+    log: Option<Box<FlowLog>>,
+    /// Why it ends, for that record (`Cancelled` unless told otherwise).
+    ended: Ended,
+}
+
+/// What a flow's access-log record needs besides its counters.
+struct FlowLog {
+    shared: Arc<Shared>,
+    listener: Arc<str>,
+    client: SocketAddr,
+    started_ms: u64,
+    started: std::time::Instant,
 }
 
 impl Drop for Flow {
     fn drop(&mut self) {
         self.replies.abort();
         self.stats.udp.flows_active.fetch_sub(1, Relaxed);
+        if let Some(log) = self.log.take() {
+            let s = &self.state;
+            log.shared.access.push(AccessRecord {
+                time_ms: log.started_ms,
+                listener: log.listener.to_string(),
+                client: log.client.to_string(),
+                pool: self.slot.pool().name.clone(),
+                backend: self.slot.backend().addr.to_string(),
+                duration_ms: log.started.elapsed().as_millis() as u64,
+                bytes_in: s.bytes_in.load(Relaxed),
+                bytes_out: s.bytes_out.load(Relaxed),
+                ended: self.ended,
+                http: None,
+                udp: Some(UdpRecord { datagrams_in: s.datagrams_in.load(Relaxed), datagrams_out: s.datagrams_out.load(Relaxed) }),
+            });
+        }
     }
 }
 
@@ -150,14 +185,14 @@ fn datagram(
         if f.usable() && send(f, data, shared, &l.stats) {
             return;
         }
-        let f = flows.remove(&client).expect("just found");
-        count_end(&f, stats);
+        let mut f = flows.remove(&client).expect("just found");
+        count_end(&mut f, stats);
     }
     if stats.flows_active.load(Relaxed) >= u64::from(cfg.max_flows) {
         stats.dropped_max_flows.fetch_add(1, Relaxed);
         return;
     }
-    match open(shared, l, cfg, socket, client) {
+    match open(shared, name, l, cfg, socket, client) {
         Some(f) => {
             send(&f, data, shared, &l.stats);
             flows.insert(client, f);
@@ -178,6 +213,8 @@ fn send(f: &Flow, data: &[u8], shared: &Shared, stats: &ListenerStats) -> bool {
     match socket2::SockRef::from(&*f.upstream).send(data) {
         Ok(_) => {
             b.stats.bytes_in.fetch_add(data.len() as u64, Relaxed);
+            f.state.datagrams_in.fetch_add(1, Relaxed);
+            f.state.bytes_in.fetch_add(data.len() as u64, Relaxed);
             true
         }
         Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
@@ -200,7 +237,14 @@ fn unreachable(state: &FlowState, stats: &ListenerStats, pool: &Pool, b: &crate:
 /// A new flow for `client`: a backend by the pool's algorithm (keyed by the
 /// client address), a socket connected to it and the task relaying its
 /// replies. `None` when no backend is available (or none could be reached).
-fn open(shared: &Arc<Shared>, l: &Listener, cfg: &UdpListenerConfig, socket: &Arc<UdpSocket>, client: SocketAddr) -> Option<Flow> {
+fn open(
+    shared: &Arc<Shared>,
+    name: &str,
+    l: &Listener,
+    cfg: &UdpListenerConfig,
+    socket: &Arc<UdpSocket>,
+    client: SocketAddr,
+) -> Option<Flow> {
     let pool = &l.routes.default;
     let ctx = PickContext { key: pool.key_of(client), client };
     let mut tried = Vec::with_capacity(2);
@@ -229,7 +273,16 @@ fn open(shared: &Arc<Shared>, l: &Listener, cfg: &UdpListenerConfig, socket: &Ar
         ));
         l.stats.udp.flows_active.fetch_add(1, Relaxed);
         l.stats.udp.flows_created.fetch_add(1, Relaxed);
-        return Some(Flow { upstream, state, slot, replies, stats: Arc::clone(&l.stats) });
+        let log = l.access_log.then(|| {
+            Box::new(FlowLog {
+                shared: Arc::clone(shared),
+                listener: Arc::from(name),
+                client,
+                started_ms: crate::events::wall_ms(),
+                started: std::time::Instant::now(),
+            })
+        });
+        return Some(Flow { upstream, state, slot, replies, stats: Arc::clone(&l.stats), log, ended: Ended::Cancelled });
     }
     None
 }
@@ -269,6 +322,8 @@ async fn relay_replies(
             let n = upstream.try_recv(&mut buf)?;
             stats.udp.datagrams_out.fetch_add(1, Relaxed);
             stats.udp.bytes_out.fetch_add(n as u64, Relaxed);
+            state.datagrams_out.fetch_add(1, Relaxed);
+            state.bytes_out.fetch_add(n as u64, Relaxed);
             b.stats.bytes_out.fetch_add(n as u64, Relaxed);
             // A plain non-blocking sendto(2), as in `send`; a full buffer drops the reply.
             if socket2::SockRef::from(&*listener).send_to(&buf[..n], &client.into()).is_err() {
@@ -317,6 +372,7 @@ fn expire(flows: &mut HashMap<SocketAddr, Flow>, shared: &Shared, name: &str) {
         let quiet = now.saturating_sub(f.state.last.load(Relaxed)) >= idle;
         if quiet {
             stats.flows_expired.fetch_add(1, Relaxed);
+            f.ended = Ended::IdleTimeout;
             return false;
         }
         if !f.usable() {
@@ -327,11 +383,13 @@ fn expire(flows: &mut HashMap<SocketAddr, Flow>, shared: &Shared, name: &str) {
     });
 }
 
-/// Count why a flow that is no longer usable ends.
-fn count_end(f: &Flow, stats: &super::stats::UdpStats) {
+/// Count (and note for its record) why a flow that is no longer usable ends.
+fn count_end(f: &mut Flow, stats: &super::stats::UdpStats) {
     if f.state.answered.load(Relaxed) {
         stats.flows_answered.fetch_add(1, Relaxed);
+        f.ended = Ended::Completed;
     } else {
         stats.flows_moved.fetch_add(1, Relaxed);
+        f.ended = Ended::Error;
     }
 }
