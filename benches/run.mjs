@@ -12,6 +12,8 @@ import { definePeers, startBackends, ensureIperf, switchyardBuildKind, switchyar
 import * as load from './lib/workloads.mjs';
 import { defineH2Peers } from './lib/h2-peers.mjs';
 import * as h2 from './lib/h2.mjs';
+import { defineUdpPeers } from './lib/udp-peers.mjs';
+import * as udp from './lib/udp.mjs';
 import { summarize, markdown, chart, writeChart } from './lib/report.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -22,7 +24,9 @@ const TLS_WORKLOADS = ['tls-ka', 'tls-hs', 'tls-ka-rsa', 'tls-hs-rsa'];
 const HTTP_WORKLOADS = ['http-ka', 'http-close', 'http-routed', 'http-mem'];
 // HTTP/2 (issue 15): h2load with 1 and 64 streams per connection, gRPC unary calls over one channel
 const H2_WORKLOADS = h2.H2_WORKLOADS;
-const ALL_WORKLOADS = ['ka', 'close', 'bulk', 'mem', 'cpu', ...TLS_WORKLOADS, ...HTTP_WORKLOADS, ...H2_WORKLOADS];
+// UDP (issue 17): 64 flows of 64-byte request/reply, a session per flow and per datagram
+const UDP_WORKLOADS = udp.UDP_WORKLOADS;
+const ALL_WORKLOADS = ['ka', 'close', 'bulk', 'mem', 'cpu', ...TLS_WORKLOADS, ...HTTP_WORKLOADS, ...H2_WORKLOADS, ...UDP_WORKLOADS];
 /** h2load's options of an h2load workload, for the report. */
 const h2load = (w) => {
   const { clients, streams, threads } = h2.H2LOAD_WORKLOADS[w];
@@ -40,13 +44,15 @@ const USAGE = `usage: npm run bench -- [options]
                        the close workload only, the -pp2 ones (PROXY v2 to the backends) ka and
                        close, floor only ka and close at 1 thread); HTTP (L7, the http-* workloads only):
                        haproxy-http,nginx-http,caddy,node-http-proxy,switchyard-http; HTTP/2
-                       (the h2-* and grpc-* workloads only): haproxy-h2,nginx-h2,switchyard-h2
+                       (the h2-* and grpc-* workloads only): haproxy-h2,nginx-h2,switchyard-h2; UDP
+                       (the udp-* workloads only, with direct): nginx-udp,switchyard-udp
   --workloads list     ka,close,bulk,mem,cpu,tls-ka,tls-hs,tls-ka-rsa,tls-hs-rsa,
-                       http-ka,http-close,http-routed,http-mem,h2-1,h2-many,grpc-unary (default all)
+                       http-ka,http-close,http-routed,http-mem,h2-1,h2-many,grpc-unary,
+                       udp-flow,udp-dgram (default all)
   --idle-conns N       connections held for the memory workloads (default 10000)
   --switchyard-splice  auto|always|never for Switchyard's listeners (default auto)
   --switchyard-addon F load this addon instead of native/*.node (NAPI_RS_NATIVE_LIBRARY_PATH)
-  --base-port P        first port used (default 27100; backends P+1..P+7 and P+11, proxies P+100..)
+  --base-port P        first port used (default 27100; backends P+1..P+9 and P+11, proxies P+100..)
   --out DIR            where latest.{md,json,svg,png} go (default benches/results)
   --quick              1 round of 3 s: a smoke test
 `;
@@ -183,6 +189,8 @@ async function main() {
     iperf: opts.basePort + 11,
     // the gRPC echo backends of the grpc-unary workload (HTTP/2)
     grpc: [opts.basePort + 5, opts.basePort + 6, opts.basePort + 7],
+    // the UDP echo backends of the udp-* workloads (UDP ports)
+    udpEcho: [opts.basePort + 8, opts.basePort + 9],
   };
   if (opts.switchyardAddon) {
     // run from a copy, so a rebuild of the original during the run does not change what is measured
@@ -193,7 +201,7 @@ async function main() {
     opts.switchyardAddon = copy;
   }
   const ctx = { workDir, repoRoot, ports, nofile, idleConns: opts.idleConns, switchyardAddon: opts.switchyardAddon };
-  let peers = [...definePeers({ switchyardSplice: opts.switchyardSplice }), ...defineH2Peers()];
+  let peers = [...definePeers({ switchyardSplice: opts.switchyardSplice }), ...defineH2Peers(), ...defineUdpPeers()];
   if (opts.only) {
     const unknown = opts.only.filter((n) => !peers.some((p) => p.name === n));
     if (unknown.length) throw new Error(`unknown peer(s) ${unknown.join(', ')}`);
@@ -203,7 +211,9 @@ async function main() {
     const at = opts.basePort + 100 + 10 * i;
     // HTTP (L7) peers: no bulk listener; the routed listener on +3
     // HTTP/2 peers: the h2c listener (h2load) on +0, the gRPC one on +4
-    if (p.h2) p.ports = { httpPort: at, bulkPort: null, grpcPort: at + 4 };
+    // UDP peers: the per-flow listener on +0, the per-datagram one on +1 (UDP ports)
+    if (p.udp) p.ports = { httpPort: at, bulkPort: null, dgramPort: at + 1 };
+    else if (p.h2) p.ports = { httpPort: at, bulkPort: null, grpcPort: at + 4 };
     else p.ports = p.http ? { httpPort: at, bulkPort: null, routedPort: at + 3 } : { httpPort: at, bulkPort: at + 1, tlsPort: at + 2 };
     p.unavailableReason = p.unavailable(ctx);
     if (p.unavailableReason) log(`bench: ${p.name}: ${p.unavailableReason}`);
@@ -211,12 +221,12 @@ async function main() {
 
   // what actually runs: cpu is measured during the close and bulk runs
   const wl = opts.workloads;
-  const runWorkloads = ['ka', 'close', 'bulk', 'mem', ...TLS_WORKLOADS, ...HTTP_WORKLOADS, ...H2_WORKLOADS].filter((w) => wl.includes(w) || (wl.includes('cpu') && (w === 'close' || w === 'bulk')));
+  const runWorkloads = ['ka', 'close', 'bulk', 'mem', ...TLS_WORKLOADS, ...HTTP_WORKLOADS, ...H2_WORKLOADS, ...UDP_WORKLOADS].filter((w) => wl.includes(w) || (wl.includes('cpu') && (w === 'close' || w === 'bulk')));
   const reportWorkloads = [...new Set([...wl, ...runWorkloads])];
 
   const machine = machineInfo();
   // Switchyard's peers (L4 and HTTP): the same build
-  const syPeers = peers.filter((p) => ['switchyard', 'switchyard-http', 'switchyard-pp2', 'switchyard-h2'].includes(p.name));
+  const syPeers = peers.filter((p) => ['switchyard', 'switchyard-http', 'switchyard-pp2', 'switchyard-h2', 'switchyard-udp'].includes(p.name));
   const sy = syPeers[0];
   if (sy && !sy.unavailableReason) {
     const kind = switchyardBuildKind(switchyardAddon(ctx));
@@ -242,6 +252,9 @@ async function main() {
     h2: runWorkloads.some(isH2Workload)
       ? `HTTP/2 peers with h2c (prior knowledge) listeners, at most 128 concurrent streams per client connection: h2-1 (h2load ${h2load('h2-1')}) and h2-many (h2load ${h2load('h2-many')}) in front of the same two HTTP/1.1 backends as the HTTP workloads (kept-alive backend connections); req/s and CPU per request from one run, p50/p99 from a separate run of up to 5 s with --log-file (which slows h2load down); grpc-unary: ${h2.GRPC_CONCURRENCY} concurrent unary calls of ${h2.GRPC_PAYLOAD} B over one @grpc/grpc-js channel (benches/lib/grpc-load.mjs) through HTTP/2 to three grpc-js echo backends (round robin)`
       : undefined,
+    udp: runWorkloads.some(udp.isUdpWorkload)
+      ? `UDP peers in front of two echo backends (benches/udp-load, recvmmsg/sendmmsg), round robin; load: benches/udp-load (Rust, built into benches/work/udp-load), ${udp.UDP_LOAD.flows} flows (connected sockets, distinct source ports) × ${udp.UDP_LOAD.size}-byte request/reply, ${udp.UDP_LOAD.window} request in flight per flow (closed loop), 1 s warm-up run first; a request unanswered after 1 s (or 1 s after the run) is lost; udp-flow: a session per client address (Switchyard udp.responses 0, nginx proxy_responses unset), udp-dgram: a session per datagram (Switchyard udp.responses 1, nginx proxy_responses 1 + proxy_requests 1); nginx listens with rcvbuf=4m, both peers flow_idle_timeout / proxy_timeout 60s`
+      : undefined,
     notes: [...startNotes],
   };
 
@@ -261,6 +274,9 @@ async function main() {
     'h2-1': opts.duration + Math.min(opts.duration, 5) + 2,
     'h2-many': opts.duration + Math.min(opts.duration, 5) + 2,
     'grpc-unary': opts.duration + 2,
+    // warm-up, the run and the drain
+    'udp-flow': opts.duration + 3,
+    'udp-dgram': opts.duration + 3,
   };
   let est = 0;
   for (const threads of opts.threads) for (const w of runWorkloads) for (const p of runnable) if (takesPart(p, w, threads)) est += perPeer[w];
@@ -322,6 +338,21 @@ async function main() {
     }
   }
 
+  if (runWorkloads.some(udp.isUdpWorkload)) {
+    // the load generator and echo backends: a small Rust crate of its own, built only now
+    try {
+      log('bench: building benches/udp-load (cargo build --release, target benches/work/udp-load)');
+      ctx.udpLoad = udp.buildUdpLoad(ctx);
+      log(`bench: starting the UDP echo backends on ${ctx.ports.udpEcho.join(', ')}`);
+      ctx.udpEcho = await udp.startUdpEcho(ctx);
+    } catch (e) {
+      // the other workloads still run; every UDP measurement says why it failed
+      ctx.udpLoadError = e.message;
+      config.notes.push(`the UDP load generator or echo backends are not available (${e.message}): no UDP results`);
+      log(`bench: ${config.notes.at(-1)}`);
+    }
+  }
+
   const busy = new Set();
   for (const threads of opts.threads) {
     for (let round = 1; round <= opts.rounds; round++) {
@@ -365,6 +396,7 @@ async function main() {
   await procs.stop(backends.nginx);
   await procs.stop(backends.iperf);
   await procs.stop(ctx.grpcBackends);
+  await procs.stop(ctx.udpEcho);
 
   const { md, how } = writeOutputs(opts.out, 'latest');
   if (path.resolve(opts.out) === path.join(here, 'results')) updateReadme(md);
@@ -398,6 +430,7 @@ function describe(rec) {
   const parts = [];
   if (m.rps != null) parts.push(`${Math.round(m.rps)} req/s p50 ${m.p50_ms?.toFixed(3)}ms p99 ${m.p99_ms?.toFixed(3)}ms`);
   if (m.cps != null) parts.push(`${Math.round(m.cps)} ${rec.workload.startsWith('tls-hs') ? 'handshakes' : 'conn'}/s p99 ${m.p99_ms?.toFixed(3)}ms`);
+  if (m.loss_pct != null) parts.push(`loss ${m.loss_pct.toFixed(3)} % (${m.lost} of ${m.sent})`);
   if (m.cpu_us_per_req != null) parts.push(`cpu ${m.cpu_us_per_req.toFixed(2)} µs, ${m.ctx_per_req.toFixed(3)} ctx switches per ${m.cps != null ? 'conn' : 'req'}`);
   if (m.up_gbps != null) parts.push(`up ${m.up_gbps.toFixed(2)} down ${m.down_gbps?.toFixed(2)} Gbit/s`);
   if (m.cpu_per_gb != null) parts.push(`cpu ${m.cpu_per_gb.toFixed(3)} s/GB`);
@@ -479,6 +512,14 @@ async function measure({ ctx, backends, peer, workload, threads, round, opts, wl
       if (probe) rec.metrics.tls = probe;
       if (r.non2xx || errs > Math.max(10, r.requests * 0.001)) {
         rec.error = `wrk saw ${errs} socket errors ${JSON.stringify(r.errors)} and ${r.non2xx} non-2xx responses of ${r.requests}`;
+      }
+    } else if (udp.isUdpWorkload(workload)) {
+      // direct: the load generator talks to the first echo backend
+      const port = peer.direct ? ctx.ports.udpEcho[0] : peer.ports[udp.UDP_LISTENER[workload]];
+      Object.assign(rec.metrics, await udp.measureUdp(ctx, { port, seconds: dur, usage }));
+      if (rec.metrics.error) {
+        rec.error = rec.metrics.error;
+        delete rec.metrics.error;
       }
     } else if (isH2Workload(workload)) {
       Object.assign(rec.metrics, await measureH2({ ctx, peer, workload, dur, usage }));

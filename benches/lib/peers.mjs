@@ -478,6 +478,8 @@ function buildFloorProxy(ctx) {
 export function takesPart(peer, workload, threads) {
   if ((workload === 'mem' || workload === 'http-mem') && peer.direct) return false;
   if (workload.startsWith('tls-') && !peer.tls) return false; // only HAProxy, nginx and Switchyard terminate TLS
+  // the UDP workloads (udp-peers.mjs) run on the `udp: true` peers and direct only, and those peers nothing else
+  if (workload.startsWith('udp-') ? !peer.udp && !peer.direct : Boolean(peer.udp)) return false;
   // the HTTP/2 workloads (h2-peers.mjs) run on the `h2: true` peers only, and those on nothing else
   if (isH2Workload(workload) !== Boolean(peer.h2)) return false;
   // the HTTP (L7) peers run the http-* workloads only, the L4 peers none of them; direct both

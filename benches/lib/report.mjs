@@ -52,6 +52,24 @@ function h2Metrics(wl, name, tag) {
   return requestMetrics(wl, name, tag, { base: 'haproxy-h2', h2: true });
 }
 
+/**
+ * The UDP metrics of a workload (issue 17): exchanges/s, loss, round-trip p99 and the proxy's
+ * cost per exchange, compared to nginx stream UDP in the same mode (`udp-flow`: a session per
+ * flow, `udp-dgram`: per datagram); `udp: true` puts them in the UDP table. Loss is not charted
+ * (a ratio of percentages near zero says nothing), nor shown as a ratio.
+ */
+function udpMetrics(wl, name, tag) {
+  const key = wl.replace(/-/g, '_');
+  const extra = { base: 'nginx-udp', udp: true };
+  const m = (k, field, head, short, better, digits, more = {}) => ({ key: `${key}_${k}`, wl, field, head, short, better, digits, ...extra, ...more });
+  return [
+    m('rate', 'rps', `${name} exchanges/s`, `${tag} x/s`, 'higher', 0),
+    m('loss', 'loss_pct', `${name} loss %`, `${tag} loss`, 'lower', 3, { noRatio: true }),
+    m('p99', 'p99_ms', `${name} p99 ms`, `${tag} p99`, 'lower', 3),
+    ...perRequestCost(wl, 'exchange', extra, tag),
+  ];
+}
+
 /** The reported metrics: which workload measures them, and what they are compared to. */
 export const METRICS = [
   { key: 'ka_rps', wl: 'ka', field: 'rps', head: 'keep-alive req/s', short: 'ka req/s', better: 'higher', base: 'haproxy', digits: 0 },
@@ -88,6 +106,9 @@ export const METRICS = [
   ...h2Metrics('h2-1', 'h2 1 stream/conn', 'h2-1'),
   ...h2Metrics('h2-many', 'h2 64 streams/conn', 'h2-m'),
   ...h2Metrics('grpc-unary', 'gRPC unary', 'grpc'),
+  // UDP (issue 17): only the UDP peers and direct, in their own table
+  ...udpMetrics('udp-flow', 'UDP per flow', 'udp-f'),
+  ...udpMetrics('udp-dgram', 'UDP per datagram', 'udp-d'),
 ];
 
 export function median(xs) {
@@ -99,6 +120,8 @@ export function median(xs) {
 
 /** Whether `peer` has a row for metric `mt`: HTTP metrics for the HTTP peers and direct, the rest for the others. */
 function inTable(peer, mt) {
+  // the UDP metrics for the UDP peers and direct, and those peers have no other rows
+  if (mt.udp || peer.udp) return Boolean(mt.udp) && (Boolean(peer.udp) || Boolean(peer.direct));
   // the HTTP/2 metrics for the HTTP/2 peers only, and those peers have no other rows
   if (mt.h2 || peer.h2) return Boolean(mt.h2) && Boolean(peer.h2);
   return peer.direct || Boolean(mt.http) === Boolean(peer.http);
@@ -233,6 +256,23 @@ export function httpTargetChecks(summary, threads) {
   return rows;
 }
 
+/**
+ * The UDP target of issue 17, checked for Switchyard's UDP peer: exchanges/s ≥ 1.5× nginx per
+ * flow (udp-flow, ratio per round) with 0 % loss (in every round).
+ */
+export function udpTargetChecks(summary, threads) {
+  const s = summary[threads];
+  const sy = s?.['switchyard-udp'];
+  if (!sy || sy.status !== 'ok' || !sy.metrics.udp_flow_rate) return null;
+  const rate = sy.metrics.udp_flow_rate.ratio ?? null;
+  const losses = sy.metrics.udp_flow_loss?.values ?? [];
+  const worst = losses.length ? Math.max(...losses) : null;
+  return [
+    { what: 'UDP per-flow exchanges/s vs nginx per-flow', value: rate, ok: rate == null ? null : rate >= 1.5, want: '≥ 1.5' },
+    { what: 'UDP per-flow loss, worst round (%, not a ratio)', value: worst, ok: worst == null ? null : worst === 0, want: '= 0 %', unit: '%' },
+  ];
+}
+
 /** The rows of one results table (`metrics`) at `threads`; errors of its peers go to `notes`. */
 function table(L, { summary, peers, threads, metrics, notes }) {
   const head = ['peer', ...metrics.map((m) => `${m.head} ${m.better === 'higher' ? '↑' : '↓'}`)];
@@ -254,7 +294,7 @@ function table(L, { summary, peers, threads, metrics, notes }) {
         if (!v || !takesPart(peer, m.wl, threads)) cells.push('n/a');
         else if (v.median == null) cells.push('failed');
         else {
-          const ratio = v.ratio != null && peer.name !== m.base ? ` (${v.ratio.toFixed(2)}×)` : '';
+          const ratio = v.ratio != null && peer.name !== m.base && !m.noRatio ? ` (${v.ratio.toFixed(2)}×)` : '';
           cells.push(`${fmtNum(v.median, m.digits)}${ratio}`);
         }
       }
@@ -318,7 +358,7 @@ function proxyProtocolTable(L, { summary, peers, threads, metrics, notes }) {
 function targetsTable(L, title, checks) {
   L.push(title, '');
   L.push('| target | median ratio | want | met |', '| --- | ---: | --- | --- |');
-  for (const c of checks) L.push(`| ${c.what} | ${c.value == null ? '—' : `${c.value.toFixed(2)}×`} | ${c.want} | ${c.ok == null ? '—' : c.ok ? 'yes' : '**no**'} |`);
+  for (const c of checks) L.push(`| ${c.what} | ${c.value == null ? '—' : c.unit ? `${c.value.toFixed(3)} ${c.unit}` : `${c.value.toFixed(2)}×`} | ${c.want} | ${c.ok == null ? '—' : c.ok ? 'yes' : '**no**'} |`);
   L.push('');
 }
 
@@ -347,7 +387,8 @@ export function markdown({ machine, config, summary, peers, threadsList, workloa
     'divided by the requests wrk completed (lower is better).',
     '',
   );
-  const l4Metrics = metrics.filter((m) => !m.http && !m.h2);
+  const l4Metrics = metrics.filter((m) => !m.http && !m.h2 && !m.udp);
+  const udpTable = metrics.filter((m) => m.udp);
   const httpMetrics = metrics.filter((m) => m.http);
   const h2Table = metrics.filter((m) => m.h2);
   if (httpMetrics.length) {
@@ -378,6 +419,19 @@ export function markdown({ machine, config, summary, peers, threadsList, workloa
       L.push(`### HTTP/2 and gRPC, ${per} per proxy`, '');
       L.push('Ratios to HAProxy `mode http` with `bind … proto h2` measured in the same round. Issue 15 targets for Switchyard: req/s ≥ 1.0×, p99 ≤ 1.1×.', '');
       table(L, { summary, peers, threads, metrics: h2Table, notes });
+    }
+    if (udpTable.length) {
+      L.push(`### UDP, ${per} per proxy`, '');
+      L.push(
+        'Ratios to nginx `stream` UDP in the same mode, measured in the same round: `udp-flow` a session per client',
+        'address (Switchyard `udp.responses: 0`), `udp-dgram` a session per datagram (nginx `proxy_responses 1;',
+        'proxy_requests 1`, Switchyard `udp.responses: 1`). 64 flows (sockets) × 64-byte request/reply, one request in',
+        'flight per flow; loss: requests never answered (1 s timeout); CPU and ctx switches per exchange of the proxy.',
+        '',
+      );
+      table(L, { summary, peers, threads, metrics: udpTable, notes });
+      const checks = udpTargetChecks(summary, threads);
+      if (checks?.length) targetsTable(L, `UDP targets for Switchyard at ${threads} thread${threads > 1 ? 's' : ''} (issue 17):`, checks);
     }
     if (notes.length) {
       L.push('Errors during this thread count:', '');
@@ -413,6 +467,8 @@ const COLORS = {
   'haproxy-h2': '#0d47a1',
   'nginx-h2': '#33691e',
   'switchyard-h2': '#b71c1c',
+  'nginx-udp': '#7cb342',
+  'switchyard-udp': '#e53935',
 };
 
 function esc(s) {
@@ -421,7 +477,7 @@ function esc(s) {
 
 /** Grouped bars of the ratios (one panel per thread count); returns { svg, rects } for the PNG. */
 export function chart({ summary, peers, threadsList, workloads }) {
-  const metrics = activeMetrics(workloads);
+  const metrics = activeMetrics(workloads).filter((m) => !m.noRatio);
   // the PROXY-header peers' ratios are to their own base, in their own table: not charted
   const shown = peers.filter(
     (p) => !p.proxyProtocolOf && threadsList.some((t) => summary[t][p.name]?.status === 'ok' && metrics.some((m) => summary[t][p.name].metrics[m.key])),
@@ -442,7 +498,7 @@ export function chart({ summary, peers, threadsList, workloads }) {
   o.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
   rects.push([0, 0, width, height, '#ffffff']);
   o.push(`<text x="${left}" y="20" font-size="15" font-weight="bold">Ratio to HAProxy measured in the same round (median over rounds; dashed line = HAProxy)</text>`);
-  o.push(`<text x="${left}" y="36" fill="#555">bulk and CPU/GB: relative to HAProxy + splice-auto; h-* (HTTP): to HAProxy mode http; h2-*, grpc: to HAProxy proto h2; the rest: to HAProxy tcp. Bars above 3× are cut, their label starts with &gt;.</text>`);
+  o.push(`<text x="${left}" y="36" fill="#555">bulk and CPU/GB: relative to HAProxy + splice-auto; h-* (HTTP): to HAProxy mode http; h2-*, grpc: to HAProxy proto h2; udp-*: to nginx stream udp; the rest: to HAProxy tcp. Bars above 3× are cut, their label starts with &gt;.</text>`);
   // legend
   let lx = left;
   for (const p of shown) {

@@ -178,11 +178,14 @@ export const BACKEND_TLS = object('TLS from the balancer to the backends (verifi
   verify: bool('Verify the backend certificate.', true),
 });
 
+/** Bytes written as hex: pairs of hex digits, whitespace allowed between them (udp health checks). */
+export const HEX_PATTERN = '^\\s*(?:[0-9A-Fa-f]{2}\\s*)+$';
+
 /** A `health_check` section (a pool's, or a backend's merged over it). */
 export const HEALTH_CHECK = object('Active health check. A backend section is deep-merged over the pool section.', {
   type: oneOf(
-    ['tcp', 'http', 'tls', 'grpc'],
-    'tcp: the connect succeeds; http: a request gets an expected answer; tls: the handshake succeeds; grpc: grpc.health.v1.Health/Check answers SERVING (h2c unless grpc.tls).',
+    ['tcp', 'http', 'tls', 'grpc', 'udp'],
+    'tcp: the connect succeeds; http: a request gets an expected answer; tls: the handshake succeeds; grpc: grpc.health.v1.Health/Check answers SERVING (h2c unless grpc.tls); udp: a datagram (udp.send) gets a reply (containing udp.expect), for pools of udp listeners.',
     H.type,
   ),
   interval: duration(1, HOUR_MS, 'Time from the end of one check to the start of the next.', H.interval_ms),
@@ -211,6 +214,12 @@ export const HEALTH_CHECK = object('Active health check. A backend section is de
     service: str('Service whose status is asked; "" (the default) asks about the whole server.', { pattern: '^[\\x21-\\x7e]*$', maxLength: 1024, default: '' }),
     tls: bool('HTTP/2 over TLS (ALPN h2), with the settings of health_check.tls; false: h2c (prior knowledge).', false),
     authority: str('The :authority sent (default: the probed ip:port).', { pattern: '^[\\x21-\\x7e]+$', maxLength: 255 }),
+  }),
+  udp: object('Only for type udp (required there): the datagram sent and the reply expected. Give send or send_hex; an ICMP port unreachable fails the check at once.', {
+    send: str('The datagram, as text (UTF-8, at most 65507 bytes).', { minLength: 1, maxLength: 65_507 }),
+    send_hex: str('The datagram, as hex bytes (pairs of hex digits, spaces allowed), e.g. a DNS query.', { pattern: HEX_PATTERN }),
+    expect: str('The reply must contain this text (default: any reply passes).', { minLength: 1 }),
+    expect_hex: str('The reply must contain these bytes (hex, as send_hex).', { pattern: HEX_PATTERN }),
   }),
   tls: object('Only for type tls, or http/grpc with http.tls/grpc.tls: true.', {
     sni: str('Server name (a DNS name, not an IP) sent and verified.', { pattern: DNS_PATTERN }),

@@ -11,8 +11,8 @@
 import { isIP } from 'node:net';
 import type { Checker } from '../config/checker.js';
 import { DEFAULTS } from '../config/defaults.js';
-import { HEALTH_CHECK, keysOf } from '../config/fields.js';
-import type { HealthCheckMethod, HealthCheckType, ResolvedHealthCheck, StatusRange } from './types.js';
+import { HEALTH_CHECK, HEX_PATTERN, keysOf } from '../config/fields.js';
+import type { HealthCheckMethod, HealthCheckType, ResolvedHealthCheck, ResolvedUdpCheck, StatusRange } from './types.js';
 
 type Obj = Record<string, unknown>;
 
@@ -21,7 +21,11 @@ const CHECK_KEYS = keysOf(HEALTH_CHECK);
 const HTTP_KEYS = keysOf(HEALTH_CHECK.fields.http);
 const GRPC_KEYS = keysOf(HEALTH_CHECK.fields.grpc);
 const TLS_KEYS = keysOf(HEALTH_CHECK.fields.tls);
-const TYPES: readonly HealthCheckType[] = ['tcp', 'http', 'tls', 'grpc'];
+const UDP_KEYS = keysOf(HEALTH_CHECK.fields.udp);
+const TYPES: readonly HealthCheckType[] = ['tcp', 'http', 'tls', 'grpc', 'udp'];
+/** The largest UDP payload (IPv4: 65,535 − 8 − 20): a probe must fit one datagram. */
+const MAX_DATAGRAM = 65_507;
+const HEX = new RegExp(HEX_PATTERN);
 /** Longest `grpc.service` accepted (a fully-qualified protobuf service name is far shorter). */
 const MAX_SERVICE = 1024;
 const METHODS: readonly HealthCheckMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'];
@@ -53,6 +57,9 @@ interface PartialCheck {
     sni?: string;
   };
   grpc?: { service?: string; tls?: boolean; authority?: string };
+  /** Bytes as lowercase hex, whichever way they were written (`send`/`send_hex`, `expect`/`expect_hex`);
+   * null: written but invalid (already reported). */
+  udp?: { send?: string | null; expect?: string | null };
   tls?: { sni?: string; verify?: boolean; ca?: string };
 }
 
@@ -125,7 +132,27 @@ function headers(c: Checker, v: unknown, path: string): Record<string, string> |
   return out;
 }
 
-/** A sub-section (`http`, `grpc`, `tls`) at `path`, its keys checked; undefined when absent or not an object. */
+/**
+ * One datagram payload of a `udp` check, given as text (`key`) or hex (`key_hex`), as lowercase
+ * hex; undefined when neither is given, null when it is invalid (reported).
+ */
+function udpBytes(c: Checker, u: Obj, path: string, key: 'send' | 'expect', max: number): string | null | undefined {
+  if (u[key] === undefined && u[`${key}_hex`] === undefined) return undefined;
+  const text = str(c, u[key], `${path}.${key}`, (s) => s.length > 0, 'a non-empty string');
+  const hex = str(c, u[`${key}_hex`], `${path}.${key}_hex`, (s) => HEX.test(s), 'hex bytes such as "12 34 01 00" (pairs of hex digits, spaces allowed)');
+  if (u[key] !== undefined && u[`${key}_hex`] !== undefined) {
+    c.add(`${path}.${key}_hex`, `give ${key} or ${key}_hex, not both`);
+    return null;
+  }
+  const bytes = text !== undefined ? Buffer.from(text, 'utf8') : hex !== undefined ? Buffer.from(hex.replace(/\s+/g, ''), 'hex') : undefined;
+  if (bytes && bytes.length > max) {
+    c.add(`${path}.${text !== undefined ? key : `${key}_hex`}`, `at most ${max} bytes (one datagram), got ${bytes.length}`);
+    return null;
+  }
+  return bytes ? bytes.toString('hex') : null;
+}
+
+/** A sub-section (`http`, `grpc`, `tls`, `udp`) at `path`, its keys checked; undefined when absent or not an object. */
 function subObject(c: Checker, v: unknown, path: string, keys: readonly string[]): Obj | undefined {
   if (v === undefined) return undefined;
   const x = c.object(v, path, `an object with keys ${keys.join(', ')}`);
@@ -173,6 +200,9 @@ function readSection(c: Checker, raw: unknown, path: string): PartialCheck | und
       authority: str(c, g.authority, `${gp}.authority`, (s) => PRINTABLE.test(s) && s.length <= 255, 'a non-empty :authority value such as "api.internal:50051" without spaces'),
     };
   }
+  const up = at('udp');
+  const u = subObject(c, h.udp, up, UDP_KEYS);
+  if (u) partial.udp = { send: udpBytes(c, u, up, 'send', MAX_DATAGRAM), expect: udpBytes(c, u, up, 'expect', MAX_DATAGRAM) };
   const tp = at('tls');
   const t = subObject(c, h.tls, tp, TLS_KEYS);
   if (t) {
@@ -191,6 +221,8 @@ function merge(pool: PartialCheck | undefined, backend: PartialCheck | undefined
   if (!out || !pool || !backend) return out;
   out.http = overlay(pool.http, backend.http);
   out.grpc = overlay(pool.grpc, backend.grpc);
+  // send/send_hex (and expect/expect_hex) are one field each once read, so a backend's send_hex replaces the pool's send.
+  out.udp = overlay(pool.udp, backend.udp);
   if (out.http && pool.http?.headers && backend.http?.headers) out.http.headers = { ...pool.http.headers, ...backend.http.headers };
   out.tls = overlay(pool.tls, backend.tls);
   return out;
@@ -210,6 +242,12 @@ function resolve(p: PartialCheck): [ResolvedHealthCheck, [string, string][]] {
   const useTls = type === 'tls' || (type === 'http' && p.http?.tls === true) || (type === 'grpc' && p.grpc?.tls === true);
   if (p.http && type !== 'http') issues.push(['http', `applies only to type http, but the type is ${show(type)}`]);
   if (p.grpc && type !== 'grpc') issues.push(['grpc', `applies only to type grpc, but the type is ${show(type)}`]);
+  if (p.udp && type !== 'udp') issues.push(['udp', `applies only to type udp, but the type is ${show(type)}`]);
+  let udp: ResolvedUdpCheck | null = null;
+  if (type === 'udp') {
+    if (p.udp?.send === undefined) issues.push(['udp.send', 'type udp needs the datagram to send: udp.send (text) or udp.send_hex (bytes)']);
+    udp = { send_hex: p.udp?.send ?? '', expect_hex: p.udp?.expect ?? null };
+  }
   const without = type === 'http' ? ' without http.tls' : type === 'grpc' ? ' without grpc.tls' : '';
   if (p.tls && !useTls) issues.push(['tls', `applies only to type tls, or http with http.tls: true, or grpc with grpc.tls: true; the type is ${show(type)}${without}`]);
   if (p.http?.sni !== undefined && p.http.tls !== true) issues.push(['http.sni', 'applies only with http.tls: true']);
@@ -236,6 +274,7 @@ function resolve(p: PartialCheck): [ResolvedHealthCheck, [string, string][]] {
           }
         : null,
     grpc: type === 'grpc' ? { service: p.grpc?.service ?? '', authority: p.grpc?.authority ?? null } : null,
+    udp,
     tls: useTls ? { sni: p.http?.sni ?? p.tls?.sni ?? null, verify: p.tls?.verify ?? d.verify, ca: p.tls?.ca ?? null } : null,
   };
   return [check, issues];

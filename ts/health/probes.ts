@@ -1,9 +1,10 @@
 /**
  * One active check of one backend: a TCP connect, a TLS handshake, an HTTP(S)
- * request, or a gRPC health call (`grpc.ts`). Every outcome, including failures,
- * resolves to a `CheckResult` whose reason a person can act on ("HTTP 503",
- * "timeout after 1000 ms", "connection refused", "TLS: certificate has expired",
- * "grpc health: NOT_SERVING"); `probe` never rejects.
+ * request, a gRPC health call (`grpc.ts`), or a UDP datagram and its reply
+ * (`udp.ts`). Every outcome, including failures, resolves to a `CheckResult`
+ * whose reason a person can act on ("HTTP 503", "timeout after 1000 ms",
+ * "connection refused", "TLS: certificate has expired", "grpc health:
+ * NOT_SERVING", "port unreachable"); `probe` never rejects.
  */
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -13,6 +14,7 @@ import tls from 'node:tls';
 import { grpcCheck } from './grpc.js';
 import { describeError, isLocalError, USER_AGENT, type Finish } from './reasons.js';
 import type { ResolvedHealthCheck } from './types.js';
+import { udpCheck } from './udp.js';
 
 export { isLocalError } from './reasons.js';
 
@@ -85,6 +87,7 @@ export async function probe(address: string, check: ResolvedHealthCheck, signal?
     signal?.addEventListener('abort', onAbort);
     if (check.type === 'http') cleanup = httpCheck(target, check, ca, finish);
     else if (check.type === 'grpc') cleanup = grpcCheck(target, check, ca, finish);
+    else if (check.type === 'udp') cleanup = udpCheck(target, check, finish);
     else cleanup = socketCheck(target, check, ca, finish);
   });
 }

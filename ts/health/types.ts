@@ -8,8 +8,9 @@
 import type { Duration } from '../config/duration.js';
 
 /** `tcp`: the connect succeeds. `http`: a request gets an expected answer. `tls`: the handshake succeeds.
- * `grpc`: the standard gRPC health service (`grpc.health.v1.Health/Check`) answers SERVING. */
-export type HealthCheckType = 'tcp' | 'http' | 'tls' | 'grpc';
+ * `grpc`: the standard gRPC health service (`grpc.health.v1.Health/Check`) answers SERVING.
+ * `udp`: a datagram gets a reply (containing the expected bytes), for pools behind udp listeners. */
+export type HealthCheckType = 'tcp' | 'http' | 'tls' | 'grpc' | 'udp';
 
 /** HTTP methods a check may use. */
 export type HealthCheckMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE' | 'OPTIONS' | 'PATCH';
@@ -44,6 +45,18 @@ export interface GrpcCheckConfig {
   authority?: string;
 }
 
+/** The exchange of a `udp` check: one datagram sent, one reply expected. Give `send` or `send_hex`. */
+export interface UdpCheckConfig {
+  /** The datagram sent, as text (UTF-8). */
+  send?: string;
+  /** The datagram sent, as hex bytes (`"1234 0100"`: pairs of hex digits, spaces allowed). */
+  send_hex?: string;
+  /** The reply must contain this text. Default: any reply passes. */
+  expect?: string;
+  /** The reply must contain these bytes (hex, as `send_hex`). */
+  expect_hex?: string;
+}
+
 /** The handshake of a `tls` check, or of an `http`/`grpc` check with `http.tls`/`grpc.tls: true`. */
 export interface TlsCheckConfig {
   /** Server name (SNI) to send and to verify the certificate against. Default: none (the IP is verified). */
@@ -76,6 +89,8 @@ export interface HealthCheckConfig {
   http?: HttpCheckConfig;
   /** Only for `type: grpc`. */
   grpc?: GrpcCheckConfig;
+  /** Only for `type: udp` (and required there). */
+  udp?: UdpCheckConfig;
   /** Only for `type: tls`, or `http`/`grpc` with `http.tls`/`grpc.tls: true`. */
   tls?: TlsCheckConfig;
 }
@@ -105,6 +120,13 @@ export interface ResolvedGrpcCheck {
   authority: string | null;
 }
 
+/** A `udp` check after validation: the bytes, as lowercase hex without spaces. */
+export interface ResolvedUdpCheck {
+  send_hex: string;
+  /** null: any reply passes. */
+  expect_hex: string | null;
+}
+
 /** TLS settings after validation; present whenever the check does a handshake. */
 export interface ResolvedTlsCheck {
   /** `http.sni` ?? `tls.sni`; null sends none. */
@@ -128,6 +150,8 @@ export interface ResolvedHealthCheck {
   http: ResolvedHttpCheck | null;
   /** Non-null exactly for `type: grpc`. */
   grpc: ResolvedGrpcCheck | null;
+  /** Non-null exactly for `type: udp`. */
+  udp: ResolvedUdpCheck | null;
   /** Non-null when the check does a TLS handshake (`tls`, or `http`/`grpc` with `http.tls`/`grpc.tls: true`). */
   tls: ResolvedTlsCheck | null;
 }

@@ -254,6 +254,8 @@ fn open(
         let b = &pool.backends[i];
         let upstream = match connect(b.addr) {
             Ok(s) => Arc::new(s),
+            // Out of descriptors (each flow holds one): no backend is to blame.
+            Err(e) if crate::net::is_local_exhaustion(&e) => return None,
             Err(_) => {
                 b.stats.connect_errors.fetch_add(1, Relaxed);
                 continue;
