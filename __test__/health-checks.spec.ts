@@ -141,6 +141,7 @@ describe('health_check configuration', () => {
       port: null,
       http: { method: 'GET', path: '/health', host: null, headers: { 'x-a': '1' }, expect_status: [{ from: 200, to: 399 }], expect_body: null },
       grpc: null,
+      udp: null,
       tls: null,
     });
     expect(r.pools[0]!.health_check).toEqual(a!.health_check);
