@@ -470,6 +470,8 @@ function issuesWith(segs: (string | number)[], value: unknown): ConfigError['iss
   if (parent.at(-1) === 'http' && parent.at(-2) === 'health_check') setAt(cfg, [...parent.slice(0, -1), 'type'], 'http');
   if (key === 'max_ejection_time') setAt(cfg, [...parent, 'ejection_time'], '1ms');
   if (parent.at(-1) === 'udp' && parent.at(-3) === 'listeners') setAt(cfg, [...parent.slice(0, -1), 'protocol'], 'udp');
+  // A udp health check belongs to a pool of a udp listener.
+  if (segs.includes('health_check') && ((key === 'type' && value === 'udp') || parent.at(-1) === 'udp')) cfg.listeners.web.protocol = 'udp';
   if (parent.join('.') === 'pools.api' && ['hash_key', 'virtual_nodes', 'hash_balance_factor'].includes(String(key))) cfg.pools.api.algorithm = 'consistent_hash';
   if (parent.join('.') === 'pools.api' && key === 'table_size') cfg.pools.api.algorithm = 'maglev';
   setAt(cfg, segs, value);

@@ -9,6 +9,7 @@ import { DEFAULTS } from './defaults.js';
 import { LISTENER_UDP, keysOf } from './fields.js';
 import { formatSize, parseSize } from './size.js';
 import type { UdpListenerConfig } from '../binding/types.generated.js';
+import type { ResolvedListener, ResolvedPool } from './types.js';
 
 const UDP_KEYS = keysOf(LISTENER_UDP);
 /** Listener keys that only make sense for a byte stream. */
@@ -51,4 +52,27 @@ export function checkListenerUdp(c: Checker, name: string, l: Obj, protocol: str
     else out.max_datagram_bytes = bytes;
   }
   return out;
+}
+
+/**
+ * Pools and their listeners agree on the transport: a pool a udp listener uses is checked with
+ * `udp` health checks only (a tcp connect or an HTTP request says nothing about a UDP service),
+ * and a `udp` check belongs to such a pool.
+ */
+export function checkUdpUse(c: Checker, listeners: readonly ResolvedListener[], pools: readonly ResolvedPool[]): void {
+  const udpPools = new Set(listeners.filter((l) => l.protocol === 'udp').map((l) => l.pool));
+  const streamPools = new Set(listeners.filter((l) => l.protocol !== 'udp').flatMap((l) => [l.pool, ...(l.http?.routes ?? []).map((r) => r.pool), ...(l.sni_routes ?? []).map((r) => r.pool)]));
+  for (const p of pools) {
+    // A backend's check is reported only where it differs from the pool's (it is merged over it).
+    const own = p.backends.map((b, i) => [`pools.${p.name}.backends[${i}].health_check`, b.health_check] as const).filter(([, h]) => h?.type !== p.health_check?.type);
+    const checks = [[`pools.${p.name}.health_check`, p.health_check] as const, ...own];
+    for (const [path, check] of checks) {
+      if (!check) continue;
+      if (udpPools.has(p.name) && check.type !== 'udp') {
+        c.add(`${path}.type`, `pool ${describe(p.name)} serves a udp listener: its checks must be type udp (a datagram and the reply expected), not ${describe(check.type)}`);
+      } else if (check.type === 'udp' && streamPools.has(p.name)) {
+        c.add(`${path}.type`, `udp checks are for pools of udp listeners, but pool ${describe(p.name)} serves a tcp or http listener`);
+      }
+    }
+  }
 }

@@ -12,7 +12,7 @@ import { backendHealthCheck, poolHealthCheck } from '../health/config.js';
 import { BACKEND, CONFIG, LISTENER, PASSIVE, POOL, keysOf } from './fields.js';
 import { checkAdmin } from './admin.js';
 import { HTTP_ALPN, checkHttpUse, checkListenerHttp, checkPoolHttp, poolHashKey } from './http.js';
-import { checkListenerUdp } from './udp.js';
+import { checkListenerUdp, checkUdpUse } from './udp.js';
 import { checkProxyAccept, checkProxyUse, checkProxyVersion } from './proxy.js';
 import { backendLimit, checkListenerLimits, checkPoolLimits, checkQueueUse } from './limits.js';
 import { checkBackendsFrom, checkDns, nameSource } from '../dns/config.js';
@@ -273,6 +273,7 @@ export function validateConfig(raw: unknown, source: string): ResolvedConfig {
   checkHttpUse(c, listeners, pools, optionReaders('hash_key'));
   checkProxyUse(c, listeners, pools);
   checkQueueUse(c, pools);
+  checkUdpUse(c, listeners, pools);
 
   const dns = top.dns !== undefined || pools.some((p) => p.dns_sources) ? checkDns(c, top.dns) : undefined;
 

@@ -371,14 +371,14 @@ fn expire(flows: &mut HashMap<SocketAddr, Flow>, shared: &Shared, name: &str) {
     let now = now_ms();
     let stats = &l.stats.udp;
     flows.retain(|_, f| {
-        let quiet = now.saturating_sub(f.state.last.load(Relaxed)) >= idle;
-        if quiet {
-            stats.flows_expired.fetch_add(1, Relaxed);
-            f.ended = Ended::IdleTimeout;
-            return false;
-        }
+        // Answered or unusable first: such a flow is also quiet soon, but ended for that reason.
         if !f.usable() {
             count_end(f, stats);
+            return false;
+        }
+        if now.saturating_sub(f.state.last.load(Relaxed)) >= idle {
+            stats.flows_expired.fetch_add(1, Relaxed);
+            f.ended = Ended::IdleTimeout;
             return false;
         }
         true
