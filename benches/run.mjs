@@ -45,7 +45,7 @@ const USAGE = `usage: npm run bench -- [options]
                        close, floor only ka and close at 1 thread); HTTP (L7, the http-* workloads only):
                        haproxy-http,nginx-http,caddy,node-http-proxy,switchyard-http; HTTP/2
                        (the h2-* and grpc-* workloads only): haproxy-h2,nginx-h2,switchyard-h2; UDP
-                       (the udp-* workloads only, with direct): nginx-udp,switchyard-udp
+                       (the udp-* workloads only, with direct): floor-udp,nginx-udp,switchyard-udp
   --workloads list     ka,close,bulk,mem,cpu,tls-ka,tls-hs,tls-ka-rsa,tls-hs-rsa,
                        http-ka,http-close,http-routed,http-mem,h2-1,h2-many,grpc-unary,
                        udp-flow,udp-dgram (default all)

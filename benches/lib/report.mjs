@@ -467,6 +467,7 @@ const COLORS = {
   'haproxy-h2': '#0d47a1',
   'nginx-h2': '#33691e',
   'switchyard-h2': '#b71c1c',
+  'floor-udp': '#8d6e63',
   'nginx-udp': '#7cb342',
   'switchyard-udp': '#e53935',
 };

@@ -2,7 +2,8 @@
 // process in front of the same two echo backends (ctx.ports.udpEcho), round robin: `flow`
 // (ports.httpPort: a session per client address, as long as it sends) and `dgram`
 // (ports.dgramPort: a session per datagram, nginx `proxy_responses 1; proxy_requests 1`,
-// Switchyard `udp.responses: 1`). HAProxy's open-source edition has no UDP. A peer is ready when a
+// Switchyard `udp.responses: 1`). HAProxy's open-source edition has no UDP. The floor peer
+// (udp-load proxy, floor.rs) measures what the kernel's share costs. A peer is ready when a
 // datagram sent to each listener comes back.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -46,12 +47,12 @@ ${ports.udpEcho.map((p) => `      - address: "127.0.0.1:${p}"`).join('\n')}
 `;
 }
 
-/** Start `cmd` with its config written to work/NAME/FILE, ready when both listeners echo. */
+/** Start `cmd` with its config written to work/NAME/FILE (unless null), ready when both listeners echo. */
 async function startUdp(ctx, name, p, fileName, conf, cmdFor, env) {
   const dir = path.join(ctx.workDir, name);
   fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
   const file = path.join(dir, fileName);
-  fs.writeFileSync(file, conf);
+  if (conf != null) fs.writeFileSync(file, conf);
   const [cmd, args] = cmdFor(file, dir);
   const proc = procs.start(name, cmd, args, { logDir: dir, cwd: ctx.repoRoot, env });
   try {
@@ -71,6 +72,21 @@ async function startUdp(ctx, name, p, fileName, conf, cmdFor, env) {
  */
 export function defineUdpPeers() {
   return [
+    {
+      // benches/udp-load/src/floor.rs: the least a user-space UDP proxy with a socket per flow
+      // costs here (one epoll thread, recvmmsg/sendmmsg batches); built with the load generator
+      name: 'floor-udp',
+      label: 'Rust epoll UDP floor proxy (1 thread)',
+      udp: true,
+      threads: [1],
+      unavailable: () => null,
+      start: (ctx, threads, p) => {
+        if (!ctx.udpLoad) throw new Error(`not built: ${ctx.udpLoadError ?? 'no UDP workload selected'}`);
+        const listen = `127.0.0.1:${p.httpPort}=0,127.0.0.1:${p.dgramPort}=1`;
+        const backends = ctx.ports.udpEcho.map((b) => `127.0.0.1:${b}`).join(',');
+        return startUdp(ctx, 'floor-udp', p, 'unused', null, () => [ctx.udpLoad, ['proxy', '--listen', listen, '--backends', backends]]);
+      },
+    },
     {
       name: 'nginx-udp',
       label: 'nginx stream udp',

@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! udp-load echo --port P[,P2...] [--threads N]
+//! udp-load proxy --listen ADDR[=RESPONSES][,...] --backends A[,B...]   (the floor proxy: floor.rs)
 //! udp-load load --target HOST:PORT [--flows 64] [--size 64] [--duration 5] [--window 1]
 //!               [--threads 1] [--timeout-ms 1000] [--drain-ms 1000]
 //! ```
@@ -15,6 +16,8 @@
 //! exchanges/s during `duration`, requests sent, answered, lost (never answered: timed out during
 //! the run or still unanswered `drain-ms` after it) and the round-trip p50/p99.
 
+mod floor;
+
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::mem::{size_of, zeroed};
@@ -23,7 +26,7 @@ use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 /// Datagrams moved per recvmmsg/sendmmsg call.
-const BATCH: usize = 64;
+pub(crate) const BATCH: usize = 64;
 /// Largest datagram the echo backend takes (the UDP maximum over IPv4).
 const MAX_DATAGRAM: usize = 65_507;
 /// Socket buffers asked for (as nginx's `rcvbuf=4m` in the bench): a burst must not overflow them.
@@ -36,7 +39,8 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("echo") => parse_opts(&args[1..]).and_then(|o| echo(&o)),
         Some("load") => parse_opts(&args[1..]).and_then(|o| load(&o)),
-        _ => Err("usage: udp-load echo --port P[,P2...] [--threads N] | udp-load load --target HOST:PORT [--flows 64] [--size 64] [--duration 5] [--window 1] [--threads 1] [--timeout-ms 1000] [--drain-ms 1000]".into()),
+        Some("proxy") => parse_opts(&args[1..]).and_then(|o| floor::proxy(&o)),
+        _ => Err("usage: udp-load echo --port P[,P2...] [--threads N] | udp-load proxy --listen ADDR[=RESPONSES][,...] --backends A[,B...] | udp-load load --target HOST:PORT [--flows 64] [--size 64] [--duration 5] [--window 1] [--threads 1] [--timeout-ms 1000] [--drain-ms 1000]".into()),
     };
     if let Err(e) = result {
         eprintln!("udp-load: {e}");
@@ -44,7 +48,7 @@ fn main() {
     }
 }
 
-type Opts = HashMap<String, String>;
+pub(crate) type Opts = HashMap<String, String>;
 
 /// `--key value` pairs.
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
@@ -65,11 +69,11 @@ fn num<T: std::str::FromStr>(o: &Opts, key: &str, default: T) -> Result<T, Strin
     }
 }
 
-fn os_err(what: &str) -> String {
+pub(crate) fn os_err(what: &str) -> String {
     format!("{what}: {}", io::Error::last_os_error())
 }
 
-fn sockaddr_of(a: SocketAddrV4) -> libc::sockaddr_in {
+pub(crate) fn sockaddr_of(a: SocketAddrV4) -> libc::sockaddr_in {
     // SAFETY: sockaddr_in is plain old data; all-zero is a valid value
     let mut s: libc::sockaddr_in = unsafe { zeroed() };
     s.sin_family = libc::AF_INET as libc::sa_family_t;
@@ -85,7 +89,7 @@ fn setsockopt_int(fd: RawFd, level: libc::c_int, opt: libc::c_int, v: libc::c_in
 
 /// A UDP socket bound to `bind` (SO_REUSEPORT when `reuseport`), connected to `connect` when
 /// given, with large buffers (SO_RCVBUFFORCE where allowed, else what rmem_max permits).
-fn udp_socket(bind: SocketAddrV4, connect: Option<SocketAddrV4>, reuseport: bool, nonblocking: bool) -> Result<RawFd, String> {
+pub(crate) fn udp_socket(bind: SocketAddrV4, connect: Option<SocketAddrV4>, reuseport: bool, nonblocking: bool) -> Result<RawFd, String> {
     // SAFETY: plain socket syscalls on a descriptor owned here
     unsafe {
         let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | if nonblocking { libc::SOCK_NONBLOCK } else { 0 }, 0);
