@@ -30,3 +30,13 @@ describe('udp health checks and listeners', () => {
     expect(issues(udp)).toEqual([]);
   });
 });
+
+describe('ports are per transport', () => {
+  it('lets a tcp and a udp listener share a port, and refuses two udp listeners on one', () => {
+    const pools = { p: { backends: [{ address: '127.0.0.1:53' }] } };
+    const both = { listeners: { t: { address: '127.0.0.1:5353', pool: 'p' }, u: { address: '127.0.0.1:5353', protocol: 'udp', pool: 'p' } }, pools };
+    expect(issues(both)).toEqual([]);
+    const twice = { listeners: { u1: { address: '0.0.0.0:5353', protocol: 'udp', pool: 'p' }, u2: { address: '127.0.0.1:5353', protocol: 'udp', pool: 'p' } }, pools };
+    expect(issues(twice)).toEqual(['listeners.u2.address: "127.0.0.1:5353" conflicts with listeners.u1.address ("0.0.0.0:5353"): same port on an overlapping address']);
+  });
+});

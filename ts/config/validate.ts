@@ -248,23 +248,25 @@ export function validateConfig(raw: unknown, source: string): ResolvedConfig {
   const base = baseDir(source);
 
   const listeners: ResolvedListener[] = [];
-  const bound: [string, Addr][] = [];
+  // Ports are per transport: a tcp (or http) and a udp listener may share one (DNS, iperf3 do).
+  const bound: [string, Addr, boolean][] = [];
   for (const [name, l] of c.named(top.listeners, 'listeners', 'listeners')) {
     const [listener, addr] = checkListener(c, name, l, isObject(top.pools) ? top.pools : undefined, base);
     listeners.push(listener);
     if (!addr) continue;
-    const clash = bound.find(([, other]) => conflicts(addr, other));
+    const udp = listener.protocol === 'udp';
+    const clash = bound.find(([, other, otherUdp]) => otherUdp === udp && conflicts(addr, other));
     if (clash) {
       c.add(`listeners.${name}.address`, `${describe(addr.given)} conflicts with listeners.${clash[0]}.address (${describe(clash[1].given)}): same port on an overlapping address`);
     }
-    bound.push([name, addr]);
+    bound.push([name, addr, udp]);
   }
 
   // After listeners so issues come out in the order files usually list them.
   const pools = c.named(top.pools, 'pools', 'pools').map(([name, p]) => checkPool(c, name, p, base));
 
   const [admin, adminAddr] = checkAdmin(c, top.admin, base);
-  const adminClash = adminAddr && bound.find(([, other]) => conflicts(adminAddr, other));
+  const adminClash = adminAddr && bound.find(([, other, udp]) => !udp && conflicts(adminAddr, other));
   if (adminClash) {
     c.add('admin.address', `${describe(adminAddr.given)} conflicts with listeners.${adminClash[0]}.address (${describe(adminClash[1].given)}): same port on an overlapping address`);
   }

@@ -288,7 +288,7 @@ impl EngineConfig {
             p.check()?;
         }
         let mut names = HashSet::new();
-        let mut bound: Vec<(&str, SocketAddr)> = Vec::new();
+        let mut bound: Vec<(&str, SocketAddr, bool)> = Vec::new();
         for l in &self.listeners {
             let at = format!("listeners.{}", l.name);
             if !names.insert(l.name.as_str()) {
@@ -297,13 +297,15 @@ impl EngineConfig {
             let addr = parse_addr(&l.address).map_err(|m| Error::config_at(format!("{at}.address"), m))?;
             // Two listeners on one port would either fail to bind or, with
             // SO_REUSEPORT, split the port's connections at random: refuse it here.
-            if let Some((other, _)) = bound.iter().find(|(_, b)| overlaps(*b, addr)) {
+            // Ports are per transport: a TCP and a UDP listener may share one.
+            let udp = l.protocol == Protocol::Udp;
+            if let Some((other, ..)) = bound.iter().find(|(_, b, u)| *u == udp && overlaps(*b, addr)) {
                 return Err(Error::config_at(
                     format!("{at}.address"),
                     format!("{} overlaps listeners.{other}.address (same port)", l.address),
                 ));
             }
-            bound.push((l.name.as_str(), addr));
+            bound.push((l.name.as_str(), addr, udp));
             if !pool_names.contains(l.pool.as_str()) {
                 return Err(Error::config_at(format!("{at}.pool"), format!("no pool named {:?}", l.pool)));
             }

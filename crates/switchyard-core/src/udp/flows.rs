@@ -16,7 +16,7 @@
 //! deadline or put in maintenance): the client's next datagram starts a new
 //! flow, on another backend if the pool says so.
 
-use super::batch::Batch;
+use super::batch::{Batch, BATCH};
 use super::config::{UdpListenerConfig, MAX_DATAGRAM};
 use crate::access::{AccessRecord, Ended, UdpRecord};
 use crate::health::{now_ms, Failure};
@@ -39,10 +39,13 @@ use tokio_util::sync::CancellationToken;
 /// How often a worker looks for flows to end.
 const SWEEP: Duration = Duration::from_millis(250);
 
+/// Replies taken from a flow's socket in one call at most.
+const REPLY_BATCH: usize = 4;
+
 thread_local! {
-    /// Each worker's buffer for replies: reply tasks of one worker run one
-    /// at a time and never hold it across an await.
-    static REPLY_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; MAX_DATAGRAM + 1].into_boxed_slice());
+    /// Each worker's buffers for replies: reply tasks of one worker run one
+    /// at a time and never hold them across an await.
+    static REPLIES: RefCell<Batch> = RefCell::new(Batch::new(MAX_DATAGRAM, REPLY_BATCH));
 }
 
 /// What a flow's reply task and the worker's loop share.
@@ -117,7 +120,7 @@ impl Flow {
 /// Serve one worker's socket of listener `name` until `stop`.
 pub async fn serve(shared: Arc<Shared>, name: Arc<str>, socket: Arc<UdpSocket>, stop: CancellationToken) {
     let mut flows: HashMap<SocketAddr, Flow> = HashMap::new();
-    let mut batch = Batch::new(max_datagram(&shared, &name));
+    let mut batch = Batch::new(max_datagram(&shared, &name), BATCH);
     let mut sweep = tokio::time::interval(SWEEP);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -129,18 +132,22 @@ pub async fn serve(shared: Arc<Shared>, name: Arc<str>, socket: Arc<UdpSocket>, 
                 // A reload may have changed the largest datagram allowed.
                 let max = max_datagram(&shared, &name);
                 if !batch.fits(max) {
-                    batch = Batch::new(max);
+                    batch = Batch::new(max, BATCH);
                 }
             }
             r = socket.readable() => {
                 if r.is_err() {
                     break;
                 }
-                // Drain what waits, a batch per system call; `WouldBlock` clears the readiness.
-                // Other errors of an unconnected socket concern one datagram: go on.
-                while batch.recv(&socket).is_ok() {
+                // Drain what waits, a batch per system call, until one comes back short
+                // (the socket is empty and its readiness cleared). Other errors of an
+                // unconnected socket concern one datagram: go on at the next readiness.
+                while let Ok(more) = batch.recv(&socket) {
                     for (data, client, truncated) in batch.datagrams() {
                         datagram(&shared, &name, &socket, &mut flows, data, truncated, client);
+                    }
+                    if !more {
+                        break;
                     }
                 }
             }
@@ -290,12 +297,18 @@ fn open(
 }
 
 /// A socket on an ephemeral port connected to `backend`.
+/// (Created non-blocking; `connect` picks the port: two system calls, which
+/// matters with `responses: 1`, where every request opens a flow.)
 fn connect(backend: SocketAddr) -> io::Result<UdpSocket> {
-    let local: SocketAddr = if backend.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
-    let s = std::net::UdpSocket::bind(local)?;
-    s.connect(backend)?;
+    #[cfg(target_os = "linux")]
+    let ty = socket2::Type::DGRAM.nonblocking().cloexec();
+    #[cfg(not(target_os = "linux"))]
+    let ty = socket2::Type::DGRAM;
+    let s = socket2::Socket::new(socket2::Domain::for_address(backend), ty, Some(socket2::Protocol::UDP))?;
+    #[cfg(not(target_os = "linux"))]
     s.set_nonblocking(true)?;
-    UdpSocket::from_std(s)
+    s.connect(&backend.into())?;
+    UdpSocket::from_std(s.into())
 }
 
 /// Relay the backend's replies to `client` through the listener's socket
@@ -319,25 +332,34 @@ async fn relay_replies(
             state.broken.store(true, Relaxed);
             return;
         }
-        let got = REPLY_BUF.with(|buf| {
-            let mut buf = buf.borrow_mut();
-            let n = upstream.try_recv(&mut buf)?;
-            stats.udp.datagrams_out.fetch_add(1, Relaxed);
-            stats.udp.bytes_out.fetch_add(n as u64, Relaxed);
-            state.datagrams_out.fetch_add(1, Relaxed);
-            state.bytes_out.fetch_add(n as u64, Relaxed);
-            b.stats.bytes_out.fetch_add(n as u64, Relaxed);
-            // A plain non-blocking sendto(2), as in `send`; a full buffer drops the reply.
-            if socket2::SockRef::from(&*listener).send_to(&buf[..n], &client.into()).is_err() {
-                stats.udp.dropped_reply.fetch_add(1, Relaxed);
+        let got = REPLIES.with(|replies| {
+            let mut replies = replies.borrow_mut();
+            replies.recv(&upstream)?;
+            let to = client.into();
+            let mut n = 0u32;
+            for (data, _, _) in replies.datagrams() {
+                // Past `responses`, the flow has ended: a late reply is not relayed.
+                if responses != 0 && sent + n >= responses {
+                    break;
+                }
+                n += 1;
+                stats.udp.datagrams_out.fetch_add(1, Relaxed);
+                stats.udp.bytes_out.fetch_add(data.len() as u64, Relaxed);
+                state.datagrams_out.fetch_add(1, Relaxed);
+                state.bytes_out.fetch_add(data.len() as u64, Relaxed);
+                b.stats.bytes_out.fetch_add(data.len() as u64, Relaxed);
+                // A plain non-blocking sendto(2), as in `send`; a full buffer drops the reply.
+                if socket2::SockRef::from(&*listener).send_to(data, &to).is_err() {
+                    stats.udp.dropped_reply.fetch_add(1, Relaxed);
+                }
             }
             Ok::<_, io::Error>(n)
         });
         match got {
-            Ok(_) => {
+            Ok(n) => {
                 state.last.store(now_ms(), Relaxed);
                 b.health.record_success();
-                sent += 1;
+                sent += n;
                 if responses != 0 && sent >= responses {
                     state.answered.store(true, Relaxed);
                     return;
