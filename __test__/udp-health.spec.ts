@@ -115,7 +115,9 @@ describe('udp check configuration', () => {
   it('resolves send/expect to bytes; a backend can replace the pool\'s datagram', () => {
     expect(resolved({ type: 'udp', udp: { send: 'ping' } })).toMatchObject({ type: 'udp', udp: { send_hex: '70696e67', expect_hex: null }, http: null, grpc: null, tls: null });
     expect(resolved({ type: 'udp', udp: { send_hex: '00 FF', expect_hex: 'aB' } }).udp).toEqual({ send_hex: '00ff', expect_hex: 'ab' });
-    expect(resolved({ type: 'tcp' }).udp).toBeNull();
+    // (A tcp check belongs to a pool of a tcp listener.)
+    const tcp = validateConfig({ listeners: { l: { address: '127.0.0.1:0', pool: 'p' } }, pools: { p: { health_check: { type: 'tcp' }, backends: [{ address: '127.0.0.1:1' }] } } }, 'tcp.yaml');
+    expect(tcp.pools[0]!.health_check!.udp).toBeNull();
     const cfg = validatePool({ health_check: { type: 'udp', udp: { send: 'ping', expect: 'pong' } }, backends: [{ address: '127.0.0.1:1' }, { address: '127.0.0.1:2', health_check: { udp: { send_hex: '01' } } }] });
     expect(cfg.pools[0]!.backends.map((b) => b.health_check!.udp)).toEqual([
       { send_hex: '70696e67', expect_hex: '706f6e67' },
