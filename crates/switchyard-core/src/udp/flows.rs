@@ -335,7 +335,6 @@ async fn relay_replies(
         let got = REPLIES.with(|replies| {
             let mut replies = replies.borrow_mut();
             replies.recv(&upstream)?;
-            let to = client.into();
             let mut n = 0u32;
             for (data, _, _) in replies.datagrams() {
                 // Past `responses`, the flow has ended: a late reply is not relayed.
@@ -348,10 +347,7 @@ async fn relay_replies(
                 state.datagrams_out.fetch_add(1, Relaxed);
                 state.bytes_out.fetch_add(data.len() as u64, Relaxed);
                 b.stats.bytes_out.fetch_add(data.len() as u64, Relaxed);
-                // A plain non-blocking sendto(2), as in `send`; a full buffer drops the reply.
-                if socket2::SockRef::from(&*listener).send_to(data, &to).is_err() {
-                    stats.udp.dropped_reply.fetch_add(1, Relaxed);
-                }
+                super::outbox::send(&listener, &stats, client, data);
             }
             Ok::<_, io::Error>(n)
         });

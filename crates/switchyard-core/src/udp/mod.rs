@@ -15,6 +15,8 @@
 mod batch;
 pub mod config;
 pub mod flows;
+#[allow(unsafe_code)] // sendmmsg(2)
+mod outbox;
 pub mod stats;
 
 use crate::config::{parse_addr, ListenerConfig};
