@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import * as procs from './procs.mjs';
-import { benchMaxconn, HAPROXY, haproxyHttpDefaults, HTTP_MAX_IDLE, NGINX, nginxMain, nginxTempPaths, startWithConf, switchyardPeer } from './peers.mjs';
+import { benchMaxconn, HAPROXY, haproxyHttpDefaults, HTTP_MAX_IDLE, NGINX, nginxAppUpstream, nginxMain, nginxTempPaths, startWithConf, switchyardPeer } from './peers.mjs';
 import { waitH2Ready } from './h2.mjs';
 
 /** Concurrent streams per client connection every HTTP/2 peer allows (nginx's default). */
@@ -70,22 +70,13 @@ http {
   keepalive_requests 1000000000;
   http2_max_concurrent_streams ${MAX_STREAMS};
 ${nginxTempPaths(dir)}
-  upstream app {
-${ports.http.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
-    keepalive ${HTTP_MAX_IDLE * ports.http.length};
-    keepalive_requests 1000000000;
-    keepalive_timeout 600s;
-  }
   upstream grpc_up {
 ${ports.grpc.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
     keepalive ${NGINX_GRPC_KEEPALIVE};
     keepalive_requests 1000000000;
     keepalive_timeout 600s;
   }
-  proxy_http_version 1.1;
-  proxy_set_header Connection "";
-  proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-  proxy_set_header X-Forwarded-Proto $scheme;
+${nginxAppUpstream(ports)}
   server {
     ${nginxH2Listen(httpPort)}
     location / { proxy_pass http://app; }

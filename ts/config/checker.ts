@@ -7,6 +7,7 @@
 import { isIPv6 } from 'node:net';
 import type { ConfigIssue } from '../errors.js';
 import { formatDuration, parseDuration } from './duration.js';
+import { formatSize, parseSize } from './size.js';
 import { parseHostPort, type HostPort } from '../dns/names.js';
 
 /** A pool or listener name. */
@@ -117,6 +118,19 @@ export class Checker {
     }
     if (ms >= minMs && ms <= maxMs) return ms;
     this.add(path, `expected a duration ${formatDuration(minMs)}..${formatDuration(maxMs)}, got ${describe(v)}`);
+    return fallback;
+  }
+
+  /** A size in bytes (`16384`, `"16k"`) within min..max; `fallback` when absent or wrong (reported). */
+  size<T extends number | null>(v: unknown, path: string, min: number, max: number, fallback: T): number | T {
+    if (v === undefined) return fallback;
+    const bytes = parseSize(v);
+    if (typeof bytes === 'string') {
+      this.add(path, bytes);
+      return fallback;
+    }
+    if (bytes >= min && bytes <= max) return bytes;
+    this.add(path, `expected a size ${formatSize(min)}..${formatSize(max)} (${min}..${max} bytes), got ${describe(v)}`);
     return fallback;
   }
 

@@ -15,7 +15,6 @@ import { describe, isObject, type Checker, type Obj } from './checker.js';
 import { DEFAULTS } from './defaults.js';
 import { FIELD_VALUE_PATTERN, HOST_PATTERN, KEEPALIVE, LISTENER_HTTP, PASSIVE, PATH_PATTERN, ROUTE, ROUTE_MATCH, STICKY, TOKEN_PATTERN, keysOf } from './fields.js';
 import { readSecret } from './secret.js';
-import { formatSize, parseSize } from './size.js';
 import type { ErrorRate, HeaderOps, HeaderPair, HashKey, PathMatch, Protocol, RequestKey, RouteConfig, StickyConfig, ValueMatch } from '../binding/types.generated.js';
 import type { Algorithm, ResolvedListener, ResolvedListenerHttp, ResolvedPool, ResolvedPoolHttp } from './types.js';
 
@@ -234,14 +233,8 @@ function checkRoute(c: Checker, listener: string, i: number, v: unknown, path: s
   if (!r) return undefined;
   c.keys(r, ROUTE_KEYS, path);
   const name = r.name === undefined ? `${listener}.routes[${i}]` : (text(c, r.name, `${path}.name`, /^[A-Za-z0-9_.-]{1,64}$/, 'a name of 1-64 characters of A-Z a-z 0-9 _ . -') ?? '');
-  let maxBody: number | null = null;
-  if (r.max_body_size !== undefined) {
-    const bytes = parseSize(r.max_body_size);
-    const max = ROUTE.fields.max_body_size.max;
-    if (typeof bytes === 'string') c.add(`${path}.max_body_size`, bytes);
-    else if (bytes > max) c.add(`${path}.max_body_size`, `expected a size 0..${formatSize(max)}, got ${describe(r.max_body_size)}`);
-    else maxBody = bytes;
-  }
+  const { min, max } = ROUTE.fields.max_body_size;
+  const maxBody = c.size(r.max_body_size, `${path}.max_body_size`, min, max, null);
   return {
     name,
     ...checkMatch(c, r.match, `${path}.match`),
@@ -266,13 +259,7 @@ function checkLimits(c: Checker, v: unknown, path: string): Omit<ResolvedListene
   if (!h) return out;
   c.keys(h, HTTP_KEYS, path);
   const F = LISTENER_HTTP.fields;
-  if (h.max_header_size !== undefined) {
-    const bytes = parseSize(h.max_header_size);
-    const { min, max } = F.max_header_size;
-    if (typeof bytes === 'string') c.add(`${path}.max_header_size`, bytes);
-    else if (bytes < min || bytes > max) c.add(`${path}.max_header_size`, `expected a size ${formatSize(min)}..${formatSize(max)} (${min}..${max} bytes), got ${describe(h.max_header_size)}`);
-    else out.max_header_bytes = bytes;
-  }
+  out.max_header_bytes = c.size(h.max_header_size, `${path}.max_header_size`, F.max_header_size.min, F.max_header_size.max, d.max_header_bytes);
   out.max_headers = c.int(h.max_headers, `${path}.max_headers`, F.max_headers.min, F.max_headers.max, d.max_headers);
   out.header_read_timeout_ms = c.duration(h.header_read_timeout, `${path}.header_read_timeout`, F.header_read_timeout.min, F.header_read_timeout.max, d.header_read_timeout_ms);
   out.request_timeout_ms = c.duration(h.request_timeout, `${path}.request_timeout`, F.request_timeout.min, F.request_timeout.max, d.request_timeout_ms);
@@ -403,7 +390,7 @@ export function checkHttpUse(c: Checker, listeners: readonly ResolvedListener[],
       for (const name of used) {
         const key = byName.get(name)?.http.key ?? null;
         if (needsRequest(key)) {
-          c.add(`pools.${name}.hash_key`, `${describe(formatKey(key!))} is read from HTTP requests, but listeners.${l.name} (protocol tcp) uses pool ${describe(name)}; set protocol: http there, or hash source_ip`.replace('(protocol tcp)', `(protocol ${l.protocol})`));
+          c.add(`pools.${name}.hash_key`, `${describe(formatKey(key!))} is read from HTTP requests, but listeners.${l.name} (protocol ${l.protocol}) uses pool ${describe(name)}; set protocol: http there, or hash source_ip`);
         }
       }
       continue;

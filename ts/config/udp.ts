@@ -7,7 +7,6 @@
 import { describe, type Checker, type Obj } from './checker.js';
 import { DEFAULTS } from './defaults.js';
 import { LISTENER_UDP, keysOf } from './fields.js';
-import { formatSize, parseSize } from './size.js';
 import type { UdpListenerConfig } from '../binding/types.generated.js';
 import type { ResolvedListener, ResolvedPool } from './types.js';
 
@@ -44,13 +43,7 @@ export function checkListenerUdp(c: Checker, name: string, l: Obj, protocol: str
   out.flow_idle_timeout_ms = c.duration(u.flow_idle_timeout, `${path}.udp.flow_idle_timeout`, F.flow_idle_timeout.min, F.flow_idle_timeout.max, d.flow_idle_timeout_ms);
   out.max_flows = c.int(u.max_flows, `${path}.udp.max_flows`, F.max_flows.min, F.max_flows.max, d.max_flows);
   out.responses = c.int(u.responses, `${path}.udp.responses`, F.responses.min, F.responses.max, d.responses);
-  if (u.max_datagram_size !== undefined) {
-    const bytes = parseSize(u.max_datagram_size);
-    const { min, max } = F.max_datagram_size;
-    if (typeof bytes === 'string') c.add(`${path}.udp.max_datagram_size`, bytes);
-    else if (bytes < min || bytes > max) c.add(`${path}.udp.max_datagram_size`, `expected a size ${formatSize(min)}..${max} bytes, got ${describe(u.max_datagram_size)}`);
-    else out.max_datagram_bytes = bytes;
-  }
+  out.max_datagram_bytes = c.size(u.max_datagram_size, `${path}.udp.max_datagram_size`, F.max_datagram_size.min, F.max_datagram_size.max, d.max_datagram_bytes);
   return out;
 }
 

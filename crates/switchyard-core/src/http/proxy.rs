@@ -307,9 +307,8 @@ async fn proxy(
                 _ => return Err((Refusal::BadGateway, Some(b.addr))),
             }
         } else {
-            let watch =
-                (grpc_answer && ended.is_none()).then(|| GrpcWatch { route: Arc::clone(&route.stats), events: Arc::clone(&conn.shared) });
-            relay(response, tx, pool, i, in_flight, upgrade, Arc::clone(&route.stats), watch)
+            let watch = (grpc_answer && ended.is_none()).then(|| Arc::clone(&conn.shared));
+            relay(response, tx, in_flight, upgrade, Arc::clone(&route.stats), watch)
         };
         if let Some(s) = &pool.http.sticky {
             if pinned != Some(i) {
@@ -528,25 +527,23 @@ async fn handshake_h2(io: BackendIo, b: &Backend) -> Option<hyper::client::conn:
 
 /// The backend's response for the client: hop-by-hop fields out, the body
 /// streamed, the connection back to the idle list (HTTP/2: the stream's
-/// lease given up) once the body ended.
-#[allow(clippy::too_many_arguments)] // one call site; the parts of one exchange
+/// lease given up) once the body ended. `in_flight` names the backend.
 fn relay(
     response: Response<Incoming>,
     tx: BackendConn,
-    pool: &Arc<Pool>,
-    i: usize,
     in_flight: InFlight,
     upgrade: bool,
     route: Arc<RouteStats>,
-    grpc: Option<GrpcWatch>,
+    grpc: Option<Arc<Shared>>,
 ) -> Response<Body> {
     let (mut parts, body) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
+    let (pool, i) = (in_flight.pool(), in_flight.i);
     let back = match tx {
         BackendConn::H1(tx) => (!upgrade).then(|| Back::H1(tx, Arc::clone(&pool.http.idle[i]), pool.http.max_idle, pool.http.idle_timeout)),
         BackendConn::H2(lease) => Some(Back::H2(lease)),
     };
-    let body = Relayed { inner: body, back, stats: Arc::clone(&pool.backends[i].stats), in_flight, route, grpc, ended: false };
+    let body = Relayed { inner: body, back, in_flight, route, grpc, ended: false };
     Response::from_parts(parts, body.boxed())
 }
 
@@ -556,13 +553,6 @@ enum Back {
     H1(Sender, Arc<super::pool::IdleConns>, usize, std::time::Duration),
     /// The stream's place on a shared connection.
     H2(super::multiplex::H2Lease),
-}
-
-/// A gRPC call whose status comes in the trailers: counted per route and
-/// judged for the backend's passive health when they pass.
-struct GrpcWatch {
-    route: Arc<RouteStats>,
-    events: Arc<Shared>,
 }
 
 /// A 101: answer the client with the backend's head, then join the two
@@ -586,10 +576,12 @@ fn tunnel(mut response: Response<Incoming>, client: hyper::upgrade::OnUpgrade, i
 struct Relayed {
     inner: Incoming,
     back: Option<Back>,
-    stats: Arc<crate::stats::BackendStats>,
+    /// The backend (and its counters) the response comes from.
     in_flight: InFlight,
     route: Arc<RouteStats>,
-    grpc: Option<GrpcWatch>,
+    /// A gRPC call whose status comes in the trailers: where the backend's
+    /// passive-health verdict on it is reported when they pass.
+    grpc: Option<Arc<Shared>>,
     ended: bool,
 }
 
@@ -606,10 +598,9 @@ impl Relayed {
 
     /// Trailers passed: a gRPC call ends with their status.
     fn trailers(&mut self, t: &http::HeaderMap) {
-        let (Some(w), Some(c)) = (self.grpc.take(), grpc::status(t)) else { return };
-        w.route.grpc(c);
-        let (pool, b) = (&self.in_flight.pool, &self.in_flight.pool.backends[self.in_flight.i]);
-        judge(pool, b, grpc::is_failure(c), &w.events.events);
+        let (Some(shared), Some(c)) = (self.grpc.take(), grpc::status(t)) else { return };
+        self.route.grpc(c);
+        judge(self.in_flight.pool(), self.in_flight.backend(), grpc::is_failure(c), &shared.events);
     }
 }
 
@@ -631,7 +622,7 @@ impl http_body::Body for Relayed {
         match &polled {
             Poll::Ready(Some(Ok(f))) => {
                 if let Some(d) = f.data_ref() {
-                    self.stats.bytes_out.fetch_add(d.len() as u64, Relaxed);
+                    self.in_flight.backend().stats.bytes_out.fetch_add(d.len() as u64, Relaxed);
                 } else if let Some(t) = f.trailers_ref() {
                     self.trailers(t);
                 }

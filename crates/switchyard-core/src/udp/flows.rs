@@ -225,7 +225,7 @@ fn send(f: &Flow, data: &[u8], shared: &Shared, stats: &ListenerStats) -> bool {
             true
         }
         Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-            unreachable(&f.state, stats, f.slot.pool(), f.slot.backend(), shared);
+            backend_unreachable(&f.state, stats, f.slot.pool(), f.slot.backend(), shared);
             false
         }
         Err(_) => true,
@@ -234,7 +234,7 @@ fn send(f: &Flow, data: &[u8], shared: &Shared, stats: &ListenerStats) -> bool {
 
 /// The backend answered a datagram with ICMP port unreachable: nothing
 /// listens there (any more). Fed to passive detection; the flow moves.
-fn unreachable(state: &FlowState, stats: &ListenerStats, pool: &Pool, b: &crate::backend::Backend, shared: &Shared) {
+fn backend_unreachable(state: &FlowState, stats: &ListenerStats, pool: &Pool, b: &crate::backend::Backend, shared: &Shared) {
     stats.udp.backend_unreachable.fetch_add(1, Relaxed);
     b.stats.connect_errors.fetch_add(1, Relaxed);
     passive_failure(pool, b, Failure::ConnectRefused, &shared.events);
@@ -363,7 +363,7 @@ async fn relay_replies(
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                unreachable(&state, &stats, &pool, b, &shared);
+                backend_unreachable(&state, &stats, &pool, b, &shared);
                 return;
             }
             Err(_) => {
