@@ -160,6 +160,16 @@ export function readLine(s: net.Socket): Promise<string> {
   });
 }
 
+/** The id of the tagged backend that one new connection through `port` reaches (the connection is closed after). */
+export async function tagThrough(port: number): Promise<string> {
+  const s = await connect(port);
+  try {
+    return await readLine(s);
+  } finally {
+    s.destroy();
+  }
+}
+
 /** Resolve when `s` is closed by the other side (end or reset). */
 export function closedByPeer(s: net.Socket): Promise<'end' | 'error'> {
   return new Promise((resolve) => {

@@ -35,9 +35,10 @@ export interface ProcessBackend {
   kill(): Promise<void>;
 }
 
-/** Start `fixtures/tagged-server.mjs` answering `id` (on `port`, default a free one). */
-export function spawnBackend(id: string, port = 0): Promise<ProcessBackend> {
-  const child = spawn(process.execPath, [join(FIXTURES, 'tagged-server.mjs'), id, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Start `fixtures/tagged-server.mjs` answering `id` (on `port`, default a free one); `fixture`:
+ * another server that takes the same arguments and prints `listening PORT` (`http-echo-server.mjs`). */
+export function spawnBackend(id: string, port = 0, fixture = 'tagged-server.mjs'): Promise<ProcessBackend> {
+  const child = spawn(process.execPath, [join(FIXTURES, fixture), id, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = track(child);
   return new Promise((resolve, reject) => {
     let out = '';

@@ -42,10 +42,27 @@ const HELP_FLAG: Flag = { flag: '-h, --help', doc: 'this help' };
 /** Every command, in the order `switchyard --help` lists them. */
 export const COMMANDS: Readonly<Record<string, Command>> = {
   start: {
-    usage: 'switchyard start [-c FILE] [--drain-ms N] [--log-level LEVEL]',
+    usage: 'switchyard start [-c FILE] [--drain-ms N] [--watch] [--log-level LEVEL]',
     summary: 'Run a balancer in the foreground. SIGINT/SIGTERM drain and stop it; SIGHUP reloads FILE.',
-    flags: [CONFIG_FLAG, { flag: '--drain-ms N', doc: 'on SIGINT/SIGTERM, wait up to N ms for open connections before closing them', default: String(DEFAULT_DRAIN_MS) }, LOG_FLAG, HELP_FLAG],
+    flags: [
+      CONFIG_FLAG,
+      { flag: '--drain-ms N', doc: 'on SIGINT/SIGTERM, wait up to N ms for open connections before closing them', default: String(DEFAULT_DRAIN_MS) },
+      { flag: '--watch', doc: "reload when FILE's content changes (its directory is watched, so a rename over it counts; a broken file is logged and changes nothing)" },
+      LOG_FLAG,
+      HELP_FLAG,
+    ],
     notes: 'Exit codes: 0 stopped by a signal, 1 runtime failure (e.g. an address in use), 2 invalid configuration or usage.',
+  },
+  reload: {
+    usage: 'switchyard reload [-c FILE] [--admin URL] [--json]',
+    summary: "Make the running balancer re-read its configuration file through its admin API (POST /api/reload) and print what changed: listeners, pools and each pool's backends added (+), removed (-) or changed (~).",
+    flags: [
+      { ...CONFIG_FLAG, doc: `${CONFIG_FLAG.doc}: the file the balancer runs; its admin section gives the address and the token` },
+      { flag: '--admin URL', doc: 'the admin API (http://HOST:PORT or HOST:PORT) instead of admin.address; the token still comes from FILE when there is one' },
+      { flag: '--json', doc: 'print the response of POST /api/reload (or {"error": {code, message}}) on stdout' },
+      HELP_FLAG,
+    ],
+    notes: 'Exit codes: 0 reloaded, 1 the balancer cannot be reached or the file has no admin section, 2 the file is invalid (every issue printed; the running configuration stays).',
   },
   validate: {
     usage: 'switchyard validate [-c FILE] [--json]',

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `switchyard` command: start, validate, plan, demo (flags and defaults: `cli-commands.ts`). Exit codes: 0 ok, 1 runtime
+ * The `switchyard` command: start, reload, validate, plan, demo (flags and defaults: `cli-commands.ts`). Exit codes: 0 ok, 1 runtime
  * failure, 2 invalid configuration or usage.
  */
 import { parseArgs } from 'node:util';
@@ -15,11 +15,19 @@ import { ConfigError, SwitchyardError } from './errors.js';
 import { consoleLogger, jsonLines, parseLevel, type Logger, type LogLevel } from './log.js';
 import { Switchyard } from './switchyard.js';
 import { packageVersion } from './version.js';
+import { reloadCommand } from './reload/command.js';
+import { FileReloader } from './reload/file-reload.js';
+import { watchConfig } from './reload/watch.js';
 
 const HELP = `switchyard — an L4 load balancer with a Rust data plane and a TypeScript control plane
 
 Usage:
-  switchyard start [-c FILE] [--drain-ms N]  run in the foreground (SIGINT/SIGTERM drain, SIGHUP reloads FILE)
+  switchyard start [-c FILE] [--drain-ms N] [--watch]
+                                            run in the foreground (SIGINT/SIGTERM drain, SIGHUP reloads FILE;
+                                            --watch: reload when FILE changes)
+  switchyard reload [-c FILE] [--admin URL] [--json]
+                                            make the running balancer re-read FILE (admin API); print what changed;
+                                            exit 2 if the file is invalid (nothing changes), 1 if unreachable
   switchyard validate [-c FILE] [--json]    check a config; exit 0, or exit 2 with every error
   switchyard demo [--port N]                three demo backends behind a balancer: tcp on N (default 8080), http on N+1
   switchyard plan [-c FILE] [--pool NAME] [--add ADDR] [--remove ADDR] [--weight ADDR=W] [--algorithm NAME]
@@ -56,21 +64,20 @@ function stopOnSignal(stop: () => Promise<void>): void {
 /** Where a failed start is reported: set once `start` runs (a JSON line unless stderr is a terminal). */
 let fatalLog: Logger | undefined;
 
-async function start(file: string, drainMs: number, level: LogLevel): Promise<void> {
+async function start(file: string, drainMs: number, level: LogLevel, watch: boolean): Promise<void> {
   if (!process.stderr.isTTY) fatalLog = jsonLines(process.stderr);
   const log = consoleLogger({ level });
+  const reloader = new FileReloader(file, log);
+  // Taken before the start reads the file, so an edit made while it starts is reloaded after.
+  const watcher = watch ? watchConfig(file, () => void starting.then((lb) => reloader.reload(lb, 'watch'), () => {}), log) : undefined;
   const starting = Switchyard.fromFile(file, { logger: log });
   // Handlers go in before the start completes: the start logs `listener.started` before it
   // returns, and a signal sent on seeing that line must not meet Node's default (exit).
-  process.on('SIGHUP', () => {
-    void starting.then((lb) => {
-      log('config.reload', { file });
-      return lb.reload(file).catch((err: unknown) => {
-        log('config.reload_failed', { file, error: err instanceof Error ? err.message : String(err) });
-      });
-    }, () => {});
+  process.on('SIGHUP', () => void starting.then((lb) => reloader.reload(lb, 'signal'), () => {}));
+  stopOnSignal(() => {
+    watcher?.close();
+    return starting.then((lb) => lb.close({ drainMs }));
   });
-  stopOnSignal(() => starting.then((lb) => lb.close({ drainMs })));
   await starting;
 }
 
@@ -138,6 +145,8 @@ async function main(argv: string[]): Promise<void> {
       config: { type: 'string', short: 'c' },
       port: { type: 'string' },
       'drain-ms': { type: 'string' },
+      watch: { type: 'boolean' },
+      admin: { type: 'string' },
       'log-level': { type: 'string' },
       pool: { type: 'string' },
       add: { type: 'string', multiple: true },
@@ -184,7 +193,13 @@ async function main(argv: string[]): Promise<void> {
   };
   switch (command) {
     case 'start':
-      return start(needFile(), int(values['drain-ms'], 'drain-ms', DEFAULT_DRAIN_MS), level());
+      return start(needFile(), int(values['drain-ms'], 'drain-ms', DEFAULT_DRAIN_MS), level(), values.watch ?? false);
+    case 'reload': {
+      // With --admin the file is only where the token comes from, so it may be absent.
+      const file = values.config ?? (values.admin === undefined ? needFile() : discoverConfig().file);
+      process.exitCode = await reloadCommand({ file, json: values.json ?? false, ...(values.admin === undefined ? {} : { admin: values.admin }) });
+      return;
+    }
     case 'validate':
       return validate(needFile(), values.json ?? false);
     case 'demo':

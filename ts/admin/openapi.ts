@@ -171,7 +171,18 @@ const SCHEMAS: Record<string, Schema> = {
     listeners: { type: 'array', items: str() },
     pools: { type: 'array', items: str() },
     admin_restart_required: { type: 'boolean', description: 'The file changed the `admin` section, which applies only after a restart.' },
+    changes: ref('ConfigChanges'),
   }),
+  NameChanges: obj({ added: { type: 'array', items: str() }, removed: { type: 'array', items: str() }, changed: { type: 'array', items: str() } }),
+  ConfigChanges: obj(
+    {
+      listeners: ref('NameChanges'),
+      pools: ref('NameChanges'),
+      backends: { type: 'object', additionalProperties: ref('NameChanges'), description: 'Per pool with a backend difference: addresses added, removed, changed (weight, state, …).' },
+      settings: { type: 'array', items: str(), description: 'Top-level settings that differ (`workers`, `max_connections`, `dns`, `admin`).' },
+    },
+    'What the reload changed, from the configuration in force before to the one after (a runtime change the file does not touch is not a change). A pool is `changed` when its settings or backends are.',
+  ),
 };
 
 const json = (schema: Schema) => ({ 'application/json': { schema } });

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Algorithm, BackendConfig, BackendState, ResolvedConfig, ResolvedPool } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { PlanChange } from '../plan.js';
+import { configChanges } from '../reload/changes.js';
 import { dashboardHtml } from './dashboard.js';
 import { AdminError, fromLb } from './http.js';
 import { METRICS_CONTENT_TYPE, metricsText } from './metrics.js';
@@ -230,10 +231,11 @@ export const ROUTES: Route[] = [
       const summary = (c: ResolvedConfig) => c.pools.map((p) => `${p.name}(${p.backends.length})`);
       // The admin server keeps running as it is; a changed `admin` section needs a restart.
       const adminChanged = JSON.stringify(after.admin ?? null) !== JSON.stringify(before.admin ?? null);
-      logChange(ctx, 'config.reload', { file: configPath, pools_before: summary(before), pools_after: summary(after), admin_restart_required: adminChanged });
+      const changes = configChanges(before, after);
+      logChange(ctx, 'config.reload', { file: configPath, pools_before: summary(before), pools_after: summary(after), admin_restart_required: adminChanged, changes });
       return {
         status: 200,
-        json: { reloaded: true, file: configPath, listeners: after.listeners.map((l) => l.name), pools: after.pools.map((p) => p.name), admin_restart_required: adminChanged },
+        json: { reloaded: true, file: configPath, listeners: after.listeners.map((l) => l.name), pools: after.pools.map((p) => p.name), admin_restart_required: adminChanged, changes },
       };
     },
   },
