@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openapiDocument } from '../ts/admin/openapi.js';
 import { validate } from '../ts/admin/schema.js';
-import { connect, refusedPort, tagThrough, waitFor } from './helpers.js';
+import { connect, peer, refusedPort, tagThrough, waitFor } from './helpers.js';
 import { spawnBackend, stopAll, track, type ProcessBackend } from './processes.js';
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js');
@@ -134,7 +134,7 @@ describe('switchyard reload', () => {
     expect(wrong.stderr).toContain('401 unauthorized');
   });
 
-  it('a broken file exits 2 with every issue, as validate prints them, and the running configuration keeps serving', async () => {
+  it('a broken file exits 2 with every issue, as validate prints them, a listener that cannot bind exits 1, and the running configuration keeps serving', async () => {
     const dir = newDir();
     const a = await spawnBackend('a');
     const adminPort = await refusedPort();
@@ -166,6 +166,18 @@ describe('switchyard reload', () => {
     const garbled = await cli(['reload', '-c', f], env);
     expect(garbled.code).toBe(2);
     expect(garbled.stderr).toContain('JSON syntax error');
+
+    // Valid, but a new listener's address is taken: the balancer changes nothing and says why.
+    const taken = await peer(() => {});
+    try {
+      json(f, { ...good, listeners: { ...good.listeners, extra: { address: taken.address, pool: 'main' } } });
+      const busy = await cli(['reload', '-c', f], env);
+      expect(busy.code).toBe(1);
+      expect(busy.stderr).toContain(`409 bind_failed: listeners.extra: cannot bind ${taken.address}`);
+      expect(busy.stderr).toContain('nothing changed');
+    } finally {
+      await taken.close();
+    }
 
     expect(lb.exited()).toBe(false);
     expect(await tagThrough(front)).toBe('a');

@@ -38,6 +38,9 @@ export function fromLb(err: unknown): AdminError {
       return new AdminError(404, 'not_found', message);
     case 'SWITCHYARD_ERR_CONFLICT':
       return new AdminError(409, 'conflict', message);
+    case 'SWITCHYARD_ERR_BIND':
+      // A reload's new listener cannot bind (the address is in use, say); nothing was changed.
+      return new AdminError(409, 'bind_failed', message);
     case 'SWITCHYARD_ERR_CONFIG': {
       const issues = (err as { issues?: ConfigIssue[] }).issues;
       return new AdminError(422, 'invalid_config', issues?.length ? `invalid configuration: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}` : message, issues ?? []);

@@ -35,7 +35,7 @@ const SCHEMAS: Record<string, Schema> = {
           code: {
             type: 'string',
             description:
-              'Stable: bad_json, bad_request, bad_content_type, unauthorized, not_found, method_not_allowed, conflict, no_config_file, invalid_config, request_timeout, payload_too_large, headers_too_large, closed, internal.',
+              'Stable: bad_json, bad_request, bad_content_type, unauthorized, not_found, method_not_allowed, conflict, bind_failed, no_config_file, invalid_config, request_timeout, payload_too_large, headers_too_large, closed, internal.',
           },
           message: str(),
           issues: { type: 'array', items: ref('Issue'), description: 'With `invalid_config` (422) and validation `bad_request` (400): every problem found.' },
@@ -330,7 +330,7 @@ export function openapiDocument(): Record<string, unknown> {
           summary: 'Re-read the configuration file. An invalid file changes nothing and returns every issue. No body.',
           responses: {
             '200': ok('Applied.', ref('Reload')),
-            '409': error('Not started from a file (`no_config_file`).'),
+            '409': error('Not started from a file (`no_config_file`), or a listener of the file cannot bind its address (`bind_failed`; nothing changed).'),
             '422': error('The file is invalid (`invalid_config`, with `issues`); nothing changed.'),
             ...COMMON,
           },

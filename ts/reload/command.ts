@@ -160,7 +160,8 @@ function report(url: string, file: string | null, status: number, body: unknown)
     const invalid = new ConfigError(file ?? 'the configuration file', e.issues ?? []);
     return { exitCode: 2, toStderr: true, text: `switchyard: reload refused; the running configuration stays in force.\n${invalid.message}\n` };
   }
-  const hint = status === 401 ? ' (the token from the configuration file is not the one the balancer runs with)' : '';
+  const hint =
+    status === 401 ? ' (the token from the configuration file is not the one the balancer runs with)' : e.code === 'bind_failed' ? '\nswitchyard: nothing changed; the running configuration stays in force' : '';
   return { exitCode: 1, toStderr: true, text: `switchyard: ${url}/api/reload answered ${status} ${e.code}: ${e.message}${hint}\n` };
 }
 
