@@ -35,6 +35,8 @@ pub enum Ended {
     Refused,
     /// Closed at the end of its `max_lifetime`.
     Lifetime,
+    /// Handed over to a new process (an upgrade), which continues it.
+    HandedOver,
 }
 
 /// One client connection, as the access log records it.

@@ -7,6 +7,9 @@ use crate::backend::Backend;
 use crate::config::{EngineConfig, ListenerConfig, PoolConfig};
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::EventBatch;
+use crate::handoff::child::Inherited;
+use crate::handoff::wire::{Kind, SocketMeta};
+use crate::handoff::Parked;
 use crate::health::OnDown;
 use crate::http::config::Protocol;
 use crate::listeners::{bind_all, reconfigure_all, Bound, RunningListener};
@@ -19,6 +22,7 @@ use crate::workers::Workers;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -58,6 +62,13 @@ impl Engine {
     /// Start the runtime and bind every listener. Fails without side effects
     /// (no port stays bound) if any listener cannot bind.
     pub fn start(config: EngineConfig) -> Result<Engine> {
+        Engine::start_inheriting(config, None)
+    }
+
+    /// [`Engine::start`], taking listening sockets from `inherited` (what an
+    /// old process handed over in an upgrade) before binding any: a listener
+    /// keeps its socket, with the connections waiting in its queue.
+    pub fn start_inheriting(config: EngineConfig, mut inherited: Option<&mut Inherited>) -> Result<Engine> {
         config.check()?;
         let workers = Workers::start(config.workers)
             .map_err(|e| Error::new(ErrorCode::Runtime, format!("cannot start the data-plane workers: {e}")))?;
@@ -66,8 +77,8 @@ impl Engine {
         let shared = Arc::new(Shared::new(snapshot, registry, config.workers, 0));
         apply_limits(&shared, &config);
         drop(workers.handle(0).spawn(sweep_idle(Arc::downgrade(&shared))));
-        let bound = bind_all(config.listeners.iter().filter(|l| !is_udp(l)), &config)?;
-        let udp_bound = udp::bind_all(config.listeners.iter().filter(is_udp), config.workers)?;
+        let bound = bind_all(config.listeners.iter().filter(|l| !is_udp(l)), &config, inherited.as_deref_mut())?;
+        let udp_bound = udp::bind_all(config.listeners.iter().filter(is_udp), config.workers, inherited)?;
         let listeners = bound.into_iter().map(|b| RunningListener::run(b, &shared, &workers)).map(|r| (r.config.name.clone(), r)).collect();
         let udp = udp_bound.into_iter().map(|b| b.run(&shared, &workers)).map(|r| (r.config.name.clone(), r)).collect();
         let state = Mutex::new(State { config, listeners, udp, closed: false });
@@ -119,10 +130,13 @@ impl Engine {
         // Build first: a bad certificate must fail the update before any port changes.
         let snapshot = Snapshot::build(&config, &self.shared.registry, Some(&self.shared.snapshot.load()))?;
         let handed: Vec<Bound> = takeovers.iter().map(|(old, l)| state.listeners[*old].hand_over(l)).collect::<Result<_>>()?;
-        let bound = bind_all(fresh.into_iter(), &config)?;
+        let bound = bind_all(fresh.into_iter(), &config, None)?;
         // UDP sockets are SO_REUSEPORT with more than one worker: a new one may share a leaving one's address.
-        let udp_bound =
-            udp::bind_all(config.listeners.iter().filter(|l| is_udp(l) && !udp_kept.iter().any(|k| k.name == l.name)), config.workers)?;
+        let udp_bound = udp::bind_all(
+            config.listeners.iter().filter(|l| is_udp(l) && !udp_kept.iter().any(|k| k.name == l.name)),
+            config.workers,
+            None,
+        )?;
         // New backlogs and defer_accept, on the sockets that stay, all or nothing.
         let running = |name: &str| &state.listeners[name];
         let changes: Vec<_> = kept
@@ -255,6 +269,13 @@ impl Engine {
     /// connections finish for up to `drain`, then close the rest and stop the
     /// runtime. Idempotent.
     pub async fn close(&self, drain: Duration) {
+        self.close_with(drain, false).await
+    }
+
+    /// [`Engine::close`]; with `spread`, plain TCP connections still open
+    /// are closed at random instants over the drain window (HAProxy's
+    /// `close-spread-time`) instead of all at its end.
+    pub async fn close_with(&self, drain: Duration, spread: bool) {
         let tasks: Vec<JoinHandle<()>> = {
             let mut state = self.state();
             if state.closed {
@@ -269,10 +290,80 @@ impl Engine {
             let _ = t.await;
         }
         let shared = Arc::clone(&self.shared);
+        if spread && !drain.is_zero() {
+            // Long-lived plain connections end at random instants over the
+            // window instead of all at its end: their clients reconnect
+            // spread out, not in one burst.
+            shared.parking.spread(drain);
+            shared.registry.backend_healths().iter().for_each(|h| h.park_connections());
+        }
         let _ = tokio::time::timeout(drain, shared.conns.wait_idle()).await;
         shared.cancel_conns.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(2), shared.conns.wait_idle()).await;
         self.workers.shutdown();
+    }
+
+    /// Duplicates of every listening socket (TCP and UDP), to hand over to
+    /// a new process in an upgrade.
+    pub fn listening_sockets(&self) -> Result<Vec<(SocketMeta, OwnedFd)>> {
+        let state = self.state();
+        let dup_err = |e: std::io::Error| Error::new(ErrorCode::Runtime, format!("cannot duplicate a listening socket: {e}"));
+        let mut out = Vec::new();
+        for (name, r) in &state.listeners {
+            for s in r.sockets() {
+                let meta = SocketMeta { kind: Kind::Tcp, name: name.clone(), address: r.bound.to_string() };
+                out.push((meta, OwnedFd::from(s.try_clone().map_err(dup_err)?)));
+            }
+        }
+        for (name, r) in &state.udp {
+            for s in r.sockets() {
+                let meta = SocketMeta { kind: Kind::Udp, name: name.clone(), address: r.bound.to_string() };
+                out.push((meta, OwnedFd::from(s.try_clone().map_err(dup_err)?)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stop accepting on every listener but keep the sockets open (an
+    /// upgrade: the new process accepts from them now, so no connection
+    /// attempt is refused). Resolves once no accept task runs.
+    pub async fn stop_accepting(&self) {
+        let tasks: Vec<JoinHandle<()>> = {
+            let mut state = self.state();
+            let udp: Vec<_> = state.udp.values_mut().flat_map(|r| r.halt()).collect();
+            state.listeners.values_mut().flat_map(|r| r.halt()).chain(udp).collect()
+        };
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+
+    /// Park every plain TCP connection (now, and those that get to
+    /// forwarding later) and send it to the returned receiver, until
+    /// [`Engine::stop_parking`].
+    pub fn park_for_hand_over(&self) -> std::sync::mpsc::Receiver<Parked> {
+        let rx = self.shared.parking.hand_over();
+        self.shared.registry.backend_healths().iter().for_each(|h| h.park_connections());
+        rx
+    }
+
+    /// Stop parking: connections that park from now on continue here.
+    pub fn stop_parking(&self) {
+        self.shared.parking.stop();
+    }
+
+    /// Plain TCP connections forwarding now (what a hand-over waits for).
+    pub fn plain_forwarding(&self) -> u64 {
+        self.shared.parking.forwarding_now()
+    }
+
+    /// Continue a parked connection (from an old process, or one a failed
+    /// hand-over gave back) on the least loaded worker.
+    pub fn adopt(&self, p: Parked) {
+        let load = self.shared.conns.per_worker();
+        let worker = (0..load.len()).min_by_key(|&i| load[i]).unwrap_or(0);
+        self.shared.conns.assign(worker);
+        drop(self.workers.handle(worker).spawn(crate::pipeline::adopted::serve(Arc::clone(&self.shared), p, worker)));
     }
 
     /// Apply a batch of active-check verdicts at once. A backend marked down in

@@ -114,12 +114,16 @@ pub struct BackendHealth {
     /// The engine's token: cancelling it (the close deadline) cancels every kill token.
     root: CancellationToken,
     kill: Mutex<CancellationToken>,
+    /// What plain TCP connections watch: a child of `kill`, also cancelled
+    /// alone by [`Self::park_connections`] (a hand-over or a spread close).
+    park: Mutex<CancellationToken>,
 }
 
 impl BackendHealth {
     /// Health whose connections are also cancelled with `root` (the engine's drain deadline).
     pub fn new(root: &CancellationToken) -> Self {
-        Self { root: root.clone(), kill: Mutex::new(root.child_token()), ..Default::default() }
+        let kill = root.child_token();
+        Self { root: root.clone(), park: Mutex::new(kill.child_token()), kill: Mutex::new(kill), ..Default::default() }
     }
 
     /// May this backend take a new connection (ignoring the operator's state)?
@@ -172,8 +176,24 @@ impl BackendHealth {
     /// `on_down: close`). Later connections get a fresh token.
     pub fn close_connections(&self) {
         self.drain_over.store(true, Relaxed);
-        let old = std::mem::replace(&mut *self.kill.lock().unwrap_or_else(|p| p.into_inner()), self.root.child_token());
+        let kill = self.root.child_token();
+        *self.park.lock().unwrap_or_else(|p| p.into_inner()) = kill.child_token();
+        let old = std::mem::replace(&mut *self.kill.lock().unwrap_or_else(|p| p.into_inner()), kill);
         old.cancel();
+    }
+
+    /// The token a plain TCP connection to this backend watches while it
+    /// forwards: cancelled with the kill token, and by [`Self::park_connections`].
+    pub fn park_token(&self) -> CancellationToken {
+        self.park.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Interrupt every plain TCP connection to this backend, now and later
+    /// (the token stays cancelled): each one stops where it is, its bytes in
+    /// flight kept, for the engine to hand it over or resume it (see
+    /// `handoff`). Other connections are untouched.
+    pub fn park_connections(&self) {
+        self.park.lock().unwrap_or_else(|p| p.into_inner()).cancel();
     }
 
     /// A connection succeeded: the failure streak ends, probation passes.

@@ -32,6 +32,7 @@ mod cidr;
 mod engine;
 mod events;
 mod forward;
+pub mod handoff;
 mod health;
 #[allow(unsafe_code)] // malloc_trim
 mod heap;

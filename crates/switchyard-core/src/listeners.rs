@@ -17,6 +17,8 @@ use crate::accept::accept_loop;
 use crate::accept::{accept_shared, register_shared};
 use crate::config::{parse_addr, AcceptMode, EngineConfig, ListenerConfig};
 use crate::error::{Error, ErrorCode, Result};
+use crate::handoff::child::Inherited;
+use crate::handoff::wire::Kind;
 use crate::net::{bind_listener, relisten};
 use crate::shared::Shared;
 use crate::workers::Workers;
@@ -68,7 +70,15 @@ fn dup_all(sockets: &[std::net::TcpListener]) -> std::io::Result<Vec<std::net::T
 /// Bind every listener in `listeners`: one socket to share, or one
 /// SO_REUSEPORT socket per worker (see `accept.rs`). All or nothing: on
 /// error the sockets bound so far are dropped.
-pub fn bind_all<'a>(listeners: impl Iterator<Item = &'a ListenerConfig>, config: &EngineConfig) -> Result<Vec<Bound>> {
+///
+/// With `inherited` (an upgrade), a listener first takes the sockets the
+/// old process handed over for it (its backlog and `defer_accept` applied);
+/// it binds only what is missing.
+pub fn bind_all<'a>(
+    listeners: impl Iterator<Item = &'a ListenerConfig>,
+    config: &EngineConfig,
+    mut inherited: Option<&mut Inherited>,
+) -> Result<Vec<Bound>> {
     let shared = shares_sockets(config);
     let reuseport = per_worker_sockets(config);
     let sockets_wanted = if reuseport { config.workers } else { 1 };
@@ -76,13 +86,24 @@ pub fn bind_all<'a>(listeners: impl Iterator<Item = &'a ListenerConfig>, config:
     for l in listeners {
         let want = parse_addr(&l.address).map_err(|m| Error::config_at(format!("listeners.{}.address", l.name), m))?;
         let bind_err = |e: std::io::Error| Error::new(ErrorCode::Bind, format!("listeners.{}: cannot bind {}: {e}", l.name, l.address));
-        let first = bind_listener(want, l.backlog, l.defer_accept, reuseport).map_err(bind_err)?;
-        let bound = first.local_addr().map_err(bind_err)?;
-        let mut sockets = vec![first];
-        for _ in 1..sockets_wanted {
+        let taken = inherited.as_deref_mut().map(|i| i.take(Kind::Tcp, &l.name, want)).unwrap_or_default();
+        let mut sockets: Vec<std::net::TcpListener> = taken.into_iter().map(std::net::TcpListener::from).collect();
+        for s in &sockets {
+            s.set_nonblocking(true).map_err(bind_err)?;
+            relisten(s, l.backlog, l.defer_accept).map_err(bind_err)?;
+        }
+        if sockets.is_empty() {
+            sockets.push(bind_listener(want, l.backlog, l.defer_accept, reuseport).map_err(bind_err)?);
+        }
+        let bound = sockets[0].local_addr().map_err(bind_err)?;
+        // An inherited socket without SO_REUSEPORT (another accept mode before) is served alone.
+        let can_add = reuseport && sockets.iter().all(|s| socket2::SockRef::from(s).reuse_port().unwrap_or(false));
+        while can_add && sockets.len() < sockets_wanted {
             sockets.push(bind_listener(bound, l.backlog, l.defer_accept, reuseport).map_err(bind_err)?);
         }
+        // Several inherited sockets with one shared accept queue wanted: each is served by every worker.
         let handles = dup_all(&sockets).map_err(bind_err)?;
+        let shared = shared && handles.len() == 1;
         out.push(Bound { config: l.clone(), bound, sockets, handles, shared });
     }
     Ok(out)
@@ -161,6 +182,13 @@ impl RunningListener {
     /// The listening sockets (to re-configure in place).
     pub fn sockets(&self) -> &[std::net::TcpListener] {
         &self.handles
+    }
+
+    /// Stop accepting but keep the sockets (an upgrade: the new process
+    /// accepts from them now); returns the tasks to await.
+    pub fn halt(&mut self) -> Vec<JoinHandle<()>> {
+        self.stop.cancel();
+        std::mem::take(&mut self.tasks)
     }
 
     /// Stop accepting; returns the tasks to await (each drops its socket as it returns).

@@ -46,6 +46,10 @@ impl Registry {
         let mut m = self.backends.lock().unwrap_or_else(|p| p.into_inner());
         m.entry((pool.to_owned(), addr)).or_insert_with(|| (Arc::default(), Arc::new(BackendHealth::new(&self.root)))).clone()
     }
+    /// The health of every backend known so far (what a hand-over parks).
+    pub fn backend_healths(&self) -> Vec<Arc<BackendHealth>> {
+        self.backends.lock().unwrap_or_else(|p| p.into_inner()).values().map(|(_, h)| Arc::clone(h)).collect()
+    }
     pub fn listener(&self, name: &str) -> Arc<ListenerStats> {
         let mut m = self.listeners.lock().unwrap_or_else(|p| p.into_inner());
         m.entry(name.to_owned()).or_default().clone()

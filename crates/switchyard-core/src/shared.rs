@@ -37,6 +37,8 @@ pub struct Shared {
     /// Accept loops waiting for room under `max_open`, and their wake-up.
     pub waiting_for_room: AtomicUsize,
     pub room_freed: tokio::sync::Notify,
+    /// Parking plain TCP connections for a hand-over or a spread close.
+    pub parking: crate::handoff::Parking,
 }
 
 impl Shared {
@@ -56,6 +58,7 @@ impl Shared {
             max_open: AtomicU64::new(u64::MAX),
             waiting_for_room: AtomicUsize::new(0),
             room_freed: tokio::sync::Notify::new(),
+            parking: crate::handoff::Parking::default(),
         }
     }
 

@@ -8,6 +8,8 @@
 //! Errors cross as data: the thrown error's message is the JSON of
 //! `switchyard_core::Error` — `{ code, message, issues: [{ path, message }] }`.
 
+mod handoff;
+
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use std::time::Duration;
 use switchyard_core::config::PoolConfig;
 use switchyard_core::{Engine, EngineConfig};
 
-fn to_js(e: switchyard_core::Error) -> napi::Error {
+pub(crate) fn to_js(e: switchyard_core::Error) -> napi::Error {
     napi::Error::from_reason(e.to_json())
 }
 
@@ -27,7 +29,7 @@ fn internal(e: serde_json::Error) -> napi::Error {
 /// A running data plane: listeners, forwarding, counters.
 #[napi]
 pub struct NativeEngine {
-    inner: Arc<Engine>,
+    pub(crate) inner: Arc<Engine>,
 }
 
 #[napi]
@@ -40,6 +42,25 @@ impl NativeEngine {
         let config = EngineConfig::from_json(&config_json).map_err(to_js)?;
         let engine = Engine::start(config).map_err(to_js)?;
         Ok(NativeEngine { inner: Arc::new(engine) })
+    }
+
+    /// [`NativeEngine::start`] in the new process of an upgrade: listeners
+    /// take the sockets `handoff` received from the old process first.
+    #[napi(factory)]
+    pub fn start_inheriting(config_json: String, handoff: &handoff::NativeHandoffChild) -> Result<NativeEngine> {
+        let config = EngineConfig::from_json(&config_json).map_err(to_js)?;
+        let mut inherited = handoff.take_inherited();
+        let engine = Engine::start_inheriting(config, inherited.as_mut()).map_err(to_js)?;
+        Ok(NativeEngine { inner: Arc::new(engine) })
+    }
+
+    /// Stop accepting but keep the listening sockets open (an upgrade: the
+    /// new process accepts on them now).
+    #[napi]
+    pub async fn stop_accepting(&self) -> Result<()> {
+        let engine = Arc::clone(&self.inner);
+        engine.stop_accepting().await;
+        Ok(())
     }
 
     /// Swap in a new resolved configuration (JSON `EngineConfig`), all or nothing.
@@ -99,11 +120,12 @@ impl NativeEngine {
     }
 
     /// Stop accepting, let connections finish for up to `drainMs`, close the
-    /// rest and stop the runtime. Resolves once the ports are released.
+    /// rest and stop the runtime. With `spread`, plain TCP connections still
+    /// open end at random instants over the window. Resolves once done.
     #[napi]
-    pub async fn close(&self, drain_ms: u32) -> Result<()> {
+    pub async fn close(&self, drain_ms: u32, spread: bool) -> Result<()> {
         let engine = Arc::clone(&self.inner);
-        engine.close(Duration::from_millis(drain_ms as u64)).await;
+        engine.close_with(Duration::from_millis(drain_ms as u64), spread).await;
         Ok(())
     }
 }

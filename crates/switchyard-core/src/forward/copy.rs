@@ -7,9 +7,11 @@
 //! clears the read-closed bit, so a FIN or later data is not lost.
 
 use super::splice::{Lease, PipePool};
+use super::unsent::Owed;
 use super::{buffers, Leg};
 use socket2::SockRef;
 use std::io::{self, Read};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering::Relaxed;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
@@ -59,7 +61,7 @@ async fn burst(leg: &Leg<'_>, buf: &mut [u8], watch_streaming: bool, full_reads:
             Err(e) => return leg.ended(Some(e)).map(|_| Some(End::Eof)),
         };
         leg.progress.fetch_add(n as u64, Relaxed);
-        crate::net::write_all(leg.dst, &buf[..n]).await?;
+        write_all(leg.dst, &buf[..n]).await?;
         leg.bytes.fetch_add(n as u64, Relaxed);
         if n < buf.len() {
             *full_reads = 0;
@@ -70,6 +72,30 @@ async fn burst(leg: &Leg<'_>, buf: &mut [u8], watch_streaming: bool, full_reads:
             return Ok(Some(End::Streaming));
         }
     }
+}
+
+/// Write all of `data` to `dst`. Interrupted at its await (the connection
+/// is being handed over or closed), what was not written yet is stashed for
+/// whoever continues the connection (see `unsent`); on an error nothing is.
+async fn write_all(dst: &TcpStream, data: &[u8]) -> io::Result<()> {
+    let mut owed = Owed { dst: dst.as_raw_fd(), rest: data };
+    let r = loop {
+        if owed.rest.is_empty() {
+            break Ok(());
+        }
+        match dst.try_write(owed.rest) {
+            Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => owed.rest = &owed.rest[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if let Err(e) = dst.writable().await {
+                    break Err(e);
+                }
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    owed.rest = &[];
+    r
 }
 
 /// One read of `src` into `buf` (`Ok(0)` is end of stream, `WouldBlock` means

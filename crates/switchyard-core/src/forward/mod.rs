@@ -19,13 +19,16 @@ mod splice;
 #[path = "no_splice.rs"]
 mod splice;
 pub mod stream;
+mod unsent;
 
 pub use copy::read_now;
 pub use splice::PipePool;
+pub use unsent::take as take_unsent;
 
 use crate::config::SpliceMode;
 use crate::net::shutdown_write;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -160,6 +163,8 @@ pub struct Counters<'a> {
 /// token: its drain deadline, `on_down: close`, or the engine's close deadline).
 /// With `retry_if_silent`, a backend that ends before any byte moved yields
 /// `Outcome::Failed` with a [`SilentClose`] and the client is left untouched.
+/// After `Outcome::Cancelled`, bytes read but not yet written are kept for
+/// the caller: [`take_unsent`] of each socket (the caller must take them).
 /// Also returns the bytes moved each way (passive detection counts a reset
 /// before the backend's first byte as a failure; the access log reports them).
 #[allow(clippy::too_many_arguments)] // the hot path's inputs, passed as they are
@@ -178,7 +183,7 @@ pub async fn proxy(
     let silent_peer = retry_if_silent.then_some(&up_progress);
     // Built inside the call, not bound to a local first: a future moved from a
     // local would be stored twice in every connection's task.
-    supervise!(
+    let (outcome, moved) = supervise!(
         async {
             tokio::try_join!(
                 direction(
@@ -210,7 +215,13 @@ pub async fn proxy(
         [&up_progress, &down_progress],
         watch,
         cancel
-    )
+    );
+    // Bytes a direction still owed when it was interrupted (see `unsent`):
+    // the caller takes them after `Cancelled`; here they go with the connection.
+    if matches!(outcome, Outcome::IdleTimeout | Outcome::Lifetime) {
+        drop((take_unsent(client.as_raw_fd()), take_unsent(backend.as_raw_fd())));
+    }
+    (outcome, moved)
 }
 
 /// Run `$both` (the two directions joined) until it ends, the connection

@@ -177,15 +177,62 @@ pub async fn pump(leg: &Leg<'_>, mut lease: Lease<'_>) -> io::Result<()> {
         pipe.buffered = n;
         leg.progress.fetch_add(n as u64, Relaxed);
         // Drain: pipe → destination socket, all of it, before reading again.
-        while pipe.buffered > 0 {
-            match leg.dst.try_io(Interest::WRITABLE, || splice(pipe.r.as_raw_fd(), dst, pipe.buffered)) {
+        let mut owed = InPipe { pipe: &mut *pipe, dst };
+        while owed.pipe.buffered > 0 {
+            match leg.dst.try_io(Interest::WRITABLE, || splice(owed.pipe.r.as_raw_fd(), dst, owed.pipe.buffered)) {
                 Ok(m) => {
-                    pipe.buffered -= m;
+                    owed.pipe.buffered -= m;
                     leg.bytes.fetch_add(m as u64, Relaxed);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => leg.dst.writable().await?,
-                Err(e) => return Err(e),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Err(e) = leg.dst.writable().await {
+                        owed.disarm();
+                        return Err(e);
+                    }
+                }
+                Err(e) => {
+                    owed.disarm();
+                    return Err(e);
+                }
             }
         }
+    }
+}
+
+/// A pipe holding bytes owed to `dst` while they drain. Dropped before they
+/// went out (the connection is interrupted at the await: handed over or
+/// closed), the bytes are read out of the pipe and stashed for whoever
+/// continues the connection (see `unsent`), and the pipe goes back empty.
+struct InPipe<'p> {
+    pipe: &'p mut Pipe,
+    dst: RawFd,
+}
+
+impl InPipe<'_> {
+    /// Leave the bytes in the pipe (the connection failed: the lease closes it).
+    fn disarm(&mut self) {
+        self.dst = -1;
+    }
+}
+
+impl Drop for InPipe<'_> {
+    fn drop(&mut self) {
+        if self.pipe.buffered == 0 || self.dst < 0 {
+            return;
+        }
+        let mut out = vec![0u8; self.pipe.buffered];
+        let mut got = 0;
+        while got < out.len() {
+            // SAFETY: reads into the unwritten tail of `out`, which we own, from
+            // the pipe's read end, which lives as long as the pipe.
+            let n = unsafe { libc::read(self.pipe.r.as_raw_fd(), out[got..].as_mut_ptr() as *mut libc::c_void, out.len() - got) };
+            if n <= 0 {
+                // Cannot happen (the bytes are in the pipe); keep the pipe out of the pool.
+                return;
+            }
+            got += n as usize;
+        }
+        self.pipe.buffered = 0;
+        super::unsent::stash(self.dst, out);
     }
 }

@@ -21,6 +21,13 @@ pub fn opened(shared: &Shared, listener: &Listener) {
     listener.stats.active.fetch_add(1, Relaxed);
 }
 
+/// Count a connection adopted established (an upgrade's hand-over): open,
+/// but not accepted here. Closed with [`closed`] (`admitted: false`).
+pub fn adopted(shared: &Shared, listener: &Listener) {
+    shared.open.fetch_add(1, Relaxed);
+    listener.stats.active.fetch_add(1, Relaxed);
+}
+
 /// Admit a client from `peer` (allow/deny, per-source limits). A refusal is
 /// counted, reported, and ends the connection: the caller closes it and
 /// calls [`closed`] with `admitted: false`.

@@ -12,7 +12,9 @@
 //!   first byte while the client has said nothing.
 
 pub mod admit;
+pub mod adopted;
 pub mod frontend;
+mod park;
 pub mod proxied;
 pub mod route;
 pub mod upstream;
@@ -25,6 +27,7 @@ use crate::select::PickContext;
 use crate::shared::Shared;
 use crate::snapshot::{Listener, Pool};
 use frontend::Received;
+use park::AfterPark;
 use route::Routed;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -78,7 +81,7 @@ pub(crate) async fn serve<D: Declared>(shared: Arc<Shared>, name: Arc<str>, clie
     #[cfg(not(target_os = "linux"))]
     let _ = client.set_nodelay(true);
     let started = if listener.access_log { wall_ms() } else { 0 };
-    let done = relay(&shared, &listener, client, peer, dst).await;
+    let done = relay(&shared, &name, &listener, client, peer, dst).await;
     admit::closed(&shared, &listener, peer.ip(), true);
     if listener.access_log {
         shared.access.push(done.record(&name, peer, started));
@@ -145,7 +148,14 @@ impl<'l> Done<'l> {
 /// `peer` is the client (as a PROXY header declared it, if any) and `dst`
 /// the address it connected to when a PROXY header declared it (else the
 /// socket's own), for a PROXY header to the backend.
-async fn relay<'l, D: Declared>(shared: &Shared, listener: &'l Listener, client: TcpStream, peer: SocketAddr, dst: D) -> Done<'l> {
+async fn relay<'l, D: Declared>(
+    shared: &Shared,
+    name: &str,
+    listener: &'l Listener,
+    client: TcpStream,
+    peer: SocketAddr,
+    dst: D,
+) -> Done<'l> {
     let Some(Received { client, preface, sni }) = frontend::receive(listener, client).await else {
         return Done::early(Ended::FrontendFailed, None);
     };
@@ -165,18 +175,49 @@ async fn relay<'l, D: Declared>(shared: &Shared, listener: &'l Listener, client:
             Ok(up) => up,
             Err(why) => return no_upstream(listener, pool, why),
         };
+    // A plain connection parks once at most; resumed, it watches this token instead.
+    let mut resumed: Option<tokio_util::sync::CancellationToken> = None;
     let (outcome, moved, b) = match (client, &pool.backend_tls) {
         // Plain on both sides: the socket path, splice-capable.
-        (Either::Left(client), None) => loop {
+        (Either::Left(mut client), None) => loop {
             let b = up.active.backend;
             let counters = Counters { bytes_in: &b.stats.bytes_in, bytes_out: &b.stats.bytes_out };
             let kill = b.health.kill_token();
+            // Fires with `kill`, or alone to park the connection (a hand-over, a
+            // spread close); once resumed, `kill` or the resumed deadline.
+            let park = match &resumed {
+                None => b.health.park_token(),
+                Some(t) => t.clone(),
+            };
             // While the client has not spoken (no preface either), a backend that
             // closes before its first byte (it died after accepting) has received
             // nothing: another backend can take the client, who never notices.
             let retry = preface_len == 0;
+            shared.parking.forwarding(true);
             let (outcome, moved) =
-                forward::proxy(&client, &up.stream, listener.splice, listener.watch(), counters, &shared.pipes, &kill, retry).await;
+                forward::proxy(&client, &up.stream, listener.splice, listener.watch(), counters, &shared.pipes, &park, retry).await;
+            shared.parking.forwarding(false);
+            if resumed.is_none() && matches!(outcome, Outcome::Cancelled) && !kill.is_cancelled() {
+                let from = park::Origin { listener: name, pool: &pool.name, backend: b.addr, client: peer };
+                // Boxed: a rare path, kept out of every connection's task.
+                match Box::pin(park::park(shared, from, client, up.stream)).await {
+                    AfterPark::HandedOver => {
+                        let ended = Ended::HandedOver;
+                        return Done {
+                            ended,
+                            pool: Some(&pool.name),
+                            backend: Some(b.addr),
+                            bytes_in: preface_len as u64 + moved.up,
+                            bytes_out: moved.down,
+                        };
+                    }
+                    AfterPark::Resumed(c, s, until) => {
+                        (client, up.stream, resumed) = (c, s, Some(park::resumed_token(&kill, until)));
+                        continue;
+                    }
+                    AfterPark::Failed(e) => break (Outcome::Failed(e), moved, b),
+                }
+            }
             if let Outcome::Failed(e) = &outcome {
                 if forward::is_silent_close(e) {
                     passive_failure(pool, b, Failure::ResetBeforeFirstByte, &shared.events);

@@ -35,6 +35,16 @@ pub struct Active<'a> {
     pool: &'a Pool,
 }
 
+impl<'a> Active<'a> {
+    /// Count a connection that arrived established (adopted in a hand-over)
+    /// on `backend` of `pool`, past its limit if need be: it is already open.
+    pub fn adopted(pool: &'a Pool, backend: &'a Backend) -> Active<'a> {
+        backend.stats.active.fetch_add(1, Relaxed);
+        pool.active.fetch_add(1, Relaxed);
+        Active { backend, pool }
+    }
+}
+
 impl Drop for Active<'_> {
     fn drop(&mut self) {
         self.backend.release();

@@ -21,6 +21,8 @@ pub mod stats;
 
 use crate::config::{parse_addr, ListenerConfig};
 use crate::error::{Error, ErrorCode, Result};
+use crate::handoff::child::Inherited;
+use crate::handoff::wire::Kind;
 use crate::shared::Shared;
 use crate::workers::Workers;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -38,6 +40,8 @@ pub struct UdpBound {
     config: ListenerConfig,
     bound: SocketAddr,
     sockets: Vec<std::net::UdpSocket>,
+    /// Duplicates the running listener keeps (to hand them over in an upgrade).
+    handles: Vec<std::net::UdpSocket>,
 }
 
 /// A running UDP listener.
@@ -46,23 +50,37 @@ pub struct UdpListener {
     pub bound: SocketAddr,
     stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
+    handles: Vec<std::net::UdpSocket>,
 }
 
 /// Bind every UDP listener of `listeners`, one socket per worker; all or
-/// nothing.
-pub fn bind_all<'a>(listeners: impl Iterator<Item = &'a ListenerConfig>, workers: usize) -> Result<Vec<UdpBound>> {
+/// nothing. With `inherited` (an upgrade), a listener first takes the
+/// sockets the old process handed over for it and binds only what is missing.
+pub fn bind_all<'a>(
+    listeners: impl Iterator<Item = &'a ListenerConfig>,
+    workers: usize,
+    mut inherited: Option<&mut Inherited>,
+) -> Result<Vec<UdpBound>> {
     let mut out = Vec::new();
     for l in listeners {
         let want = parse_addr(&l.address).map_err(|m| Error::config_at(format!("listeners.{}.address", l.name), m))?;
         let bind_err =
             |e: std::io::Error| Error::new(ErrorCode::Bind, format!("listeners.{}: cannot bind {} (udp): {e}", l.name, l.address));
-        let first = bind(want, workers > 1).map_err(bind_err)?;
-        let bound = first.local_addr().map_err(bind_err)?;
-        let mut sockets = vec![first];
-        for _ in 1..workers {
+        let taken = inherited.as_deref_mut().map(|i| i.take(Kind::Udp, &l.name, want)).unwrap_or_default();
+        let mut sockets: Vec<std::net::UdpSocket> = taken.into_iter().map(std::net::UdpSocket::from).collect();
+        for s in &sockets {
+            s.set_nonblocking(true).map_err(bind_err)?;
+        }
+        if sockets.is_empty() {
+            sockets.push(bind(want, workers > 1).map_err(bind_err)?);
+        }
+        let bound = sockets[0].local_addr().map_err(bind_err)?;
+        let can_add = workers > 1 && sockets.iter().all(|s| socket2::SockRef::from(s).reuse_port().unwrap_or(false));
+        while can_add && sockets.len() < workers {
             sockets.push(bind(bound, true).map_err(bind_err)?);
         }
-        out.push(UdpBound { config: l.clone(), bound, sockets });
+        let handles = sockets.iter().map(|s| s.try_clone()).collect::<std::io::Result<_>>().map_err(bind_err)?;
+        out.push(UdpBound { config: l.clone(), bound, sockets, handles });
     }
     Ok(out)
 }
@@ -100,7 +118,7 @@ impl UdpBound {
                 handle.spawn(flows::serve(Arc::clone(shared), Arc::clone(&name), socket, stop.clone()))
             })
             .collect();
-        UdpListener { config: self.config, bound: self.bound, stop, tasks }
+        UdpListener { config: self.config, bound: self.bound, stop, tasks, handles: self.handles }
     }
 }
 
@@ -108,6 +126,18 @@ impl UdpListener {
     /// Does `l` need new sockets (another address; see `RunningListener::needs_rebind`)?
     pub fn needs_rebind(&self, l: &ListenerConfig) -> bool {
         self.config.address != l.address && !parse_addr(&l.address).is_ok_and(|a| a.port() != 0 && a == self.bound)
+    }
+
+    /// The listener's sockets (to hand them over in an upgrade).
+    pub fn sockets(&self) -> &[std::net::UdpSocket] {
+        &self.handles
+    }
+
+    /// Stop serving but keep the sockets (an upgrade: the new process reads
+    /// them now); each task drops its flows as it returns.
+    pub fn halt(&mut self) -> Vec<JoinHandle<()>> {
+        self.stop.cancel();
+        std::mem::take(&mut self.tasks)
     }
 
     /// Stop serving: each task drops its socket and its flows as it returns.
