@@ -17,6 +17,16 @@ export declare class NativeEngine {
    * `NativeError`, code `SWITCHYARD_ERR_BIND`) if one cannot bind.
    */
   static start(configJson: string): NativeEngine
+  /**
+   * [`NativeEngine::start`] in the new process of an upgrade: listeners
+   * take the sockets `handoff` received from the old process first.
+   */
+  static startInheriting(configJson: string, handoff: NativeHandoffChild): NativeEngine
+  /**
+   * Stop accepting but keep the listening sockets open (an upgrade: the
+   * new process accepts on them now).
+   */
+  stopAccepting(): Promise<void>
   /** Swap in a new resolved configuration (JSON `EngineConfig`), all or nothing. */
   update(configJson: string): void
   /**
@@ -41,9 +51,52 @@ export declare class NativeEngine {
   accessLog(): string
   /**
    * Stop accepting, let connections finish for up to `drainMs`, close the
-   * rest and stop the runtime. Resolves once the ports are released.
+   * rest and stop the runtime. With `spread`, plain TCP connections still
+   * open end at random instants over the window. Resolves once done.
    */
-  close(drainMs: number): Promise<void>
+  close(drainMs: number, spread: boolean): Promise<void>
+}
+
+/** The new process's side of an upgrade. */
+export declare class NativeHandoffChild {
+  /** Take inherited descriptor `fd` (throws unless it is a hand-over socket). */
+  static open(fd: number): NativeHandoffChild
+  /**
+   * Say hello and receive the old process's listening sockets. Resolves
+   * with the admin API's socket descriptor (now owned by the caller:
+   * `server.listen({ fd })`), or null.
+   */
+  receive(version: string, timeoutMs: number): Promise<number | undefined | null>
+  /** We accept now: the old process may stop. */
+  ready(): void
+  /**
+   * Adopt the connections the old process sends until it is done.
+   * Resolves with JSON `{ connections, bytes }`.
+   */
+  adopt(engine: NativeEngine): Promise<string>
+}
+
+/** The old process's side of an upgrade. */
+export declare class NativeHandoffParent {
+  /** A new socket pair for one upgrade. */
+  constructor()
+  /** The descriptor to give the new process (stdio slot), until `spawned`. */
+  childFd(): number | null
+  /** The new process has its copy of the descriptor: close ours. */
+  spawned(): void
+  /**
+   * Wait for the new process's hello, then send it the engine's listening
+   * sockets and the admin API's (`adminFd`, duplicated; the caller keeps
+   * its own). Resolves with the version it announced.
+   */
+  offer(engine: NativeEngine, adminFd: number | undefined | null, adminAddress: string | undefined | null, timeoutMs: number): Promise<string>
+  /** Wait until the new process accepts. */
+  waitReady(timeoutMs: number): Promise<undefined>
+  /**
+   * Park the engine's plain TCP connections and send them over, for up to
+   * `graceMs`. Resolves with JSON `{ connections, bytes }`.
+   */
+  handConnections(engine: NativeEngine, graceMs: number): Promise<string>
 }
 
 /**
@@ -51,3 +104,11 @@ export declare class NativeEngine {
  * after, optional keys), a `PlanReport` as JSON out. Pure computation.
  */
 export declare function plan(requestJson: string): string
+
+/**
+ * Tell systemd (`NOTIFY_SOCKET`, `Type=notify`) about a state change, e.g.
+ * `READY=1`, or `MAINPID=<pid>
+READY=1` from the new process of an
+ * upgrade. False when not run under a notify socket.
+ */
+export declare function sdNotify(state: string): boolean

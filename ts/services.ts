@@ -15,7 +15,7 @@ import { CertWatcher, tlsFiles } from './tls-watch.js';
 import { HealthMonitor, type BackendCheckState, type HealthChange } from './health/monitor.js';
 import { SlowStart } from './slow-start.js';
 import { Drains } from './drains.js';
-import { startAdmin, type AdminServer } from './admin/server.js';
+import { startAdmin, type AdminOptions, type AdminServer } from './admin/server.js';
 import type { AdminTarget } from './admin/target.js';
 
 /** How often data-plane events (passive ejections) are pulled. */
@@ -70,13 +70,18 @@ export class Services {
   }
 
   /** Start the admin server for `target` (the balancer itself). */
-  async startAdmin(target: AdminTarget, admin: { address: string; token: string | null }, configPath?: string): Promise<void> {
-    this.#admin = await startAdmin(target, admin, { logger: this.#host.log, ...(configPath ? { configPath } : {}) });
+  async startAdmin(target: AdminTarget, admin: { address: string; token: string | null }, opts: Omit<AdminOptions, 'logger'> = {}): Promise<void> {
+    this.#admin = await startAdmin(target, admin, { logger: this.#host.log, ...opts });
   }
 
   /** The admin server's address, when one runs. */
   adminAddress(): AdminServer['address'] | undefined {
     return this.#admin?.address;
+  }
+
+  /** The admin server, when one runs (an upgrade hands its socket over and stops it listening). */
+  adminServer(): AdminServer | undefined {
+    return this.#admin;
   }
 
   /** The active health checks: per checked backend, its status and last result. */

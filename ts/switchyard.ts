@@ -22,6 +22,8 @@ import { Services } from './services.js';
 import { DnsWatcher } from './dns/watcher.js';
 import { parseHostPort } from './dns/names.js';
 import { parseAddress } from './config/checker.js';
+import type { Handed, HandoffChild, HandoffParent } from './binding/handoff.js';
+import type { Upgrader } from './admin/server.js';
 
 /** Options of `Switchyard.start`. */
 export interface StartOptions {
@@ -29,12 +31,28 @@ export interface StartOptions {
   logger?: Logger;
   /** Names the configuration in error messages (a file path, say). Default `"config"`. */
   source?: string;
+  /** The new process of an upgrade: take the listening sockets (and the admin API's) this hand-over received. */
+  handoff?: { child: HandoffChild; adminFd: number | null };
+  /** What the admin API's `POST /api/upgrade` runs (the `switchyard` command gives one; see `ts/upgrade/`). */
+  upgrade?: Upgrader;
+}
+
+/** What an upgrade handed to the new process (`handOver`). */
+export interface HandOverReport extends Handed {
+  /** The version the new process announced. */
+  version: string;
 }
 
 /** Options of `close`. */
 export interface CloseOptions {
   /** How long in-flight connections may keep running before they are closed. Default 10000. */
   drainMs?: number;
+  /**
+   * Close the plain TCP connections still open at random instants over the drain window
+   * instead of all at its end, so their clients do not reconnect in one burst (HAProxy's
+   * `close-spread-time`). Default false.
+   */
+  spread?: boolean;
 }
 
 /** A listener's bound address. */
@@ -120,16 +138,17 @@ export class Switchyard {
   /** Validate `config` and start listening. Every listener is bound when this resolves. */
   static async start(config: SwitchyardConfig, options: StartOptions = {}): Promise<Switchyard> {
     const resolved = validateConfig(config, options.source ?? 'config');
-    return Switchyard.#startResolved(resolved, options.logger ?? silent, options.source);
+    return Switchyard.#startResolved(resolved, options, options.source);
   }
 
   /** Load a YAML, JSON, JS or TS configuration file and start it. */
   static async fromFile(path: string, options: Omit<StartOptions, 'source'> = {}): Promise<Switchyard> {
     const resolved = await loadConfigFile(path);
-    return Switchyard.#startResolved(resolved, options.logger ?? silent, path, path);
+    return Switchyard.#startResolved(resolved, options, path, path);
   }
 
-  static async #startResolved(declared: ResolvedConfig, log: Logger, source = 'config', configPath?: string): Promise<Switchyard> {
+  static async #startResolved(declared: ResolvedConfig, options: StartOptions, source = 'config', configPath?: string): Promise<Switchyard> {
+    const log = options.logger ?? silent;
     const dns = new DnsWatcher();
     // Host names become addresses before anything binds; one that does not resolve is a ConfigError.
     const config = await dns.resolve(declared, source);
@@ -137,7 +156,7 @@ export class Switchyard {
     let tables: EngineConfig;
     try {
       tables = engineConfig(config); // reads the certificate files
-      engine = Engine.start(tables);
+      engine = options.handoff ? Engine.startInheriting(tables, options.handoff.child) : Engine.start(tables);
     } catch (err) {
       throw fromNative(err, source);
     }
@@ -154,7 +173,12 @@ export class Switchyard {
     }
     if (config.admin) {
       try {
-        await lb.#services.startAdmin(lb, config.admin, configPath);
+        const adminFd = options.handoff?.adminFd ?? undefined;
+        await lb.#services.startAdmin(lb, config.admin, {
+          ...(configPath ? { configPath } : {}),
+          ...(adminFd === undefined || adminFd === null ? {} : { fd: adminFd }),
+          ...(options.upgrade ? { upgrade: options.upgrade } : {}),
+        });
       } catch (err) {
         await lb.close({ drainMs: 0 });
         throw err;
@@ -386,6 +410,28 @@ export class Switchyard {
   }
 
   /**
+   * Upgrade, old side: hand this balancer's listening sockets (the admin API's too) to the
+   * new process at the other end of `parent`, wait until it accepts, stop accepting here,
+   * then send it the established plain TCP connections (for up to `graceMs`). Until the new
+   * process is ready nothing changes here, so a failure leaves this balancer serving as
+   * before. Afterwards this balancer only drains: `close()` it.
+   */
+  async handOver(parent: HandoffParent, options: { readyTimeoutMs: number; graceMs: number }): Promise<HandOverReport> {
+    this.#assertOpen();
+    const admin = this.#services.adminServer();
+    const fd = admin?.fd() ?? null;
+    const version = await parent.offer(this.#engine, admin && fd !== null ? { fd, address: admin.address.address } : null, options.readyTimeoutMs);
+    await parent.waitReady(options.readyTimeoutMs);
+    // No connection attempt is refused: both processes accepted until here, and what waits
+    // in the shared queues goes to the new one.
+    await this.#engine.stopAccepting();
+    admin?.stopListening();
+    this.#log('upgrade.accepting_stopped', { version });
+    const handed = await parent.handConnections(this.#engine, options.graceMs);
+    return { version, ...handed };
+  }
+
+  /**
    * Stop accepting at once, let in-flight connections finish for up to
    * `drainMs`, then close what is left. Resolves when the ports are released
    * and the data plane has stopped. Safe to call twice.
@@ -393,11 +439,11 @@ export class Switchyard {
   close(options: CloseOptions = {}): Promise<void> {
     this.#closing ??= (async () => {
       const drainMs = options.drainMs ?? 10_000;
-      this.#log('draining', { drain_ms: drainMs });
+      this.#log('draining', { drain_ms: drainMs, ...(options.spread ? { spread: true } : {}) });
       this.#dns.stop();
       await this.#services.stop();
       try {
-        await this.#engine.close(Math.max(0, Math.floor(drainMs)));
+        await this.#engine.close(Math.max(0, Math.floor(drainMs)), options.spread ?? false);
       } finally {
         // The admin server outlives the drain, so `/readyz` can answer 503 (`draining`) meanwhile.
         await this.#services.closeAdmin();

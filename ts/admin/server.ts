@@ -18,6 +18,10 @@ import { listenerViews, poolViews } from './view.js';
 /** A running admin server. */
 export interface AdminServer {
   address: { host: string; port: number; address: string };
+  /** The listening socket's descriptor (to hand it to a new process in an upgrade), where Node exposes it. */
+  fd(): number | null;
+  /** Stop accepting (a new process accepts on the same socket now) and close idle connections; requests in flight finish. */
+  stopListening(): void;
   /** Stop listening, end live streams and close every connection. */
   close(): Promise<void>;
 }
@@ -29,7 +33,14 @@ export interface AdminOptions {
   logger?: Logger;
   /** Interval of the `stats` events of `/api/stream`, ms. Default 1000. */
   streamIntervalMs?: number;
+  /** Serve on this inherited listening socket (an upgrade) instead of binding `admin.address`. */
+  fd?: number;
+  /** What `POST /api/upgrade` runs. Without it upgrade answers 409 `upgrade_unavailable`. */
+  upgrade?: Upgrader;
 }
+
+/** Replaces the running process with a new one (see `ts/upgrade/`); resolves with its report. */
+export type Upgrader = (options: { binary?: string }) => Promise<Record<string, unknown>>;
 
 function splitHostPort(address: string): { host: string; port: number } {
   const i = address.lastIndexOf(':');
@@ -218,18 +229,27 @@ export async function startAdmin(
   await new Promise<void>((resolve, reject) => {
     const fail = (err: NodeJS.ErrnoException) => reject(bindError(admin.address, err));
     server.once('error', fail);
-    server.listen({ host, port }, () => {
+    server.listen(opts.fd === undefined ? { host, port } : { fd: opts.fd }, () => {
       server.off('error', fail);
       resolve();
     });
   });
   const bound = server.address() as AddressInfo;
   const shown = bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
-  log('admin.started', { address: shown, auth: auth.required ? 'bearer' : 'none', config: opts.configPath ?? null });
+  log('admin.started', { address: shown, auth: auth.required ? 'bearer' : 'none', config: opts.configPath ?? null, ...(opts.fd === undefined ? {} : { inherited: true }) });
 
   let closing: Promise<void> | undefined;
   return {
     address: { host: bound.address, port: bound.port, address: shown },
+    fd() {
+      // Node keeps a listening socket's descriptor on its (undocumented, long-stable) handle.
+      const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd;
+      return typeof fd === 'number' && fd >= 0 ? fd : null;
+    },
+    stopListening() {
+      if (server.listening) server.close();
+      server.closeIdleConnections();
+    },
     close() {
       closing ??= new Promise<void>((resolve) => {
         hub.close();

@@ -20,6 +20,8 @@ import type * as Addon from '../../native/index.cjs';
 export type NativeModule = typeof Addon;
 /** A running engine of the addon (see `engine.ts` for the typed calls). */
 export type NativeEngine = Addon.NativeEngine;
+/** The new process's end of an upgrade's hand-over (see `handoff.ts`). */
+export type NativeHandoffChild = Addon.NativeHandoffChild;
 
 /**
  * The oldest glibc the published linux-gnu binaries may need. Binaries built on

@@ -5,7 +5,7 @@
  * so a field renamed in Rust fails `tsc` here instead of drifting. Errors come
  * out as `NativeCallError` (the data plane's `{ code, message, issues }`).
  */
-import { native, type NativeEngine } from './addon.js';
+import { native, type NativeEngine, type NativeHandoffChild } from './addon.js';
 import type { AccessBatch, EngineConfig, EventBatch, HealthUpdate, PlanReport, PlanRequest, PoolConfig, StatsReport } from './types.generated.js';
 import { nativeCallError } from '../errors.js';
 
@@ -29,6 +29,21 @@ export class Engine {
   /** Start the data plane: every listener is bound when this returns. */
   static start(config: EngineConfig): Engine {
     return new Engine(call(() => native().NativeEngine.start(JSON.stringify(config))));
+  }
+
+  /** Start in the new process of an upgrade: listeners take the sockets `handoff` received first. */
+  static startInheriting(config: EngineConfig, handoff: { readonly native: NativeHandoffChild }): Engine {
+    return new Engine(call(() => native().NativeEngine.startInheriting(JSON.stringify(config), handoff.native)));
+  }
+
+  /** The addon's engine, for the hand-over calls (`handoff.ts`). */
+  get native(): NativeEngine {
+    return this.#native;
+  }
+
+  /** Stop accepting, keeping the listening sockets open (an upgrade: the new process accepts now). */
+  async stopAccepting(): Promise<void> {
+    await this.#native.stopAccepting();
   }
 
   /** Swap in a whole configuration, all or nothing (unchanged pools and TLS configs are kept). */
@@ -71,9 +86,9 @@ export class Engine {
     return JSON.parse(call(() => this.#native.accessLog())) as AccessBatch;
   }
 
-  /** Stop accepting, drain for up to `drainMs`, close the rest. */
-  async close(drainMs: number): Promise<void> {
-    await this.#native.close(drainMs);
+  /** Stop accepting, drain for up to `drainMs`, close the rest; with `spread`, plain TCP connections end at random instants over the window. */
+  async close(drainMs: number, spread = false): Promise<void> {
+    await this.#native.close(drainMs, spread);
   }
 }
 

@@ -338,34 +338,6 @@ impl Engine {
         }
     }
 
-    /// Park every plain TCP connection (now, and those that get to
-    /// forwarding later) and send it to the returned receiver, until
-    /// [`Engine::stop_parking`].
-    pub fn park_for_hand_over(&self) -> std::sync::mpsc::Receiver<Parked> {
-        let rx = self.shared.parking.hand_over();
-        self.shared.registry.backend_healths().iter().for_each(|h| h.park_connections());
-        rx
-    }
-
-    /// Stop parking: connections that park from now on continue here.
-    pub fn stop_parking(&self) {
-        self.shared.parking.stop();
-    }
-
-    /// Plain TCP connections forwarding now (what a hand-over waits for).
-    pub fn plain_forwarding(&self) -> u64 {
-        self.shared.parking.forwarding_now()
-    }
-
-    /// Continue a parked connection (from an old process, or one a failed
-    /// hand-over gave back) on the least loaded worker.
-    pub fn adopt(&self, p: Parked) {
-        let load = self.shared.conns.per_worker();
-        let worker = (0..load.len()).min_by_key(|&i| load[i]).unwrap_or(0);
-        self.shared.conns.assign(worker);
-        drop(self.workers.handle(worker).spawn(crate::pipeline::adopted::serve(Arc::clone(&self.shared), p, worker)));
-    }
-
     /// Apply a batch of active-check verdicts at once. A backend marked down in
     /// a pool with `on_down: close` has its connections closed. Unknown
     /// pools/backends are skipped (the batch may race a config update).
@@ -478,5 +450,36 @@ async fn sweep_idle(shared: std::sync::Weak<Shared>) {
 impl Drop for Engine {
     fn drop(&mut self) {
         self.workers.shutdown();
+    }
+}
+
+/// The hand-over's view of the engine (see `handoff`).
+impl crate::handoff::Host for Engine {
+    /// Park every plain TCP connection (now, and those that get to
+    /// forwarding later) and send it to the returned receiver, until
+    /// [`Engine::stop_parking`].
+    fn park_for_hand_over(&self) -> std::sync::mpsc::Receiver<Parked> {
+        let rx = self.shared.parking.hand_over();
+        self.shared.registry.backend_healths().iter().for_each(|h| h.park_connections());
+        rx
+    }
+
+    /// Stop parking: connections that park from now on continue here.
+    fn stop_parking(&self) {
+        self.shared.parking.stop();
+    }
+
+    /// Plain TCP connections forwarding now (what a hand-over waits for).
+    fn plain_forwarding(&self) -> u64 {
+        self.shared.parking.forwarding_now()
+    }
+
+    /// Continue a parked connection (from an old process, or one a failed
+    /// hand-over gave back) on the least loaded worker.
+    fn adopt(&self, p: Parked) {
+        let load = self.shared.conns.per_worker();
+        let worker = (0..load.len()).min_by_key(|&i| load[i]).unwrap_or(0);
+        self.shared.conns.assign(worker);
+        drop(self.workers.handle(worker).spawn(crate::pipeline::adopted::serve(Arc::clone(&self.shared), p, worker)));
     }
 }

@@ -111,6 +111,9 @@ pub struct BackendHealth {
     /// Its drain deadline passed (`close_connections` ran while draining):
     /// sticky clients pinned to it re-pin. Cleared when it is ready again.
     drain_over: AtomicBool,
+    /// How many times [`Self::close_connections`] ran: a connection tells a
+    /// kill from a park by it (see `kills`).
+    kills: AtomicU32,
     /// The engine's token: cancelling it (the close deadline) cancels every kill token.
     root: CancellationToken,
     kill: Mutex<CancellationToken>,
@@ -176,10 +179,18 @@ impl BackendHealth {
     /// `on_down: close`). Later connections get a fresh token.
     pub fn close_connections(&self) {
         self.drain_over.store(true, Relaxed);
+        self.kills.fetch_add(1, Relaxed);
         let kill = self.root.child_token();
         *self.park.lock().unwrap_or_else(|p| p.into_inner()) = kill.child_token();
         let old = std::mem::replace(&mut *self.kill.lock().unwrap_or_else(|p| p.into_inner()), kill);
         old.cancel();
+    }
+
+    /// Bumped each time this backend's connections are killed: a connection
+    /// whose park token fired was parked, not killed, if this did not change
+    /// since it took the token (and the engine's close deadline did not pass).
+    pub fn kills(&self) -> u32 {
+        self.kills.load(Relaxed)
     }
 
     /// The token a plain TCP connection to this backend watches while it

@@ -42,6 +42,7 @@ mod limits;
 mod listeners;
 #[allow(unsafe_code)] // setsockopt(TCP_DEFER_ACCEPT)
 mod net;
+pub mod notify;
 mod pipeline;
 mod proxy_protocol;
 mod queue;

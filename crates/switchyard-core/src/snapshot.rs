@@ -219,6 +219,8 @@ impl Pool {
 /// (frontend), routed, and forwarded.
 #[derive(Debug)]
 pub struct Listener {
+    /// Its name (the key of `Snapshot::listeners`).
+    pub name: Arc<str>,
     pub routes: RouteTable,
     pub idle_timeout: Duration,
     pub splice: SpliceMode,
@@ -425,6 +427,7 @@ impl Listener {
             router
         });
         Ok(Listener {
+            name: Arc::from(l.name.as_str()),
             routes: RouteTable { default: Arc::clone(pools[l.pool.as_str()]), sni },
             idle_timeout: Duration::from_millis(l.idle_timeout_ms.max(1)),
             splice: l.splice,

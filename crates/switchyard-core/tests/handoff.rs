@@ -72,11 +72,11 @@ async fn upgrade(mode: &str) {
 
     let adopt = tokio::task::spawn_blocking({
         let (child, new) = (Arc::clone(&child), Arc::clone(&new));
-        move || child.adopt_connections(&new)
+        move || child.adopt_connections(&*new)
     });
     let handed = tokio::task::spawn_blocking({
         let (parent, old) = (Arc::clone(&parent), Arc::clone(&old));
-        move || parent.hand_connections(&old, DEADLINE)
+        move || parent.hand_connections(&*old, DEADLINE)
     })
     .await
     .unwrap()

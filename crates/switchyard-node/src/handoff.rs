@@ -84,7 +84,7 @@ impl NativeHandoffParent {
     pub fn hand_connections<'env>(&self, env: &'env Env, engine: &NativeEngine, grace_ms: u32) -> Result<PromiseRaw<'env, String>> {
         let (parent, engine): (_, Arc<Engine>) = (Arc::clone(&self.inner), Arc::clone(&engine.inner));
         env.spawn_future(async move {
-            blocking(move || parent.hand_connections(&engine, Duration::from_millis(grace_ms as u64)).map(handed_json)).await
+            blocking(move || parent.hand_connections(&*engine, Duration::from_millis(grace_ms as u64)).map(handed_json)).await
         })
     }
 }
@@ -142,6 +142,6 @@ impl NativeHandoffChild {
     #[napi]
     pub fn adopt<'env>(&self, env: &'env Env, engine: &NativeEngine) -> Result<PromiseRaw<'env, String>> {
         let (child, engine): (_, Arc<Engine>) = (Arc::clone(&self.inner), Arc::clone(&engine.inner));
-        env.spawn_future(async move { blocking(move || child.adopt_connections(&engine).map(handed_json)).await })
+        env.spawn_future(async move { blocking(move || child.adopt_connections(&*engine).map(handed_json)).await })
     }
 }

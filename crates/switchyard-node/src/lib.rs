@@ -139,3 +139,12 @@ pub fn plan(request_json: String) -> Result<String> {
     let report = switchyard_core::plan::plan(&req).map_err(to_js)?;
     serde_json::to_string(&report).map_err(internal)
 }
+
+/// Tell systemd (`NOTIFY_SOCKET`, `Type=notify`) about a state change, e.g.
+/// `READY=1`, or `MAINPID=<pid>\nREADY=1` from the new process of an
+/// upgrade. False when not run under a notify socket.
+#[napi]
+pub fn sd_notify(state: String) -> Result<bool> {
+    switchyard_core::notify::sd_notify(&state)
+        .map_err(|e| to_js(switchyard_core::Error::new(switchyard_core::ErrorCode::Runtime, format!("sd_notify: {e}"))))
+}

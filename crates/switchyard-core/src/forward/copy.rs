@@ -11,7 +11,6 @@ use super::unsent::Owed;
 use super::{buffers, Leg};
 use socket2::SockRef;
 use std::io::{self, Read};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering::Relaxed;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
@@ -61,7 +60,7 @@ async fn burst(leg: &Leg<'_>, buf: &mut [u8], watch_streaming: bool, full_reads:
             Err(e) => return leg.ended(Some(e)).map(|_| Some(End::Eof)),
         };
         leg.progress.fetch_add(n as u64, Relaxed);
-        write_all(leg.dst, &buf[..n]).await?;
+        write_all(Owed { dst: leg.dst, rest: &buf[..n] }).await?;
         leg.bytes.fetch_add(n as u64, Relaxed);
         if n < buf.len() {
             *full_reads = 0;
@@ -74,20 +73,21 @@ async fn burst(leg: &Leg<'_>, buf: &mut [u8], watch_streaming: bool, full_reads:
     }
 }
 
-/// Write all of `data` to `dst`. Interrupted at its await (the connection
-/// is being handed over or closed), what was not written yet is stashed for
-/// whoever continues the connection (see `unsent`); on an error nothing is.
-async fn write_all(dst: &TcpStream, data: &[u8]) -> io::Result<()> {
-    let mut owed = Owed { dst: dst.as_raw_fd(), rest: data };
+/// Write all of `owed.rest` to `owed.dst`. Interrupted at its await (the
+/// connection is being handed over or closed), what was not written yet is
+/// stashed for whoever continues the connection (see `unsent`); on an error
+/// nothing is. The guard is the only state kept across the await (a copy of
+/// the arguments beside it would grow every connection's task).
+async fn write_all(mut owed: Owed<'_>) -> io::Result<()> {
     let r = loop {
         if owed.rest.is_empty() {
             break Ok(());
         }
-        match dst.try_write(owed.rest) {
+        match owed.dst.try_write(owed.rest) {
             Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => owed.rest = &owed.rest[n..],
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if let Err(e) = dst.writable().await {
+                if let Err(e) = owed.dst.writable().await {
                     break Err(e);
                 }
             }

@@ -21,13 +21,15 @@ pub const PIPE_SIZE: usize = 1 << 20;
 /// Idle pipes kept for reuse; beyond this they are closed.
 const KEEP_IDLE: usize = 256;
 
-/// A pipe: read end, write end, its capacity and how many bytes sit in it.
+/// A pipe: read end, write end, its capacity and how many bytes sit in it,
+/// and the socket they are owed to (-1: none; see `Lease`'s drop).
 #[derive(Debug)]
 pub struct Pipe {
     r: OwnedFd,
     w: OwnedFd,
     cap: usize,
-    buffered: usize,
+    buffered: u32,
+    owed_to: RawFd,
 }
 
 impl Pipe {
@@ -52,7 +54,7 @@ impl Pipe {
                 64 * 1024
             }
         };
-        Ok(Pipe { r, w, cap, buffered: 0 })
+        Ok(Pipe { r, w, cap, buffered: 0, owed_to: -1 })
     }
 }
 
@@ -114,8 +116,11 @@ impl PipePool {
     }
 }
 
-/// A borrowed pipe. Returned to the pool on drop if empty; a pipe still
-/// holding bytes (the connection failed mid-transfer) is closed instead.
+/// A borrowed pipe. Returned to the pool on drop if empty. Dropped with
+/// bytes owed to a socket (the connection was interrupted while they
+/// drained: handed over or closed), the bytes are read out and stashed for
+/// whoever continues the connection (see `unsent`); a pipe whose connection
+/// failed mid-transfer is closed with its bytes.
 pub struct Lease<'a> {
     pool: &'a PipePool,
     pipe: Option<Pipe>,
@@ -123,7 +128,10 @@ pub struct Lease<'a> {
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        if let Some(pipe) = self.pipe.take() {
+        if let Some(mut pipe) = self.pipe.take() {
+            if pipe.buffered > 0 && pipe.owed_to >= 0 {
+                stash_pipe(&mut pipe);
+            }
             if pipe.buffered == 0 {
                 let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
                 if idle.len() < KEEP_IDLE {
@@ -133,6 +141,24 @@ impl Drop for Lease<'_> {
         }
         self.pool.in_use.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// Read the bytes `pipe` holds and stash them for the socket they are owed to.
+fn stash_pipe(pipe: &mut Pipe) {
+    let mut out = vec![0u8; pipe.buffered as usize];
+    let mut got = 0;
+    while got < out.len() {
+        // SAFETY: reads into the unwritten tail of `out`, which we own, from
+        // the pipe's read end, which lives as long as `pipe`.
+        let n = unsafe { libc::read(pipe.r.as_raw_fd(), out[got..].as_mut_ptr() as *mut libc::c_void, out.len() - got) };
+        if n <= 0 {
+            return; // cannot happen (the bytes are in the pipe); the pipe is closed with them
+        }
+        got += n as usize;
+    }
+    let dst = std::mem::replace(&mut pipe.owed_to, -1);
+    pipe.buffered = 0;
+    super::unsent::stash(dst, out);
 }
 
 /// One splice(2) call between two descriptors, non-blocking.
@@ -152,6 +178,7 @@ fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
 pub async fn pump(leg: &Leg<'_>, mut lease: Lease<'_>) -> io::Result<()> {
     let pipe = lease.pipe.as_mut().expect("lease holds a pipe until dropped");
     let (src, dst) = (leg.src.as_raw_fd(), leg.dst.as_raw_fd());
+    pipe.owed_to = dst;
     loop {
         // Fill: socket → empty pipe. A short splice drained the socket: report
         // WouldBlock so tokio clears readiness (see copy.rs for why this is safe).
@@ -174,65 +201,24 @@ pub async fn pump(leg: &Leg<'_>, mut lease: Lease<'_>) -> io::Result<()> {
         if n == 0 {
             continue; // spurious wake-up
         }
-        pipe.buffered = n;
+        pipe.buffered = n as u32; // at most the pipe's capacity (≤ 1 MiB)
         leg.progress.fetch_add(n as u64, Relaxed);
         // Drain: pipe → destination socket, all of it, before reading again.
-        let mut owed = InPipe { pipe: &mut *pipe, dst };
-        while owed.pipe.buffered > 0 {
-            match leg.dst.try_io(Interest::WRITABLE, || splice(owed.pipe.r.as_raw_fd(), dst, owed.pipe.buffered)) {
+        // Interrupted at the await, the lease stashes what is left (see `Lease`).
+        while pipe.buffered > 0 {
+            let r = match leg.dst.try_io(Interest::WRITABLE, || splice(pipe.r.as_raw_fd(), dst, pipe.buffered as usize)) {
                 Ok(m) => {
-                    owed.pipe.buffered -= m;
+                    pipe.buffered -= m as u32;
                     leg.bytes.fetch_add(m as u64, Relaxed);
+                    Ok(())
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if let Err(e) = leg.dst.writable().await {
-                        owed.disarm();
-                        return Err(e);
-                    }
-                }
-                Err(e) => {
-                    owed.disarm();
-                    return Err(e);
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => leg.dst.writable().await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = r {
+                pipe.owed_to = -1; // failed: the bytes go with the connection
+                return Err(e);
             }
         }
-    }
-}
-
-/// A pipe holding bytes owed to `dst` while they drain. Dropped before they
-/// went out (the connection is interrupted at the await: handed over or
-/// closed), the bytes are read out of the pipe and stashed for whoever
-/// continues the connection (see `unsent`), and the pipe goes back empty.
-struct InPipe<'p> {
-    pipe: &'p mut Pipe,
-    dst: RawFd,
-}
-
-impl InPipe<'_> {
-    /// Leave the bytes in the pipe (the connection failed: the lease closes it).
-    fn disarm(&mut self) {
-        self.dst = -1;
-    }
-}
-
-impl Drop for InPipe<'_> {
-    fn drop(&mut self) {
-        if self.pipe.buffered == 0 || self.dst < 0 {
-            return;
-        }
-        let mut out = vec![0u8; self.pipe.buffered];
-        let mut got = 0;
-        while got < out.len() {
-            // SAFETY: reads into the unwritten tail of `out`, which we own, from
-            // the pipe's read end, which lives as long as the pipe.
-            let n = unsafe { libc::read(self.pipe.r.as_raw_fd(), out[got..].as_mut_ptr() as *mut libc::c_void, out.len() - got) };
-            if n <= 0 {
-                // Cannot happen (the bytes are in the pipe); keep the pipe out of the pool.
-                return;
-            }
-            got += n as usize;
-        }
-        self.pipe.buffered = 0;
-        super::unsent::stash(self.dst, out);
     }
 }

@@ -47,14 +47,15 @@ pub fn take(dst: RawFd) -> Vec<u8> {
 /// Bytes owed to `dst` while a write is pending: stashed if the write is
 /// dropped before they went out (the future was interrupted at its await).
 pub(super) struct Owed<'b> {
-    pub dst: RawFd,
+    pub dst: &'b tokio::net::TcpStream,
     pub rest: &'b [u8],
 }
 
 impl Drop for Owed<'_> {
     fn drop(&mut self) {
         if !self.rest.is_empty() {
-            stash(self.dst, self.rest.to_vec());
+            use std::os::fd::AsRawFd;
+            stash(self.dst.as_raw_fd(), self.rest.to_vec());
         }
     }
 }

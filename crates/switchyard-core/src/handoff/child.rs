@@ -5,8 +5,7 @@
 use super::parent::{set_timeout, Handed};
 use super::scm::{self, MAX_MESSAGE};
 use super::wire::{decode, encode, Kind, Message, SocketMeta};
-use super::Parked;
-use crate::engine::Engine;
+use super::{Host, Parked};
 use crate::error::{Error, ErrorCode, Result};
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd, RawFd};
@@ -115,7 +114,7 @@ impl Child {
 
     /// Adopt the connections the old process sends until it is done; each
     /// continues on one of `engine`'s workers.
-    pub fn adopt_connections(&self, engine: &Engine) -> Result<Handed> {
+    pub fn adopt_connections(&self, engine: &dyn Host) -> Result<Handed> {
         let mut handed = Handed::default();
         loop {
             let (m, _, fds) = self.recv(BETWEEN_MESSAGES)?;

@@ -30,6 +30,20 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// What the hand-over needs of an engine (the engine implements it; this
+/// module does not depend on the engine).
+pub trait Host {
+    /// Park every plain TCP connection and send it to the returned receiver
+    /// until [`Host::stop_parking`].
+    fn park_for_hand_over(&self) -> Receiver<Parked>;
+    /// Stop parking: connections that park from now on continue here.
+    fn stop_parking(&self);
+    /// Plain TCP connections forwarding now.
+    fn plain_forwarding(&self) -> u64;
+    /// Continue a parked connection here.
+    fn adopt(&self, p: Parked);
+}
+
 /// A plain TCP connection stopped in the middle of forwarding, ready to
 /// continue elsewhere.
 #[derive(Debug)]

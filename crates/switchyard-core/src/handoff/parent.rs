@@ -9,8 +9,7 @@
 
 use super::scm::{self, MAX_FDS, MAX_MESSAGE};
 use super::wire::{decode, encode, ConnMeta, Message, SocketMeta};
-use super::Parked;
-use crate::engine::Engine;
+use super::{Host, Parked};
 use crate::error::{Error, ErrorCode, Result};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::mpsc::RecvTimeoutError;
@@ -114,7 +113,7 @@ impl Parent {
     /// process, batch by batch, until none is left forwarding or `grace`
     /// passes; then stop parking (a connection that gets there later resumes
     /// here) and say done. Call after the engine stopped accepting.
-    pub fn hand_connections(&self, engine: &Engine, grace: Duration) -> Result<Handed> {
+    pub fn hand_connections(&self, engine: &dyn Host, grace: Duration) -> Result<Handed> {
         let rx = engine.park_for_hand_over();
         let deadline = Instant::now() + grace;
         let mut handed = Handed::default();

@@ -4,19 +4,15 @@
 //! its listener and backend when the current tables still have them.
 
 use super::admit;
-use super::park::{self, AfterPark, Origin};
+use super::park::{self, Origin, ORPHAN_IDLE};
 use crate::access::{AccessRecord, Ended};
 use crate::config::SpliceMode;
 use crate::events::wall_ms;
-use crate::forward::{self, Counters, Outcome, Watch};
+use crate::forward::{self, Counters, Moved, Outcome, Watch};
 use crate::handoff::Parked;
 use crate::shared::Shared;
 use crate::stats::BackendStats;
 use std::sync::Arc;
-use std::time::Duration;
-
-/// Idle timeout of a connection whose listener the current tables lack.
-const ORPHAN_IDLE: Duration = Duration::from_secs(3600);
 
 /// Serve adopted connection `p` on `worker` until it ends.
 pub(crate) async fn serve(shared: Arc<Shared>, p: Parked, worker: usize) {
@@ -37,37 +33,23 @@ pub(crate) async fn serve(shared: Arc<Shared>, p: Parked, worker: usize) {
         Some((_, b)) => (Arc::clone(&b.stats), Arc::clone(&b.health)),
         None => shared.registry.backend(&pool_name, backend_addr),
     };
-    let splice = listener.as_ref().map_or(SpliceMode::Auto, |l| l.splice);
-    let watch = || listener.as_ref().map_or(Watch::new(ORPHAN_IDLE, None), |l| l.watch());
-    let mut resumed: Option<tokio_util::sync::CancellationToken> = None;
-    let mut moved_total = forward::Moved::default();
-    let ended = match park::resume(p).await {
-        Err(_) => Ended::Error,
-        Ok((mut client, mut backend)) => loop {
-            let kill = health.kill_token();
-            let park_token = resumed.clone().unwrap_or_else(|| health.park_token());
+    let (ended, moved) = match park::resume(p).await {
+        Err(_) => (Ended::Error, Moved::default()),
+        Ok((client, backend)) => {
+            let (park_token, kills) = (health.park_token(), health.kills());
             let counters = Counters { bytes_in: &stats.bytes_in, bytes_out: &stats.bytes_out };
+            let (splice, watch) = listener.as_ref().map_or((SpliceMode::Auto, Watch::new(ORPHAN_IDLE, None)), |l| (l.splice, l.watch()));
             shared.parking.forwarding(true);
-            let (outcome, moved) = forward::proxy(&client, &backend, splice, watch(), counters, &shared.pipes, &park_token, false).await;
+            let (outcome, moved) = forward::proxy(&client, &backend, splice, watch, counters, &shared.pipes, &park_token, false).await;
             shared.parking.forwarding(false);
-            moved_total.up += moved.up;
-            moved_total.down += moved.down;
-            match outcome {
-                Outcome::Cancelled if resumed.is_none() && !kill.is_cancelled() => {
-                    let from = Origin { listener: &listener_name, pool: &pool_name, backend: backend_addr, client: client_addr };
-                    match park::park(&shared, from, client, backend).await {
-                        AfterPark::HandedOver => break Ended::HandedOver,
-                        AfterPark::Resumed(c, b, until) => (client, backend, resumed) = (c, b, Some(park::resumed_token(&kill, until))),
-                        AfterPark::Failed(_) => break Ended::Error,
-                    }
-                }
-                Outcome::Cancelled => break Ended::Cancelled,
-                Outcome::Completed => break Ended::Completed,
-                Outcome::IdleTimeout => break Ended::IdleTimeout,
-                Outcome::Lifetime => break Ended::Lifetime,
-                Outcome::Failed(_) => break Ended::Error,
+            if matches!(outcome, Outcome::Cancelled) && park::parked(&shared, &health, kills) {
+                let from = Origin { listener: &listener_name, pool: &pool_name, backend: backend_addr, client: client_addr };
+                let (ended, more) = park::after_park(&shared, listener.as_deref(), from, client, backend, &stats, &health).await;
+                (ended, Moved { up: moved.up + more.up, down: moved.down + more.down })
+            } else {
+                (super::ended_by(outcome, listener.as_deref()), moved)
             }
-        },
+        }
     };
     if let Some(l) = &listener {
         admit::closed(&shared, l, client_addr.ip(), false);
@@ -79,8 +61,8 @@ pub(crate) async fn serve(shared: Arc<Shared>, p: Parked, worker: usize) {
                 pool: pool_name,
                 backend: backend_addr.to_string(),
                 duration_ms: wall_ms().saturating_sub(started),
-                bytes_in: moved_total.up,
-                bytes_out: moved_total.down,
+                bytes_in: moved.up,
+                bytes_out: moved.down,
                 ended,
                 http: None,
                 udp: None,

@@ -27,7 +27,6 @@ use crate::select::PickContext;
 use crate::shared::Shared;
 use crate::snapshot::{Listener, Pool};
 use frontend::Received;
-use park::AfterPark;
 use route::Routed;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -81,7 +80,7 @@ pub(crate) async fn serve<D: Declared>(shared: Arc<Shared>, name: Arc<str>, clie
     #[cfg(not(target_os = "linux"))]
     let _ = client.set_nodelay(true);
     let started = if listener.access_log { wall_ms() } else { 0 };
-    let done = relay(&shared, &name, &listener, client, peer, dst).await;
+    let done = relay(&shared, &listener, client, peer, dst).await;
     admit::closed(&shared, &listener, peer.ip(), true);
     if listener.access_log {
         shared.access.push(done.record(&name, peer, started));
@@ -148,14 +147,7 @@ impl<'l> Done<'l> {
 /// `peer` is the client (as a PROXY header declared it, if any) and `dst`
 /// the address it connected to when a PROXY header declared it (else the
 /// socket's own), for a PROXY header to the backend.
-async fn relay<'l, D: Declared>(
-    shared: &Shared,
-    name: &str,
-    listener: &'l Listener,
-    client: TcpStream,
-    peer: SocketAddr,
-    dst: D,
-) -> Done<'l> {
+async fn relay<'l, D: Declared>(shared: &Shared, listener: &'l Listener, client: TcpStream, peer: SocketAddr, dst: D) -> Done<'l> {
     let Some(Received { client, preface, sni }) = frontend::receive(listener, client).await else {
         return Done::early(Ended::FrontendFailed, None);
     };
@@ -175,20 +167,14 @@ async fn relay<'l, D: Declared>(
             Ok(up) => up,
             Err(why) => return no_upstream(listener, pool, why),
         };
-    // A plain connection parks once at most; resumed, it watches this token instead.
-    let mut resumed: Option<tokio_util::sync::CancellationToken> = None;
     let (outcome, moved, b) = match (client, &pool.backend_tls) {
         // Plain on both sides: the socket path, splice-capable.
-        (Either::Left(mut client), None) => loop {
+        (Either::Left(client), None) => loop {
             let b = up.active.backend;
             let counters = Counters { bytes_in: &b.stats.bytes_in, bytes_out: &b.stats.bytes_out };
-            let kill = b.health.kill_token();
-            // Fires with `kill`, or alone to park the connection (a hand-over, a
-            // spread close); once resumed, `kill` or the resumed deadline.
-            let park = match &resumed {
-                None => b.health.park_token(),
-                Some(t) => t.clone(),
-            };
+            // Fires with the backend's kill token, or alone to park the
+            // connection (a hand-over, a spread close): `kills` tells which.
+            let (park, kills) = (b.health.park_token(), b.health.kills());
             // While the client has not spoken (no preface either), a backend that
             // closes before its first byte (it died after accepting) has received
             // nothing: another backend can take the client, who never notices.
@@ -197,26 +183,12 @@ async fn relay<'l, D: Declared>(
             let (outcome, moved) =
                 forward::proxy(&client, &up.stream, listener.splice, listener.watch(), counters, &shared.pipes, &park, retry).await;
             shared.parking.forwarding(false);
-            if resumed.is_none() && matches!(outcome, Outcome::Cancelled) && !kill.is_cancelled() {
-                let from = park::Origin { listener: name, pool: &pool.name, backend: b.addr, client: peer };
+            if matches!(outcome, Outcome::Cancelled) && park::parked(shared, &b.health, kills) {
+                let from = park::Origin { listener: &listener.name, pool: &pool.name, backend: b.addr, client: peer };
                 // Boxed: a rare path, kept out of every connection's task.
-                match Box::pin(park::park(shared, from, client, up.stream)).await {
-                    AfterPark::HandedOver => {
-                        let ended = Ended::HandedOver;
-                        return Done {
-                            ended,
-                            pool: Some(&pool.name),
-                            backend: Some(b.addr),
-                            bytes_in: preface_len as u64 + moved.up,
-                            bytes_out: moved.down,
-                        };
-                    }
-                    AfterPark::Resumed(c, s, until) => {
-                        (client, up.stream, resumed) = (c, s, Some(park::resumed_token(&kill, until)));
-                        continue;
-                    }
-                    AfterPark::Failed(e) => break (Outcome::Failed(e), moved, b),
-                }
+                let (ended, more) = Box::pin(park::after_park(shared, Some(listener), from, client, up.stream, &b.stats, &b.health)).await;
+                let (bytes_in, bytes_out) = (preface_len as u64 + moved.up + more.up, moved.down + more.down);
+                return Done { ended, pool: Some(&pool.name), backend: Some(b.addr), bytes_in, bytes_out };
             }
             if let Outcome::Failed(e) = &outcome {
                 if forward::is_silent_close(e) {
@@ -250,25 +222,35 @@ async fn relay<'l, D: Declared>(
             (outcome, moved, b)
         }
     };
-    let ended = match outcome {
+    if let Outcome::Failed(e) = &outcome {
+        if moved.down == 0 && e.kind() == std::io::ErrorKind::ConnectionReset {
+            passive_failure(pool, b, Failure::ResetBeforeFirstByte, &shared.events);
+        }
+    }
+    let ended = ended_by(outcome, Some(listener));
+    Done { ended, pool: Some(&pool.name), backend: Some(b.addr), bytes_in: preface_len as u64 + moved.up, bytes_out: moved.down }
+}
+
+/// How a forwarded connection ended, for the access log, counting idle
+/// timeouts and lifetime ends on its listener (if the tables still have it).
+fn ended_by(outcome: Outcome, listener: Option<&Listener>) -> Ended {
+    match outcome {
         Outcome::Completed => Ended::Completed,
         Outcome::Cancelled => Ended::Cancelled,
         Outcome::IdleTimeout => {
-            listener.stats.idle_timeouts.fetch_add(1, Relaxed);
+            if let Some(l) = listener {
+                l.stats.idle_timeouts.fetch_add(1, Relaxed);
+            }
             Ended::IdleTimeout
         }
         Outcome::Lifetime => {
-            listener.stats.lifetime_ends.fetch_add(1, Relaxed);
+            if let Some(l) = listener {
+                l.stats.lifetime_ends.fetch_add(1, Relaxed);
+            }
             Ended::Lifetime
         }
-        Outcome::Failed(e) => {
-            if moved.down == 0 && e.kind() == std::io::ErrorKind::ConnectionReset {
-                passive_failure(pool, b, Failure::ResetBeforeFirstByte, &shared.events);
-            }
-            Ended::Error
-        }
-    };
-    Done { ended, pool: Some(&pool.name), backend: Some(b.addr), bytes_in: preface_len as u64 + moved.up, bytes_out: moved.down }
+        Outcome::Failed(_) => Ended::Error,
+    }
 }
 
 /// The destination a PROXY header declared for a connection, if any. A
