@@ -17,14 +17,41 @@ export function track(child: ChildProcess): Promise<void> {
   return exited;
 }
 
-/** SIGKILL every child still running and wait until each has exited (call in `afterEach`). */
+/** Process groups started here (a child spawned `detached`, leading its own group), by leader. */
+const groups = new Set<ChildProcess>();
+
+/** Record `child`, spawned `detached`, so `stopAll` stops its whole process group (what it started too); resolves when it exits. */
+export function trackGroup(child: ChildProcess): Promise<void> {
+  groups.add(child);
+  return track(child);
+}
+
+/** Is any process of group `pgid` still running? */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** SIGKILL every child still running (and every process of a tracked group) and wait until each has exited (call in `afterEach`). */
 export async function stopAll(): Promise<void> {
+  const pgids = [...groups].map((c) => c.pid).filter((p): p is number => p !== undefined);
+  groups.clear();
+  for (const pgid of pgids) {
+    if (groupAlive(pgid)) process.kill(-pgid, 'SIGKILL');
+  }
   await Promise.all(
     [...live].map(([child, exited]) => {
       child.kill('SIGKILL');
       return exited;
     }),
   );
+  // Grandchildren are not ours to wait for: poll until the kernel has reaped the groups.
+  const deadline = Date.now() + 10_000;
+  while (pgids.some(groupAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }
 
 export interface ProcessBackend {

@@ -1,7 +1,6 @@
 // `switchyard reload`, `switchyard start --watch` and SIGHUP against real balancer processes:
 // what a reload reports, what a broken file leaves in force, what an unreachable admin API says,
 // and wrk's view of 20 reloads that add and remove a listener and change a pool's backends.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,9 +8,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openapiDocument } from '../ts/admin/openapi.js';
 import { validate } from '../ts/admin/schema.js';
 import { connect, peer, refusedPort, tagThrough, waitFor } from './helpers.js';
-import { spawnBackend, stopAll, track, type ProcessBackend } from './processes.js';
-
-const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js');
+import { spawnBackend, stopAll, type ProcessBackend } from './processes.js';
+import { cli, json, listenerPort, runWrk, startBalancer } from './balancer-process.js';
 
 // Every process a test started (balancers, backends, wrk, CLI runs) is killed and awaited after it.
 afterEach(stopAll);
@@ -19,62 +17,6 @@ afterEach(stopAll);
 /** A fresh directory per test: the watch sees only its own file's directory. */
 const newDir = () => mkdtempSync(join(tmpdir(), 'switchyard-reload-'));
 
-interface Line {
-  event: string;
-  [field: string]: unknown;
-}
-
-/** A `switchyard start` process with its JSON log lines. */
-interface Balancer {
-  child: ChildProcess;
-  lines(): Line[];
-  /** Wait for the first `event` line that `match` accepts. */
-  logged(event: string, match?: (l: Line) => boolean): Promise<Line>;
-  exited(): boolean;
-}
-
-function startBalancer(args: string[], env: Record<string, string> = {}): Balancer {
-  const child = spawn(process.execPath, [CLI, 'start', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let exited = false;
-  void track(child).then(() => (exited = true));
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const lines = () =>
-    out
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Line);
-  return {
-    child,
-    lines,
-    exited: () => exited,
-    logged: (event, match = () => true) =>
-      waitFor(() => {
-        if (exited) throw new Error(`the balancer exited; its output:\n${out}`);
-        return lines().find((l) => l.event === event && match(l));
-      }, `a ${event} log line`),
-  };
-}
-
-/** Run the CLI to completion (tracked, so a hung run is killed after the test). */
-function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
-}
-
-/** The port a listener logged at start. */
-async function listenerPort(b: Balancer, name: string): Promise<number> {
-  const l = await b.logged('listener.started', (x) => x.listener === name);
-  return Number(String(l.address).split(':').pop());
-}
-
-
-const json = (path: string, config: object) => writeFileSync(path, `${JSON.stringify(config, null, 2)}\n`);
 const tcpPool = (backends: ProcessBackend[], weights: number[] = []) => ({ backends: backends.map((b, i) => ({ address: b.address, weight: weights[i] ?? 1 })) });
 
 describe('switchyard reload', () => {
@@ -255,44 +197,6 @@ describe('switchyard start --watch', () => {
     expect(lb.exited()).toBe(false);
   });
 });
-
-/** wrk's summary: requests done, socket errors, non-2xx/3xx answers. */
-interface WrkResult {
-  requests: number;
-  errors: { connect: number; read: number; write: number; timeout: number };
-  non2xx: number;
-  text: string;
-}
-
-function parseWrk(text: string): WrkResult {
-  const requests = /(\d+) requests in /.exec(text);
-  const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
-  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(text);
-  if (!requests) throw new Error(`no wrk summary in:\n${text}`);
-  return {
-    requests: Number(requests[1]),
-    // wrk prints these lines only when a count is not zero.
-    errors: errors ? { connect: +errors[1]!, read: +errors[2]!, write: +errors[3]!, timeout: +errors[4]! } : { connect: 0, read: 0, write: 0, timeout: 0 },
-    non2xx: non2xx ? Number(non2xx[1]) : 0,
-    text,
-  };
-}
-
-/** A wrk run that lasts until `stop()` (SIGINT: wrk then prints its summary). */
-function runWrk(url: string): { stop(): Promise<WrkResult> } {
-  const child = spawn('wrk', ['-t1', '-c16', '-d60s', '--latency', '--timeout', '5s', url], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = track(child);
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  return {
-    async stop() {
-      child.kill('SIGINT');
-      await exited;
-      return parseWrk(out);
-    },
-  };
-}
 
 describe('reloads under load', () => {
   it('wrk sees zero socket errors and zero non-2xx through an HTTP and a TCP listener during 20 reloads (reload command and SIGHUP)', async () => {

@@ -43,7 +43,8 @@ const HELP_FLAG: Flag = { flag: '-h, --help', doc: 'this help' };
 export const COMMANDS: Readonly<Record<string, Command>> = {
   start: {
     usage: 'switchyard start [-c FILE] [--drain-ms N] [--watch] [--log-level LEVEL]',
-    summary: 'Run a balancer in the foreground. SIGINT/SIGTERM drain and stop it; SIGHUP reloads FILE.',
+    summary:
+      'Run a balancer in the foreground. SIGINT/SIGTERM drain and stop it (plain TCP connections still open at the end close spread over the drain window); SIGHUP reloads FILE; SIGUSR2 upgrades (as `switchyard upgrade`). Tells systemd READY=1 under Type=notify.',
     flags: [
       CONFIG_FLAG,
       { flag: '--drain-ms N', doc: 'on SIGINT/SIGTERM, wait up to N ms for open connections before closing them', default: String(DEFAULT_DRAIN_MS) },
@@ -63,6 +64,20 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       HELP_FLAG,
     ],
     notes: 'Exit codes: 0 reloaded, 1 the balancer cannot be reached or the file has no admin section, 2 the file is invalid (every issue printed; the running configuration stays).',
+  },
+  upgrade: {
+    usage: 'switchyard upgrade [-c FILE] [--admin URL] [--binary PATH] [--json]',
+    summary:
+      'Replace the running balancer by a new process through its admin API (POST /api/upgrade): the new one receives the listening sockets, the admin socket and the established plain TCP connections (with their bytes in flight), starts accepting, and the old one drains what it could not hand over (TLS, HTTP) and exits. No connection attempt is refused.',
+    flags: [
+      { ...CONFIG_FLAG, doc: `${CONFIG_FLAG.doc}: the file the balancer runs; its admin section gives the address and the token` },
+      { flag: '--admin URL', doc: 'the admin API (http://HOST:PORT or HOST:PORT) instead of admin.address; the token still comes from FILE when there is one' },
+      { flag: '--binary PATH', doc: 'the executable the new process runs, with the same arguments', default: 'the running command again (after `npm install` replaced its files)' },
+      { flag: '--json', doc: 'print the response of POST /api/upgrade (or {"error": {code, message}}) on stdout' },
+      HELP_FLAG,
+    ],
+    notes:
+      'Exit codes: 0 the new process took over (its pid is printed), 1 it failed to start, exited or was not ready in time (the running balancer keeps serving everything), or the balancer cannot be reached, 2 bad usage or an unreadable file.',
   },
   validate: {
     usage: 'switchyard validate [-c FILE] [--json]',

@@ -18,16 +18,23 @@ import { packageVersion } from './version.js';
 import { reloadCommand } from './reload/command.js';
 import { FileReloader } from './reload/file-reload.js';
 import { watchConfig } from './reload/watch.js';
+import { sdNotify } from './binding/handoff.js';
+import { inherit, takeOver } from './upgrade/inherit.js';
+import { upgrader } from './upgrade/upgrader.js';
+import { upgradeCommand } from './upgrade/command.js';
 
 const HELP = `switchyard — an L4 load balancer with a Rust data plane and a TypeScript control plane
 
 Usage:
   switchyard start [-c FILE] [--drain-ms N] [--watch]
-                                            run in the foreground (SIGINT/SIGTERM drain, SIGHUP reloads FILE;
-                                            --watch: reload when FILE changes)
+                                            run in the foreground (SIGINT/SIGTERM drain, SIGHUP reloads FILE,
+                                            SIGUSR2 upgrades; --watch: reload when FILE changes)
   switchyard reload [-c FILE] [--admin URL] [--json]
                                             make the running balancer re-read FILE (admin API); print what changed;
                                             exit 2 if the file is invalid (nothing changes), 1 if unreachable
+  switchyard upgrade [-c FILE] [--admin URL] [--binary PATH] [--json]
+                                            replace the running balancer by a new process (admin API): it takes the
+                                            sockets and established TCP connections; exit 1 if it fails (nothing changes)
   switchyard validate [-c FILE] [--json]    check a config; exit 0, or exit 2 with every error
   switchyard demo [--port N]                three demo backends behind a balancer: tcp on N (default 8080), http on N+1
   switchyard plan [-c FILE] [--pool NAME] [--add ADDR] [--remove ADDR] [--weight ADDR=W] [--algorithm NAME]
@@ -68,17 +75,32 @@ async function start(file: string, drainMs: number, level: LogLevel, watch: bool
   if (!process.stderr.isTTY) fatalLog = jsonLines(process.stderr);
   const log = consoleLogger({ level });
   const reloader = new FileReloader(file, log);
+  // Started by an upgrade: the old process's sockets first (they are served as soon as we start).
+  const inheritance = await inherit(packageVersion());
   // Taken before the start reads the file, so an edit made while it starts is reloaded after.
   const watcher = watch ? watchConfig(file, () => void starting.then((lb) => reloader.reload(lb, 'watch'), () => {}), log) : undefined;
-  const starting = Switchyard.fromFile(file, { logger: log });
+  // Long-lived plain connections still open at the end end spread over the drain window.
+  const stop = (): Promise<void> => {
+    watcher?.close();
+    return starting.then((lb) => lb.close({ drainMs, spread: true }));
+  };
+  const upgrade = upgrader({ balancer: () => starting, log, retire: () => void stop().then(() => process.exit(0), () => process.exit(1)) });
+  const starting = Switchyard.fromFile(file, { logger: log, upgrade, ...(inheritance ? { handoff: inheritance } : {}) });
   // Handlers go in before the start completes: the start logs `listener.started` before it
   // returns, and a signal sent on seeing that line must not meet Node's default (exit).
   process.on('SIGHUP', () => void starting.then((lb) => reloader.reload(lb, 'signal'), () => {}));
-  stopOnSignal(() => {
-    watcher?.close();
-    return starting.then((lb) => lb.close({ drainMs }));
-  });
-  await starting;
+  process.on('SIGUSR2', () => void upgrade({}).catch(() => {})); // logged as upgrade.failed
+  stopOnSignal(stop);
+  const lb = await starting;
+  if (!inheritance) {
+    sdNotify('READY=1');
+    return;
+  }
+  takeOver(inheritance);
+  lb.adopt(inheritance.child).then(
+    (h) => log('upgrade.adopted', { connections: h.connections, bytes: h.bytes }),
+    (err: unknown) => log('upgrade.adopt_failed', { error: err instanceof Error ? err.message : String(err) }, 'error'),
+  );
 }
 
 /** `validate`: a line of text, or with `json` one JSON object (`ok`, `file`, `issues`) for tools; exit 2 on any issue. */
@@ -147,6 +169,7 @@ async function main(argv: string[]): Promise<void> {
       'drain-ms': { type: 'string' },
       watch: { type: 'boolean' },
       admin: { type: 'string' },
+      binary: { type: 'string' },
       'log-level': { type: 'string' },
       pool: { type: 'string' },
       add: { type: 'string', multiple: true },
@@ -198,6 +221,16 @@ async function main(argv: string[]): Promise<void> {
       // With --admin the file is only where the token comes from, so it may be absent.
       const file = values.config ?? (values.admin === undefined ? needFile() : discoverConfig().file);
       process.exitCode = await reloadCommand({ file, json: values.json ?? false, ...(values.admin === undefined ? {} : { admin: values.admin }) });
+      return;
+    }
+    case 'upgrade': {
+      const file = values.config ?? (values.admin === undefined ? needFile() : discoverConfig().file);
+      process.exitCode = await upgradeCommand({
+        file,
+        json: values.json ?? false,
+        ...(values.admin === undefined ? {} : { admin: values.admin }),
+        ...(values.binary === undefined ? {} : { binary: values.binary }),
+      });
       return;
     }
     case 'validate':

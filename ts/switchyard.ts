@@ -432,6 +432,15 @@ export class Switchyard {
   }
 
   /**
+   * Upgrade, new side: adopt the established connections the old process at the other end
+   * of `child` sends, until it is done (call once this balancer accepts and `child.ready()`).
+   */
+  async adopt(child: HandoffChild): Promise<Handed> {
+    this.#assertOpen();
+    return child.adopt(this.#engine);
+  }
+
+  /**
    * Stop accepting at once, let in-flight connections finish for up to
    * `drainMs`, then close what is left. Resolves when the ports are released
    * and the data plane has stopped. Safe to call twice.

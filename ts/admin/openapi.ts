@@ -173,6 +173,17 @@ const SCHEMAS: Record<string, Schema> = {
     admin_restart_required: { type: 'boolean', description: 'The file changed the `admin` section, which applies only after a restart.' },
     changes: ref('ConfigChanges'),
   }),
+  Upgrade: obj(
+    {
+      upgraded: { type: 'boolean' },
+      pid: int(),
+      version: str(),
+      connections: { ...int(), description: 'Established plain TCP connections handed to the new process.' },
+      bytes: { ...int(), description: 'Bytes those connections had in flight (read, not yet delivered), delivered by the new process.' },
+      ms: { ...int(), description: 'From starting the new process to the last connection handed over.' },
+    },
+    'The new process accepts on every listener and the admin socket; this one stopped accepting and drains what it could not hand over.',
+  ),
   NameChanges: obj({ added: { type: 'array', items: str() }, removed: { type: 'array', items: str() }, changed: { type: 'array', items: str() } }),
   ConfigChanges: obj(
     {
@@ -332,6 +343,21 @@ export function openapiDocument(): Record<string, unknown> {
             '200': ok('Applied.', ref('Reload')),
             '409': error('Not started from a file (`no_config_file`), or a listener of the file cannot bind its address (`bind_failed`; nothing changed).'),
             '422': error('The file is invalid (`invalid_config`, with `issues`); nothing changed.'),
+            ...COMMON,
+          },
+        },
+      },
+      '/api/upgrade': {
+        post: {
+          operationId: 'upgrade',
+          summary:
+            'Replace this process with a new one (a binary upgrade): it receives the listening sockets, the admin socket and the established plain TCP connections; this one drains the rest and exits. A new process that fails to start changes nothing.',
+          requestBody: body('Upgrade', {}),
+          responses: {
+            '200': ok('The new process took over; this one drains and exits.', ref('Upgrade')),
+            ...BODY_ERRORS,
+            '409': error('This balancer was not started by the `switchyard` command, which alone can start a new process (`upgrade_unavailable`), or an upgrade is already under way (`upgrade_in_progress`).'),
+            '502': error('The new process could not be started, exited, or was not ready in time (`upgrade_failed`); this one keeps serving.'),
             ...COMMON,
           },
         },

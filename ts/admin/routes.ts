@@ -17,6 +17,9 @@ import { listenerViews, poolViews, type PoolView } from './view.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
+/** Replaces the running process with a new one (see `ts/upgrade/`); resolves with its report. */
+export type Upgrader = (options: { binary?: string }) => Promise<object>;
+
 /** What a handler sees. */
 export interface Ctx {
   lb: AdminTarget;
@@ -33,6 +36,8 @@ export interface Ctx {
   admin: { address: string; token: string | null };
   /** Attach the response to the live stream (`/api/stream`). */
   subscribe(res: ServerResponse): void;
+  /** What `POST /api/upgrade` runs, when this process can start its successor. */
+  upgrade: Upgrader | undefined;
 }
 
 /** A handler's answer: JSON with a status, or text, or nothing (it wrote the response). */
@@ -237,6 +242,25 @@ export const ROUTES: Route[] = [
         status: 200,
         json: { reloaded: true, file: configPath, listeners: after.listeners.map((l) => l.name), pools: after.pools.map((p) => p.name), admin_restart_required: adminChanged, changes },
       };
+    },
+  },
+  {
+    method: 'POST',
+    path: '/api/upgrade',
+    operationId: 'upgrade',
+    body: REQUEST_SCHEMAS.Upgrade,
+    handle: async (ctx) => {
+      if (!ctx.upgrade) throw new AdminError(409, 'upgrade_unavailable', 'this balancer was not started by the switchyard command, which alone can start a new process to take over');
+      const { binary } = ctx.body as { binary?: string };
+      try {
+        const report = await ctx.upgrade(binary === undefined ? {} : { binary });
+        return { status: 200, json: { upgraded: true, ...report } };
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        const message = err instanceof Error ? err.message : String(err);
+        if (code === 'upgrade_in_progress') throw new AdminError(409, code, message);
+        throw new AdminError(502, 'upgrade_failed', `${message}; this process keeps serving`);
+      }
     },
   },
   {

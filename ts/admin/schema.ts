@@ -76,6 +76,13 @@ export const REQUEST_SCHEMAS = {
     additionalProperties: false,
     properties: { algorithm: { type: 'string', enum: ALGORITHMS } },
   },
+  Upgrade: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      binary: { type: 'string', minLength: 1, description: 'The executable to start instead of this process\'s own command (it gets the same arguments). Default: the same command again (an `npm install` of a new version replaced its files).' },
+    },
+  },
 } satisfies Record<string, Schema>;
 
 function typeOf(v: unknown): SchemaType {

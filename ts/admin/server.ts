@@ -10,7 +10,7 @@ import type { BackendEvent } from '../events.js';
 import { silent, type Logger } from '../log.js';
 import { Auth } from './auth.js';
 import { AdminError, HEADER_LIMIT, answerClientError, errorBody, hasBody, readBody, readJson, sendJson, sendText } from './http.js';
-import { ROUTES, matchPath, type Ctx, type Route } from './routes.js';
+import { ROUTES, matchPath, type Ctx, type Route, type Upgrader } from './routes.js';
 import { validate } from './schema.js';
 import type { AdminTarget } from './target.js';
 import { listenerViews, poolViews } from './view.js';
@@ -26,6 +26,8 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
+export type { Upgrader } from './routes.js';
+
 export interface AdminOptions {
   /** The file `POST /api/reload` re-reads. Without it reload answers 409 `no_config_file`. */
   configPath?: string;
@@ -39,8 +41,6 @@ export interface AdminOptions {
   upgrade?: Upgrader;
 }
 
-/** Replaces the running process with a new one (see `ts/upgrade/`); resolves with its report. */
-export type Upgrader = (options: { binary?: string }) => Promise<Record<string, unknown>>;
 
 function splitHostPort(address: string): { host: string; port: number } {
   const i = address.lastIndexOf(':');
@@ -199,6 +199,7 @@ export async function startAdmin(
       body,
       log,
       configPath: opts.configPath,
+      upgrade: opts.upgrade,
       admin,
       subscribe: (r) => hub.add(r),
     };

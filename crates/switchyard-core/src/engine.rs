@@ -290,6 +290,7 @@ impl Engine {
             let _ = t.await;
         }
         let shared = Arc::clone(&self.shared);
+        shared.http_drain.cancel();
         if spread && !drain.is_zero() {
             // Long-lived plain connections end at random instants over the
             // window instead of all at its end: their clients reconnect
@@ -336,6 +337,7 @@ impl Engine {
         for t in tasks {
             let _ = t.await;
         }
+        self.shared.http_drain.cancel();
     }
 
     /// Apply a batch of active-check verdicts at once. A backend marked down in

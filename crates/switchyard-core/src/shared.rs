@@ -39,6 +39,9 @@ pub struct Shared {
     pub room_freed: tokio::sync::Notify,
     /// Parking plain TCP connections for a hand-over or a spread close.
     pub parking: crate::handoff::Parking,
+    /// Fired when the engine stops accepting for good (an upgrade, a close):
+    /// HTTP connections then end after their current request (see `http::serve`).
+    pub http_drain: CancellationToken,
 }
 
 impl Shared {
@@ -59,6 +62,7 @@ impl Shared {
             waiting_for_room: AtomicUsize::new(0),
             room_freed: tokio::sync::Notify::new(),
             parking: crate::handoff::Parking::default(),
+            http_drain: CancellationToken::new(),
         }
     }
 

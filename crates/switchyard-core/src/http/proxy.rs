@@ -88,7 +88,15 @@ pub struct IoState {
 /// Handle one request; every outcome is a response (hyper's service contract).
 pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let guard = InService::new(Arc::clone(&conn));
-    Ok(respond(&conn, req).await.map(|b| guard.wrap(b)))
+    let h1 = req.version() < http::Version::HTTP_2;
+    let mut response = respond(&conn, req).await;
+    // Draining (an upgrade's old process, or a close): an HTTP/1 client is told to
+    // reconnect after this response, so its next request goes to whoever accepts
+    // now instead of meeting a closed connection. (HTTP/2 gets a GOAWAY, see `serve`.)
+    if h1 && conn.shared.http_drain.is_cancelled() && response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+    }
+    Ok(response.map(|b| guard.wrap(b)))
 }
 
 /// Route and proxy one request, or answer it.

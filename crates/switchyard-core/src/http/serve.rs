@@ -160,14 +160,23 @@ where
     let cfg = &conn.listener.http.as_ref().expect("an http listener has tables").config;
     let unparked = &conn.shared.http_unparked;
     unparked.fetch_add(1, Relaxed);
-    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+    let served = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
         .max_concurrent_streams(cfg.max_concurrent_streams)
         .max_header_list_size(cfg.max_header_bytes)
         .max_pending_accept_reset_streams(H2_MAX_PENDING_RESETS)
         .max_local_error_reset_streams(H2_MAX_LOCAL_ERROR_RESETS)
-        .serve_connection(TokioIo::new(io), service)
-        .await;
+        .serve_connection(TokioIo::new(io), service);
+    tokio::pin!(served);
+    // Draining (an upgrade's old process, or a close): GOAWAY, the streams in flight
+    // finish, and the client opens its next ones on a new connection.
+    tokio::select! {
+        _ = served.as_mut() => {}
+        _ = conn.shared.http_drain.cancelled() => {
+            served.as_mut().graceful_shutdown();
+            let _ = served.await;
+        }
+    }
     unparked.fetch_sub(1, Relaxed);
 }
 
