@@ -19,7 +19,7 @@ mod splice;
 #[path = "no_splice.rs"]
 mod splice;
 pub mod stream;
-mod unsent;
+pub(crate) mod unsent;
 
 pub use copy::read_now;
 pub use splice::PipePool;
@@ -28,7 +28,6 @@ pub use unsent::take as take_unsent;
 use crate::config::SpliceMode;
 use crate::net::shutdown_write;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -183,7 +182,7 @@ pub async fn proxy(
     let silent_peer = retry_if_silent.then_some(&up_progress);
     // Built inside the call, not bound to a local first: a future moved from a
     // local would be stored twice in every connection's task.
-    let (outcome, moved) = supervise!(
+    supervise!(
         async {
             tokio::try_join!(
                 direction(
@@ -215,13 +214,7 @@ pub async fn proxy(
         [&up_progress, &down_progress],
         watch,
         cancel
-    );
-    // Bytes a direction still owed when it was interrupted (see `unsent`):
-    // the caller takes them after `Cancelled`; here they go with the connection.
-    if matches!(outcome, Outcome::IdleTimeout | Outcome::Lifetime) {
-        drop((take_unsent(client.as_raw_fd()), take_unsent(backend.as_raw_fd())));
-    }
-    (outcome, moved)
+    )
 }
 
 /// Run `$both` (the two directions joined) until it ends, the connection
@@ -238,8 +231,14 @@ macro_rules! supervise {
                 Err(e) => Outcome::Failed(e),
             },
             o = idle_watch(progress, $idle) => o,
-            _ = $cancel.cancelled() => Outcome::Cancelled,
+            // Set as the cancel resolves: select! drops the directions right after,
+            // before this branch runs, and what they still owed is kept (see `unsent`).
+            _ = async {
+                $cancel.cancelled().await;
+                $crate::forward::unsent::keep(true);
+            } => Outcome::Cancelled,
         };
+        $crate::forward::unsent::keep(false);
         (outcome, Moved { up: progress[0].load(Relaxed), down: progress[1].load(Relaxed) })
     }};
 }

@@ -129,7 +129,7 @@ pub struct Lease<'a> {
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
         if let Some(mut pipe) = self.pipe.take() {
-            if pipe.buffered > 0 && pipe.owed_to >= 0 {
+            if pipe.buffered > 0 && pipe.owed_to >= 0 && super::unsent::keeping() {
                 stash_pipe(&mut pipe);
             }
             if pipe.buffered == 0 {

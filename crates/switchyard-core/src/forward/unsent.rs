@@ -10,23 +10,35 @@
 //! task never leaves its worker), keyed by the destination socket's
 //! descriptor, which is unique among live sockets.
 //!
-//! Contract: whoever gets `Outcome::Cancelled` from `forward::proxy` calls
-//! [`take`] for both sockets before they close (to continue the connection
-//! elsewhere, or to drop the bytes); `proxy` itself drops them for every other
-//! interruption.
+//! Contract: bytes are kept only while the cancel branch of `supervise!`
+//! drops the directions ([`keep`]); whoever gets `Outcome::Cancelled` from
+//! `forward::proxy` calls [`take`] for both sockets before they close (to
+//! continue the connection elsewhere, or to drop the bytes). Other
+//! interruptions (idle timeout, lifetime) keep nothing.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::os::fd::RawFd;
 
 thread_local! {
     static UNSENT: RefCell<Vec<(RawFd, Vec<u8>)>> = const { RefCell::new(Vec::new()) };
+    static KEEP: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Keep `bytes`, still owed to socket `dst`.
+/// Whether directions dropped from now on keep what they owed (set around a cancel's drop).
+pub(crate) fn keep(on: bool) {
+    KEEP.set(on);
+}
+
+/// Keep `bytes`, still owed to socket `dst`, if a cancel is dropping its connection.
 pub(super) fn stash(dst: RawFd, bytes: Vec<u8>) {
-    if !bytes.is_empty() {
+    if !bytes.is_empty() && KEEP.get() {
         UNSENT.with_borrow_mut(|u| u.push((dst, bytes)));
     }
+}
+
+/// Does a cancel drop connections on this thread right now (so owed bytes are worth reading out)?
+pub(super) fn keeping() -> bool {
+    KEEP.get()
 }
 
 /// The bytes still owed to socket `dst`, in order (empty if none).

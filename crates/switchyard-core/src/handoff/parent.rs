@@ -121,12 +121,9 @@ impl Parent {
         let mut stopped = false;
         loop {
             match rx.recv_timeout(POLL) {
-                Ok(p) => {
-                    batch.push(p);
-                    if batch.len() < CONNS_PER_BATCH {
-                        continue;
-                    }
-                }
+                // What has parked so far goes at once (a connection waits from its park to
+                // its adoption: no waiting for a batch to fill).
+                Ok(p) => batch.extend(std::iter::once(p).chain(rx.try_iter()).take(CONNS_PER_BATCH)),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => stopped = true,
             }

@@ -88,15 +88,7 @@ pub struct IoState {
 /// Handle one request; every outcome is a response (hyper's service contract).
 pub async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let guard = InService::new(Arc::clone(&conn));
-    let h1 = req.version() < http::Version::HTTP_2;
-    let mut response = respond(&conn, req).await;
-    // Draining (an upgrade's old process, or a close): an HTTP/1 client is told to
-    // reconnect after this response, so its next request goes to whoever accepts
-    // now instead of meeting a closed connection. (HTTP/2 gets a GOAWAY, see `serve`.)
-    if h1 && conn.shared.http_drain.is_cancelled() && response.status() != StatusCode::SWITCHING_PROTOCOLS {
-        response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
-    }
-    Ok(response.map(|b| guard.wrap(b)))
+    Ok(respond(&conn, req).await.map(|b| guard.wrap(b)))
 }
 
 /// Route and proxy one request, or answer it.
@@ -116,6 +108,7 @@ async fn respond(conn: &Arc<Conn>, req: Request<Incoming>) -> Response<Body> {
         bytes_in: Arc::default(),
     });
     let grpc = grpc::is_grpc(req.headers());
+    let h1 = req.version() < http::Version::HTTP_2;
     let Some(route) = tables.routes.find(&req) else {
         l.stats.no_route.fetch_add(1, Relaxed);
         let r = Refusal::NoRoute.answer(grpc);
@@ -141,6 +134,12 @@ async fn respond(conn: &Arc<Conn>, req: Request<Incoming>) -> Response<Body> {
     let status = response.status();
     route.stats.answered(status.as_u16(), start.elapsed());
     route.response_ops.apply(response.headers_mut());
+    // Draining (an upgrade's old process, or a close): an HTTP/1 client is told to
+    // reconnect after this response, so its next request goes to whoever accepts
+    // now instead of meeting a closed connection. (HTTP/2 gets a GOAWAY, see `serve`.)
+    if h1 && conn.shared.http_drain.is_cancelled() && status != StatusCode::SWITCHING_PROTOCOLS {
+        response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+    }
     match log {
         Some(p) => response.map(|b| p.respond(b, status, Some((&route.name, &route.pool.name)), backend)),
         None => response,

@@ -344,7 +344,12 @@ mod tests {
             // 2152 with PROXY protocol support (a header to write before the first bytes):
             // tokio aligns a task's cell to 128 bytes, and 2152 fits the same cell as 2120
             // (the mem bench measured 3.21 KiB per idle connection against HAProxy's 3.27).
-            let budget = if cfg!(debug_assertions) { 4096 } else { 2152 };
+            // 2200 with upgrades (a connection parks for a hand-over: its park token and
+            // its backend's kill count): tokio's task cell is the future plus 104 bytes
+            // (header 32, scheduler and id 16, stage tag 8, trailer 48) rounded up to 128,
+            // so 2200 is the most that still fits the 2304-byte cell of 2144 before it
+            // (the mem bench measured 3.20 KiB per idle connection before and after, HAProxy 3.28).
+            let budget = if cfg!(debug_assertions) { 4096 } else { 2200 };
             assert!(size <= budget, "the per-connection future is {size} bytes (budget {budget})");
         });
     }
