@@ -22,6 +22,10 @@ import { Services } from './services.js';
 import { DnsWatcher } from './dns/watcher.js';
 import { parseHostPort } from './dns/names.js';
 import { parseAddress } from './config/checker.js';
+import { PolicyRunner } from './policy/runner.js';
+import { realClock, type Clock } from './policy/clock.js';
+import type { Policy, PolicyDecision, PolicyStatus } from './policy/types.js';
+import type { DecisionCount } from './policy/decisions.js';
 
 /** Options of `Switchyard.start`. */
 export interface StartOptions {
@@ -29,6 +33,10 @@ export interface StartOptions {
   logger?: Logger;
   /** Names the configuration in error messages (a file path, say). Default `"config"`. */
   source?: string;
+  /** Control loops to attach once the listeners are bound (see `use`). */
+  policies?: Policy[];
+  /** The clock policies run on. Default: real time (the test kit passes a `ManualClock`). */
+  clock?: Clock;
 }
 
 /** Options of `close`. */
@@ -88,9 +96,10 @@ export class Switchyard {
   /** Resolves backend host names and SRV records, and keeps them current (`ts/dns/`). */
   #dns: DnsWatcher;
   #services: Services;
+  #policies: PolicyRunner;
 
   /** `config`: in force (names resolved); `declared`: as written (names unresolved). */
-  private constructor(engine: Engine, config: ResolvedConfig, log: Logger, sent: EngineConfig, declared: ResolvedConfig, dns: DnsWatcher) {
+  private constructor(engine: Engine, config: ResolvedConfig, log: Logger, sent: EngineConfig, declared: ResolvedConfig, dns: DnsWatcher, clock: Clock) {
     this.#engine = engine;
     this.#config = config;
     this.#declared = declared;
@@ -100,6 +109,19 @@ export class Switchyard {
     // timer keeps the process alive while the balancer runs, like a net.Server.
     this.#keepAlive = setInterval(() => {}, KEEP_ALIVE_MS);
     this.#remember(sent);
+    // Before the services: their first events (backends drained in the config) reach the runner.
+    this.#policies = new PolicyRunner(
+      {
+        log,
+        config: () => this.#config,
+        stats: () => this.stats(),
+        setWeight: (pool, address, weight) => this.setWeight(pool, address, weight),
+        setBackendState: (pool, address, state) => this.setBackendState(pool, address, state),
+        flushAccess: () => this.#services.flushAccessLog(),
+        tapAccess: (listener) => this.#services.tapAccess(listener),
+      },
+      clock,
+    );
     this.#services = new Services({
       engine,
       log,
@@ -120,16 +142,17 @@ export class Switchyard {
   /** Validate `config` and start listening. Every listener is bound when this resolves. */
   static async start(config: SwitchyardConfig, options: StartOptions = {}): Promise<Switchyard> {
     const resolved = validateConfig(config, options.source ?? 'config');
-    return Switchyard.#startResolved(resolved, options.logger ?? silent, options.source);
+    return Switchyard.#startResolved(resolved, options, options.source);
   }
 
   /** Load a YAML, JSON, JS or TS configuration file and start it. */
   static async fromFile(path: string, options: Omit<StartOptions, 'source'> = {}): Promise<Switchyard> {
     const resolved = await loadConfigFile(path);
-    return Switchyard.#startResolved(resolved, options.logger ?? silent, path, path);
+    return Switchyard.#startResolved(resolved, options, path, path);
   }
 
-  static async #startResolved(declared: ResolvedConfig, log: Logger, source = 'config', configPath?: string): Promise<Switchyard> {
+  static async #startResolved(declared: ResolvedConfig, options: Omit<StartOptions, 'source'>, source = 'config', configPath?: string): Promise<Switchyard> {
+    const log = options.logger ?? silent;
     const dns = new DnsWatcher();
     // Host names become addresses before anything binds; one that does not resolve is a ConfigError.
     const config = await dns.resolve(declared, source);
@@ -141,7 +164,7 @@ export class Switchyard {
     } catch (err) {
       throw fromNative(err, source);
     }
-    const lb = new Switchyard(engine, config, log, tables, declared, dns);
+    const lb = new Switchyard(engine, config, log, tables, declared, dns, options.clock ?? realClock);
     for (const [name, address] of Object.entries(lb.addresses())) {
       const l = config.listeners.find((x) => x.name === name);
       log('listener.started', { listener: name, address: address.address, pool: l?.pool });
@@ -152,13 +175,12 @@ export class Switchyard {
         if (c.expired) log('tls.certificate_expired', { listener: l.name, cert: c.cert, not_after: c.not_after });
       }
     }
-    if (config.admin) {
-      try {
-        await lb.#services.startAdmin(lb, config.admin, configPath);
-      } catch (err) {
-        await lb.close({ drainMs: 0 });
-        throw err;
-      }
+    try {
+      for (const p of options.policies ?? []) await lb.use(p);
+      if (config.admin) await lb.#services.startAdmin(lb, config.admin, configPath);
+    } catch (err) {
+      await lb.close({ drainMs: 0 });
+      throw err;
     }
     return lb;
   }
@@ -297,6 +319,37 @@ export class Switchyard {
     return this.#history.list();
   }
 
+  /**
+   * Attach a control loop (`ts/policy/`): it runs on the balancer's clock and acts through this
+   * API; each change it makes is logged (`policy.decision`) with its reason, kept in
+   * `policyDecisions()` and counted in `/metrics`. Weights it sets are runtime state, like
+   * `setWeight`'s: a reload keeps them unless the file changes that backend's weight.
+   */
+  async use(policy: Policy): Promise<void> {
+    this.#assertOpen();
+    await this.#policies.use(policy);
+  }
+
+  /** Stop and detach the policy named `name` (what it set stays set). */
+  removePolicy(name: string): void {
+    this.#policies.remove(name);
+  }
+
+  /** The attached policies: state, details, decision counts. */
+  policies(): PolicyStatus[] {
+    return this.#policies.statuses();
+  }
+
+  /** Recent policy decisions (the last 500 at most), oldest first; `policy` filters, `limit` keeps the newest. */
+  policyDecisions(filter: { policy?: string; limit?: number } = {}): PolicyDecision[] {
+    return this.#policies.decisions(filter);
+  }
+
+  /** Decisions per policy and action since start (`switchyard_policy_decisions_total`). */
+  policyDecisionCounts(): DecisionCount[] {
+    return this.#policies.counts();
+  }
+
   #emit(e: Omit<BackendEvent, 'time'>): void {
     this.#backendEvents.push(e);
   }
@@ -307,6 +360,7 @@ export class Switchyard {
     const { pool, address, reason, repeated } = event;
     this.#log(`backend.${event.kind}`, { pool, address, reason, ...(repeated ? { repeated } : {}) });
     this.#events.emit('backend', event);
+    this.#policies.backendEvent(event);
   }
 
   /** Send the whole configuration (re-reading certificate files); the data plane rebuilds only what changed. */
@@ -394,6 +448,7 @@ export class Switchyard {
     this.#closing ??= (async () => {
       const drainMs = options.drainMs ?? 10_000;
       this.#log('draining', { drain_ms: drainMs });
+      this.#policies.stop();
       this.#dns.stop();
       await this.#services.stop();
       try {
