@@ -1,0 +1,55 @@
+// Adaptive weights from measured latency, with the test kit: a backend that answers 40 ms late
+// loses weight (bounded below by minWeight) and traffic; once it is fast again its weight climbs
+// back, gradually (smoothed), toward the fastest's.
+import { afterEach, describe, expect, it } from 'vitest';
+import { adaptiveWeights } from '../ts/index.js';
+import { assertDecision, shareOf, startKit, type Kit } from '../ts/testing/index.js';
+
+let kit: Kit | undefined;
+afterEach(async () => {
+  await kit?.close();
+  kit = undefined;
+});
+
+const TICK_MS = 10_000;
+
+describe('adaptive weights policy', () => {
+  it('moves weight toward the faster backend, bounded and smoothed', async () => {
+    kit = await startKit({ backends: { fast: { weight: 100 }, slow: { weight: 100, behaviour: { mode: 'delay', ms: 40 } } } });
+    const k = kit;
+    await k.lb.use(adaptiveWeights({ pool: k.pool, intervalMs: TICK_MS, minWeight: 10, maxWeight: 100, smoothing: 0.5, minSamples: 5 }));
+    const even = await k.send(40, { concurrency: 4 });
+    expect(shareOf(even, 'slow')).toBeGreaterThan(0.3);
+    await k.advance(TICK_MS);
+    const w = k.weights();
+    expect(w.fast).toBe(100);
+    expect(w.slow).toBe(10); // 100 × (~1 ms / ~40 ms), held at minWeight
+    const [d] = assertDecision(k.decisions(), { action: 'set_weight', id: 'slow', from: 100, to: 10 }, 1);
+    expect(d!.reason).toMatch(/^mean latency \d+\.\d ms \(smoothed\) vs fastest \d+\.\d ms$/);
+    expect(k.lb.policies()[0]).toMatchObject({ kind: 'adaptive_weights', state: 'adjusting' });
+    const after = await k.send(110, { concurrency: 4 });
+    expect(shareOf(after, 'fast'), JSON.stringify(after.byBackend)).toBeGreaterThan(0.8);
+
+    // Fast again: the weight climbs over several ticks, not at once (the latency is averaged).
+    await k.backends.slow!.answer();
+    const seen: number[] = [];
+    for (let i = 0; i < 15 && (k.weights().slow ?? 0) < 90; i++) {
+      await k.send(120, { concurrency: 4 });
+      await k.advance(TICK_MS);
+      seen.push(k.weights().slow!);
+    }
+    expect(seen[0], `weights of slow per tick: ${seen}`).toBeLessThan(90);
+    expect(seen.at(-1), `weights of slow per tick: ${seen}`).toBeGreaterThanOrEqual(90);
+    expect(seen.length, `weights of slow per tick: ${seen}`).toBeGreaterThan(2);
+  });
+
+  it('leaves weights alone without enough samples', async () => {
+    kit = await startKit({ backends: ['a', 'b'] });
+    await kit.lb.use(adaptiveWeights({ pool: kit.pool, intervalMs: TICK_MS, minSamples: 50 }));
+    await kit.send(20);
+    await kit.advance(TICK_MS);
+    expect(kit.weights()).toEqual({ a: 1, b: 1 });
+    expect(kit.decisions()).toEqual([]);
+    expect(kit.lb.policies()[0]!.state).toBe('measuring');
+  });
+});

@@ -1,0 +1,82 @@
+// The progressive canary, driven as a user would with the test kit: real sockets, fake HTTP
+// backends, a manual clock. It promotes step by step while the canary answers like the baseline,
+// and rolls back (weight 0, baseline weights restored) once the canary answers 5xx.
+import { afterEach, describe, expect, it } from 'vitest';
+import { canary } from '../ts/index.js';
+import { assertDecision, assertOnly, assertShare, startKit, type Kit } from '../ts/testing/index.js';
+
+let kit: Kit | undefined;
+afterEach(async () => {
+  await kit?.close();
+  kit = undefined;
+});
+
+const STEP_MS = 30_000;
+const TICK_MS = 10_000;
+
+/** A kit with baseline a, b and canary c, and the canary policy over them (steps 10 → 50 → 100 %). */
+async function canaryKit(): Promise<Kit> {
+  kit = await startKit({ backends: ['a', 'b', 'c'] });
+  await kit.lb.use(canary({ pool: kit.pool, canary: kit.addressOf('c'), steps: [10, 50, 100], stepMs: STEP_MS, intervalMs: TICK_MS, minRequests: 5 }));
+  return kit;
+}
+
+/** Send traffic and tick once: one interval of the loop. */
+async function round(k: Kit, n = 60) {
+  const r = await k.send(n);
+  await k.advance(TICK_MS);
+  return r;
+}
+
+describe('canary policy', () => {
+  it('promotes step by step while the canary is as healthy as the baseline', async () => {
+    const k = await canaryKit();
+    expect(k.weights()).toEqual({ a: 450, b: 450, c: 100 });
+    expect(k.lb.policies()[0]).toMatchObject({ kind: 'canary', state: 'ramping', detail: { percent: 10 } });
+    // 10 %: two ticks are not yet a step; the third reaches stepMs.
+    assertShare(await round(k), 'c', 0.05, 0.2);
+    await round(k);
+    expect(k.weights().c).toBe(100);
+    await round(k);
+    expect(k.weights()).toEqual({ a: 250, b: 250, c: 500 });
+    const at50 = await k.send(100);
+    assertShare(at50, 'c', 0.4, 0.6);
+    for (let i = 0; i < 3; i++) await round(k);
+    expect(k.weights()).toEqual({ a: 0, b: 0, c: 1000 });
+    expect(k.lb.policies()[0]!.state).toBe('promoted');
+    assertOnly(await k.send(40), ['c']);
+    assertDecision(k.decisions(), { action: 'promoted', id: 'c' }, 1);
+    assertDecision(k.decisions(), { action: 'set_weight', id: 'c', from: 100, to: 500, reason: /step 2\/3: 50 %.*within bounds/ }, 1);
+    // A promoted canary changes nothing more.
+    const before = k.decisions().length;
+    await round(k);
+    expect(k.decisions().length).toBe(before);
+  });
+
+  it('rolls back when the canary starts answering 5xx: weight 0, baseline weights restored', async () => {
+    const k = await canaryKit();
+    for (let i = 0; i < 3; i++) await round(k);
+    expect(k.weights().c).toBe(500);
+    await k.backends.c!.fail(500);
+    const failing = await round(k);
+    expect(failing.statuses['500'] ?? 0).toBeGreaterThan(0);
+    expect(k.weights()).toEqual({ a: 1, b: 1, c: 0 });
+    expect(k.lb.policies()[0]!.state).toBe('rolled_back');
+    const [rolled] = assertDecision(k.decisions(), { action: 'rolled_back', id: 'c', reason: /at 50 % of pool main: error rate/ }, 1);
+    expect(rolled!.reason).toMatch(/> baseline 0\.000 \+ 0\.02/);
+    assertOnly(await k.send(40), ['a', 'b']);
+    // Rolled back for good: ticks change nothing.
+    const before = k.decisions().length;
+    await round(k);
+    expect(k.decisions().length).toBe(before);
+  });
+
+  it('stops when someone else sets the canary weight (the operator wins)', async () => {
+    const k = await canaryKit();
+    await k.lb.setWeight(k.pool, k.addressOf('c'), 7);
+    await round(k);
+    expect(k.lb.policies()[0]!.state).toBe('overridden');
+    assertDecision(k.decisions(), { action: 'overridden', reason: 'weight 100→7 set outside the policy' }, 1);
+    expect(k.weights().c).toBe(7);
+  });
+});
