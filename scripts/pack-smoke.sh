@@ -118,6 +118,26 @@ check_library() {
 " 2> "$work/library.err" || { cat "$work/library.err" >&2; fail "the library via $how failed"; }
   [ ! -s "$work/library.err" ] || { cat "$work/library.err" >&2; fail "the library via $how wrote to stderr"; }
 }
+# check_testing import|require: the test kit (switchyard-lb/testing) starts fakes and a balancer and counts traffic.
+check_testing() {
+  local how="$1" load type
+  case "$how" in
+    import) type=module; load="import { startKit, assertShare } from '$name/testing';" ;;
+    require) type=commonjs; load="const { startKit, assertShare } = require('$name/testing');" ;;
+    *) fail "check_testing: import or require, not '$how'" ;;
+  esac
+  PATH="$clean_path" node --input-type="$type" -e "
+  $load
+  (async () => {
+  const kit = await startKit({ backends: ['a', 'b'] });
+  try {
+    const r = await kit.send(10);
+    assertShare(r, 'a', 0.5, 0.5);
+  } finally { await kit.close(); }
+  console.log('test kit $how: ok');
+  })().catch((e) => { console.error(e); process.exit(1); });
+" 2> "$work/testing.err" || { cat "$work/testing.err" >&2; fail "the test kit via $how failed"; }
+}
 
 mkdir "$work/app" && cd "$work/app"
 PATH="$clean_path" npm init -y >/dev/null
@@ -128,6 +148,8 @@ got="$(PATH="$clean_path" npx --no-install switchyard --version)"
 echo "--version: ok"
 check_library import
 check_library require
+check_testing import
+check_testing require
 # The demo answers curl.
 PATH="$clean_path" start_bg demo.log npx --no-install switchyard demo --port 0
 demo_pid=$bg_pid
@@ -145,13 +167,22 @@ import { Switchyard, defineConfig, type Stats } from 'switchyard-lb';
 const config = defineConfig({ listeners: { a: { address: '127.0.0.1:0', pool: 'p' } }, pools: { p: { backends: [{ address: '127.0.0.1:1' }] } } });
 export async function run(): Promise<Stats> { const lb = await Switchyard.start(config); return lb.stats(); }
 TS
+# The test kit's types, also without @types/node.
+cat > consumer-testing.ts <<'TS'
+import { canary } from 'switchyard-lb';
+import { startKit, assertDecision, type Kit, type TrafficResult } from 'switchyard-lb/testing';
+export async function run(): Promise<TrafficResult> {
+  const kit: Kit = await startKit({ backends: ['a', 'b'], policies: [canary({ pool: 'main', canary: '127.0.0.1:1' })] });
+  try { await kit.advance(1000); assertDecision(kit.decisions(), { action: 'set_weight' }); return await kit.send(10); } finally { await kit.close(); }
+}
+TS
 # A CommonJS TypeScript file: its import compiles to require() of the ESM package.
 cat > consumer-cjs.cts <<'TS'
 import { Switchyard, type Stats } from 'switchyard-lb';
 export async function stats(lb: Switchyard): Promise<Stats> { return lb.stats(); }
 TS
 cat > tsconfig.json <<'JSON'
-{ "compilerOptions": { "strict": true, "module": "NodeNext", "moduleResolution": "NodeNext", "target": "ES2022", "noEmit": true, "skipLibCheck": false, "types": [] }, "files": ["consumer.ts", "consumer-cjs.cts"] }
+{ "compilerOptions": { "strict": true, "module": "NodeNext", "moduleResolution": "NodeNext", "target": "ES2022", "noEmit": true, "skipLibCheck": false, "types": [] }, "files": ["consumer.ts", "consumer-cjs.cts", "consumer-testing.ts"] }
 JSON
 "$root/node_modules/.bin/tsc" -p tsconfig.json || fail "a TypeScript consumer does not type-check"
 echo "types: ok"
