@@ -1,22 +1,18 @@
 // Adaptive weights from measured latency, with the test kit: a backend that answers 40 ms late
 // loses weight (bounded below by minWeight) and traffic; once it is fast again its weight climbs
 // back, gradually (smoothed), toward the fastest's.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { kitsClosedAfterEach } from './fixtures/kits.js';
 import { adaptiveWeights } from '../ts/index.js';
-import { assertDecision, shareOf, startKit, type Kit } from '../ts/testing/index.js';
+import { assertDecision, shareOf } from '../ts/testing/index.js';
 
-let kit: Kit | undefined;
-afterEach(async () => {
-  await kit?.close();
-  kit = undefined;
-});
+const startKit = kitsClosedAfterEach();
 
 const TICK_MS = 10_000;
 
 describe('adaptive weights policy', () => {
   it('moves weight toward the faster backend, bounded and smoothed', async () => {
-    kit = await startKit({ backends: { fast: { weight: 100 }, slow: { weight: 100, behaviour: { mode: 'delay', ms: 40 } } } });
-    const k = kit;
+    const k = await startKit({ backends: { fast: { weight: 100 }, slow: { weight: 100, behaviour: { mode: 'delay', ms: 40 } } } });
     await k.lb.use(adaptiveWeights({ pool: k.pool, intervalMs: TICK_MS, minWeight: 10, maxWeight: 100, smoothing: 0.5, minSamples: 5 }));
     const even = await k.send(40, { concurrency: 4 });
     expect(shareOf(even, 'slow')).toBeGreaterThan(0.3);
@@ -44,7 +40,7 @@ describe('adaptive weights policy', () => {
   });
 
   it('leaves weights alone without enough samples', async () => {
-    kit = await startKit({ backends: ['a', 'b'] });
+    const kit = await startKit({ backends: ['a', 'b'] });
     await kit.lb.use(adaptiveWeights({ pool: kit.pool, intervalMs: TICK_MS, minSamples: 50 }));
     await kit.send(20);
     await kit.advance(TICK_MS);

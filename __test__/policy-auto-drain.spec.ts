@@ -2,15 +2,12 @@
 // at most a quarter of the pool may be out, so one is drained and the other is left in service
 // with a `drain_capped` decision. After the cooldown the drained one (healthy again) comes back,
 // which makes room to drain the other. Also: the decisions through the admin API and /metrics.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { kitsClosedAfterEach } from './fixtures/kits.js';
 import { autoDrain } from '../ts/index.js';
-import { assertDecision, assertOnly, startKit, type Kit } from '../ts/testing/index.js';
+import { assertDecision, assertOnly } from '../ts/testing/index.js';
 
-let kit: Kit | undefined;
-afterEach(async () => {
-  await kit?.close();
-  kit = undefined;
-});
+const startKit = kitsClosedAfterEach();
 
 const TICK_MS = 5000;
 const COOLDOWN_MS = 30_000;
@@ -18,8 +15,7 @@ const policy = () => autoDrain({ pool: 'main', intervalMs: TICK_MS, windowMs: 2 
 
 describe('auto-drain policy', () => {
   it('drains a failing backend, never more than the allowed fraction, and restores it after the cooldown', async () => {
-    kit = await startKit({ backends: ['a', 'b', 'c', 'd'], policies: [policy()] });
-    const k = kit;
+    const k = await startKit({ backends: ['a', 'b', 'c', 'd'], policies: [policy()] });
     await k.backends.c!.fail(500);
     await k.backends.d!.fail(503);
     await k.send(80);
@@ -48,8 +44,7 @@ describe('auto-drain policy', () => {
   });
 
   it('never drains when the fraction allows none, and shows its decisions in the admin API and /metrics', async () => {
-    kit = await startKit({ backends: ['a', 'b', 'c'], admin: true, policies: [policy()] });
-    const k = kit;
+    const k = await startKit({ backends: ['a', 'b', 'c'], admin: true, policies: [policy()] });
     await k.backends.a!.fail(500);
     await k.send(30);
     await k.advance(TICK_MS);

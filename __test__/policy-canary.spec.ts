@@ -1,22 +1,19 @@
 // The progressive canary, driven as a user would with the test kit: real sockets, fake HTTP
 // backends, a manual clock. It promotes step by step while the canary answers like the baseline,
 // and rolls back (weight 0, baseline weights restored) once the canary answers 5xx.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { kitsClosedAfterEach } from './fixtures/kits.js';
 import { canary } from '../ts/index.js';
-import { assertDecision, assertOnly, assertShare, startKit, type Kit } from '../ts/testing/index.js';
+import { assertDecision, assertOnly, assertShare, type Kit } from '../ts/testing/index.js';
 
-let kit: Kit | undefined;
-afterEach(async () => {
-  await kit?.close();
-  kit = undefined;
-});
+const startKit = kitsClosedAfterEach();
 
 const STEP_MS = 30_000;
 const TICK_MS = 10_000;
 
 /** A kit with baseline a, b and canary c, and the canary policy over them (steps 10 → 50 → 100 %). */
 async function canaryKit(): Promise<Kit> {
-  kit = await startKit({ backends: ['a', 'b', 'c'] });
+  const kit = await startKit({ backends: ['a', 'b', 'c'] });
   await kit.lb.use(canary({ pool: kit.pool, canary: kit.addressOf('c'), steps: [10, 50, 100], stepMs: STEP_MS, intervalMs: TICK_MS, minRequests: 5 }));
   return kit;
 }

@@ -1,14 +1,11 @@
 // Weights a policy sets are runtime state: a reload of an unchanged file keeps them; a file that
 // changes that backend's weight wins. The policy here is a user's own, written with definePolicy.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { kitsClosedAfterEach } from './fixtures/kits.js';
 import { definePolicy, type BackendEvent } from '../ts/index.js';
-import { assertDecision, assertShare, startKit, type Kit } from '../ts/testing/index.js';
+import { assertDecision, assertShare } from '../ts/testing/index.js';
 
-let kit: Kit | undefined;
-afterEach(async () => {
-  await kit?.close();
-  kit = undefined;
-});
+const startKit = kitsClosedAfterEach();
 
 /** Sets `address`'s weight to `weight` on its first tick, and records the backend events it sees. */
 function pin(address: () => string, weight: number) {
@@ -28,8 +25,7 @@ function pin(address: () => string, weight: number) {
 
 describe('policy weights across reloads', () => {
   it('survive a reload of an unchanged file and give way when the file changes that weight', async () => {
-    kit = await startKit({ backends: ['a', 'b'], file: true });
-    const k = kit;
+    const k = await startKit({ backends: ['a', 'b'], file: true });
     const { policy, seen } = pin(() => k.addressOf('a'), 4);
     await k.lb.use(policy);
     await k.advance(1000);
@@ -53,10 +49,10 @@ describe('policy weights across reloads', () => {
   });
 
   it('refuses a second policy of the same name and a bad interval', async () => {
-    kit = await startKit({ backends: ['a'] });
+    const kit = await startKit({ backends: ['a'] });
     await kit.lb.use(definePolicy({ name: 'x', intervalMs: 10, tick() {} }));
     await expect(kit.lb.use(definePolicy({ name: 'x' }))).rejects.toMatchObject({ code: 'SWITCHYARD_ERR_CONFLICT' });
     await expect(kit.lb.use(definePolicy({ name: 'y', intervalMs: 0, tick() {} }))).rejects.toThrow(/intervalMs must be a positive number/);
-    expect(() => kit!.lb.removePolicy('nope')).toThrow(expect.objectContaining({ code: 'SWITCHYARD_ERR_NOT_FOUND' }));
+    expect(() => kit.lb.removePolicy('nope')).toThrow(expect.objectContaining({ code: 'SWITCHYARD_ERR_NOT_FOUND' }));
   });
 });

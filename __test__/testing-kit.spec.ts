@@ -3,19 +3,15 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
-import { ManualClock, assertOnly, assertShare, startKit, type Kit } from '../ts/testing/index.js';
+import { describe, expect, it } from 'vitest';
+import { kitsClosedAfterEach } from './fixtures/kits.js';
+import { ManualClock, assertOnly, assertShare } from '../ts/testing/index.js';
 
-let kit: Kit | undefined;
-afterEach(async () => {
-  await kit?.close();
-  kit = undefined;
-});
+const startKit = kitsClosedAfterEach();
 
 describe('test kit', () => {
   it('HTTP fakes answer, fail, reset, refuse and come back, switched at runtime', async () => {
-    kit = await startKit({ backends: ['a', 'b'], pool: { retries: 0 } });
-    const k = kit;
+    const k = await startKit({ backends: ['a', 'b'], pool: { retries: 0 } });
     const even = await k.send(40);
     assertShare(even, 'a', 0.4, 0.6);
     expect(even.statuses).toEqual({ '200': 40 });
@@ -46,8 +42,7 @@ describe('test kit', () => {
   });
 
   it('TCP fakes: first line names the backend; fail closes, refuse refuses', async () => {
-    kit = await startKit({ protocol: 'tcp', backends: { a: {}, b: { weight: 3 } }, pool: { retries: 0 } });
-    const k = kit;
+    const k = await startKit({ protocol: 'tcp', backends: { a: {}, b: { weight: 3 } }, pool: { retries: 0 } });
     const r = await k.send(40);
     assertShare(r, 'b', 0.7, 0.8);
     await k.backends.a!.fail();
