@@ -3,6 +3,7 @@
 // and rolls back (weight 0, baseline weights restored) once the canary answers 5xx.
 import { describe, expect, it } from 'vitest';
 import { kitsClosedAfterEach } from './fixtures/kits.js';
+import { validate } from '../ts/admin/schema.js';
 import { canary } from '../ts/index.js';
 import { assertDecision, assertOnly, assertShare, type Kit } from '../ts/testing/index.js';
 
@@ -12,8 +13,8 @@ const STEP_MS = 30_000;
 const TICK_MS = 10_000;
 
 /** A kit with baseline a, b and canary c, and the canary policy over them (steps 10 → 50 → 100 %). */
-async function canaryKit(): Promise<Kit> {
-  const kit = await startKit({ backends: ['a', 'b', 'c'] });
+async function canaryKit(admin = false): Promise<Kit> {
+  const kit = await startKit({ backends: ['a', 'b', 'c'], admin });
   await kit.lb.use(canary({ pool: kit.pool, canary: kit.addressOf('c'), steps: [10, 50, 100], stepMs: STEP_MS, intervalMs: TICK_MS, minRequests: 5 }));
   return kit;
 }
@@ -51,7 +52,7 @@ describe('canary policy', () => {
   });
 
   it('rolls back when the canary starts answering 5xx: weight 0, baseline weights restored', async () => {
-    const k = await canaryKit();
+    const k = await canaryKit(true);
     for (let i = 0; i < 3; i++) await round(k);
     expect(k.weights().c).toBe(500);
     await k.backends.c!.fail(500);
@@ -62,10 +63,29 @@ describe('canary policy', () => {
     const [rolled] = assertDecision(k.decisions(), { action: 'rolled_back', id: 'c', reason: /at 50 % of pool main: error rate/ }, 1);
     expect(rolled!.reason).toMatch(/> baseline 0\.000 \+ 0\.02/);
     assertOnly(await k.send(40), ['a', 'b']);
+    // The admin API shows the policy and every decision, as its OpenAPI document describes them.
+    const doc = (await k.admin('/api/openapi.json')).json as any;
+    for (const path of ['/api/policies', '/api/policies/decisions']) {
+      const r = await k.admin(path);
+      expect(r.status).toBe(200);
+      expect(validate(r.json, doc.paths[path].get.responses['200'].content['application/json'].schema, doc, 'response'), path).toEqual([]);
+    }
+    expect((await k.admin('/api/policies')).json).toMatchObject({ policies: [{ name: 'canary:main', kind: 'canary', state: 'rolled_back' }] });
+    const listed = ((await k.admin('/api/policies/decisions?limit=2')).json as { decisions: unknown[] }).decisions;
+    expect(listed).toEqual(k.decisions().slice(-2).map(({ id: _, ...d }) => d));
     // Rolled back for good: ticks change nothing.
     const before = k.decisions().length;
     await round(k);
     expect(k.decisions().length).toBe(before);
+  });
+
+  it('rolls back when the canary is slower than the baseline (p99 from the access records)', async () => {
+    const k = await canaryKit();
+    await k.backends.c!.delay(80);
+    await round(k, 80);
+    expect(k.weights().c).toBe(0);
+    const [rolled] = assertDecision(k.decisions(), { action: 'rolled_back', id: 'c' }, 1);
+    expect(rolled!.reason).toMatch(/^at 10 % of pool main: p99 \d+\.\d ms > baseline \d+\.\d ms × 1\.5 \+ 5 ms \(access_log\)$/);
   });
 
   it('stops when someone else sets the canary weight (the operator wins)', async () => {
