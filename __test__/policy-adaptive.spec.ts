@@ -29,7 +29,7 @@ describe('adaptive weights policy', () => {
     expect(shareOf(after, 'fast'), JSON.stringify(after.byBackend)).toBeGreaterThan(100 / (100 + w.slow!) - 0.1);
 
     // Fast again: the weight climbs over several ticks, not at once (the latency is averaged).
-    await k.backends.slow!.answer();
+    await k.backends.slow.answer();
     const seen: number[] = [];
     for (let i = 0; i < 15 && (k.weights().slow ?? 0) < 70; i++) {
       await k.send(120, { concurrency: 4 });

@@ -16,8 +16,8 @@ const policy = () => autoDrain({ pool: 'main', intervalMs: TICK_MS, windowMs: 2 
 describe('auto-drain policy', () => {
   it('drains a failing backend, never more than the allowed fraction, and restores it after the cooldown', async () => {
     const k = await startKit({ backends: ['a', 'b', 'c', 'd'], policies: [policy()] });
-    await k.backends.c!.fail(500);
-    await k.backends.d!.fail(503);
+    await k.backends.c.fail(500);
+    await k.backends.d.fail(503);
     await k.send(80);
     await k.advance(TICK_MS);
     expect(k.states()).toEqual({ a: 'ready', b: 'ready', c: 'drain', d: 'ready' });
@@ -33,7 +33,7 @@ describe('auto-drain policy', () => {
     assertDecision(k.decisions(), { action: 'drain_capped' }, 1);
 
     // c recovers; after the cooldown it is back, and d (still failing) can now be drained.
-    await k.backends.c!.answer();
+    await k.backends.c.answer();
     await k.advance(COOLDOWN_MS);
     expect(k.states().c).toBe('ready');
     assertDecision(k.decisions(), { action: 'ready', id: 'c', reason: 'cooldown of 30000 ms over' }, 1);
@@ -45,7 +45,7 @@ describe('auto-drain policy', () => {
 
   it('never drains when the fraction allows none, and shows its decisions in the admin API and /metrics', async () => {
     const k = await startKit({ backends: ['a', 'b', 'c'], admin: true, policies: [policy()] });
-    await k.backends.a!.fail(500);
+    await k.backends.a.fail(500);
     await k.send(30);
     await k.advance(TICK_MS);
     // floor(0.25 × 3) = 0: nothing may be drained.

@@ -17,7 +17,7 @@ const TICK_MS = 10_000;
  * The latency bound has a generous slack unless a test is about latency: on a loaded 2-core box a
  * healthy canary's p99 can differ from the baseline's by tens of milliseconds.
  */
-async function canaryKit(admin = false, latencySlackMs = 1000): Promise<Kit> {
+async function canaryKit(admin = false, latencySlackMs = 1000): Promise<Kit<'a' | 'b' | 'c'>> {
   const kit = await startKit({ backends: ['a', 'b', 'c'], admin });
   await kit.lb.use(canary({ pool: kit.pool, canary: kit.addressOf('c'), steps: [10, 50, 100], stepMs: STEP_MS, intervalMs: TICK_MS, minRequests: 5, latencySlackMs }));
   return kit;
@@ -59,7 +59,7 @@ describe('canary policy', () => {
     const k = await canaryKit(true);
     for (let i = 0; i < 3; i++) await round(k);
     expect(k.weights().c).toBe(500);
-    await k.backends.c!.fail(500);
+    await k.backends.c.fail(500);
     const failing = await round(k);
     expect(failing.statuses['500'] ?? 0).toBeGreaterThan(0);
     expect(k.weights()).toEqual({ a: 1, b: 1, c: 0 });
@@ -85,7 +85,7 @@ describe('canary policy', () => {
 
   it('rolls back when the canary is slower than the baseline (p99 from the access records)', async () => {
     const k = await canaryKit(false, 5);
-    await k.backends.c!.delay(300);
+    await k.backends.c.delay(300);
     await round(k, 80);
     expect(k.weights().c).toBe(0);
     const [rolled] = assertDecision(k.decisions(), { action: 'rolled_back', id: 'c' }, 1);

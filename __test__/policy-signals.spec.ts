@@ -20,8 +20,8 @@ describe('policy signals', () => {
   it('count each tick’s requests and errors per backend, with p99 from the access records', async () => {
     const { policy, readings } = recorder();
     const k = await startKit({ backends: ['a', 'b'], policies: [policy], pool: { retries: 0 } });
-    await k.backends.b!.fail(500);
-    await k.backends.a!.delay(30);
+    await k.backends.b.fail(500);
+    await k.backends.a.delay(30);
     await k.send(20);
     await k.advance(1000);
     const [first] = readings;
@@ -38,7 +38,7 @@ describe('policy signals', () => {
   it('fall back to the mean connect time without an access log, and count refused connects as errors', async () => {
     const { policy, readings } = recorder();
     const k = await startKit({ protocol: 'tcp', backends: ['a', 'b'], policies: [policy], listener: { access_log: false }, pool: { retries: 1, passive: { consecutive_failures: 0 } } });
-    await k.backends.b!.refuse();
+    await k.backends.b.refuse();
     const r = await k.send(10, { concurrency: 1 });
     expect(r.byBackend).toEqual({ a: 10 });
     await k.advance(1000);

@@ -16,25 +16,25 @@ describe('test kit', () => {
     assertShare(even, 'a', 0.4, 0.6);
     expect(even.statuses).toEqual({ '200': 40 });
 
-    await k.backends.b!.fail(500);
+    await k.backends.b.fail(500);
     const failing = await k.send(20);
     expect(failing.byBackend).toEqual({ a: 10, b: 10 });
     expect(failing.statuses).toEqual({ '200': 10, '500': 10 });
 
-    await k.backends.b!.reset();
+    await k.backends.b.reset();
     const reset = await k.send(20);
     expect(reset.byBackend.b ?? 0).toBe(0);
     expect(reset.failed).toBeGreaterThan(0); // Switchyard's own 502 (no x-backend)
 
-    await k.backends.b!.refuse();
-    const before = k.backends.b!.hits;
+    await k.backends.b.refuse();
+    const before = k.backends.b.hits;
     await k.send(10);
-    expect(k.backends.b!.hits).toBe(before);
+    expect(k.backends.b.hits).toBe(before);
 
     // Back, and slow: the delay is real time (asserted as a lower bound only). b may still be
     // passively ejected after the refused connects; then a answers both.
-    await k.backends.b!.answer();
-    await Promise.all([k.backends.a!.delay(30), k.backends.b!.delay(30)]);
+    await k.backends.b.answer();
+    await Promise.all([k.backends.a.delay(30), k.backends.b.delay(30)]);
     const t0 = Date.now();
     const slow = await k.send(2, { concurrency: 1 });
     expect(slow.failed, slow.errors.join('; ')).toBe(0);
@@ -45,11 +45,11 @@ describe('test kit', () => {
     const k = await startKit({ protocol: 'tcp', backends: { a: {}, b: { weight: 3 } }, pool: { retries: 0 } });
     const r = await k.send(40);
     assertShare(r, 'b', 0.7, 0.8);
-    await k.backends.a!.fail();
+    await k.backends.a.fail();
     const failing = await k.send(8, { concurrency: 1 });
     expect(failing.byBackend.b).toBe(6);
     expect(failing.failed).toBe(2);
-    await k.backends.a!.answer();
+    await k.backends.a.answer();
     await k.lb.drain(k.pool, k.addressOf('b'));
     assertOnly(await k.send(5), ['a']);
   });

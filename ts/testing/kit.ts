@@ -29,12 +29,12 @@ export interface KitBackend {
   behaviour?: Behaviour;
 }
 
-/** Options of `startKit`. */
-export interface KitOptions {
+/** Options of `startKit`. `Id`: the backend ids (inferred from `backends`). */
+export interface KitOptions<Id extends string = string> {
   /** `http` (default) or `tcp`: the listener's protocol and the fakes'. */
   protocol?: 'http' | 'tcp';
   /** Backend ids (→ options): `{ a: {}, b: { weight: 3 } }` or `['a', 'b']`. */
-  backends: Record<string, KitBackend> | string[];
+  backends: Record<Id, KitBackend> | readonly Id[];
   /** Default round_robin. */
   algorithm?: Algorithm;
   /** More settings of pool `main` (passive detection, retries, …). */
@@ -59,13 +59,13 @@ export interface AdminReply {
   text: string;
 }
 
-/** A running kit (see the module doc). */
-export interface Kit {
+/** A running kit (see the module doc). `Id`: its backend ids. */
+export interface Kit<Id extends string = string> {
   readonly lb: Switchyard;
   /** The policies' clock: `await kit.clock.advance(ms)` runs their due ticks. */
   readonly clock: ManualClock;
   /** The fakes by id. */
-  readonly backends: Record<string, FakeBackend>;
+  readonly backends: Record<Id, FakeBackend>;
   /** `host:port` of listener `front`. */
   readonly address: string;
   /** `http://host:port` of listener `front`. */
@@ -81,13 +81,13 @@ export interface Kit {
   /** Move the policies' clock forward (each due tick runs and is awaited). */
   advance(ms: number): Promise<void>;
   /** The backend address of fake `id`. */
-  addressOf(id: string): string;
+  addressOf(id: Id): string;
   /** Weights in force, by id. */
-  weights(): Record<string, number>;
+  weights(): Record<Id, number>;
   /** Operator states in force, by id. */
-  states(): Record<string, BackendState>;
+  states(): Record<Id, BackendState>;
   /** Policy decisions, oldest first, with the backend's id beside its address. */
-  decisions(filter?: { policy?: string; action?: string }): (PolicyDecision & { id: string | undefined })[];
+  decisions(filter?: { policy?: string; action?: string }): (PolicyDecision & { id: Id | undefined })[];
   /** With `file: true`: rewrite the file (after `change`, if given, edits the configuration) and reload it. */
   reload(change?: (config: SwitchyardConfig) => void): Promise<void>;
   /** GET (or another method) on the admin API with the kit's token (`admin: true`). */
@@ -98,20 +98,25 @@ export interface Kit {
 
 const TOKEN = 'switchyard-test-kit-token';
 
+function isIdList<Id extends string>(b: Record<Id, KitBackend> | readonly Id[]): b is readonly Id[] {
+  return Array.isArray(b);
+}
+
 /** Start fakes and a balancer in front of them (see the module doc). On failure, whatever started is stopped. */
-export async function startKit(options: KitOptions): Promise<Kit> {
+export async function startKit<Id extends string>(options: KitOptions<Id>): Promise<Kit<Id>> {
   const protocol = options.protocol ?? 'http';
-  const specs: Record<string, KitBackend> = Array.isArray(options.backends) ? Object.fromEntries(options.backends.map((id) => [id, {}])) : options.backends;
-  const backends: Record<string, FakeBackend> = {};
+  const list = options.backends;
+  const specs: Record<string, KitBackend> = isIdList(list) ? Object.fromEntries(list.map((id) => [id, {}])) : list;
+  const backends = {} as Record<Id, FakeBackend>;
   let lb: Switchyard | undefined;
   let dir: string | undefined;
   const stop = async () => {
     await lb?.close({ drainMs: 0 });
-    await Promise.all(Object.values(backends).map((b) => b.close()));
+    await Promise.all(Object.values<FakeBackend>(backends).map((b) => b.close()));
     if (dir) await rm(dir, { recursive: true, force: true });
   };
   try {
-    for (const [id, spec] of Object.entries(specs)) backends[id] = await fakeBackend(id, protocol, spec.behaviour ? { behaviour: spec.behaviour } : {});
+    for (const [id, spec] of Object.entries(specs)) backends[id as Id] = await fakeBackend(id, protocol, spec.behaviour ? { behaviour: spec.behaviour } : {});
     let config: SwitchyardConfig = {
       workers: options.workers ?? 1,
       listeners: { front: { ...options.listener, address: '127.0.0.1:0', protocol, pool: 'main', access_log: options.listener?.access_log ?? true } },
@@ -120,7 +125,7 @@ export async function startKit(options: KitOptions): Promise<Kit> {
           connect_timeout: '1s',
           ...options.pool,
           algorithm: options.algorithm ?? 'round_robin',
-          backends: Object.entries(specs).map(([id, spec]) => ({ address: backends[id]!.address, weight: spec.weight ?? 1 })),
+          backends: Object.entries(specs).map(([id, spec]) => ({ address: backends[id as Id].address, weight: spec.weight ?? 1 })),
         },
       },
       ...(options.admin ? { admin: { address: '127.0.0.1:0', token: TOKEN } } : {}),
@@ -138,13 +143,13 @@ export async function startKit(options: KitOptions): Promise<Kit> {
     }
     const running = lb;
     const front = running.address('front');
-    const idOf = new Map(Object.entries(backends).map(([id, b]) => [b.address, id]));
+    const idOf = new Map(Object.entries<FakeBackend>(backends).map(([id, b]) => [b.address, id as Id]));
     const byId = <T>(value: (b: { address: string; weight: number; state: BackendState }) => T) => {
       const pool = running.config.pools.find((p) => p.name === 'main')!;
-      return Object.fromEntries(pool.backends.map((b) => [idOf.get(b.address) ?? b.address, value(b)]));
+      return Object.fromEntries(pool.backends.map((b) => [idOf.get(b.address) ?? b.address, value(b)])) as Record<Id, T>;
     };
     let closing: Promise<void> | undefined;
-    const kit: Kit = {
+    const kit: Kit<Id> = {
       lb: running,
       clock,
       backends,
