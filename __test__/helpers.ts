@@ -10,16 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { Switchyard } from '../ts/index.js';
 import type { Duration, SwitchyardConfig } from '../ts/index.js';
 
-/** Poll `check` until it returns a truthy value (resolved with it: never null or undefined) or `timeoutMs` passes. */
-export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 20_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** Poll with a deadline: the test kit's own (`switchyard-lb/testing`), shared by every spec. */
+export { waitFor } from '../ts/testing/wait.js';
 
 /** A TCP server on 127.0.0.1 with a free port. */
 export interface Peer {

@@ -88,19 +88,31 @@ if PATH="$clean_path" command -v cargo >/dev/null; then
   PATH="$clean_path" command -v cargo >/dev/null && { echo "cannot hide cargo from PATH" >&2; exit 1; }
 fi
 
-# Load the library as a consumer would, balance one connection through it. $1: `import`
-# (ESM) or `require` (CommonJS: Node's require(esm), unflagged since 20.19 and 22.12).
-# Anything on stderr fails the check: users would see it (e.g. an ExperimentalWarning).
-check_library() {
-  local how="$1" load type
+# consumer HOW WHAT NAMES FROM BODY: run BODY (an async function body) as a consumer would,
+# after `import { NAMES } from 'FROM'` (HOW=import, ESM) or `const { NAMES } = require('FROM')`
+# (HOW=require: Node's require(esm), unflagged since 20.19 and 22.12); `net` is node:net. It
+# prints "WHAT HOW: ok". Anything on stderr fails the check: users would see it (e.g. an
+# ExperimentalWarning).
+consumer() {
+  local how="$1" what="$2" names="$3" from="$4" body="$5" load type
   case "$how" in
-    import) type=module; load="import { Switchyard, defineConfig } from '$name'; import net from 'node:net';" ;;
-    require) type=commonjs; load="const { Switchyard, defineConfig } = require('$name'); const net = require('node:net');" ;;
-    *) fail "check_library: import or require, not '$how'" ;;
+    import) type=module; load="import { $names } from '$from'; import net from 'node:net';" ;;
+    require) type=commonjs; load="const { $names } = require('$from'); const net = require('node:net');" ;;
+    *) fail "consumer: import or require, not '$how'" ;;
   esac
   PATH="$clean_path" node --input-type="$type" -e "
   $load
   (async () => {
+  $body
+  console.log('$what $how: ok');
+  })().catch((e) => { console.error(e); process.exit(1); });
+" 2> "$work/consumer.err" || { cat "$work/consumer.err" >&2; fail "the $what via $how failed"; }
+  [ ! -s "$work/consumer.err" ] || { cat "$work/consumer.err" >&2; fail "the $what via $how wrote to stderr"; }
+}
+
+# Load the library, balance one connection through it. $1: import or require.
+check_library() {
+  consumer "$1" library 'Switchyard, defineConfig' "$name" "
   const backend = net.createServer((s) => s.end('pong')).listen(0, '127.0.0.1');
   await new Promise((r) => backend.once('listening', r));
   const lb = await Switchyard.start(defineConfig({
@@ -112,11 +124,14 @@ check_library() {
     let got = ''; c.on('data', (d) => (got += d)); c.on('end', () => resolve(got)); c.on('error', reject);
   });
   await lb.close({ drainMs: 0 }); backend.close();
-  if (reply !== 'pong') { console.error('unexpected reply', reply); process.exit(1); }
-  console.log('library $how: ok');
-  })().catch((e) => { console.error(e); process.exit(1); });
-" 2> "$work/library.err" || { cat "$work/library.err" >&2; fail "the library via $how failed"; }
-  [ ! -s "$work/library.err" ] || { cat "$work/library.err" >&2; fail "the library via $how wrote to stderr"; }
+  if (reply !== 'pong') { console.error('unexpected reply', reply); process.exit(1); }"
+}
+
+# The test kit (switchyard-lb/testing): fake backends, a balancer, traffic counted per backend. $1: import or require.
+check_testing() {
+  consumer "$1" 'test kit' 'startKit, assertShare' "$name/testing" "
+  const kit = await startKit({ backends: ['a', 'b'] });
+  try { assertShare(await kit.send(10), 'a', 0.5, 0.5); } finally { await kit.close(); }"
 }
 
 mkdir "$work/app" && cd "$work/app"
@@ -128,6 +143,8 @@ got="$(PATH="$clean_path" npx --no-install switchyard --version)"
 echo "--version: ok"
 check_library import
 check_library require
+check_testing import
+check_testing require
 # The demo answers curl.
 PATH="$clean_path" start_bg demo.log npx --no-install switchyard demo --port 0
 demo_pid=$bg_pid
@@ -145,13 +162,22 @@ import { Switchyard, defineConfig, type Stats } from 'switchyard-lb';
 const config = defineConfig({ listeners: { a: { address: '127.0.0.1:0', pool: 'p' } }, pools: { p: { backends: [{ address: '127.0.0.1:1' }] } } });
 export async function run(): Promise<Stats> { const lb = await Switchyard.start(config); return lb.stats(); }
 TS
+# The test kit's types, also without @types/node.
+cat > consumer-testing.ts <<'TS'
+import { canary } from 'switchyard-lb';
+import { startKit, assertDecision, type Kit, type TrafficResult } from 'switchyard-lb/testing';
+export async function run(): Promise<TrafficResult> {
+  const kit: Kit = await startKit({ backends: ['a', 'b'], policies: [canary({ pool: 'main', canary: '127.0.0.1:1' })] });
+  try { await kit.advance(1000); assertDecision(kit.decisions(), { action: 'set_weight' }); return await kit.send(10); } finally { await kit.close(); }
+}
+TS
 # A CommonJS TypeScript file: its import compiles to require() of the ESM package.
 cat > consumer-cjs.cts <<'TS'
 import { Switchyard, type Stats } from 'switchyard-lb';
 export async function stats(lb: Switchyard): Promise<Stats> { return lb.stats(); }
 TS
 cat > tsconfig.json <<'JSON'
-{ "compilerOptions": { "strict": true, "module": "NodeNext", "moduleResolution": "NodeNext", "target": "ES2022", "noEmit": true, "skipLibCheck": false, "types": [] }, "files": ["consumer.ts", "consumer-cjs.cts"] }
+{ "compilerOptions": { "strict": true, "module": "NodeNext", "moduleResolution": "NodeNext", "target": "ES2022", "noEmit": true, "skipLibCheck": false, "types": [] }, "files": ["consumer.ts", "consumer-cjs.cts", "consumer-testing.ts"] }
 JSON
 "$root/node_modules/.bin/tsc" -p tsconfig.json || fail "a TypeScript consumer does not type-check"
 echo "types: ok"

@@ -19,3 +19,20 @@ export { HealthMonitor } from './health/monitor.js';
 export type { BackendCheckState, HealthChange } from './health/monitor.js';
 export { consoleLogger, jsonLines, prettyLines, silent } from './log.js';
 export type { Logger, LogLevel, LineOptions } from './log.js';
+export { definePolicy, canary, adaptiveWeights, autoDrain, ManualClock, realClock, SignalReader, SignalWindow, mergeSignals, quantile } from './policy/index.js';
+export type {
+  Policy,
+  PolicyContext,
+  PolicyDecision,
+  PolicyStatus,
+  Clock,
+  Scheduled,
+  BackendSignal,
+  Latency,
+  LatencySource,
+  DecisionCount,
+  CanaryOptions,
+  CanaryState,
+  AdaptiveWeightsOptions,
+  AutoDrainOptions,
+} from './policy/index.js';

@@ -17,6 +17,7 @@ import { SlowStart } from './slow-start.js';
 import { Drains } from './drains.js';
 import { startAdmin, type AdminOptions, type AdminServer } from './admin/server.js';
 import type { AdminTarget } from './admin/target.js';
+import type { AccessRecord } from './binding/types.generated.js';
 
 /** How often data-plane events (passive ejections) are pulled. */
 const EVENT_PULL_MS = 250;
@@ -45,6 +46,8 @@ export class Services {
   readonly #monitor: HealthMonitor;
   readonly #drains: Drains;
   #admin: AdminServer | undefined;
+  /** Receivers of every access-record batch (the policy runner's latency samples). */
+  readonly #accessTaps = new Set<(records: readonly AccessRecord[]) => void>();
 
   constructor(host: Host) {
     this.#host = host;
@@ -125,11 +128,18 @@ export class Services {
    */
   flushAccessLog(): void {
     const { records, dropped } = this.#host.engine.accessLog();
+    if (records.length) for (const tap of this.#accessTaps) tap(records);
     for (const r of records) {
       const { time_ms, ...fields } = r;
       this.#host.log('access', { ...fields, accepted_at: new Date(time_ms).toISOString() }, 'info');
     }
     if (dropped > 0) this.#host.log('access.dropped', { dropped, reason: 'the access log queue was full' }, 'warn');
+  }
+
+  /** Also hand every batch of access records to `listener` (after `flushAccessLog` pulls it); returns the unsubscribe function. */
+  tapAccess(listener: (records: readonly AccessRecord[]) => void): () => void {
+    this.#accessTaps.add(listener);
+    return () => this.#accessTaps.delete(listener);
   }
 
   /** Close the admin server. `Switchyard.close` calls it after the drain, so `/readyz` answers 503 until then. */

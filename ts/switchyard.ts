@@ -24,6 +24,10 @@ import { parseHostPort } from './dns/names.js';
 import { parseAddress } from './config/checker.js';
 import type { Handed, HandoffChild, HandoffParent } from './binding/handoff.js';
 import type { Upgrader } from './admin/server.js';
+import { PolicyRunner } from './policy/runner.js';
+import { realClock, type Clock } from './policy/clock.js';
+import type { Policy, PolicyDecision, PolicyStatus } from './policy/types.js';
+import type { DecisionCount } from './policy/decisions.js';
 
 /** Options of `Switchyard.start`. */
 export interface StartOptions {
@@ -35,6 +39,10 @@ export interface StartOptions {
   handoff?: { child: HandoffChild; adminFd: number | null };
   /** What the admin API's `POST /api/upgrade` runs (the `switchyard` command gives one; see `ts/upgrade/`). */
   upgrade?: Upgrader;
+  /** Control loops to attach once the listeners are bound (see `use`). */
+  policies?: Policy[];
+  /** The clock policies run on. Default: real time (the test kit passes a `ManualClock`). */
+  clock?: Clock;
 }
 
 /** What an upgrade handed to the new process (`handOver`). */
@@ -106,9 +114,10 @@ export class Switchyard {
   /** Resolves backend host names and SRV records, and keeps them current (`ts/dns/`). */
   #dns: DnsWatcher;
   #services: Services;
+  #policies: PolicyRunner;
 
   /** `config`: in force (names resolved); `declared`: as written (names unresolved). */
-  private constructor(engine: Engine, config: ResolvedConfig, log: Logger, sent: EngineConfig, declared: ResolvedConfig, dns: DnsWatcher) {
+  private constructor(engine: Engine, config: ResolvedConfig, log: Logger, sent: EngineConfig, declared: ResolvedConfig, dns: DnsWatcher, clock: Clock) {
     this.#engine = engine;
     this.#config = config;
     this.#declared = declared;
@@ -118,6 +127,19 @@ export class Switchyard {
     // timer keeps the process alive while the balancer runs, like a net.Server.
     this.#keepAlive = setInterval(() => {}, KEEP_ALIVE_MS);
     this.#remember(sent);
+    // Before the services: their first events (backends drained in the config) reach the runner.
+    this.#policies = new PolicyRunner(
+      {
+        log,
+        config: () => this.#config,
+        stats: () => this.stats(),
+        setWeight: (pool, address, weight) => this.setWeight(pool, address, weight),
+        setBackendState: (pool, address, state) => this.setBackendState(pool, address, state),
+        flushAccess: () => this.#services.flushAccessLog(),
+        tapAccess: (listener) => this.#services.tapAccess(listener),
+      },
+      clock,
+    );
     this.#services = new Services({
       engine,
       log,
@@ -147,7 +169,7 @@ export class Switchyard {
     return Switchyard.#startResolved(resolved, options, path, path);
   }
 
-  static async #startResolved(declared: ResolvedConfig, options: StartOptions, source = 'config', configPath?: string): Promise<Switchyard> {
+  static async #startResolved(declared: ResolvedConfig, options: Omit<StartOptions, 'source'>, source = 'config', configPath?: string): Promise<Switchyard> {
     const log = options.logger ?? silent;
     const dns = new DnsWatcher();
     // Host names become addresses before anything binds; one that does not resolve is a ConfigError.
@@ -160,7 +182,7 @@ export class Switchyard {
     } catch (err) {
       throw fromNative(err, source);
     }
-    const lb = new Switchyard(engine, config, log, tables, declared, dns);
+    const lb = new Switchyard(engine, config, log, tables, declared, dns, options.clock ?? realClock);
     for (const [name, address] of Object.entries(lb.addresses())) {
       const l = config.listeners.find((x) => x.name === name);
       log('listener.started', { listener: name, address: address.address, pool: l?.pool });
@@ -171,18 +193,19 @@ export class Switchyard {
         if (c.expired) log('tls.certificate_expired', { listener: l.name, cert: c.cert, not_after: c.not_after });
       }
     }
-    if (config.admin) {
-      try {
+    try {
+      for (const p of options.policies ?? []) await lb.use(p);
+      if (config.admin) {
         const adminFd = options.handoff?.adminFd ?? undefined;
         await lb.#services.startAdmin(lb, config.admin, {
           ...(configPath ? { configPath } : {}),
           ...(adminFd === undefined || adminFd === null ? {} : { fd: adminFd }),
           ...(options.upgrade ? { upgrade: options.upgrade } : {}),
         });
-      } catch (err) {
-        await lb.close({ drainMs: 0 });
-        throw err;
       }
+    } catch (err) {
+      await lb.close({ drainMs: 0 });
+      throw err;
     }
     return lb;
   }
@@ -321,6 +344,37 @@ export class Switchyard {
     return this.#history.list();
   }
 
+  /**
+   * Attach a control loop (`ts/policy/`): it runs on the balancer's clock and acts through this
+   * API; each change it makes is logged (`policy.decision`) with its reason, kept in
+   * `policyDecisions()` and counted in `/metrics`. Weights it sets are runtime state, like
+   * `setWeight`'s: a reload keeps them unless the file changes that backend's weight.
+   */
+  async use(policy: Policy): Promise<void> {
+    this.#assertOpen();
+    await this.#policies.use(policy);
+  }
+
+  /** Stop and detach the policy named `name` (what it set stays set). */
+  removePolicy(name: string): void {
+    this.#policies.remove(name);
+  }
+
+  /** The attached policies: state, details, decision counts. */
+  policies(): PolicyStatus[] {
+    return this.#policies.statuses();
+  }
+
+  /** Recent policy decisions (the last 500 at most), oldest first; `policy` filters, `limit` keeps the newest. */
+  policyDecisions(filter: { policy?: string; limit?: number } = {}): PolicyDecision[] {
+    return this.#policies.decisions(filter);
+  }
+
+  /** Decisions per policy and action since start (`switchyard_policy_decisions_total`). */
+  policyDecisionCounts(): DecisionCount[] {
+    return this.#policies.counts();
+  }
+
   #emit(e: Omit<BackendEvent, 'time'>): void {
     this.#backendEvents.push(e);
   }
@@ -331,6 +385,7 @@ export class Switchyard {
     const { pool, address, reason, repeated } = event;
     this.#log(`backend.${event.kind}`, { pool, address, reason, ...(repeated ? { repeated } : {}) });
     this.#events.emit('backend', event);
+    this.#policies.backendEvent(event);
   }
 
   /** Send the whole configuration (re-reading certificate files); the data plane rebuilds only what changed. */
@@ -449,6 +504,7 @@ export class Switchyard {
     this.#closing ??= (async () => {
       const drainMs = options.drainMs ?? 10_000;
       this.#log('draining', { drain_ms: drainMs, ...(options.spread ? { spread: true } : {}) });
+      this.#policies.stop();
       this.#dns.stop();
       await this.#services.stop();
       try {

@@ -304,6 +304,9 @@ export function collect(lb: AdminTarget): Family[] {
     }
   }
 
+  const policyDecisions = fam('switchyard_policy_decisions_total', 'counter', 'Decisions of control-loop policies by policy and action (set_weight, drain, ready, promoted, rolled_back, ...); see /api/policies/decisions for each one\'s reason.');
+  for (const c of lb.policyDecisionCounts?.() ?? []) policyDecisions.samples.push([{ policy: c.policy, action: c.action }, c.count]);
+
   const usage = process.cpuUsage();
   const fds = openFds();
   const fdLimit = maxFds();
@@ -401,6 +404,7 @@ export function collect(lb: AdminTarget): Family[] {
     bReused,
     bIdle,
     b5xx,
+    policyDecisions,
     ...processFamilies,
   ];
 }

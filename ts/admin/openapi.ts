@@ -164,6 +164,25 @@ const SCHEMAS: Record<string, Schema> = {
       after: { type: 'array', items: ref('Share') },
     },
   },
+  Policy: obj({
+    name: str('Unique per balancer; names its decisions.'),
+    kind: str('`canary`, `adaptive_weights`, `auto_drain`, or `custom`.'),
+    interval_ms: { type: ['integer', 'null'], minimum: 1, description: 'Tick interval; null for a policy that only reacts to events.' },
+    state: str('Its state machine: e.g. `ramping`, `promoted`, `rolled_back`, `overridden` (canary); `measuring`, `adjusting`; `watching`, `draining`.'),
+    detail: { type: 'object', description: 'What the policy reports about itself (step, windows, drained backends...).' },
+    decisions: int('Decisions it made since it was attached.'),
+  }),
+  PolicyDecision: withOptional(
+    obj({
+      time: str('ISO timestamp on the policy clock.'),
+      policy: str(),
+      action: str('`set_weight`, `drain`, `ready` (changes), or a transition: `promoted`, `rolled_back`, `overridden`, `drain_capped`, ...'),
+      pool: str(),
+      address: str('The backend; empty for a decision about a whole pool.'),
+      reason: str('Why, for a person.'),
+    }),
+    { from: { type: ['integer', 'string'], description: 'The weight or state before (changes only).' }, to: { type: ['integer', 'string'], description: 'The weight or state after (changes only).' } },
+  ),
   Probe: obj({ status: { type: 'string', enum: ['ok', 'ready', 'draining'] } }, 'A probe answer: `ok` (healthz), `ready` or `draining` (readyz).'),
   Reload: obj({
     reloaded: { type: 'boolean' },
@@ -378,6 +397,29 @@ export function openapiDocument(): Record<string, unknown> {
             '200': ok('The report.', ref('PlanReport')),
             '400': error('Missing pool, unknown parameter, a malformed value, or an impossible change (e.g. removing a backend the pool does not have; with `issues`).'),
             '404': error('No such pool.'),
+            ...COMMON,
+          },
+        },
+      },
+      '/api/policies': {
+        get: {
+          operationId: 'listPolicies',
+          summary: 'The attached control loops: kind, tick interval, state and decision count.',
+          responses: { '200': ok('Policies.', obj({ policies: { type: 'array', items: ref('Policy') } })), ...COMMON },
+        },
+      },
+      '/api/policies/decisions': {
+        get: {
+          operationId: 'listPolicyDecisions',
+          summary: 'Recent policy decisions (the last 500 kept), oldest first, each with its reason.',
+          parameters: [
+            { name: 'policy', in: 'query', required: false, description: "Only this policy's.", schema: { type: 'string' }, example: 'canary:main' },
+            { name: 'limit', in: 'query', required: false, description: 'Only the newest N.', schema: { type: 'integer', minimum: 1, maximum: 1000 }, example: 50 },
+          ],
+          responses: {
+            '200': ok('Decisions.', obj({ decisions: { type: 'array', items: ref('PolicyDecision') } })),
+            '400': error('Unknown parameter or a bad `limit`.'),
+            '404': error('No policy of that name ever ran.'),
             ...COMMON,
           },
         },

@@ -114,6 +114,28 @@ function many(q: URLSearchParams, key: string): string[] {
 }
 
 const PLAN_KEYS = ['pool', 'add', 'remove', 'weight', 'algorithm', 'samples'];
+const DECISION_KEYS = ['policy', 'limit'];
+
+/** `GET /api/policies/decisions`: checked `policy` and `limit` query parameters. */
+function decisionFilter(lb: AdminTarget, query: URLSearchParams): { policy?: string; limit?: number } {
+  for (const key of new Set(query.keys())) {
+    if (!DECISION_KEYS.includes(key)) throw new AdminError(400, 'bad_request', `unknown query parameter ${JSON.stringify(key)} (allowed: ${DECISION_KEYS.join(', ')})`);
+  }
+  const filter: { policy?: string; limit?: number } = {};
+  const limit = query.get('limit');
+  if (limit !== null) {
+    if (!/^\d+$/.test(limit) || Number(limit) < 1 || Number(limit) > 1000) throw new AdminError(400, 'bad_request', `expected limit an integer 1..1000, got ${JSON.stringify(limit)}`);
+    filter.limit = Number(limit);
+  }
+  const policy = query.get('policy');
+  if (policy !== null) {
+    // A removed policy's decisions stay listed; a name never seen is a mistake worth a 404.
+    const known = (lb.policies?.() ?? []).some((p) => p.name === policy) || (lb.policyDecisionCounts?.() ?? []).some((c) => c.policy === policy);
+    if (!known) throw new AdminError(404, 'not_found', `no policy named "${policy}" (policies: ${(lb.policies?.() ?? []).map((p) => p.name).join(', ') || 'none'})`);
+    filter.policy = policy;
+  }
+  return filter;
+}
 
 export const ROUTES: Route[] = [
   {
@@ -308,6 +330,18 @@ export const ROUTES: Route[] = [
         throw new AdminError(400, 'bad_request', `invalid plan query: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ') || e.message}`, issues);
       }
     },
+  },
+  {
+    method: 'GET',
+    path: '/api/policies',
+    operationId: 'listPolicies',
+    handle: ({ lb }) => ({ status: 200, json: { policies: lb.policies?.() ?? [] } }),
+  },
+  {
+    method: 'GET',
+    path: '/api/policies/decisions',
+    operationId: 'listPolicyDecisions',
+    handle: ({ lb, query }) => ({ status: 200, json: { decisions: lb.policyDecisions?.(decisionFilter(lb, query)) ?? [] } }),
   },
   {
     method: 'GET',

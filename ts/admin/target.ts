@@ -9,6 +9,8 @@ import type { BackendEvent } from '../events.js';
 import type { BackendCheckState } from '../health/monitor.js';
 import type { PlanChange, PlanOptions, PlanReport } from '../plan.js';
 import type { Stats } from '../stats.js';
+import type { PolicyDecision, PolicyStatus } from '../policy/types.js';
+import type { DecisionCount } from '../policy/decisions.js';
 
 export interface AdminTarget {
   /** The configuration in force. */
@@ -27,6 +29,12 @@ export interface AdminTarget {
   addBackend(pool: string, backend: BackendConfig): Promise<void>;
   removeBackend(pool: string, address: string): Promise<void>;
   setAlgorithm(pool: string, algorithm: Algorithm): Promise<void>;
+  /** Attached control loops (`GET /api/policies`); a target without policies may leave it out. */
+  policies?(): PolicyStatus[];
+  /** Recent policy decisions, oldest first (`GET /api/policies/decisions`). */
+  policyDecisions?(filter?: { policy?: string; limit?: number }): PolicyDecision[];
+  /** Decisions per policy and action since start (`switchyard_policy_decisions_total`). */
+  policyDecisionCounts?(): DecisionCount[];
   /** Re-read the configuration file (`POST /api/reload`). */
   reload(path: string): Promise<void>;
   /** Backend events for the live stream. */
