@@ -448,6 +448,7 @@ export const LISTENER = object(
     pool: str('Name of the pool that receives the connections (required for tcp; for http, the default route after routes).', { pattern: NAME_PATTERN }),
     backlog: int(1, 65535, 'listen(2) backlog.', D.backlog),
     defer_accept: bool('Linux TCP_DEFER_ACCEPT: accept once the client has sent data (client-speaks-first protocols only).', D.defer_accept),
+    freebind: bool('Linux IP_FREEBIND: bind the address even if no interface holds it yet (a virtual IP keepalived moves here on failover), TCP and UDP.', D.freebind),
     idle_timeout: duration(1, 24 * HOUR_MS, 'Close a connection after this long without a byte in either direction.', D.idle_timeout_ms),
     splice: oneOf(['auto', 'always', 'never'], 'auto copies, then moves bulk streams to splice(2).', D.splice),
     tls: LISTENER_TLS,

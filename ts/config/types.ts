@@ -186,6 +186,10 @@ export interface ListenerConfig {
    * the request leaves with the backend connect. For client-speaks-first protocols (HTTP, TLS);
    * never for server-first ones (SMTP, MySQL, FTP: their banner would wait ≥ 1 s). Default false. */
   defer_accept?: boolean;
+  /** Bind `address` even if no interface of this host holds it yet (Linux `IP_FREEBIND`, TCP and
+   * UDP): a standby balancer listens on the virtual IP that keepalived moves to it on failover,
+   * and serves as soon as it arrives. Read when the socket is bound. Default false. */
+  freebind?: boolean;
   /** Close a connection after this long without a byte in either direction. Default `"60s"`. */
   idle_timeout?: Duration;
   /** `auto` (copy, move to splice(2) for bulk streams), `always`, or `never`. Default `auto`. */
@@ -374,6 +378,7 @@ export interface ResolvedListener {
   pool: string;
   backlog: number;
   defer_accept: boolean;
+  freebind: boolean;
   idle_timeout_ms: number;
   splice: SpliceMode;
   tls: ResolvedListenerTls | null;

@@ -180,6 +180,7 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
     pool: '',
     backlog: DEFAULTS.backlog,
     defer_accept: DEFAULTS.defer_accept,
+    freebind: DEFAULTS.freebind,
     idle_timeout_ms: DEFAULTS.idle_timeout_ms,
     splice: DEFAULTS.splice,
     tls: null,
@@ -209,6 +210,10 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
   listener.defer_accept = c.bool(l.defer_accept, `${path}.defer_accept`, DEFAULTS.defer_accept);
   if (listener.defer_accept && process.platform !== 'linux') {
     c.add(`${path}.defer_accept`, `TCP_DEFER_ACCEPT exists on Linux only (this is ${process.platform})`);
+  }
+  listener.freebind = c.bool(l.freebind, `${path}.freebind`, DEFAULTS.freebind);
+  if (listener.freebind && process.platform !== 'linux') {
+    c.add(`${path}.freebind`, `IP_FREEBIND exists on Linux only (this is ${process.platform})`);
   }
   listener.idle_timeout_ms = c.duration(l.idle_timeout, `${path}.idle_timeout`, ...span(L.idle_timeout), DEFAULTS.idle_timeout_ms);
   listener.splice = c.oneOf(l.splice, `${path}.splice`, SPLICE_MODES, DEFAULTS.splice);

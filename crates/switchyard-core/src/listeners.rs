@@ -17,7 +17,7 @@ use crate::accept::accept_loop;
 use crate::accept::{accept_shared, register_shared};
 use crate::config::{parse_addr, AcceptMode, EngineConfig, ListenerConfig};
 use crate::error::{Error, ErrorCode, Result};
-use crate::net::{bind_listener, relisten};
+use crate::net::{bind_error_message, bind_listener, relisten};
 use crate::shared::Shared;
 use crate::workers::Workers;
 use std::net::SocketAddr;
@@ -75,12 +75,14 @@ pub fn bind_all<'a>(listeners: impl Iterator<Item = &'a ListenerConfig>, config:
     let mut out = Vec::new();
     for l in listeners {
         let want = parse_addr(&l.address).map_err(|m| Error::config_at(format!("listeners.{}.address", l.name), m))?;
-        let bind_err = |e: std::io::Error| Error::new(ErrorCode::Bind, format!("listeners.{}: cannot bind {}: {e}", l.name, l.address));
-        let first = bind_listener(want, l.backlog, l.defer_accept, reuseport).map_err(bind_err)?;
+        let bind_err = |e: std::io::Error| {
+            Error::new(ErrorCode::Bind, format!("listeners.{}: cannot bind {}: {}", l.name, l.address, bind_error_message(&e, l.freebind)))
+        };
+        let first = bind_listener(want, l.backlog, l.defer_accept, reuseport, l.freebind).map_err(bind_err)?;
         let bound = first.local_addr().map_err(bind_err)?;
         let mut sockets = vec![first];
         for _ in 1..sockets_wanted {
-            sockets.push(bind_listener(bound, l.backlog, l.defer_accept, reuseport).map_err(bind_err)?);
+            sockets.push(bind_listener(bound, l.backlog, l.defer_accept, reuseport, l.freebind).map_err(bind_err)?);
         }
         let handles = dup_all(&sockets).map_err(bind_err)?;
         out.push(Bound { config: l.clone(), bound, sockets, handles, shared });

@@ -54,22 +54,27 @@ pub fn bind_all<'a>(listeners: impl Iterator<Item = &'a ListenerConfig>, workers
     let mut out = Vec::new();
     for l in listeners {
         let want = parse_addr(&l.address).map_err(|m| Error::config_at(format!("listeners.{}.address", l.name), m))?;
-        let bind_err =
-            |e: std::io::Error| Error::new(ErrorCode::Bind, format!("listeners.{}: cannot bind {} (udp): {e}", l.name, l.address));
-        let first = bind(want, workers > 1).map_err(bind_err)?;
+        let bind_err = |e: std::io::Error| {
+            let why = crate::net::bind_error_message(&e, l.freebind);
+            Error::new(ErrorCode::Bind, format!("listeners.{}: cannot bind {} (udp): {why}", l.name, l.address))
+        };
+        let first = bind(want, workers > 1, l.freebind).map_err(bind_err)?;
         let bound = first.local_addr().map_err(bind_err)?;
         let mut sockets = vec![first];
         for _ in 1..workers {
-            sockets.push(bind(bound, true).map_err(bind_err)?);
+            sockets.push(bind(bound, true, l.freebind).map_err(bind_err)?);
         }
         out.push(UdpBound { config: l.clone(), bound, sockets });
     }
     Ok(out)
 }
 
-/// One non-blocking UDP socket on `addr`.
-fn bind(addr: SocketAddr, reuseport: bool) -> std::io::Result<std::net::UdpSocket> {
+/// One non-blocking UDP socket on `addr` (`freebind`: see `net::set_freebind`).
+fn bind(addr: SocketAddr, reuseport: bool, freebind: bool) -> std::io::Result<std::net::UdpSocket> {
     let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if freebind {
+        crate::net::set_freebind(&sock, addr)?;
+    }
     #[cfg(unix)]
     if reuseport {
         sock.set_reuse_port(true)?;
