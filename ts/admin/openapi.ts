@@ -133,6 +133,16 @@ const SCHEMAS: Record<string, Schema> = {
     share_min: num(),
     share_max: num(),
     backends: { type: 'array', items: ref('Backend') },
+    membership: {
+      type: ['object', 'null'],
+      description: "Where the pool's backends come from and when their set last changed.",
+      required: ['sources', 'changed_at', 'changed_by'],
+      properties: {
+        sources: { type: 'array', items: { type: 'string', enum: ['file', 'dns', 'etcd'] }, description: 'Addresses in the configuration, DNS names or SRV records, an etcd prefix.' },
+        changed_at: { type: 'string', description: 'When its set of backend addresses last changed (or the balancer started), ISO 8601.' },
+        changed_by: { type: 'string', enum: ['file', 'dns', 'etcd', 'config', 'api'], description: 'What made that change: a reload of the file, DNS, etcd, update(), or an operator.' },
+      },
+    },
     queue: obj(
       { waiting: int('Waiting now.'), queued: int('Waited since start (served or refused).'), wait_ms: num('Their total wait.'), timeouts: int(), full: int() },
       'Clients waiting for a backend slot (backends with max_connections); refused after the timeout, or at once when the queue was full.',

@@ -9,6 +9,7 @@ import type { BackendEvent } from '../events.js';
 import type { BackendCheckState } from '../health/monitor.js';
 import type { PlanChange, PlanOptions, PlanReport } from '../plan.js';
 import type { Stats } from '../stats.js';
+import type { PoolMembership } from '../membership.js';
 
 export interface AdminTarget {
   /** The configuration in force. */
@@ -19,6 +20,8 @@ export interface AdminTarget {
   stats(): Stats;
   /** The active checks' view; a balancer without active checks may leave it out. */
   health?(): BackendCheckState[];
+  /** Where each pool's backends come from and when their set last changed; optional. */
+  membership?(): Map<string, PoolMembership>;
   /** Recent backend events, oldest first. */
   events(): BackendEvent[];
   plan(pool: string, change: PlanChange, options?: PlanOptions): PlanReport;

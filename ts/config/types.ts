@@ -28,6 +28,8 @@ export type { BackendTlsConfig, ListenerTlsConfig, ResolvedBackendTls, ResolvedC
 
 import type { Duration } from './duration.js';
 import type { BackendsFromConfig, DnsConfig, ResolvedDns, ResolvedDnsSource } from '../dns/types.js';
+import type { EtcdConfig, ResolvedEtcd } from '../etcd/types.js';
+export type { EtcdConfig, ResolvedEtcd } from '../etcd/types.js';
 export type { BackendsFromConfig, DnsConfig, DnsFamily, ResolvedDns, ResolvedDnsSource } from '../dns/types.js';
 export type { Duration, DurationUnit } from './duration.js';
 
@@ -348,6 +350,8 @@ export interface SwitchyardConfig {
   admin?: AdminConfig;
   /** How backend host names and SRV records are resolved. Defaults apply when absent. */
   dns?: DnsConfig;
+  /** The etcd cluster that `backends_from.etcd` prefixes are read from. Required when one is used. */
+  etcd?: EtcdConfig;
 }
 
 /** The admin HTTP API (`/api/*`), Prometheus metrics (`/metrics`) and dashboard (`/`). */
@@ -469,4 +473,6 @@ export interface ResolvedConfig {
   admin: ResolvedAdmin | null;
   /** Present when a `dns` section is given or a pool has `dns_sources`. */
   dns?: ResolvedDns;
+  /** Present when an `etcd` section is given. */
+  etcd?: ResolvedEtcd;
 }

@@ -16,6 +16,7 @@ import { checkListenerUdp, checkUdpUse } from './udp.js';
 import { checkProxyAccept, checkProxyUse, checkProxyVersion } from './proxy.js';
 import { backendLimit, checkListenerLimits, checkPoolLimits, checkQueueUse } from './limits.js';
 import { checkBackendsFrom, checkDns, nameSource } from '../dns/config.js';
+import { checkEtcd } from '../etcd/config.js';
 import type { ResolvedDnsSource } from '../dns/types.js';
 import type { AcceptMode, Algorithm, BackendState, HashKey, OnDown, ResolvedBackend, ResolvedConfig, ResolvedListener, ResolvedPool, SpliceMode } from './types.js';
 
@@ -282,8 +283,9 @@ export function validateConfig(raw: unknown, source: string): ResolvedConfig {
   checkQueueUse(c, pools);
   checkUdpUse(c, listeners, pools);
 
-  const dns = top.dns !== undefined || pools.some((p) => p.dns_sources) ? checkDns(c, top.dns) : undefined;
+  const dns = top.dns !== undefined || pools.some((p) => p.dns_sources?.some((s) => s.kind !== 'etcd')) ? checkDns(c, top.dns) : undefined;
+  const etcd = checkEtcd(c, top.etcd, pools.some((p) => p.dns_sources?.some((s) => s.kind === 'etcd')));
 
   if (c.issues.length > 0) throw new ConfigError(source, c.issues);
-  return { workers, accept, max_connections, listeners, pools, admin, ...(dns ? { dns } : {}) };
+  return { workers, accept, max_connections, listeners, pools, admin, ...(dns ? { dns } : {}), ...(etcd ? { etcd } : {}) };
 }

@@ -1,0 +1,122 @@
+/**
+ * A pool's backends from an etcd prefix, against a real etcd: listed before the balancer starts,
+ * then watched (each put or delete reaches the pool without polling), bad values reported and
+ * skipped, an etcd outage keeps everything that runs and the watch resumes after it; the admin API
+ * and /metrics say where the pool's members came from and when they last changed.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, Switchyard, validateConfig, type SwitchyardConfig } from '../ts/index.js';
+import { readLine, connect, tagged, waitFor, type Peer } from './helpers.js';
+import { HAS_ETCD, startEtcd, type EtcdServer } from './etcd.js';
+import { stopAll } from './processes.js';
+
+const PREFIX = '/switchyard/pools/web/';
+
+function config(endpoint: string, prefix = PREFIX): SwitchyardConfig {
+  return {
+    workers: 1,
+    listeners: { front: { address: '127.0.0.1:0', pool: 'web' } },
+    pools: { web: { algorithm: 'round_robin', connect_timeout: '1s', backends_from: { etcd: prefix } } },
+    etcd: { endpoints: [endpoint], dial_timeout: '2s' },
+    admin: { address: '127.0.0.1:0' },
+  };
+}
+
+/** The backends that answered `n` connections (their ids). */
+async function answering(port: number, n: number): Promise<Set<string>> {
+  const seen = new Set<string>();
+  for (let i = 0; i < n; i++) {
+    const s = await connect(port);
+    seen.add(await readLine(s));
+    s.destroy();
+  }
+  return seen;
+}
+
+describe('etcd configuration', () => {
+  it('a pool may take its backends from an etcd prefix; the etcd section is then required', () => {
+    const raw = { listeners: { l: { address: '127.0.0.1:0', pool: 'p' } }, pools: { p: { backends_from: { etcd: PREFIX } } } };
+    expect(() => validateConfig(raw, 's')).toThrow(/etcd: missing: a pool has backends_from.etcd/);
+    const both = { ...raw, pools: { p: { backends_from: { etcd: PREFIX, srv: '_http._tcp.x.internal' } } }, etcd: { endpoints: ['http://127.0.0.1:2379'] } };
+    expect(() => validateConfig(both, 's')).toThrow(/pools.p.backends_from: expected one of srv, etcd, got both/);
+    const badUrl = { ...raw, etcd: { endpoints: ['127.0.0.1:2379'] } };
+    expect(() => validateConfig(badUrl, 's')).toThrow(/etcd.endpoints\[0\]: expected a client URL/);
+    expect(validateConfig({ ...raw, etcd: { endpoints: ['http://127.0.0.1:2379'] } }, 's').etcd).toEqual({ endpoints: ['http://127.0.0.1:2379'], dial_timeout_ms: 5_000 });
+  });
+});
+
+describe.runIf(HAS_ETCD)('backends from etcd', () => {
+  let etcd: EtcdServer;
+  const peers: Peer[] = [];
+  beforeAll(async () => {
+    etcd = await startEtcd();
+    for (const id of ['a', 'b', 'c', 'd']) peers.push(await tagged(id));
+  });
+  afterAll(async () => {
+    await etcd?.destroy();
+    await Promise.all(peers.map((p) => p.close()));
+    await stopAll();
+  });
+
+  it('an unreachable cluster at start is a ConfigError naming the field and the endpoint', async () => {
+    const err = await Switchyard.start(config('http://127.0.0.1:1', '/nowhere/')).then(
+      (lb) => lb.close({ drainMs: 0 }).then(() => undefined),
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).issues[0]!.path).toBe('pools.web.backends_from.etcd');
+    expect((err as ConfigError).issues[0]!.message).toContain('http://127.0.0.1:1');
+  });
+
+  it('lists at start, follows puts and deletes, skips bad values, keeps its members through an outage', async () => {
+    const [a, b, c, d] = peers as [Peer, Peer, Peer, Peer];
+    await etcd.client.put(`${PREFIX}a`).value(a.address);
+    await etcd.client.put(`${PREFIX}b`).value(JSON.stringify({ address: b.address, weight: 2 }));
+    const logs: { event: string; fields: Record<string, unknown> }[] = [];
+    const lb = await Switchyard.start(config(etcd.endpoint), { logger: (event, fields = {}) => logs.push({ event, fields }) });
+    try {
+      const port = lb.address('front').port;
+      const admin = `http://${lb.adminAddress()!.address}`;
+      expect(await answering(port, 6)).toEqual(new Set(['a', 'b']));
+      expect(Object.fromEntries(lb.config.pools[0]!.backends.map((x) => [x.address, x.weight]))).toEqual({ [a.address]: 1, [b.address]: 2 });
+
+      // A put reaches the pool (watched, not polled); report how long it took.
+      const t0 = Date.now();
+      await etcd.client.put(`${PREFIX}c`).value(c.address);
+      await waitFor(() => lb.config.pools[0]!.backends.some((x) => x.address === c.address), 'the new member');
+      console.log(`etcd put → pool: ${Date.now() - t0} ms`);
+      expect(await answering(port, 9)).toEqual(new Set(['a', 'b', 'c']));
+      const pool = (await (await fetch(`${admin}/api/pools/web`)).json()) as { pool: { membership: { sources: string[]; changed_by: string; changed_at: string } } };
+      expect(pool.pool.membership.sources).toEqual(['etcd']);
+      expect(pool.pool.membership.changed_by).toBe('etcd');
+      expect(Date.parse(pool.pool.membership.changed_at)).toBeGreaterThanOrEqual(t0 - 1000);
+      const metrics = await (await fetch(`${admin}/metrics`)).text();
+      expect(metrics).toContain('switchyard_pool_membership_source{pool="web",source="etcd"} 1');
+      expect(metrics).toMatch(/switchyard_pool_membership_changed_timestamp_seconds\{pool="web"\} \d/);
+
+      // A bad value is reported and changes nothing; a delete removes the member.
+      await etcd.client.put(`${PREFIX}bad`).value('not an address');
+      await etcd.client.delete().key(`${PREFIX}a`);
+      await waitFor(() => !lb.config.pools[0]!.backends.some((x) => x.address === a.address), 'the deleted member to go');
+      const bad = logs.find((l) => l.event === 'etcd.bad_value');
+      expect(bad?.fields).toMatchObject({ prefix: PREFIX, key: `${PREFIX}bad` });
+      expect(String(bad?.fields.error)).toContain('not an address');
+      expect(lb.config.pools[0]!.backends.map((x) => x.address).sort()).toEqual([b.address, c.address].sort());
+
+      // Outage: everything that runs keeps running.
+      await etcd.kill();
+      await waitFor(() => logs.some((l) => l.event === 'etcd.disconnected'), 'the watch to notice the outage');
+      expect(await answering(port, 6)).toEqual(new Set(['b', 'c']));
+      expect(lb.config.pools[0]!.backends).toHaveLength(2);
+
+      // Back: the watch resumes where it was, and a new member arrives.
+      await etcd.start();
+      await etcd.client.put(`${PREFIX}d`).value(d.address);
+      await waitFor(() => lb.config.pools[0]!.backends.some((x) => x.address === d.address), 'the member put after the outage', 30_000);
+      expect(await answering(port, 9)).toEqual(new Set(['b', 'c', 'd']));
+      expect(logs.filter((l) => l.event === 'etcd.members').length).toBeGreaterThanOrEqual(3);
+    } finally {
+      await lb.close({ drainMs: 0 });
+    }
+  });
+});

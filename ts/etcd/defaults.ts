@@ -1,0 +1,10 @@
+/**
+ * Defaults of the `etcd` section (its own module so `config/fields.ts` can show them in the
+ * JSON Schema without importing the etcd client).
+ */
+export const ETCD_DEFAULTS = Object.freeze({
+  /** The first read of a prefix at start: a cluster that does not answer in 5s is a configuration error. */
+  dial_timeout_ms: 5_000,
+  /** After a watch is cancelled (compaction) or a re-list fails, wait this long before listing again. */
+  relist_ms: 500,
+});

@@ -1,0 +1,20 @@
+/**
+ * Types of what comes from etcd: the `etcd` section (the cluster), and after validation.
+ * Reading and watching are control-plane work (`members.ts`, `config-source.ts`); the data
+ * plane only ever sees the resulting backends and tables.
+ */
+import type { Duration } from '../config/duration.js';
+
+/** The `etcd` section: the cluster that pools' `backends_from.etcd` prefixes are read from. */
+export interface EtcdConfig {
+  /** Client URLs of the etcd members, e.g. `["http://10.0.0.5:2379"]` (plain HTTP only). */
+  endpoints: string[];
+  /** How long the first read of a prefix may take at start. Default `"5s"`. */
+  dial_timeout?: Duration;
+}
+
+/** The `etcd` section after validation. */
+export interface ResolvedEtcd {
+  endpoints: string[];
+  dial_timeout_ms: number;
+}
