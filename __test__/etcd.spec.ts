@@ -9,6 +9,7 @@ import { ConfigError, Switchyard, validateConfig, type SwitchyardConfig } from '
 import { readLine, connect, tagged, waitFor, type Peer } from './helpers.js';
 import { HAS_ETCD, startEtcd, type EtcdServer } from './etcd.js';
 import { stopAll } from './processes.js';
+import { startCli } from './cli-process.js';
 
 const PREFIX = '/switchyard/pools/web/';
 
@@ -118,5 +119,58 @@ describe.runIf(HAS_ETCD)('backends from etcd', () => {
     } finally {
       await lb.close({ drainMs: 0 });
     }
+  });
+});
+
+describe.runIf(HAS_ETCD)('a whole configuration from an etcd key', () => {
+  let etcd: EtcdServer;
+  const peers: Peer[] = [];
+  beforeAll(async () => {
+    etcd = await startEtcd();
+    for (const id of ['one', 'two']) peers.push(await tagged(id));
+  });
+  afterAll(async () => {
+    await stopAll();
+    await etcd?.destroy();
+    await Promise.all(peers.map((p) => p.close()));
+  });
+
+  const yaml = (backend: string, pool = 'web') =>
+    `listeners:\n  front: { address: "127.0.0.1:0", pool: ${pool} }\npools:\n  web:\n    backends:\n      - address: ${backend}\nadmin: { address: "127.0.0.1:0" }\n`;
+
+  it('a missing key is a configuration error (exit 2) naming the key', async () => {
+    const cli = startCli(['start', '--etcd', etcd.endpoint, '--etcd-key', '/switchyard/absent']);
+    await cli.exited;
+    expect(cli.child.exitCode).toBe(2);
+    expect(cli.out()).toContain('no key /switchyard/absent in etcd');
+  });
+
+  it('starts from the key, applies each new value, and keeps the running one when a value is invalid', async () => {
+    const [one, two] = peers as [Peer, Peer];
+    const KEY = '/switchyard/config';
+    await etcd.client.put(KEY).value(yaml(one.address));
+    const cli = startCli(['start', '--etcd', etcd.endpoint, '--etcd-key', KEY]);
+    const port = await cli.port('front');
+    const admin = String((await waitFor(() => cli.events('admin.started')[0], 'the admin server')).address);
+    expect(await answering(port, 2)).toEqual(new Set(['one']));
+
+    await etcd.client.put(KEY).value(yaml(two.address));
+    await waitFor(async () => (await answering(port, 1)).has('two'), 'the new value to be applied');
+    const applied = (await (await fetch(`http://${admin}/api/config`)).json()) as { source: { kind: string; key: string; revision: number; last_error: unknown } };
+    expect(applied.source).toMatchObject({ kind: 'etcd', key: KEY, last_error: null });
+
+    // Invalid: a listener naming a pool that does not exist. Nothing changes; the API says why.
+    await etcd.client.put(KEY).value(yaml(one.address, 'nowhere'));
+    await waitFor(() => cli.events('config.reload_failed')[0], 'the refusal to be logged');
+    const refused = (await (await fetch(`http://${admin}/api/config`)).json()) as { source: { revision: number; last_error: { issues: { path: string }[] } } };
+    expect(refused.source.revision).toBe(applied.source.revision);
+    expect(refused.source.last_error.issues.map((i) => i.path)).toContain('listeners.front.pool');
+    expect(await answering(port, 3)).toEqual(new Set(['two']));
+
+    // A YAML syntax error too.
+    await etcd.client.put(KEY).value('listeners: [');
+    await waitFor(() => cli.events('config.reload_failed')[1], 'the second refusal');
+    expect(await answering(port, 2)).toEqual(new Set(['two']));
+    await cli.kill();
   });
 });

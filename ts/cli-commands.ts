@@ -42,9 +42,16 @@ const HELP_FLAG: Flag = { flag: '-h, --help', doc: 'this help' };
 /** Every command, in the order `switchyard --help` lists them. */
 export const COMMANDS: Readonly<Record<string, Command>> = {
   start: {
-    usage: 'switchyard start [-c FILE] [--drain-ms N] [--log-level LEVEL]',
-    summary: 'Run a balancer in the foreground. SIGINT/SIGTERM drain and stop it; SIGHUP reloads FILE.',
-    flags: [CONFIG_FLAG, { flag: '--drain-ms N', doc: 'on SIGINT/SIGTERM, wait up to N ms for open connections before closing them', default: String(DEFAULT_DRAIN_MS) }, LOG_FLAG, HELP_FLAG],
+    usage: 'switchyard start [-c FILE | --etcd URL --etcd-key KEY] [--drain-ms N] [--log-level LEVEL]',
+    summary: 'Run a balancer in the foreground. SIGINT/SIGTERM drain and stop it; SIGHUP reloads FILE. With --etcd, the configuration is the value (YAML or JSON) of an etcd key, applied again whenever it changes (an invalid value keeps the running configuration: GET /api/config says why).',
+    flags: [
+      CONFIG_FLAG,
+      { flag: '--etcd URL[,URL]', doc: 'read the configuration from etcd (v3 API) at these client URLs instead of a file' },
+      { flag: '--etcd-key KEY', doc: 'the etcd key holding the configuration, e.g. /switchyard/config' },
+      { flag: '--drain-ms N', doc: 'on SIGINT/SIGTERM, wait up to N ms for open connections before closing them', default: String(DEFAULT_DRAIN_MS) },
+      LOG_FLAG,
+      HELP_FLAG,
+    ],
     notes: 'Exit codes: 0 stopped by a signal, 1 runtime failure (e.g. an address in use), 2 invalid configuration or usage.',
   },
   validate: {

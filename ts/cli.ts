@@ -14,12 +14,15 @@ import { demoBanner, startDemo } from './demo.js';
 import { ConfigError, SwitchyardError } from './errors.js';
 import { consoleLogger, jsonLines, parseLevel, type Logger, type LogLevel } from './log.js';
 import { Switchyard } from './switchyard.js';
+import { EtcdConfigSource } from './etcd/config-source.js';
 import { packageVersion } from './version.js';
 
 const HELP = `switchyard — an L4 load balancer with a Rust data plane and a TypeScript control plane
 
 Usage:
   switchyard start [-c FILE] [--drain-ms N]  run in the foreground (SIGINT/SIGTERM drain, SIGHUP reloads FILE)
+  switchyard start --etcd URL --etcd-key KEY
+                                            the same, with the configuration in an etcd key (reloaded when it changes)
   switchyard validate [-c FILE] [--json]    check a config; exit 0, or exit 2 with every error
   switchyard demo [--port N]                three demo backends behind a balancer: tcp on N (default 8080), http on N+1
   switchyard plan [-c FILE] [--pool NAME] [--add ADDR] [--remove ADDR] [--weight ADDR=W] [--algorithm NAME]
@@ -71,6 +74,29 @@ async function start(file: string, drainMs: number, level: LogLevel): Promise<vo
     }, () => {});
   });
   stopOnSignal(() => starting.then((lb) => lb.close({ drainMs })));
+  await starting;
+}
+
+/** `start --etcd URL --etcd-key KEY`: the configuration is the key's value, reloaded when it changes. */
+async function startFromEtcd(endpoints: string[], key: string, drainMs: number, level: LogLevel): Promise<void> {
+  if (!process.stderr.isTTY) fatalLog = jsonLines(process.stderr);
+  const log = consoleLogger({ level });
+  const source = new EtcdConfigSource(endpoints, key);
+  const starting = (async () => {
+    const { config, revision } = await source.load();
+    const lb = await Switchyard.start(config, { logger: log, source: source.source, configSource: () => source.status() });
+    log('config.source', { source: source.source, endpoints, revision });
+    await source.watch((next) => lb.update(next, { source: source.source }), log);
+    return lb;
+  })();
+  starting.catch(() => source.close());
+  process.on('SIGHUP', () => log('config.reload_ignored', { reason: `the configuration is ${source.source}: it is reloaded when the key changes` }));
+  stopOnSignal(() =>
+    starting.then((lb) => {
+      source.close();
+      return lb.close({ drainMs });
+    }),
+  );
   await starting;
 }
 
@@ -138,6 +164,8 @@ async function main(argv: string[]): Promise<void> {
       config: { type: 'string', short: 'c' },
       port: { type: 'string' },
       'drain-ms': { type: 'string' },
+      etcd: { type: 'string' },
+      'etcd-key': { type: 'string' },
       'log-level': { type: 'string' },
       pool: { type: 'string' },
       add: { type: 'string', multiple: true },
@@ -183,8 +211,15 @@ async function main(argv: string[]): Promise<void> {
     }
   };
   switch (command) {
-    case 'start':
-      return start(needFile(), int(values['drain-ms'], 'drain-ms', DEFAULT_DRAIN_MS), level());
+    case 'start': {
+      const drain = int(values['drain-ms'], 'drain-ms', DEFAULT_DRAIN_MS);
+      if (values.etcd === undefined && values['etcd-key'] === undefined) return start(needFile(), drain, level());
+      if (values.config) usage('--etcd and -c are exclusive: the configuration comes from etcd or from a file');
+      const endpoints = (values.etcd ?? '').split(',').map((u) => u.trim()).filter(Boolean);
+      if (endpoints.length === 0 || endpoints.some((u) => !/^http:\/\/[^/\s]+$/.test(u))) usage(`--etcd: expected client URLs such as http://127.0.0.1:2379 (comma-separated), got "${values.etcd ?? ''}"`);
+      if (!values['etcd-key']?.startsWith('/')) usage(`--etcd-key: expected a key such as /switchyard/config, got "${values['etcd-key'] ?? ''}"`);
+      return startFromEtcd(endpoints, values['etcd-key']!, drain, level());
+    }
     case 'validate':
       return validate(needFile(), values.json ?? false);
     case 'demo':

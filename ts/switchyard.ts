@@ -20,6 +20,7 @@ import * as mutate from './mutate.js';
 import type { BackendCheckState } from './health/monitor.js';
 import { Services } from './services.js';
 import { Membership, type MembershipCause, type PoolMembership } from './membership.js';
+import type { ConfigSourceStatus } from './etcd/config-source.js';
 import { parseHostPort } from './dns/names.js';
 import { parseAddress } from './config/checker.js';
 
@@ -29,6 +30,8 @@ export interface StartOptions {
   logger?: Logger;
   /** Names the configuration in error messages (a file path, say). Default `"config"`. */
   source?: string;
+  /** Where the configuration comes from when it is not a file (an etcd key): shown by `GET /api/config`. */
+  configSource?: () => ConfigSourceStatus | undefined;
 }
 
 /** Options of `close`. */
@@ -88,6 +91,7 @@ export class Switchyard {
   /** Backend host names, SRV records and etcd prefixes, kept current; who changed each pool when (`membership.ts`). */
   #members: Membership;
   #services: Services;
+  #configSource: (() => ConfigSourceStatus | undefined) | undefined;
 
   /** `config`: in force (names resolved); `declared`: as written (names unresolved). */
   private constructor(engine: Engine, config: ResolvedConfig, log: Logger, sent: EngineConfig, declared: ResolvedConfig, members: Membership) {
@@ -121,7 +125,14 @@ export class Switchyard {
   /** Validate `config` and start listening. Every listener is bound when this resolves. */
   static async start(config: SwitchyardConfig, options: StartOptions = {}): Promise<Switchyard> {
     const resolved = validateConfig(config, options.source ?? 'config');
-    return Switchyard.#startResolved(resolved, options.logger ?? silent, options.source);
+    const lb = await Switchyard.#startResolved(resolved, options.logger ?? silent, options.source);
+    lb.#configSource = options.configSource;
+    return lb;
+  }
+
+  /** Where the configuration comes from when it is not a file (see `StartOptions.configSource`). */
+  configSource(): ConfigSourceStatus | undefined {
+    return this.#configSource?.();
   }
 
   /** Load a YAML, JSON, JS or TS configuration file and start it. */

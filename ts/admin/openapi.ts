@@ -83,6 +83,25 @@ const SCHEMAS: Record<string, Schema> = {
     resets: int('Responses cut before their end (an HTTP/2 stream reset, a connection closed mid-body).'),
     grpc_statuses: { type: 'array', items: int(), description: 'gRPC calls by the status they ended with: index = code (0 OK ... 16 UNAUTHENTICATED).' },
   }),
+  ConfigSource: {
+    type: 'object',
+    required: ['kind'],
+    description: '`file` (with `file`), `etcd` (with endpoints, key, revision, applied_at, last_error), or `api` (started with a config object).',
+    properties: {
+      kind: { type: 'string', enum: ['file', 'etcd', 'api'] },
+      file: str('The configuration file (`file`).'),
+      endpoints: { type: 'array', items: str() },
+      key: str('The etcd key holding the configuration.'),
+      revision: int('The etcd revision of the value in force.'),
+      applied_at: str('When the value in force was applied, ISO 8601.'),
+      last_error: {
+        type: ['object', 'null'],
+        description: 'The last value refused (not in force): its revision, when, why, and every issue; null once a good value is applied.',
+        required: ['revision', 'at', 'message', 'issues'],
+        properties: { revision: int(), at: str(), message: str(), issues: { type: 'array', items: ref('Issue') } },
+      },
+    },
+  },
   Check: {
     type: ['object', 'null'],
     description: 'The last active health check; null when the pool has none.',
@@ -321,6 +340,13 @@ export function openapiDocument(): Record<string, unknown> {
           parameters: [poolParam],
           requestBody: body('SetAlgorithm', { algorithm: 'least_connections' }),
           responses: { '200': ok('The pool after the change.', ref('PoolEnvelope')), ...BODY_ERRORS, '404': error('No such pool.'), '422': error('Rejected by validation.'), ...COMMON },
+        },
+      },
+      '/api/config': {
+        get: {
+          operationId: 'configSource',
+          summary: 'Where the configuration comes from: a file, an etcd key (with the revision in force and the last refused value, if any), or the API.',
+          responses: { '200': ok('The source.', obj({ source: ref('ConfigSource') })), ...COMMON },
         },
       },
       '/api/reload': {
