@@ -44,7 +44,10 @@ export function startCli(args: string[], opts: { netns?: string; env?: Record<st
     out: () => out,
     events,
     async port(name) {
-      const line = await waitFor(() => events('listener.started').find((e) => e.listener === name), `listener ${name} to start; output so far:\n${out}`);
+      const line = await waitFor(() => {
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`switchyard exited (${child.exitCode ?? child.signalCode}) before listener ${name} started:\n${out}`);
+        return events('listener.started').find((e) => e.listener === name);
+      }, `listener ${name} to start`);
       return Number(String(line.address).split(':').pop());
     },
     async kill() {
