@@ -42,7 +42,7 @@ describe('etcd configuration', () => {
     expect(() => validateConfig(both, 's')).toThrow(/pools.p.backends_from: expected one of srv, etcd, got both/);
     const badUrl = { ...raw, etcd: { endpoints: ['127.0.0.1:2379'] } };
     expect(() => validateConfig(badUrl, 's')).toThrow(/etcd.endpoints\[0\]: expected a client URL/);
-    expect(validateConfig({ ...raw, etcd: { endpoints: ['http://127.0.0.1:2379'] } }, 's').etcd).toEqual({ endpoints: ['http://127.0.0.1:2379'], dial_timeout_ms: 5_000 });
+    expect(validateConfig({ ...raw, etcd: { endpoints: ['http://127.0.0.1:2379'] } }, 's').etcd).toEqual({ endpoints: ['http://127.0.0.1:2379'], dial_timeout_ms: 5_000, shared_health: null });
   });
 });
 

@@ -372,6 +372,11 @@ export const BACKENDS_FROM = object(
 export const ETCD = object('The etcd cluster (v3 API) that backends_from.etcd prefixes are read from and watched on.', {
   endpoints: { kind: 'list', minItems: 1, items: str('http://host:port of an etcd member.', { pattern: ETCD_ENDPOINT_PATTERN }), doc: 'etcd members (client URLs).' },
   dial_timeout: duration(100, 60_000, 'How long the first read of a prefix may take at start (an unreachable cluster then is a configuration error).', ETCD_DEFAULTS.dial_timeout_ms),
+  shared_health: object('Share active-check verdicts with the other nodes through etcd and follow the majority: a backend down on more than half of the nodes is down everywhere, up on more than half is up. Off when absent. Fixed at start.', {
+    prefix: str('Where verdicts are published (PREFIX/POOL/ADDRESS/NODE).', { pattern: ETCD_PREFIX_PATTERN, default: ETCD_DEFAULTS.shared_health_prefix }),
+    node: str('This node\'s name, unique in the fleet (default: the host name).', { pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
+    ttl: duration(2_000, 300_000, 'A node\'s verdicts expire this long after it stops (its etcd lease).', ETCD_DEFAULTS.shared_health_ttl_ms),
+  }),
 }, ['endpoints']);
 
 /** The `dns` section: how backend host names and SRV records are resolved. */

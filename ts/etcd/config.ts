@@ -8,7 +8,8 @@ import { ETCD, ETCD_ENDPOINT_PATTERN, ETCD_PREFIX_PATTERN, keysOf } from '../con
 import type { ResolvedHealthCheck } from '../health/types.js';
 import type { ResolvedDnsSource } from '../dns/types.js';
 import { ETCD_DEFAULTS } from './defaults.js';
-import type { ResolvedEtcd } from './types.js';
+import type { ResolvedEtcd, ResolvedSharedHealth } from './types.js';
+import { hostname } from 'node:os';
 
 const ETCD_KEYS = keysOf(ETCD);
 const ENDPOINT = new RegExp(ETCD_ENDPOINT_PATTERN);
@@ -23,7 +24,7 @@ export function checkEtcd(c: Checker, raw: unknown, needed: boolean, path = 'etc
   const e = c.object(raw, path, `an object with keys ${ETCD_KEYS.join(', ')}`);
   if (!e) return undefined;
   c.keys(e, ETCD_KEYS, path);
-  const out: ResolvedEtcd = { endpoints: [], dial_timeout_ms: ETCD_DEFAULTS.dial_timeout_ms };
+  const out: ResolvedEtcd = { endpoints: [], dial_timeout_ms: ETCD_DEFAULTS.dial_timeout_ms, shared_health: null };
   if (!Array.isArray(e.endpoints) || e.endpoints.length === 0) {
     c.add(`${path}.endpoints`, `expected a non-empty list of client URLs such as "http://127.0.0.1:2379", got ${describe(e.endpoints)}`);
   } else {
@@ -33,6 +34,30 @@ export function checkEtcd(c: Checker, raw: unknown, needed: boolean, path = 'etc
     });
   }
   out.dial_timeout_ms = c.duration(e.dial_timeout, `${path}.dial_timeout`, ETCD.fields.dial_timeout.min, ETCD.fields.dial_timeout.max, out.dial_timeout_ms);
+  out.shared_health = checkSharedHealth(c, e.shared_health, `${path}.shared_health`);
+  return out;
+}
+
+const SH = ETCD.fields.shared_health;
+const SH_KEYS = keysOf(SH);
+const NODE = new RegExp(SH.fields.node.pattern!);
+
+/** `etcd.shared_health` (absent: off). */
+function checkSharedHealth(c: Checker, raw: unknown, path: string): ResolvedSharedHealth | null {
+  if (raw === undefined) return null;
+  const s = c.object(raw, path, `an object with keys ${SH_KEYS.join(', ')} (all optional)`);
+  if (!s) return null;
+  c.keys(s, SH_KEYS, path);
+  const out: ResolvedSharedHealth = { prefix: ETCD_DEFAULTS.shared_health_prefix, node: hostname().slice(0, 64), ttl_ms: ETCD_DEFAULTS.shared_health_ttl_ms };
+  if (s.prefix !== undefined) {
+    if (typeof s.prefix === 'string' && PREFIX.test(s.prefix)) out.prefix = s.prefix.endsWith('/') ? s.prefix : `${s.prefix}/`;
+    else c.add(`${path}.prefix`, `expected an etcd key prefix such as "/switchyard/health/", got ${describe(s.prefix)}`);
+  }
+  if (s.node !== undefined) {
+    if (typeof s.node === 'string' && NODE.test(s.node)) out.node = s.node;
+    else c.add(`${path}.node`, `expected a node name of 1-64 of A-Z a-z 0-9 _ . -, got ${describe(s.node)}`);
+  }
+  out.ttl_ms = c.duration(s.ttl, `${path}.ttl`, SH.fields.ttl.min, SH.fields.ttl.max, out.ttl_ms);
   return out;
 }
 

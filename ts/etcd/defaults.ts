@@ -7,4 +7,7 @@ export const ETCD_DEFAULTS = Object.freeze({
   dial_timeout_ms: 5_000,
   /** After a watch is cancelled (compaction) or a re-list fails, wait this long before listing again. */
   relist_ms: 500,
+  /** Shared health: where verdicts go, and how long a silent node's verdicts count. */
+  shared_health_prefix: '/switchyard/health/',
+  shared_health_ttl_ms: 10_000,
 });

@@ -11,10 +11,30 @@ export interface EtcdConfig {
   endpoints: string[];
   /** How long the first read of a prefix may take at start. Default `"5s"`. */
   dial_timeout?: Duration;
+  /** Share active-check verdicts with the other nodes and follow the majority. Off when absent. */
+  shared_health?: SharedHealthConfig;
+}
+
+/** `etcd.shared_health`: the fleet's shared health view (see `shared-health.ts`). */
+export interface SharedHealthConfig {
+  /** Where verdicts are published (`PREFIX/POOL/ADDRESS/NODE`). Default `"/switchyard/health/"`. */
+  prefix?: string;
+  /** This node's name, unique in the fleet. Default: the host name. */
+  node?: string;
+  /** A node's verdicts expire this long after it stops keeping its lease alive. Default `"10s"`. */
+  ttl?: Duration;
+}
+
+/** `etcd.shared_health` after validation. */
+export interface ResolvedSharedHealth {
+  prefix: string;
+  node: string;
+  ttl_ms: number;
 }
 
 /** The `etcd` section after validation. */
 export interface ResolvedEtcd {
   endpoints: string[];
   dial_timeout_ms: number;
+  shared_health: ResolvedSharedHealth | null;
 }
