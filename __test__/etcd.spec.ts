@@ -4,6 +4,9 @@
  * skipped, an etcd outage keeps everything that runs and the watch resumes after it; the admin API
  * and /metrics say where the pool's members came from and when they last changed.
  */
+import { execFile } from 'node:child_process';
+import net from 'node:net';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, Switchyard, validateConfig, type SwitchyardConfig } from '../ts/index.js';
 import { readLine, connect, tagged, waitFor, type Peer } from './helpers.js';
@@ -12,6 +15,7 @@ import { stopAll } from './processes.js';
 import { startCli } from './cli-process.js';
 
 const PREFIX = '/switchyard/pools/web/';
+const run = promisify(execFile);
 
 function config(endpoint: string, prefix = PREFIX): SwitchyardConfig {
   return {
@@ -120,6 +124,79 @@ describe.runIf(HAS_ETCD)('backends from etcd', () => {
       await lb.close({ drainMs: 0 });
     }
   });
+});
+
+/** A TCP proxy to `port` that a test can cut (open connections reset, new ones refused) and restore. */
+async function cuttableProxy(port: number): Promise<{ port: number; cut(): void; restore(): void; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  let cut = false;
+  const server = net.createServer((client) => {
+    if (cut) return void client.destroy();
+    const upstream = net.connect({ host: '127.0.0.1', port });
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {});
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    cut() {
+      cut = true;
+      for (const s of sockets) s.destroy();
+    },
+    restore() {
+      cut = false;
+    },
+    close: () => new Promise<void>((r) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => r());
+    }),
+  };
+}
+
+describe.runIf(HAS_ETCD)('a watch etcd cancels', () => {
+  let etcd: EtcdServer;
+  const peers: Peer[] = [];
+  beforeAll(async () => {
+    etcd = await startEtcd();
+    for (const id of ['a', 'b']) peers.push(await tagged(id));
+  });
+  afterAll(async () => {
+    await etcd?.destroy();
+    await Promise.all(peers.map((p) => p.close()));
+  });
+
+  it('is recovered by listing again when its revision was compacted while the balancer was cut off', async () => {
+    const [a, b] = peers as [Peer, Peer];
+    const prefix = '/switchyard/pools/compacted/';
+    await etcd.client.put(`${prefix}a`).value(a.address);
+    const proxy = await cuttableProxy(Number(new URL(etcd.endpoint).port));
+    const logs: { event: string; fields: Record<string, unknown> }[] = [];
+    const lb = await Switchyard.start(config(`http://127.0.0.1:${proxy.port}`, prefix), { logger: (event, fields = {}) => logs.push({ event, fields }) });
+    try {
+      const addresses = () => lb.config.pools[0]!.backends.map((x) => x.address);
+      expect(addresses()).toEqual([a.address]);
+      await waitFor(() => logs.some((l) => l.event === 'etcd.watching'), 'the watch to be established');
+      proxy.cut();
+      await waitFor(() => logs.some((l) => l.event === 'etcd.disconnected'), 'the watch to lose etcd');
+      // Meanwhile: a replaces b, and the history the watch would resume from is compacted away.
+      await etcd.client.put(`${prefix}b`).value(b.address);
+      const del = await etcd.client.delete().key(`${prefix}a`).exec();
+      await run('etcdctl', ['--endpoints', etcd.endpoint, 'compact', del.header.revision]);
+      proxy.restore();
+      await waitFor(() => JSON.stringify(addresses()) === JSON.stringify([b.address]), 'the members after the compaction', 30_000);
+      expect(logs.some((l) => l.event === 'etcd.watch_cancelled')).toBe(true);
+      // And the new watch follows changes again.
+      await etcd.client.put(`${prefix}a`).value(a.address);
+      await waitFor(() => addresses().length === 2, 'a put after the recovery');
+    } finally {
+      await lb.close({ drainMs: 0 });
+      await proxy.close();
+    }
+  }, 60_000);
 });
 
 describe.runIf(HAS_ETCD)('a whole configuration from an etcd key', () => {

@@ -169,6 +169,7 @@ export class EtcdMembers {
       return;
     }
     p.watcher = watcher;
+    host.log('etcd.watching', { prefix: p.source.name, from_revision: p.revision + 1 }, 'debug');
     watcher.on('data', (res) => {
       if (this.#prefixes.get(key) !== p) return;
       const before: Answers = new Map(this.#answers);
