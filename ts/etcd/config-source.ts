@@ -15,6 +15,7 @@ import type { SwitchyardConfig } from '../config/types.js';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import type { Logger } from '../log.js';
 import { ETCD_DEFAULTS } from './defaults.js';
+import { within } from './within.js';
 
 /** What `GET /api/config` says about where the configuration comes from. */
 export interface ConfigSourceStatus {
@@ -61,17 +62,11 @@ export class EtcdConfigSource {
    * @throws ConfigError when etcd does not answer, the key is missing, or the value is invalid
    */
   async load(timeoutMs = ETCD_DEFAULTS.dial_timeout_ms): Promise<{ config: SwitchyardConfig; revision: number }> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-    });
     let res;
     try {
-      res = await Promise.race([this.#client.get(this.#key).exec(), timeout]);
+      res = await within(this.#client.get(this.#key).exec(), timeoutMs);
     } catch (err) {
       throw new ConfigError(this.source, [{ path: '(etcd)', message: `cannot read ${this.#key} from ${this.#endpoints.join(', ')}: ${err instanceof Error ? err.message : String(err)}` }]);
-    } finally {
-      clearTimeout(timer);
     }
     const kv = res.kvs[0];
     if (!kv) throw new ConfigError(this.source, [{ path: '(etcd)', message: `no key ${this.#key} in etcd (${this.#endpoints.join(', ')}): put the configuration there first` }]);

@@ -18,6 +18,7 @@ import type { ResolvedDnsSource } from '../dns/types.js';
 import { ETCD_DEFAULTS } from './defaults.js';
 import type { ResolvedEtcd } from './types.js';
 import { parseMember } from './values.js';
+import { within } from './within.js';
 
 /** One watched prefix: its members by etcd key, and the revision they are as of. */
 interface Prefix {
@@ -127,18 +128,10 @@ export class EtcdMembers {
 
   /** List `s`'s prefix: its members and the revision they are as of. Bad values are logged and skipped. */
   async #list(client: Etcd3, s: ResolvedDnsSource, timeoutMs: number): Promise<{ members: Map<string, DnsRecord>; revision: number }> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-    });
-    try {
-      const res = await Promise.race([client.getAll().prefix(s.name).exec(), timeout]);
-      const members = new Map<string, DnsRecord>();
-      for (const kv of res.kvs) this.#put(s, members, kv);
-      return { members, revision: Number(res.header.revision) };
-    } finally {
-      clearTimeout(timer);
-    }
+    const res = await within(client.getAll().prefix(s.name).exec(), timeoutMs);
+    const members = new Map<string, DnsRecord>();
+    for (const kv of res.kvs) this.#put(s, members, kv);
+    return { members, revision: Number(res.header.revision) };
   }
 
   /** Apply one put to `members`: a bad value is logged, and the key keeps the member it had. */
