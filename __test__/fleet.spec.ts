@@ -9,7 +9,7 @@
  * asserted tightly. Every namespace is removed afterwards, also on failure.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -120,37 +120,17 @@ describe.skipIf(WHY_NOT !== null)('a fleet in network namespaces', () => {
   }, 120_000);
 
   it('keepalived moves the VIP when the active node fails /readyz; clients recover through the standby', async () => {
-    const conf = (self: Host, peer: Host, priority: number) => `global_defs {
-    router_id ${self.ns}
-    script_user root
-    enable_script_security
-}
-vrrp_script chk_switchyard {
-    script "/usr/bin/curl -fsS -m 1 -o /dev/null http://${self.ip}:${ADMIN_PORT}/readyz"
-    interval 1
-    timeout 2
-    fall 2
-    rise 2
-}
-vrrp_instance VI_1 {
-    state BACKUP
-    interface eth0
-    virtual_router_id 51
-    priority ${priority}
-    advert_int 1
-    nopreempt
-    unicast_src_ip ${self.ip}
-    unicast_peer {
-        ${peer.ip}
-    }
-    virtual_ipaddress {
-        ${vip}/24 dev eth0
-    }
-    track_script {
-        chk_switchyard
-    }
-}
-`;
+    // The keepalived.conf of docs/fleet.md, with this LAN's addresses: the documented file is the tested one.
+    const doc = readFileSync(join(import.meta.dirname, '..', 'docs', 'fleet.md'), 'utf8');
+    const template = /# \/etc\/keepalived\/keepalived\.conf on host A[^\n]*\n([\s\S]*?)```/.exec(doc)?.[1];
+    expect(template, 'the keepalived.conf block of docs/fleet.md').toBeTruthy();
+    const conf = (self: Host, peer: Host, priority: number) =>
+      template!
+        .replaceAll('10.0.0.100', vip)
+        .replaceAll('10.0.0.2', self.ip)
+        .replaceAll('10.0.0.3', peer.ip)
+        .replace('router_id sy-a', `router_id ${self.ns}`)
+        .replace('priority 150', `priority ${priority}`);
     for (const [self, peer, prio] of [[a, b, 150], [b, a, 100]] as const) {
       const file = join(dir, `ka-${self.ns}.conf`);
       writeFileSync(file, conf(self, peer, prio));
