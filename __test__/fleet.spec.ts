@@ -8,7 +8,7 @@
  * after the failover gap, served by the standby's freebind listener. Numbers are reported, not
  * asserted tightly. Every namespace is removed afterwards, also on failure.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,7 +20,6 @@ import { HAS_ETCD, startEtcd, type EtcdServer } from './etcd.js';
 import { taggedOn, waitFor, type Peer } from './helpers.js';
 import { ip, Lan, netnsUnavailable, type Host } from './netns.js';
 import { stopAll, track } from './processes.js';
-import { spawn } from 'node:child_process';
 
 const run = promisify(execFile);
 const FIXTURES = join(import.meta.dirname, 'fixtures');
