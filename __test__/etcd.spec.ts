@@ -13,6 +13,7 @@ import { readLine, connect, tagged, waitFor, type Peer } from './helpers.js';
 import { HAS_ETCD, startEtcd, type EtcdServer } from './etcd.js';
 import { stopAll } from './processes.js';
 import { startCli } from './cli-process.js';
+import { sourcesOf } from '../ts/membership.js';
 
 const PREFIX = '/switchyard/pools/web/';
 const run = promisify(execFile);
@@ -47,6 +48,17 @@ describe('etcd configuration', () => {
     const badUrl = { ...raw, etcd: { endpoints: ['127.0.0.1:2379'] } };
     expect(() => validateConfig(badUrl, 's')).toThrow(/etcd.endpoints\[0\]: expected a client URL/);
     expect(validateConfig({ ...raw, etcd: { endpoints: ['http://127.0.0.1:2379'] } }, 's').etcd).toEqual({ endpoints: ['http://127.0.0.1:2379'], dial_timeout_ms: 5_000, shared_health: null });
+  });
+
+  it("a pool's membership sources: addresses written in the file, DNS names, an etcd prefix", () => {
+    const pools = {
+      mixed: { backends: [{ address: '10.0.0.1:80' }, { address: 'api.internal:80' }], backends_from: { etcd: PREFIX } },
+      named: { backends: [{ address: 'api.internal:80' }] },
+      plain: { backends: [{ address: '10.0.0.1:80' }] },
+    };
+    const listeners = Object.fromEntries(Object.keys(pools).map((p, i) => [p, { address: `127.0.0.1:${8000 + i}`, pool: p }]));
+    const c = validateConfig({ listeners, pools, etcd: { endpoints: ['http://127.0.0.1:2379'] } }, 's');
+    expect(Object.fromEntries(c.pools.map((p) => [p.name, sourcesOf(p)]))).toEqual({ mixed: ['file', 'dns', 'etcd'], named: ['dns'], plain: ['file'] });
   });
 });
 

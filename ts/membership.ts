@@ -25,12 +25,12 @@ export interface PoolMembership {
   changed_by: MembershipCause;
 }
 
-/** The sources of a declared pool. */
+/** The sources of a declared pool, in the order file, dns, etcd. */
 export function sourcesOf(pool: ResolvedPool): MembershipSource[] {
   const kinds = new Set<MembershipSource>();
   if (pool.backends.length > 0) kinds.add('file');
   for (const s of pool.dns_sources ?? []) kinds.add(s.kind === 'etcd' ? 'etcd' : 'dns');
-  return [...kinds];
+  return (['file', 'dns', 'etcd'] as const).filter((k) => kinds.has(k));
 }
 
 const addresses = (p: ResolvedPool | undefined): string => JSON.stringify(p ? p.backends.map((b) => b.address).sort() : null);
