@@ -271,7 +271,7 @@ describe('config discovery, --help and validate --json', () => {
   it('start --help and help validate print the flags with their defaults and exit 0', async () => {
     const start = await cli('start', '--help');
     expect(start.code).toBe(0);
-    expect(start.stdout).toMatch(/^Usage: switchyard start \[-c FILE\]/);
+    expect(start.stdout).toMatch(/^Usage: switchyard start \[-c FILE \| --etcd URL --etcd-key KEY\]/);
     expect(start.stdout).toMatch(/--drain-ms N .*\(default: 10000\)/);
     expect(start.stdout).toMatch(/-c, --config FILE .*\(default: \$SWITCHYARD_CONFIG, else the first of switchyard\.config\.ts/);
     const validate = await cli('help', 'validate');

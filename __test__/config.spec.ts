@@ -60,7 +60,7 @@ const expected = {
   accept: 'shared',
   max_connections: null,
   listeners: [
-    { name: 'web', address: '127.0.0.1:8080', pool: 'api', backlog: 4096, defer_accept: false, idle_timeout_ms: 60_000, splice: 'auto', tls: null, sni_routes: null, peek_timeout_ms: 5_000, access_log: false, protocol: 'tcp', http: null, udp: null, proxy_protocol: null, max_connections: null, allow: null, deny: [], per_source: null, max_lifetime_ms: null, max_lifetime_jitter: 0.1 },
+    { name: 'web', address: '127.0.0.1:8080', pool: 'api', backlog: 4096, defer_accept: false, freebind: false, idle_timeout_ms: 60_000, splice: 'auto', tls: null, sni_routes: null, peek_timeout_ms: 5_000, access_log: false, protocol: 'tcp', http: null, udp: null, proxy_protocol: null, max_connections: null, allow: null, deny: [], per_source: null, max_lifetime_ms: null, max_lifetime_jitter: 0.1 },
   ],
   admin: null,
   pools: [
@@ -181,7 +181,7 @@ describe('validateConfig issues', () => {
     cfg.listeners.web.adress = 'x';
     cfg.pools.api.backends[0].wieght = 2;
     const err = expectIssue(() => validateConfig(cfg, 'cfg.yaml'), 'listeners.web.adress', '"adress"');
-    expect(err.issues.find((i) => i.path === 'listeners.web.adress')?.message).toContain('address, pool, backlog, defer_accept, idle_timeout, splice');
+    expect(err.issues.find((i) => i.path === 'listeners.web.adress')?.message).toContain('address, pool, backlog, defer_accept, freebind, idle_timeout, splice');
     expectIssue(() => validateConfig(cfg, 'cfg.yaml'), 'extra', 'workers, accept, listeners, pools');
     expectIssue(() => validateConfig(cfg, 'cfg.yaml'), 'pools.api.backends[0].wieght', '"wieght"');
     expect(err.issues).toHaveLength(3); // all collected, not just the first

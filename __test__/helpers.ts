@@ -13,7 +13,7 @@ import type { Duration, SwitchyardConfig } from '../ts/index.js';
 /** Poll with a deadline: the test kit's own (`switchyard-lb/testing`), shared by every spec. */
 export { waitFor } from '../ts/testing/wait.js';
 
-/** A TCP server on 127.0.0.1 with a free port. */
+/** A TCP server on 127.0.0.1 (or another local address) with a free port. */
 export interface Peer {
   server: net.Server;
   port: number;
@@ -23,8 +23,8 @@ export interface Peer {
   close(): Promise<void>;
 }
 
-/** Start a server whose connections are handled by `onConn` (on `port`, default any free one). */
-export async function peer(onConn: (s: net.Socket) => void, port = 0): Promise<Peer> {
+/** Start a server whose connections are handled by `onConn` (on `port`, default any free one; on `host`, default 127.0.0.1). */
+export async function peer(onConn: (s: net.Socket) => void, port = 0, host = '127.0.0.1'): Promise<Peer> {
   const sockets = new Set<net.Socket>();
   const p = { accepted: 0 } as Peer;
   const server = net.createServer({ allowHalfOpen: true }, (s) => {
@@ -36,11 +36,11 @@ export async function peer(onConn: (s: net.Socket) => void, port = 0): Promise<P
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ port, host: '127.0.0.1', backlog: 4096 }, resolve);
+    server.listen({ port, host, backlog: 4096 }, resolve);
   });
   p.server = server;
   p.port = (server.address() as AddressInfo).port;
-  p.address = `127.0.0.1:${p.port}`;
+  p.address = `${host}:${p.port}`;
   p.close = () =>
     new Promise<void>((resolve) => {
       for (const s of sockets) s.destroy();
@@ -52,12 +52,17 @@ export async function peer(onConn: (s: net.Socket) => void, port = 0): Promise<P
 /** Echo: every byte back, FIN passed back after the last one. */
 export const echo = (): Promise<Peer> => peer((s) => s.pipe(s));
 
+/** A connection handler that replies with `id\n` and keeps echoing afterwards. */
+const answerTag = (id: string) => (s: net.Socket) => {
+  s.write(`${id}\n`);
+  s.pipe(s);
+};
+
 /** Replies with `id\n` and keeps echoing afterwards. */
-export const tagged = (id: string, port = 0): Promise<Peer> =>
-  peer((s) => {
-    s.write(`${id}\n`);
-    s.pipe(s);
-  }, port);
+export const tagged = (id: string, port = 0): Promise<Peer> => peer(answerTag(id), port);
+
+/** `tagged` on another local address (a free port). */
+export const taggedOn = (id: string, host: string): Promise<Peer> => peer(answerTag(id), 0, host);
 
 /** A port with nothing listening (bound, then released). */
 export async function refusedPort(): Promise<number> {

@@ -42,11 +42,13 @@ const HELP_FLAG: Flag = { flag: '-h, --help', doc: 'this help' };
 /** Every command, in the order `switchyard --help` lists them. */
 export const COMMANDS: Readonly<Record<string, Command>> = {
   start: {
-    usage: 'switchyard start [-c FILE] [--drain-ms N] [--watch] [--log-level LEVEL]',
+    usage: 'switchyard start [-c FILE | --etcd URL --etcd-key KEY] [--drain-ms N] [--watch] [--log-level LEVEL]',
     summary:
-      'Run a balancer in the foreground. SIGINT/SIGTERM drain and stop it (plain TCP connections still open at the end close spread over the drain window); SIGHUP reloads FILE; SIGUSR2 upgrades (as `switchyard upgrade`). Tells systemd READY=1 under Type=notify.',
+      'Run a balancer in the foreground. SIGINT/SIGTERM drain and stop it (plain TCP connections still open at the end close spread over the drain window); SIGHUP reloads FILE; SIGUSR2 upgrades (as `switchyard upgrade`; with a file). Tells systemd READY=1 under Type=notify. With --etcd, the configuration is the value (YAML or JSON) of an etcd key, applied again whenever it changes (an invalid value keeps the running configuration: GET /api/config says why).',
     flags: [
       CONFIG_FLAG,
+      { flag: '--etcd URL[,URL]', doc: 'read the configuration from etcd (v3 API) at these client URLs instead of a file' },
+      { flag: '--etcd-key KEY', doc: 'the etcd key holding the configuration, e.g. /switchyard/config' },
       { flag: '--drain-ms N', doc: 'on SIGINT/SIGTERM, wait up to N ms for open connections before closing them', default: String(DEFAULT_DRAIN_MS) },
       { flag: '--watch', doc: "reload when FILE's content changes (its directory is watched, so a rename over it counts; a broken file is logged and changes nothing)" },
       LOG_FLAG,

@@ -14,6 +14,7 @@ import { demoBanner, startDemo } from './demo.js';
 import { ConfigError, SwitchyardError } from './errors.js';
 import { consoleLogger, jsonLines, parseLevel, type Logger, type LogLevel } from './log.js';
 import { Switchyard } from './switchyard.js';
+import { EtcdConfigSource } from './etcd/config-source.js';
 import { packageVersion } from './version.js';
 import { reloadCommand } from './reload/command.js';
 import { FileReloader } from './reload/file-reload.js';
@@ -29,6 +30,8 @@ Usage:
   switchyard start [-c FILE] [--drain-ms N] [--watch]
                                             run in the foreground (SIGINT/SIGTERM drain, SIGHUP reloads FILE,
                                             SIGUSR2 upgrades; --watch: reload when FILE changes)
+  switchyard start --etcd URL --etcd-key KEY
+                                            the same, with the configuration in an etcd key (reloaded when it changes)
   switchyard reload [-c FILE] [--admin URL] [--json]
                                             make the running balancer re-read FILE (admin API); print what changed;
                                             exit 2 if the file is invalid (nothing changes), 1 if unreachable
@@ -103,6 +106,29 @@ async function start(file: string, drainMs: number, level: LogLevel, watch: bool
   );
 }
 
+/** `start --etcd URL --etcd-key KEY`: the configuration is the key's value, reloaded when it changes. */
+async function startFromEtcd(endpoints: string[], key: string, drainMs: number, level: LogLevel): Promise<void> {
+  if (!process.stderr.isTTY) fatalLog = jsonLines(process.stderr);
+  const log = consoleLogger({ level });
+  const source = new EtcdConfigSource(endpoints, key);
+  const starting = (async () => {
+    const { config, revision } = await source.load();
+    const lb = await Switchyard.start(config, { logger: log, source: source.source, configSource: () => source.status() });
+    log('config.source', { source: source.source, endpoints, revision });
+    await source.watch((next) => lb.update(next, { source: source.source }), log);
+    return lb;
+  })();
+  starting.catch(() => source.close());
+  process.on('SIGHUP', () => log('config.reload_ignored', { reason: `the configuration is ${source.source}: it is reloaded when the key changes` }));
+  stopOnSignal(() =>
+    starting.then((lb) => {
+      source.close();
+      return lb.close({ drainMs });
+    }),
+  );
+  await starting;
+}
+
 /** `validate`: a line of text, or with `json` one JSON object (`ok`, `file`, `issues`) for tools; exit 2 on any issue. */
 async function validate(file: string, json: boolean): Promise<void> {
   let c: ResolvedConfig;
@@ -170,6 +196,8 @@ async function main(argv: string[]): Promise<void> {
       watch: { type: 'boolean' },
       admin: { type: 'string' },
       binary: { type: 'string' },
+      etcd: { type: 'string' },
+      'etcd-key': { type: 'string' },
       'log-level': { type: 'string' },
       pool: { type: 'string' },
       add: { type: 'string', multiple: true },
@@ -215,8 +243,16 @@ async function main(argv: string[]): Promise<void> {
     }
   };
   switch (command) {
-    case 'start':
-      return start(needFile(), int(values['drain-ms'], 'drain-ms', DEFAULT_DRAIN_MS), level(), values.watch ?? false);
+    case 'start': {
+      const drain = int(values['drain-ms'], 'drain-ms', DEFAULT_DRAIN_MS);
+      if (values.etcd === undefined && values['etcd-key'] === undefined) return start(needFile(), drain, level(), values.watch ?? false);
+      if (values.config) usage('--etcd and -c are exclusive: the configuration comes from etcd or from a file');
+      if (values.watch) usage('--watch watches a file; with --etcd the key is watched anyway');
+      const endpoints = (values.etcd ?? '').split(',').map((u) => u.trim()).filter(Boolean);
+      if (endpoints.length === 0 || endpoints.some((u) => !/^http:\/\/[^/\s]+$/.test(u))) usage(`--etcd: expected client URLs such as http://127.0.0.1:2379 (comma-separated), got "${values.etcd ?? ''}"`);
+      if (!values['etcd-key']?.startsWith('/')) usage(`--etcd-key: expected a key such as /switchyard/config, got "${values['etcd-key'] ?? ''}"`);
+      return startFromEtcd(endpoints, values['etcd-key']!, drain, level());
+    }
     case 'reload': {
       // With --admin the file is only where the token comes from, so it may be absent.
       const file = values.config ?? (values.admin === undefined ? needFile() : discoverConfig().file);

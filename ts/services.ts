@@ -13,6 +13,7 @@ import type { Logger } from './log.js';
 import type { Engine } from './binding/engine.js';
 import { CertWatcher, tlsFiles } from './tls-watch.js';
 import { HealthMonitor, type BackendCheckState, type HealthChange } from './health/monitor.js';
+import { SharedHealth, type FleetVerdict } from './etcd/shared-health.js';
 import { SlowStart } from './slow-start.js';
 import { Drains } from './drains.js';
 import { startAdmin, type AdminOptions, type AdminServer } from './admin/server.js';
@@ -45,6 +46,8 @@ export class Services {
   readonly #slowStart = new SlowStart((pools) => this.#push(pools));
   readonly #monitor: HealthMonitor;
   readonly #drains: Drains;
+  /** The fleet's shared health view (`etcd.shared_health`); fixed at start. */
+  readonly #shared: SharedHealth | undefined;
   #admin: AdminServer | undefined;
   /** Receivers of every access-record batch (the policy runner's latency samples). */
   readonly #accessTaps = new Set<(records: readonly AccessRecord[]) => void>();
@@ -58,6 +61,11 @@ export class Services {
     this.#certs.sync(tlsFiles(config));
     // Transitions are logged once, where every backend event is (`emit`); the monitor logs only its own trouble.
     this.#monitor = new HealthMonitor({ onChange: (batch) => this.#onHealth(batch), logger: host.log, logTransitions: false });
+    const shared = config.etcd?.shared_health;
+    if (shared) {
+      this.#shared = new SharedHealth(config.etcd!.endpoints, shared, host.log, (verdicts) => this.#onFleetHealth(verdicts));
+      void this.#shared.start();
+    }
     this.#monitor.sync(config);
     this.#drains = new Drains({
       config: () => host.config(),
@@ -116,6 +124,7 @@ export class Services {
     this.#stopped = true;
     clearInterval(this.#pull);
     this.#monitor.stop();
+    await this.#shared?.stop();
     this.#slowStart.stop();
     this.#drains.stop();
     this.#certs.stop();
@@ -151,13 +160,22 @@ export class Services {
   #onHealth(batch: HealthChange[]): void {
     if (this.#stopped) return;
     const { engine, emit } = this.#host;
-    engine.setHealth(batch.map(({ pool, address, up }) => ({ pool, address, up })));
+    // With a shared view the data plane gets the fleet's verdict (#onFleetHealth), not this node's alone.
+    if (this.#shared) this.#shared.local(batch);
+    else engine.setHealth(batch.map(({ pool, address, up }) => ({ pool, address, up })));
     for (const c of batch) {
       emit({ pool: c.pool, address: c.address, kind: c.up ? 'up' : 'down', reason: c.reason });
       if (c.up && this.#slowStart.begin(this.#host.config(), c.pool, c.address)) {
         emit({ pool: c.pool, address: c.address, kind: 'slow_start', reason: `weight ramps 10% → 100%` });
       }
     }
+  }
+
+  /** The fleet's verdicts (shared health): to the data plane; one that overrides this node's own check is an event. */
+  #onFleetHealth(verdicts: FleetVerdict[]): void {
+    if (this.#stopped) return;
+    this.#host.engine.setHealth(verdicts.map(({ pool, address, up }) => ({ pool, address, up })));
+    for (const v of verdicts) if (v.reason.startsWith('fleet:')) this.#host.emit({ pool: v.pool, address: v.address, kind: v.up ? 'up' : 'down', reason: v.reason });
   }
 
   /** A slow-start step: only the ramped pools are replaced (a pool removed meanwhile is skipped). */

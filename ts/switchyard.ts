@@ -19,7 +19,8 @@ import { BackendEvents, EventHistory, type BackendEvent } from './events.js';
 import * as mutate from './mutate.js';
 import type { BackendCheckState } from './health/monitor.js';
 import { Services } from './services.js';
-import { DnsWatcher } from './dns/watcher.js';
+import { Membership, type MembershipCause, type PoolMembership } from './membership.js';
+import type { ConfigSourceStatus } from './etcd/config-source.js';
 import { parseHostPort } from './dns/names.js';
 import { parseAddress } from './config/checker.js';
 import type { Handed, HandoffChild, HandoffParent } from './binding/handoff.js';
@@ -43,6 +44,8 @@ export interface StartOptions {
   policies?: Policy[];
   /** The clock policies run on. Default: real time (the test kit passes a `ManualClock`). */
   clock?: Clock;
+  /** Where the configuration comes from when it is not a file (an etcd key): shown by `GET /api/config`. */
+  configSource?: () => ConfigSourceStatus | undefined;
 }
 
 /** What an upgrade handed to the new process (`handOver`). */
@@ -111,17 +114,19 @@ export class Switchyard {
   /** The configuration as last declared (started with, reloaded, or given to `update`), before
    * runtime changes: what a reload compares the new file with (see `mutate.keepRuntime`). */
   #declared: ResolvedConfig;
-  /** Resolves backend host names and SRV records, and keeps them current (`ts/dns/`). */
-  #dns: DnsWatcher;
+  /** Backend host names, SRV records and etcd prefixes, kept current; who changed each pool when (`membership.ts`). */
+  #members: Membership;
   #services: Services;
   #policies: PolicyRunner;
+  #configSource: (() => ConfigSourceStatus | undefined) | undefined;
 
   /** `config`: in force (names resolved); `declared`: as written (names unresolved). */
-  private constructor(engine: Engine, config: ResolvedConfig, log: Logger, sent: EngineConfig, declared: ResolvedConfig, dns: DnsWatcher, clock: Clock) {
+  private constructor(engine: Engine, config: ResolvedConfig, log: Logger, sent: EngineConfig, declared: ResolvedConfig, members: Membership, clock: Clock) {
     this.#engine = engine;
     this.#config = config;
     this.#declared = declared;
-    this.#dns = dns;
+    this.#members = members;
+    members.record(undefined, config, 'config');
     this.#log = log;
     // The engine's sockets live in Rust, where Node cannot see them; this ref'd
     // timer keeps the process alive while the balancer runs, like a net.Server.
@@ -148,11 +153,11 @@ export class Switchyard {
       pushPool: (name) => this.#pushPool(this.#config, name),
       pushAll: () => this.#pushAll(this.#config),
     });
-    dns.start({
+    members.start({
       log,
       config: () => this.#config,
       declared: () => this.#declared,
-      replacePool: (next, pool) => this.#applyPool(next, pool),
+      replacePool: (next, pool, by) => this.#applyPool(next, pool, by),
       emit: (e) => this.#emit(e),
     });
   }
@@ -160,7 +165,14 @@ export class Switchyard {
   /** Validate `config` and start listening. Every listener is bound when this resolves. */
   static async start(config: SwitchyardConfig, options: StartOptions = {}): Promise<Switchyard> {
     const resolved = validateConfig(config, options.source ?? 'config');
-    return Switchyard.#startResolved(resolved, options, options.source);
+    const lb = await Switchyard.#startResolved(resolved, options, options.source);
+    lb.#configSource = options.configSource;
+    return lb;
+  }
+
+  /** Where the configuration comes from when it is not a file (see `StartOptions.configSource`). */
+  configSource(): ConfigSourceStatus | undefined {
+    return this.#configSource?.();
   }
 
   /** Load a YAML, JSON, JS or TS configuration file and start it. */
@@ -171,9 +183,9 @@ export class Switchyard {
 
   static async #startResolved(declared: ResolvedConfig, options: Omit<StartOptions, 'source'>, source = 'config', configPath?: string): Promise<Switchyard> {
     const log = options.logger ?? silent;
-    const dns = new DnsWatcher();
-    // Host names become addresses before anything binds; one that does not resolve is a ConfigError.
-    const config = await dns.resolve(declared, source);
+    const members = new Membership();
+    // Host names and etcd prefixes become addresses before anything binds; one that fails is a ConfigError.
+    const config = await members.resolve(declared, source);
     let engine: Engine;
     let tables: EngineConfig;
     try {
@@ -182,7 +194,7 @@ export class Switchyard {
     } catch (err) {
       throw fromNative(err, source);
     }
-    const lb = new Switchyard(engine, config, log, tables, declared, dns, options.clock ?? realClock);
+    const lb = new Switchyard(engine, config, log, tables, declared, members, options.clock ?? realClock);
     for (const [name, address] of Object.entries(lb.addresses())) {
       const l = config.listeners.find((x) => x.name === name);
       log('listener.started', { listener: name, address: address.address, pool: l?.pool });
@@ -410,20 +422,20 @@ export class Switchyard {
   }
 
   /** Apply a configuration that differs from the one in force in pool `pool` only. */
-  #applyPool(resolved: ResolvedConfig, pool: string): void {
+  #applyPool(resolved: ResolvedConfig, pool: string, by: MembershipCause = 'api'): void {
     try {
       this.#pushPool(resolved, pool);
     } catch (err) {
       throw fromNative(err);
     }
-    this.#accept(resolved);
+    this.#accept(resolved, by);
   }
 
   /** Apply a declared configuration, keeping runtime states and weights it does not change.
    * Its host names are resolved first (new ones queried; one that fails changes nothing). */
   async #apply(declared: ResolvedConfig, source = 'config', by: 'file' | 'config' = 'config'): Promise<void> {
-    const previous = this.#dns.expand(this.#declared);
-    const next = await this.#dns.resolve(declared, source);
+    const previous = this.#members.expand(this.#declared);
+    const next = await this.#members.resolve(declared, source);
     this.#assertOpen();
     const { config: resolved, changes } = mutate.keepRuntime(previous, this.#config, next);
     try {
@@ -432,15 +444,16 @@ export class Switchyard {
       throw fromNative(err, source);
     }
     this.#declared = declared;
-    this.#accept(resolved);
-    this.#dns.sync(declared);
+    this.#accept(resolved, by === 'file' ? 'file' : 'config');
+    this.#members.sync(declared);
     for (const c of changes) this.#emit(mutate.describeChange(c, by));
   }
 
   /** `resolved` is in force in the data plane: keep it and follow it. */
-  #accept(resolved: ResolvedConfig): void {
+  #accept(resolved: ResolvedConfig, by: MembershipCause): void {
     const before = this.#config;
     this.#config = resolved;
+    this.#members.record(before, resolved, by);
     this.#services.applied(before, resolved);
     this.#log('config.updated', {
       listeners: resolved.listeners.map((l) => l.name),
@@ -456,6 +469,11 @@ export class Switchyard {
    */
   plan(pool: string, change: PlanChange, options: PlanOptions = {}): PlanReport {
     return planChange(this.#config, pool, change, options);
+  }
+
+  /** Where each pool's backends come from (file, dns, etcd) and when, and by what, their set last changed. */
+  membership(): Map<string, PoolMembership> {
+    return this.#members.views();
   }
 
   /** Every counter of the data plane at this instant. */
@@ -505,7 +523,7 @@ export class Switchyard {
       const drainMs = options.drainMs ?? 10_000;
       this.#log('draining', { drain_ms: drainMs, ...(options.spread ? { spread: true } : {}) });
       this.#policies.stop();
-      this.#dns.stop();
+      this.#members.stop();
       await this.#services.stop();
       try {
         await this.#engine.close(Math.max(0, Math.floor(drainMs)), options.spread ?? false);

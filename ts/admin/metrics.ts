@@ -264,6 +264,9 @@ export function collect(lb: AdminTarget): Family[] {
   const pShareMin = fam('switchyard_pool_share_min_ratio', 'gauge', 'Smallest share (0..1) of new connections/keys of a primary backend of the pool (table balance; 1/N is perfect).');
   const pShareMax = fam('switchyard_pool_share_max_ratio', 'gauge', 'Largest share (0..1) of new connections/keys of a primary backend of the pool (table balance; 1/N is perfect).');
   const pActive = fam('switchyard_pool_connections_active', 'gauge', 'Connections of the pool open now.');
+  const pSource = fam('switchyard_pool_membership_source', 'gauge', 'Where the pool\'s backends come from: 1 for each source (file, dns, etcd) it uses.');
+  const pChanged = fam('switchyard_pool_membership_changed_timestamp_seconds', 'gauge', 'When the pool\'s set of backend addresses last changed (or the balancer started), Unix seconds.');
+  const membership = lb.membership?.();
   const pQueue = fam('switchyard_pool_queue_waiting', 'gauge', 'Clients waiting in the pool\'s queue now (every backend they could use is at its max_connections).');
   const pQueued = fam('switchyard_pool_queued_total', 'counter', 'Clients that waited in the pool\'s queue (served or refused).');
   const pQueueWait = fam('switchyard_pool_queue_wait_seconds_total', 'counter', 'Total time clients waited in the pool\'s queue; divided by switchyard_pool_queued_total: the mean wait.');
@@ -274,6 +277,11 @@ export function collect(lb: AdminTarget): Family[] {
     pShareMin.samples.push([pl, p.share_min]);
     pShareMax.samples.push([pl, p.share_max]);
     pActive.samples.push([pl, p.active]);
+    const m = membership?.get(p.name);
+    if (m) {
+      for (const source of m.sources) pSource.samples.push([{ ...pl, source }, 1]);
+      pChanged.samples.push([pl, Date.parse(m.changed_at) / 1000]);
+    }
     pQueue.samples.push([pl, p.queue.waiting]);
     pQueued.samples.push([pl, p.queue.queued]);
     pQueueWait.samples.push([pl, p.queue.wait_ms / 1000]);
@@ -381,6 +389,8 @@ export function collect(lb: AdminTarget): Family[] {
     ...Object.values(udp),
     certExpiry,
     pActive,
+    pSource,
+    pChanged,
     pQueue,
     pQueued,
     pQueueWait,

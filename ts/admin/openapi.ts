@@ -83,6 +83,25 @@ const SCHEMAS: Record<string, Schema> = {
     resets: int('Responses cut before their end (an HTTP/2 stream reset, a connection closed mid-body).'),
     grpc_statuses: { type: 'array', items: int(), description: 'gRPC calls by the status they ended with: index = code (0 OK ... 16 UNAUTHENTICATED).' },
   }),
+  ConfigSource: {
+    type: 'object',
+    required: ['kind'],
+    description: '`file` (with `file`), `etcd` (with endpoints, key, revision, applied_at, last_error), or `api` (started with a config object).',
+    properties: {
+      kind: { type: 'string', enum: ['file', 'etcd', 'api'] },
+      file: str('The configuration file (`file`).'),
+      endpoints: { type: 'array', items: str() },
+      key: str('The etcd key holding the configuration.'),
+      revision: int('The etcd revision of the value in force.'),
+      applied_at: str('When the value in force was applied, ISO 8601.'),
+      last_error: {
+        type: ['object', 'null'],
+        description: 'The last value refused (not in force): its revision, when, why, and every issue; null once a good value is applied.',
+        required: ['revision', 'at', 'message', 'issues'],
+        properties: { revision: int(), at: str(), message: str(), issues: { type: 'array', items: ref('Issue') } },
+      },
+    },
+  },
   Check: {
     type: ['object', 'null'],
     description: 'The last active health check; null when the pool has none.',
@@ -133,6 +152,16 @@ const SCHEMAS: Record<string, Schema> = {
     share_min: num(),
     share_max: num(),
     backends: { type: 'array', items: ref('Backend') },
+    membership: {
+      type: ['object', 'null'],
+      description: "Where the pool's backends come from and when their set last changed.",
+      required: ['sources', 'changed_at', 'changed_by'],
+      properties: {
+        sources: { type: 'array', items: { type: 'string', enum: ['file', 'dns', 'etcd'] }, description: 'Addresses in the configuration, DNS names or SRV records, an etcd prefix.' },
+        changed_at: { type: 'string', description: 'When its set of backend addresses last changed (or the balancer started), ISO 8601.' },
+        changed_by: { type: 'string', enum: ['file', 'dns', 'etcd', 'config', 'api'], description: 'What made that change: a reload of the file, DNS, etcd, update(), or an operator.' },
+      },
+    },
     queue: obj(
       { waiting: int('Waiting now.'), queued: int('Waited since start (served or refused).'), wait_ms: num('Their total wait.'), timeouts: int(), full: int() },
       'Clients waiting for a backend slot (backends with max_connections); refused after the timeout, or at once when the queue was full.',
@@ -352,6 +381,13 @@ export function openapiDocument(): Record<string, unknown> {
           parameters: [poolParam],
           requestBody: body('SetAlgorithm', { algorithm: 'least_connections' }),
           responses: { '200': ok('The pool after the change.', ref('PoolEnvelope')), ...BODY_ERRORS, '404': error('No such pool.'), '422': error('Rejected by validation.'), ...COMMON },
+        },
+      },
+      '/api/config': {
+        get: {
+          operationId: 'configSource',
+          summary: 'Where the configuration comes from: a file, an etcd key (with the revision in force and the last refused value, if any), or the API.',
+          responses: { '200': ok('The source.', obj({ source: ref('ConfigSource') })), ...COMMON },
         },
       },
       '/api/reload': {

@@ -246,6 +246,15 @@ export const ROUTES: Route[] = [
     },
   },
   {
+    method: 'GET',
+    path: '/api/config',
+    operationId: 'configSource',
+    handle: ({ lb, configPath }) => {
+      const etcd = lb.configSource?.();
+      return { status: 200, json: { source: etcd ?? (configPath ? { kind: 'file', file: configPath } : { kind: 'api' }) } };
+    },
+  },
+  {
     method: 'POST',
     path: '/api/reload',
     operationId: 'reload',

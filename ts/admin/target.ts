@@ -11,6 +11,8 @@ import type { PlanChange, PlanOptions, PlanReport } from '../plan.js';
 import type { Stats } from '../stats.js';
 import type { PolicyDecision, PolicyStatus } from '../policy/types.js';
 import type { DecisionCount } from '../policy/decisions.js';
+import type { PoolMembership } from '../membership.js';
+import type { ConfigSourceStatus } from '../etcd/config-source.js';
 
 export interface AdminTarget {
   /** The configuration in force. */
@@ -21,6 +23,10 @@ export interface AdminTarget {
   stats(): Stats;
   /** The active checks' view; a balancer without active checks may leave it out. */
   health?(): BackendCheckState[];
+  /** Where each pool's backends come from and when their set last changed; optional. */
+  membership?(): Map<string, PoolMembership>;
+  /** Where the configuration comes from when it is not a file (an etcd key), with the last refused value; optional. */
+  configSource?(): ConfigSourceStatus | undefined;
   /** Recent backend events, oldest first. */
   events(): BackendEvent[];
   plan(pool: string, change: PlanChange, options?: PlanOptions): PlanReport;

@@ -6,6 +6,7 @@ import type { RouteConfig, RouteReport, ValueMatch } from '../binding/types.gene
 import type { Protocol } from '../config/types.js';
 import type { BackendStats, ListenerStats, PoolStats } from '../stats.js';
 import type { AdminTarget } from './target.js';
+import type { PoolMembership } from '../membership.js';
 
 /** One backend's last active check, as `lb.health()` reports it. */
 export interface CheckView {
@@ -28,6 +29,8 @@ export interface BackendView extends BackendStats {
 
 export interface PoolView extends Omit<PoolStats, 'backends'> {
   backends: BackendView[];
+  /** Where the pool's backends come from and when their set last changed (null: not tracked). */
+  membership: PoolMembership | null;
 }
 
 /** An HTTP route as the API returns it: its counters and what it matches. */
@@ -67,8 +70,10 @@ export function backendStatus(b: BackendStats): BackendView['status'] {
 export function poolViews(lb: AdminTarget): PoolView[] {
   const stats = lb.stats();
   const health = healthMap(lb);
+  const membership = lb.membership?.();
   return stats.pools.map((p) => ({
     ...p,
+    membership: membership?.get(p.name) ?? null,
     backends: p.backends.map((b) => ({ ...b, status: backendStatus(b), check: health.get(`${p.name}/${b.address}`) ?? null })),
   }));
 }

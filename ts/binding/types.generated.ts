@@ -23,7 +23,13 @@ export type ListenerConfig = { name: string, address: string, pool: string, back
 /**
  * `TCP_DEFER_ACCEPT`: accept only once the client has sent data (Linux).
  */
-defer_accept: boolean, idle_timeout_ms: number, splice: SpliceMode, 
+defer_accept: boolean, 
+/**
+ * `IP_FREEBIND` (Linux): bind the address even if no interface holds it
+ * yet (a virtual IP that moves here on failover). Read when the socket
+ * is bound.
+ */
+freebind: boolean, idle_timeout_ms: number, splice: SpliceMode, 
 /**
  * Terminate TLS on this listener.
  */

@@ -20,6 +20,8 @@ export const DEFAULTS = Object.freeze({
   backlog: 4096,
   /** TCP_DEFER_ACCEPT off: a server-speaks-first protocol would wait for its banner. */
   defer_accept: false,
+  /** IP_FREEBIND off: binding an address this host does not hold is a mistake unless asked for. */
+  freebind: false,
   /** Passthrough listeners wait this long for a whole ClientHello (the data plane's default). */
   peek_timeout_ms: PEEK_TIMEOUT_MS,
   /** A listener's max_lifetime is shortened by up to 10 % per connection, at random. */

@@ -59,6 +59,7 @@ export function engineConfig(c: ResolvedConfig, weights?: WeightOverrides): Engi
       pool: l.pool,
       backlog: l.backlog,
       defer_accept: l.defer_accept,
+      freebind: l.freebind,
       idle_timeout_ms: l.idle_timeout_ms,
       splice: l.splice,
       tls: l.tls ? engineListenerTls(l.tls) : null,

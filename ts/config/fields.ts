@@ -13,6 +13,7 @@ import { formatDuration } from './duration.js';
 import { formatSize } from './size.js';
 import { DNS_DEFAULTS } from '../dns/defaults.js';
 import { SRV_NAME_PATTERN } from '../dns/names.js';
+import { ETCD_DEFAULTS } from '../etcd/defaults.js';
 
 /** An integer in `min..max`. */
 export interface IntField {
@@ -129,6 +130,10 @@ export const HASH_KEY_PATTERN = `^(${HASH_KEYS.join('|')}|path|(header|cookie):$
 export const FIELD_VALUE_PATTERN = '^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$';
 /** A path (without query or fragment): starts with /, printable. */
 export const PATH_PATTERN = '^/[\\x21-\\x22\\x24-\\x3e\\x40-\\x7e]*$';
+/** An etcd key prefix: starts with /, printable. */
+export const ETCD_PREFIX_PATTERN = '^/[\\x21-\\x7e]*$';
+/** An etcd client URL (plain http: TLS and auth to etcd are not supported yet). */
+export const ETCD_ENDPOINT_PATTERN = '^http://[^/\\s]+$';
 const DNS_PATTERN = '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\\.?$';
 
 const int = (min: number, max: number, doc: string, dflt?: number): IntField => ({ kind: 'int', min, max, doc, ...(dflt === undefined ? {} : { default: dflt }) });
@@ -352,14 +357,27 @@ export const QUEUE = object('When every backend a client could use is at its max
 
 /** `backends_from` of a pool: backends from DNS SRV records. */
 export const BACKENDS_FROM = object(
-  'Backends from DNS SRV records, re-resolved as their TTLs run out; with or instead of backends.',
+  'Backends from DNS SRV records (re-resolved as their TTLs run out) or an etcd prefix (watched); with or instead of backends. Exactly one of srv, etcd.',
   {
     srv: str('SRV name such as _http._tcp.api.internal: each target address is a backend with the record\'s port and weight; records with a higher priority value than the lowest are backups.', {
       pattern: SRV_NAME_PATTERN,
     }),
+    etcd: str('etcd key prefix such as /switchyard/pools/api/ (the etcd section names the cluster): each key under it is one backend; its value is "ip:port" or JSON {"address", "weight"?, "backup"?}.', {
+      pattern: ETCD_PREFIX_PATTERN,
+    }),
   },
-  ['srv'],
 );
+
+/** The `etcd` section: the cluster that pools' `backends_from.etcd` prefixes are read from. */
+export const ETCD = object('The etcd cluster (v3 API) that backends_from.etcd prefixes are read from and watched on.', {
+  endpoints: { kind: 'list', minItems: 1, items: str('http://host:port of an etcd member.', { pattern: ETCD_ENDPOINT_PATTERN }), doc: 'etcd members (client URLs).' },
+  dial_timeout: duration(100, 60_000, 'How long the first read of a prefix may take at start (an unreachable cluster then is a configuration error).', ETCD_DEFAULTS.dial_timeout_ms),
+  shared_health: object('Share active-check verdicts with the other nodes through etcd and follow the majority: a backend down on more than half of the nodes is down everywhere, up on more than half is up. Off when absent. Fixed at start.', {
+    prefix: str('Where verdicts are published (PREFIX/POOL/ADDRESS/NODE).', { pattern: ETCD_PREFIX_PATTERN, default: ETCD_DEFAULTS.shared_health_prefix }),
+    node: str('This node\'s name, unique in the fleet (default: the host name).', { pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
+    ttl: duration(2_000, 300_000, 'A node\'s verdicts expire this long after it stops (its etcd lease).', ETCD_DEFAULTS.shared_health_ttl_ms),
+  }),
+}, ['endpoints']);
 
 /** The `dns` section: how backend host names and SRV records are resolved. */
 export const DNS = object('How backend host names and backends_from.srv are resolved.', {
@@ -448,6 +466,7 @@ export const LISTENER = object(
     pool: str('Name of the pool that receives the connections (required for tcp; for http, the default route after routes).', { pattern: NAME_PATTERN }),
     backlog: int(1, 65535, 'listen(2) backlog.', D.backlog),
     defer_accept: bool('Linux TCP_DEFER_ACCEPT: accept once the client has sent data (client-speaks-first protocols only).', D.defer_accept),
+    freebind: bool('Linux IP_FREEBIND: bind the address even if no interface holds it yet (a virtual IP keepalived moves here on failover), TCP and UDP.', D.freebind),
     idle_timeout: duration(1, 24 * HOUR_MS, 'Close a connection after this long without a byte in either direction.', D.idle_timeout_ms),
     splice: oneOf(['auto', 'always', 'never'], 'auto copies, then moves bulk streams to splice(2).', D.splice),
     tls: LISTENER_TLS,
@@ -487,6 +506,7 @@ export const CONFIG = object(
     pools: { kind: 'map', keyPattern: NAME_PATTERN, value: POOL, minEntries: 1, doc: 'Pools by name.' },
     admin: ADMIN,
     dns: DNS,
+    etcd: ETCD,
     max_connections: int(1, 100_000_000, "Most client connections open at once in the whole balancer (HAProxy's global maxconn): at the limit every listener stops accepting. Default: derived from the descriptor limit (ulimit -n), two per connection, keeping a reserve."),
   },
   ['listeners', 'pools'],

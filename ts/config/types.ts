@@ -28,6 +28,8 @@ export type { BackendTlsConfig, ListenerTlsConfig, ResolvedBackendTls, ResolvedC
 
 import type { Duration } from './duration.js';
 import type { BackendsFromConfig, DnsConfig, ResolvedDns, ResolvedDnsSource } from '../dns/types.js';
+import type { EtcdConfig, ResolvedEtcd } from '../etcd/types.js';
+export type { EtcdConfig, ResolvedEtcd } from '../etcd/types.js';
 export type { BackendsFromConfig, DnsConfig, DnsFamily, ResolvedDns, ResolvedDnsSource } from '../dns/types.js';
 export type { Duration, DurationUnit } from './duration.js';
 
@@ -186,6 +188,10 @@ export interface ListenerConfig {
    * the request leaves with the backend connect. For client-speaks-first protocols (HTTP, TLS);
    * never for server-first ones (SMTP, MySQL, FTP: their banner would wait ≥ 1 s). Default false. */
   defer_accept?: boolean;
+  /** Bind `address` even if no interface of this host holds it yet (Linux `IP_FREEBIND`, TCP and
+   * UDP): a standby balancer listens on the virtual IP that keepalived moves to it on failover,
+   * and serves as soon as it arrives. Read when the socket is bound. Default false. */
+  freebind?: boolean;
   /** Close a connection after this long without a byte in either direction. Default `"60s"`. */
   idle_timeout?: Duration;
   /** `auto` (copy, move to splice(2) for bulk streams), `always`, or `never`. Default `auto`. */
@@ -344,6 +350,8 @@ export interface SwitchyardConfig {
   admin?: AdminConfig;
   /** How backend host names and SRV records are resolved. Defaults apply when absent. */
   dns?: DnsConfig;
+  /** The etcd cluster that `backends_from.etcd` prefixes are read from. Required when one is used. */
+  etcd?: EtcdConfig;
 }
 
 /** The admin HTTP API (`/api/*`), Prometheus metrics (`/metrics`) and dashboard (`/`). */
@@ -374,6 +382,7 @@ export interface ResolvedListener {
   pool: string;
   backlog: number;
   defer_accept: boolean;
+  freebind: boolean;
   idle_timeout_ms: number;
   splice: SpliceMode;
   tls: ResolvedListenerTls | null;
@@ -464,4 +473,6 @@ export interface ResolvedConfig {
   admin: ResolvedAdmin | null;
   /** Present when a `dns` section is given or a pool has `dns_sources`. */
   dns?: ResolvedDns;
+  /** Present when an `etcd` section is given. */
+  etcd?: ResolvedEtcd;
 }

@@ -16,6 +16,7 @@ import { checkListenerUdp, checkUdpUse } from './udp.js';
 import { checkProxyAccept, checkProxyUse, checkProxyVersion } from './proxy.js';
 import { backendLimit, checkListenerLimits, checkPoolLimits, checkQueueUse } from './limits.js';
 import { checkBackendsFrom, checkDns, nameSource } from '../dns/config.js';
+import { checkEtcd } from '../etcd/config.js';
 import type { ResolvedDnsSource } from '../dns/types.js';
 import type { AcceptMode, Algorithm, BackendState, HashKey, OnDown, ResolvedBackend, ResolvedConfig, ResolvedListener, ResolvedPool, SpliceMode } from './types.js';
 
@@ -180,6 +181,7 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
     pool: '',
     backlog: DEFAULTS.backlog,
     defer_accept: DEFAULTS.defer_accept,
+    freebind: DEFAULTS.freebind,
     idle_timeout_ms: DEFAULTS.idle_timeout_ms,
     splice: DEFAULTS.splice,
     tls: null,
@@ -209,6 +211,10 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
   listener.defer_accept = c.bool(l.defer_accept, `${path}.defer_accept`, DEFAULTS.defer_accept);
   if (listener.defer_accept && process.platform !== 'linux') {
     c.add(`${path}.defer_accept`, `TCP_DEFER_ACCEPT exists on Linux only (this is ${process.platform})`);
+  }
+  listener.freebind = c.bool(l.freebind, `${path}.freebind`, DEFAULTS.freebind);
+  if (listener.freebind && process.platform !== 'linux') {
+    c.add(`${path}.freebind`, `IP_FREEBIND exists on Linux only (this is ${process.platform})`);
   }
   listener.idle_timeout_ms = c.duration(l.idle_timeout, `${path}.idle_timeout`, ...span(L.idle_timeout), DEFAULTS.idle_timeout_ms);
   listener.splice = c.oneOf(l.splice, `${path}.splice`, SPLICE_MODES, DEFAULTS.splice);
@@ -277,8 +283,9 @@ export function validateConfig(raw: unknown, source: string): ResolvedConfig {
   checkQueueUse(c, pools);
   checkUdpUse(c, listeners, pools);
 
-  const dns = top.dns !== undefined || pools.some((p) => p.dns_sources) ? checkDns(c, top.dns) : undefined;
+  const dns = top.dns !== undefined || pools.some((p) => p.dns_sources?.some((s) => s.kind !== 'etcd')) ? checkDns(c, top.dns) : undefined;
+  const etcd = checkEtcd(c, top.etcd, pools.some((p) => p.dns_sources?.some((s) => s.kind === 'etcd')));
 
   if (c.issues.length > 0) throw new ConfigError(source, c.issues);
-  return { workers, accept, max_connections, listeners, pools, admin, ...(dns ? { dns } : {}) };
+  return { workers, accept, max_connections, listeners, pools, admin, ...(dns ? { dns } : {}), ...(etcd ? { etcd } : {}) };
 }

@@ -9,6 +9,7 @@ import { BACKENDS_FROM, DNS, keysOf } from '../config/fields.js';
 import type { ResolvedBackend } from '../config/types.js';
 import type { ResolvedHealthCheck } from '../health/types.js';
 import { DNS_DEFAULTS } from './defaults.js';
+import { etcdSource } from '../etcd/config.js';
 import type { HostPort } from './names.js';
 import { isSrvName } from './names.js';
 import type { DnsFamily, ResolvedDns, ResolvedDnsSource } from './types.js';
@@ -59,14 +60,19 @@ export function nameSource(host: HostPort, path: string, backend: ResolvedBacken
   return { kind: 'name', name: host.host, port: host.port, path, weight, backup, state, health_check };
 }
 
-/** A pool's `backends_from` (absent: undefined). Its backends get the pool's health check. */
+/** A pool's `backends_from` (absent: undefined): an SRV name, or an etcd prefix (`etcd/config.ts`).
+ * Its backends get the pool's health check. */
 export function checkBackendsFrom(c: Checker, raw: unknown, path: string, check: ResolvedHealthCheck | null): ResolvedDnsSource | undefined {
   if (raw === undefined) return undefined;
-  const f = c.object(raw, path, 'an object such as { srv: "_http._tcp.api.internal" }');
+  const f = c.object(raw, path, 'an object such as { srv: "_http._tcp.api.internal" } or { etcd: "/switchyard/pools/api/" }');
   if (!f) return undefined;
   c.keys(f, FROM_KEYS, path);
+  if (f.etcd !== undefined) {
+    if (f.srv !== undefined) c.add(path, 'expected one of srv, etcd, got both');
+    return etcdSource(c, f.etcd, `${path}.etcd`, check);
+  }
   if (typeof f.srv !== 'string' || !isSrvName(f.srv)) {
-    c.add(`${path}.srv`, f.srv === undefined ? 'missing (expected an SRV name such as "_http._tcp.api.internal")' : `expected an SRV name such as "_http._tcp.api.internal", got ${describe(f.srv)}`);
+    c.add(`${path}.srv`, f.srv === undefined ? 'missing (expected an SRV name such as "_http._tcp.api.internal", or etcd: a key prefix)' : `expected an SRV name such as "_http._tcp.api.internal", got ${describe(f.srv)}`);
     return undefined;
   }
   return { kind: 'srv', name: f.srv, port: null, path: `${path}.srv`, weight: null, backup: false, state: 'ready', health_check: check };

@@ -14,7 +14,8 @@ export type Answers = ReadonlyMap<string, DnsAnswer>;
 
 /** The cache key of a source: pools that name the same host share one query. */
 export function sourceKey(s: ResolvedDnsSource): string {
-  return `${s.kind}:${s.name.toLowerCase().replace(/\.$/, '')}`;
+  // etcd keys are case-sensitive and may end in a dot; DNS names are neither.
+  return s.kind === 'etcd' ? `etcd:${s.name}` : `${s.kind}:${s.name.toLowerCase().replace(/\.$/, '')}`;
 }
 
 /** One derived backend and the source it came from. */

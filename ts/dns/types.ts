@@ -28,7 +28,11 @@ export interface DnsConfig {
 export interface BackendsFromConfig {
   /** SRV name such as `_http._tcp.api.internal`: each target (resolved to its addresses) is a
    * backend with the record's port and weight; records of a higher priority value are backups. */
-  srv: string;
+  srv?: string;
+  /** etcd key prefix such as `/switchyard/pools/api/` (the `etcd` section names the cluster): each
+   * key under it is a backend; its value is `"ip:port"` or JSON `{"address", "weight"?, "backup"?}`.
+   * Watched (not polled): a change reaches the pool at once; an etcd outage keeps the last state. */
+  etcd?: string;
 }
 
 /** The `dns` section after validation. */
@@ -41,11 +45,12 @@ export interface ResolvedDns {
   family: DnsFamily;
 }
 
-/** One name a pool's backends come from, after validation. */
+/** One name (or etcd prefix) a pool's backends come from, after validation. */
 export interface ResolvedDnsSource {
-  /** `name`: a backend address `host:port`; `srv`: a pool's `backends_from.srv`. */
-  kind: 'name' | 'srv';
-  /** The name queried. */
+  /** `name`: a backend address `host:port`; `srv`: a pool's `backends_from.srv`; `etcd`: a pool's
+   * `backends_from.etcd` (read and watched by `ts/etcd/members.ts`, not by the DNS watcher). */
+  kind: 'name' | 'srv' | 'etcd';
+  /** The name queried (`etcd`: the key prefix). */
   name: string;
   /** `name`: the port of the address; `srv`: null (each record has its own). */
   port: number | null;

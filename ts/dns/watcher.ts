@@ -8,29 +8,20 @@
  */
 import type { ConfigIssue } from '../errors.js';
 import { ConfigError } from '../errors.js';
-import type { BackendEvent } from '../events.js';
-import type { Logger } from '../log.js';
 import type { ResolvedConfig } from '../config/types.js';
 import { DnsClient, DnsFailure, type DnsAnswer } from './resolve.js';
-import { expandPool, refreshPool, sourceKey, type Answers } from './expand.js';
+import { expandPool, sourceKey, type Answers } from './expand.js';
+import { applyAnswers, type SourceHost } from './apply.js';
 import type { ResolvedDns, ResolvedDnsSource } from './types.js';
 
 /** What the watcher needs from the balancer. */
-export interface DnsHost {
-  log: Logger;
-  /** The configuration in force (names expanded to addresses). */
-  config(): ResolvedConfig;
-  /** The configuration as declared (IP backends only; names in `dns_sources`). */
-  declared(): ResolvedConfig;
-  /** Apply `next`, which differs from the configuration in force in pool `pool` only. */
-  replacePool(next: ResolvedConfig, pool: string): void;
-  emit(event: Omit<BackendEvent, 'time'>): void;
-}
+export type DnsHost = SourceHost;
 
-/** Every source of `config`, by key (the first declaration of a shared name stands for it). */
+/** Every DNS source of `config`, by key (the first declaration of a shared name stands for it;
+ * etcd prefixes are `ts/etcd/members.ts`'s). */
 function sourcesOf(config: ResolvedConfig): Map<string, ResolvedDnsSource> {
   const out = new Map<string, ResolvedDnsSource>();
-  for (const p of config.pools) for (const s of p.dns_sources ?? []) if (!out.has(sourceKey(s))) out.set(sourceKey(s), s);
+  for (const p of config.pools) for (const s of p.dns_sources ?? []) if (s.kind !== 'etcd' && !out.has(sourceKey(s))) out.set(sourceKey(s), s);
   return out;
 }
 
@@ -160,29 +151,6 @@ export class DnsWatcher {
     }
     const old: Answers = new Map(this.#answers);
     this.#answers.set(key, answer);
-    this.#apply(key, old);
-  }
-
-  /** Replace each pool that resolves `key`, alone, and report what moved. */
-  #apply(key: string, before: Answers): void {
-    const host = this.#host!;
-    for (const running of host.config().pools) {
-      if (!running.dns_sources?.some((s) => sourceKey(s) === key)) continue;
-      const declared = host.declared().pools.find((p) => p.name === running.name);
-      const statics = new Set(declared?.backends.map((b) => b.address));
-      const change = refreshPool(running, statics, before, this.#answers);
-      if (change.added.length + change.removed.length + change.changed.length === 0) continue;
-      const config = host.config();
-      try {
-        host.replacePool({ ...config, pools: config.pools.map((p) => (p.name === running.name ? change.pool : p)) }, running.name);
-      } catch (err) {
-        host.log('dns.update_failed', { pool: running.name, name: key, error: err instanceof Error ? err.message : String(err) });
-        continue;
-      }
-      const pool = running.name;
-      for (const d of change.removed) host.emit({ pool, address: d.backend.address, kind: 'removed', reason: `dns: ${d.source.name} no longer resolves to it` });
-      for (const d of change.added) host.emit({ pool, address: d.backend.address, kind: 'added', reason: `dns: ${d.source.name}; weight ${d.backend.weight}${d.backend.backup ? ', backup' : ''}` });
-      for (const d of change.changed) host.emit({ pool, address: d.backend.address, kind: 'weight', reason: `dns: ${d.source.name}; weight ${d.backend.weight}${d.backend.backup ? ', backup' : ''}` });
-    }
+    applyAnswers(this.#host!, key, old, this.#answers);
   }
 }

@@ -72,6 +72,11 @@ pub struct ListenerConfig {
     /// `TCP_DEFER_ACCEPT`: accept only once the client has sent data (Linux).
     #[serde(default)]
     pub defer_accept: bool,
+    /// `IP_FREEBIND` (Linux): bind the address even if no interface holds it
+    /// yet (a virtual IP that moves here on failover). Read when the socket
+    /// is bound.
+    #[serde(default)]
+    pub freebind: bool,
     pub idle_timeout_ms: u64,
     pub splice: SpliceMode,
     /// Terminate TLS on this listener.

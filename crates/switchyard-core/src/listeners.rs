@@ -19,7 +19,7 @@ use crate::config::{parse_addr, AcceptMode, EngineConfig, ListenerConfig};
 use crate::error::{Error, ErrorCode, Result};
 use crate::handoff::child::Inherited;
 use crate::handoff::wire::Kind;
-use crate::net::{bind_listener, relisten};
+use crate::net::{bind_error_message, bind_listener, relisten};
 use crate::shared::Shared;
 use crate::workers::Workers;
 use std::net::SocketAddr;
@@ -85,7 +85,9 @@ pub fn bind_all<'a>(
     let mut out = Vec::new();
     for l in listeners {
         let want = parse_addr(&l.address).map_err(|m| Error::config_at(format!("listeners.{}.address", l.name), m))?;
-        let bind_err = |e: std::io::Error| Error::new(ErrorCode::Bind, format!("listeners.{}: cannot bind {}: {e}", l.name, l.address));
+        let bind_err = |e: std::io::Error| {
+            Error::new(ErrorCode::Bind, format!("listeners.{}: cannot bind {}: {}", l.name, l.address, bind_error_message(&e, l.freebind)))
+        };
         let taken = inherited.as_deref_mut().map(|i| i.take(Kind::Tcp, &l.name, want)).unwrap_or_default();
         let mut sockets: Vec<std::net::TcpListener> = taken.into_iter().map(std::net::TcpListener::from).collect();
         for s in &sockets {
@@ -93,13 +95,13 @@ pub fn bind_all<'a>(
             relisten(s, l.backlog, l.defer_accept).map_err(bind_err)?;
         }
         if sockets.is_empty() {
-            sockets.push(bind_listener(want, l.backlog, l.defer_accept, reuseport).map_err(bind_err)?);
+            sockets.push(bind_listener(want, l.backlog, l.defer_accept, reuseport, l.freebind).map_err(bind_err)?);
         }
         let bound = sockets[0].local_addr().map_err(bind_err)?;
         // An inherited socket without SO_REUSEPORT (another accept mode before) is served alone.
         let can_add = reuseport && sockets.iter().all(|s| socket2::SockRef::from(s).reuse_port().unwrap_or(false));
         while can_add && sockets.len() < sockets_wanted {
-            sockets.push(bind_listener(bound, l.backlog, l.defer_accept, reuseport).map_err(bind_err)?);
+            sockets.push(bind_listener(bound, l.backlog, l.defer_accept, reuseport, l.freebind).map_err(bind_err)?);
         }
         // Several inherited sockets with one shared accept queue wanted: each is served by every worker.
         let handles = dup_all(&sockets).map_err(bind_err)?;

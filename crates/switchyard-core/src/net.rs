@@ -15,10 +15,19 @@ pub const REUSEPORT: bool = cfg!(unix);
 /// Non-blocking, ready for tokio. `SO_REUSEPORT` only when `reuseport`: it
 /// lets any other socket of the same user bind the address too, so it is set
 /// only where several sockets must share it. With `defer_accept`, see
-/// [`set_defer_accept`].
-pub fn bind_listener(addr: SocketAddr, backlog: u32, defer_accept: bool, reuseport: bool) -> io::Result<std::net::TcpListener> {
+/// [`set_defer_accept`]; with `freebind`, see [`set_freebind`].
+pub fn bind_listener(
+    addr: SocketAddr,
+    backlog: u32,
+    defer_accept: bool,
+    reuseport: bool,
+    freebind: bool,
+) -> io::Result<std::net::TcpListener> {
     let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     sock.set_reuse_address(true)?;
+    if freebind {
+        set_freebind(&sock, addr)?;
+    }
     #[cfg(unix)]
     if reuseport {
         sock.set_reuse_port(true)?;
@@ -45,6 +54,30 @@ pub fn relisten(sock: &std::net::TcpListener, backlog: u32, defer_accept: bool) 
     let s = SockRef::from(sock);
     set_defer_accept(&s, defer_accept)?;
     s.listen(clamp_backlog(backlog))
+}
+
+/// `IP_FREEBIND` / `IPV6_FREEBIND` (Linux), set before `bind(2)`: the socket
+/// may bind an address this host does not hold (yet), such as a virtual IP
+/// that keepalived moves to this host on failover; it receives traffic as
+/// soon as the address arrives. Other systems: `Unsupported`.
+pub fn set_freebind(sock: &Socket, addr: SocketAddr) -> io::Result<()> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    return if addr.is_ipv6() { sock.set_freebind_v6(true) } else { sock.set_freebind_v4(true) };
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = (sock, addr);
+        Err(io::Error::new(io::ErrorKind::Unsupported, "IP_FREEBIND exists on Linux only"))
+    }
+}
+
+/// The message of a failed bind: the OS error, and for an address this host
+/// does not hold (`EADDRNOTAVAIL`) without `freebind`, the way to bind it anyway.
+pub fn bind_error_message(e: &io::Error, freebind: bool) -> String {
+    if e.kind() == io::ErrorKind::AddrNotAvailable && !freebind {
+        format!("{e} (the address is on no interface of this host; `freebind: true` binds it anyway, e.g. for a virtual IP)")
+    } else {
+        e.to_string()
+    }
 }
 
 fn clamp_backlog(backlog: u32) -> i32 {
@@ -205,7 +238,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn accepted_sockets_inherit_nodelay() {
-        let l = bind_listener("127.0.0.1:0".parse().unwrap(), 16, false, false).unwrap();
+        let l = bind_listener("127.0.0.1:0".parse().unwrap(), 16, false, false, false).unwrap();
         l.set_nonblocking(false).unwrap();
         let _c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (a, _) = l.accept().unwrap();
@@ -216,12 +249,25 @@ mod tests {
     /// it on both, both bind (the `accept: reuseport` mode, by design).
     #[test]
     fn reuseport_only_when_asked() {
-        let a = bind_listener("127.0.0.1:0".parse().unwrap(), 16, false, false).unwrap();
-        let err = bind_listener(a.local_addr().unwrap(), 16, false, false).unwrap_err();
+        let a = bind_listener("127.0.0.1:0".parse().unwrap(), 16, false, false, false).unwrap();
+        let err = bind_listener(a.local_addr().unwrap(), 16, false, false, false).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
-        let b = bind_listener("127.0.0.1:0".parse().unwrap(), 16, false, true).unwrap();
-        bind_listener(b.local_addr().unwrap(), 16, false, true).unwrap();
+        let b = bind_listener("127.0.0.1:0".parse().unwrap(), 16, false, true, false).unwrap();
+        bind_listener(b.local_addr().unwrap(), 16, false, true, false).unwrap();
         relisten(&a, 64, true).unwrap();
         relisten(&a, 64, false).unwrap();
+    }
+
+    /// An address no interface holds (TEST-NET-3): refused without
+    /// IP_FREEBIND, with a message naming the option; bound with it.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn freebind_binds_an_address_not_held() {
+        let addr: SocketAddr = "203.0.113.77:0".parse().unwrap();
+        let err = bind_listener(addr, 16, false, false, false).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrNotAvailable);
+        assert!(bind_error_message(&err, false).contains("freebind: true"));
+        let l = bind_listener(addr, 16, false, false, true).unwrap();
+        assert_eq!(l.local_addr().unwrap().ip(), addr.ip());
     }
 }

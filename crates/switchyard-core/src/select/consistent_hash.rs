@@ -40,7 +40,10 @@ impl Ring {
                 points.push((name_hash(&label, POINT_SEED), j as u32));
             }
         }
-        points.sort_unstable();
+        // Equal hashes (astronomically rare) are ordered by name, not by list
+        // position, so the ring never depends on the order backends are listed in.
+        let name_of = |j: u32| &names[members.idx[j as usize]];
+        points.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| name_of(a.1).cmp(name_of(b.1))));
         let (hashes, owners) = points.into_iter().unzip();
         Self { members, hashes, owners, bound }
     }
@@ -87,6 +90,15 @@ mod tests {
 
     fn owners(r: &Ring, b: &[Backend], n: u32) -> Vec<std::net::SocketAddr> {
         (0..n).map(|i| b[r.pick(&client(i), b, &|_| true).unwrap()].addr).collect()
+    }
+
+    /// The ring depends on the backends, not on the order they are listed in.
+    #[test]
+    fn ring_ignores_list_order() {
+        let b = backends(&[1, 2, 1, 3]);
+        let mut r = backends(&[1, 2, 1, 3]);
+        r.reverse();
+        assert_eq!(owners(&ring(&b), &b, 20_000), owners(&ring(&r), &r, 20_000));
     }
 
     #[test]

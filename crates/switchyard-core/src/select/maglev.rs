@@ -33,7 +33,11 @@ impl Maglev {
 
 /// Fill the table: members take turns (a member takes a turn each time its
 /// credit reaches the largest weight), each claiming the next free slot of its
-/// permutation `(offset + k·skip) mod m`.
+/// permutation `(offset + k·skip) mod m`. Turns go in the order of the
+/// members' names (addresses), not of the pool's list: two members whose
+/// permutations meet at a free slot race for it, so the list order would
+/// otherwise decide the table, and nodes fed the same backends in another
+/// order (DNS, etcd, a reordered config) would disagree.
 fn build_table(members: &Members, names: &[String], m: usize) -> Vec<u32> {
     let n = members.len();
     if n == 0 || m == 0 {
@@ -52,10 +56,12 @@ fn build_table(members: &Members, names: &[String], m: usize) -> Vec<u32> {
     let max_w = *members.weights.iter().max().unwrap_or(&1) as u64;
     let mut next = vec![0usize; n];
     let mut credit = vec![0u64; n];
+    let mut turns: Vec<usize> = (0..n).collect();
+    turns.sort_by(|&a, &b| names[members.idx[a]].cmp(&names[members.idx[b]]));
     let mut table = vec![u32::MAX; m];
     let mut filled = 0;
     while filled < m {
-        for j in 0..n {
+        for &j in &turns {
             credit[j] += members.weights[j] as u64;
             if credit[j] < max_w {
                 continue;
@@ -107,6 +113,20 @@ mod tests {
     fn maglev(b: &[Backend], m: u32) -> Maglev {
         let names: Vec<String> = b.iter().map(|x| x.addr.to_string()).collect();
         Maglev::new(Members::of_tier(b, false), &names, m, None)
+    }
+
+    /// The table depends on the backends, not on the order they are listed in.
+    #[test]
+    fn table_ignores_list_order() {
+        let b = backends(&[1, 2, 1, 3, 1]);
+        let mut r = backends(&[1, 2, 1, 3, 1]);
+        r.reverse();
+        let (t, u) = (maglev(&b, 65537), maglev(&r, 65537));
+        for k in 0..20_000u32 {
+            let ctx = client(k);
+            let (x, y) = (t.pick(&ctx, &b, &|_| true).unwrap(), u.pick(&ctx, &r, &|_| true).unwrap());
+            assert_eq!(b[x].addr, r[y].addr, "key {k}");
+        }
     }
 
     #[test]

@@ -64,20 +64,22 @@ pub fn bind_all<'a>(
     let mut out = Vec::new();
     for l in listeners {
         let want = parse_addr(&l.address).map_err(|m| Error::config_at(format!("listeners.{}.address", l.name), m))?;
-        let bind_err =
-            |e: std::io::Error| Error::new(ErrorCode::Bind, format!("listeners.{}: cannot bind {} (udp): {e}", l.name, l.address));
+        let bind_err = |e: std::io::Error| {
+            let why = crate::net::bind_error_message(&e, l.freebind);
+            Error::new(ErrorCode::Bind, format!("listeners.{}: cannot bind {} (udp): {why}", l.name, l.address))
+        };
         let taken = inherited.as_deref_mut().map(|i| i.take(Kind::Udp, &l.name, want)).unwrap_or_default();
         let mut sockets: Vec<std::net::UdpSocket> = taken.into_iter().map(std::net::UdpSocket::from).collect();
         for s in &sockets {
             s.set_nonblocking(true).map_err(bind_err)?;
         }
         if sockets.is_empty() {
-            sockets.push(bind(want, workers > 1).map_err(bind_err)?);
+            sockets.push(bind(want, workers > 1, l.freebind).map_err(bind_err)?);
         }
         let bound = sockets[0].local_addr().map_err(bind_err)?;
         let can_add = workers > 1 && sockets.iter().all(|s| socket2::SockRef::from(s).reuse_port().unwrap_or(false));
         while can_add && sockets.len() < workers {
-            sockets.push(bind(bound, true).map_err(bind_err)?);
+            sockets.push(bind(bound, true, l.freebind).map_err(bind_err)?);
         }
         let handles = sockets.iter().map(|s| s.try_clone()).collect::<std::io::Result<_>>().map_err(bind_err)?;
         out.push(UdpBound { config: l.clone(), bound, sockets, handles });
@@ -85,9 +87,12 @@ pub fn bind_all<'a>(
     Ok(out)
 }
 
-/// One non-blocking UDP socket on `addr`.
-fn bind(addr: SocketAddr, reuseport: bool) -> std::io::Result<std::net::UdpSocket> {
+/// One non-blocking UDP socket on `addr` (`freebind`: see `net::set_freebind`).
+fn bind(addr: SocketAddr, reuseport: bool, freebind: bool) -> std::io::Result<std::net::UdpSocket> {
     let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if freebind {
+        crate::net::set_freebind(&sock, addr)?;
+    }
     #[cfg(unix)]
     if reuseport {
         sock.set_reuse_port(true)?;
