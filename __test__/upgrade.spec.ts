@@ -4,6 +4,7 @@
 // process once the old one has exited; wrk through an HTTP listener and /readyz see no error
 // meanwhile; a new binary that cannot start, one that exits at once, and a broken file leave
 // the old process serving.
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
@@ -13,7 +14,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cli, json, listenerPort, runWrk, startBalancer, type Balancer } from './balancer-process.js';
 import { connect, drain, echo, refusedPort, waitFor, type Peer } from './helpers.js';
-import { spawnBackend, stopAll } from './processes.js';
+import { spawnBackend, stopAll, track } from './processes.js';
 
 afterEach(stopAll);
 
@@ -74,7 +75,7 @@ interface Setup {
 }
 
 /** A balancer (its own process group) with a TCP listener to an echo backend and an HTTP listener. */
-async function setup(extra: object = {}): Promise<Setup> {
+async function setup(extra: object = {}, env: Record<string, string> = {}): Promise<Setup> {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-upgrade-'));
   const backend = await echo();
   const http = await spawnBackend('h', 0, 'http-echo-server.mjs');
@@ -90,7 +91,7 @@ async function setup(extra: object = {}): Promise<Setup> {
     admin: { address: `127.0.0.1:${adminPort}` },
     ...extra,
   });
-  const lb = startBalancer(['-c', file], {}, true);
+  const lb = startBalancer(['-c', file], env, true);
   await lb.logged('admin.started');
   return { dir, file, adminPort, lb, tcp: await listenerPort(lb, 'tcp'), web: await listenerPort(lb, 'web'), backend };
 }
@@ -164,6 +165,29 @@ describe('switchyard upgrade', () => {
     expect(probes.filter((p) => p !== 200)).toEqual([]);
     expect(await readyz(s.adminPort)).toBe(200);
     console.log(`upgrade: ${report.connections} connections (${report.bytes} bytes in flight) in ${report.ms} ms; ${w.requests} wrk requests, ${probes.length} readyz probes`);
+    s.backend.close();
+  });
+
+  it('tells systemd READY=1 once serving, and the new process of an upgrade sends MAINPID=<its pid> with READY=1', async () => {
+    // systemd's notify socket: a Unix datagram socket (Node has none; python3 prints each datagram as JSON).
+    const path = join(mkdtempSync(join(tmpdir(), 'switchyard-notify-')), 'notify.sock');
+    const receiver = spawn(
+      'python3',
+      ['-c', 'import json,socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\nprint("bound",flush=True)\nwhile True: print(json.dumps(s.recv(4096).decode()),flush=True)', path],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    void track(receiver);
+    let got = '';
+    receiver.stdout!.on('data', (d: Buffer) => (got += d.toString()));
+    await waitFor(() => got.includes('bound'), 'the notify socket');
+    const datagrams = () => got.split('\n').filter((l) => l.startsWith('"')).map((l) => JSON.parse(l) as string);
+
+    const s = await setup({}, { NOTIFY_SOCKET: path });
+    await waitFor(() => datagrams().includes('READY=1'), 'READY=1 from the first process');
+    const up = await cli(['upgrade', '-c', s.file, '--json']);
+    expect(up, up.stderr).toMatchObject({ code: 0 });
+    const { pid } = JSON.parse(up.stdout) as { pid: number };
+    await waitFor(() => datagrams().includes(`MAINPID=${pid}\nREADY=1`), 'MAINPID and READY=1 from the new process');
     s.backend.close();
   });
 

@@ -732,7 +732,7 @@ export type UdpRecord = {
  */
 datagrams_in: number, datagrams_out: number, };
 
-export type Ended = "completed" | "idle_timeout" | "cancelled" | "error" | "frontend_failed" | "no_backend" | "local_error" | "backend_tls_failed" | "refused" | "lifetime";
+export type Ended = "completed" | "idle_timeout" | "cancelled" | "error" | "frontend_failed" | "no_backend" | "local_error" | "backend_tls_failed" | "refused" | "lifetime" | "handed_over";
 
 export type PlanRequest = { before: PoolConfig, after: PoolConfig, 
 /**

@@ -73,6 +73,13 @@ async fn burst(leg: &Leg<'_>, buf: &mut [u8], watch_streaming: bool, full_reads:
     }
 }
 
+/// Deliver bytes a direction owed from before (see `proxy_resumed`), counted as written.
+pub(super) async fn write_owed(leg: &Leg<'_>, owed: &[u8]) -> io::Result<()> {
+    write_all(Owed { dst: leg.dst, rest: owed }).await?;
+    leg.bytes.fetch_add(owed.len() as u64, Relaxed);
+    Ok(())
+}
+
 /// Write all of `owed.rest` to `owed.dst`. Interrupted at its await (the
 /// connection is being handed over or closed), what was not written yet is
 /// stashed for whoever continues the connection (see `unsent`); on an error

@@ -217,6 +217,42 @@ pub async fn proxy(
     )
 }
 
+/// [`proxy`] for a connection that continues where it did not begin (adopted
+/// in a hand-over, or resumed after a park): each direction first delivers
+/// what it still owed — `up` to the backend, `down` to the client — while the
+/// other direction already reads. Delivering them before forwarding could
+/// wait forever: a backend whose answers nobody reads stops reading too.
+#[allow(clippy::too_many_arguments)] // `proxy`'s inputs and the two owed byte runs
+pub async fn proxy_resumed(
+    client: &TcpStream,
+    backend: &TcpStream,
+    owed: [&[u8]; 2],
+    mode: SpliceMode,
+    watch: Watch,
+    counters: Counters<'_>,
+    pipes: &PipePool,
+    cancel: &CancellationToken,
+) -> (Outcome, Moved) {
+    let (up_progress, down_progress) = (AtomicU64::new(0), AtomicU64::new(0));
+    let first_done = AtomicBool::new(false);
+    let leg = |src, dst, bytes, progress| Leg { src, dst, bytes, progress, silent_peer: None, first_done: &first_done };
+    let up = leg(client, backend, counters.bytes_in, &up_progress);
+    let down = leg(backend, client, counters.bytes_out, &down_progress);
+    supervise!(
+        async { tokio::try_join!(owed_then(up, owed[0], mode, pipes), owed_then(down, owed[1], mode, pipes)) },
+        [&up_progress, &down_progress],
+        watch,
+        cancel
+    )
+}
+
+/// Deliver `owed` to `leg.dst` (interrupted again, the rest is kept as
+/// before), then forward the direction.
+async fn owed_then(leg: Leg<'_>, owed: &[u8], mode: SpliceMode, pipes: &PipePool) -> io::Result<()> {
+    copy::write_owed(&leg, owed).await?;
+    direction(leg, mode, pipes).await
+}
+
 /// Run `$both` (the two directions joined) until it ends, the connection
 /// idles out or `$cancel` fires; `$progress` is [client → backend, backend →
 /// client]. Evaluates to (Outcome, Moved).

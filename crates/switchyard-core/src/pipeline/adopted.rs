@@ -4,11 +4,10 @@
 //! its listener and backend when the current tables still have them.
 
 use super::admit;
-use super::park::{self, Origin, ORPHAN_IDLE};
+use super::park::{self, Origin};
 use crate::access::{AccessRecord, Ended};
-use crate::config::SpliceMode;
 use crate::events::wall_ms;
-use crate::forward::{self, Counters, Moved, Outcome, Watch};
+use crate::forward::{Moved, Outcome};
 use crate::handoff::Parked;
 use crate::shared::Shared;
 use crate::stats::BackendStats;
@@ -33,20 +32,20 @@ pub(crate) async fn serve(shared: Arc<Shared>, p: Parked, worker: usize) {
         Some((_, b)) => (Arc::clone(&b.stats), Arc::clone(&b.health)),
         None => shared.registry.backend(&pool_name, backend_addr),
     };
-    let (ended, moved) = match park::resume(p).await {
+    let (ended, moved) = match park::resume(p) {
         Err(_) => (Ended::Error, Moved::default()),
-        Ok((client, backend)) => {
+        Ok(r) => {
             let (park_token, kills) = (health.park_token(), health.kills());
-            let counters = Counters { bytes_in: &stats.bytes_in, bytes_out: &stats.bytes_out };
-            let (splice, watch) = listener.as_ref().map_or((SpliceMode::Auto, Watch::new(ORPHAN_IDLE, None)), |l| (l.splice, l.watch()));
             shared.parking.forwarding(true);
-            let (outcome, moved) = forward::proxy(&client, &backend, splice, watch, counters, &shared.pipes, &park_token, false).await;
-            shared.parking.forwarding(false);
+            let (outcome, moved) = park::forward_resumed(&shared, listener.as_deref(), &r, &stats, &park_token).await;
+            // Parked: still counted as forwarding until it is handed over or back (see `after_park`).
             if matches!(outcome, Outcome::Cancelled) && park::parked(&shared, &health, kills) {
                 let from = Origin { listener: &listener_name, pool: &pool_name, backend: backend_addr, client: client_addr };
-                let (ended, more) = park::after_park(&shared, listener.as_deref(), from, client, backend, &stats, &health).await;
+                let (ended, more) = park::after_park(&shared, listener.as_deref(), from, r.client, r.backend, &stats, &health).await;
                 (ended, Moved { up: moved.up + more.up, down: moved.down + more.down })
             } else {
+                shared.parking.forwarding(false);
+                park::discard_unsent(&outcome, &r.client, &r.backend);
                 (super::ended_by(outcome, listener.as_deref()), moved)
             }
         }

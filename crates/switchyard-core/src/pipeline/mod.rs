@@ -182,7 +182,7 @@ async fn relay<'l, D: Declared>(shared: &Shared, listener: &'l Listener, client:
             shared.parking.forwarding(true);
             let (outcome, moved) =
                 forward::proxy(&client, &up.stream, listener.splice, listener.watch(), counters, &shared.pipes, &park, retry).await;
-            shared.parking.forwarding(false);
+            // Parked: still counted as forwarding until it is handed over or back (see `after_park`).
             if matches!(outcome, Outcome::Cancelled) && park::parked(shared, &b.health, kills) {
                 let from = park::Origin { listener: &listener.name, pool: &pool.name, backend: b.addr, client: peer };
                 // Boxed: a rare path, kept out of every connection's task.
@@ -190,6 +190,8 @@ async fn relay<'l, D: Declared>(shared: &Shared, listener: &'l Listener, client:
                 let (bytes_in, bytes_out) = (preface_len as u64 + moved.up + more.up, moved.down + more.down);
                 return Done { ended, pool: Some(&pool.name), backend: Some(b.addr), bytes_in, bytes_out };
             }
+            shared.parking.forwarding(false);
+            park::discard_unsent(&outcome, &client, &up.stream);
             if let Outcome::Failed(e) = &outcome {
                 if forward::is_silent_close(e) {
                     passive_failure(pool, b, Failure::ResetBeforeFirstByte, &shared.events);

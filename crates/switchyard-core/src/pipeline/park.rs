@@ -22,9 +22,9 @@ use tokio_util::sync::CancellationToken;
 enum AfterPark {
     /// A new process took it: this one is done with it.
     HandedOver,
-    /// It continues here (its owed bytes delivered), until the instant if
-    /// one is given (a close spread over a drain window).
-    Resumed(TcpStream, TcpStream, Option<Instant>),
+    /// It continues here, until the instant if one is given (a close spread
+    /// over a drain window).
+    Resumed(Resumed, Option<Instant>),
     /// Delivering the owed bytes failed: the connection ends.
     Failed,
 }
@@ -38,7 +38,8 @@ pub(crate) struct Origin<'a> {
 }
 
 /// The rest of a parked connection's life (call right after `forward::proxy`
-/// returned `Cancelled` with `kill` intact: the park token fired): handed
+/// returned `Cancelled` with `kill` intact: the park token fired; the
+/// connection is still counted as forwarding, and this ends the count): handed
 /// over, or resumed here and forwarded until it ends, watching `kill` (and
 /// its deadline, in a spread close). Returns how it ended and what the
 /// resumed part moved.
@@ -51,19 +52,51 @@ pub(crate) async fn after_park(
     stats: &BackendStats,
     health: &BackendHealth,
 ) -> (Ended, Moved) {
-    let (client, backend, until) = match park(shared, from, client, backend).await {
+    let parked = park(shared, from, client, backend);
+    // Handed over or back: a hand-over waiting for the parked connections no longer counts it.
+    shared.parking.forwarding(false);
+    let (r, until) = match parked {
         AfterPark::HandedOver => return (Ended::HandedOver, Moved::default()),
         AfterPark::Failed => return (Ended::Error, Moved::default()),
-        AfterPark::Resumed(c, b, until) => (c, b, until),
+        AfterPark::Resumed(r, until) => (r, until),
     };
     let cancel = resumed_token(&health.kill_token(), until);
+    let (outcome, moved) = forward_resumed(shared, listener, &r, stats, &cancel).await;
+    discard_unsent(&outcome, &r.client, &r.backend);
+    (super::ended_by(outcome, listener), moved)
+}
+
+/// Forward a resumed or adopted connection (its owed bytes first) until it
+/// ends or `cancel` fires, counted on `stats`.
+pub(crate) async fn forward_resumed(
+    shared: &Shared,
+    listener: Option<&Listener>,
+    r: &Resumed,
+    stats: &BackendStats,
+    cancel: &CancellationToken,
+) -> (Outcome, Moved) {
     let counters = Counters { bytes_in: &stats.bytes_in, bytes_out: &stats.bytes_out };
     let (splice, watch) = listener.map_or((SpliceMode::Auto, Watch::new(ORPHAN_IDLE, None)), |l| (l.splice, l.watch()));
-    let (outcome, moved) = forward::proxy(&client, &backend, splice, watch, counters, &shared.pipes, &cancel, false).await;
+    forward::proxy_resumed(&r.client, &r.backend, [&r.up, &r.down], splice, watch, counters, &shared.pipes, cancel).await
+}
+
+/// After a cancel that is not a park (a kill), drop what the directions still
+/// owed (see `forward::take_unsent`'s contract).
+pub(crate) fn discard_unsent(outcome: &Outcome, client: &TcpStream, backend: &TcpStream) {
     if matches!(outcome, Outcome::Cancelled) {
         drop((take_unsent(client.as_raw_fd()), take_unsent(backend.as_raw_fd())));
     }
-    (super::ended_by(outcome, listener), moved)
+}
+
+/// A parked connection back on this worker: its sockets, and the bytes it
+/// still owes each way (delivered first by [`forward_resumed`]).
+pub(crate) struct Resumed {
+    pub client: TcpStream,
+    pub backend: TcpStream,
+    /// To the backend.
+    pub up: Vec<u8>,
+    /// To the client.
+    pub down: Vec<u8>,
 }
 
 /// Was a connection whose park token fired parked (rather than killed: its
@@ -78,7 +111,7 @@ pub(crate) fn parked(shared: &Shared, health: &BackendHealth, kills: u32) -> boo
 pub(crate) const ORPHAN_IDLE: Duration = Duration::from_secs(3600);
 
 /// Park `client` ↔ `backend`: hand it over, or get it back.
-async fn park(shared: &Shared, from: Origin<'_>, client: TcpStream, backend: TcpStream) -> AfterPark {
+fn park(shared: &Shared, from: Origin<'_>, client: TcpStream, backend: TcpStream) -> AfterPark {
     let up = take_unsent(backend.as_raw_fd());
     let down = take_unsent(client.as_raw_fd());
     let (Ok(client), Ok(backend)) = (client.into_std(), backend.into_std()) else { return AfterPark::Failed };
@@ -94,20 +127,16 @@ async fn park(shared: &Shared, from: Origin<'_>, client: TcpStream, backend: Tcp
     };
     match shared.parking.park(parked) {
         Ok(()) => AfterPark::HandedOver,
-        Err(back) => match resume(back.0).await {
-            Ok((c, b)) => AfterPark::Resumed(c, b, back.1),
+        Err(back) => match resume(back.0) {
+            Ok(r) => AfterPark::Resumed(r, back.1),
             Err(_) => AfterPark::Failed,
         },
     }
 }
 
-/// Register a parked connection's sockets with this worker and deliver what
-/// it still owed each way; then it can forward again.
-pub(crate) async fn resume(p: Parked) -> io::Result<(TcpStream, TcpStream)> {
-    let client = TcpStream::from_std(p.client)?;
-    let backend = TcpStream::from_std(p.backend)?;
-    tokio::try_join!(crate::net::write_all(&backend, &p.up), crate::net::write_all(&client, &p.down))?;
-    Ok((client, backend))
+/// Register a parked connection's sockets with this worker's reactor.
+pub(crate) fn resume(p: Parked) -> io::Result<Resumed> {
+    Ok(Resumed { client: TcpStream::from_std(p.client)?, backend: TcpStream::from_std(p.backend)?, up: p.up, down: p.down })
 }
 
 /// What a resumed connection watches instead of its park token: `kill`, and
