@@ -488,6 +488,11 @@ describe('OpenAPI document', () => {
         expectError(await env.call(method, url), 409, 'no_config_file');
         continue;
       }
+      // A library balancer cannot start a process to replace it (upgrade.spec runs the real one).
+      if (op.operationId === 'upgrade') {
+        expectError(await env.call(method, url, { json }), 409, 'upgrade_unavailable');
+        continue;
+      }
       const r = await env.call(method, url, json === undefined ? {} : { json });
       const documented = op.responses[String(r.status)];
       expect(documented, `${method} ${path} answered ${r.status}: ${r.text.slice(0, 200)}`).toBeDefined();

@@ -12,6 +12,8 @@ import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { openapiDocument } from '../ts/admin/openapi.js';
+import { validate } from '../ts/admin/schema.js';
 import { cli, json, listenerPort, runWrk, startBalancer, type Balancer } from './balancer-process.js';
 import { connect, drain, echo, refusedPort, waitFor, type Peer } from './helpers.js';
 import { spawnBackend, stopAll, track } from './processes.js';
@@ -135,6 +137,8 @@ describe('switchyard upgrade', () => {
     upgraded = true;
     expect(up, up.stderr).toMatchObject({ code: 0 });
     const report = JSON.parse(up.stdout) as { pid: number; connections: number; bytes: number; ms: number };
+    // As documented in the OpenAPI document (`Upgraded`).
+    expect(validate(report, { $ref: '#/components/schemas/Upgraded' }, openapiDocument(), 'response')).toEqual([]);
     // Every idle connection and the transfer went over (wrk's go through the HTTP listener and drain in the old one).
     expect(report.connections).toBe(IDLE + 1);
     const oldPid = s.lb.child.pid!;

@@ -74,59 +74,71 @@ function stopOnSignal(stop: () => Promise<void>): void {
 /** Where a failed start is reported: set once `start` runs (a JSON line unless stderr is a terminal). */
 let fatalLog: Logger | undefined;
 
+/**
+ * Upgrades of a `start` process: the sockets inherited when an upgrade started it, SIGUSR2 and
+ * `POST /api/upgrade` (through `upgrade`), and what follows once its balancer serves (`serving`:
+ * tell systemd, take over from the old process and adopt its connections).
+ */
+async function upgrades(log: Logger, balancer: () => Promise<Switchyard>, stop: () => Promise<void>) {
+  // Started by an upgrade: the old process's sockets first (they are served as soon as we start).
+  const inheritance = await inherit(packageVersion());
+  const upgrade = upgrader({ balancer, log, retire: () => void stop().then(() => process.exit(0), () => process.exit(1)) });
+  process.on('SIGUSR2', () => void upgrade({}).catch(() => {})); // logged as upgrade.failed
+  const serving = (lb: Switchyard): void => {
+    if (!inheritance) {
+      sdNotify('READY=1');
+      return;
+    }
+    takeOver(inheritance);
+    lb.adopt(inheritance.child).then(
+      (h) => log('upgrade.adopted', { connections: h.connections, bytes: h.bytes }),
+      (err: unknown) => log('upgrade.adopt_failed', { error: err instanceof Error ? err.message : String(err) }, 'error'),
+    );
+  };
+  return { options: { upgrade, ...(inheritance ? { handoff: inheritance } : {}) }, serving };
+}
+
 async function start(file: string, drainMs: number, level: LogLevel, watch: boolean): Promise<void> {
   if (!process.stderr.isTTY) fatalLog = jsonLines(process.stderr);
   const log = consoleLogger({ level });
   const reloader = new FileReloader(file, log);
-  // Started by an upgrade: the old process's sockets first (they are served as soon as we start).
-  const inheritance = await inherit(packageVersion());
-  // Taken before the start reads the file, so an edit made while it starts is reloaded after.
-  const watcher = watch ? watchConfig(file, () => void starting.then((lb) => reloader.reload(lb, 'watch'), () => {}), log) : undefined;
   // Long-lived plain connections still open at the end end spread over the drain window.
   const stop = (): Promise<void> => {
     watcher?.close();
     return starting.then((lb) => lb.close({ drainMs, spread: true }));
   };
-  const upgrade = upgrader({ balancer: () => starting, log, retire: () => void stop().then(() => process.exit(0), () => process.exit(1)) });
-  const starting = Switchyard.fromFile(file, { logger: log, upgrade, ...(inheritance ? { handoff: inheritance } : {}) });
+  const up = await upgrades(log, () => starting, stop);
+  // Taken before the start reads the file, so an edit made while it starts is reloaded after.
+  const watcher = watch ? watchConfig(file, () => void starting.then((lb) => reloader.reload(lb, 'watch'), () => {}), log) : undefined;
+  const starting = Switchyard.fromFile(file, { logger: log, ...up.options });
   // Handlers go in before the start completes: the start logs `listener.started` before it
   // returns, and a signal sent on seeing that line must not meet Node's default (exit).
   process.on('SIGHUP', () => void starting.then((lb) => reloader.reload(lb, 'signal'), () => {}));
-  process.on('SIGUSR2', () => void upgrade({}).catch(() => {})); // logged as upgrade.failed
   stopOnSignal(stop);
-  const lb = await starting;
-  if (!inheritance) {
-    sdNotify('READY=1');
-    return;
-  }
-  takeOver(inheritance);
-  lb.adopt(inheritance.child).then(
-    (h) => log('upgrade.adopted', { connections: h.connections, bytes: h.bytes }),
-    (err: unknown) => log('upgrade.adopt_failed', { error: err instanceof Error ? err.message : String(err) }, 'error'),
-  );
+  up.serving(await starting);
 }
 
-/** `start --etcd URL --etcd-key KEY`: the configuration is the key's value, reloaded when it changes. */
 async function startFromEtcd(endpoints: string[], key: string, drainMs: number, level: LogLevel): Promise<void> {
   if (!process.stderr.isTTY) fatalLog = jsonLines(process.stderr);
   const log = consoleLogger({ level });
   const source = new EtcdConfigSource(endpoints, key);
+  const stop = (): Promise<void> =>
+    starting.then((lb) => {
+      source.close();
+      return lb.close({ drainMs, spread: true });
+    });
+  const up = await upgrades(log, () => starting, stop);
   const starting = (async () => {
     const { config, revision } = await source.load();
-    const lb = await Switchyard.start(config, { logger: log, source: source.source, configSource: () => source.status() });
+    const lb = await Switchyard.start(config, { logger: log, source: source.source, configSource: () => source.status(), ...up.options });
     log('config.source', { source: source.source, endpoints, revision });
     await source.watch((next) => lb.update(next, { source: source.source }), log);
     return lb;
   })();
   starting.catch(() => source.close());
   process.on('SIGHUP', () => log('config.reload_ignored', { reason: `the configuration is ${source.source}: it is reloaded when the key changes` }));
-  stopOnSignal(() =>
-    starting.then((lb) => {
-      source.close();
-      return lb.close({ drainMs });
-    }),
-  );
-  await starting;
+  stopOnSignal(stop);
+  up.serving(await starting);
 }
 
 /** `validate`: a line of text, or with `json` one JSON object (`ok`, `file`, `issues`) for tools; exit 2 on any issue. */

@@ -108,6 +108,7 @@ export class Switchyard {
   #log: Logger;
   #keepAlive: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
+  #handedOver = false;
   #history = new EventHistory();
   /** Backend events, repeating ones folded, on their way to the history, the log and listeners. */
   #backendEvents = new BackendEvents((e) => this.#publish(e));
@@ -225,6 +226,11 @@ export class Switchyard {
   /** The configuration in force (validated, defaults filled in). */
   get config(): ResolvedConfig {
     return this.#config;
+  }
+
+  /** True once `handOver` gave this balancer's sockets to a new process (which serves now). */
+  get handedOver(): boolean {
+    return this.#handedOver;
   }
 
   /** True from the moment `close()` is called: no new connections are accepted, the rest drain. */
@@ -499,6 +505,7 @@ export class Switchyard {
     // in the shared queues goes to the new one.
     await this.#engine.stopAccepting();
     admin?.stopListening();
+    this.#handedOver = true;
     this.#log('upgrade.accepting_stopped', { version });
     const handed = await parent.handConnections(this.#engine, options.graceMs);
     return { version, ...handed };

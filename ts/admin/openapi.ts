@@ -221,7 +221,7 @@ const SCHEMAS: Record<string, Schema> = {
     admin_restart_required: { type: 'boolean', description: 'The file changed the `admin` section, which applies only after a restart.' },
     changes: ref('ConfigChanges'),
   }),
-  Upgrade: obj(
+  Upgraded: obj(
     {
       upgraded: { type: 'boolean' },
       pid: int(),
@@ -409,7 +409,7 @@ export function openapiDocument(): Record<string, unknown> {
             'Replace this process with a new one (a binary upgrade): it receives the listening sockets, the admin socket and the established plain TCP connections; this one drains the rest and exits. A new process that fails to start changes nothing.',
           requestBody: body('Upgrade', {}),
           responses: {
-            '200': ok('The new process took over; this one drains and exits.', ref('Upgrade')),
+            '200': ok('The new process took over; this one drains and exits.', ref('Upgraded')),
             ...BODY_ERRORS,
             '409': error('This balancer was not started by the `switchyard` command, which alone can start a new process (`upgrade_unavailable`), or an upgrade is already under way (`upgrade_in_progress`).'),
             '502': error('The new process could not be started, exited, or was not ready in time (`upgrade_failed`); this one keeps serving.'),

@@ -381,8 +381,10 @@ export const ROUTES: Route[] = [
     path: '/readyz',
     operationId: 'readyz',
     public: true,
-    // Listeners are bound before the admin server starts, so only a drain makes a balancer unready.
-    handle: ({ lb }) => (lb.draining ? { status: 503, json: { status: 'draining' } } : { status: 200, json: { status: 'ready' } }),
+    // Listeners are bound before the admin server starts, so only a drain makes a balancer unready;
+    // not the drain after an upgrade (the new process serves: a probe that reached this one on a
+    // connection accepted just before the switch must not see the service go down).
+    handle: ({ lb }) => (lb.draining && !lb.handedOver ? { status: 503, json: { status: 'draining' } } : { status: 200, json: { status: 'ready' } }),
   },
 ];
 

@@ -4,7 +4,7 @@
  * Start it with `startAdmin`.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { BindError } from '../errors.js';
 import type { BackendEvent } from '../events.js';
 import { silent, type Logger } from '../log.js';
@@ -20,7 +20,7 @@ export interface AdminServer {
   address: { host: string; port: number; address: string };
   /** The listening socket's descriptor (to hand it to a new process in an upgrade), where Node exposes it. */
   fd(): number | null;
-  /** Stop accepting (a new process accepts on the same socket now) and close idle connections; requests in flight finish. */
+  /** Stop accepting (a new process accepts on the same socket now); open connections are still served until `close()`. */
   stopListening(): void;
   /** Stop listening, end live streams and close every connection. */
   close(): Promise<void>;
@@ -248,8 +248,10 @@ export async function startAdmin(
       return typeof fd === 'number' && fd >= 0 ? fd : null;
     },
     stopListening() {
-      if (server.listening) server.close();
-      server.closeIdleConnections();
+      // net.Server's close, not http.Server's: the latter also closes idle connections, and a
+      // connection accepted just before the switch, its request not yet read, counts as idle:
+      // its probe would fail. Requests on open connections are still answered here.
+      if (server.listening) net.Server.prototype.close.call(server);
     },
     close() {
       closing ??= new Promise<void>((resolve) => {

@@ -19,6 +19,8 @@ export interface AdminTarget {
   readonly config: ResolvedConfig;
   /** True from the moment `close()` starts (listeners released, connections draining): `/readyz` answers 503. */
   readonly draining: boolean;
+  /** True once an upgrade handed this balancer's sockets to a new process, which serves now: its own drain leaves `/readyz` at 200. Absent: false. */
+  readonly handedOver?: boolean;
   /** Every counter of the data plane now. */
   stats(): Stats;
   /** The active checks' view; a balancer without active checks may leave it out. */
