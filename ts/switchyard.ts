@@ -24,7 +24,7 @@ import type { ConfigSourceStatus } from './etcd/config-source.js';
 import { parseHostPort } from './dns/names.js';
 import { parseAddress } from './config/checker.js';
 import type { Handed, HandoffChild, HandoffParent } from './binding/handoff.js';
-import type { Upgrader } from './admin/server.js';
+import type { Upgrader } from './admin/target.js';
 import { PolicyRunner } from './policy/runner.js';
 import { realClock, type Clock } from './policy/clock.js';
 import type { Policy, PolicyDecision, PolicyStatus } from './policy/types.js';

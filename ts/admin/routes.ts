@@ -12,13 +12,11 @@ import { AdminError, fromLb } from './http.js';
 import { METRICS_CONTENT_TYPE, metricsText } from './metrics.js';
 import { openapiDocument } from './openapi.js';
 import { ALGORITHMS, REQUEST_SCHEMAS, type Schema } from './schema.js';
-import type { AdminTarget } from './target.js';
+import type { AdminTarget, Upgrader } from './target.js';
 import { listenerViews, poolViews, type PoolView } from './view.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
-/** Replaces the running process with a new one (see `ts/upgrade/`); resolves with its report. */
-export type Upgrader = (options: { binary?: string }) => Promise<object>;
 
 /** What a handler sees. */
 export interface Ctx {

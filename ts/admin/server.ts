@@ -10,9 +10,9 @@ import type { BackendEvent } from '../events.js';
 import { silent, type Logger } from '../log.js';
 import { Auth } from './auth.js';
 import { AdminError, HEADER_LIMIT, answerClientError, errorBody, hasBody, readBody, readJson, sendJson, sendText } from './http.js';
-import { ROUTES, matchPath, type Ctx, type Route, type Upgrader } from './routes.js';
+import { ROUTES, matchPath, type Ctx, type Route } from './routes.js';
 import { validate } from './schema.js';
-import type { AdminTarget } from './target.js';
+import type { AdminTarget, Upgrader } from './target.js';
 import { listenerViews, poolViews } from './view.js';
 
 /** A running admin server. */
@@ -26,7 +26,7 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-export type { Upgrader } from './routes.js';
+export type { Upgrader } from './target.js';
 
 export interface AdminOptions {
   /** The file `POST /api/reload` re-reads. Without it reload answers 409 `no_config_file`. */

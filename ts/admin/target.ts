@@ -14,6 +14,9 @@ import type { DecisionCount } from '../policy/decisions.js';
 import type { PoolMembership } from '../membership.js';
 import type { ConfigSourceStatus } from '../etcd/config-source.js';
 
+/** Replaces the running process with a new one (see `ts/upgrade/`); resolves with its report. */
+export type Upgrader = (options: { binary?: string }) => Promise<object>;
+
 export interface AdminTarget {
   /** The configuration in force. */
   readonly config: ResolvedConfig;
