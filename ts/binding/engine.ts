@@ -7,16 +7,7 @@
  */
 import { native, type NativeEngine, type NativeHandoffChild } from './addon.js';
 import type { AccessBatch, EngineConfig, EventBatch, HealthUpdate, PlanReport, PlanRequest, PoolConfig, StatsReport } from './types.generated.js';
-import { nativeCallError } from '../errors.js';
-
-/** Run an addon call; a thrown error becomes a `NativeCallError` (or an internal error). */
-function call<T>(f: () => T): T {
-  try {
-    return f();
-  } catch (err) {
-    throw nativeCallError(err);
-  }
-}
+import { call } from './call.js';
 
 /** A running data plane. */
 export class Engine {

@@ -5,7 +5,7 @@
  * come out as `NativeCallError` like every other addon call.
  */
 import { native, type NativeEngine, type NativeModule } from './addon.js';
-import { nativeCallError } from '../errors.js';
+import { call, callAsync } from './call.js';
 
 type NativeParent = InstanceType<NativeModule['NativeHandoffParent']>;
 type NativeChild = InstanceType<NativeModule['NativeHandoffChild']>;
@@ -23,28 +23,12 @@ export interface Handed {
   bytes: number;
 }
 
-async function call<T>(f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (err) {
-    throw nativeCallError(err);
-  }
-}
-
-function sync<T>(f: () => T): T {
-  try {
-    return f();
-  } catch (err) {
-    throw nativeCallError(err);
-  }
-}
-
 /** The old process's end of an upgrade's socket pair. */
 export class HandoffParent {
   readonly #native: NativeParent;
 
   constructor() {
-    this.#native = sync(() => new (native().NativeHandoffParent)());
+    this.#native = call(() => new (native().NativeHandoffParent)());
   }
 
   /** The descriptor to give the new process (a `stdio` slot of `spawn`), until `spawned()`. */
@@ -59,17 +43,17 @@ export class HandoffParent {
 
   /** Wait for the new process's hello; send the engine's listening sockets and the admin API's. Resolves with its version. */
   offer(engine: Engine, admin: { fd: number; address: string } | null, timeoutMs: number): Promise<string> {
-    return call(() => this.#native.offer(engine.native, admin?.fd ?? null, admin?.address ?? null, timeoutMs));
+    return callAsync(() => this.#native.offer(engine.native, admin?.fd ?? null, admin?.address ?? null, timeoutMs));
   }
 
   /** Wait until the new process accepts. */
   waitReady(timeoutMs: number): Promise<void> {
-    return call(() => this.#native.waitReady(timeoutMs));
+    return callAsync(() => this.#native.waitReady(timeoutMs));
   }
 
   /** Park the engine's plain TCP connections and send them over, for up to `graceMs`. */
   async handConnections(engine: Engine, graceMs: number): Promise<Handed> {
-    return JSON.parse(await call(() => this.#native.handConnections(engine.native, graceMs))) as Handed;
+    return JSON.parse(await callAsync(() => this.#native.handConnections(engine.native, graceMs))) as Handed;
   }
 }
 
@@ -83,26 +67,26 @@ export class HandoffChild {
 
   /** Take inherited descriptor `fd` (throws unless it is a hand-over socket). */
   static open(fd: number): HandoffChild {
-    return new HandoffChild(sync(() => native().NativeHandoffChild.open(fd)));
+    return new HandoffChild(call(() => native().NativeHandoffChild.open(fd)));
   }
 
   /** Say hello; receive the old process's sockets. Resolves with the admin API's socket descriptor (ours now), or null. */
   async receive(version: string, timeoutMs: number): Promise<number | null> {
-    return (await call(() => this.native.receive(version, timeoutMs))) ?? null;
+    return (await callAsync(() => this.native.receive(version, timeoutMs))) ?? null;
   }
 
   /** We accept now: the old process may stop. */
   ready(): void {
-    sync(() => this.native.ready());
+    call(() => this.native.ready());
   }
 
   /** Adopt the connections the old process sends, until it is done. */
   async adopt(engine: Engine): Promise<Handed> {
-    return JSON.parse(await call(() => this.native.adopt(engine.native))) as Handed;
+    return JSON.parse(await callAsync(() => this.native.adopt(engine.native))) as Handed;
   }
 }
 
 /** Tell systemd about a state change (`READY=1`, `MAINPID=…`); false when not run under `Type=notify`. */
 export function sdNotify(state: string): boolean {
-  return sync(() => native().sdNotify(state));
+  return call(() => native().sdNotify(state));
 }

@@ -296,7 +296,7 @@ impl Engine {
             // window instead of all at its end: their clients reconnect
             // spread out, not in one burst.
             shared.parking.spread(drain);
-            shared.registry.backend_healths().iter().for_each(|h| h.park_connections());
+            park_all(&shared);
         }
         let _ = tokio::time::timeout(drain, shared.conns.wait_idle()).await;
         shared.cancel_conns.cancel();
@@ -418,6 +418,11 @@ fn find_backend<'a>(snap: &'a Snapshot, pool: &str, address: &str) -> Option<(&'
     p.backends.iter().find(|b| b.addr == addr).map(|b| (&**p, b))
 }
 
+/// Park every plain TCP connection of the engine (see `Parking` for where they go).
+fn park_all(shared: &Shared) {
+    shared.registry.backend_healths().iter().for_each(|h| h.park_connections());
+}
+
 /// Set the engine-wide connection limit (the configured one, else what the
 /// descriptor limit allows; none where that is unknown) and the pipe budget
 /// that goes with it.
@@ -462,7 +467,7 @@ impl crate::handoff::Host for Engine {
     /// [`Engine::stop_parking`].
     fn park_for_hand_over(&self) -> std::sync::mpsc::Receiver<Parked> {
         let rx = self.shared.parking.hand_over();
-        self.shared.registry.backend_healths().iter().for_each(|h| h.park_connections());
+        park_all(&self.shared);
         rx
     }
 

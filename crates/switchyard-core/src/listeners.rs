@@ -194,9 +194,9 @@ impl RunningListener {
     }
 
     /// Stop accepting; returns the tasks to await (each drops its socket as it returns).
-    pub fn stop(self) -> Vec<JoinHandle<()>> {
-        self.stop.cancel();
-        self.tasks
+    pub fn stop(mut self) -> Vec<JoinHandle<()>> {
+        // The sockets kept for a hand-over go with `self`.
+        self.halt()
     }
 }
 

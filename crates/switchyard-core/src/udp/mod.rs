@@ -146,8 +146,8 @@ impl UdpListener {
     }
 
     /// Stop serving: each task drops its socket and its flows as it returns.
-    pub fn stop(self) -> Vec<JoinHandle<()>> {
-        self.stop.cancel();
-        self.tasks
+    pub fn stop(mut self) -> Vec<JoinHandle<()>> {
+        // The sockets kept for a hand-over go with `self`.
+        self.halt()
     }
 }
