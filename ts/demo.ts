@@ -2,7 +2,8 @@
  * `switchyard demo`: three small HTTP backends in this process and a balancer
  * in front of them, so a new user sees traffic move without writing a config:
  * a TCP listener (round robin over the three) and an HTTP listener that routes
- * requests by header and path, over HTTP/1.1 and HTTP/2 (h2c).
+ * requests by header and path, over HTTP/1.1 and HTTP/2 (h2c), with two policy rules
+ * (a redirect and a rate class) compiled into its route table.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -60,6 +61,16 @@ export async function startDemo(port: number, logger: Logger): Promise<Demo> {
       api: { backends: [b1!, b2!] },
       canary: { backends: [b3!] },
     },
+    // Policy rules: compiled into demo-http's route table, before its routes (docs/rules.md).
+    policy: {
+      rate_classes: { login: { limit: 3, per: '1m' } },
+      rules: {
+        'demo-http': [
+          { name: 'old-docs', match: { path_prefix: '/docs/' }, redirect: { prefix: 'https://github.com/switchyard-lb/switchyard/tree/main', status: 301 } },
+          { name: 'login', match: { path: '/login', method: 'POST' }, rate_class: 'login', tag: 'auth' },
+        ],
+      },
+    },
   };
   let lb: Switchyard;
   try {
@@ -96,6 +107,9 @@ export function demoBanner(d: Demo): string {
     `  curl -s ${d.httpUrl}index.html                           # the default route: all three\n` +
     `  curl -si ${d.httpUrl}api/users                          # with the response head\n` +
     `  curl -s --http2-prior-knowledge ${d.httpUrl}api/users   # HTTP/2 (h2c): each stream balanced on its own\n\n` +
+    `Policy rules (run in the data plane, before the routes):\n` +
+    `  curl -si ${d.httpUrl}docs/rules.md | head -3             # rule old-docs: a 301 redirect\n` +
+    `  for i in 1 2 3 4; do curl -s -o /dev/null -w '%{http_code} ' -X POST ${d.httpUrl}login; done  # rule login: 200 200 200 429\n\n` +
     `Every request is logged as an access line. Ctrl-C drains and stops.\n\n`
   );
 }

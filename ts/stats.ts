@@ -8,6 +8,7 @@ export type {
   BuildReport as BuildStats,
   ListenerReport as ListenerStats,
   PoolReport as PoolStats,
+  RouteReport as RouteStats,
   StatsReport as Stats,
   TlsReport as TlsStats,
 } from './binding/types.generated.js';

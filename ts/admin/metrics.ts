@@ -12,6 +12,7 @@ import { LATENCY_BUCKETS_SECONDS } from '../binding/catalog.generated.js';
 import type { RouteReport as RouteStats, UdpReport } from '../binding/types.generated.js';
 import type { AdminTarget } from './target.js';
 import { healthMap } from './view.js';
+import { poolsOf } from '../config/uses.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -187,12 +188,19 @@ export function collect(lb: AdminTarget): Family[] {
   const rHttp2 = fam('switchyard_route_http2_requests_total', 'counter', 'Requests of the route that came as HTTP/2 streams.');
   const rResets = fam('switchyard_route_resets_total', 'counter', 'Responses of the route cut before their end: an HTTP/2 stream reset by the client or the backend, a connection closed mid-body.');
   const rGrpc = fam('switchyard_route_grpc_responses_total', 'counter', "gRPC calls of the route by the status they ended with (the backend's trailers, or Switchyard's own refusal: 14 UNAVAILABLE, 4 DEADLINE_EXCEEDED ...); codes seen at least once.");
+  const rActions = fam('switchyard_rule_actions_total', 'counter', 'What routes and policy rules did, by listener, rule (route name), tag and action: forwarded (tcp rules: connections), denied, redirected, rate_limited.');
   const udp = udpFamilies(fam);
   const httpListeners = new Set(lb.config.listeners.filter((l) => l.protocol === 'http').map((l) => l.name));
   for (const l of stats.listeners) {
     const labels = { listener: l.name, pool: l.pool };
     if (httpListeners.has(l.name)) lNoRoute.samples.push([labels, l.no_route]);
     for (const r of l.routes) {
+      const al = { listener: l.name, rule: r.name, tag: r.tag };
+      if (!httpListeners.has(l.name)) rActions.samples.push([{ ...al, action: 'forwarded' }, r.connections]);
+      if (r.denied > 0) rActions.samples.push([{ ...al, action: 'denied' }, r.denied]);
+      if (r.redirected > 0) rActions.samples.push([{ ...al, action: 'redirected' }, r.redirected]);
+      if (r.rate_limited > 0) rActions.samples.push([{ ...al, action: 'rate_limited' }, r.rate_limited]);
+      if (!httpListeners.has(l.name)) continue; // tcp rules: the connection counts above
       const rl = { listener: l.name, route: r.name, pool: r.pool };
       for (const c of STATUS_CLASSES) rResponses.samples.push([{ ...rl, class: c }, r[`responses_${c}`]]);
       rDuration.samples.push(...histogramSamples(rl, r));
@@ -244,7 +252,7 @@ export function collect(lb: AdminTarget): Family[] {
   const bIdle = fam('switchyard_backend_connections_idle', 'gauge', 'Idle keep-alive connections to the backend kept for reuse now.');
   const b5xx = fam('switchyard_backend_responses_5xx_total', 'counter', 'HTTP responses with a 5xx status from the backend.');
   // The HTTP families belong to the pools an HTTP route sends to; a TCP-only pool has none.
-  const httpPools = new Set(lb.config.listeners.flatMap((l) => l.http?.routes.map((r) => r.pool) ?? []));
+  const httpPools = new Set(lb.config.listeners.filter((l) => l.http !== null).flatMap(poolsOf));
   const bIn = fam('switchyard_backend_bytes_in_total', 'counter', 'Bytes sent by clients towards the backend.');
   const bOut = fam('switchyard_backend_bytes_out_total', 'counter', 'Bytes sent by the backend back to clients.');
   const bErr = fam('switchyard_backend_connect_errors_total', 'counter', 'Failed connects to the backend by reason: refused (refused, unreachable, reset) or timeout.');
@@ -386,6 +394,7 @@ export function collect(lb: AdminTarget): Family[] {
     rHttp2,
     rResets,
     rGrpc,
+    rActions,
     ...Object.values(udp),
     certExpiry,
     pActive,

@@ -56,7 +56,7 @@ const SCHEMAS: Record<string, Schema> = {
     refused_denied: int('Closed at once by allow/deny.'),
     refused_source_limit: int('Closed at once: the source had per_source.max_connections open.'),
     refused_rate: int('Closed at once: the source was over per_source.rate.'),
-    routes: { type: 'array', items: ref('Route'), description: 'HTTP routes in match order, the default route last; empty for `tcp`.' },
+    routes: { type: 'array', items: ref('Route'), description: 'HTTP routes in match order (policy rules first, the default route last), or a tcp listener\'s policy rules.' },
   }), {
     proxy: obj(
       { accepted: int('Relayed clients.'), local: int('LOCAL headers (the sender\'s own checks).'), untrusted: int(), invalid: int(), timeout: int() },
@@ -64,9 +64,14 @@ const SCHEMAS: Record<string, Schema> = {
     ),
   }),
   Route: obj({
-    name: str('`LISTENER.routes[i]` unless named; the route from the listener\'s `pool` is `LISTENER.default`.'),
-    pool: str(),
-    match: str('The conditions in one line, e.g. `host static.example.com, path_prefix /static/`; `every request` when it has none.'),
+    name: str('`LISTENER.routes[i]` (a policy rule: `LISTENER.policy[i]`) unless named; the route from the listener\'s `pool` is `LISTENER.default`.'),
+    pool: str('"" when the route (rule) answers itself: deny, redirect.'),
+    tag: str('The rule\'s tag ("" without one).'),
+    match: str('The conditions in one line, e.g. `host static.example.com, path_prefix /static/`; `every request` (tcp rules: `every connection`) when it has none.'),
+    connections: int('tcp rules: connections forwarded.'),
+    denied: int('Requests (tcp: connections) the rule denied.'),
+    redirected: int('Requests the rule redirected.'),
+    rate_limited: int('Requests (tcp: connections) over the rule\'s rate class: answered 429 (tcp: closed).'),
     responses_1xx: int(),
     responses_2xx: int(),
     responses_3xx: int(),

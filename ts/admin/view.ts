@@ -2,7 +2,7 @@
  * What the admin API shows: the data plane's counters (`lb.stats()`) joined
  * with the active-check view (`lb.health()`, when the balancer has one).
  */
-import type { RouteConfig, RouteReport, ValueMatch } from '../binding/types.generated.js';
+import type { L4RuleConfig, RouteConfig, RouteReport, ValueMatch } from '../binding/types.generated.js';
 import type { Protocol } from '../config/types.js';
 import type { BackendStats, ListenerStats, PoolStats } from '../stats.js';
 import type { AdminTarget } from './target.js';
@@ -33,7 +33,7 @@ export interface PoolView extends Omit<PoolStats, 'backends'> {
   membership: PoolMembership | null;
 }
 
-/** An HTTP route as the API returns it: its counters and what it matches. */
+/** An HTTP route (or a tcp listener's policy rule) as the API returns it: its counters and what it matches. */
 export interface RouteView extends Omit<RouteReport, 'listener'> {
   /** The route's conditions in one line, e.g. `host static.example.com, path_prefix /static/`;
    * `every request` for a route without any. */
@@ -43,7 +43,8 @@ export interface RouteView extends Omit<RouteReport, 'listener'> {
 /** A listener as the API returns it. */
 export interface ListenerView extends Omit<ListenerStats, 'routes'> {
   protocol: Protocol;
-  /** HTTP routes in match order (the default route last); empty for `tcp`. */
+  /** HTTP routes (policy rules first, the default route last), or a tcp listener's policy
+   * rules, in match order. */
   routes: RouteView[];
 }
 
@@ -98,7 +99,18 @@ export function matchSummary(r: RouteConfig): string {
   for (const [kind, list] of [['header', r.headers], ['query', r.query], ['cookie', r.cookies]] as const) {
     if (list.length) parts.push(`${kind} ${list.map(valueMatch).join(' ')}`);
   }
+  if (r.source.length) parts.push(`source ${r.source.join('|')}`);
   return parts.length ? parts.join(', ') : 'every request';
+}
+
+/** A tcp listener's compiled policy rule's conditions in one line. */
+export function ruleSummary(r: L4RuleConfig): string {
+  const parts: string[] = [];
+  if (r.source.length) parts.push(`source ${r.source.join('|')}`);
+  if (r.sni.length) parts.push(`sni ${r.sni.join('|')}`);
+  if (r.ports.length) parts.push(`port ${r.ports.join('|')}`);
+  for (const t of r.tlvs) parts.push(`tlv ${valueMatch({ name: typeof t.tlv === 'string' ? t.tlv : `0x${t.tlv.type.toString(16)}`, equals: t.equals, regex: t.regex })}`);
+  return parts.length ? parts.join(', ') : 'every connection';
 }
 
 /** Every listener with its protocol and, for HTTP, its routes' conditions and counters. */
@@ -106,13 +118,12 @@ export function listenerViews(lb: AdminTarget): ListenerView[] {
   const configs = new Map(lb.config.listeners.map((l) => [l.name, l]));
   return lb.stats().listeners.map((l) => {
     const c = configs.get(l.name);
-    const compiled = new Map((c?.http?.routes ?? []).map((r) => [r.name, r]));
+    const compiled = new Map<string, string>([...(c?.http?.routes ?? []).map((r) => [r.name, matchSummary(r)] as const), ...(c?.rules ?? []).map((r) => [r.name, ruleSummary(r)] as const)]);
     return {
       ...l,
       protocol: c?.protocol ?? 'tcp',
       routes: l.routes.map(({ listener: _listener, ...r }) => {
-        const rc = compiled.get(r.name);
-        return { ...r, match: rc ? matchSummary(rc) : '' };
+        return { ...r, match: compiled.get(r.name) ?? '' };
       }),
     };
   });

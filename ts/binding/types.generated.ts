@@ -15,7 +15,11 @@ accept: AcceptMode,
  * global `maxconn`); at the limit every listener stops accepting.
  * Default: derived from `RLIMIT_NOFILE` (see `limits::derived_max_connections`).
  */
-max_connections: number | null, listeners: Array<ListenerConfig>, pools: Array<PoolConfig>, };
+max_connections: number | null, listeners: Array<ListenerConfig>, pools: Array<PoolConfig>, 
+/**
+ * Named per-client rates that rules and routes count against.
+ */
+rate_classes: Array<RateClassConfig>, };
 
 export type AcceptMode = "shared" | "reuseport";
 
@@ -39,6 +43,10 @@ tls: TlsConfig | null,
  * `*.domain` wildcards) to pools; `pool` is the default.
  */
 sni_routes: Array<SniRoute> | null, 
+/**
+ * TCP listeners: policy rules, first match wins, before `sni_routes` and `pool`.
+ */
+rules: Array<L4RuleConfig>, 
 /**
  * How long to wait for a whole ClientHello (passthrough).
  */
@@ -99,6 +107,63 @@ export type SniRoute = {
  * `api.example.com` or `*.example.com`.
  */
 name: string, pool: string, };
+
+export type L4RuleConfig = { 
+/**
+ * For stats, logs, traces and errors.
+ */
+name: string, 
+/**
+ * Client address ranges (`10.0.0.0/8`, a bare address); the PROXY header's source when the listener expects one.
+ */
+source: Array<string>, 
+/**
+ * Server names: `api.example.com` (exact, case-insensitive) or `*.example.com` (one or more labels).
+ * The ClientHello's on passthrough listeners, the handshake's on TLS-terminating ones.
+ */
+sni: Array<string>, 
+/**
+ * Destination ports: the PROXY header's destination, else the listening socket's port.
+ */
+ports: Array<number>, 
+/**
+ * PROXY protocol v2 TLVs the header must carry (all of them).
+ */
+tlvs: Array<TlvMatch>, 
+/**
+ * What happens to a matching connection.
+ */
+action: L4Action, 
+/**
+ * The selection key of hash algorithms for matching connections (default: the pool's).
+ */
+hash_key: L4Key | null, 
+/**
+ * A label for metrics, the access log and traces.
+ */
+tag: string | null, 
+/**
+ * A rate class matching connections count against (per client address).
+ */
+rate_class: string | null, };
+
+export type L4Action = { "pool": string } | "deny";
+
+export type L4Key = "source_ip" | "source_ip_port" | "sni" | { "tlv": TlvKind };
+
+export type TlvMatch = { tlv: TlvKind, 
+/**
+ * The value (as text; bytes that are not UTF-8 never equal).
+ */
+equals: string | null, 
+/**
+ * Anchored regular expression over the value as text.
+ */
+regex: string | null, };
+
+export type TlvKind = "alpn" | "authority" | "unique_id" | { "type": number };
+
+export type RateClassConfig = { name: string, limit: number, per_ms: number, };
 
 export type ProxyAcceptConfig = { 
 /**
@@ -183,7 +248,27 @@ host: string | null, path: PathMatch | null,
 /**
  * Methods (upper case); any when absent.
  */
-methods: Array<string> | null, headers: Array<ValueMatch>, query: Array<ValueMatch>, cookies: Array<ValueMatch>, pool: string, 
+methods: Array<string> | null, headers: Array<ValueMatch>, query: Array<ValueMatch>, cookies: Array<ValueMatch>, 
+/**
+ * Client address ranges (CIDRs); any when empty.
+ */
+source: Array<string>, 
+/**
+ * Where matching requests go; `None` when the route answers itself (`answer`).
+ */
+pool: string | null, 
+/**
+ * Switchyard answers instead of a backend: a denial or a redirect.
+ */
+answer: RouteAnswer | null, 
+/**
+ * A label for metrics, the access log and traces.
+ */
+tag: string | null, 
+/**
+ * The rate class requests of this route count against, per client address (over it: 429).
+ */
+rate_class: string | null, 
 /**
  * Overrides the pool's key for requests of this route.
  */
@@ -192,6 +277,10 @@ hash_key: RequestKey | null, request_headers: HeaderOps, response_headers: Heade
  * Largest request body; more is a 413.
  */
 max_body_bytes: number | null, };
+
+export type RouteAnswer = { "deny": { status: number, body: string | null, } } | { "redirect": { to: RedirectTarget, status: number, } };
+
+export type RedirectTarget = { "location": string } | { "prefix": string } | { "scheme": string };
 
 export type PathMatch = { "exact": string } | { "prefix": string } | { "regex": string };
 
@@ -621,7 +710,23 @@ pools: number,
  */
 tls_configs: number, };
 
-export type RouteReport = { listener: string, name: string, pool: string, responses_1xx: number, responses_2xx: number, responses_3xx: number, responses_4xx: number, responses_5xx: number, 
+export type RouteReport = { listener: string, name: string, 
+/**
+ * "" for a route that answers itself (deny, redirect) or a TCP rule that denies.
+ */
+pool: string, 
+/**
+ * The rule's tag ("" when it has none).
+ */
+tag: string, 
+/**
+ * TCP rules: connections forwarded.
+ */
+connections: number, 
+/**
+ * Requests (connections) the route (rule) denied, redirected, or refused over its rate class.
+ */
+denied: number, redirected: number, rate_limited: number, responses_1xx: number, responses_2xx: number, responses_3xx: number, responses_4xx: number, responses_5xx: number, 
 /**
  * Cumulative counts per bucket of [`LATENCY_BUCKETS`](crate::catalog::LATENCY_BUCKETS) seconds, then +Inf (the total).
  */
@@ -703,6 +808,14 @@ duration_ms: number,
  * Bytes read from the client / from the backend.
  */
 bytes_in: number, bytes_out: number, ended: Ended, 
+/**
+ * The policy rule of a TCP listener that decided (HTTP: `http.route`).
+ */
+rule?: string, 
+/**
+ * The tag of the rule or route that matched.
+ */
+tag?: string, 
 /**
  * The request, on HTTP listeners (one record per request there).
  */

@@ -76,7 +76,9 @@ export function engineConfig(c: ResolvedConfig, weights?: WeightOverrides): Engi
       per_source: l.per_source,
       max_lifetime_ms: l.max_lifetime_ms,
       max_lifetime_jitter: l.max_lifetime_jitter,
+      rules: l.rules,
     })),
     pools: c.pools.map((p) => enginePool(p, weights)),
+    rate_classes: c.rate_classes,
   };
 }

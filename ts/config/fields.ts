@@ -283,6 +283,16 @@ const VALUE_MATCH: AnyOfField = {
   ],
 };
 
+/** Client address ranges. */
+const SOURCES = (doc: string): AnyOfField => ({
+  kind: 'anyOf',
+  doc,
+  of: [str('An IP address or CIDR.', { minLength: 1, maxLength: 64 }), { kind: 'list', minItems: 1, items: str('An IP address or CIDR.', { minLength: 1, maxLength: 64 }), doc: 'Ranges.' }],
+});
+
+/** A TLV name in `match.tlv`: a known name, or a type number (decimal or 0x hex). */
+export const TLV_KEY_PATTERN = '^(authority|alpn|unique_id|0[xX][0-9A-Fa-f]{1,2}|[0-9]{1,3})$';
+
 /** `match` of a route: every condition given must hold. */
 export const ROUTE_MATCH = object('Conditions of a route; all given must hold. No match: every request.', {
   host: str('Host (without port): a name (case-insensitive) or *.domain (any subdomain).', { pattern: HOST_PATTERN }),
@@ -297,7 +307,32 @@ export const ROUTE_MATCH = object('Conditions of a route; all given must hold. N
   header: { kind: 'map', keyPattern: TOKEN_PATTERN, value: VALUE_MATCH, doc: 'Request headers by name (case-insensitive).' },
   query: { kind: 'map', keyPattern: '^[^&=#]+$', value: VALUE_MATCH, doc: 'Query parameters by name (the first value; percent-decoded).' },
   cookie: { kind: 'map', keyPattern: TOKEN_PATTERN, value: VALUE_MATCH, doc: 'Cookies by name (case-sensitive).' },
+  source: SOURCES('The client address is in one of these ranges (the PROXY header\'s source behind another balancer).'),
 });
+
+/** What a route (or a policy rule) does besides forwarding: answer itself, label, limit. */
+const RULE_ACTIONS = {
+  deny: {
+    kind: 'anyOf',
+    doc: 'Refuse instead of forwarding: true (HTTP 403 with a JSON error; tcp: close), a status (400..599), or { status, body }.',
+    of: [
+      { kind: 'const', value: true, doc: 'Refuse: 403 on http, close on tcp.' },
+      int(400, 599, 'The HTTP status.'),
+      object('A status and a body.', { status: int(400, 599, 'The HTTP status.', 403), body: str('The body (text/plain).', { maxLength: 65536 }) }),
+    ],
+  },
+  redirect: object(
+    'HTTP: answer with a redirect instead of forwarding. One of location, prefix, scheme.',
+    {
+      location: str('Redirect to this URL.', { pattern: '^[\\x21-\\x7e]+$' }),
+      prefix: str('Redirect to this prefix followed by the request\'s path and query.', { pattern: '^[\\x21-\\x7e]+$' }),
+      scheme: oneOf(['http', 'https'], 'Redirect to the same host, path and query with this scheme.'),
+      status: { kind: 'anyOf', doc: 'The status: 301, 302, 303, 307 or 308 (default 302).', of: [301, 302, 303, 307, 308].map((value) => ({ kind: 'const', value, doc: `${value}` }) as const) },
+    },
+  ),
+  tag: str('A label for metrics (switchyard_rule_actions_total), the access log and traces.', { pattern: NAME_PATTERN }),
+  rate_class: str('A rate class of policy.rate_classes that matching requests (tcp: connections) count against, per client address; over it: HTTP 429, tcp: close.', { pattern: NAME_PATTERN }),
+} as const satisfies Fields;
 
 /** `request_headers` / `response_headers` of a route. */
 const HEADER_OPS = (what: string) =>
@@ -318,9 +353,47 @@ export const ROUTE = object(
     request_headers: HEADER_OPS('request'),
     response_headers: HEADER_OPS('response'),
     max_body_size: size(0, 64 * 1024 ** 3, 'Largest request body; a larger one gets 413 (default: no limit).'),
+    ...RULE_ACTIONS,
   },
-  ['pool'],
 );
+
+/** Conditions of a policy rule: a route's (http listeners) or a connection's (tcp listeners). */
+export const RULE_MATCH = object('Conditions of a policy rule; all given must hold. http listeners: the route conditions; tcp listeners: source, sni, port, tlv.', {
+  ...ROUTE_MATCH.fields,
+  sni: {
+    kind: 'anyOf',
+    doc: 'tcp: the server name (ClientHello on passthrough, the handshake on TLS termination): a name or *.domain, or a list.',
+    of: [str('A server name or *.domain.', { pattern: HOST_PATTERN }), { kind: 'list', minItems: 1, items: str('A server name or *.domain.', { pattern: HOST_PATTERN }), doc: 'Server names.' }],
+  },
+  port: {
+    kind: 'anyOf',
+    doc: 'tcp: the destination port (the PROXY header\'s, else the listening socket\'s), or a list.',
+    of: [int(1, 65535, 'A port.'), { kind: 'list', minItems: 1, items: int(1, 65535, 'A port.'), doc: 'Ports.' }],
+  },
+  tlv: { kind: 'map', keyPattern: TLV_KEY_PATTERN, value: VALUE_MATCH, doc: 'tcp behind a PROXY v2 sender: TLVs by name (authority, alpn, unique_id) or type (0xE0..0xEF, 224); values as text.' },
+});
+
+/** One policy rule. */
+export const RULE = object('A policy rule: conditions, then an action. First match wins, before the listener\'s routes (http) or sni_routes and pool (tcp).', {
+  name: str('Name in stats, logs, traces and errors (default: policy.rules.LISTENER[i]).', { pattern: NAME_PATTERN }),
+  match: RULE_MATCH,
+  pool: str('Forward to this pool (default: the listener\'s pool).', { pattern: NAME_PATTERN }),
+  hash_key: str('Key of the pool\'s hash algorithm (http: as a route\'s; tcp: source_ip, source_ip_port, sni or tlv:NAME).', { minLength: 1 }),
+  request_headers: HEADER_OPS('request'),
+  response_headers: HEADER_OPS('response'),
+  ...RULE_ACTIONS,
+});
+
+/** `policy`: rules by listener and the rate classes they use. */
+export const POLICY = object('Policy rules compiled into the listeners\' route tables (see docs/policy.md).', {
+  rules: { kind: 'map', keyPattern: NAME_PATTERN, value: { kind: 'list', items: RULE, doc: 'Rules, first match wins.' }, doc: 'Rules by listener name.' },
+  rate_classes: {
+    kind: 'map',
+    keyPattern: NAME_PATTERN,
+    value: object('A rate per client address.', { limit: int(1, 10_000_000, 'Requests (tcp: connections) per `per`, and the burst.'), per: duration(1, HOUR_MS, 'The period.', 1000) }, ['limit']),
+    doc: 'Named rates that rules count against.',
+  },
+});
 
 /** `http` of a listener: limits and forwarding headers. */
 export const LISTENER_HTTP = object('Protocol http only: limits and forwarding headers.', {
@@ -507,6 +580,7 @@ export const CONFIG = object(
     admin: ADMIN,
     dns: DNS,
     etcd: ETCD,
+    policy: POLICY,
     max_connections: int(1, 100_000_000, "Most client connections open at once in the whole balancer (HAProxy's global maxconn): at the limit every listener stops accepting. Default: derived from the descriptor limit (ulimit -n), two per connection, keeping a reserve."),
   },
   ['listeners', 'pools'],

@@ -13,7 +13,9 @@
  */
 import { describe, isObject, type Checker, type Obj } from './checker.js';
 import { DEFAULTS } from './defaults.js';
-import { FIELD_VALUE_PATTERN, HOST_PATTERN, KEEPALIVE, LISTENER_HTTP, PASSIVE, PATH_PATTERN, ROUTE, ROUTE_MATCH, STICKY, TOKEN_PATTERN, keysOf } from './fields.js';
+import { FIELD_VALUE_PATTERN, HOST_PATTERN, KEEPALIVE, LISTENER_HTTP, PASSIVE, PATH_PATTERN, ROUTE, ROUTE_MATCH, RULE, STICKY, TOKEN_PATTERN, keysOf } from './fields.js';
+import { ruleActions, sources } from './rule-actions.js';
+import { poolsOf } from './uses.js';
 import { readSecret } from './secret.js';
 import type { ErrorRate, HeaderOps, HeaderPair, HashKey, PathMatch, Protocol, RequestKey, RouteConfig, StickyConfig, ValueMatch } from '../binding/types.generated.js';
 import type { Algorithm, ResolvedListener, ResolvedListenerHttp, ResolvedPool, ResolvedPoolHttp } from './types.js';
@@ -26,6 +28,9 @@ const PROTOCOLS: readonly Protocol[] = ['tcp', 'http', 'udp'];
 /** What a TLS http listener may offer by ALPN (it offers h2 and http/1.1 unless told otherwise). */
 export const HTTP_ALPN: readonly string[] = ['h2', 'http/1.1', 'http/1.0'];
 const ROUTE_KEYS = keysOf(ROUTE);
+const RULE_KEYS = keysOf(RULE);
+/** Conditions of tcp rules: reported as such on an http listener's rule. */
+const TCP_MATCH_KEYS = ['sni', 'port', 'tlv'];
 const MATCH_KEYS = keysOf(ROUTE_MATCH);
 const HTTP_KEYS = keysOf(LISTENER_HTTP);
 const STICKY_KEYS = keysOf(STICKY);
@@ -103,7 +108,7 @@ function text(c: Checker, v: unknown, path: string, re: RegExp, expected: string
   return undefined;
 }
 
-function regex(c: Checker, v: unknown, path: string): string | undefined {
+export function regex(c: Checker, v: unknown, path: string): string | undefined {
   if (typeof v !== 'string' || v === '') {
     c.add(path, `expected a regular expression, got ${describe(v)}`);
     return undefined;
@@ -114,7 +119,7 @@ function regex(c: Checker, v: unknown, path: string): string | undefined {
 }
 
 /** `header`, `query` or `cookie` of a match: name → "value" | { regex } | true. */
-function valueMatches(c: Checker, v: unknown, path: string, names: RegExp, lower: boolean): ValueMatch[] {
+export function valueMatches(c: Checker, v: unknown, path: string, names: RegExp, lower: boolean): ValueMatch[] {
   if (v === undefined) return [];
   const o = c.object(v, path, 'an object of name → "value", { regex: "..." } or true');
   if (!o) return [];
@@ -142,13 +147,19 @@ function valueMatches(c: Checker, v: unknown, path: string, names: RegExp, lower
   return out;
 }
 
-/** The conditions of a route (`match`). */
-function checkMatch(c: Checker, v: unknown, path: string): Pick<RouteConfig, 'host' | 'path' | 'methods' | 'headers' | 'query' | 'cookies'> {
-  const out: Pick<RouteConfig, 'host' | 'path' | 'methods' | 'headers' | 'query' | 'cookies'> = { host: null, path: null, methods: null, headers: [], query: [], cookies: [] };
+type Conditions = Pick<RouteConfig, 'host' | 'path' | 'methods' | 'headers' | 'query' | 'cookies' | 'source'>;
+
+/** The conditions of a route (`match`); `rule`: a policy rule's, whose tcp-only keys are named as such. */
+function checkMatch(c: Checker, v: unknown, path: string, rule: boolean): Conditions {
+  const out: Conditions = { host: null, path: null, methods: null, headers: [], query: [], cookies: [], source: [] };
   if (v === undefined) return out;
   const m = c.object(v, path, `an object with keys ${MATCH_KEYS.join(', ')}`);
   if (!m) return out;
-  c.keys(m, MATCH_KEYS, path);
+  for (const k of TCP_MATCH_KEYS) {
+    if (rule && m[k] !== undefined) c.add(`${path}.${k}`, `${k} is a condition of tcp listeners' rules; an http listener matches requests (host, path, method, header, query, cookie, source)`);
+  }
+  c.keys(rule ? Object.fromEntries(Object.entries(m).filter(([k]) => !TCP_MATCH_KEYS.includes(k))) : m, MATCH_KEYS, path);
+  out.source = sources(c, m.source, `${path}.source`);
   if (m.host !== undefined) out.host = text(c, m.host, `${path}.host`, HOST, 'a host name or *.domain (no port)')?.toLowerCase() ?? null;
   const kinds = PATH_KINDS.filter((k) => m[k] !== undefined);
   if (kinds.length > 1) c.add(`${path}.${kinds[1]}`, `give one of path, path_prefix, path_regex, got ${kinds.join(' and ')}`);
@@ -218,27 +229,48 @@ function checkOps(c: Checker, v: unknown, path: string): HeaderOps {
   return ops;
 }
 
-/** A pool reference (a route's or a listener's `pool`); `pools` undefined: pools are broken, already reported. */
-function poolRef(c: Checker, v: unknown, path: string, pools: Obj | undefined): string {
+/** A pool reference (a route's or a listener's `pool`); `pools` undefined: pools are broken, already reported.
+ * `rule`: a policy rule's, which defaults to the listener's pool (so a missing one is the listener's). */
+export function poolRef(c: Checker, v: unknown, path: string, pools: Obj | undefined, rule = false): string {
   if (typeof v !== 'string') {
-    c.add(path, v === undefined ? 'missing (expected the name of a pool)' : `expected the name of a pool, got ${describe(v)}`);
+    const missing = rule ? 'missing: the listener has no pool to default to (give pool, deny or redirect)' : 'missing (expected the name of a pool)';
+    c.add(path, v === undefined ? missing : `expected the name of a pool, got ${describe(v)}`);
     return '';
   }
   if (pools && !Object.hasOwn(pools, v)) c.add(path, `unknown pool ${describe(v)} (defined pools: ${Object.keys(pools).join(', ') || 'none'})`);
   return v;
 }
 
-function checkRoute(c: Checker, listener: string, i: number, v: unknown, path: string, pools: Obj | undefined): RouteConfig | undefined {
-  const r = c.object(v, path, 'a route object such as { match: { path_prefix: "/api/" }, pool: "api" }');
+/** What checking a route needs besides the route. */
+export interface RouteContext {
+  listener: string;
+  /** The raw `pools` object (undefined when it is broken). */
+  pools: Obj | undefined;
+  /** The rate classes defined (undefined when that section is broken). */
+  classes: ReadonlySet<string> | undefined;
+  /** A policy rule (else a listener's route): its default pool is the listener's, and its
+   * default name is `LISTENER.policy[i]`. */
+  policyPool?: unknown;
+}
+
+/** One route of an HTTP listener, or a policy rule of one (`ctx.policyPool` set). */
+function checkRoute(c: Checker, ctx: RouteContext, i: number, v: unknown, path: string): RouteConfig | undefined {
+  const rule = ctx.policyPool !== undefined;
+  const r = c.object(v, path, rule ? 'a rule object such as { match: { path_prefix: "/admin/" }, deny: true }' : 'a route object such as { match: { path_prefix: "/api/" }, pool: "api" }');
   if (!r) return undefined;
-  c.keys(r, ROUTE_KEYS, path);
-  const name = r.name === undefined ? `${listener}.routes[${i}]` : (text(c, r.name, `${path}.name`, /^[A-Za-z0-9_.-]{1,64}$/, 'a name of 1-64 characters of A-Z a-z 0-9 _ . -') ?? '');
+  c.keys(r, rule ? RULE_KEYS : ROUTE_KEYS, path);
+  const fallbackName = rule ? `${ctx.listener}.policy[${i}]` : `${ctx.listener}.routes[${i}]`;
+  const name = r.name === undefined ? fallbackName : (text(c, r.name, `${path}.name`, /^[A-Za-z0-9_.-]{1,64}$/, 'a name of 1-64 characters of A-Z a-z 0-9 _ . -') ?? '');
   const { min, max } = ROUTE.fields.max_body_size;
   const maxBody = c.size(r.max_body_size, `${path}.max_body_size`, min, max, null);
+  const actions = ruleActions(c, r, path, ctx.classes, true);
+  if (actions.answer && r.pool !== undefined) c.add(`${path}.pool`, `a ${rule ? 'rule' : 'route'} either forwards to a pool or answers itself (${'deny' in actions.answer ? 'deny' : 'redirect'}), not both`);
+  const pool = actions.answer ? null : poolRef(c, r.pool ?? ctx.policyPool ?? undefined, `${path}.pool`, ctx.pools, rule);
   return {
     name,
-    ...checkMatch(c, r.match, `${path}.match`),
-    pool: poolRef(c, r.pool, `${path}.pool`, pools),
+    ...checkMatch(c, r.match, `${path}.match`, rule),
+    pool,
+    ...actions,
     hash_key: requestKey(c, r.hash_key, `${path}.hash_key`) ?? null,
     request_headers: checkOps(c, r.request_headers, `${path}.request_headers`),
     response_headers: checkOps(c, r.response_headers, `${path}.response_headers`),
@@ -248,7 +280,7 @@ function checkRoute(c: Checker, listener: string, i: number, v: unknown, path: s
 
 /** A route without conditions: it matches every request. */
 const catchAll = (r: RouteConfig): boolean =>
-  r.host === null && r.path === null && r.methods === null && r.headers.length === 0 && r.query.length === 0 && r.cookies.length === 0;
+  r.host === null && r.path === null && r.methods === null && r.headers.length === 0 && r.query.length === 0 && r.cookies.length === 0 && r.source.length === 0;
 
 /** `http` of a listener: limits and forwarding headers, with defaults. */
 function checkLimits(c: Checker, v: unknown, path: string): Omit<ResolvedListenerHttp, 'routes'> {
@@ -276,19 +308,28 @@ function checkLimits(c: Checker, v: unknown, path: string): Omit<ResolvedListene
 }
 
 /**
- * A listener's `protocol`, `pool`, `routes` and `http`. For http, `pool` (when given) is
- * appended as the final default route, and the data plane's `pool` is the first route that
- * matches everything (else the first route's).
+ * A listener's `protocol`, `pool`, `routes` and `http`, and the policy rules of an http listener
+ * (`policy.rules.NAME`: routes placed before its own, so the first match among them wins). For
+ * http, `pool` (when given) is appended as the final default route, and the data plane's `pool`
+ * is the first forwarding route that matches everything (else the first forwarding route's).
  * @param pools the raw `pools` object, to check names (undefined when it is broken)
+ * @param policy the listener's raw policy rules and the rate classes (undefined: none)
  */
-export function checkListenerHttp(c: Checker, name: string, l: Obj, pools: Obj | undefined): Pick<ResolvedListener, 'protocol' | 'pool' | 'http'> {
+export function checkListenerHttp(
+  c: Checker,
+  name: string,
+  l: Obj,
+  pools: Obj | undefined,
+  policy?: { rules: unknown; classes: ReadonlySet<string> | undefined },
+): Pick<ResolvedListener, 'protocol' | 'pool' | 'http'> {
   const path = `listeners.${name}`;
   const protocol = c.oneOf(l.protocol, `${path}.protocol`, PROTOCOLS, DEFAULTS.protocol);
+  const ctx: RouteContext = { listener: name, pools, classes: policy?.classes };
   // Routes and limits are read whatever the protocol, so one run reports every problem.
   let routes: RouteConfig[] = [];
   if (l.routes !== undefined) {
     if (!Array.isArray(l.routes) || l.routes.length === 0) c.add(`${path}.routes`, `expected a non-empty list of routes, got ${describe(l.routes)}`);
-    else routes = l.routes.map((r: unknown, i) => checkRoute(c, name, i, r, `${path}.routes[${i}]`, pools)).filter((r) => r !== undefined);
+    else routes = l.routes.map((r: unknown, i) => checkRoute(c, ctx, i, r, `${path}.routes[${i}]`)).filter((r) => r !== undefined);
   }
   const limits = checkLimits(c, l.http, `${path}.http`);
   if (protocol !== 'http') {
@@ -301,18 +342,39 @@ export function checkListenerHttp(c: Checker, name: string, l: Obj, pools: Obj |
   if (l.pool !== undefined) {
     const dead = routes.findIndex(catchAll);
     if (dead >= 0) c.add(`${path}.pool`, `never used: ${path}.routes[${dead}] already matches every request (drop one of them)`);
-    routes.push({ name: `${name}.default`, host: null, path: null, methods: null, headers: [], query: [], cookies: [], pool: poolRef(c, l.pool, `${path}.pool`, pools), hash_key: null, request_headers: { remove: [], set: [], add: [] }, response_headers: { remove: [], set: [], add: [] }, max_body_bytes: null });
-  } else if (l.routes === undefined) {
+    routes.push({ name: `${name}.default`, host: null, path: null, methods: null, headers: [], query: [], cookies: [], source: [], pool: poolRef(c, l.pool, `${path}.pool`, pools), answer: null, tag: null, rate_class: null, hash_key: null, request_headers: { remove: [], set: [], add: [] }, response_headers: { remove: [], set: [], add: [] }, max_body_bytes: null });
+  } else if (l.routes === undefined && policy === undefined) {
     c.add(`${path}.routes`, 'missing: an http listener needs routes, a pool (its default route), or both');
   }
   const first = routes.findIndex(catchAll);
   const written = Array.isArray(l.routes) ? l.routes.length : 0;
   routes.forEach((r, i) => {
     if (first >= 0 && i > first && i < written) c.add(`${path}.routes[${i}]`, `never matches: ${path}.routes[${first}] before it matches every request (first match wins)`);
-    const twin = routes.findIndex((o) => o.name === r.name);
-    if (twin < i && r.name !== '') c.add(`${path}.routes[${i}].name`, `duplicate route name ${describe(r.name)} (same as ${path}.routes[${twin}])`);
   });
-  return { protocol, pool: routes[first]?.pool ?? routes[0]?.pool ?? '', http: { routes, ...limits } };
+  const rules = policyRoutes(c, ctx, l.pool, policy?.rules, routes.length > 0);
+  const all = [...rules, ...routes];
+  all.forEach((r, i) => {
+    const twin = all.findIndex((o) => o.name === r.name);
+    if (twin < i && r.name !== '') c.add(i < rules.length ? `policy.rules.${name}[${i}].name` : `${path}.routes[${i - rules.length}].name`, `duplicate route name ${describe(r.name)} (a route or rule of this listener has it already)`);
+  });
+  const forwarding = all.filter((r) => r.pool !== null);
+  if (all.length > 0 && forwarding.length === 0) c.add(`${path}.pool`, 'missing: every route and rule answers itself (deny, redirect); give the listener a pool or a route that forwards');
+  return { protocol, pool: forwarding.find(catchAll)?.pool ?? forwarding[0]?.pool ?? '', http: { routes: all, ...limits } };
+}
+
+/** An http listener's policy rules, as routes. A rule that matches every request hides the
+ * listener's routes (`routesAfter`), which is reported: first match wins. */
+function policyRoutes(c: Checker, ctx: RouteContext, listenerPool: unknown, raw: unknown, routesAfter: boolean): RouteConfig[] {
+  const path = `policy.rules.${ctx.listener}`;
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw)) return (c.add(path, `expected a list of rules, got ${describe(raw)}`), []);
+  const rules = raw.map((r: unknown, i) => checkRoute(c, { ...ctx, policyPool: listenerPool ?? null }, i, r, `${path}[${i}]`)).filter((r) => r !== undefined);
+  const all = rules.findIndex(catchAll);
+  if (all >= 0 && all < rules.length - 1) c.add(`${path}[${all + 1}]`, `never matches: ${path}[${all}] before it matches every request (first match wins)`);
+  else if (all >= 0 && routesAfter) {
+    c.add(`${path}[${all}]`, `matches every request, so listeners.${ctx.listener}'s routes never match (give it a match, or drop the routes)`);
+  }
+  return rules;
 }
 
 /**
@@ -386,8 +448,13 @@ export function checkHttpUse(c: Checker, listeners: readonly ResolvedListener[],
   const byName = new Map(pools.map((p) => [p.name, p]));
   for (const l of listeners) {
     if (l.protocol !== 'http') {
-      const used = new Set([l.pool, ...(l.sni_routes ?? []).map((r) => r.pool)]);
-      for (const name of used) {
+      l.rules.forEach((r, i) => {
+        const pool = r.action === 'deny' ? undefined : byName.get(r.action.pool);
+        if (r.hash_key !== null && pool && !keyed.includes(pool.algorithm)) {
+          c.add(`policy.rules.${l.name}[${i}].hash_key`, `applies only to pools with ${keyed.join(' or ')}, but pool ${describe(pool.name)} uses ${describe(pool.algorithm)}`);
+        }
+      });
+      for (const name of poolsOf(l)) {
         const key = byName.get(name)?.http.key ?? null;
         if (needsRequest(key)) {
           c.add(`pools.${name}.hash_key`, `${describe(formatKey(key!))} is read from HTTP requests, but listeners.${l.name} (protocol ${l.protocol}) uses pool ${describe(name)}; set protocol: http there, or hash source_ip`);
@@ -396,7 +463,7 @@ export function checkHttpUse(c: Checker, listeners: readonly ResolvedListener[],
       continue;
     }
     l.http?.routes.forEach((r, i) => {
-      const pool = byName.get(r.pool);
+      const pool = r.pool === null ? undefined : byName.get(r.pool);
       if (r.hash_key !== null && pool && !keyed.includes(pool.algorithm)) {
         c.add(`listeners.${l.name}.routes[${i}].hash_key`, `applies only to pools with ${keyed.join(' or ')}, but pool ${describe(r.pool)} uses ${describe(pool.algorithm)}`);
       }

@@ -3,6 +3,7 @@
  * (`listeners.*.proxy_protocol`), a pool that writes them (`pools.*.proxy_protocol`), and the
  * rule that keeps them off HTTP listeners' pools.
  */
+import { poolsOf } from './uses.js';
 import type { ProxyAcceptConfig, ProxyVersion } from '../binding/types.generated.js';
 import { Checker, describe } from './checker.js';
 import { checkCidrs } from './cidr.js';
@@ -38,7 +39,7 @@ export function checkProxyUse(c: Checker, listeners: readonly ResolvedListener[]
   const reported = new Set<string>();
   for (const l of listeners) {
     if (l.protocol !== 'http') continue;
-    for (const name of new Set([l.pool, ...(l.http?.routes ?? []).map((r) => r.pool)])) {
+    for (const name of poolsOf(l)) {
       if (!sending.has(name) || reported.has(name)) continue;
       reported.add(name);
       c.add(

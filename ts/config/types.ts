@@ -41,7 +41,7 @@ export type { Duration, DurationUnit } from './duration.js';
  * says what each does and reads), `HashKey` (what keyed algorithms hash).
  */
 export type { AcceptMode, Algorithm, HashKey, Protocol, ProxyVersion, SpliceMode } from '../binding/types.generated.js';
-import type { AcceptMode, AdminState, Algorithm, HashKey, HttpListenerConfig, HttpPoolConfig, OnDown, PerSourceConfig, Protocol, ProxyAcceptConfig, ProxyVersion, QueueConfig, SpliceMode, UdpListenerConfig } from '../binding/types.generated.js';
+import type { AcceptMode, AdminState, Algorithm, HashKey, HttpListenerConfig, L4RuleConfig, RateClassConfig, HttpPoolConfig, OnDown, PerSourceConfig, Protocol, ProxyAcceptConfig, ProxyVersion, QueueConfig, SpliceMode, UdpListenerConfig } from '../binding/types.generated.js';
 import type { Size } from './size.js';
 export type { Size } from './size.js';
 
@@ -71,6 +71,24 @@ export interface RouteMatch {
   query?: Record<string, MatchValue>;
   /** Cookies by name (case-sensitive). */
   cookie?: Record<string, MatchValue>;
+  /** The client's address is in one of these ranges (`10.0.0.0/8`, `::1`); behind another
+   * balancer, the address its PROXY header declared. */
+  source?: string | string[];
+}
+
+/** `deny`, `redirect`, `tag`, `rate_class` as a user writes them. */
+export interface RuleActions {
+  /** Refuse instead of forwarding: `true` (HTTP 403 with Switchyard's JSON error; tcp: close the
+   * connection), a status (400..599), or `{ status, body }` (a text body). */
+  deny?: true | number | { status?: number; body?: string };
+  /** HTTP: answer with a redirect. Exactly one of `location` (this URL), `prefix` (this prefix
+   * followed by the request's path and query) or `scheme` (same host, path and query). */
+  redirect?: { location?: string; prefix?: string; scheme?: 'http' | 'https'; status?: 301 | 302 | 303 | 307 | 308 };
+  /** A label for metrics (`switchyard_rule_actions_total`), the access log and traces. */
+  tag?: string;
+  /** A class of `policy.rate_classes` that matching requests (tcp: connections) count against,
+   * per client address; over it: HTTP 429 with `Retry-After`, tcp: the connection is closed. */
+  rate_class?: string;
 }
 
 /** Header changes, applied in order: remove, set (replace), add (append). */
@@ -81,19 +99,64 @@ export interface HeaderRules {
 }
 
 /** One route of an HTTP listener. */
-export interface RouteConfig {
+export interface RouteConfig extends RuleActions {
   /** Name in stats and logs. Default `LISTENER.routes[i]`. */
   name?: string;
   /** Conditions; absent: every request (a default route). */
   match?: RouteMatch;
-  /** The pool that receives the matching requests. */
-  pool: string;
+  /** The pool that receives the matching requests (required unless the route answers itself
+   * with `deny` or `redirect`). */
+  pool?: string;
   /** Key of the pool's hash algorithm for this route (consistent_hash, maglev). Default: the pool's. */
   hash_key?: PoolHashKey;
   request_headers?: HeaderRules;
   response_headers?: HeaderRules;
   /** Largest request body; more gets 413. Default: no limit. */
   max_body_size?: Size;
+}
+
+/** The conditions of a policy rule. http listeners: the route conditions (and `source`);
+ * tcp listeners: `source`, `sni`, `port`, `tlv`. */
+export interface PolicyMatch extends RouteMatch {
+  /** tcp: the server name (ClientHello on passthrough, the handshake on TLS termination):
+   * `api.example.com` or `*.example.com` (any name below it), or a list. A plain tcp listener
+   * with such a rule reads the ClientHello first (as passthrough does). */
+  sni?: string | string[];
+  /** tcp: the destination port (the PROXY header's, else the listening socket's), or a list. */
+  port?: number | number[];
+  /** tcp behind a PROXY v2 sender: TLVs by name (`authority`, `alpn`, `unique_id`) or type
+   * (`0xE0`..`0xEF`, `224`), their values compared as text. */
+  tlv?: Record<string, MatchValue>;
+}
+
+/** One policy rule: conditions (`match`, all must hold; none: every request or connection),
+ * then an action. Without `pool`, `deny` or `redirect` it forwards to the listener's pool. */
+export interface PolicyRule extends RuleActions {
+  /** Name in stats, logs, traces and errors. Default `LISTENER.policy[i]`. */
+  name?: string;
+  match?: PolicyMatch;
+  /** Forward to this pool. Default: the listener's pool. */
+  pool?: string;
+  /** The selection key of the pool's hash algorithm. http: as a route's (`header:x-user`,
+   * `cookie:sid`, `path`, `source_ip`); tcp: `source_ip`, `source_ip_port`, `sni` or `tlv:NAME`. */
+  hash_key?: string;
+  /** http: header changes of matching requests and their responses. */
+  request_headers?: HeaderRules;
+  response_headers?: HeaderRules;
+}
+
+/** A rate class: `limit` requests (tcp: connections) per `per` per client address, with bursts
+ * up to `limit`. */
+export interface RateClassOptions {
+  limit: number;
+  /** Default `"1s"`. */
+  per?: Duration;
+}
+
+/** The `policy` section: rules by listener name, and the rate classes they name. */
+export interface PolicyConfig {
+  rules?: Record<string, PolicyRule[]>;
+  rate_classes?: Record<string, RateClassOptions>;
 }
 
 /** Limits and forwarding headers of an HTTP listener. */
@@ -352,6 +415,9 @@ export interface SwitchyardConfig {
   dns?: DnsConfig;
   /** The etcd cluster that `backends_from.etcd` prefixes are read from. Required when one is used. */
   etcd?: EtcdConfig;
+  /** Rules per listener compiled into its route table, and the rate classes they count
+   * against (see `definePolicy` and docs/policy.md). */
+  policy?: PolicyConfig;
 }
 
 /** The admin HTTP API (`/api/*`), Prometheus metrics (`/metrics`) and dashboard (`/`). */
@@ -404,6 +470,8 @@ export interface ResolvedListener {
   max_lifetime_ms: number | null;
   /** A fraction 0..0.5. */
   max_lifetime_jitter: number;
+  /** tcp: the compiled policy rules (`policy.rules.NAME`), first match wins; [] otherwise. */
+  rules: L4RuleConfig[];
 }
 
 /** A backend after validation. */
@@ -475,4 +543,6 @@ export interface ResolvedConfig {
   dns?: ResolvedDns;
   /** Present when an `etcd` section is given. */
   etcd?: ResolvedEtcd;
+  /** `policy.rate_classes`, compiled. */
+  rate_classes: RateClassConfig[];
 }

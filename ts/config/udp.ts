@@ -4,6 +4,7 @@
  * have (TLS, routes, PROXY headers: they belong to streams). The resolved form is the data
  * plane's `UdpListenerConfig` (`crates/switchyard-core/src/udp/config.rs`, which re-checks it).
  */
+import { poolsOf } from './uses.js';
 import { describe, type Checker, type Obj } from './checker.js';
 import { DEFAULTS } from './defaults.js';
 import { LISTENER_UDP, keysOf } from './fields.js';
@@ -54,7 +55,7 @@ export function checkListenerUdp(c: Checker, name: string, l: Obj, protocol: str
  */
 export function checkUdpUse(c: Checker, listeners: readonly ResolvedListener[], pools: readonly ResolvedPool[]): void {
   const udpPools = new Set(listeners.filter((l) => l.protocol === 'udp').map((l) => l.pool));
-  const streamPools = new Set(listeners.filter((l) => l.protocol !== 'udp').flatMap((l) => [l.pool, ...(l.http?.routes ?? []).map((r) => r.pool), ...(l.sni_routes ?? []).map((r) => r.pool)]));
+  const streamPools = new Set(listeners.filter((l) => l.protocol !== 'udp').flatMap(poolsOf));
   for (const p of pools) {
     // A backend's check is reported only where it differs from the pool's (it is merged over it).
     const own = p.backends.map((b, i) => [`pools.${p.name}.backends[${i}].health_check`, b.health_check] as const).filter(([, h]) => h?.type !== p.health_check?.type);

@@ -13,6 +13,7 @@ import { BACKEND, CONFIG, LISTENER, PASSIVE, POOL, keysOf } from './fields.js';
 import { checkAdmin } from './admin.js';
 import { HTTP_ALPN, checkHttpUse, checkListenerHttp, checkPoolHttp, poolHashKey } from './http.js';
 import { checkListenerUdp, checkUdpUse } from './udp.js';
+import { checkPolicyListeners, checkTcpRules, readPolicy, type ReadPolicy } from './policy.js';
 import { checkProxyAccept, checkProxyUse, checkProxyVersion } from './proxy.js';
 import { backendLimit, checkListenerLimits, checkPoolLimits, checkQueueUse } from './limits.js';
 import { checkBackendsFrom, checkDns, nameSource } from '../dns/config.js';
@@ -173,7 +174,7 @@ function checkPool(c: Checker, name: string, raw: unknown, base: string): Resolv
   return withSources();
 }
 
-function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | undefined, base: string): [ResolvedListener, Addr | undefined] {
+function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | undefined, base: string, policy: ReadPolicy): [ResolvedListener, Addr | undefined] {
   const path = `listeners.${name}`;
   const listener: ResolvedListener = {
     name,
@@ -198,6 +199,7 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
     per_source: null,
     max_lifetime_ms: null,
     max_lifetime_jitter: DEFAULTS.max_lifetime_jitter_percent / 100,
+    rules: [],
   };
   const l = c.object(raw, path, 'a listener object such as { address: "0.0.0.0:80", pool: "web" }');
   if (!l) return [listener, undefined];
@@ -205,7 +207,9 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
   const addr = c.address(l.address, `${path}.address`, 0);
   listener.address = addr?.text ?? '';
   // protocol, pool, routes, http (pool names are not checked when `pools` itself is broken: that is reported once).
-  Object.assign(listener, checkListenerHttp(c, name, l, pools));
+  const rules = policy.rules[name];
+  Object.assign(listener, checkListenerHttp(c, name, l, pools, rules === undefined ? undefined : { rules, classes: policy.names }));
+  if (listener.protocol === 'tcp') listener.rules = checkTcpRules(c, name, rules, pools, l.pool, policy.names);
   listener.udp = checkListenerUdp(c, name, l, listener.protocol);
   listener.backlog = c.int(l.backlog, `${path}.backlog`, ...span(L.backlog), DEFAULTS.backlog);
   listener.defer_accept = c.bool(l.defer_accept, `${path}.defer_accept`, DEFAULTS.defer_accept);
@@ -252,12 +256,14 @@ export function validateConfig(raw: unknown, source: string): ResolvedConfig {
   const maxConns = CONFIG.fields.max_connections;
   const max_connections = top.max_connections === undefined ? null : c.int(top.max_connections, 'max_connections', maxConns.min, maxConns.max, maxConns.min);
   const base = baseDir(source);
+  // Read first: listeners compile their rules and check rate class names against it.
+  const policy = readPolicy(c, top.policy);
 
   const listeners: ResolvedListener[] = [];
   // Ports are per transport: a tcp (or http) and a udp listener may share one (DNS, iperf3 do).
   const bound: [string, Addr, boolean][] = [];
   for (const [name, l] of c.named(top.listeners, 'listeners', 'listeners')) {
-    const [listener, addr] = checkListener(c, name, l, isObject(top.pools) ? top.pools : undefined, base);
+    const [listener, addr] = checkListener(c, name, l, isObject(top.pools) ? top.pools : undefined, base, policy);
     listeners.push(listener);
     if (!addr) continue;
     const udp = listener.protocol === 'udp';
@@ -268,6 +274,7 @@ export function validateConfig(raw: unknown, source: string): ResolvedConfig {
     bound.push([name, addr, udp]);
   }
 
+  checkPolicyListeners(c, policy, new Map(listeners.map((l) => [l.name, l.protocol])));
   // After listeners so issues come out in the order files usually list them.
   const pools = c.named(top.pools, 'pools', 'pools').map(([name, p]) => checkPool(c, name, p, base));
 
@@ -287,5 +294,5 @@ export function validateConfig(raw: unknown, source: string): ResolvedConfig {
   const etcd = checkEtcd(c, top.etcd, pools.some((p) => p.dns_sources?.some((s) => s.kind === 'etcd')));
 
   if (c.issues.length > 0) throw new ConfigError(source, c.issues);
-  return { workers, accept, max_connections, listeners, pools, admin, ...(dns ? { dns } : {}), ...(etcd ? { etcd } : {}) };
+  return { workers, accept, max_connections, listeners, pools, admin, rate_classes: policy.classes, ...(dns ? { dns } : {}), ...(etcd ? { etcd } : {}) };
 }

@@ -4,6 +4,7 @@
  * context and acts only through it — so every change it makes is logged with a reason, kept in
  * the decision log (`/api/policies/decisions`) and counted (`switchyard_policy_decisions_total`).
  */
+import type { PolicyConfig } from '../config/types.js';
 import type { ResolvedConfig } from '../config/types.js';
 import type { BackendEvent } from '../events.js';
 import type { BackendSignal } from './signals.js';
@@ -82,7 +83,13 @@ export interface Policy {
   stop?(): void;
 }
 
-/** Type a policy object (an identity function: the object is returned as is, checked). */
-export function definePolicy<P extends Policy>(policy: P): P {
+/**
+ * Type a policy (an identity function: the object is returned as is, checked). Two kinds:
+ * a control loop (`{ name, tick, ... }`, attached with `lb.use`), or rules compiled into the
+ * route tables (`{ rules, rate_classes }`, the configuration's `policy` section).
+ */
+export function definePolicy<P extends Policy>(policy: P): P;
+export function definePolicy(rules: PolicyConfig): PolicyConfig;
+export function definePolicy(policy: Policy | PolicyConfig): Policy | PolicyConfig {
   return policy;
 }

@@ -58,6 +58,14 @@ pub struct AccessRecord {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub ended: Ended,
+    /// The policy rule of a TCP listener that decided (HTTP: `http.route`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub rule: Option<String>,
+    /// The tag of the rule or route that matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub tag: Option<String>,
     /// The request, on HTTP listeners (one record per request there).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]

@@ -132,6 +132,22 @@ impl SourceTable {
         Ok(())
     }
 
+    /// Take one token from `ip`'s bucket (a rate class: nothing is held
+    /// open); false when the bucket is empty.
+    pub fn take(&self, ip: IpAddr, rate: Rate, now: Instant) -> bool {
+        let mut shard = self.shard(&ip).lock().unwrap_or_else(|p| p.into_inner());
+        if shard.len() >= SWEEP_AT && !shard.contains_key(&ip) {
+            shard.retain(|_, s| s.open > 0 || !refilled(s, Some(rate), now));
+        }
+        let s = shard.entry(ip).or_insert(Source { open: 0, tokens: rate.connections as f64, at: now });
+        refill(s, rate, now);
+        if s.tokens < 1.0 {
+            return false;
+        }
+        s.tokens -= 1.0;
+        true
+    }
+
     fn leave(&self, ip: IpAddr) {
         let mut shard = self.shard(&ip).lock().unwrap_or_else(|p| p.into_inner());
         if let Some(s) = shard.get_mut(&ip) {

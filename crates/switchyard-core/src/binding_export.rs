@@ -9,16 +9,16 @@
 use crate::access::{AccessBatch, AccessRecord, Ended, HttpRecord, UdpRecord};
 use crate::catalog::{self, Algorithm, HashKey};
 use crate::config::{
-    AcceptMode, BackendConfig, EngineConfig, ListenerConfig, PerSourceConfig, PoolConfig, ProxyAcceptConfig, ProxyVersion, QueueConfig,
-    RateConfig, SniRoute, SpliceMode,
+    AcceptMode, BackendConfig, EngineConfig, L4Action, L4Key, L4RuleConfig, ListenerConfig, PerSourceConfig, PoolConfig, ProxyAcceptConfig,
+    ProxyVersion, QueueConfig, RateClassConfig, RateConfig, SniRoute, SpliceMode, TlvKind, TlvMatch,
 };
 use crate::engine::HealthUpdate;
 use crate::error::{Error, ErrorCode, Issue};
 use crate::events::{Event, EventBatch};
 use crate::health::{AdminState, OnDown, PassiveConfig};
 use crate::http::config::{
-    ErrorRate, HeaderOps, HeaderPair, HttpListenerConfig, HttpPoolConfig, PathMatch, Protocol, RequestKey, RouteConfig, StickyConfig,
-    ValueMatch,
+    ErrorRate, HeaderOps, HeaderPair, HttpListenerConfig, HttpPoolConfig, PathMatch, Protocol, RedirectTarget, RequestKey, RouteAnswer,
+    RouteConfig, StickyConfig, ValueMatch,
 };
 use crate::http::stats::RouteReport;
 use crate::plan::{PlanReport, PlanRequest, Share};
@@ -45,12 +45,20 @@ fn types_ts() -> String {
         decl::<ListenerConfig>(),
         decl::<SpliceMode>(),
         decl::<SniRoute>(),
+        decl::<L4RuleConfig>(),
+        decl::<L4Action>(),
+        decl::<L4Key>(),
+        decl::<TlvMatch>(),
+        decl::<TlvKind>(),
+        decl::<RateClassConfig>(),
         decl::<ProxyAcceptConfig>(),
         decl::<PerSourceConfig>(),
         decl::<RateConfig>(),
         decl::<Protocol>(),
         decl::<HttpListenerConfig>(),
         decl::<RouteConfig>(),
+        decl::<RouteAnswer>(),
+        decl::<RedirectTarget>(),
         decl::<PathMatch>(),
         decl::<ValueMatch>(),
         decl::<HeaderOps>(),

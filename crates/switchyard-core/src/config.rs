@@ -11,6 +11,7 @@ pub use crate::health::{AdminState, OnDown, PassiveConfig};
 pub use crate::http::config::{
     HeaderOps, HeaderPair, HttpListenerConfig, HttpPoolConfig, PathMatch, Protocol, RequestKey, RouteConfig, StickyConfig, ValueMatch,
 };
+pub use crate::rules::config::{L4Action, L4Key, L4RuleConfig, RateClassConfig, TlvKind, TlvMatch};
 pub use crate::tls::{BackendTlsConfig, CertConfig, TlsConfig};
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -58,6 +59,9 @@ pub struct EngineConfig {
     pub max_connections: Option<u64>,
     pub listeners: Vec<ListenerConfig>,
     pub pools: Vec<PoolConfig>,
+    /// Named per-client rates that rules and routes count against.
+    #[serde(default)]
+    pub rate_classes: Vec<RateClassConfig>,
 }
 
 /// One TCP listener.
@@ -86,6 +90,9 @@ pub struct ListenerConfig {
     /// `*.domain` wildcards) to pools; `pool` is the default.
     #[serde(default)]
     pub sni_routes: Option<Vec<SniRoute>>,
+    /// TCP listeners: policy rules, first match wins, before `sni_routes` and `pool`.
+    #[serde(default)]
+    pub rules: Vec<L4RuleConfig>,
     /// How long to wait for a whole ClientHello (passthrough).
     #[serde(default = "default_peek_timeout")]
     pub peek_timeout_ms: u64,
@@ -292,6 +299,15 @@ impl EngineConfig {
             }
             p.check()?;
         }
+        let mut classes = HashSet::new();
+        for (i, c) in self.rate_classes.iter().enumerate() {
+            if !classes.insert(c.name.as_str()) {
+                return Err(Error::config_at(format!("rate_classes[{i}].name"), format!("duplicate rate class {:?}", c.name)));
+            }
+            if c.limit == 0 || c.per_ms == 0 {
+                return Err(Error::config_at(format!("rate_classes[{i}]"), "limit and per must be at least 1"));
+            }
+        }
         let mut names = HashSet::new();
         let mut bound: Vec<(&str, SocketAddr, bool)> = Vec::new();
         for l in &self.listeners {
@@ -328,7 +344,8 @@ impl EngineConfig {
             if l.backlog == 0 {
                 return Err(Error::config_at(format!("{at}.backlog"), "must be at least 1"));
             }
-            check_http_listener(l, &at, |name| self.pool(name))?;
+            check_http_listener(l, &at, |name| self.pool(name), &classes)?;
+            check_rules(l, &at, |name| self.pool(name), &classes)?;
             check_udp_listener(l, &at)?;
             for (what, list) in [("allow", l.allow.as_deref().unwrap_or_default()), ("deny", &l.deny[..])] {
                 for (i, c) in list.iter().enumerate() {
@@ -478,7 +495,12 @@ fn check_udp_listener(l: &ListenerConfig, at: &str) -> Result<()> {
 /// Check the HTTP side of listener `l` (at `at`): protocol and tables agree,
 /// routes name pools that exist and their regexes compile; a TCP listener
 /// uses no pool whose key needs a request.
-fn check_http_listener<'a>(l: &ListenerConfig, at: &str, pool: impl Fn(&str) -> Option<&'a PoolConfig>) -> Result<()> {
+fn check_http_listener<'a>(
+    l: &ListenerConfig,
+    at: &str,
+    pool: impl Fn(&str) -> Option<&'a PoolConfig>,
+    classes: &HashSet<&str>,
+) -> Result<()> {
     match (l.protocol, &l.http) {
         (Protocol::Tcp | Protocol::Udp, Some(_)) => return Err(Error::config_at(format!("{at}.http"), "only for protocol http")),
         (Protocol::Http, None) => return Err(Error::config_at(format!("{at}.http"), "protocol http needs its routes")),
@@ -493,7 +515,7 @@ fn check_http_listener<'a>(l: &ListenerConfig, at: &str, pool: impl Fn(&str) -> 
     // A PROXY header describes one client connection; a kept-alive HTTP backend
     // connection carries many clients' requests (the spec forbids it there).
     if let Some(h) = &l.http {
-        let pools = std::iter::once(l.pool.as_str()).chain(h.routes.iter().map(|r| r.pool.as_str()));
+        let pools = std::iter::once(l.pool.as_str()).chain(h.routes.iter().filter_map(|r| r.pool.as_deref()));
         for name in pools {
             if pool(name).is_some_and(|p| p.proxy_protocol.is_some()) {
                 return Err(Error::config_at(
@@ -527,8 +549,21 @@ fn check_http_listener<'a>(l: &ListenerConfig, at: &str, pool: impl Fn(&str) -> 
     }
     for (i, r) in h.routes.iter().enumerate() {
         let rat = format!("{at}.http.routes[{i}]");
-        if pool(&r.pool).is_none() {
-            return Err(Error::config_at(format!("{rat}.pool"), format!("no pool named {:?}", r.pool)));
+        match (&r.pool, &r.answer) {
+            (Some(p), None) if pool(p).is_none() => return Err(Error::config_at(format!("{rat}.pool"), format!("no pool named {p:?}"))),
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(Error::config_at(rat, "a route either forwards to a pool or answers itself (deny, redirect)"))
+            }
+            _ => {}
+        }
+        if let Some(a) = &r.answer {
+            crate::http::answer::check(a).map_err(|e| Error::config_at(format!("{rat}.answer"), e))?;
+        }
+        for (j, c) in r.source.iter().enumerate() {
+            crate::cidr::Cidr::parse(c).map_err(|e| Error::config_at(format!("{rat}.source[{j}]"), e))?;
+        }
+        if let Some(c) = r.rate_class.as_deref().filter(|c| !classes.contains(c)) {
+            return Err(Error::config_at(format!("{rat}.rate_class"), format!("no rate class named {c:?}")));
         }
         if let Some(PathMatch::Regex(re)) = &r.path {
             crate::http::config::anchored(re).map_err(|e| Error::config_at(format!("{rat}.path.regex"), e))?;
@@ -544,6 +579,47 @@ fn check_http_listener<'a>(l: &ListenerConfig, at: &str, pool: impl Fn(&str) -> 
             let names = ops.remove.iter().map(|n| crate::http::config::header_name(n).map(drop));
             let pairs = ops.set.iter().chain(&ops.add).map(|p| crate::http::config::header_pair(&p.name, &p.value).map(drop));
             names.chain(pairs).collect::<std::result::Result<(), String>>().map_err(|e| Error::config_at(format!("{rat}.{what}"), e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Check a listener's policy rules: only TCP listeners have them; pools and
+/// rate classes exist; ranges parse; regexes compile.
+fn check_rules<'a>(l: &ListenerConfig, at: &str, pool: impl Fn(&str) -> Option<&'a PoolConfig>, classes: &HashSet<&str>) -> Result<()> {
+    if l.rules.len() > crate::rules::l4::MAX_RULES {
+        return Err(Error::config_at(
+            format!("{at}.rules"),
+            format!("at most {} rules, got {}", crate::rules::l4::MAX_RULES, l.rules.len()),
+        ));
+    }
+    if !l.rules.is_empty() && l.protocol != Protocol::Tcp {
+        return Err(Error::config_at(format!("{at}.rules"), "only for tcp listeners (an http listener's rules are its routes)"));
+    }
+    for (i, r) in l.rules.iter().enumerate() {
+        let rat = format!("{at}.rules[{i}]");
+        if let L4Action::Pool(p) = &r.action {
+            match pool(p) {
+                None => return Err(Error::config_at(format!("{rat}.action.pool"), format!("no pool named {p:?}"))),
+                Some(p) if p.http.as_ref().and_then(|h| h.key.as_ref()).is_some_and(|k| k.needs_request()) => {
+                    return Err(Error::config_at(
+                        format!("{rat}.action.pool"),
+                        format!("pool {:?} keys by an HTTP request; {at} is tcp", p.name),
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        for (j, c) in r.source.iter().enumerate() {
+            crate::cidr::Cidr::parse(c).map_err(|e| Error::config_at(format!("{rat}.source[{j}]"), e))?;
+        }
+        for (j, t) in r.tlvs.iter().enumerate() {
+            if let Some(re) = &t.regex {
+                crate::rules::value::anchored(re).map_err(|e| Error::config_at(format!("{rat}.tlvs[{j}].regex"), e))?;
+            }
+        }
+        if let Some(c) = r.rate_class.as_deref().filter(|c| !classes.contains(c)) {
+            return Err(Error::config_at(format!("{rat}.rate_class"), format!("no rate class named {c:?}")));
         }
     }
     Ok(())

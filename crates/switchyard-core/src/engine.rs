@@ -238,9 +238,26 @@ impl Engine {
                     accept_errors: tables.stats.accept_errors.load(Relaxed),
                     idle_timeouts: tables.stats.idle_timeouts.load(Relaxed),
                     no_route: tables.stats.no_route.load(Relaxed),
-                    routes: tables.http.as_ref().map_or_else(Vec::new, |h| {
-                        h.routes.routes.iter().map(|r| r.stats.report(&l.name, &r.name, &r.pool.name)).collect()
-                    }),
+                    routes: match tables.http.as_ref() {
+                        Some(h) => h
+                            .routes
+                            .routes
+                            .iter()
+                            .map(|r| r.stats.report(&l.name, &r.name, r.pool.as_ref().map_or("", |p| &p.name), r.tag.as_deref()))
+                            .collect(),
+                        None => tables
+                            .routes
+                            .rules
+                            .iter()
+                            .map(|r| {
+                                let pool = match &r.action {
+                                    crate::rules::l4::Action::Pool(p) => p.name.as_str(),
+                                    crate::rules::l4::Action::Deny => "",
+                                };
+                                r.stats.report(&l.name, &r.name, pool, r.tag.as_deref())
+                            })
+                            .collect(),
+                    },
                     tls: tables.tls_shared.as_ref().map(|t| t.stats.report()),
                     proxy: tables.proxy.as_ref().map(|_| tables.stats.proxy.report()),
                     refused_denied: tables.stats.refused_denied.load(Relaxed),

@@ -46,6 +46,7 @@ pub mod notify;
 mod pipeline;
 mod proxy_protocol;
 mod queue;
+mod rules;
 mod shared;
 mod tls;
 mod tracker;

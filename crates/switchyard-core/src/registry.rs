@@ -29,6 +29,8 @@ pub struct Registry {
     pools: Mutex<HashMap<String, Arc<AtomicU64>>>,
     /// Per listener: connections and rate tokens per source address.
     sources: Mutex<HashMap<String, Arc<SourceTable>>>,
+    /// Per rate class: request/connection tokens per source address.
+    classes: Mutex<HashMap<String, Arc<SourceTable>>>,
     /// Per pool: clients waiting for a backend slot.
     queues: Mutex<HashMap<String, Arc<PoolQueue>>>,
     tls: Mutex<HashMap<String, Arc<TlsShared>>>,
@@ -96,6 +98,13 @@ impl Registry {
     pub fn sources(&self, listener: &str) -> Arc<SourceTable> {
         let mut m = self.sources.lock().unwrap_or_else(|p| p.into_inner());
         m.entry(listener.to_owned()).or_default().clone()
+    }
+
+    /// The buckets of a rate class, created on first use (kept by name across
+    /// reloads, like a listener's source table).
+    pub fn rate_class(&self, class: &str) -> Arc<SourceTable> {
+        let mut m = self.classes.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(class.to_owned()).or_default().clone()
     }
 
     /// The queue of a pool, created on first use.

@@ -15,6 +15,8 @@ use crate::config::{parse_addr, EngineConfig, ListenerConfig, PoolConfig, Splice
 use crate::error::Result;
 use crate::health::{AdminState, OnDown, PassiveConfig};
 use crate::registry::Registry;
+use crate::rules::l4::L4Rule;
+use crate::rules::rate::RateClass;
 use crate::select::{self, key_hash, BuildParams, Members, PickContext, Selector};
 use crate::stats::ListenerStats;
 use crate::tls::{self, client::BackendTls, server::TlsShared};
@@ -283,24 +285,42 @@ pub struct TlsTermination {
     built_from: TlsConfig,
 }
 
-/// What a connection is routed by: today the SNI of a passthrough
-/// listener's ClientHello; the default pool otherwise. The route stage asks
-/// it for a pool and hands the pool's key on to the upstream stage.
+/// What a connection is routed by: the listener's policy rules (first match
+/// wins), then the SNI of a passthrough listener's ClientHello, then the
+/// default pool. The route stage asks it for a decision and hands the pool's
+/// key (or the rule's) on to the upstream stage.
 #[derive(Debug)]
 pub struct RouteTable {
     /// The pool when nothing else matches.
     pub default: Arc<Pool>,
     /// TLS passthrough routing by SNI (the listener peeks the ClientHello).
     pub sni: Option<SniRouter>,
+    /// Policy rules, in order.
+    pub rules: Vec<L4Rule<Arc<Pool>>>,
+    /// Read the ClientHello before routing (passthrough, or rules on the server name without termination).
+    peek: bool,
+    /// A rule reads the server name / the destination port.
+    rules_read_sni: bool,
+    rules_read_port: bool,
 }
 
 impl RouteTable {
-    /// Does routing need the ClientHello's server name?
+    /// Does routing need the ClientHello's server name (peeked, not terminated)?
     pub fn needs_sni(&self) -> bool {
-        self.sni.is_some()
+        self.peek
     }
 
-    /// The pool for a connection with server name `sni`.
+    /// Does a rule read the server name (a TLS-terminating listener then keeps the handshake's)?
+    pub fn reads_sni(&self) -> bool {
+        self.rules_read_sni
+    }
+
+    /// Does a rule read the destination port?
+    pub fn reads_port(&self) -> bool {
+        self.rules_read_port
+    }
+
+    /// The pool for a connection with server name `sni` when no rule decided.
     pub fn pool_for(&self, sni: Option<&str>) -> &Arc<Pool> {
         self.sni.as_ref().and_then(|r| r.pool_for(sni)).unwrap_or(&self.default)
     }
@@ -339,10 +359,17 @@ impl Snapshot {
         let pools: Vec<Arc<Pool>> =
             cfg.pools.iter().map(|p| reuse(p).map_or_else(|| Pool::build(p, registry).map(Arc::new), Ok)).collect::<Result<_>>()?;
         let by_name: HashMap<&str, &Arc<Pool>> = pools.iter().map(|p| (p.name.as_str(), p)).collect();
+        let rates: HashMap<&str, Arc<RateClass>> = cfg
+            .rate_classes
+            .iter()
+            .map(|c| {
+                (c.name.as_str(), Arc::new(RateClass::new(&c.name, c.limit, Duration::from_millis(c.per_ms), registry.rate_class(&c.name))))
+            })
+            .collect();
         let mut listeners = HashMap::new();
         for l in &cfg.listeners {
             let old = prev.and_then(|s| s.listeners.get(&l.name));
-            let listener = Listener::build(l, &by_name, registry, old.map(|o| &**o))?;
+            let listener = Listener::build(l, &by_name, &rates, registry, old.map(|o| &**o))?;
             listeners.insert(l.name.clone(), Arc::new(listener));
         }
         Ok(Snapshot { listeners, pools })
@@ -396,9 +423,27 @@ fn admission(l: &ListenerConfig, registry: &Registry) -> Option<crate::admission
 impl Listener {
     /// Build a listener's tables; its TLS config is taken from `old` when
     /// the TLS settings and certificate bytes are unchanged.
-    fn build(l: &ListenerConfig, pools: &HashMap<&str, &Arc<Pool>>, registry: &Registry, old: Option<&Listener>) -> Result<Listener> {
+    fn build(
+        l: &ListenerConfig,
+        pools: &HashMap<&str, &Arc<Pool>>,
+        rates: &HashMap<&str, Arc<RateClass>>,
+        registry: &Registry,
+        old: Option<&Listener>,
+    ) -> Result<Listener> {
         let at = format!("listeners.{}", l.name);
-        let tls_shared = if l.tls.is_some() || l.sni_routes.is_some() { Some(registry.tls(&l.name)?) } else { None };
+        let rules = l
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let rate = r.rate_class.as_deref().map(|c| Arc::clone(&rates[c]));
+                L4Rule::build(r, |p| Arc::clone(pools[p]), rate, registry.route(&l.name, &r.name))
+                    .map_err(|e| crate::error::Error::config_at(format!("{at}.rules[{i}]"), e))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let rules_read_sni = rules.iter().any(L4Rule::needs_sni);
+        let peek = l.sni_routes.is_some() || (rules_read_sni && l.tls.is_none());
+        let tls_shared = if l.tls.is_some() || peek { Some(registry.tls(&l.name)?) } else { None };
         let tls = match (&l.tls, &tls_shared) {
             (Some(t), Some(shared)) => Some(match old.and_then(|o| o.tls.as_ref()).filter(|o| o.built_from == *t) {
                 Some(o) => TlsTermination { config: Arc::clone(&o.config), handshake_timeout: o.handshake_timeout, built_from: t.clone() },
@@ -428,7 +473,14 @@ impl Listener {
         });
         Ok(Listener {
             name: Arc::from(l.name.as_str()),
-            routes: RouteTable { default: Arc::clone(pools[l.pool.as_str()]), sni },
+            routes: RouteTable {
+                default: Arc::clone(pools[l.pool.as_str()]),
+                sni,
+                rules_read_port: rules.iter().any(L4Rule::needs_port),
+                rules,
+                peek,
+                rules_read_sni,
+            },
             idle_timeout: Duration::from_millis(l.idle_timeout_ms.max(1)),
             splice: l.splice,
             stats: registry.listener(&l.name),
@@ -439,7 +491,15 @@ impl Listener {
             http: l
                 .http
                 .as_ref()
-                .map(|h| crate::http::route::HttpTables::build(h, &l.name, |p| Arc::clone(pools[p]), |r| registry.route(&l.name, r)))
+                .map(|h| {
+                    crate::http::route::HttpTables::build(
+                        h,
+                        &l.name,
+                        |p| Arc::clone(pools[p]),
+                        |c| Arc::clone(&rates[c]),
+                        |r| registry.route(&l.name, r),
+                    )
+                })
                 .transpose()?,
             max_connections: l.max_connections.map(u64::from),
             max_lifetime: l.max_lifetime_ms.map(|ms| (Duration::from_millis(ms.max(1)), l.max_lifetime_jitter)),

@@ -4,7 +4,6 @@
 //! the user's routes into these tables (`ts/config/http.ts`); this side checks
 //! what the data plane relies on (regexes compile, pools exist).
 
-use regex::Regex;
 use serde::Deserialize;
 
 /// What a listener speaks.
@@ -91,7 +90,20 @@ pub struct RouteConfig {
     pub query: Vec<ValueMatch>,
     #[serde(default)]
     pub cookies: Vec<ValueMatch>,
-    pub pool: String,
+    /// Client address ranges (CIDRs); any when empty.
+    #[serde(default)]
+    pub source: Vec<String>,
+    /// Where matching requests go; `None` when the route answers itself (`answer`).
+    pub pool: Option<String>,
+    /// Switchyard answers instead of a backend: a denial or a redirect.
+    #[serde(default)]
+    pub answer: Option<RouteAnswer>,
+    /// A label for metrics, the access log and traces.
+    #[serde(default)]
+    pub tag: Option<String>,
+    /// The rate class requests of this route count against, per client address (over it: 429).
+    #[serde(default)]
+    pub rate_class: Option<String>,
     /// Overrides the pool's key for requests of this route.
     #[serde(default)]
     pub hash_key: Option<RequestKey>,
@@ -102,6 +114,30 @@ pub struct RouteConfig {
     /// Largest request body; more is a 413.
     #[serde(default)]
     pub max_body_bytes: Option<u64>,
+}
+
+/// What a route answers itself.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum RouteAnswer {
+    /// Refuse with `status` (4xx/5xx) and `body` (default: Switchyard's JSON error).
+    Deny { status: u16, body: Option<String> },
+    /// Redirect with `status` (301, 302, 303, 307, 308).
+    Redirect { to: RedirectTarget, status: u16 },
+}
+
+/// Where a redirect points.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum RedirectTarget {
+    /// This exact URL.
+    Location(String),
+    /// This prefix (`https://new.example.com`) followed by the request's path and query.
+    Prefix(String),
+    /// The same host, path and query with this scheme (`https`).
+    Scheme(String),
 }
 
 /// How a route matches the path (without the query).
@@ -237,10 +273,7 @@ impl RequestKey {
     }
 }
 
-/// Compile `re` so it must match the whole value.
-pub fn anchored(re: &str) -> Result<Regex, String> {
-    Regex::new(&format!("^(?:{re})$")).map_err(|e| format!("invalid regular expression {re:?}: {e}"))
-}
+pub use crate::rules::value::anchored;
 
 /// A header name as `http` accepts it.
 pub fn header_name(n: &str) -> Result<http::HeaderName, String> {

@@ -49,8 +49,9 @@ impl Pending {
     }
 
     /// The response head is ready: wrap its body so the record is written when it ends.
-    pub fn respond(self, body: Body, status: StatusCode, route: Option<(&str, &str)>, backend: Option<SocketAddr>) -> Body {
-        let (route, pool) = route.unwrap_or_default();
+    /// `route`: the matched route's name, pool ("" if it answers itself) and tag.
+    pub fn respond(self, body: Body, status: StatusCode, route: Option<(&str, &str, Option<&str>)>, backend: Option<SocketAddr>) -> Body {
+        let (route, pool, tag) = route.unwrap_or_default();
         let record = AccessRecord {
             time_ms: self.started_ms,
             listener: self.listener.to_string(),
@@ -61,6 +62,8 @@ impl Pending {
             bytes_in: 0,
             bytes_out: 0,
             ended: Ended::Error,
+            rule: None,
+            tag: tag.map(str::to_owned),
             http: Some(HttpRecord {
                 route: route.to_owned(),
                 method: self.method.to_string(),

@@ -9,6 +9,7 @@
 //! - [`route`], [`headers`], [`sticky`]: the tables a request is read against;
 //! - [`pool`]: idle keep-alive connections per backend.
 
+pub mod answer;
 pub mod body;
 pub mod config;
 pub mod grpc;

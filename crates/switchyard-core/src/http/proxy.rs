@@ -15,6 +15,8 @@
 //! connections per backend (`multiplex`), HTTP/1.1 pools over keep-alive
 //! connections.
 
+use super::answer;
+use super::config::RouteAnswer;
 use super::grpc;
 use super::headers::{self, Forwarding};
 use super::logged::{self, Pending};
@@ -109,7 +111,7 @@ async fn respond(conn: &Arc<Conn>, req: Request<Incoming>) -> Response<Body> {
     });
     let grpc = grpc::is_grpc(req.headers());
     let h1 = req.version() < http::Version::HTTP_2;
-    let Some(route) = tables.routes.find(&req) else {
+    let Some(route) = tables.routes.find(&req, conn.client.ip()) else {
         l.stats.no_route.fetch_add(1, Relaxed);
         let r = Refusal::NoRoute.answer(grpc);
         return match log {
@@ -122,14 +124,29 @@ async fn respond(conn: &Arc<Conn>, req: Request<Incoming>) -> Response<Body> {
     }
     // Boxed: hyper moves a request's future whole (into its stream task for HTTP/2), and this
     // one is kilobytes; boxed, it is written once, where it runs.
-    let (mut response, backend) = match Box::pin(proxy(conn, route, req, log.as_ref(), grpc)).await {
-        Ok(answered) => answered,
-        Err((refusal, backend)) => {
-            if grpc {
-                route.stats.grpc(refusal.grpc_status());
-            }
-            (refusal.answer(grpc), backend)
+    let (mut response, backend) = match (&route.rate, &route.answer, &route.pool) {
+        (Some(rate), ..) if !rate.admit(conn.client.ip()) => {
+            route.stats.rate_limited();
+            (answer::rate_limited(&rate.name, rate.retry_after_s(), grpc), None)
         }
+        (_, Some(a), _) => {
+            match a {
+                RouteAnswer::Deny { .. } => route.stats.denied(),
+                RouteAnswer::Redirect { .. } => route.stats.redirected(),
+            }
+            (answer::respond(a, &route.name, &req, conn.tls), None)
+        }
+        (_, None, Some(pool)) => match Box::pin(proxy(conn, route, pool, req, log.as_ref(), grpc)).await {
+            Ok(answered) => answered,
+            Err((refusal, backend)) => {
+                if grpc {
+                    route.stats.grpc(refusal.grpc_status());
+                }
+                (refusal.answer(grpc), backend)
+            }
+        },
+        // (`EngineConfig::check` refuses such a route.)
+        (_, None, None) => (Refusal::NoRoute.answer(grpc), None),
     };
     let status = response.status();
     route.stats.answered(status.as_u16(), start.elapsed());
@@ -141,7 +158,10 @@ async fn respond(conn: &Arc<Conn>, req: Request<Incoming>) -> Response<Body> {
         response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
     }
     match log {
-        Some(p) => response.map(|b| p.respond(b, status, Some((&route.name, &route.pool.name)), backend)),
+        Some(p) => {
+            let pool = route.pool.as_ref().map_or("", |p| p.name.as_str());
+            response.map(|b| p.respond(b, status, Some((&route.name, pool, route.tag.as_deref())), backend))
+        }
         None => response,
     }
 }
@@ -202,11 +222,11 @@ type Answered = (Response<Body>, Option<SocketAddr>);
 async fn proxy(
     conn: &Conn,
     route: &Route,
+    pool: &Arc<Pool>,
     mut req: Request<Incoming>,
     log: Option<&Pending>,
     grpc: bool,
 ) -> Result<Answered, (Refusal, Option<SocketAddr>)> {
-    let pool = &route.pool;
     let cfg = &conn.listener.http.as_ref().expect("http listener").config;
     // A gRPC call's deadline is its request timeout.
     let wait = grpc::timeout(req.headers()).filter(|_| grpc).unwrap_or(std::time::Duration::from_millis(cfg.request_timeout_ms));

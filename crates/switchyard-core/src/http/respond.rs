@@ -31,6 +31,8 @@ pub enum Refusal {
     QueueRefused,
     /// 504: the backend did not answer within the request timeout.
     Timeout,
+    /// 429: over the route's rate class (see `answer::rate_limited`, which adds `Retry-After`).
+    RateLimited,
 }
 
 impl Refusal {
@@ -45,6 +47,7 @@ impl Refusal {
             Refusal::BadGateway => StatusCode::BAD_GATEWAY,
             Refusal::NoBackend | Refusal::QueueRefused => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            Refusal::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -60,6 +63,7 @@ impl Refusal {
             Refusal::NoBackend => "no_backend",
             Refusal::QueueRefused => "queue_full",
             Refusal::Timeout => "gateway_timeout",
+            Refusal::RateLimited => "rate_limited",
         }
     }
 
@@ -75,6 +79,7 @@ impl Refusal {
             Refusal::NoBackend => "no backend is available",
             Refusal::QueueRefused => "every backend is at its connection limit and the queue is full or timed out",
             Refusal::Timeout => "the backend did not answer in time",
+            Refusal::RateLimited => "over the route's rate class",
         }
     }
 
@@ -101,7 +106,7 @@ impl Refusal {
         use super::grpc::code;
         match self {
             Refusal::NoRoute => code::UNIMPLEMENTED,
-            Refusal::TooLarge | Refusal::HeadersTooLarge | Refusal::UriTooLong => code::RESOURCE_EXHAUSTED,
+            Refusal::TooLarge | Refusal::HeadersTooLarge | Refusal::UriTooLong | Refusal::RateLimited => code::RESOURCE_EXHAUSTED,
             Refusal::Timeout | Refusal::HeaderTimeout => code::DEADLINE_EXCEEDED,
             Refusal::BadGateway | Refusal::NoBackend | Refusal::QueueRefused => code::UNAVAILABLE,
             Refusal::BadRequest => code::INTERNAL,

@@ -4,12 +4,16 @@
 //! matching a request allocates nothing but the lazily split cookie list.
 
 pub use super::config::anchored;
-use super::config::{HttpListenerConfig, PathMatch, RequestKey, RouteConfig, ValueMatch};
+use super::config::{HttpListenerConfig, PathMatch, RequestKey, RouteAnswer, RouteConfig, ValueMatch};
 use super::headers::Ops;
 use super::stats::RouteStats;
+use crate::cidr::Cidr;
+use crate::rules::rate::RateClass;
+use crate::rules::value::{NamePattern, ValueTest};
 use http::header::{HeaderMap, COOKIE, HOST};
 use http::{Method, Request, Uri};
 use regex::Regex;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// One route, ready to match; `P` is the handle of its pool (the
@@ -17,26 +21,24 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub struct Route<P> {
     pub name: Arc<str>,
-    host: Option<HostPattern>,
+    source: Vec<Cidr>,
+    host: Option<NamePattern>,
     path: Option<PathPattern>,
     methods: Option<Vec<Method>>,
     headers: Vec<Condition>,
     query: Vec<Condition>,
     cookies: Vec<Condition>,
-    pub pool: P,
+    /// Where matching requests go (`None`: `answer` says what Switchyard answers).
+    pub pool: Option<P>,
+    pub answer: Option<RouteAnswer>,
+    pub tag: Option<Arc<str>>,
+    pub rate: Option<Arc<RateClass>>,
     /// The key hash algorithms use for this route's requests.
     pub key: Option<RequestKey>,
     pub request_ops: Ops,
     pub response_ops: Ops,
     pub max_body: Option<u64>,
     pub stats: Arc<RouteStats>,
-}
-
-#[derive(Debug)]
-enum HostPattern {
-    Exact(String),
-    /// `*.example.com` as `.example.com`: any name ending with it.
-    Suffix(String),
 }
 
 #[derive(Debug)]
@@ -49,45 +51,19 @@ enum PathPattern {
 #[derive(Debug)]
 struct Condition {
     name: String,
-    test: Test,
-}
-
-#[derive(Debug)]
-enum Test {
-    Present,
-    Equals(String),
-    Regex(Regex),
-}
-
-impl Test {
-    fn holds(&self, value: &str) -> bool {
-        match self {
-            Test::Present => true,
-            Test::Equals(v) => v == value,
-            Test::Regex(r) => r.is_match(value),
-        }
-    }
+    test: ValueTest,
 }
 
 fn condition(v: &ValueMatch, lower: bool) -> Result<Condition, String> {
-    let test = match (&v.equals, &v.regex) {
-        (Some(e), _) => Test::Equals(e.clone()),
-        (None, Some(r)) => Test::Regex(anchored(r)?),
-        (None, None) => Test::Present,
-    };
+    let test = ValueTest::build(&v.equals, &v.regex)?;
     Ok(Condition { name: if lower { v.name.to_ascii_lowercase() } else { v.name.clone() }, test })
 }
 
 impl<P> Route<P> {
-    /// Compile route `r`; `pool` is the pool it names, `stats` its counters.
-    pub fn build(r: &RouteConfig, pool: P, stats: Arc<RouteStats>) -> Result<Route<P>, String> {
-        let host = r.host.as_ref().map(|h| {
-            let h = h.to_ascii_lowercase();
-            match h.strip_prefix('*') {
-                Some(suffix) => HostPattern::Suffix(suffix.to_owned()),
-                None => HostPattern::Exact(h),
-            }
-        });
+    /// Compile route `r`; `pool` is the pool it names, `rate` its rate
+    /// class, `stats` its counters.
+    pub fn build(r: &RouteConfig, pool: Option<P>, rate: Option<Arc<RateClass>>, stats: Arc<RouteStats>) -> Result<Route<P>, String> {
+        let host = r.host.as_deref().map(NamePattern::build);
         let path = match &r.path {
             None => None,
             Some(PathMatch::Exact(p)) => Some(PathPattern::Exact(p.clone())),
@@ -102,6 +78,7 @@ impl<P> Route<P> {
         let conds = |list: &[ValueMatch], lower: bool| list.iter().map(|v| condition(v, lower)).collect::<Result<Vec<_>, _>>();
         Ok(Route {
             name: Arc::from(r.name.as_str()),
+            source: r.source.iter().map(|c| Cidr::parse(c)).collect::<Result<_, _>>()?,
             host,
             path,
             methods,
@@ -109,6 +86,9 @@ impl<P> Route<P> {
             query: conds(&r.query, false)?,
             cookies: conds(&r.cookies, false)?,
             pool,
+            answer: r.answer.clone(),
+            tag: r.tag.as_deref().map(Arc::from),
+            rate,
             key: r.hash_key.clone(),
             request_ops: Ops::compile(&r.request_headers)?,
             response_ops: Ops::compile(&r.response_headers)?,
@@ -117,8 +97,11 @@ impl<P> Route<P> {
         })
     }
 
-    /// Do all of the route's conditions hold for this request?
-    pub fn matches<B>(&self, req: &Request<B>) -> bool {
+    /// Do all of the route's conditions hold for this request from `client`?
+    pub fn matches<B>(&self, req: &Request<B>, client: IpAddr) -> bool {
+        if !self.source.is_empty() && !self.source.iter().any(|c| c.contains(client)) {
+            return false;
+        }
         if let Some(ms) = &self.methods {
             if !ms.contains(req.method()) {
                 return false;
@@ -126,11 +109,7 @@ impl<P> Route<P> {
         }
         if let Some(h) = &self.host {
             let Some(host) = request_host(req.uri(), req.headers()) else { return false };
-            let ok = match h {
-                HostPattern::Exact(e) => host.eq_ignore_ascii_case(e),
-                HostPattern::Suffix(s) => host.len() > s.len() && host[host.len() - s.len()..].eq_ignore_ascii_case(s),
-            };
-            if !ok {
+            if !h.matches(host) {
                 return false;
             }
         }
@@ -216,9 +195,9 @@ pub struct RouteTable<P> {
 }
 
 impl<P> RouteTable<P> {
-    /// The first route whose conditions hold.
-    pub fn find<B>(&self, req: &Request<B>) -> Option<&Route<P>> {
-        self.routes.iter().find(|r| r.matches(req))
+    /// The first route whose conditions hold for a request from `client`.
+    pub fn find<B>(&self, req: &Request<B>, client: IpAddr) -> Option<&Route<P>> {
+        self.routes.iter().find(|r| r.matches(req, client))
     }
 }
 
@@ -230,12 +209,13 @@ pub struct HttpTables<P> {
 }
 
 impl<P> HttpTables<P> {
-    /// Compile listener `name`'s routes; `pool` and `stats` give each
-    /// route's pool handle and counters. Errors name the route.
+    /// Compile listener `name`'s routes; `pool`, `rate` and `stats` give
+    /// each route's pool handle, rate class and counters. Errors name the route.
     pub fn build(
         h: &HttpListenerConfig,
         name: &str,
         pool: impl Fn(&str) -> P,
+        rate: impl Fn(&str) -> Arc<RateClass>,
         stats: impl Fn(&str) -> Arc<RouteStats>,
     ) -> crate::error::Result<HttpTables<P>> {
         let routes = h
@@ -243,7 +223,7 @@ impl<P> HttpTables<P> {
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                Route::build(r, pool(&r.pool), stats(&r.name))
+                Route::build(r, r.pool.as_deref().map(&pool), r.rate_class.as_deref().map(&rate), stats(&r.name))
                     .map_err(|e| crate::error::Error::config_at(format!("listeners.{name}.http.routes[{i}]"), e))
             })
             .collect::<crate::error::Result<_>>()?;
@@ -273,12 +253,5 @@ mod tests {
         assert_eq!(cookie(p.headers(), "sid"), Some("xyz"));
         assert_eq!(strip_port("[::1]:80"), "[::1]");
         assert_eq!(decode("%zz%4"), "%zz%4");
-    }
-
-    #[test]
-    fn anchored_regexes_match_whole_values() {
-        let r = anchored("/a/[0-9]+").unwrap();
-        assert!(r.is_match("/a/12") && !r.is_match("/a/12/b") && !r.is_match("x/a/1"));
-        assert!(anchored("(").unwrap_err().contains("invalid regular expression"));
     }
 }

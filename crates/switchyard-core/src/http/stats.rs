@@ -23,6 +23,12 @@ pub struct RouteStats {
     resets: AtomicU64,
     /// gRPC calls by the status they ended with (0..=16).
     grpc: [AtomicU64; super::grpc::code::COUNT],
+    /// TCP rules: connections forwarded.
+    connections: AtomicU64,
+    /// Answered by the rule itself: denied, redirected, over its rate class.
+    denied: AtomicU64,
+    redirected: AtomicU64,
+    rate_limited: AtomicU64,
 }
 
 impl RouteStats {
@@ -57,8 +63,26 @@ impl RouteStats {
         }
     }
 
-    /// A copy for the control plane.
-    pub fn report(&self, listener: &str, name: &str, pool: &str) -> RouteReport {
+    /// A TCP rule's connection forwarded.
+    pub fn connected(&self) {
+        self.connections.fetch_add(1, Relaxed);
+    }
+
+    pub fn denied(&self) {
+        self.denied.fetch_add(1, Relaxed);
+    }
+
+    pub fn redirected(&self) {
+        self.redirected.fetch_add(1, Relaxed);
+    }
+
+    pub fn rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Relaxed);
+    }
+
+    /// A copy for the control plane: route (or TCP rule) `name` of
+    /// `listener`, forwarding to `pool` ("" when it answers itself), labelled `tag`.
+    pub fn report(&self, listener: &str, name: &str, pool: &str, tag: Option<&str>) -> RouteReport {
         let mut acc = 0;
         let buckets = self
             .buckets
@@ -73,6 +97,11 @@ impl RouteStats {
             listener: listener.to_owned(),
             name: name.to_owned(),
             pool: pool.to_owned(),
+            tag: tag.unwrap_or_default().to_owned(),
+            connections: self.connections.load(Relaxed),
+            denied: self.denied.load(Relaxed),
+            redirected: self.redirected.load(Relaxed),
+            rate_limited: self.rate_limited.load(Relaxed),
             responses_1xx: c(0),
             responses_2xx: c(1),
             responses_3xx: c(2),
@@ -88,13 +117,22 @@ impl RouteStats {
     }
 }
 
-/// A route's counters, for stats and `/metrics`.
+/// A route's (or a TCP rule's) counters, for stats and `/metrics`.
 #[derive(Debug, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct RouteReport {
     pub listener: String,
     pub name: String,
+    /// "" for a route that answers itself (deny, redirect) or a TCP rule that denies.
     pub pool: String,
+    /// The rule's tag ("" when it has none).
+    pub tag: String,
+    /// TCP rules: connections forwarded.
+    pub connections: u64,
+    /// Requests (connections) the route (rule) denied, redirected, or refused over its rate class.
+    pub denied: u64,
+    pub redirected: u64,
+    pub rate_limited: u64,
     pub responses_1xx: u64,
     pub responses_2xx: u64,
     pub responses_3xx: u64,
@@ -125,7 +163,7 @@ mod tests {
         s.answered(200, Duration::from_micros(300));
         s.answered(503, Duration::from_millis(30));
         s.answered(204, Duration::from_secs(9));
-        let r = s.report("l", "r", "p");
+        let r = s.report("l", "r", "p", None);
         assert_eq!((r.responses_2xx, r.responses_5xx), (2, 1));
         assert_eq!(r.latency_buckets[0], 1); // ≤ 0.5 ms
         assert_eq!(r.latency_buckets[6], 2); // ≤ 50 ms

@@ -64,6 +64,8 @@ pub(crate) async fn serve(shared: Arc<Shared>, p: Parked, worker: usize) {
                 bytes_out: moved.down,
                 ended,
                 http: None,
+                rule: None,
+                tag: None,
                 udp: None,
             });
         }

@@ -33,7 +33,8 @@ pub struct Received {
     pub client: ClientStream,
     /// Bytes already read from the client, owed to the backend first.
     pub preface: Vec<u8>,
-    /// The server name of a passthrough ClientHello.
+    /// The server name of a passthrough ClientHello (or of a terminated
+    /// handshake, when policy rules read it).
     pub sni: Option<String>,
 }
 
@@ -59,7 +60,9 @@ pub async fn receive(listener: &Listener, mut client: TcpStream) -> Option<Recei
         Some(t) => {
             let stats = &listener.tls_shared.as_ref().expect("a TLS listener has TLS state").stats;
             let tls = Box::pin(tls::server::accept(&t.config, t.handshake_timeout, client, stats)).await?;
-            Some(Received { client: Either::Right(Box::new(tls)), preface: Vec::new(), sni: None })
+            // Policy rules may route by the server name the handshake saw.
+            let sni = if listener.routes.reads_sni() { tls.get_ref().1.server_name().map(str::to_owned) } else { None };
+            Some(Received { client: Either::Right(Box::new(tls)), preface: Vec::new(), sni })
         }
         // HTTP reads the request itself; nothing is taken from it here.
         None if listener.http.is_some() => Some(Received { client: Either::Left(client), preface: Vec::new(), sni: None }),

@@ -23,11 +23,12 @@ use crate::access::{AccessRecord, Ended};
 use crate::events::wall_ms;
 use crate::forward::{self, stream::proxy_streams, Counters, Outcome};
 use crate::health::Failure;
+use crate::rules::l4::Facts;
 use crate::select::PickContext;
 use crate::shared::Shared;
 use crate::snapshot::{Listener, Pool};
 use frontend::Received;
-use route::Routed;
+use route::{Routed, Rule};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -92,9 +93,9 @@ pub(crate) async fn serve<D: Declared>(shared: Arc<Shared>, name: Arc<str>, clie
 /// refused connection is logged and closed.
 async fn serve_proxied(shared: Arc<Shared>, listener: Arc<Listener>, name: Arc<str>, client: TcpStream, peer: SocketAddr, worker: usize) {
     let origin = proxied::receive_unless_closed(&shared, &listener, &name, &client, peer).await;
-    let client_addr = origin.map(|o| o.map_or(peer, |o| o.src));
+    let client_addr = origin.as_ref().map(|o| o.as_ref().map_or(peer, |o| o.src));
     match client_addr.filter(|&src| admit::admit(&listener, &name, src, &shared.events)) {
-        Some(src) => serve(shared, name, client, src, worker, origin.flatten().map(|o| Box::new(o.dst))).await,
+        Some(src) => serve(shared, name, client, src, worker, origin.flatten().map(Box::new)).await,
         None => {
             admit::closed(&shared, &listener, peer.ip(), false);
             if listener.access_log {
@@ -108,6 +109,8 @@ async fn serve_proxied(shared: Arc<Shared>, listener: Arc<Listener>, name: Arc<s
 /// How one client's connection went, for the access log.
 struct Done<'l> {
     ended: Ended,
+    /// The policy rule that decided, if one did.
+    rule: Option<&'l Rule>,
     pool: Option<&'l str>,
     backend: Option<SocketAddr>,
     /// Bytes read from the client (the preface included) and from the backend.
@@ -118,7 +121,7 @@ struct Done<'l> {
 impl<'l> Done<'l> {
     /// Ended before any backend served it.
     fn early(ended: Ended, pool: Option<&'l str>) -> Self {
-        Done { ended, pool, backend: None, bytes_in: 0, bytes_out: 0 }
+        Done { ended, rule: None, pool, backend: None, bytes_in: 0, bytes_out: 0 }
     }
 
     fn record(self, listener: &str, client: SocketAddr, started: u64) -> AccessRecord {
@@ -132,6 +135,8 @@ impl<'l> Done<'l> {
             bytes_in: self.bytes_in,
             bytes_out: self.bytes_out,
             ended: self.ended,
+            rule: self.rule.map(|r| r.name.to_string()),
+            tag: self.rule.and_then(|r| r.tag.as_deref()).map(str::to_owned),
             http: None,
             udp: None,
         }
@@ -151,8 +156,16 @@ async fn relay<'l, D: Declared>(shared: &Shared, listener: &'l Listener, client:
     let Some(Received { client, preface, sni }) = frontend::receive(listener, client).await else {
         return Done::early(Ended::FrontendFailed, None);
     };
-    let Routed { pool, key } = route::route(&listener.routes, sni.as_deref(), peer);
+    let decided = {
+        let table = &listener.routes;
+        let port = if table.reads_port() { dst.dst().map_or_else(|| local_port(&client), SocketAddr::port) } else { 0 };
+        route::route(table, &Facts { client: peer, sni: sni.as_deref(), port, tlvs: dst.tlvs() })
+    };
     drop(sni);
+    let Routed { pool, key, rule: index } = match decided {
+        route::Decision::Forward(r) => r,
+        route::Decision::Refused { rule } => return Done { rule: Some(rule), ..Done::early(Ended::Refused, None) },
+    };
     // The preface is at most one ClientHello or one read: u32 keeps the task small.
     let preface_len = preface.len() as u32;
     let mut tried = Vec::with_capacity(4);
@@ -188,7 +201,14 @@ async fn relay<'l, D: Declared>(shared: &Shared, listener: &'l Listener, client:
                 // Boxed: a rare path, kept out of every connection's task.
                 let (ended, more) = Box::pin(park::after_park(shared, Some(listener), from, client, up.stream, &b.stats, &b.health)).await;
                 let (bytes_in, bytes_out) = (preface_len as u64 + moved.up + more.up, moved.down + more.down);
-                return Done { ended, pool: Some(&pool.name), backend: Some(b.addr), bytes_in, bytes_out };
+                return Done {
+                    ended,
+                    rule: listener.routes.rules.get(index as usize),
+                    pool: Some(&pool.name),
+                    backend: Some(b.addr),
+                    bytes_in,
+                    bytes_out,
+                };
             }
             shared.parking.forwarding(false);
             park::discard_unsent(&outcome, &client, &up.stream);
@@ -230,7 +250,17 @@ async fn relay<'l, D: Declared>(shared: &Shared, listener: &'l Listener, client:
         }
     }
     let ended = ended_by(outcome, Some(listener));
-    Done { ended, pool: Some(&pool.name), backend: Some(b.addr), bytes_in: preface_len as u64 + moved.up, bytes_out: moved.down }
+    let rule = listener.routes.rules.get(index as usize);
+    Done { ended, rule, pool: Some(&pool.name), backend: Some(b.addr), bytes_in: preface_len as u64 + moved.up, bytes_out: moved.down }
+}
+
+/// The port the client connected to (0 if the socket cannot tell).
+fn local_port(client: &frontend::ClientStream) -> u16 {
+    let socket = match client {
+        Either::Left(s) => s,
+        Either::Right(t) => t.get_ref().0,
+    };
+    socket.local_addr().map_or(0, |a| a.port())
 }
 
 /// How a forwarded connection ended, for the access log, counting idle
@@ -260,17 +290,27 @@ fn ended_by(outcome: Outcome, listener: Option<&Listener>) -> Ended {
 /// with `()` and hold no room for it (the task's size is a benchmark target).
 pub(crate) trait Declared: Send + Sync + 'static {
     fn dst(&self) -> Option<&SocketAddr>;
+    /// The PROXY v2 header's TLVs.
+    fn tlvs(&self) -> Option<&crate::proxy_protocol::Tlvs>;
 }
 
 impl Declared for () {
     fn dst(&self) -> Option<&SocketAddr> {
         None
     }
+
+    fn tlvs(&self) -> Option<&crate::proxy_protocol::Tlvs> {
+        None
+    }
 }
 
-impl Declared for Option<Box<SocketAddr>> {
+impl Declared for Option<Box<proxied::Origin>> {
     fn dst(&self) -> Option<&SocketAddr> {
-        self.as_deref()
+        self.as_deref().map(|o| &o.dst)
+    }
+
+    fn tlvs(&self) -> Option<&crate::proxy_protocol::Tlvs> {
+        self.as_deref().map(|o| &o.tlvs)
     }
 }
 

@@ -24,10 +24,12 @@ use tokio_util::either::Either;
 
 /// Where a connection really comes from and goes to, as a trusted PROXY
 /// header declared it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Origin {
     pub src: SocketAddr,
     pub dst: SocketAddr,
+    /// The v2 header's TLVs (policy rules match on them).
+    pub tlvs: Tlvs,
 }
 
 /// Read the PROXY header `listener` expects on `client` (peer `peer`).
@@ -54,7 +56,7 @@ pub async fn receive(listener: &Listener, name: &str, client: &TcpStream, peer: 
         Ok(Ok(header)) => match (header.client(), header) {
             (Some(src), Header::Proxy(a)) => {
                 proxy.accepted.fetch_add(1, Relaxed);
-                Some(Some(Origin { src, dst: a.dst }))
+                Some(Some(Origin { src, dst: a.dst, tlvs: a.tlvs }))
             }
             _ => {
                 // LOCAL, or a family without addresses (UNKNOWN, UNIX): the socket's addresses stay.

@@ -104,6 +104,8 @@ impl Drop for Flow {
                 bytes_out: s.bytes_out.load(Relaxed),
                 ended: self.ended,
                 http: None,
+                rule: None,
+                tag: None,
                 udp: Some(UdpRecord { datagrams_in: s.datagrams_in.load(Relaxed), datagrams_out: s.datagrams_out.load(Relaxed) }),
             });
         }
