@@ -530,6 +530,9 @@ fn check_http_listener<'a>(l: &ListenerConfig, at: &str, pool: impl Fn(&str) -> 
         if pool(&r.pool).is_none() {
             return Err(Error::config_at(format!("{rat}.pool"), format!("no pool named {:?}", r.pool)));
         }
+        if let Some(h) = &r.hook {
+            h.check(&format!("{rat}.hook"), |p| pool(p).is_some())?;
+        }
         if let Some(PathMatch::Regex(re)) = &r.path {
             crate::http::config::anchored(re).map_err(|e| Error::config_at(format!("{rat}.path.regex"), e))?;
         }

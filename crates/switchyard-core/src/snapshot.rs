@@ -439,7 +439,15 @@ impl Listener {
             http: l
                 .http
                 .as_ref()
-                .map(|h| crate::http::route::HttpTables::build(h, &l.name, |p| Arc::clone(pools[p]), |r| registry.route(&l.name, r)))
+                .map(|h| {
+                    crate::http::route::HttpTables::build(
+                        h,
+                        &l.name,
+                        |p| Arc::clone(pools[p]),
+                        |r| registry.route(&l.name, r),
+                        |k| registry.hooks.hook(k),
+                    )
+                })
                 .transpose()?,
             max_connections: l.max_connections.map(u64::from),
             max_lifetime: l.max_lifetime_ms.map(|ms| (Duration::from_millis(ms.max(1)), l.max_lifetime_jitter)),

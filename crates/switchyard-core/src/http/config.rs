@@ -102,6 +102,9 @@ pub struct RouteConfig {
     /// Largest request body; more is a 413.
     #[serde(default)]
     pub max_body_bytes: Option<u64>,
+    /// Ask this hook before choosing a backend (see `crate::hook`).
+    #[serde(default)]
+    pub hook: Option<crate::hook::HookRef>,
 }
 
 /// How a route matches the path (without the query).

@@ -27,6 +27,7 @@ use super::{Body, BoxError, InFlight};
 use crate::backend::Backend;
 use crate::events::EventLog;
 use crate::health::Failure;
+use crate::hook::{Hook, HookHeader, HookRequest};
 use crate::pipeline::upstream::passive_failure;
 use crate::select::{bytes_key, key_hash, PickContext};
 use crate::shared::Shared;
@@ -120,9 +121,22 @@ async fn respond(conn: &Arc<Conn>, req: Request<Incoming>) -> Response<Body> {
     if req.version() == http::Version::HTTP_2 {
         route.stats.http2();
     }
+    // An opt-in hook decides first; a route without one skips it (no allocation, no call).
+    let chosen = match &route.hook {
+        None => Ok(Chosen::default()),
+        Some(h) => Box::pin(decide(conn, route, h, &req)).await,
+    };
+    let pool = match &chosen {
+        Ok(Chosen { pool: Some(p), .. }) => p,
+        _ => &route.pool,
+    };
     // Boxed: hyper moves a request's future whole (into its stream task for HTTP/2), and this
     // one is kilobytes; boxed, it is written once, where it runs.
-    let (mut response, backend) = match Box::pin(proxy(conn, route, req, log.as_ref(), grpc)).await {
+    let proxied = match &chosen {
+        Ok(c) => Box::pin(proxy(conn, route, pool, c.key, req, log.as_ref(), grpc)).await,
+        Err(refusal) => Err((*refusal, None)),
+    };
+    let (mut response, backend) = match proxied {
         Ok(answered) => answered,
         Err((refusal, backend)) => {
             if grpc {
@@ -141,7 +155,7 @@ async fn respond(conn: &Arc<Conn>, req: Request<Incoming>) -> Response<Body> {
         response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
     }
     match log {
-        Some(p) => response.map(|b| p.respond(b, status, Some((&route.name, &route.pool.name)), backend)),
+        Some(p) => response.map(|b| p.respond(b, status, Some((&route.name, &pool.name)), backend)),
         None => response,
     }
 }
@@ -199,14 +213,16 @@ type Answered = (Response<Body>, Option<SocketAddr>);
 
 /// Route, pick, send, retry; the response and the backend that gave it, or
 /// why Switchyard answers itself (in JSON, or as a gRPC status for `grpc`).
+/// `pool` is the route's or the one its hook chose; `key`, a key its hook chose.
 async fn proxy(
     conn: &Conn,
     route: &Route,
+    pool: &Arc<Pool>,
+    key: Option<u64>,
     mut req: Request<Incoming>,
     log: Option<&Pending>,
     grpc: bool,
 ) -> Result<Answered, (Refusal, Option<SocketAddr>)> {
-    let pool = &route.pool;
     let cfg = &conn.listener.http.as_ref().expect("http listener").config;
     // A gRPC call's deadline is its request timeout.
     let wait = grpc::timeout(req.headers()).filter(|_| grpc).unwrap_or(std::time::Duration::from_millis(cfg.request_timeout_ms));
@@ -223,7 +239,7 @@ async fn proxy(
         return Err((Refusal::BadGateway, None));
     }
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let ctx = PickContext { key: request_key(conn, route, pool, &req), client: conn.client };
+    let ctx = PickContext { key: key.unwrap_or_else(|| request_key(conn, route, pool, &req)), client: conn.client };
     let pinned = pool.http.sticky.as_ref().and_then(|s| s.pinned(req.headers()));
     let (mut head, body) = req.into_parts();
     prepare(conn, route, pool, cfg, &mut head, upgrade);
@@ -323,6 +339,45 @@ async fn proxy(
             }
         }
         return Ok((response, Some(b.addr)));
+    }
+}
+
+/// What a route's hook chose for one request (nothing: the route's own pool and key).
+#[derive(Default)]
+struct Chosen {
+    pool: Option<Arc<Pool>>,
+    key: Option<u64>,
+}
+
+/// Ask the route's hook about this request: a pool (one that exists, else
+/// the hook's fallback), a selection key, or a refusal with its status.
+async fn decide(conn: &Conn, route: &Route, hook: &Hook, req: &Request<Incoming>) -> Result<Chosen, Refusal> {
+    let snapshot = conn.shared.snapshot.load_full();
+    let find = |name: &str| snapshot.pools.iter().find(|p| p.name == name);
+    let request = hook_request(conn, route, req);
+    let (d, _) = conn.shared.hooks.ask_with(hook, request, |d| d.pool.as_deref().is_none_or(|p| find(p).is_some())).await;
+    if let Some(status) = d.deny {
+        return Err(Refusal::Denied(StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN)));
+    }
+    Ok(Chosen { pool: d.pool.as_deref().and_then(find).cloned(), key: d.hash_key.map(|k| bytes_key(k.as_bytes())) })
+}
+
+/// What a hook is told about an HTTP request.
+fn hook_request(conn: &Conn, route: &Route, req: &Request<Incoming>) -> HookRequest {
+    let header = |(n, v): (&http::HeaderName, &HeaderValue)| HookHeader {
+        name: n.as_str().to_owned(),
+        value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
+    };
+    HookRequest {
+        listener: conn.name.to_string(),
+        rule: route.name.to_string(),
+        client: conn.client.to_string(),
+        method: Some(req.method().to_string()),
+        host: super::route::request_host(req.uri(), req.headers()).map(str::to_owned),
+        path: Some(req.uri().path().to_owned()),
+        query: req.uri().query().map(str::to_owned),
+        headers: req.headers().iter().take(crate::hook::MAX_HEADERS).map(header).collect(),
+        ..HookRequest::default()
     }
 }
 

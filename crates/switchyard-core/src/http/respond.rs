@@ -31,6 +31,8 @@ pub enum Refusal {
     QueueRefused,
     /// 504: the backend did not answer within the request timeout.
     Timeout,
+    /// A route's hook denied the request with this status (4xx/5xx).
+    Denied(StatusCode),
 }
 
 impl Refusal {
@@ -45,6 +47,7 @@ impl Refusal {
             Refusal::BadGateway => StatusCode::BAD_GATEWAY,
             Refusal::NoBackend | Refusal::QueueRefused => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            Refusal::Denied(s) => s,
         }
     }
 
@@ -60,6 +63,7 @@ impl Refusal {
             Refusal::NoBackend => "no_backend",
             Refusal::QueueRefused => "queue_full",
             Refusal::Timeout => "gateway_timeout",
+            Refusal::Denied(_) => "denied",
         }
     }
 
@@ -75,6 +79,7 @@ impl Refusal {
             Refusal::NoBackend => "no backend is available",
             Refusal::QueueRefused => "every backend is at its connection limit and the queue is full or timed out",
             Refusal::Timeout => "the backend did not answer in time",
+            Refusal::Denied(_) => "a hook denied this request",
         }
     }
 
@@ -105,6 +110,7 @@ impl Refusal {
             Refusal::Timeout | Refusal::HeaderTimeout => code::DEADLINE_EXCEEDED,
             Refusal::BadGateway | Refusal::NoBackend | Refusal::QueueRefused => code::UNAVAILABLE,
             Refusal::BadRequest => code::INTERNAL,
+            Refusal::Denied(_) => code::PERMISSION_DENIED,
         }
     }
 

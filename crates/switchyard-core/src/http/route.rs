@@ -7,6 +7,7 @@ pub use super::config::anchored;
 use super::config::{HttpListenerConfig, PathMatch, RequestKey, RouteConfig, ValueMatch};
 use super::headers::Ops;
 use super::stats::RouteStats;
+use crate::hook::{Hook, HookRef};
 use http::header::{HeaderMap, COOKIE, HOST};
 use http::{Method, Request, Uri};
 use regex::Regex;
@@ -30,6 +31,8 @@ pub struct Route<P> {
     pub response_ops: Ops,
     pub max_body: Option<u64>,
     pub stats: Arc<RouteStats>,
+    /// Asked before a backend is chosen (opt-in; `None` costs nothing).
+    pub hook: Option<Hook>,
 }
 
 #[derive(Debug)]
@@ -79,8 +82,8 @@ fn condition(v: &ValueMatch, lower: bool) -> Result<Condition, String> {
 }
 
 impl<P> Route<P> {
-    /// Compile route `r`; `pool` is the pool it names, `stats` its counters.
-    pub fn build(r: &RouteConfig, pool: P, stats: Arc<RouteStats>) -> Result<Route<P>, String> {
+    /// Compile route `r`; `pool` is the pool it names, `stats` its counters, `hook` its compiled hook.
+    pub fn build(r: &RouteConfig, pool: P, stats: Arc<RouteStats>, hook: Option<Hook>) -> Result<Route<P>, String> {
         let host = r.host.as_ref().map(|h| {
             let h = h.to_ascii_lowercase();
             match h.strip_prefix('*') {
@@ -114,6 +117,7 @@ impl<P> Route<P> {
             response_ops: Ops::compile(&r.response_headers)?,
             max_body: r.max_body_bytes,
             stats,
+            hook,
         })
     }
 
@@ -230,20 +234,21 @@ pub struct HttpTables<P> {
 }
 
 impl<P> HttpTables<P> {
-    /// Compile listener `name`'s routes; `pool` and `stats` give each
-    /// route's pool handle and counters. Errors name the route.
+    /// Compile listener `name`'s routes; `pool`, `stats` and `hook` give each
+    /// route's pool handle, counters and compiled hook. Errors name the route.
     pub fn build(
         h: &HttpListenerConfig,
         name: &str,
         pool: impl Fn(&str) -> P,
         stats: impl Fn(&str) -> Arc<RouteStats>,
+        hook: impl Fn(&HookRef) -> Hook,
     ) -> crate::error::Result<HttpTables<P>> {
         let routes = h
             .routes
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                Route::build(r, pool(&r.pool), stats(&r.name))
+                Route::build(r, pool(&r.pool), stats(&r.name), r.hook.as_ref().map(&hook))
                     .map_err(|e| crate::error::Error::config_at(format!("listeners.{name}.http.routes[{i}]"), e))
             })
             .collect::<crate::error::Result<_>>()?;
