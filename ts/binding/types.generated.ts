@@ -277,7 +277,7 @@ export type HookCall = {
  */
 id: number, hook: string, request: HookRequest, };
 
-export type HookReply = { hook: string, decision: HookDecision | null, error: string | null, };
+export type HookReply = { hook: string, decision: HookDecision | null, error: string | null, unregistered: boolean, };
 
 export type TlsConfig = { 
 /**

@@ -125,6 +125,7 @@ impl Hooks {
             return false;
         };
         let answer = match reply {
+            Some(HookReply { unregistered: true, .. }) => Err(HookOutcome::Unregistered),
             Some(HookReply { decision: Some(d), error: None, .. }) => d.check().map(|()| d).map_err(|_| HookOutcome::Invalid),
             Some(HookReply { decision: None, error: Some(_), .. }) => Err(HookOutcome::Error),
             _ => Err(HookOutcome::Invalid),
@@ -210,6 +211,7 @@ mod tests {
             (r#"{"hook":"h","decision":{"deny":200}}"#, HookOutcome::Invalid),
             (r#"{"hook":"h","decision":{"pool":"unknown"}}"#, HookOutcome::Invalid),
             ("not json", HookOutcome::Invalid),
+            (r#"{"hook":"h","unregistered":true}"#, HookOutcome::Unregistered),
             (r#"{"hook":"h","decision":{"deny":403}}"#, HookOutcome::Answered),
         ];
         for (i, (reply, want)) in replies.into_iter().enumerate() {
@@ -229,6 +231,6 @@ mod tests {
             }
         }
         let r = &table.reports()[0];
-        assert_eq!((r.calls, r.answered, r.error, r.invalid), (6, 1, 1, 4));
+        assert_eq!((r.calls, r.answered, r.error, r.invalid, r.unregistered), (7, 1, 1, 4, 1));
     }
 }

@@ -140,8 +140,9 @@ pub struct HookCall {
     pub request: HookRequest,
 }
 
-/// The handler's answer to a call: a decision, or the error its function
-/// threw. `hook` names the hook (a late answer is counted under it).
+/// The handler's answer to a call: a decision, the error its function
+/// threw, or `unregistered` (no function of that name). `hook` names the
+/// hook (a late answer is counted under it).
 #[derive(Debug, Deserialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
@@ -151,6 +152,8 @@ pub struct HookReply {
     pub decision: Option<HookDecision>,
     #[serde(default)]
     pub error: Option<String>,
+    #[serde(default)]
+    pub unregistered: bool,
 }
 
 /// The sink refused a call (its queue is full, or it is closing).
@@ -173,7 +176,7 @@ pub enum HookOutcome {
     Error,
     /// Too many calls in flight, or the sink's queue is full.
     Full,
-    /// No handler registered.
+    /// No handler registered, or none under the hook's name.
     Unregistered,
     /// An answer that breaks the decision's rules (or the caller's check).
     Invalid,
