@@ -14,7 +14,7 @@
 import { describe, isObject, type Checker, type Obj } from './checker.js';
 import { DEFAULTS } from './defaults.js';
 import { FIELD_VALUE_PATTERN, HOST_PATTERN, KEEPALIVE, LISTENER_HTTP, PASSIVE, PATH_PATTERN, ROUTE, ROUTE_HOOK, ROUTE_MATCH, STICKY, TOKEN_PATTERN, keysOf } from './fields.js';
-import { toDecision } from '../hooks/decision.js';
+import { isProblem, toDecision } from '../hooks/decision.js';
 import { readSecret } from './secret.js';
 import type { ErrorRate, HeaderOps, HeaderPair, HashKey, HookRef, PathMatch, Protocol, RequestKey, RouteConfig, StickyConfig, ValueMatch } from '../binding/types.generated.js';
 import type { Algorithm, ResolvedListener, ResolvedListenerHttp, ResolvedPool, ResolvedPoolHttp } from './types.js';
@@ -265,8 +265,8 @@ function checkHook(c: Checker, v: unknown, path: string, pools: Obj | undefined)
     return { name, budget_ms, fallback };
   }
   const d = toDecision(h.fallback);
-  if (typeof d === 'string') {
-    c.add(`${path}.fallback`, d);
+  if (isProblem(d)) {
+    c.add(d.field ? `${path}.fallback.${d.field}` : `${path}.fallback`, d.message);
     return { name, budget_ms, fallback };
   }
   if (d.pool !== null) poolRef(c, d.pool, `${path}.fallback.pool`, pools);

@@ -9,7 +9,7 @@
  * synchronous function is answered in the same turn, without a promise.
  */
 import type { HookCall, HookReply } from '../binding/types.generated.js';
-import { toDecision } from './decision.js';
+import { formatProblem, isProblem, toDecision } from './decision.js';
 import type { HookFn, HookRequest } from './types.js';
 
 /** Where answers go (the engine's `hookReply`). */
@@ -81,8 +81,8 @@ export class HookRegistry {
 
   #decided(id: number, hook: string, v: unknown): void {
     const decision = toDecision(v);
-    if (typeof decision === 'string') {
-      this.#report(hook, `invalid decision: ${decision}`);
+    if (isProblem(decision)) {
+      this.#report(hook, `invalid decision: ${formatProblem(decision)}`);
       this.#send(id, { hook, decision: null, error: null, unregistered: false });
     } else {
       this.#send(id, { hook, decision, error: null, unregistered: false });
