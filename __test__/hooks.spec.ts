@@ -174,14 +174,17 @@ describe('route hooks', () => {
     expect(counts(lb)).toMatchObject({ calls: 2, answered: 2 });
   });
 
-  it('an unknown pool or a malformed answer is invalid, a missing function unregistered: both get the fallback', async () => {
-    const { lb, base } = await start({ fallback: { deny: 503 } }, { hooks: { tenant: (req) => (req.path === '/hooked/nopool' ? { pool: 'nope' } : ({ pool: 'a', deny: 403 } as HookDecision)) } });
-    expect((await get(`${base}/hooked/nopool`)).status).toBe(503);
-    expect((await get(`${base}/hooked/both`)).status).toBe(503);
-    expect(counts(lb)).toMatchObject({ calls: 2, invalid: 2 });
+  it('an unknown pool, a pool of tcp listeners or a malformed answer is invalid, a missing function unregistered: all get the fallback', async () => {
+    const pick: Record<string, HookDecision> = { '/hooked/nopool': { pool: 'nope' }, '/hooked/pp': { pool: 'pp' }, '/hooked/both': { pool: 'a', deny: 403 } };
+    const { lb, base } = await start({ fallback: { deny: 503 } }, { hooks: { tenant: (req) => pick[req.path ?? ''] } }, {
+      // Writes PROXY headers: only for tcp listeners, so not a pool an HTTP request may go to.
+      pp: { backends: [{ address: '127.0.0.1:9' }], proxy_protocol: 'v2' },
+    });
+    for (const path of Object.keys(pick)) expect((await get(`${base}${path}`)).status, path).toBe(503);
+    expect(counts(lb)).toMatchObject({ calls: 3, invalid: 3 });
     expect(lb.removeHook('tenant')).toBe(true);
     expect((await get(`${base}/hooked/gone`)).status).toBe(503);
-    expect(counts(lb)).toMatchObject({ calls: 3, invalid: 2, unregistered: 1 });
+    expect(counts(lb)).toMatchObject({ calls: 4, invalid: 3, unregistered: 1 });
     lb.hook('tenant', () => ({ pool: 'b' }));
     expect(await get(`${base}/hooked/back`)).toMatchObject({ status: 200, backend: 'b' });
   });

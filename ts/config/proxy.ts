@@ -38,7 +38,9 @@ export function checkProxyUse(c: Checker, listeners: readonly ResolvedListener[]
   const reported = new Set<string>();
   for (const l of listeners) {
     if (l.protocol !== 'http') continue;
-    for (const name of new Set([l.pool, ...(l.http?.routes ?? []).map((r) => r.pool)])) {
+    // A route's hook may send its requests to its fallback's pool too.
+    const routed = (l.http?.routes ?? []).flatMap((r) => (r.hook?.fallback.pool ? [r.pool, r.hook.fallback.pool] : [r.pool]));
+    for (const name of new Set([l.pool, ...routed])) {
       if (!sending.has(name) || reported.has(name)) continue;
       reported.add(name);
       c.add(

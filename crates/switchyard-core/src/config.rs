@@ -493,7 +493,9 @@ fn check_http_listener<'a>(l: &ListenerConfig, at: &str, pool: impl Fn(&str) -> 
     // A PROXY header describes one client connection; a kept-alive HTTP backend
     // connection carries many clients' requests (the spec forbids it there).
     if let Some(h) = &l.http {
-        let pools = std::iter::once(l.pool.as_str()).chain(h.routes.iter().map(|r| r.pool.as_str()));
+        // (A route's hook may send its requests to its fallback's pool too.)
+        let fallbacks = h.routes.iter().filter_map(|r| r.hook.as_ref()?.fallback.pool.as_deref());
+        let pools = std::iter::once(l.pool.as_str()).chain(h.routes.iter().map(|r| r.pool.as_str())).chain(fallbacks);
         for name in pools {
             if pool(name).is_some_and(|p| p.proxy_protocol.is_some()) {
                 return Err(Error::config_at(

@@ -181,3 +181,32 @@ pub enum HookOutcome {
     /// An answer that breaks the decision's rules (or the caller's check).
     Invalid,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook(budget_ms: u64, fallback: HookDecision) -> HookRef {
+        HookRef { name: "tenant".into(), budget_ms, fallback }
+    }
+
+    #[test]
+    fn a_hook_reference_is_checked_with_its_path() {
+        let at = "listeners.web.http.routes[0].hook";
+        let exists = |p: &str| p == "web";
+        let path = |r: HookRef| r.check(at, exists).unwrap_err().issues[0].path.clone();
+        assert!(hook(2, HookDecision::default()).check(at, exists).is_ok());
+        assert!(hook(2, HookDecision { pool: Some("web".into()), hash_key: Some("k".into()), ..HookDecision::default() })
+            .check(at, exists)
+            .is_ok());
+        assert_eq!(path(hook(0, HookDecision::default())), format!("{at}.budget_ms"));
+        assert_eq!(path(hook(10_001, HookDecision::default())), format!("{at}.budget_ms"));
+        assert_eq!(path(hook(2, HookDecision { pool: Some("nope".into()), ..HookDecision::default() })), format!("{at}.fallback.pool"));
+        assert_eq!(
+            path(hook(2, HookDecision { pool: Some("web".into()), deny: Some(403), ..HookDecision::default() })),
+            format!("{at}.fallback")
+        );
+        assert_eq!(path(hook(2, HookDecision { deny: Some(302), ..HookDecision::default() })), format!("{at}.fallback"));
+        assert_eq!(path(HookRef { name: String::new(), ..hook(2, HookDecision::default()) }), format!("{at}.name"));
+    }
+}

@@ -349,11 +349,13 @@ struct Chosen {
     key: Option<u64>,
 }
 
-/// Ask the route's hook about this request: a pool (one that exists, else
-/// the hook's fallback), a selection key, or a refusal with its status.
+/// Ask the route's hook about this request: a pool (one that exists and can
+/// take HTTP requests, else the hook's fallback), a selection key, or a
+/// refusal with its status.
 async fn decide(conn: &Conn, route: &Route, hook: &Hook, req: &Request<Incoming>) -> Result<Chosen, Refusal> {
     let snapshot = conn.shared.snapshot.load_full();
-    let find = |name: &str| snapshot.pools.iter().find(|p| p.name == name);
+    // A pool that writes PROXY headers serves tcp listeners only (see `config::check_http_listener`).
+    let find = |name: &str| snapshot.pools.iter().find(|p| p.name == name && p.config.proxy_protocol.is_none());
     let request = hook_request(conn, route, req);
     let (d, _) = conn.shared.hooks.ask_with(hook, request, |d| d.pool.as_deref().is_none_or(|p| find(p).is_some())).await;
     if let Some(status) = d.deny {
