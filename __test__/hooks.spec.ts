@@ -218,11 +218,11 @@ describe('route hooks', () => {
 });
 
 describe('route hook configuration', () => {
-  /** The issues `validateConfig` reports for a route with `hook`. */
+  /** The issues `validateConfig` reports for a route with `hook` (pool `pp` writes PROXY headers). */
   function issues(hook: unknown): ConfigIssue[] {
     const config = {
-      listeners: { web: { address: '127.0.0.1:0', protocol: 'http', routes: [{ pool: 'a', hook }] } },
-      pools: { a: { backends: [{ address: '127.0.0.1:1' }] } },
+      listeners: { web: { address: '127.0.0.1:0', protocol: 'http', routes: [{ pool: 'a', hook }] }, tcp: { address: '127.0.0.1:0', pool: 'pp' } },
+      pools: { a: { backends: [{ address: '127.0.0.1:1' }] }, pp: { backends: [{ address: '127.0.0.1:2' }], proxy_protocol: 'v1' } },
     };
     try {
       validateConfig(config as SwitchyardConfig, 'cfg.yaml');
@@ -254,5 +254,7 @@ describe('route hook configuration', () => {
     expect(issues({ name: 'tenant', fallback: { deny: 200 } })[0]).toMatchObject({ path: `${at}.fallback.deny`, message: 'expected an HTTP status 400..599, got 200' });
     expect(issues({ fallback: {} })[0]).toMatchObject({ path: `${at}.name` });
     expect(issues({ name: 'tenant', fallback: {}, budgt: '1ms' })[0]).toMatchObject({ path: `${at}.budgt` });
+    // An HTTP request never goes to a pool that writes PROXY headers, a fallback's included.
+    expect(issues({ name: 'tenant', fallback: { pool: 'pp' } })[0]).toMatchObject({ path: 'pools.pp.proxy_protocol' });
   });
 });
