@@ -63,6 +63,7 @@ const route = (fields: Partial<EngineRoute> & Pick<EngineRoute, 'name' | 'pool'>
   request_headers: NO_OPS,
   response_headers: NO_OPS,
   max_body_bytes: null,
+  hook: null,
   ...fields,
 });
 const POOL_HTTP = { key: null, sticky: null, host: null, max_idle_per_backend: 32, idle_timeout_ms: 4_000, eject_after_5xx: 0, error_rate: null, http2: false, http2_connections: 4, http2_streams: 100 };

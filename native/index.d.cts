@@ -45,6 +45,22 @@ export declare class NativeEngine {
   setHealth(batchJson: string): number
   /** Close every established connection to one backend. False if unknown. */
   closeBackendConnections(pool: string, address: string): boolean
+  /**
+   * Register the function opt-in hooks are asked through: it is called
+   * with one JSON `HookCall` per call and answers with [`NativeEngine::hook_reply`].
+   * At most `maxInFlight` calls (default 1024) wait for answers at once;
+   * beyond, or when the queue to this thread is full, a call gets its
+   * hook's fallback at once. Replaces any handler registered before.
+   */
+  setHookHandler(handler: (arg: string) => unknown, maxInFlight?: number | undefined | null): void
+  /** Unregister the hook handler: every hook call gets its fallback (`unregistered`). */
+  clearHookHandler(): void
+  /**
+   * Answer hook call `id` with JSON `HookReply` (a decision, or the
+   * error the function threw). False when the call no longer waits
+   * (its budget passed; counted as late).
+   */
+  hookReply(id: number, replyJson: string): boolean
   /** Take the queued data-plane events as JSON `EventBatch`. */
   events(): string
   /** Take the queued access-log records as JSON `AccessBatch`. */

@@ -6,6 +6,7 @@
 export type {
   BackendReport as BackendStats,
   BuildReport as BuildStats,
+  HookReport as HookStats,
   ListenerReport as ListenerStats,
   PoolReport as PoolStats,
   RouteReport as RouteStats,

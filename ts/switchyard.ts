@@ -29,6 +29,9 @@ import { PolicyRunner } from './policy/runner.js';
 import { realClock, type Clock } from './policy/clock.js';
 import type { Policy, PolicyDecision, PolicyStatus } from './policy/types.js';
 import type { DecisionCount } from './policy/decisions.js';
+import { HookRegistry } from './hooks/registry.js';
+import type { HookFn } from './hooks/types.js';
+import { HOOK_LIMITS } from './binding/catalog.generated.js';
 
 /** Options of `Switchyard.start`. */
 export interface StartOptions {
@@ -46,6 +49,10 @@ export interface StartOptions {
   clock?: Clock;
   /** Where the configuration comes from when it is not a file (an etcd key): shown by `GET /api/config`. */
   configSource?: () => ConfigSourceStatus | undefined;
+  /** Hook functions by name, registered before the first request (see `hook`). */
+  hooks?: Record<string, HookFn>;
+  /** Hook calls waiting for an answer at once, all hooks together; beyond, a call gets its fallback at once (counted `full`). Default 1024. */
+  hookQueue?: number;
 }
 
 /** What an upgrade handed to the new process (`handOver`). */
@@ -120,6 +127,10 @@ export class Switchyard {
   #services: Services;
   #policies: PolicyRunner;
   #configSource: (() => ConfigSourceStatus | undefined) | undefined;
+  /** Hook functions by name; the engine is given their dispatcher with the first one (`hook`). */
+  #hooks: HookRegistry;
+  #hookHandler = false;
+  #hookQueue: number = HOOK_LIMITS.in_flight;
 
   /** `config`: in force (names resolved); `declared`: as written (names unresolved). */
   private constructor(engine: Engine, config: ResolvedConfig, log: Logger, sent: EngineConfig, declared: ResolvedConfig, members: Membership, clock: Clock) {
@@ -129,6 +140,10 @@ export class Switchyard {
     this.#members = members;
     members.record(undefined, config, 'config');
     this.#log = log;
+    this.#hooks = new HookRegistry(
+      (id, reply) => this.#engine.hookReply(id, reply),
+      (hook, problem) => log('hook.failed', { hook, problem }, 'warn'),
+    );
     // The engine's sockets live in Rust, where Node cannot see them; this ref'd
     // timer keeps the process alive while the balancer runs, like a net.Server.
     this.#keepAlive = setInterval(() => {}, KEEP_ALIVE_MS);
@@ -207,6 +222,12 @@ export class Switchyard {
       }
     }
     try {
+      if (options.hookQueue !== undefined) {
+        const q = options.hookQueue;
+        if (!Number.isInteger(q) || q < 1 || q > 65_536) throw new TypeError(`hookQueue: expected an integer 1..65536, got ${String(q)}`);
+        lb.#hookQueue = q;
+      }
+      for (const [name, fn] of Object.entries(options.hooks ?? {})) lb.hook(name, fn);
       for (const p of options.policies ?? []) await lb.use(p);
       if (config.admin) {
         const adminFd = options.handoff?.adminFd ?? undefined;
@@ -480,6 +501,31 @@ export class Switchyard {
   /** Where each pool's backends come from (file, dns, etcd) and when, and by what, their set last changed. */
   membership(): Map<string, PoolMembership> {
     return this.#members.views();
+  }
+
+  /**
+   * Register hook function `fn` under `name` (replacing one registered before): routes whose
+   * `hook.name` is `name` ask it before choosing a backend, and use their `fallback` when it
+   * does not answer within the budget, throws, or answers something invalid. Requests of
+   * routes without a hook never reach JavaScript.
+   */
+  hook(name: string, fn: HookFn): void {
+    this.#assertOpen();
+    this.#hooks.set(name, fn);
+    if (!this.#hookHandler) {
+      this.#engine.setHookHandler(this.#hooks.dispatch, this.#hookQueue);
+      this.#hookHandler = true;
+    }
+  }
+
+  /** Unregister the hook function of `name` (its routes then use their fallback, counted `unregistered`); false if none. */
+  removeHook(name: string): boolean {
+    return this.#hooks.delete(name);
+  }
+
+  /** The names hook functions are registered under. */
+  hookNames(): string[] {
+    return this.#hooks.names();
   }
 
   /** Every counter of the data plane at this instant. */

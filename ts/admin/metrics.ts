@@ -362,6 +362,20 @@ export function collect(lb: AdminTarget): Family[] {
       samples: [[{}, stats.max_pipes]],
     },
     {
+      name: 'switchyard_hook_calls_total',
+      type: 'counter',
+      help: 'Calls of opt-in hooks by how they ended: answered, or the fallback after timeout (no answer within the budget), error (the function threw), full (too many calls waiting), unregistered (no function of that name), invalid (an answer that is not a usable decision).',
+      samples: stats.hooks.flatMap((h) =>
+        (['answered', 'timeout', 'error', 'full', 'unregistered', 'invalid'] as const).map((outcome): Sample => [{ hook: h.name, outcome }, h[outcome]]),
+      ),
+    },
+    {
+      name: 'switchyard_hook_late_answers_total',
+      type: 'counter',
+      help: 'Hook answers that arrived after their call had used its fallback (dropped).',
+      samples: stats.hooks.map((h): Sample => [{ hook: h.name }, h.late]),
+    },
+    {
       name: 'switchyard_tables_built_total',
       type: 'counter',
       help: 'Tables the data plane built for updates, by kind: pool (backends and selector tables), tls_config (a listener\'s certificates). Unchanged ones are reused.',

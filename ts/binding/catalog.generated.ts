@@ -156,3 +156,14 @@ export const POOL_OPTIONS = [
   "table_size",
   "hash_balance_factor"
 ] as const;
+
+/** Opt-in hooks: the budget (ms; default, inclusive range), calls in flight at once by default, request header fields sent. */
+export const HOOK_LIMITS = {
+  "budget_ms": {
+    "default": 2,
+    "max": 10000,
+    "min": 1
+  },
+  "in_flight": 1024,
+  "max_headers": 64
+} as const;

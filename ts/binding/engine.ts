@@ -6,7 +6,7 @@
  * out as `NativeCallError` (the data plane's `{ code, message, issues }`).
  */
 import { native, type NativeEngine, type NativeHandoffChild } from './addon.js';
-import type { AccessBatch, EngineConfig, EventBatch, HealthUpdate, PlanReport, PlanRequest, PoolConfig, StatsReport } from './types.generated.js';
+import type { AccessBatch, EngineConfig, EventBatch, HealthUpdate, HookReply, PlanReport, PlanRequest, PoolConfig, StatsReport } from './types.generated.js';
 import { call } from './call.js';
 
 /** A running data plane. */
@@ -65,6 +65,25 @@ export class Engine {
   /** Close every established connection to one backend; false if there is none. */
   closeBackendConnections(pool: string, address: string): boolean {
     return this.#native.closeBackendConnections(pool, address);
+  }
+
+  /**
+   * Register the function opt-in hooks are asked through: called with one JSON `HookCall` per
+   * call, it answers with `hookReply`. At most `maxInFlight` calls (default 1024) wait at once;
+   * beyond, a call gets its hook's fallback at once.
+   */
+  setHookHandler(handler: (callJson: string) => void, maxInFlight?: number): void {
+    call(() => this.#native.setHookHandler(handler, maxInFlight));
+  }
+
+  /** No hook handler: every hook call gets its fallback. */
+  clearHookHandler(): void {
+    this.#native.clearHookHandler();
+  }
+
+  /** Answer hook call `id`; false when it no longer waits (its budget passed). */
+  hookReply(id: number, reply: HookReply): boolean {
+    return this.#native.hookReply(id, JSON.stringify(reply));
   }
 
   /** Take the queued data-plane events. */

@@ -276,7 +276,11 @@ hash_key: RequestKey | null, request_headers: HeaderOps, response_headers: Heade
 /**
  * Largest request body; more is a 413.
  */
-max_body_bytes: number | null, };
+max_body_bytes: number | null, 
+/**
+ * Ask this hook before choosing a backend (see `crate::hook`).
+ */
+hook: HookRef | null, };
 
 export type RouteAnswer = { "deny": { status: number, body: string | null, } } | { "redirect": { to: RedirectTarget, status: number, } };
 
@@ -295,6 +299,74 @@ export type HeaderOps = { remove: Array<string>, set: Array<HeaderPair>, add: Ar
 export type HeaderPair = { name: string, value: string, };
 
 export type RequestKey = "source_ip" | "source_ip_port" | { "header": string } | { "cookie": string } | "path";
+
+export type HookRef = { 
+/**
+ * The name the handler registered the function under.
+ */
+name: string, 
+/**
+ * Longest wait for the answer, ms ([`BUDGET_MS`]).
+ */
+budget_ms: number, 
+/**
+ * The decision on timeout, error, full queue, no handler or an invalid answer.
+ */
+fallback: HookDecision, };
+
+export type HookDecision = { 
+/**
+ * Send it to this pool instead.
+ */
+pool: string | null, 
+/**
+ * Refuse it: this HTTP status (400..=599) from Switchyard; an L4 connection is closed.
+ */
+deny: number | null, 
+/**
+ * Hash this string as the selection key (keyed algorithms).
+ */
+hash_key: string | null, 
+/**
+ * A label for logs and metrics.
+ */
+tag: string | null, };
+
+export type HookRequest = { listener: string, 
+/**
+ * The route (HTTP) or rule (L4) that asked.
+ */
+rule: string, 
+/**
+ * The client's `ip:port`.
+ */
+client: string, 
+/**
+ * HTTP: the method, host (without port), path and raw query.
+ */
+method: string | null, host: string | null, path: string | null, query: string | null, 
+/**
+ * HTTP: the request's header fields, in order, the first [`MAX_HEADERS`].
+ */
+headers: Array<HookHeader>, 
+/**
+ * L4: the ClientHello's server name.
+ */
+sni: string | null, 
+/**
+ * L4: the port the client connected to.
+ */
+dst_port: number | null, };
+
+export type HookHeader = { name: string, value: string, };
+
+export type HookCall = { 
+/**
+ * Answer with [`Hooks::reply`] and this id.
+ */
+id: number, hook: string, request: HookRequest, };
+
+export type HookReply = { hook: string, decision: HookDecision | null, error: string | null, unregistered: boolean, };
 
 export type TlsConfig = { 
 /**
@@ -564,7 +636,11 @@ splice_leases_total: number, listeners: Array<ListenerReport>, pools: Array<Pool
 /**
  * What updates have rebuilt since start (unchanged parts are shared).
  */
-builds: BuildReport, };
+builds: BuildReport, 
+/**
+ * Opt-in hooks' calls and how they ended, by hook name.
+ */
+hooks: Array<HookReport>, };
 
 export type ListenerReport = { name: string, address: string, pool: string, accepted: number, active: number, no_backend: number, 
 /**
@@ -752,6 +828,8 @@ resets: number,
  * gRPC calls by the status they ended with: index = code (0 OK … 16 UNAUTHENTICATED).
  */
 grpc_statuses: Array<number>, };
+
+export type HookReport = { name: string, calls: number, answered: number, timeout: number, error: number, full: number, unregistered: number, invalid: number, late: number, };
 
 export type HealthUpdate = { pool: string, address: string, up: boolean, };
 

@@ -7,7 +7,7 @@
  * that span fields (timeout ≤ interval, pool options per algorithm, files that
  * must exist) stay in the validators; the schema describes them in words.
  */
-import { ALGORITHM_INFO, HASH_KEYS, LIMITS } from '../binding/catalog.generated.js';
+import { ALGORITHM_INFO, HASH_KEYS, HOOK_LIMITS, LIMITS } from '../binding/catalog.generated.js';
 import { DEFAULTS } from './defaults.js';
 import { formatDuration } from './duration.js';
 import { formatSize } from './size.js';
@@ -342,6 +342,25 @@ const HEADER_OPS = (what: string) =>
     remove: { kind: 'list', items: str('Header name.', { pattern: TOKEN_PATTERN }), doc: 'Remove these headers.' },
   });
 
+/** A hook's decision (a route hook's `fallback`). */
+export const HOOK_DECISION = object("A hook's decision: pool and deny exclude each other; {} keeps the route's pool.", {
+  pool: str('Send the request to this pool.', { pattern: NAME_PATTERN }),
+  deny: int(400, 599, 'Answer with this HTTP status (Switchyard\'s JSON error, code "denied").'),
+  hash_key: str('Hash this string as the selection key (pools with consistent_hash or maglev).', { minLength: 1, maxLength: 1024 }),
+  tag: str('A label for logs and metrics.', { minLength: 1, maxLength: 1024 }),
+});
+
+/** `hook` of a route: a TypeScript function asked before a backend is chosen. */
+export const ROUTE_HOOK = object(
+  'Ask a hook function (registered with lb.hook(name, fn) or the hooks start option) before choosing a backend: it may pick a pool, deny, or set the hash key. One call into JavaScript per matching request.',
+  {
+    name: str('Name the function is registered under.', { pattern: NAME_PATTERN }),
+    budget: duration(HOOK_LIMITS.budget_ms.min, HOOK_LIMITS.budget_ms.max, 'Longest wait for the answer; then the fallback decides.', HOOK_LIMITS.budget_ms.default),
+    fallback: { ...HOOK_DECISION, doc: 'The decision when the hook does not answer within its budget, throws, its queue is full, no function is registered, or its answer is invalid.' },
+  },
+  ['name', 'fallback'],
+);
+
 /** One route of an HTTP listener. */
 export const ROUTE = object(
   'A route: conditions, then the pool. First match wins.',
@@ -354,6 +373,7 @@ export const ROUTE = object(
     response_headers: HEADER_OPS('response'),
     max_body_size: size(0, 64 * 1024 ** 3, 'Largest request body; a larger one gets 413 (default: no limit).'),
     ...RULE_ACTIONS,
+    hook: ROUTE_HOOK,
   },
 );
 
@@ -381,6 +401,7 @@ export const RULE = object('A policy rule: conditions, then an action. First mat
   hash_key: str('Key of the pool\'s hash algorithm (http: as a route\'s; tcp: source_ip, source_ip_port, sni or tlv:NAME).', { minLength: 1 }),
   request_headers: HEADER_OPS('request'),
   response_headers: HEADER_OPS('response'),
+  hook: ROUTE_HOOK,
   ...RULE_ACTIONS,
 });
 

@@ -13,11 +13,12 @@
  */
 import { describe, isObject, type Checker, type Obj } from './checker.js';
 import { DEFAULTS } from './defaults.js';
-import { FIELD_VALUE_PATTERN, HOST_PATTERN, KEEPALIVE, LISTENER_HTTP, PASSIVE, PATH_PATTERN, ROUTE, ROUTE_MATCH, RULE, STICKY, TOKEN_PATTERN, keysOf } from './fields.js';
+import { FIELD_VALUE_PATTERN, HOST_PATTERN, KEEPALIVE, LISTENER_HTTP, PASSIVE, PATH_PATTERN, ROUTE, ROUTE_HOOK, ROUTE_MATCH, RULE, STICKY, TOKEN_PATTERN, keysOf } from './fields.js';
 import { ruleActions, sources } from './rule-actions.js';
 import { poolsOf } from './uses.js';
+import { isProblem, toDecision } from '../hooks/decision.js';
 import { readSecret } from './secret.js';
-import type { ErrorRate, HeaderOps, HeaderPair, HashKey, PathMatch, Protocol, RequestKey, RouteConfig, StickyConfig, ValueMatch } from '../binding/types.generated.js';
+import type { ErrorRate, HeaderOps, HeaderPair, HashKey, HookRef, PathMatch, Protocol, RequestKey, RouteConfig, StickyConfig, ValueMatch } from '../binding/types.generated.js';
 import type { Algorithm, ResolvedListener, ResolvedListenerHttp, ResolvedPool, ResolvedPoolHttp } from './types.js';
 
 const TOKEN = new RegExp(TOKEN_PATTERN);
@@ -35,6 +36,8 @@ const MATCH_KEYS = keysOf(ROUTE_MATCH);
 const HTTP_KEYS = keysOf(LISTENER_HTTP);
 const STICKY_KEYS = keysOf(STICKY);
 const KEEPALIVE_KEYS = keysOf(KEEPALIVE);
+const HOOK_KEYS = keysOf(ROUTE_HOOK);
+const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 const OPS_KEYS = ['set', 'add', 'remove'];
 const PATH_KINDS = ['path', 'path_prefix', 'path_regex'] as const;
 /** Headers that frame a message or describe one hop: the proxy manages them, a rule may not
@@ -275,7 +278,31 @@ function checkRoute(c: Checker, ctx: RouteContext, i: number, v: unknown, path: 
     request_headers: checkOps(c, r.request_headers, `${path}.request_headers`),
     response_headers: checkOps(c, r.response_headers, `${path}.response_headers`),
     max_body_bytes: maxBody,
+    hook: actions.answer && r.hook !== undefined ? (c.add(`${path}.hook`, `a ${rule ? 'rule' : 'route'} that answers itself (deny, redirect) asks no hook`), null) : checkHook(c, r.hook, `${path}.hook`, ctx.pools),
   };
+}
+
+/** A route's `hook`: the function's name, its budget, and the fallback decision (required). */
+export function checkHook(c: Checker, v: unknown, path: string, pools: Obj | undefined): HookRef | null {
+  if (v === undefined) return null;
+  const h = c.object(v, path, 'an object such as { name: "tenant", budget: "2ms", fallback: { pool: "web" } }');
+  if (!h) return null;
+  c.keys(h, HOOK_KEYS, path);
+  const name = h.name === undefined ? (c.add(`${path}.name`, 'missing (the name a function is registered under with lb.hook)'), '') : (text(c, h.name, `${path}.name`, NAME, 'a name of 1-64 characters of A-Z a-z 0-9 _ . -') ?? '');
+  const F = ROUTE_HOOK.fields;
+  const budget_ms = c.duration(h.budget, `${path}.budget`, F.budget.min, F.budget.max, F.budget.default ?? 2);
+  const fallback = { pool: null, deny: null, hash_key: null, tag: null };
+  if (h.fallback === undefined) {
+    c.add(`${path}.fallback`, "missing: the decision when the hook does not answer within its budget, throws or is not registered ({ pool: NAME }, { deny: STATUS }, or {} for the route's pool)");
+    return { name, budget_ms, fallback };
+  }
+  const d = toDecision(h.fallback);
+  if (isProblem(d)) {
+    c.add(d.field ? `${path}.fallback.${d.field}` : `${path}.fallback`, d.message);
+    return { name, budget_ms, fallback };
+  }
+  if (d.pool !== null) poolRef(c, d.pool, `${path}.fallback.pool`, pools);
+  return { name, budget_ms, fallback: d };
 }
 
 /** A route without conditions: it matches every request. */
@@ -342,7 +369,7 @@ export function checkListenerHttp(
   if (l.pool !== undefined) {
     const dead = routes.findIndex(catchAll);
     if (dead >= 0) c.add(`${path}.pool`, `never used: ${path}.routes[${dead}] already matches every request (drop one of them)`);
-    routes.push({ name: `${name}.default`, host: null, path: null, methods: null, headers: [], query: [], cookies: [], source: [], pool: poolRef(c, l.pool, `${path}.pool`, pools), answer: null, tag: null, rate_class: null, hash_key: null, request_headers: { remove: [], set: [], add: [] }, response_headers: { remove: [], set: [], add: [] }, max_body_bytes: null });
+    routes.push({ name: `${name}.default`, host: null, path: null, methods: null, headers: [], query: [], cookies: [], source: [], pool: poolRef(c, l.pool, `${path}.pool`, pools), answer: null, tag: null, rate_class: null, hash_key: null, request_headers: { remove: [], set: [], add: [] }, response_headers: { remove: [], set: [], add: [] }, max_body_bytes: null, hook: null });
   } else if (l.routes === undefined && policy === undefined) {
     c.add(`${path}.routes`, 'missing: an http listener needs routes, a pool (its default route), or both');
   }

@@ -113,6 +113,27 @@ export interface RouteConfig extends RuleActions {
   response_headers?: HeaderRules;
   /** Largest request body; more gets 413. Default: no limit. */
   max_body_size?: Size;
+  /** Ask a hook function (`lb.hook(name, fn)`) before choosing a backend. */
+  hook?: RouteHook;
+}
+
+/** A route's hook: which function, how long to wait, and what to do instead. */
+export interface RouteHook {
+  /** The name the function is registered under. */
+  name: string;
+  /** Longest wait for the answer. Default `"2ms"`. */
+  budget?: Duration;
+  /** The decision on timeout, error, full queue, no function, or an invalid answer; `{}` keeps the route's pool. */
+  fallback: HookFallback;
+}
+
+/** A hook's fallback decision. `pool` and `deny` exclude each other. */
+export interface HookFallback {
+  pool?: string;
+  /** An HTTP status 400..599. */
+  deny?: number;
+  hash_key?: string;
+  tag?: string;
 }
 
 /** The conditions of a policy rule. http listeners: the route conditions (and `source`);

@@ -16,6 +16,7 @@ use crate::engine::HealthUpdate;
 use crate::error::{Error, ErrorCode, Issue};
 use crate::events::{Event, EventBatch};
 use crate::health::{AdminState, OnDown, PassiveConfig};
+use crate::hook::{HookCall, HookDecision, HookHeader, HookRef, HookReply, HookReport, HookRequest};
 use crate::http::config::{
     ErrorRate, HeaderOps, HeaderPair, HttpListenerConfig, HttpPoolConfig, PathMatch, Protocol, RedirectTarget, RequestKey, RouteAnswer,
     RouteConfig, StickyConfig, ValueMatch,
@@ -64,6 +65,12 @@ fn types_ts() -> String {
         decl::<HeaderOps>(),
         decl::<HeaderPair>(),
         decl::<RequestKey>(),
+        decl::<HookRef>(),
+        decl::<HookDecision>(),
+        decl::<HookRequest>(),
+        decl::<HookHeader>(),
+        decl::<HookCall>(),
+        decl::<HookReply>(),
         decl::<TlsConfig>(),
         decl::<CertConfig>(),
         decl::<PoolConfig>(),
@@ -90,6 +97,7 @@ fn types_ts() -> String {
         decl::<BackendReport>(),
         decl::<BuildReport>(),
         decl::<RouteReport>(),
+        decl::<HookReport>(),
         decl::<HealthUpdate>(),
         decl::<EventBatch>(),
         decl::<Event>(),
@@ -129,7 +137,9 @@ export const LATENCY_BUCKETS_SECONDS: readonly number[] = {};\n\n\
 /** What keyed algorithms can hash. */\n\
 export const HASH_KEYS = {} as const;\n\n\
 /** Pool options only some algorithms read (`ALGORITHM_INFO[].options`). */\n\
-export const POOL_OPTIONS = {} as const;\n",
+export const POOL_OPTIONS = {} as const;\n\n\
+/** Opt-in hooks: the budget (ms; default, inclusive range), calls in flight at once by default, request header fields sent. */\n\
+export const HOOK_LIMITS = {} as const;\n",
         json(&c.algorithms),
         json(&c.limits),
         json(&c.passive),
@@ -139,6 +149,11 @@ export const POOL_OPTIONS = {} as const;\n",
         json(&c.latency_buckets),
         json(&c.hash_keys),
         json(&c.pool_options),
+        json(&serde_json::json!({
+            "budget_ms": crate::hook::BUDGET_MS,
+            "in_flight": crate::hook::DEFAULT_IN_FLIGHT,
+            "max_headers": crate::hook::MAX_HEADERS,
+        })),
     )
 }
 

@@ -515,7 +515,9 @@ fn check_http_listener<'a>(
     // A PROXY header describes one client connection; a kept-alive HTTP backend
     // connection carries many clients' requests (the spec forbids it there).
     if let Some(h) = &l.http {
-        let pools = std::iter::once(l.pool.as_str()).chain(h.routes.iter().filter_map(|r| r.pool.as_deref()));
+        // (A route's hook may send its requests to its fallback's pool too.)
+        let fallbacks = h.routes.iter().filter_map(|r| r.hook.as_ref()?.fallback.pool.as_deref());
+        let pools = std::iter::once(l.pool.as_str()).chain(h.routes.iter().filter_map(|r| r.pool.as_deref())).chain(fallbacks);
         for name in pools {
             if pool(name).is_some_and(|p| p.proxy_protocol.is_some()) {
                 return Err(Error::config_at(
@@ -564,6 +566,12 @@ fn check_http_listener<'a>(
         }
         if let Some(c) = r.rate_class.as_deref().filter(|c| !classes.contains(c)) {
             return Err(Error::config_at(format!("{rat}.rate_class"), format!("no rate class named {c:?}")));
+        }
+        if let Some(h) = &r.hook {
+            if r.answer.is_some() {
+                return Err(Error::config_at(format!("{rat}.hook"), "a route that answers itself (deny, redirect) asks no hook"));
+            }
+            h.check(&format!("{rat}.hook"), |p| pool(p).is_some())?;
         }
         if let Some(PathMatch::Regex(re)) = &r.path {
             crate::http::config::anchored(re).map_err(|e| Error::config_at(format!("{rat}.path.regex"), e))?;

@@ -279,6 +279,7 @@ impl Engine {
             listeners,
             pools,
             builds: self.shared.registry.builds.report(),
+            hooks: self.shared.registry.hooks.reports(),
         }
     }
 
@@ -318,6 +319,8 @@ impl Engine {
         let _ = tokio::time::timeout(drain, shared.conns.wait_idle()).await;
         shared.cancel_conns.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(2), shared.conns.wait_idle()).await;
+        // The handler (a JavaScript function's thread-safe handle) goes with the engine.
+        shared.hooks.set_sink(None, 0);
         self.workers.shutdown();
     }
 
@@ -386,6 +389,19 @@ impl Engine {
     /// Take the queued access-log records.
     pub fn access_log(&self) -> crate::access::AccessBatch {
         self.shared.access.drain()
+    }
+
+    /// Register the handler opt-in hooks are asked through (`None`: none,
+    /// every hook call gets its fallback). At most `max_in_flight` calls wait
+    /// for answers at once; beyond, the fallback at once (see [`crate::hook`]).
+    pub fn set_hook_sink(&self, sink: Option<Box<dyn crate::hook::HookSink>>, max_in_flight: usize) {
+        self.shared.hooks.set_sink(sink, max_in_flight);
+    }
+
+    /// The handler's answer to hook call `id` (JSON `HookReply`). False when
+    /// the call no longer waits (its budget passed: counted as late).
+    pub fn hook_reply(&self, id: u64, reply_json: &str) -> bool {
+        self.shared.hooks.reply(id, reply_json, &self.shared.registry.hooks)
     }
 
     /// Take the queued data-plane events.

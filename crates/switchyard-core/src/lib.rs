@@ -12,7 +12,7 @@
 //!
 //! The public API is what the binding and the tests need: [`Engine`], the
 //! configuration ([`config`]), the data plane's facts ([`catalog`]), errors,
-//! reports ([`stats`], [`EventBatch`], [`AccessBatch`]) and [`plan`]. Everything else is
+//! reports ([`stats`], [`EventBatch`], [`AccessBatch`]), [`plan`] and opt-in [`hook`]s. Everything else is
 //! private; the feature `internals` opens the selection internals to the
 //! criterion benches.
 #![deny(unsafe_code)]
@@ -36,6 +36,7 @@ pub mod handoff;
 mod health;
 #[allow(unsafe_code)] // malloc_trim
 mod heap;
+pub mod hook;
 mod http;
 #[allow(unsafe_code)] // getrlimit/setrlimit
 mod limits;

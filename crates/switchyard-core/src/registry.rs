@@ -40,6 +40,8 @@ pub struct Registry {
     routes: Mutex<HashMap<(String, String), Arc<RouteStats>>>,
     /// How many pools and TLS configs snapshots have built.
     pub builds: BuildCounters,
+    /// Counters of opt-in hooks, by name.
+    pub hooks: crate::hook::HookTable,
 }
 
 impl Registry {

@@ -42,6 +42,8 @@ pub struct Shared {
     /// Fired when the engine stops accepting for good (an upgrade, a close):
     /// HTTP connections then end after their current request (see `http::serve`).
     pub http_drain: CancellationToken,
+    /// Opt-in hooks: the registered handler and the calls waiting on it.
+    pub hooks: crate::hook::Hooks,
 }
 
 impl Shared {
@@ -63,6 +65,7 @@ impl Shared {
             room_freed: tokio::sync::Notify::new(),
             parking: crate::handoff::Parking::default(),
             http_drain: CancellationToken::new(),
+            hooks: crate::hook::Hooks::default(),
         }
     }
 

@@ -498,6 +498,7 @@ impl Listener {
                         |p| Arc::clone(pools[p]),
                         |c| Arc::clone(&rates[c]),
                         |r| registry.route(&l.name, r),
+                        |k| registry.hooks.hook(k),
                     )
                 })
                 .transpose()?,

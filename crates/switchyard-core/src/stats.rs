@@ -189,6 +189,8 @@ pub struct StatsReport {
     pub pools: Vec<PoolReport>,
     /// What updates have rebuilt since start (unchanged parts are shared).
     pub builds: BuildReport,
+    /// Opt-in hooks' calls and how they ended, by hook name.
+    pub hooks: Vec<crate::hook::HookReport>,
 }
 
 /// How many times each kind of table was built since start. An update

@@ -9,6 +9,7 @@
 //! `switchyard_core::Error` — `{ code, message, issues: [{ path, message }] }`.
 
 mod handoff;
+mod hooks;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -105,6 +106,33 @@ impl NativeEngine {
     #[napi]
     pub fn close_backend_connections(&self, pool: String, address: String) -> bool {
         self.inner.close_backend_connections(&pool, &address)
+    }
+
+    /// Register the function opt-in hooks are asked through: it is called
+    /// with one JSON `HookCall` per call and answers with [`NativeEngine::hook_reply`].
+    /// At most `maxInFlight` calls (default 1024) wait for answers at once;
+    /// beyond, or when the queue to this thread is full, a call gets its
+    /// hook's fallback at once. Replaces any handler registered before.
+    #[napi]
+    pub fn set_hook_handler(&self, handler: Function<String, Unknown<'static>>, max_in_flight: Option<u32>) -> Result<()> {
+        let sink = hooks::sink(handler)?;
+        let max = max_in_flight.map_or(switchyard_core::hook::DEFAULT_IN_FLIGHT, |n| n as usize);
+        self.inner.set_hook_sink(Some(Box::new(sink)), max);
+        Ok(())
+    }
+
+    /// Unregister the hook handler: every hook call gets its fallback (`unregistered`).
+    #[napi]
+    pub fn clear_hook_handler(&self) {
+        self.inner.set_hook_sink(None, 0);
+    }
+
+    /// Answer hook call `id` with JSON `HookReply` (a decision, or the
+    /// error the function threw). False when the call no longer waits
+    /// (its budget passed; counted as late).
+    #[napi]
+    pub fn hook_reply(&self, id: i64, reply_json: String) -> bool {
+        self.inner.hook_reply(id as u64, &reply_json)
     }
 
     /// Take the queued data-plane events as JSON `EventBatch`.

@@ -114,6 +114,9 @@ pub struct RouteConfig {
     /// Largest request body; more is a 413.
     #[serde(default)]
     pub max_body_bytes: Option<u64>,
+    /// Ask this hook before choosing a backend (see `crate::hook`).
+    #[serde(default)]
+    pub hook: Option<crate::hook::HookRef>,
 }
 
 /// What a route answers itself.

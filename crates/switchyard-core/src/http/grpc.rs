@@ -11,6 +11,7 @@ use std::time::Duration;
 pub mod code {
     pub const UNKNOWN: u32 = 2;
     pub const DEADLINE_EXCEEDED: u32 = 4;
+    pub const PERMISSION_DENIED: u32 = 7;
     pub const RESOURCE_EXHAUSTED: u32 = 8;
     pub const UNIMPLEMENTED: u32 = 12;
     pub const INTERNAL: u32 = 13;

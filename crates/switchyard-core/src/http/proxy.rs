@@ -29,6 +29,7 @@ use super::{Body, BoxError, InFlight};
 use crate::backend::Backend;
 use crate::events::EventLog;
 use crate::health::Failure;
+use crate::hook::{Hook, HookHeader, HookRequest};
 use crate::pipeline::upstream::passive_failure;
 use crate::select::{bytes_key, key_hash, PickContext};
 use crate::shared::Shared;
@@ -122,21 +123,40 @@ async fn respond(conn: &Arc<Conn>, req: Request<Incoming>) -> Response<Body> {
     if req.version() == http::Version::HTTP_2 {
         route.stats.http2();
     }
-    // Boxed: hyper moves a request's future whole (into its stream task for HTTP/2), and this
-    // one is kilobytes; boxed, it is written once, where it runs.
-    let (mut response, backend) = match (&route.rate, &route.answer, &route.pool) {
-        (Some(rate), ..) if !rate.admit(conn.client.ip()) => {
+    // Over its rate class: refused before anything else (a hook is not asked).
+    let limited = route.rate.as_ref().filter(|r| !r.admit(conn.client.ip()));
+    // An opt-in hook decides next, for routes that forward; a route without one
+    // skips it (no allocation, no call).
+    let chosen = match (&route.hook, limited, &route.answer) {
+        (Some(h), None, None) => Box::pin(decide(conn, route, h, &req)).await,
+        _ => Ok(Chosen::default()),
+    };
+    let pool = match &chosen {
+        Ok(Chosen { pool: Some(p), .. }) => Some(p),
+        _ => route.pool.as_ref(),
+    };
+    let (mut response, backend) = match (limited, &route.answer, pool, &chosen) {
+        (Some(rate), ..) => {
             route.stats.rate_limited();
             (answer::rate_limited(&rate.name, rate.retry_after_s(), grpc), None)
         }
-        (_, Some(a), _) => {
+        (None, Some(a), ..) => {
             match a {
                 RouteAnswer::Deny { .. } => route.stats.denied(),
                 RouteAnswer::Redirect { .. } => route.stats.redirected(),
             }
             (answer::respond(a, &route.name, &req, conn.tls), None)
         }
-        (_, None, Some(pool)) => match Box::pin(proxy(conn, route, pool, req, log.as_ref(), grpc)).await {
+        (None, None, _, Err(refusal)) => {
+            route.stats.denied();
+            if grpc {
+                route.stats.grpc(refusal.grpc_status());
+            }
+            (refusal.answer(grpc), None)
+        }
+        // Boxed: hyper moves a request's future whole (into its stream task for HTTP/2), and this
+        // one is kilobytes; boxed, it is written once, where it runs.
+        (None, None, Some(pool), Ok(c)) => match Box::pin(proxy(conn, route, pool, c.key, req, log.as_ref(), grpc)).await {
             Ok(answered) => answered,
             Err((refusal, backend)) => {
                 if grpc {
@@ -145,8 +165,8 @@ async fn respond(conn: &Arc<Conn>, req: Request<Incoming>) -> Response<Body> {
                 (refusal.answer(grpc), backend)
             }
         },
-        // (`EngineConfig::check` refuses such a route.)
-        (_, None, None) => (Refusal::NoRoute.answer(grpc), None),
+        // (`EngineConfig::check` refuses a route with neither a pool nor an answer.)
+        (None, None, None, Ok(_)) => (Refusal::NoRoute.answer(grpc), None),
     };
     let status = response.status();
     route.stats.answered(status.as_u16(), start.elapsed());
@@ -159,8 +179,9 @@ async fn respond(conn: &Arc<Conn>, req: Request<Incoming>) -> Response<Body> {
     }
     match log {
         Some(p) => {
-            let pool = route.pool.as_ref().map_or("", |p| p.name.as_str());
-            response.map(|b| p.respond(b, status, Some((&route.name, pool, route.tag.as_deref())), backend))
+            let pool = pool.map_or("", |p| p.name.as_str());
+            let tag = chosen.as_ref().ok().and_then(|c| c.tag.as_deref()).or(route.tag.as_deref());
+            response.map(|b| p.respond(b, status, Some((&route.name, pool, tag)), backend))
         }
         None => response,
     }
@@ -219,10 +240,12 @@ type Answered = (Response<Body>, Option<SocketAddr>);
 
 /// Route, pick, send, retry; the response and the backend that gave it, or
 /// why Switchyard answers itself (in JSON, or as a gRPC status for `grpc`).
+/// `pool` is the route's or the one its hook chose; `key`, a key its hook chose.
 async fn proxy(
     conn: &Conn,
     route: &Route,
     pool: &Arc<Pool>,
+    key: Option<u64>,
     mut req: Request<Incoming>,
     log: Option<&Pending>,
     grpc: bool,
@@ -243,7 +266,7 @@ async fn proxy(
         return Err((Refusal::BadGateway, None));
     }
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let ctx = PickContext { key: request_key(conn, route, pool, &req), client: conn.client };
+    let ctx = PickContext { key: key.unwrap_or_else(|| request_key(conn, route, pool, &req)), client: conn.client };
     let pinned = pool.http.sticky.as_ref().and_then(|s| s.pinned(req.headers()));
     let (mut head, body) = req.into_parts();
     prepare(conn, route, pool, cfg, &mut head, upgrade);
@@ -343,6 +366,49 @@ async fn proxy(
             }
         }
         return Ok((response, Some(b.addr)));
+    }
+}
+
+/// What a route's hook chose for one request (nothing: the route's own pool and key).
+#[derive(Default)]
+struct Chosen {
+    pool: Option<Arc<Pool>>,
+    key: Option<u64>,
+    /// The hook's tag, for the access log (else the route's).
+    tag: Option<String>,
+}
+
+/// Ask the route's hook about this request: a pool (one that exists and can
+/// take HTTP requests, else the hook's fallback), a selection key, or a
+/// refusal with its status.
+async fn decide(conn: &Conn, route: &Route, hook: &Hook, req: &Request<Incoming>) -> Result<Chosen, Refusal> {
+    let snapshot = conn.shared.snapshot.load_full();
+    // A pool that writes PROXY headers serves tcp listeners only (see `config::check_http_listener`).
+    let find = |name: &str| snapshot.pools.iter().find(|p| p.name == name && p.config.proxy_protocol.is_none());
+    let request = hook_request(conn, route, req);
+    let (d, _) = conn.shared.hooks.ask_with(hook, request, |d| d.pool.as_deref().is_none_or(|p| find(p).is_some())).await;
+    if let Some(status) = d.deny {
+        return Err(Refusal::Denied(StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN)));
+    }
+    Ok(Chosen { pool: d.pool.as_deref().and_then(find).cloned(), key: d.hash_key.map(|k| bytes_key(k.as_bytes())), tag: d.tag })
+}
+
+/// What a hook is told about an HTTP request.
+fn hook_request(conn: &Conn, route: &Route, req: &Request<Incoming>) -> HookRequest {
+    let header = |(n, v): (&http::HeaderName, &HeaderValue)| HookHeader {
+        name: n.as_str().to_owned(),
+        value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
+    };
+    HookRequest {
+        listener: conn.name.to_string(),
+        rule: route.name.to_string(),
+        client: conn.client.to_string(),
+        method: Some(req.method().to_string()),
+        host: super::route::request_host(req.uri(), req.headers()).map(str::to_owned),
+        path: Some(req.uri().path().to_owned()),
+        query: req.uri().query().map(str::to_owned),
+        headers: req.headers().iter().take(crate::hook::MAX_HEADERS).map(header).collect(),
+        ..HookRequest::default()
     }
 }
 

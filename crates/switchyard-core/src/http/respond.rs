@@ -33,6 +33,8 @@ pub enum Refusal {
     Timeout,
     /// 429: over the route's rate class (see `answer::rate_limited`, which adds `Retry-After`).
     RateLimited,
+    /// A route's hook denied the request with this status (4xx/5xx).
+    Denied(StatusCode),
 }
 
 impl Refusal {
@@ -48,6 +50,7 @@ impl Refusal {
             Refusal::NoBackend | Refusal::QueueRefused => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Refusal::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Refusal::Denied(s) => s,
         }
     }
 
@@ -64,6 +67,7 @@ impl Refusal {
             Refusal::QueueRefused => "queue_full",
             Refusal::Timeout => "gateway_timeout",
             Refusal::RateLimited => "rate_limited",
+            Refusal::Denied(_) => "denied",
         }
     }
 
@@ -80,6 +84,7 @@ impl Refusal {
             Refusal::QueueRefused => "every backend is at its connection limit and the queue is full or timed out",
             Refusal::Timeout => "the backend did not answer in time",
             Refusal::RateLimited => "over the route's rate class",
+            Refusal::Denied(_) => "a hook denied this request",
         }
     }
 
@@ -110,6 +115,7 @@ impl Refusal {
             Refusal::Timeout | Refusal::HeaderTimeout => code::DEADLINE_EXCEEDED,
             Refusal::BadGateway | Refusal::NoBackend | Refusal::QueueRefused => code::UNAVAILABLE,
             Refusal::BadRequest => code::INTERNAL,
+            Refusal::Denied(_) => code::PERMISSION_DENIED,
         }
     }
 

@@ -8,6 +8,7 @@ use super::config::{HttpListenerConfig, PathMatch, RequestKey, RouteAnswer, Rout
 use super::headers::Ops;
 use super::stats::RouteStats;
 use crate::cidr::Cidr;
+use crate::hook::{Hook, HookRef};
 use crate::rules::rate::RateClass;
 use crate::rules::value::{NamePattern, ValueTest};
 use http::header::{HeaderMap, COOKIE, HOST};
@@ -39,6 +40,8 @@ pub struct Route<P> {
     pub response_ops: Ops,
     pub max_body: Option<u64>,
     pub stats: Arc<RouteStats>,
+    /// Asked before a backend is chosen (opt-in; `None` costs nothing).
+    pub hook: Option<Hook>,
 }
 
 #[derive(Debug)]
@@ -61,8 +64,14 @@ fn condition(v: &ValueMatch, lower: bool) -> Result<Condition, String> {
 
 impl<P> Route<P> {
     /// Compile route `r`; `pool` is the pool it names, `rate` its rate
-    /// class, `stats` its counters.
-    pub fn build(r: &RouteConfig, pool: Option<P>, rate: Option<Arc<RateClass>>, stats: Arc<RouteStats>) -> Result<Route<P>, String> {
+    /// class, `stats` its counters, `hook` its compiled hook.
+    pub fn build(
+        r: &RouteConfig,
+        pool: Option<P>,
+        rate: Option<Arc<RateClass>>,
+        stats: Arc<RouteStats>,
+        hook: Option<Hook>,
+    ) -> Result<Route<P>, String> {
         let host = r.host.as_deref().map(NamePattern::build);
         let path = match &r.path {
             None => None,
@@ -94,6 +103,7 @@ impl<P> Route<P> {
             response_ops: Ops::compile(&r.response_headers)?,
             max_body: r.max_body_bytes,
             stats,
+            hook,
         })
     }
 
@@ -209,22 +219,30 @@ pub struct HttpTables<P> {
 }
 
 impl<P> HttpTables<P> {
-    /// Compile listener `name`'s routes; `pool`, `rate` and `stats` give
-    /// each route's pool handle, rate class and counters. Errors name the route.
+    /// Compile listener `name`'s routes; `pool`, `rate`, `stats` and `hook`
+    /// give each route's pool handle, rate class, counters and compiled hook.
+    /// Errors name the route.
     pub fn build(
         h: &HttpListenerConfig,
         name: &str,
         pool: impl Fn(&str) -> P,
         rate: impl Fn(&str) -> Arc<RateClass>,
         stats: impl Fn(&str) -> Arc<RouteStats>,
+        hook: impl Fn(&HookRef) -> Hook,
     ) -> crate::error::Result<HttpTables<P>> {
         let routes = h
             .routes
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                Route::build(r, r.pool.as_deref().map(&pool), r.rate_class.as_deref().map(&rate), stats(&r.name))
-                    .map_err(|e| crate::error::Error::config_at(format!("listeners.{name}.http.routes[{i}]"), e))
+                Route::build(
+                    r,
+                    r.pool.as_deref().map(&pool),
+                    r.rate_class.as_deref().map(&rate),
+                    stats(&r.name),
+                    r.hook.as_ref().map(&hook),
+                )
+                .map_err(|e| crate::error::Error::config_at(format!("listeners.{name}.http.routes[{i}]"), e))
             })
             .collect::<crate::error::Result<_>>()?;
         Ok(HttpTables { routes: RouteTable { routes }, config: h.clone() })
