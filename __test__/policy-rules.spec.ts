@@ -10,7 +10,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, Switchyard, definePolicy, validateConfig } from '../ts/index.js';
-import type { PolicyConfig, RouteStats, SwitchyardConfig } from '../ts/index.js';
+import type { HookFn, HookRequest, PolicyConfig, RouteStats, SwitchyardConfig } from '../ts/index.js';
 import { metricsText } from '../ts/admin/metrics.js';
 import { curl1, echoed, httpPeer, stoppedAfterEach } from './fixtures/http-peers.js';
 import { v2Header } from './fixtures/proxy-peers.js';
@@ -195,6 +195,77 @@ describe('policy rules on a tcp listener', () => {
       s.end('GET / HTTP/1.0\r\n\r\n');
       expect(await closedByPeer(s)).toBeDefined();
       expect(main.accepted + a.accepted).toBe(3);
+    } finally {
+      await Promise.all(peers.map((p) => p.close()));
+    }
+  });
+});
+
+describe('a tcp rule with a hook', () => {
+  it('only connections its rule matches reach the hook, which picks a pool, closes, or falls back when it throws or is slow', async () => {
+    const peers: Peer[] = await Promise.all(['main', 'A', 'fb'].map((id) => tagged(id)));
+    try {
+      const [main, a, fb] = peers as [Peer, Peer, Peer];
+      const seen: HookRequest[] = [];
+      let release: () => void = () => {};
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const router: HookFn = async (req) => {
+        seen.push(req);
+        if (req.client.startsWith('192.0.2.1:')) return { pool: 'a' };
+        if (req.client.startsWith('192.0.2.2:')) return { deny: 403 };
+        if (req.client.startsWith('192.0.2.3:')) throw new Error('tenant map unavailable');
+        if (req.client.startsWith('192.0.2.5:')) return { pool: 'other' }; // a pool edge does not route to
+        await held; // 192.0.2.4: slower than its budget
+        return { pool: 'a' };
+      };
+      const lb = await Switchyard.start(
+        {
+          workers: 1,
+          listeners: { edge: { address: '127.0.0.1:0', pool: 'main', proxy_protocol: { trusted: ['127.0.0.1'] } } },
+          pools: {
+            main: { backends: [{ address: main.address }] },
+            a: { backends: [{ address: a.address }] },
+            fb: { backends: [{ address: fb.address }] },
+            other: { backends: [{ address: a.address }] },
+          },
+          // A hook may choose a pool the listener routes to: its own, a rule's, an SNI route's, a fallback's.
+          policy: {
+            rules: {
+              edge: [
+                { name: 'tenants', match: { source: '192.0.2.0/24' }, hook: { name: 'router', budget: '100ms', fallback: { pool: 'fb' } } },
+                { name: 'partner', match: { source: '203.0.113.0/24' }, pool: 'a' },
+              ],
+            },
+          },
+        },
+        { hooks: { router } },
+      );
+      t.lbs.push(lb);
+      const port = lb.address('edge').port;
+      try {
+        expect(await through(port, v2WithTlvs('192.0.2.1', 443, []))).toBe('A');
+        expect(await through(port, v2WithTlvs('192.0.2.2', 443, []))).toMatch(/^closed/);
+        expect(await through(port, v2WithTlvs('192.0.2.3', 443, []))).toBe('fb');
+        const started = Date.now();
+        expect(await through(port, v2WithTlvs('192.0.2.4', 443, []))).toBe('fb');
+        const waited = Date.now() - started;
+        expect(await through(port, v2WithTlvs('192.0.2.5', 443, []))).toBe('fb');
+        // Not the rule's: no hook call.
+        expect(await through(port, v2WithTlvs('198.51.100.1', 443, []))).toBe('main');
+        expect(seen).toHaveLength(5);
+        expect(seen.map((r) => [r.rule, r.client.split(':')[0], r.dstPort])).toEqual([
+          ['tenants', '192.0.2.1', 443],
+          ['tenants', '192.0.2.2', 443],
+          ['tenants', '192.0.2.3', 443],
+          ['tenants', '192.0.2.4', 443],
+          ['tenants', '192.0.2.5', 443],
+        ]);
+        expect(lb.stats().hooks.find((h) => h.name === 'router')).toMatchObject({ calls: 5, answered: 2, error: 1, timeout: 1, invalid: 1 });
+        expect(counters(lb, 'edge', 'tenants')).toMatchObject({ connections: 4, denied: 1 });
+        process.stderr.write(`tcp hook over its 100 ms budget: fallback after ${waited} ms\n`);
+      } finally {
+        release();
+      }
     } finally {
       await Promise.all(peers.map((p) => p.close()));
     }

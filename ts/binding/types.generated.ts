@@ -145,7 +145,12 @@ tag: string | null,
 /**
  * A rate class matching connections count against (per client address).
  */
-rate_class: string | null, };
+rate_class: string | null, 
+/**
+ * Ask this hook (JavaScript) before connecting: it may choose another pool
+ * the listener routes to, close the connection, or set the key.
+ */
+hook: HookRef | null, };
 
 export type L4Action = { "pool": string } | "deny";
 

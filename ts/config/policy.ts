@@ -8,7 +8,7 @@
  */
 import { describe, isObject, type Checker, type Obj } from './checker.js';
 import { POLICY, RULE, RULE_MATCH, TLV_KEY_PATTERN, keysOf } from './fields.js';
-import { poolRef, regex } from './http.js';
+import { checkHook, poolRef, regex } from './http.js';
 import { ruleActions, sources } from './rule-actions.js';
 import type { L4Key, L4RuleConfig, RateClassConfig, TlvKind, TlvMatch } from '../binding/types.generated.js';
 
@@ -95,6 +95,7 @@ export function checkTcpRules(c: Checker, listener: string, raw: unknown, pools:
       hash_key: tcpKey(c, r.hash_key, `${at}.hash_key`),
       tag: actions.tag,
       rate_class: actions.rate_class,
+      hook: actions.answer && r.hook !== undefined ? (c.add(`${at}.hook`, 'a rule that denies asks no hook'), null) : checkHook(c, r.hook, `${at}.hook`, pools),
     };
     const twin = rules.findIndex((o) => o.name === name);
     if (twin >= 0) c.add(`${at}.name`, `duplicate rule name ${describe(name)} (same as ${path}[${twin}])`);

@@ -7,6 +7,6 @@ import type { ResolvedListener } from './types.js';
 export function poolsOf(l: ResolvedListener): string[] {
   // A route's hook may send its requests to its fallback's pool too.
   const routes = (l.http?.routes ?? []).flatMap((r) => [r.pool, r.hook?.fallback.pool ?? null].filter((p) => p !== null));
-  const rules = l.rules.flatMap((r) => (r.action === 'deny' ? [] : [r.action.pool]));
+  const rules = l.rules.flatMap((r) => [r.action === 'deny' ? null : r.action.pool, r.hook?.fallback.pool ?? null].filter((p) => p !== null));
   return [...new Set([l.pool, ...routes, ...(l.sni_routes ?? []).map((r) => r.pool), ...rules])];
 }

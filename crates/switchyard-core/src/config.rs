@@ -629,6 +629,12 @@ fn check_rules<'a>(l: &ListenerConfig, at: &str, pool: impl Fn(&str) -> Option<&
         if let Some(c) = r.rate_class.as_deref().filter(|c| !classes.contains(c)) {
             return Err(Error::config_at(format!("{rat}.rate_class"), format!("no rate class named {c:?}")));
         }
+        if let Some(h) = &r.hook {
+            if r.action == L4Action::Deny {
+                return Err(Error::config_at(format!("{rat}.hook"), "a rule that denies asks no hook"));
+            }
+            h.check(&format!("{rat}.hook"), |p| pool(p).is_some())?;
+        }
     }
     Ok(())
 }

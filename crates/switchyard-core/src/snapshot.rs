@@ -320,6 +320,20 @@ impl RouteTable {
         self.rules_read_port
     }
 
+    /// A pool this table routes to, by name: the default, a rule's (or its
+    /// hook's fallback), an SNI route's. What a rule's hook may choose.
+    pub fn pool_named(&self, name: &str) -> Option<&Arc<Pool>> {
+        let rules = self.rules.iter().flat_map(|r| {
+            let own = match &r.action {
+                crate::rules::l4::Action::Pool(p) => Some(p),
+                crate::rules::l4::Action::Deny => None,
+            };
+            own.into_iter().chain(r.hook.as_ref().and_then(|(_, fallback)| fallback.as_ref()))
+        });
+        let sni = self.sni.iter().flat_map(|s| s.exact.values().chain(s.wildcard.values()));
+        std::iter::once(&self.default).chain(rules).chain(sni).find(|p| p.name == name)
+    }
+
     /// The pool for a connection with server name `sni` when no rule decided.
     pub fn pool_for(&self, sni: Option<&str>) -> &Arc<Pool> {
         self.sni.as_ref().and_then(|r| r.pool_for(sni)).unwrap_or(&self.default)
@@ -437,7 +451,7 @@ impl Listener {
             .enumerate()
             .map(|(i, r)| {
                 let rate = r.rate_class.as_deref().map(|c| Arc::clone(&rates[c]));
-                L4Rule::build(r, |p| Arc::clone(pools[p]), rate, registry.route(&l.name, &r.name))
+                L4Rule::build(r, |p| Arc::clone(pools[p]), rate, registry.route(&l.name, &r.name), |k| registry.hooks.hook(k))
                     .map_err(|e| crate::error::Error::config_at(format!("{at}.rules[{i}]"), e))
             })
             .collect::<Result<Vec<_>>>()?;

@@ -156,15 +156,30 @@ async fn relay<'l, D: Declared>(shared: &Shared, listener: &'l Listener, client:
     let Some(Received { client, preface, sni }) = frontend::receive(listener, client).await else {
         return Done::early(Ended::FrontendFailed, None);
     };
-    let decided = {
+    // One block: what routing reads (the facts, a hook's call) is dead once it ends, so the
+    // connection's task keeps no room for it while forwarding.
+    let routed = {
         let table = &listener.routes;
         let port = if table.reads_port() { dst.dst().map_or_else(|| local_port(&client), SocketAddr::port) } else { 0 };
-        route::route(table, &Facts { client: peer, sni: sni.as_deref(), port, tlvs: dst.tlvs() })
+        let facts = Facts { client: peer, sni: sni.as_deref(), port, tlvs: dst.tlvs() };
+        match route::route(table, &facts) {
+            route::Decision::Refused { rule } => Err(rule),
+            route::Decision::Forward(Routed { pool, key, rule: index }) => {
+                match table.rules.get(index as usize).and_then(|r| Some((r, r.hook.as_ref()?))) {
+                    None => Ok((pool, key, index)),
+                    // A rule with a hook asks it now (boxed: only hooked connections hold its state).
+                    Some((rule, (hook, _))) => match Box::pin(route::ask_hook(shared, &listener.name, table, rule, hook, &facts)).await {
+                        route::Hooked::Closed => Err(rule),
+                        route::Hooked::Go { pool: p, key: k } => Ok((p.unwrap_or(pool), k.unwrap_or(key), index)),
+                    },
+                }
+            }
+        }
     };
     drop(sni);
-    let Routed { pool, key, rule: index } = match decided {
-        route::Decision::Forward(r) => r,
-        route::Decision::Refused { rule } => return Done { rule: Some(rule), ..Done::early(Ended::Refused, None) },
+    let (pool, key, index) = match routed {
+        Ok(routed) => routed,
+        Err(rule) => return Done { rule: Some(rule), ..Done::early(Ended::Refused, None) },
     };
     // The preface is at most one ClientHello or one read: u32 keeps the task small.
     let preface_len = preface.len() as u32;

@@ -5,9 +5,11 @@
 //! unchanged whatever the key is made of). Pure but for the rate buckets: no
 //! I/O, and the table always has a default pool.
 
+use crate::hook::{Hook, HookRequest};
 use crate::http::stats::RouteStats;
 pub use crate::rules::l4::NO_RULE;
 use crate::rules::l4::{first, Action, Facts, L4Rule};
+use crate::shared::Shared;
 use crate::snapshot::{Pool, RouteTable};
 use std::sync::Arc;
 
@@ -52,8 +54,43 @@ pub fn route<'a>(table: &'a RouteTable, f: &Facts) -> Decision<'a> {
             Decision::Refused { rule }
         }
         Action::Pool(pool) => {
-            stats.connected();
+            // (A rule with a hook counts once its hook has decided, see `ask_hook`.)
+            if rule.hook.is_none() {
+                stats.connected();
+            }
             Decision::Forward(Routed { pool, key: rule.key_of(f).unwrap_or_else(|| pool.key_of(f.client)), rule: index })
         }
+    }
+}
+
+/// What a rule's hook decided for a connection.
+pub enum Hooked<'a> {
+    /// Close it (the hook, or its fallback, denied it).
+    Closed,
+    /// Connect: to this pool instead (`None`: the rule's), by this key (`None`: the rule's).
+    Go { pool: Option<&'a Pool>, key: Option<u64> },
+}
+
+/// Ask `rule`'s hook about a connection: it may choose another pool of the
+/// listener's table (one it does not route to is invalid: the fallback
+/// applies), close it, or set the key.
+pub async fn ask_hook<'a>(shared: &Shared, listener: &str, table: &'a RouteTable, rule: &Rule, hook: &Hook, f: &Facts<'_>) -> Hooked<'a> {
+    let request = HookRequest {
+        listener: listener.to_owned(),
+        rule: rule.name.to_string(),
+        client: f.client.to_string(),
+        sni: f.sni.map(str::to_owned),
+        dst_port: (f.port != 0).then_some(f.port),
+        ..HookRequest::default()
+    };
+    let (d, _) = shared.hooks.ask_with(hook, request, |d| d.pool.as_deref().is_none_or(|p| table.pool_named(p).is_some())).await;
+    if d.deny.is_some() {
+        rule.stats.denied();
+        return Hooked::Closed;
+    }
+    rule.stats.connected();
+    Hooked::Go {
+        pool: d.pool.as_deref().and_then(|p| table.pool_named(p)).map(|p| &**p),
+        key: d.hash_key.map(|k| crate::select::bytes_key(k.as_bytes())),
     }
 }

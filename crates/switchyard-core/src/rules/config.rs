@@ -35,6 +35,10 @@ pub struct L4RuleConfig {
     /// A rate class matching connections count against (per client address).
     #[serde(default)]
     pub rate_class: Option<String>,
+    /// Ask this hook (JavaScript) before connecting: it may choose another pool
+    /// the listener routes to, close the connection, or set the key.
+    #[serde(default)]
+    pub hook: Option<crate::hook::HookRef>,
 }
 
 /// What a TCP rule does with a connection.

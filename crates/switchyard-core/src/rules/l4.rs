@@ -45,16 +45,20 @@ pub struct L4Rule<P> {
     pub rate: Option<Arc<RateClass>>,
     /// Counted with the HTTP routes' counters: one family for both kinds.
     pub stats: Arc<RouteStats>,
+    /// Asked before connecting (opt-in; `None` costs nothing), and the pool
+    /// of its fallback (a pool the listener routes to, so a decision can name it).
+    pub hook: Option<(crate::hook::Hook, Option<P>)>,
 }
 
 impl<P> L4Rule<P> {
     /// Compile `r`; `pool` resolves a pool name, `rate` a class name (both
-    /// checked before, see `EngineConfig::check`).
+    /// checked before, see `EngineConfig::check`), `hook` compiles its hook.
     pub fn build(
         r: &L4RuleConfig,
         pool: impl Fn(&str) -> P,
         rate: Option<Arc<RateClass>>,
         stats: Arc<RouteStats>,
+        hook: impl Fn(&crate::hook::HookRef) -> crate::hook::Hook,
     ) -> Result<L4Rule<P>, String> {
         Ok(L4Rule {
             name: Arc::from(r.name.as_str()),
@@ -70,6 +74,7 @@ impl<P> L4Rule<P> {
             tag: r.tag.as_deref().map(Arc::from),
             rate,
             stats,
+            hook: r.hook.as_ref().map(|h| (hook(h), h.fallback.pool.as_deref().map(&pool))),
         })
     }
 
@@ -86,8 +91,9 @@ impl<P> L4Rule<P> {
         !self.sni.is_empty() || self.key == Some(L4Key::Sni)
     }
 
+    /// (A hook is told the port too.)
     pub fn needs_port(&self) -> bool {
-        !self.ports.is_empty()
+        !self.ports.is_empty() || self.hook.is_some()
     }
 
     /// The selection key this rule sets, if it sets one.
@@ -141,9 +147,10 @@ mod tests {
             hash_key: None,
             tag: None,
             rate_class: None,
+            hook: None,
         };
         f(&mut c);
-        L4Rule::build(&c, |_| "p", None, Arc::default()).unwrap()
+        L4Rule::build(&c, |_| "p", None, Arc::default(), |_| unreachable!("no hook")).unwrap()
     }
 
     fn facts<'a>(client: &str, sni: Option<&'a str>, port: u16, tlvs: Option<&'a Tlvs>) -> Facts<'a> {
