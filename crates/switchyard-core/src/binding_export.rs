@@ -24,6 +24,7 @@ use crate::http::stats::RouteReport;
 use crate::plan::{PlanReport, PlanRequest, Share};
 use crate::stats::{BackendReport, BuildReport, ListenerReport, PoolReport, ProxyReport, QueueReport, StatsReport};
 use crate::tls::stats::TlsReport;
+use crate::trace::{Candidate, Reason, Trace, TraceAttempt, TraceFilter, TraceKind, TraceOutcome, Verdict};
 use crate::tls::{BackendTlsConfig, CertConfig, TlsConfig};
 use crate::udp::config::UdpListenerConfig;
 use crate::udp::stats::UdpReport;
@@ -90,6 +91,14 @@ fn types_ts() -> String {
         decl::<HttpRecord>(),
         decl::<UdpRecord>(),
         decl::<Ended>(),
+        decl::<Trace>(),
+        decl::<TraceKind>(),
+        decl::<Candidate>(),
+        decl::<Verdict>(),
+        decl::<Reason>(),
+        decl::<TraceAttempt>(),
+        decl::<TraceOutcome>(),
+        decl::<TraceFilter>(),
         decl::<PlanRequest>(),
         decl::<PlanReport>(),
         decl::<Share>(),

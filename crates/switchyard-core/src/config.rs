@@ -126,6 +126,11 @@ pub struct ListenerConfig {
     /// so a fleet of connections opened together does not reconnect together.
     #[serde(default)]
     pub max_lifetime_jitter: f64,
+    /// Share (0..=1) of connections (HTTP: requests) whose balancing decision
+    /// is traced (see `trace.rs`); 0 = none. `Engine::set_trace_sample`
+    /// changes it at runtime until a reload changes this value.
+    #[serde(default)]
+    pub trace_sample: f64,
 }
 
 /// Limits per source address of a listener.
@@ -341,6 +346,7 @@ impl EngineConfig {
                     format!("expected 0..0.5, got {}", l.max_lifetime_jitter),
                 ));
             }
+            check_trace_sample(l.trace_sample).map_err(|m| Error::config_at(format!("{at}.trace_sample"), m))?;
             if l.max_lifetime_ms.is_some() && l.protocol == Protocol::Http {
                 return Err(Error::config_at(
                     format!("{at}.max_lifetime"),
@@ -446,6 +452,15 @@ impl PoolConfig {
 
 /// Check a UDP listener: its flow settings are there and sane, and it has
 /// nothing only a TCP listener can have (TLS, passthrough, PROXY headers).
+/// A trace sample rate must be a share, 0..=1.
+pub(crate) fn check_trace_sample(rate: f64) -> std::result::Result<(), String> {
+    if (0.0..=1.0).contains(&rate) {
+        Ok(())
+    } else {
+        Err(format!("expected 0..1, got {rate}"))
+    }
+}
+
 fn check_udp_listener(l: &ListenerConfig, at: &str) -> Result<()> {
     match (l.protocol, &l.udp) {
         (Protocol::Udp, None) => Err(Error::config_at(format!("{at}.udp"), "protocol udp needs its flow settings")),
@@ -455,6 +470,8 @@ fn check_udp_listener(l: &ListenerConfig, at: &str) -> Result<()> {
                 ("sni_routes", l.sni_routes.is_some()),
                 ("proxy_protocol", l.proxy_protocol.is_some()),
                 ("max_lifetime", l.max_lifetime_ms.is_some()),
+                // UDP flows are not traced.
+                ("trace_sample", l.trace_sample > 0.0),
             ];
             if let Some((key, _)) = tcp_only.iter().find(|(_, set)| *set) {
                 return Err(Error::config_at(format!("{at}.{key}"), "only for tcp and http listeners (this one is udp)"));
