@@ -527,10 +527,15 @@ describe('JSON Schema', () => {
         accepts(segs, max);
         rejects(segs, min - 1);
         rejects(segs, max + 1);
-      } else if (node.type === 'number') {
+      } else if (node.type === 'number' && node.minimum === undefined) {
         accepts(segs, (node.exclusiveMinimum as number) + 0.25);
         accepts(segs, max);
         rejects(segs, node.exclusiveMinimum);
+        rejects(segs, max + 1);
+      } else if (node.type === 'number') {
+        accepts(segs, min);
+        accepts(segs, max);
+        rejects(segs, min - 0.25);
         rejects(segs, max + 1);
       } else if (node.type === 'boolean') {
         accepts(segs, true);

@@ -8,6 +8,7 @@ export { loadConfigFile } from './config/load.js';
 export { DEFAULTS } from './config/defaults.js';
 export type * from './config/types.js';
 export type * from './stats.js';
+export type * from './traces.js';
 export { SwitchyardError, ConfigError, BindError, DataPlaneError, ClosedError, NotFoundError } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export type { ConfigIssue } from './errors.js';

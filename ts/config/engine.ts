@@ -76,6 +76,7 @@ export function engineConfig(c: ResolvedConfig, weights?: WeightOverrides): Engi
       per_source: l.per_source,
       max_lifetime_ms: l.max_lifetime_ms,
       max_lifetime_jitter: l.max_lifetime_jitter,
+      trace_sample: l.trace_sample,
     })),
     pools: c.pools.map((p) => enginePool(p, weights)),
   };

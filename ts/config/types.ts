@@ -221,6 +221,9 @@ export interface ListenerConfig {
   max_lifetime?: Duration;
   /** Percent (0..50, default 10) shaved off `max_lifetime` per connection at random. */
   max_lifetime_jitter?: number;
+  /** TCP and HTTP: the share (0..1, default 0) of connections (HTTP: requests) whose balancing
+   * decision is traced: `lb.traces()`, `GET /api/traces`. */
+  trace_sample?: number;
 }
 
 /** `proxy_protocol` of a listener. */
@@ -404,6 +407,8 @@ export interface ResolvedListener {
   max_lifetime_ms: number | null;
   /** A fraction 0..0.5. */
   max_lifetime_jitter: number;
+  /** A fraction 0..1 (0: no traces). */
+  trace_sample: number;
 }
 
 /** A backend after validation. */
