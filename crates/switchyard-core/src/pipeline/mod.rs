@@ -161,14 +161,21 @@ async fn relay<'l, D: Declared>(shared: &Shared, listener: &'l Listener, client:
     // it is delivered there and not kept for the connection's life.
     // Boxed: connecting is the largest state of a connection's life, and an idle connection
     // should not keep room for it (one allocation per connection, freed once connected).
-    let mut up =
-        // (`None`: the rule that matched, for the trace; the route table names no rules yet.)
-        match Box::pin(connect_first((shared, listener, None), pool, &PickContext { key, client: peer }, dst.dst(), &client, preface, &mut tried))
-            .await
-        {
-            Ok(up) => up,
-            Err(why) => return no_upstream(listener, pool, why),
-        };
+    // `None`: the rule that matched, for a trace (the route table names no rules yet).
+    let mut up = match Box::pin(connect_first(
+        (shared, listener, None),
+        pool,
+        &PickContext { key, client: peer },
+        dst.dst(),
+        &client,
+        preface,
+        &mut tried,
+    ))
+    .await
+    {
+        Ok(up) => up,
+        Err(why) => return no_upstream(listener, pool, why),
+    };
     let (outcome, moved, b) = match (client, &pool.backend_tls) {
         // Plain on both sides: the socket path, splice-capable.
         (Either::Left(client), None) => loop {
