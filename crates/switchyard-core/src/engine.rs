@@ -399,7 +399,7 @@ impl Engine {
         }
         let snap = self.shared.snapshot.load();
         if let Some(tables) = snap.listeners.get(listener) {
-            tables.stats.trace.set(rate);
+            crate::trace::set_rate(&tables.stats.trace, rate);
         }
         Ok(())
     }
@@ -430,7 +430,7 @@ fn apply_trace_samples(registry: &Registry, config: &EngineConfig, old: Option<&
     for l in &config.listeners {
         let before = old.and_then(|o| o.listeners.iter().find(|o| o.name == l.name)).map(|o| o.trace_sample);
         if before != Some(l.trace_sample) {
-            registry.listener(&l.name).trace.set(l.trace_sample);
+            crate::trace::set_rate(&registry.listener(&l.name).trace, l.trace_sample);
         }
     }
 }

@@ -4,7 +4,7 @@
 //! in order, the winner (or why there was none) and the outcome.
 //!
 //! Cost contract: a listener whose sample rate is 0 (the default) pays one
-//! relaxed load and one branch per connection or request ([`Sampler::sampled`]);
+//! relaxed load and one branch per connection or request ([`sampled`]);
 //! nothing is collected. A sampled decision collects its attempts while it
 //! runs ([`Attempts`]) and is explained *after* the pick, from the same state
 //! atomics the selectors read (operator state, check verdict, ejection,
@@ -26,39 +26,26 @@ use std::sync::Mutex;
 /// Most traces kept (the oldest is dropped for a new one).
 pub const CAPACITY: usize = 512;
 
-/// A listener's sample rate, as a threshold of [`crate::select::fast_rand`]
-/// (0: off). Kept in the listener's counters, so it survives snapshot swaps
-/// and can be changed at runtime without a reload.
-#[derive(Debug, Default)]
-pub struct Sampler(AtomicU64);
+/// Set a listener's sample rate (`ListenerStats::trace`, kept in the
+/// registry so it survives snapshot swaps and changes at runtime without a
+/// reload): a share `rate` (clamped to 0..=1) of connections or requests,
+/// stored as a threshold of [`crate::select::fast_rand`] (0: off).
+pub fn set_rate(threshold: &AtomicU64, rate: f64) {
+    let t = if rate.is_nan() || rate <= 0.0 {
+        0
+    } else if rate >= 1.0 {
+        u64::MAX
+    } else {
+        ((rate * u64::MAX as f64) as u64).max(1)
+    };
+    threshold.store(t, Relaxed);
+}
 
-impl Sampler {
-    /// Sample a share `rate` (clamped to 0..=1) of connections or requests.
-    pub fn set(&self, rate: f64) {
-        let t = if rate.is_nan() || rate <= 0.0 {
-            0
-        } else if rate >= 1.0 {
-            u64::MAX
-        } else {
-            ((rate * u64::MAX as f64) as u64).max(1)
-        };
-        self.0.store(t, Relaxed);
-    }
-
-    /// The rate in force (0..=1).
-    pub fn rate(&self) -> f64 {
-        match self.0.load(Relaxed) {
-            u64::MAX => 1.0,
-            t => t as f64 / u64::MAX as f64,
-        }
-    }
-
-    /// Is this connection or request traced? Unsampled listeners: one load, one branch.
-    #[inline]
-    pub fn sampled(&self) -> bool {
-        let t = self.0.load(Relaxed);
-        t != 0 && crate::select::fast_rand() <= t
-    }
+/// Is this connection or request traced? Unsampled listeners: one load, one branch.
+#[inline]
+pub fn sampled(threshold: &AtomicU64) -> bool {
+    let t = threshold.load(Relaxed);
+    t != 0 && crate::select::fast_rand() <= t
 }
 
 /// Why an attempt on a backend failed.
@@ -441,17 +428,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sampler_bounds() {
-        let s = Sampler::default();
-        assert!(!(0..1000).any(|_| s.sampled()), "off by default");
-        s.set(1.0);
-        assert!((0..1000).all(|_| s.sampled()));
-        assert_eq!(s.rate(), 1.0);
-        s.set(0.5);
-        let n = (0..10_000).filter(|_| s.sampled()).count();
+    fn sampling_bounds() {
+        let s = AtomicU64::default();
+        assert!(!(0..1000).any(|_| sampled(&s)), "off by default");
+        set_rate(&s, 1.0);
+        assert!((0..1000).all(|_| sampled(&s)));
+        assert_eq!(s.load(Relaxed), u64::MAX);
+        set_rate(&s, 0.5);
+        let n = (0..10_000).filter(|_| sampled(&s)).count();
         assert!((4000..6000).contains(&n), "about half: {n}");
-        s.set(0.0);
-        assert!(!(0..1000).any(|_| s.sampled()));
+        set_rate(&s, 0.0);
+        assert!(!(0..1000).any(|_| sampled(&s)));
     }
 
     #[test]

@@ -203,7 +203,7 @@ type Refused = (Refusal, Option<SocketAddr>);
 
 /// [`proxy`], and the trace of its decision when the request is sampled.
 async fn proxy_traced(conn: &Conn, route: &Route, req: Request<Incoming>, log: Option<&Pending>, grpc: bool) -> Result<Answered, Refused> {
-    let mut attempts = Attempts::new(conn.listener.stats.trace.sampled());
+    let mut attempts = Attempts::new(trace::sampled(&conn.listener.stats.trace));
     let result = proxy(conn, route, req, log, grpc, &mut attempts).await;
     if attempts.on() {
         record_trace(conn, route, attempts, &result);

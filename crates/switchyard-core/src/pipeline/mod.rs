@@ -306,7 +306,7 @@ async fn connect_first<'p>(
     if pool.config.proxy_protocol.is_some() {
         proxied::prepend_header(pool, ctx.client, dst, client, &mut preface).map_err(|_| NoUpstream::Local)?;
     }
-    let attempts = Attempts::new(at.1.stats.trace.sampled());
+    let attempts = Attempts::new(trace::sampled(&at.1.stats.trace));
     connect_traced(at, pool, ctx, tried, &preface, attempts).await
 }
 
@@ -328,7 +328,7 @@ async fn reconnect<'p>(
             proxied::first_bytes(pool, ctx.client, dst, || client.local_addr(), &Default::default(), &[]).map_err(|_| NoUpstream::Local)?
         }
     };
-    let mut attempts = Attempts::new(at.1.stats.trace.sampled());
+    let mut attempts = Attempts::new(trace::sampled(&at.1.stats.trace));
     if attempts.on() {
         for (n, &i) in tried.iter().enumerate() {
             attempts.tried(i);
