@@ -8,6 +8,7 @@ import { assertTrace, fakeBackend, findTraces, httpRequests, tcpConnections, wai
 import { openapiDocument } from '../ts/admin/openapi.js';
 import { validate } from '../ts/admin/schema.js';
 import { kitsClosedAfterEach } from './fixtures/kits.js';
+import { connect, readLine } from './helpers.js';
 
 const startKit = kitsClosedAfterEach();
 
@@ -144,6 +145,32 @@ describe('decision traces', () => {
     await waitFor(() => lb.traces().length === 2, 'the trace of the connection nothing could take');
     const [last] = lb.traces({ limit: 1 });
     expect(last).toMatchObject({ outcome: 'no_backend', winner: null, attempts: [] });
+  });
+
+  it('a backend at its max_connections is skipped as full, a backup as idle while a primary serves', async () => {
+    const [x, y, spare] = await Promise.all([fake('x', 'tcp'), fake('y', 'tcp'), fake('spare', 'tcp')]);
+    const lb = await start({
+      workers: 1,
+      listeners: { front: { address: '127.0.0.1:0', pool: 'main', trace_sample: 1 } },
+      pools: { main: { max_connections: 1, backends: [{ address: x.address }, { address: y.address }, { address: spare.address, backup: true }] } },
+    });
+    const held = await connect(lb.address('front').port);
+    try {
+      const first = await readLine(held); // the fake names itself: connected, and held open
+      const busy = first === 'x' ? x : y;
+      const other = first === 'x' ? y : x;
+      const second = await connect(lb.address('front').port);
+      try {
+        expect(await readLine(second)).toBe(other.id);
+        await waitFor(() => lb.traces().length === 2, 'both connections traced');
+        const [t] = assertTrace(lb.traces({ limit: 1 }), { winner: other.address, skipped: { [busy.address]: 'full', [spare.address]: 'backup_idle' } }, 1);
+        expect(t!.candidates.find((c) => c.address === busy.address)).toMatchObject({ active: 1, detail: 'at its limit of 1 connections' });
+      } finally {
+        second.destroy();
+      }
+    } finally {
+      held.destroy();
+    }
   });
 
   it('sample 0 traces nothing; the runtime override turns tracing on and off; a reload keeps it unless the file changes it', async () => {
