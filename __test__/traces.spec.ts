@@ -164,7 +164,7 @@ describe('decision traces', () => {
         expect(await readLine(second)).toBe(other.id);
         await waitFor(() => lb.traces().length === 2, 'both connections traced');
         const [t] = assertTrace(lb.traces({ limit: 1 }), { winner: other.address, skipped: { [busy.address]: 'full', [spare.address]: 'backup_idle' } }, 1);
-        expect(t!.candidates.find((c) => c.address === busy.address)).toMatchObject({ active: 1, detail: 'at its limit of 1 connections' });
+        expect(t!.candidates.find((c) => c.address === busy.address)).toMatchObject({ active: 1, detail: 'at its max_connections (1)' });
       } finally {
         second.destroy();
       }

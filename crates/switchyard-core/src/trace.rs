@@ -415,7 +415,7 @@ fn skipped(b: &Backend, winner_backup: Option<bool>) -> Option<(Reason, Option<S
         return Some((Reason::Ejected, Some(format!("{} ms left", left.as_millis()))));
     }
     if !b.has_room() {
-        return Some((Reason::Full, Some(format!("at its limit of {} connections", b.max_conns))));
+        return Some((Reason::Full, Some(format!("at its max_connections ({})", b.max_conns))));
     }
     if b.backup && winner_backup == Some(false) {
         return Some((Reason::BackupIdle, Some("backups serve only when no primary can".to_owned())));
