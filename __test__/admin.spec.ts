@@ -468,7 +468,7 @@ describe('OpenAPI document', () => {
     const addr = env.peers[1]!.address;
     const extra = await echo();
     env.peers.push(extra);
-    const fill = (path: string) => path.replace('{pool}', 'main').replace('{address}', enc(addr));
+    const fill = (path: string) => path.replace('{pool}', 'main').replace('{address}', enc(addr)).replace('{listener}', 'front');
     const order = ['GET', 'PUT', 'POST', 'DELETE'];
     const ops = Object.entries(doc.paths)
       .flatMap(([path, o]) => Object.entries(o as object).map(([m, op]) => ({ path, method: m.toUpperCase(), op: op as any })))

@@ -60,7 +60,7 @@ const expected = {
   accept: 'shared',
   max_connections: null,
   listeners: [
-    { name: 'web', address: '127.0.0.1:8080', pool: 'api', backlog: 4096, defer_accept: false, freebind: false, idle_timeout_ms: 60_000, splice: 'auto', tls: null, sni_routes: null, peek_timeout_ms: 5_000, access_log: false, protocol: 'tcp', http: null, udp: null, proxy_protocol: null, max_connections: null, allow: null, deny: [], per_source: null, max_lifetime_ms: null, max_lifetime_jitter: 0.1, rules: [] },
+    { name: 'web', address: '127.0.0.1:8080', pool: 'api', backlog: 4096, defer_accept: false, freebind: false, idle_timeout_ms: 60_000, splice: 'auto', tls: null, sni_routes: null, peek_timeout_ms: 5_000, access_log: false, protocol: 'tcp', http: null, udp: null, proxy_protocol: null, max_connections: null, allow: null, deny: [], per_source: null, max_lifetime_ms: null, max_lifetime_jitter: 0.1, rules: [], trace_sample: 0 },
   ],
   admin: null,
   rate_classes: [],
@@ -528,10 +528,15 @@ describe('JSON Schema', () => {
         accepts(segs, max);
         rejects(segs, min - 1);
         rejects(segs, max + 1);
-      } else if (node.type === 'number') {
+      } else if (node.type === 'number' && node.minimum === undefined) {
         accepts(segs, (node.exclusiveMinimum as number) + 0.25);
         accepts(segs, max);
         rejects(segs, node.exclusiveMinimum);
+        rejects(segs, max + 1);
+      } else if (node.type === 'number') {
+        accepts(segs, min);
+        accepts(segs, max);
+        rejects(segs, min - 0.25);
         rejects(segs, max + 1);
       } else if (node.type === 'boolean') {
         accepts(segs, true);

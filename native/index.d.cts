@@ -66,6 +66,16 @@ export declare class NativeEngine {
   /** Take the queued access-log records as JSON `AccessBatch`. */
   accessLog(): string
   /**
+   * The kept decision traces as JSON `Trace[]` (oldest first), filtered
+   * by a JSON `TraceFilter`.
+   */
+  traces(filterJson: string): string
+  /**
+   * Trace a share `rate` (0..=1) of a listener's connections (HTTP:
+   * requests) from now on, without a reload.
+   */
+  setTraceSample(listener: string, rate: number): void
+  /**
    * Stop accepting, let connections finish for up to `drainMs`, close the
    * rest and stop the runtime. With `spread`, plain TCP connections still
    * open end at random instants over the window. Resolves once done.

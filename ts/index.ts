@@ -9,6 +9,7 @@ export { DEFAULTS } from './config/defaults.js';
 export type * from './config/types.js';
 export type * from './stats.js';
 export type { HookRequest, HookDecision, HookFn } from './hooks/types.js';
+export type * from './traces.js';
 export { SwitchyardError, ConfigError, BindError, DataPlaneError, ClosedError, NotFoundError } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export type { ConfigIssue } from './errors.js';

@@ -12,6 +12,7 @@ import { silent, type Logger } from './log.js';
 import { Engine } from './binding/engine.js';
 import type { BackendTlsConfig, EngineConfig } from './binding/types.generated.js';
 import type { Stats } from './stats.js';
+import type { Trace, TraceQuery } from './traces.js';
 import { planChange, type PlanChange, type PlanOptions, type PlanReport } from './plan.js';
 import { EventEmitter } from 'node:events';
 import type { Algorithm, BackendConfig, BackendState } from './config/types.js';
@@ -412,6 +413,32 @@ export class Switchyard {
   /** Decisions per policy and action since start (`switchyard_policy_decisions_total`). */
   policyDecisionCounts(): DecisionCount[] {
     return this.#policies.counts();
+  }
+
+  /**
+   * Decision traces of sampled connections and requests (a listener's `trace_sample`, or
+   * `setTraceSample`), oldest first: the rule, every backend of the pool with its verdict and
+   * reason, the attempts, the winner. The data plane keeps the last 512; reading removes none.
+   */
+  traces(query: TraceQuery = {}): Trace[] {
+    this.#assertOpen();
+    return this.#engine.traces(query);
+  }
+
+  /**
+   * Trace a share `rate` (0..1) of listener `listener`'s connections (HTTP: requests) from now
+   * on, without a reload. Runtime state: a reload keeps it unless the file changes that
+   * listener's `trace_sample`. Throws `NotFoundError` for an unknown listener, `ConfigError`
+   * for a rate outside 0..1 or a udp listener.
+   */
+  setTraceSample(listener: string, rate: number): void {
+    this.#assertOpen();
+    try {
+      this.#engine.setTraceSample(listener, rate);
+    } catch (err) {
+      throw fromNative(err, 'setTraceSample');
+    }
+    this.#log('trace.sample', { listener, rate });
   }
 
   #emit(e: Omit<BackendEvent, 'time'>): void {

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Algorithm, BackendConfig, BackendState, ResolvedConfig, ResolvedPool } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { PlanChange } from '../plan.js';
+import type { TraceQuery } from '../traces.js';
 import { configChanges } from '../reload/changes.js';
 import { dashboardHtml } from './dashboard.js';
 import { AdminError, fromLb } from './http.js';
@@ -112,6 +113,35 @@ function many(q: URLSearchParams, key: string): string[] {
 }
 
 const PLAN_KEYS = ['pool', 'add', 'remove', 'weight', 'algorithm', 'samples'];
+const TRACE_KEYS = ['listener', 'pool', 'since', 'limit'];
+
+/** `GET /api/traces`: checked `listener`, `pool`, `since` and `limit` query parameters. */
+function traceQuery(lb: AdminTarget, query: URLSearchParams): TraceQuery {
+  for (const key of new Set(query.keys())) {
+    if (!TRACE_KEYS.includes(key)) throw new AdminError(400, 'bad_request', `unknown query parameter ${JSON.stringify(key)} (allowed: ${TRACE_KEYS.join(', ')})`);
+  }
+  const out: TraceQuery = {};
+  const int = (key: 'since' | 'limit', min: number, max: number): void => {
+    const v = query.get(key);
+    if (v === null) return;
+    if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new AdminError(400, 'bad_request', `expected ${key} an integer ${min}..${max}, got ${JSON.stringify(v)}`);
+    out[key] = Number(v);
+  };
+  int('since', 0, Number.MAX_SAFE_INTEGER);
+  int('limit', 1, 512);
+  const listener = query.get('listener');
+  if (listener !== null) {
+    const names = lb.config.listeners.map((l) => l.name);
+    if (!names.includes(listener)) throw new AdminError(404, 'not_found', `no listener named "${listener}" (listeners: ${names.join(', ')})`);
+    out.listener = listener;
+  }
+  const pool = query.get('pool');
+  if (pool !== null) {
+    if (!configPool(lb.config, pool)) throw new AdminError(404, 'not_found', `no pool named "${pool}" (pools: ${lb.config.pools.map((x) => x.name).join(', ')})`);
+    out.pool = pool;
+  }
+  return out;
+}
 const DECISION_KEYS = ['policy', 'limit'];
 
 /** `GET /api/policies/decisions`: checked `policy` and `limit` query parameters. */
@@ -349,6 +379,28 @@ export const ROUTES: Route[] = [
     path: '/api/policies/decisions',
     operationId: 'listPolicyDecisions',
     handle: ({ lb, query }) => ({ status: 200, json: { decisions: lb.policyDecisions?.(decisionFilter(lb, query)) ?? [] } }),
+  },
+  {
+    method: 'GET',
+    path: '/api/traces',
+    operationId: 'listTraces',
+    handle: async ({ lb, query }) => {
+      const q = traceQuery(lb, query);
+      return { status: 200, json: { traces: await call(() => lb.traces(q)) } };
+    },
+  },
+  {
+    method: 'PUT',
+    path: '/api/listeners/{listener}/trace-sample',
+    operationId: 'setTraceSample',
+    body: REQUEST_SCHEMAS.SetTraceSample,
+    handle: async (ctx) => {
+      const listener = ctx.params.listener!;
+      const { rate } = ctx.body as { rate: number };
+      await call(() => ctx.lb.setTraceSample(listener, rate));
+      logChange(ctx, 'trace.sample', { listener, rate });
+      return { status: 200, json: { listener, rate } };
+    },
   },
   {
     method: 'GET',

@@ -83,6 +83,12 @@ export const REQUEST_SCHEMAS = {
       binary: { type: 'string', minLength: 1, description: 'The executable to start instead of this process\'s own command (it gets the same arguments). Default: the same command again (an `npm install` of a new version replaced its files).' },
     },
   },
+  SetTraceSample: {
+    type: 'object',
+    required: ['rate'],
+    additionalProperties: false,
+    properties: { rate: { type: 'number', minimum: 0, maximum: 1, description: 'The share of connections (HTTP: requests) traced: 0 (none) to 1 (every one).' } },
+  },
 } satisfies Record<string, Schema>;
 
 function typeOf(v: unknown): SchemaType {

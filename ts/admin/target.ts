@@ -9,6 +9,7 @@ import type { BackendEvent } from '../events.js';
 import type { BackendCheckState } from '../health/monitor.js';
 import type { PlanChange, PlanOptions, PlanReport } from '../plan.js';
 import type { Stats } from '../stats.js';
+import type { Trace, TraceQuery } from '../traces.js';
 import type { PolicyDecision, PolicyStatus } from '../policy/types.js';
 import type { DecisionCount } from '../policy/decisions.js';
 import type { PoolMembership } from '../membership.js';
@@ -46,6 +47,10 @@ export interface AdminTarget {
   policyDecisions?(filter?: { policy?: string; limit?: number }): PolicyDecision[];
   /** Decisions per policy and action since start (`switchyard_policy_decisions_total`). */
   policyDecisionCounts?(): DecisionCount[];
+  /** Decision traces of sampled connections and requests, oldest first (`GET /api/traces`). */
+  traces(query?: TraceQuery): Trace[];
+  /** Trace a share (0..1) of a listener's connections or requests (`PUT /api/listeners/{listener}/trace-sample`). */
+  setTraceSample(listener: string, rate: number): void;
   /** Re-read the configuration file (`POST /api/reload`). */
   reload(path: string): Promise<void>;
   /** Backend events for the live stream. */

@@ -6,7 +6,7 @@
  * out as `NativeCallError` (the data plane's `{ code, message, issues }`).
  */
 import { native, type NativeEngine, type NativeHandoffChild } from './addon.js';
-import type { AccessBatch, EngineConfig, EventBatch, HealthUpdate, HookReply, PlanReport, PlanRequest, PoolConfig, StatsReport } from './types.generated.js';
+import type { AccessBatch, EngineConfig, EventBatch, HealthUpdate, HookReply, PlanReport, PlanRequest, PoolConfig, StatsReport, Trace, TraceFilter } from './types.generated.js';
 import { call } from './call.js';
 
 /** A running data plane. */
@@ -94,6 +94,16 @@ export class Engine {
   /** Take the queued access-log records (listeners with `access_log: true`). */
   accessLog(): AccessBatch {
     return JSON.parse(call(() => this.#native.accessLog())) as AccessBatch;
+  }
+
+  /** The kept decision traces that pass `filter`, oldest first (reading does not remove them). */
+  traces(filter: TraceFilter = {}): Trace[] {
+    return JSON.parse(call(() => this.#native.traces(JSON.stringify(filter)))) as Trace[];
+  }
+
+  /** Trace a share `rate` (0..1) of a listener's connections or requests from now on. */
+  setTraceSample(listener: string, rate: number): void {
+    call(() => this.#native.setTraceSample(listener, rate));
   }
 
   /** Stop accepting, drain for up to `drainMs`, close the rest; with `spread`, plain TCP connections end at random instants over the window. */

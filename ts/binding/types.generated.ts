@@ -98,7 +98,13 @@ max_lifetime_ms: number | null,
  * Each connection's lifetime is drawn from `[max × (1 − jitter), max]`,
  * so a fleet of connections opened together does not reconnect together.
  */
-max_lifetime_jitter: number, };
+max_lifetime_jitter: number, 
+/**
+ * Share (0..=1) of connections (HTTP: requests) whose balancing decision
+ * is traced (see `trace.rs`); 0 = none. `Engine::set_trace_sample`
+ * changes it at runtime until a reload changes this value.
+ */
+trace_sample: number, };
 
 export type SpliceMode = "auto" | "always" | "never";
 
@@ -929,6 +935,99 @@ export type UdpRecord = {
 datagrams_in: number, datagrams_out: number, };
 
 export type Ended = "completed" | "idle_timeout" | "cancelled" | "error" | "frontend_failed" | "no_backend" | "local_error" | "backend_tls_failed" | "refused" | "lifetime" | "handed_over";
+
+export type Trace = { 
+/**
+ * Increases by one per trace of the engine (a reader asks for newer ones with `since`).
+ */
+seq: number, 
+/**
+ * When it was decided, ms since the Unix epoch.
+ */
+time_ms: number, listener: string, kind: TraceKind, 
+/**
+ * The client's `ip:port`.
+ */
+client: string, 
+/**
+ * The rule (HTTP: route) that matched; `None`: the listener's default pool.
+ */
+rule: string | null, pool: string, algorithm: Algorithm, 
+/**
+ * The selection key (hex) when the pool's algorithm reads one.
+ */
+key: string | null, 
+/**
+ * Every backend of the pool, in configuration order.
+ */
+candidates: Array<Candidate>, 
+/**
+ * The backends attempted, in order (retries included).
+ */
+attempts: Array<TraceAttempt>, 
+/**
+ * The backend that took it; `None` when none did (`outcome` says why).
+ */
+winner: string | null, outcome: TraceOutcome, 
+/**
+ * HTTP: the status the client got.
+ */
+status: number | null, };
+
+export type TraceKind = "tcp" | "http";
+
+export type Candidate = { address: string, 
+/**
+ * Its weight now (a slow-start ramp shows here as a lowered weight).
+ */
+weight: number, backup: boolean, state: AdminState, 
+/**
+ * The active-check verdict: `up`, `down` or `unknown`.
+ */
+health: "up" | "down" | "unknown", 
+/**
+ * Its connections (HTTP: requests in flight) right after the decision.
+ */
+active: number, verdict: Verdict, 
+/**
+ * Set when `verdict` is `skipped` or `failed`.
+ */
+reason: Reason | null, 
+/**
+ * More words: the error of a failed attempt, the time left of an
+ * ejection, the limit of a full backend, a sticky pin, a fail-open pick.
+ */
+detail: string | null, };
+
+export type Verdict = "chosen" | "eligible" | "skipped" | "failed";
+
+export type Reason = "drain" | "maint" | "check_down" | "ejected" | "weight_zero" | "full" | "backup_idle" | "attempt_failed";
+
+export type TraceAttempt = { backend: string, 
+/**
+ * Why it failed; `None`: it succeeded.
+ */
+error: string | null, };
+
+export type TraceOutcome = "connected" | "answered" | "no_backend" | "all_failed" | "queue_refused" | "local_error" | "timeout" | "bad_gateway" | "refused";
+
+export type TraceFilter = { 
+/**
+ * Only this listener's.
+ */
+listener?: string, 
+/**
+ * Only decisions in this pool.
+ */
+pool?: string, 
+/**
+ * Only traces with a greater `seq`.
+ */
+since?: number, 
+/**
+ * At most this many, the newest (default: every one kept).
+ */
+limit?: number, };
 
 export type PlanRequest = { before: PoolConfig, after: PoolConfig, 
 /**

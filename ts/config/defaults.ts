@@ -32,6 +32,8 @@ export const DEFAULTS = Object.freeze({
   proxy_timeout_ms: 3_000,
   /** No access log: one log line per connection is opt-in, per listener. */
   access_log: false,
+  /** No decision traces: tracing is opt-in, per listener (or switched on at runtime). */
+  trace_sample: 0,
   /** Close a connection idle in both directions for this long (60s). */
   idle_timeout_ms: 60_000,
   /** Copy small transfers, switch to splice(2) for bulk streams. */

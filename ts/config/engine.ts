@@ -77,6 +77,7 @@ export function engineConfig(c: ResolvedConfig, weights?: WeightOverrides): Engi
       max_lifetime_ms: l.max_lifetime_ms,
       max_lifetime_jitter: l.max_lifetime_jitter,
       rules: l.rules,
+      trace_sample: l.trace_sample,
     })),
     pools: c.pools.map((p) => enginePool(p, weights)),
     rate_classes: c.rate_classes,

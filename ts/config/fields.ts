@@ -23,11 +23,13 @@ export interface IntField {
   default?: number;
   doc: string;
 }
-/** A number `> exclusiveMin` and `≤ max`. */
+/** A number `> exclusiveMin` (or `≥ min`) and `≤ max`. */
 export interface NumberField {
   kind: 'number';
-  exclusiveMin: number;
+  exclusiveMin?: number;
+  min?: number;
   max: number;
+  default?: number;
   doc: string;
 }
 export interface BoolField {
@@ -578,6 +580,7 @@ export const LISTENER = object(
     per_source: PER_SOURCE,
     max_lifetime: duration(1000, 30 * 24 * HOUR_MS, 'TCP listeners: close a connection this long after it started, whatever it does, so long-lived clients reconnect and rebalance (checked each quarter of idle_timeout, to the second).'),
     max_lifetime_jitter: int(0, 50, 'Percent: each connection lives a random share of max_lifetime between 100 - jitter and 100 percent, so connections opened together do not reconnect together.', D.max_lifetime_jitter_percent),
+    trace_sample: { kind: 'number', min: 0, max: 1, default: D.trace_sample, doc: 'TCP and HTTP listeners: the share of connections (HTTP: requests) whose balancing decision is traced (0.01: one in a hundred; 0: none). Read with GET /api/traces or lb.traces(); changed at runtime with PUT /api/listeners/{name}/trace-sample.' },
   },
   ['address'],
 );

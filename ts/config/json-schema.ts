@@ -30,7 +30,7 @@ function node(f: Field): JsonSchema {
       Object.assign(out, { type: 'integer', minimum: f.min, maximum: f.max });
       break;
     case 'number':
-      Object.assign(out, { type: 'number', exclusiveMinimum: f.exclusiveMin, maximum: f.max });
+      Object.assign(out, { type: 'number', ...(f.min === undefined ? { exclusiveMinimum: f.exclusiveMin } : { minimum: f.min }), maximum: f.max });
       break;
     case 'bool':
       out.type = 'boolean';

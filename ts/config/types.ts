@@ -161,6 +161,9 @@ export interface PolicyRule extends RuleActions {
   /** The selection key of the pool's hash algorithm. http: as a route's (`header:x-user`,
    * `cookie:sid`, `path`, `source_ip`); tcp: `source_ip`, `source_ip_port`, `sni` or `tlv:NAME`. */
   hash_key?: string;
+  /** Ask a function registered with `lb.hook` before choosing a backend (see `RouteHook`); a
+   * tcp rule's hook may choose a pool the listener routes to, close, or set the key. */
+  hook?: RouteHook;
   /** http: header changes of matching requests and their responses. */
   request_headers?: HeaderRules;
   response_headers?: HeaderRules;
@@ -305,6 +308,9 @@ export interface ListenerConfig {
   max_lifetime?: Duration;
   /** Percent (0..50, default 10) shaved off `max_lifetime` per connection at random. */
   max_lifetime_jitter?: number;
+  /** TCP and HTTP: the share (0..1, default 0) of connections (HTTP: requests) whose balancing
+   * decision is traced: `lb.traces()`, `GET /api/traces`. */
+  trace_sample?: number;
 }
 
 /** `proxy_protocol` of a listener. */
@@ -493,6 +499,8 @@ export interface ResolvedListener {
   max_lifetime_jitter: number;
   /** tcp: the compiled policy rules (`policy.rules.NAME`), first match wins; [] otherwise. */
   rules: L4RuleConfig[];
+  /** A fraction 0..1 (0: no traces). */
+  trace_sample: number;
 }
 
 /** A backend after validation. */

@@ -200,6 +200,7 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
     max_lifetime_ms: null,
     max_lifetime_jitter: DEFAULTS.max_lifetime_jitter_percent / 100,
     rules: [],
+    trace_sample: DEFAULTS.trace_sample,
   };
   const l = c.object(raw, path, 'a listener object such as { address: "0.0.0.0:80", pool: "web" }');
   if (!l) return [listener, undefined];
@@ -228,6 +229,7 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
   listener.access_log = c.bool(l.access_log, `${path}.access_log`, DEFAULTS.access_log);
   listener.proxy_protocol = checkProxyAccept(c, l.proxy_protocol, `${path}.proxy_protocol`);
   Object.assign(listener, checkListenerLimits(c, l, path));
+  listener.trace_sample = traceSample(c, l.trace_sample, `${path}.trace_sample`, listener.protocol);
   if (listener.tls && listener.sni_routes) {
     c.add(`${path}.sni_routes`, 'a listener either terminates TLS (tls) or passes it through routed by SNI (sni_routes), not both');
   }
@@ -238,6 +240,19 @@ function checkListener(c: Checker, name: string, raw: unknown, pools: Obj | unde
     if (l.tls !== undefined && isObject(l.tls) && l.tls.alpn === undefined) listener.tls.alpn = ['h2', 'http/1.1'];
   }
   return [listener, addr];
+}
+
+/** A listener's `trace_sample`: a share 0..1, not on udp listeners (flows are not traced). */
+function traceSample(c: Checker, v: unknown, path: string, protocol: string): number {
+  if (v === undefined) return DEFAULTS.trace_sample;
+  if (typeof v !== 'number' || !(v >= 0 && v <= 1)) {
+    c.add(path, `expected a number from 0 to 1 (0.01 traces one connection or request in a hundred), got ${describe(v)}`);
+  } else if (protocol === 'udp') {
+    c.add(path, 'not for protocol: udp (flows are not traced)');
+  } else {
+    return v;
+  }
+  return DEFAULTS.trace_sample;
 }
 
 /**

@@ -11,5 +11,7 @@ export { httpRequests, tcpConnections } from './traffic.js';
 export type { TrafficResult, TrafficOptions } from './traffic.js';
 export { assertShare, assertOnly, assertDecision, findDecisions, matchesDecision, shareOf } from './assert.js';
 export type { DecisionMatch } from './assert.js';
+export { assertTrace, findTraces, matchesTrace, formatTrace } from './traces.js';
+export type { TraceMatch, KitTrace, KitCandidate } from './traces.js';
 export { waitFor } from './wait.js';
 export { ManualClock } from '../policy/clock.js';

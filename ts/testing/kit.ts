@@ -20,6 +20,8 @@ import type { Policy, PolicyDecision } from '../policy/types.js';
 import { fakeBackend, type Behaviour, type FakeBackend } from './fake-backend.js';
 import { httpRequests, tcpConnections, type TrafficOptions, type TrafficResult } from './traffic.js';
 import { waitFor } from './wait.js';
+import type { TraceQuery } from '../traces.js';
+import type { KitTrace } from './traces.js';
 
 /** One fake backend of a kit: its weight and first behaviour. */
 export interface KitBackend {
@@ -88,6 +90,12 @@ export interface Kit<Id extends string = string> {
   states(): Record<Id, BackendState>;
   /** Policy decisions, oldest first, with the backend's id beside its address. */
   decisions(filter?: { policy?: string; action?: string }): (PolicyDecision & { id: Id | undefined })[];
+  /**
+   * Decision traces of the balancer (give listener `front` a `trace_sample`, or call
+   * `lb.setTraceSample('front', 1)`), oldest first, with each backend's fake id beside its
+   * address (`winner_id`, `candidates[].id`): check them with `assertTrace`.
+   */
+  traces(query?: TraceQuery): KitTrace[];
   /** With `file: true`: rewrite the file (after `change`, if given, edits the configuration) and reload it. */
   reload(change?: (config: SwitchyardConfig) => void): Promise<void>;
   /** GET (or another method) on the admin API with the kit's token (`admin: true`). */
@@ -179,6 +187,13 @@ export async function startKit<Id extends string>(options: KitOptions<Id>): Prom
           .policyDecisions(filter.policy ? { policy: filter.policy } : {})
           .filter((d) => !filter.action || d.action === filter.action)
           .map((d) => ({ ...d, id: idOf.get(d.address) }));
+      },
+      traces(query = {}) {
+        return running.traces(query).map((t) => ({
+          ...t,
+          winner_id: t.winner === null ? undefined : idOf.get(t.winner),
+          candidates: t.candidates.map((c) => ({ ...c, id: idOf.get(c.address) })),
+        }));
       },
       async reload(change) {
         if (!file) throw new Error('kit.reload needs startKit({ file: true })');

@@ -26,6 +26,7 @@ use crate::plan::{PlanReport, PlanRequest, Share};
 use crate::stats::{BackendReport, BuildReport, ListenerReport, PoolReport, ProxyReport, QueueReport, StatsReport};
 use crate::tls::stats::TlsReport;
 use crate::tls::{BackendTlsConfig, CertConfig, TlsConfig};
+use crate::trace::{Candidate, Reason, Trace, TraceAttempt, TraceFilter, TraceKind, TraceOutcome, Verdict};
 use crate::udp::config::UdpListenerConfig;
 use crate::udp::stats::UdpReport;
 use std::path::PathBuf;
@@ -106,6 +107,14 @@ fn types_ts() -> String {
         decl::<HttpRecord>(),
         decl::<UdpRecord>(),
         decl::<Ended>(),
+        decl::<Trace>(),
+        decl::<TraceKind>(),
+        decl::<Candidate>(),
+        decl::<Verdict>(),
+        decl::<Reason>(),
+        decl::<TraceAttempt>(),
+        decl::<TraceOutcome>(),
+        decl::<TraceFilter>(),
         decl::<PlanRequest>(),
         decl::<PlanReport>(),
         decl::<Share>(),

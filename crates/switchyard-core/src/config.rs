@@ -133,6 +133,11 @@ pub struct ListenerConfig {
     /// so a fleet of connections opened together does not reconnect together.
     #[serde(default)]
     pub max_lifetime_jitter: f64,
+    /// Share (0..=1) of connections (HTTP: requests) whose balancing decision
+    /// is traced (see `trace.rs`); 0 = none. `Engine::set_trace_sample`
+    /// changes it at runtime until a reload changes this value.
+    #[serde(default)]
+    pub trace_sample: f64,
 }
 
 /// Limits per source address of a listener.
@@ -358,6 +363,7 @@ impl EngineConfig {
                     format!("expected 0..0.5, got {}", l.max_lifetime_jitter),
                 ));
             }
+            check_trace_sample(l.trace_sample).map_err(|m| Error::config_at(format!("{at}.trace_sample"), m))?;
             if l.max_lifetime_ms.is_some() && l.protocol == Protocol::Http {
                 return Err(Error::config_at(
                     format!("{at}.max_lifetime"),
@@ -463,6 +469,15 @@ impl PoolConfig {
 
 /// Check a UDP listener: its flow settings are there and sane, and it has
 /// nothing only a TCP listener can have (TLS, passthrough, PROXY headers).
+/// A trace sample rate must be a share, 0..=1.
+pub(crate) fn check_trace_sample(rate: f64) -> std::result::Result<(), String> {
+    if (0.0..=1.0).contains(&rate) {
+        Ok(())
+    } else {
+        Err(format!("expected 0..1, got {rate}"))
+    }
+}
+
 fn check_udp_listener(l: &ListenerConfig, at: &str) -> Result<()> {
     match (l.protocol, &l.udp) {
         (Protocol::Udp, None) => Err(Error::config_at(format!("{at}.udp"), "protocol udp needs its flow settings")),
@@ -472,6 +487,8 @@ fn check_udp_listener(l: &ListenerConfig, at: &str) -> Result<()> {
                 ("sni_routes", l.sni_routes.is_some()),
                 ("proxy_protocol", l.proxy_protocol.is_some()),
                 ("max_lifetime", l.max_lifetime_ms.is_some()),
+                // UDP flows are not traced.
+                ("trace_sample", l.trace_sample > 0.0),
             ];
             if let Some((key, _)) = tcp_only.iter().find(|(_, set)| *set) {
                 return Err(Error::config_at(format!("{at}.{key}"), "only for tcp and http listeners (this one is udp)"));
@@ -595,10 +612,10 @@ fn check_http_listener<'a>(
 /// Check a listener's policy rules: only TCP listeners have them; pools and
 /// rate classes exist; ranges parse; regexes compile.
 fn check_rules<'a>(l: &ListenerConfig, at: &str, pool: impl Fn(&str) -> Option<&'a PoolConfig>, classes: &HashSet<&str>) -> Result<()> {
-    if l.rules.len() > crate::rules::l4::MAX_RULES {
+    if l.rules.len() > crate::rules::config::MAX_RULES {
         return Err(Error::config_at(
             format!("{at}.rules"),
-            format!("at most {} rules, got {}", crate::rules::l4::MAX_RULES, l.rules.len()),
+            format!("at most {} rules, got {}", crate::rules::config::MAX_RULES, l.rules.len()),
         ));
     }
     if !l.rules.is_empty() && l.protocol != Protocol::Tcp {

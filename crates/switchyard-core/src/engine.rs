@@ -17,6 +17,7 @@ use crate::registry::Registry;
 use crate::shared::Shared;
 use crate::snapshot::{Pool, Snapshot};
 use crate::stats::{ListenerReport, PoolReport, StatsReport};
+use crate::trace::{Trace, TraceFilter};
 use crate::udp::{self, UdpListener};
 use crate::workers::Workers;
 use serde::Deserialize;
@@ -76,6 +77,7 @@ impl Engine {
         let snapshot = Snapshot::build(&config, &registry, None)?;
         let shared = Arc::new(Shared::new(snapshot, registry, config.workers, 0));
         apply_limits(&shared, &config);
+        apply_trace_samples(&shared.registry, &config, None);
         drop(workers.handle(0).spawn(sweep_idle(Arc::downgrade(&shared))));
         let bound = bind_all(config.listeners.iter().filter(|l| !is_udp(l)), &config, inherited.as_deref_mut())?;
         let udp_bound = udp::bind_all(config.listeners.iter().filter(is_udp), config.workers, inherited)?;
@@ -148,6 +150,7 @@ impl Engine {
         drop(changes);
         // Committed from here on: nothing below can fail.
         apply_limits(&self.shared, &config);
+        apply_trace_samples(&self.shared.registry, &config, Some(&state.config));
         for l in &kept {
             if let Some(r) = state.listeners.get_mut(&l.name) {
                 r.config = (*l).clone();
@@ -409,6 +412,31 @@ impl Engine {
         self.shared.events.drain()
     }
 
+    /// The kept decision traces that pass `filter`, oldest first.
+    pub fn traces(&self, filter: &TraceFilter) -> Vec<Trace> {
+        self.shared.traces.query(filter)
+    }
+
+    /// Trace a share `rate` (0..=1) of listener `listener`'s connections (HTTP:
+    /// requests) from now on, without a reload. A reload that changes the
+    /// listener's `trace_sample` replaces it; one that does not keeps it.
+    pub fn set_trace_sample(&self, listener: &str, rate: f64) -> Result<()> {
+        let state = self.lock()?;
+        let Some(l) = state.config.listeners.iter().find(|l| l.name == listener) else {
+            return Err(Error::new(ErrorCode::NotFound, format!("no listener named {listener:?}")));
+        };
+        let at = format!("listeners.{listener}.trace_sample");
+        crate::config::check_trace_sample(rate).map_err(|m| Error::config_at(&at, m))?;
+        if is_udp(&l) {
+            return Err(Error::config_at(at, "only for tcp and http listeners (UDP flows are not traced)"));
+        }
+        let snap = self.shared.snapshot.load();
+        if let Some(tables) = snap.listeners.get(listener) {
+            crate::trace::set_rate(&tables.stats.trace, rate);
+        }
+        Ok(())
+    }
+
     /// Live connections right now.
     pub fn active_connections(&self) -> u64 {
         self.shared.conns.active()
@@ -425,6 +453,18 @@ impl Engine {
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Set each listener's trace sample rate from `config`, except where `old`
+/// (the configuration before a reload) had the same value: a rate set at
+/// runtime then stays.
+fn apply_trace_samples(registry: &Registry, config: &EngineConfig, old: Option<&EngineConfig>) {
+    for l in &config.listeners {
+        let before = old.and_then(|o| o.listeners.iter().find(|o| o.name == l.name)).map(|o| o.trace_sample);
+        if before != Some(l.trace_sample) {
+            crate::trace::set_rate(&registry.listener(&l.name).trace, l.trace_sample);
+        }
     }
 }
 

@@ -12,7 +12,7 @@
 //!
 //! The public API is what the binding and the tests need: [`Engine`], the
 //! configuration ([`config`]), the data plane's facts ([`catalog`]), errors,
-//! reports ([`stats`], [`EventBatch`], [`AccessBatch`]), [`plan`] and opt-in [`hook`]s. Everything else is
+//! reports ([`stats`], [`EventBatch`], [`AccessBatch`], [`Trace`]), [`plan`] and opt-in [`hook`]s. Everything else is
 //! private; the feature `internals` opens the selection internals to the
 //! criterion benches.
 #![deny(unsafe_code)]
@@ -50,6 +50,7 @@ mod queue;
 mod rules;
 mod shared;
 mod tls;
+mod trace;
 mod tracker;
 mod udp;
 mod workers;
@@ -76,6 +77,7 @@ pub use config::EngineConfig;
 pub use engine::{Engine, HealthUpdate};
 pub use error::{Error, ErrorCode, Issue};
 pub use events::{Event, EventBatch};
+pub use trace::{Trace, TraceFilter};
 
 #[cfg(test)]
 mod binding_export;

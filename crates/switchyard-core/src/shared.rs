@@ -27,6 +27,8 @@ pub struct Shared {
     pub events: EventLog,
     /// Access-log records of listeners that keep one, waiting to be pulled.
     pub access: AccessLog,
+    /// The last decision traces of sampled connections and requests.
+    pub traces: crate::trace::TraceLog,
     /// HTTP client connections holding a hyper connection (its buffers) now,
     /// as opposed to parked ones; see `http::serve`.
     pub http_unparked: AtomicUsize,
@@ -58,6 +60,7 @@ impl Shared {
             pipes: PipePool::new(max_pipes),
             events: EventLog::events(),
             access: AccessLog::records(),
+            traces: Default::default(),
             http_unparked: AtomicUsize::new(0),
             open: AtomicU64::new(0),
             max_open: AtomicU64::new(u64::MAX),

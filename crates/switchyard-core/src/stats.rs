@@ -58,6 +58,10 @@ impl BackendStats {
 pub struct ListenerStats {
     pub accepted: AtomicU64,
     pub active: AtomicU64,
+    /// The share of connections (HTTP: requests) traced, as a threshold
+    /// (see `trace::set_rate`): read once per connection or request, beside
+    /// the counters it touches anyway.
+    pub trace: AtomicU64,
     /// Connections closed because no backend could be reached.
     pub no_backend: AtomicU64,
     /// Connections closed because this process ran out of descriptors or

@@ -147,6 +147,22 @@ impl NativeEngine {
         serde_json::to_string(&self.inner.access_log()).map_err(internal)
     }
 
+    /// The kept decision traces as JSON `Trace[]` (oldest first), filtered
+    /// by a JSON `TraceFilter`.
+    #[napi]
+    pub fn traces(&self, filter_json: String) -> Result<String> {
+        let filter: switchyard_core::TraceFilter = serde_json::from_str(&filter_json)
+            .map_err(|e| to_js(switchyard_core::Error::config_at("(trace filter)", format!("malformed: {e}"))))?;
+        serde_json::to_string(&self.inner.traces(&filter)).map_err(internal)
+    }
+
+    /// Trace a share `rate` (0..=1) of a listener's connections (HTTP:
+    /// requests) from now on, without a reload.
+    #[napi]
+    pub fn set_trace_sample(&self, listener: String, rate: f64) -> Result<()> {
+        self.inner.set_trace_sample(&listener, rate).map_err(to_js)
+    }
+
     /// Stop accepting, let connections finish for up to `drainMs`, close the
     /// rest and stop the runtime. With `spread`, plain TCP connections still
     /// open end at random instants over the window. Resolves once done.

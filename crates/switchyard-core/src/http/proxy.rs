@@ -34,6 +34,7 @@ use crate::pipeline::upstream::passive_failure;
 use crate::select::{bytes_key, key_hash, PickContext};
 use crate::shared::Shared;
 use crate::snapshot::{Listener, Pool};
+use crate::trace::{self, AttemptError, Attempts, Decision, TraceKind, TraceOutcome};
 use bytes::Bytes;
 use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, SET_COOKIE, TE, UPGRADE};
 use http::request::Parts;
@@ -156,7 +157,7 @@ async fn respond(conn: &Arc<Conn>, req: Request<Incoming>) -> Response<Body> {
         }
         // Boxed: hyper moves a request's future whole (into its stream task for HTTP/2), and this
         // one is kilobytes; boxed, it is written once, where it runs.
-        (None, None, Some(pool), Ok(c)) => match Box::pin(proxy(conn, route, pool, c.key, req, log.as_ref(), grpc)).await {
+        (None, None, Some(pool), Ok(c)) => match Box::pin(proxy_traced(conn, route, pool, c.key, req, log.as_ref(), grpc)).await {
             Ok(answered) => answered,
             Err((refusal, backend)) => {
                 if grpc {
@@ -238,9 +239,51 @@ impl http_body::Body for Guarded {
 /// The backend that answered (or was tried last), if any.
 type Answered = (Response<Body>, Option<SocketAddr>);
 
+/// Why Switchyard answers a request itself, and the backend tried last.
+type Refused = (Refusal, Option<SocketAddr>);
+
+/// [`proxy`], and the trace of its decision when the request is sampled.
+async fn proxy_traced(
+    conn: &Conn,
+    route: &Route,
+    pool: &Arc<Pool>,
+    key: Option<u64>,
+    req: Request<Incoming>,
+    log: Option<&Pending>,
+    grpc: bool,
+) -> Result<Answered, Refused> {
+    let mut attempts = Attempts::new(trace::sampled(&conn.listener.stats.trace));
+    let result = proxy(conn, route, pool, key, req, log, grpc, &mut attempts).await;
+    if attempts.on() {
+        record_trace(conn, route, pool, attempts, &result);
+    }
+    result
+}
+
+/// Keep the trace of a sampled request's decision.
+fn record_trace(conn: &Conn, route: &Route, pool: &Pool, attempts: Attempts, result: &Result<Answered, Refused>) {
+    let (backend, outcome, status) = match result {
+        Ok((r, b)) => (*b, TraceOutcome::Answered, r.status()),
+        Err((refusal, b)) => {
+            let outcome = match refusal {
+                Refusal::NoBackend => TraceOutcome::NoBackend,
+                Refusal::QueueRefused => TraceOutcome::QueueRefused,
+                Refusal::Timeout => TraceOutcome::Timeout,
+                Refusal::BadGateway if b.is_some() => TraceOutcome::BadGateway,
+                _ => TraceOutcome::Refused,
+            };
+            (*b, outcome, refusal.status())
+        }
+    };
+    let winner = backend.and_then(|a| pool.backends.iter().position(|b| b.addr == a));
+    let d = Decision { listener: &conn.name, kind: TraceKind::Http, client: conn.client, rule: Some(&route.name), pool };
+    trace::record(&conn.shared.traces, d, attempts, winner, outcome, Some(status.as_u16()));
+}
+
 /// Route, pick, send, retry; the response and the backend that gave it, or
 /// why Switchyard answers itself (in JSON, or as a gRPC status for `grpc`).
 /// `pool` is the route's or the one its hook chose; `key`, a key its hook chose.
+/// A traced request collects its attempts in `attempts`.
 async fn proxy(
     conn: &Conn,
     route: &Route,
@@ -249,7 +292,8 @@ async fn proxy(
     mut req: Request<Incoming>,
     log: Option<&Pending>,
     grpc: bool,
-) -> Result<Answered, (Refusal, Option<SocketAddr>)> {
+    attempts: &mut Attempts,
+) -> Result<Answered, Refused> {
     let cfg = &conn.listener.http.as_ref().expect("http listener").config;
     // A gRPC call's deadline is its request timeout.
     let wait = grpc::timeout(req.headers()).filter(|_| grpc).unwrap_or(std::time::Duration::from_millis(cfg.request_timeout_ms));
@@ -282,6 +326,7 @@ async fn proxy(
     });
     let mut tried: Vec<usize> = Vec::with_capacity(4);
     let mut pin = pinned.filter(|&i| pool.backends[i].keeps_sessions());
+    (attempts.key, attempts.pinned) = (ctx.key, pin);
     loop {
         let next = pin.take().or_else(|| pool.next_attempt(&ctx, &tried));
         let Some(i) = next else {
@@ -297,9 +342,14 @@ async fn proxy(
         // The slot first (requests in flight per backend); full since the pick: pick again.
         let Some(in_flight) = InFlight::reserve(Arc::clone(pool), i) else { continue };
         tried.push(i);
+        attempts.tried(i);
         let b = &pool.backends[i];
-        let Some(mut tx) = checkout_or_connect(pool, i, upgrade, conn).await else {
-            continue; // connect failed: counted, fed to passive detection
+        let mut tx = match checkout_or_connect(pool, i, upgrade, conn).await {
+            Ok(tx) => tx,
+            Err(e) => {
+                attempts.failed(i, e);
+                continue; // connect failed: counted, fed to passive detection
+            }
         };
         if tried.len() > 1 {
             route.stats.retried();
@@ -316,12 +366,14 @@ async fn proxy(
                 Some(back) => {
                     let (head, b) = back.into_parts();
                     (parts, body) = (Some(head), Some(b));
+                    attempts.failed(i, AttemptError::Stale);
                     continue;
                 }
                 None => {
                     passive_failure(pool, b, Failure::ResetBeforeFirstByte, &conn.shared.events);
                     if resendable {
                         if let Some(j) = pool.next_attempt(&ctx, &tried) {
+                            attempts.failed(i, AttemptError::ClosedEarly);
                             pin = Some(j);
                             continue;
                         }
@@ -346,6 +398,7 @@ async fn proxy(
             // Another backend may answer better; with none left, this answer goes out.
             if matches!(status, StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE) && resendable {
                 if let Some(j) = pool.next_attempt(&ctx, &tried) {
+                    attempts.failed(i, AttemptError::Status(status.as_u16()));
                     pin = Some(j);
                     continue;
                 }
@@ -516,8 +569,8 @@ fn limit(body: Incoming, max: Option<u64>) -> Body {
 
 /// A fresh pooled connection to backend `i`, or a new one (an upgrade always
 /// gets its own); for HTTP/2 pools a stream on a shared connection.
-/// `None` when connecting failed (counted and reported).
-async fn checkout_or_connect(pool: &Pool, i: usize, upgrade: bool, conn: &Conn) -> Option<BackendConn> {
+/// `Err` when connecting failed (counted and reported), saying how.
+async fn checkout_or_connect(pool: &Pool, i: usize, upgrade: bool, conn: &Conn) -> Result<BackendConn, AttemptError> {
     let b = &pool.backends[i];
     let mut opening = None;
     if let Some(h2) = pool.http.http2 {
@@ -527,13 +580,13 @@ async fn checkout_or_connect(pool: &Pool, i: usize, upgrade: bool, conn: &Conn) 
             match conns.lease(h2.streams, h2.connections) {
                 Found::Lease(l) => {
                     b.stats.conns_reused.fetch_add(1, Relaxed);
-                    return Some(BackendConn::H2(l));
+                    return Ok(BackendConn::H2(l));
                 }
                 Found::Open(o) => opening = Some(o),
                 // Another request is opening the last connection allowed: it will have room.
                 Found::Wait => {
                     if tokio::time::timeout(pool.connect_timeout, wake).await.is_err() {
-                        return None;
+                        return Err(AttemptError::Busy);
                     }
                 }
             }
@@ -543,7 +596,7 @@ async fn checkout_or_connect(pool: &Pool, i: usize, upgrade: bool, conn: &Conn) 
             // Ready at once, or as soon as its task has finished the previous exchange.
             if matches!(tokio::time::timeout(READY_WAIT, tx.ready()).await, Ok(Ok(()))) {
                 b.stats.conns_reused.fetch_add(1, Relaxed);
-                return Some(BackendConn::H1(tx));
+                return Ok(BackendConn::H1(tx));
             }
         }
     }
@@ -553,32 +606,37 @@ async fn checkout_or_connect(pool: &Pool, i: usize, upgrade: bool, conn: &Conn) 
 }
 
 /// A new connection to backend `i` (for HTTP/2 pools, the one `opening` allows).
-async fn connect(pool: &Pool, i: usize, conn: &Conn, opening: Option<super::multiplex::Opening<'_>>) -> Option<BackendConn> {
+async fn connect(pool: &Pool, i: usize, conn: &Conn, opening: Option<super::multiplex::Opening<'_>>) -> Result<BackendConn, AttemptError> {
     let b = &pool.backends[i];
     let start = Instant::now();
     let stream = match tokio::time::timeout(pool.connect_timeout, crate::net::connect(b.addr, &[])).await {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) if crate::net::is_local_exhaustion(&e) => return None,
-        Ok(Err(_)) => {
+        Ok(Err(e)) if crate::net::is_local_exhaustion(&e) => return Err(AttemptError::Local(e)),
+        Ok(Err(e)) => {
             b.stats.connect_errors.fetch_add(1, Relaxed);
             passive_failure(pool, b, Failure::ConnectRefused, &conn.shared.events);
-            return None;
+            return Err(AttemptError::Connect(e));
         }
         Err(_) => {
             b.stats.connect_timeouts.fetch_add(1, Relaxed);
             passive_failure(pool, b, Failure::ConnectTimeout, &conn.shared.events);
-            return None;
+            return Err(AttemptError::ConnectTimeout);
         }
     };
     b.stats.connect_took(start.elapsed());
     b.health.record_success();
     let io = match &pool.backend_tls {
         None => Either::Left(stream),
-        Some(t) => Either::Right(Box::new(crate::pipeline::upstream::backend_handshake(t, pool, b, stream, &conn.shared.events).await?)),
+        Some(t) => Either::Right(Box::new(
+            crate::pipeline::upstream::backend_handshake(t, pool, b, stream, &conn.shared.events).await.ok_or(AttemptError::Tls)?,
+        )),
     };
     match opening {
-        Some(o) => Some(BackendConn::H2(pool.http.idle[i].h2.add(o, handshake_h2(io, b).await?, pool.http.idle_timeout))),
-        None => handshake(io, b).await.map(BackendConn::H1),
+        Some(o) => {
+            let h2 = handshake_h2(io, b).await.ok_or(AttemptError::Handshake)?;
+            Ok(BackendConn::H2(pool.http.idle[i].h2.add(o, h2, pool.http.idle_timeout)))
+        }
+        None => handshake(io, b).await.map(BackendConn::H1).ok_or(AttemptError::Handshake),
     }
 }
 

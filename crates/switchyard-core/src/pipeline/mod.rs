@@ -27,6 +27,7 @@ use crate::rules::l4::Facts;
 use crate::select::PickContext;
 use crate::shared::Shared;
 use crate::snapshot::{Listener, Pool};
+use crate::trace::{self, AttemptError, Attempts, Decision, TraceKind, TraceOutcome};
 use frontend::Received;
 use route::{Routed, Rule};
 use std::net::SocketAddr;
@@ -188,13 +189,21 @@ async fn relay<'l, D: Declared>(shared: &Shared, listener: &'l Listener, client:
     // it is delivered there and not kept for the connection's life.
     // Boxed: connecting is the largest state of a connection's life, and an idle connection
     // should not keep room for it (one allocation per connection, freed once connected).
-    let mut up =
-        match Box::pin(connect_first(pool, &PickContext { key, client: peer }, dst.dst(), &client, preface, &shared.events, &mut tried))
-            .await
-        {
-            Ok(up) => up,
-            Err(why) => return no_upstream(listener, pool, why),
-        };
+    // The rule that matched (if one did) names the decision in a trace.
+    let mut up = match Box::pin(connect_first(
+        (shared, listener, listener.routes.rules.get(index as usize).map(|r| &*r.name)),
+        pool,
+        &PickContext { key, client: peer },
+        dst.dst(),
+        &client,
+        preface,
+        &mut tried,
+    ))
+    .await
+    {
+        Ok(up) => up,
+        Err(why) => return no_upstream(listener, pool, why),
+    };
     let (outcome, moved, b) = match (client, &pool.backend_tls) {
         // Plain on both sides: the socket path, splice-capable.
         (Either::Left(client), None) => loop {
@@ -232,8 +241,15 @@ async fn relay<'l, D: Declared>(shared: &Shared, listener: &'l Listener, client:
                     passive_failure(pool, b, Failure::ResetBeforeFirstByte, &shared.events);
                     drop(up);
                     // Boxed: a rare path, kept out of every connection's task.
-                    up = match Box::pin(reconnect(pool, PickContext { key, client: peer }, dst.dst(), &client, &shared.events, &mut tried))
-                        .await
+                    up = match Box::pin(reconnect(
+                        (shared, listener, listener.routes.rules.get(index as usize).map(|r| &*r.name)),
+                        pool,
+                        PickContext { key, client: peer },
+                        dst.dst(),
+                        &client,
+                        &mut tried,
+                    ))
+                    .await
                     {
                         Ok(next) => next,
                         Err(why) => return no_upstream(listener, pool, why),
@@ -331,31 +347,33 @@ impl Declared for Option<Box<proxied::Origin>> {
 
 /// Connect to a backend of `pool` and send it `preface` (the client's first
 /// bytes), after the PROXY header the pool asks for (`dst`: see
-/// [`proxied::first_bytes`]).
+/// [`proxied::first_bytes`]). A sampled connection's decision is traced.
 async fn connect_first<'p>(
+    at: At<'_>,
     pool: &'p Pool,
     ctx: &PickContext,
     dst: Option<&SocketAddr>,
     client: &frontend::ClientStream,
     mut preface: Vec<u8>,
-    events: &crate::events::EventLog,
     tried: &mut Vec<usize>,
 ) -> Result<upstream::Upstream<'p>, NoUpstream> {
     if pool.config.proxy_protocol.is_some() {
         proxied::prepend_header(pool, ctx.client, dst, client, &mut preface).map_err(|_| NoUpstream::Local)?;
     }
-    connect(pool, ctx, events, tried, &preface).await
+    let attempts = Attempts::new(trace::sampled(&at.1.stats.trace));
+    connect_traced(at, pool, ctx, tried, &preface, attempts).await
 }
 
 /// Connect `client` (plain, silent so far) to another backend of `pool`
 /// after the first one closed before its first byte; the backend gets its
-/// own PROXY header if the pool asks for one.
+/// own PROXY header if the pool asks for one. Traced on its own (sampled
+/// again): its trace shows the backends of the first decision as failed.
 async fn reconnect<'p>(
+    at: At<'_>,
     pool: &'p Pool,
     ctx: PickContext,
     dst: Option<&SocketAddr>,
     client: &TcpStream,
-    events: &crate::events::EventLog,
     tried: &mut Vec<usize>,
 ) -> Result<upstream::Upstream<'p>, NoUpstream> {
     let header = match pool.config.proxy_protocol {
@@ -364,7 +382,42 @@ async fn reconnect<'p>(
             proxied::first_bytes(pool, ctx.client, dst, || client.local_addr(), &Default::default(), &[]).map_err(|_| NoUpstream::Local)?
         }
     };
-    connect(pool, &ctx, events, tried, &header).await
+    let mut attempts = Attempts::new(trace::sampled(&at.1.stats.trace));
+    if attempts.on() {
+        for (n, &i) in tried.iter().enumerate() {
+            attempts.tried(i);
+            attempts.failed(i, if n + 1 == tried.len() { AttemptError::ClosedEarly } else { AttemptError::Earlier });
+        }
+    }
+    connect_traced(at, pool, &ctx, tried, &header, attempts).await
+}
+
+/// Where a connection is decided, for its trace: the engine, the listener,
+/// and the rule that matched (`None`: the listener's default route).
+type At<'a> = (&'a Shared, &'a Listener, Option<&'a str>);
+
+/// [`connect`], then the trace of the decision if `attempts` collects one.
+async fn connect_traced<'p>(
+    (shared, listener, rule): At<'_>,
+    pool: &'p Pool,
+    ctx: &PickContext,
+    tried: &mut Vec<usize>,
+    first: &[u8],
+    mut attempts: Attempts,
+) -> Result<upstream::Upstream<'p>, NoUpstream> {
+    let up = connect(pool, ctx, &shared.events, tried, first, &mut attempts).await;
+    if attempts.on() {
+        let (winner, outcome) = match &up {
+            Ok(_) => (tried.last().copied(), TraceOutcome::Connected),
+            Err(NoUpstream::NoBackend) => (None, TraceOutcome::NoBackend),
+            Err(NoUpstream::Local) => (None, TraceOutcome::LocalError),
+            Err(NoUpstream::Queue(_)) => (None, TraceOutcome::QueueRefused),
+        };
+        attempts.key = ctx.key;
+        let d = Decision { listener: &listener.name, kind: TraceKind::Tcp, client: ctx.client, rule, pool };
+        trace::record(&shared.traces, d, attempts, winner, outcome, None);
+    }
+    up
 }
 
 /// Count a client closed for want of an upstream, by reason.

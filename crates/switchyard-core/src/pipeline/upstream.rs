@@ -16,6 +16,7 @@ use crate::health::Failure;
 use crate::select::PickContext;
 use crate::snapshot::Pool;
 use crate::tls::client::BackendTls;
+use crate::trace::{AttemptError, Attempts};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
@@ -76,12 +77,15 @@ pub enum NoUpstream {
 /// `preface` (bytes the client already sent) is delivered as part of the
 /// connect: an attempt that fails has delivered nothing, so the next backend
 /// gets it whole. It is counted in the backend's `bytes_in`.
+///
+/// A traced connection collects each attempt and its failure in `attempts`.
 pub async fn connect<'a>(
     pool: &'a Pool,
     ctx: &PickContext,
     events: &EventLog,
     tried: &mut Vec<usize>,
     preface: &[u8],
+    attempts: &mut Attempts,
 ) -> Result<Upstream<'a>, NoUpstream> {
     loop {
         let Some(i) = pool.next_attempt(ctx, tried) else {
@@ -98,6 +102,7 @@ pub async fn connect<'a>(
             continue;
         }
         tried.push(i);
+        attempts.tried(i);
         let start = Instant::now();
         let outcome = tokio::time::timeout(pool.connect_timeout, crate::net::connect(b.addr, preface)).await;
         if !matches!(outcome, Ok(Ok(_))) {
@@ -112,14 +117,19 @@ pub async fn connect<'a>(
                 pool.active.fetch_add(1, Relaxed);
                 return Ok(Upstream { stream, active: Active { backend: b, pool } });
             }
-            Ok(Err(e)) if crate::net::is_local_exhaustion(&e) => return Err(NoUpstream::Local),
-            Ok(Err(_)) => {
+            Ok(Err(e)) if crate::net::is_local_exhaustion(&e) => {
+                attempts.failed(i, AttemptError::Local(e));
+                return Err(NoUpstream::Local);
+            }
+            Ok(Err(e)) => {
                 b.stats.connect_errors.fetch_add(1, Relaxed);
                 passive_failure(pool, b, Failure::ConnectRefused, events);
+                attempts.failed(i, AttemptError::Connect(e));
             }
             Err(_) => {
                 b.stats.connect_timeouts.fetch_add(1, Relaxed);
                 passive_failure(pool, b, Failure::ConnectTimeout, events);
+                attempts.failed(i, AttemptError::ConnectTimeout);
             }
         }
     }

@@ -3,6 +3,9 @@
 
 use serde::Deserialize;
 
+/// Most rules a TCP listener may have: an index fits a `u16` below `l4::NO_RULE`.
+pub const MAX_RULES: usize = 10_000;
+
 /// One rule of a TCP listener: every condition given must hold (a list
 /// holds when any of its entries does); the first matching rule decides.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -120,10 +120,7 @@ pub fn tlv_text(t: &Tlvs, kind: TlvKind) -> Option<&str> {
     std::str::from_utf8(bytes).ok()
 }
 
-/// Most rules a TCP listener may have: an index fits a `u16` below [`NO_RULE`].
-pub const MAX_RULES: usize = 10_000;
-
-/// "No rule decided", as a rule index.
+/// "No rule decided", as a rule index (above [`super::config::MAX_RULES`]).
 pub const NO_RULE: u16 = u16::MAX;
 
 /// The first rule of `rules` whose conditions hold, with its index.
