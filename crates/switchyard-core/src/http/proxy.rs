@@ -253,7 +253,7 @@ async fn proxy_traced(
     grpc: bool,
 ) -> Result<Answered, Refused> {
     let mut attempts = Attempts::new(trace::sampled(&conn.listener.stats.trace));
-    let result = proxy(conn, route, pool, key, req, log, grpc, &mut attempts).await;
+    let result = proxy(conn, route, (pool, key), req, log, grpc, &mut attempts).await;
     if attempts.on() {
         record_trace(conn, route, pool, attempts, &result);
     }
@@ -287,8 +287,7 @@ fn record_trace(conn: &Conn, route: &Route, pool: &Pool, attempts: Attempts, res
 async fn proxy(
     conn: &Conn,
     route: &Route,
-    pool: &Arc<Pool>,
-    key: Option<u64>,
+    (pool, key): (&Arc<Pool>, Option<u64>),
     mut req: Request<Incoming>,
     log: Option<&Pending>,
     grpc: bool,
