@@ -158,6 +158,10 @@ http { access_log off; client_body_temp_path ${dir}; proxy_temp_path ${dir}; fas
       lines.push(`| ${kind} | ${peer} | ${Math.round(a.rps)} ${unit} | ${Math.round(b.rps)} ${unit} | ${(b.rps / a.rps).toFixed(2)}× | ${a.cpu_us.toFixed(1)} → ${b.cpu_us.toFixed(1)} | ${(((b.cpu_us - a.cpu_us) * 1000) / RULES).toFixed(0)} ns |`);
     }
   }
+  lines.push(
+    '',
+    'Reading: "cost per rule" is the CPU difference divided by the rule count; on this shared 2-core box a proxy\'s CPU per request varies by a few µs between rounds (per connection: ±10 µs), so a difference below that (or negative) says the rules cost less than the noise. The hook\'s cost per request is in hook-latest.md (`npm run bench:hooks`).',
+  );
   const md = `${lines.join('\n')}\n`;
   process.stdout.write(md);
   if (values.out) writeFileSync(values.out, md);
