@@ -39,6 +39,9 @@ const VARIANTS = [
   { name: 'no hook', port: BASE + 10 },
   { name: 'sync hook', port: BASE + 11, hook: 'sync' },
   { name: 'async hook', port: BASE + 12, hook: 'async' },
+  // tcp: a connection per request (Connection: close), the hook asked once per connection.
+  { name: 'tcp, no hook', port: BASE + 13, close: true },
+  { name: 'tcp, sync hook', port: BASE + 14, hook: 'sync', close: true },
 ];
 
 /** Poll `check` every 50 ms until it is true (or throw after `ms`). */
@@ -80,7 +83,7 @@ try {
   for (let r = 0; r < ROUNDS; r++) {
     for (const v of VARIANTS) {
       const before = procs.treeUsage(lb.pid).cpu_s;
-      const w = await wrk({ port: v.port, seconds: SECONDS, connections: CONNS, threads: 1 });
+      const w = await wrk({ port: v.port, seconds: SECONDS, connections: CONNS, threads: 1, close: v.close ?? false });
       const cpu = procs.treeUsage(lb.pid).cpu_s - before;
       rows.push({ round: r + 1, variant: v.name, rps: w.rps, p50: w.p50_ms, p99: w.p99_ms, us_per_req: (cpu / w.requests) * 1e6, non2xx: w.non2xx });
       process.stderr.write(`round ${r + 1} ${v.name}: ${Math.round(w.rps)} req/s, p99 ${w.p99_ms} ms\n`);
@@ -104,15 +107,15 @@ const summary = VARIANTS.map((v) => {
   const rs = rows.filter((r) => r.variant === v.name);
   return { name: v.name, rps: median(rs.map((r) => r.rps)), p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)), us: median(rs.map((r) => r.us_per_req)) };
 });
-const base = summary[0];
+const baseOf = (name) => (name.startsWith('tcp') ? summary[3] : summary[0]);
 const lines = [
   `# Hook cost (${new Date().toISOString().slice(0, 10)}, ${ROUNDS} rounds × ${SECONDS} s, wrk -t1 -c${CONNS}, 1 worker, budget ${values.budget})`,
   '',
-  `One Switchyard process, three HTTP listeners in front of the same nginx backend (keep-alive both sides): the same route without a hook, with a synchronous hook, with an async hook (both answer \`{}\`: the route's own pool). Medians over the rounds; CPU is the balancer process's user+sys per request (data-plane worker and the Node.js thread running the hooks).`,
+  `One Switchyard process, three HTTP listeners in front of the same nginx backend (keep-alive both sides): the same route without a hook, with a synchronous hook, with an async hook (both answer \`{}\`: the route's own pool); and two tcp listeners driven with \`Connection: close\` (a connection per request): without rules, and with a catch-all policy rule asking the synchronous hook for each connection. Medians over the rounds; CPU is the balancer process's user+sys per request or connection (data-plane worker and the Node.js thread running the hooks).`,
   '',
-  '| route | requests/s | vs no hook | p50 (ms) | p99 (ms) | balancer CPU (µs/req) |',
+  '| listener | requests (tcp: connections)/s | vs no hook | p50 (ms) | p99 (ms) | balancer CPU (µs per request or connection) |',
   '| --- | ---: | ---: | ---: | ---: | ---: |',
-  ...summary.map((s) => `| ${s.name} | ${Math.round(s.rps)} | ${((s.rps / base.rps) * 100).toFixed(0)} % | ${f2(s.p50)} | ${f2(s.p99)} | ${f1(s.us)} |`),
+  ...summary.map((s) => `| ${s.name} | ${Math.round(s.rps)} | ${((s.rps / baseOf(s.name).rps) * 100).toFixed(0)} % | ${f2(s.p50)} | ${f2(s.p99)} | ${f1(s.us)} |`),
   '',
   'How the hook calls ended (whole run; a fallback is counted by reason):',
   '',
