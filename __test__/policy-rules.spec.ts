@@ -131,7 +131,7 @@ describe('policy rules on a tcp listener', () => {
       const [main, a, b] = peers as [Peer, Peer, Peer];
       const lb = await start({
         workers: 1,
-        listeners: { edge: { address: '127.0.0.1:0', pool: 'main', proxy_protocol: { trusted: ['127.0.0.1'] } } },
+        listeners: { edge: { address: '127.0.0.1:0', pool: 'main', proxy_protocol: { trusted: ['127.0.0.1'] }, trace_sample: 1 } },
         pools: { main: { backends: [{ address: main.address }] }, tenantA: { backends: [{ address: a.address }] }, tenantB: { backends: [{ address: b.address }] } },
         policy: definePolicy({
           rate_classes: { conn: { limit: 2, per: '1m' } },
@@ -162,6 +162,11 @@ describe('policy rules on a tcp listener', () => {
       expect(counters(lb, 'edge', 'tenant-a')).toMatchObject({ connections: 1, tag: 'a', pool: 'tenantA' });
       expect(counters(lb, 'edge', 'limited')).toMatchObject({ connections: 3, rate_limited: 1, pool: 'main' });
       expect(b.accepted).toBe(1);
+      // Decision traces name the rule that routed each connection (none: the default pool).
+      const traced = lb.traces({ listener: 'edge' }).map((x) => [x.rule, x.pool, x.winner]);
+      expect(traced).toContainEqual(['tenant-a', 'tenantA', a.address]);
+      expect(traced).toContainEqual(['tls-port', 'tenantB', b.address]);
+      expect(traced).toContainEqual([null, 'main', main.address]);
       expect(metricsText(lb)).toContain('switchyard_rule_actions_total{listener="edge",rule="blocked",tag="abuse",action="denied"} 1');
     } finally {
       await Promise.all(peers.map((p) => p.close()));
