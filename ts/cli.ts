@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { readFile } from 'node:fs/promises';
 import { loadConfigFile } from './config/load.js';
+import { loadConfigCode } from './config/code.js';
 import type { Algorithm, ResolvedConfig } from './config/types.js';
 import { CONFIG_ENV, CONFIG_NAMES, discoverConfig, notFoundMessage } from './config/discover.js';
 import { commandHelp, DEFAULT_DEMO_PORT, DEFAULT_DRAIN_MS } from './cli-commands.js';
@@ -110,7 +111,11 @@ async function start(file: string, drainMs: number, level: LogLevel, watch: bool
   const up = await upgrades(log, () => starting, stop);
   // Taken before the start reads the file, so an edit made while it starts is reloaded after.
   const watcher = watch ? watchConfig(file, () => void starting.then((lb) => reloader.reload(lb, 'watch'), () => {}), log) : undefined;
-  const starting = Switchyard.fromFile(file, { logger: log, ...up.options });
+  // Hook functions and control loops the config module exports (read once, at start).
+  const starting = loadConfigCode(file).then((code) => {
+    if (code.hooks || code.policies) log('config.code', { file, hooks: Object.keys(code.hooks ?? {}), policies: (code.policies ?? []).map((p) => p.name) });
+    return Switchyard.fromFile(file, { logger: log, ...up.options, ...code });
+  });
   // Handlers go in before the start completes: the start logs `listener.started` before it
   // returns, and a signal sent on seeing that line must not meet Node's default (exit).
   process.on('SIGHUP', () => void starting.then((lb) => reloader.reload(lb, 'signal'), () => {}));
