@@ -53,7 +53,7 @@ describe('policy rules on an http listener', () => {
     t.peers.push(web!, api!, internal!, gold!);
     const config = (deny: boolean): SwitchyardConfig => ({
       workers: 2,
-      listeners: { web: { address: '127.0.0.1:0', protocol: 'http', pool: 'web', routes: [{ match: { path_prefix: '/api/' }, pool: 'api' }] } },
+      listeners: { web: { address: '127.0.0.1:0', protocol: 'http', pool: 'web', routes: [{ match: { path_prefix: '/api/' }, pool: 'api' }], trace_sample: 1 } },
       pools: Object.fromEntries([web!, api!, internal!, gold!].map((p) => [p.id, { backends: [{ address: p.address }] }])),
       policy: httpPolicy(deny),
     });
@@ -88,6 +88,12 @@ describe('policy rules on an http listener', () => {
     expect(counters(lb, 'web', 'internal-local')).toMatchObject({ tag: 'ops', pool: 'internal', responses_2xx: 1 });
     expect(counters(lb, 'web', 'login')).toMatchObject({ tag: 'auth', rate_limited: 1, responses_2xx: 3, responses_4xx: 1 });
     expect(counters(lb, 'web', 'internal-remote')).toMatchObject({ denied: 0, responses_2xx: 0 });
+    // Sampled decisions are traced, those a rule answered itself too (no pool consulted).
+    const traced = lb.traces({ listener: 'web' }).map((x) => [x.rule, x.outcome, x.status, x.pool]);
+    expect(traced).toContainEqual(['scanners', 'denied', 403, '']);
+    expect(traced).toContainEqual(['old-site', 'redirected', 301, '']);
+    expect(traced).toContainEqual(['login', 'rate_limited', 429, '']);
+    expect(traced).toContainEqual(['internal-local', 'answered', 200, 'internal']);
 
     // The same rule name now forwards: one update swaps the whole table.
     await lb.update(config(false));
@@ -167,6 +173,9 @@ describe('policy rules on a tcp listener', () => {
       expect(traced).toContainEqual(['tenant-a', 'tenantA', a.address]);
       expect(traced).toContainEqual(['tls-port', 'tenantB', b.address]);
       expect(traced).toContainEqual([null, 'main', main.address]);
+      const closed = lb.traces({ listener: 'edge' }).map((x) => [x.rule, x.outcome]);
+      expect(closed).toContainEqual(['blocked', 'denied']);
+      expect(closed).toContainEqual(['limited', 'rate_limited']);
       expect(metricsText(lb)).toContain('switchyard_rule_actions_total{listener="edge",rule="blocked",tag="abuse",action="denied"} 1');
     } finally {
       await Promise.all(peers.map((p) => p.close()));

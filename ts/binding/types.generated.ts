@@ -952,7 +952,11 @@ client: string,
 /**
  * The rule (HTTP: route) that matched; `None`: the listener's default pool.
  */
-rule: string | null, pool: string, algorithm: Algorithm, 
+rule: string | null, pool: string, 
+/**
+ * `None` when a rule answered before any pool was consulted.
+ */
+algorithm: Algorithm | null, 
 /**
  * The selection key (hex) when the pool's algorithm reads one.
  */
@@ -1009,7 +1013,7 @@ export type TraceAttempt = { backend: string,
  */
 error: string | null, };
 
-export type TraceOutcome = "connected" | "answered" | "no_backend" | "all_failed" | "queue_refused" | "local_error" | "timeout" | "bad_gateway" | "refused";
+export type TraceOutcome = "connected" | "answered" | "no_backend" | "all_failed" | "queue_refused" | "local_error" | "timeout" | "bad_gateway" | "refused" | "denied" | "redirected" | "rate_limited";
 
 export type TraceFilter = { 
 /**

@@ -236,6 +236,12 @@ pub enum TraceOutcome {
     BadGateway,
     /// HTTP: refused before a backend was picked (too large, an upgrade the pool cannot carry).
     Refused,
+    /// A rule (or its hook) denied it: a status (HTTP), closed (TCP).
+    Denied,
+    /// HTTP: a rule redirected it.
+    Redirected,
+    /// Over the rule's rate class: 429 (HTTP), closed (TCP).
+    RateLimited,
 }
 
 /// One decision.
@@ -253,7 +259,8 @@ pub struct Trace {
     /// The rule (HTTP: route) that matched; `None`: the listener's default pool.
     pub rule: Option<String>,
     pub pool: String,
-    pub algorithm: Algorithm,
+    /// `None` when a rule answered before any pool was consulted.
+    pub algorithm: Option<Algorithm>,
     /// The selection key (hex) when the pool's algorithm reads one.
     pub key: Option<String>,
     /// Every backend of the pool, in configuration order.
@@ -350,7 +357,7 @@ pub fn record(log: &TraceLog, d: Decision<'_>, attempts: Attempts, winner: Optio
         client: d.client.to_string(),
         rule: d.rule.map(str::to_owned),
         pool: pool.name.clone(),
-        algorithm: pool.algorithm(),
+        algorithm: Some(pool.algorithm()),
         key: pool.algorithm().keyed().then(|| format!("{:016x}", attempts.key)),
         candidates,
         attempts: attempts
@@ -359,6 +366,37 @@ pub fn record(log: &TraceLog, d: Decision<'_>, attempts: Attempts, winner: Optio
             .map(|(i, e)| TraceAttempt { backend: pool.backends[*i].addr.to_string(), error: e.as_ref().map(|e| e.to_string()) })
             .collect(),
         winner: winner.map(|w| pool.backends[w].addr.to_string()),
+        outcome,
+        status,
+    });
+}
+
+/// Keep the trace of a decision a rule took itself (denied, redirected, over
+/// its rate class): no pool was consulted, so it has no candidates. Out of
+/// line: only sampled decisions come here.
+#[inline(never)]
+pub fn record_ruled(
+    log: &TraceLog,
+    listener: &str,
+    kind: TraceKind,
+    client: SocketAddr,
+    rule: &str,
+    outcome: TraceOutcome,
+    status: Option<u16>,
+) {
+    log.push(Trace {
+        seq: 0,
+        time_ms: crate::events::wall_ms(),
+        listener: listener.to_owned(),
+        kind,
+        client: client.to_string(),
+        rule: Some(rule.to_owned()),
+        pool: String::new(),
+        algorithm: None,
+        key: None,
+        candidates: Vec::new(),
+        attempts: Vec::new(),
+        winner: None,
         outcome,
         status,
     });
@@ -464,7 +502,7 @@ mod tests {
             client: String::new(),
             rule: None,
             pool: "p".to_owned(),
-            algorithm: Algorithm::RoundRobin,
+            algorithm: Some(Algorithm::RoundRobin),
             key: None,
             candidates: vec![],
             attempts: vec![],

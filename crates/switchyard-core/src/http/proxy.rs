@@ -139,21 +139,21 @@ async fn respond(conn: &Arc<Conn>, req: Request<Incoming>) -> Response<Body> {
     let (mut response, backend) = match (limited, &route.answer, pool, &chosen) {
         (Some(rate), ..) => {
             route.stats.rate_limited();
-            (answer::rate_limited(&rate.name, rate.retry_after_s(), grpc), None)
+            ruled(conn, route, TraceOutcome::RateLimited, (answer::rate_limited(&rate.name, rate.retry_after_s(), grpc), None))
         }
         (None, Some(a), ..) => {
-            match a {
-                RouteAnswer::Deny { .. } => route.stats.denied(),
-                RouteAnswer::Redirect { .. } => route.stats.redirected(),
-            }
-            (answer::respond(a, &route.name, &req, conn.tls), None)
+            let outcome = match a {
+                RouteAnswer::Deny { .. } => (route.stats.denied(), TraceOutcome::Denied).1,
+                RouteAnswer::Redirect { .. } => (route.stats.redirected(), TraceOutcome::Redirected).1,
+            };
+            ruled(conn, route, outcome, (answer::respond(a, &route.name, &req, conn.tls), None))
         }
         (None, None, _, Err(refusal)) => {
             route.stats.denied();
             if grpc {
                 route.stats.grpc(refusal.grpc_status());
             }
-            (refusal.answer(grpc), None)
+            ruled(conn, route, TraceOutcome::Denied, (refusal.answer(grpc), None))
         }
         // Boxed: hyper moves a request's future whole (into its stream task for HTTP/2), and this
         // one is kilobytes; boxed, it is written once, where it runs.
@@ -241,6 +241,15 @@ type Answered = (Response<Body>, Option<SocketAddr>);
 
 /// Why Switchyard answers a request itself, and the backend tried last.
 type Refused = (Refusal, Option<SocketAddr>);
+
+/// A request `route` answered itself (`outcome`): traced when sampled; `answered` passes through.
+fn ruled(conn: &Conn, route: &Route, outcome: TraceOutcome, answered: Answered) -> Answered {
+    if trace::sampled(&conn.listener.stats.trace) {
+        let status = Some(answered.0.status().as_u16());
+        trace::record_ruled(&conn.shared.traces, &conn.name, TraceKind::Http, conn.client, &route.name, outcome, status);
+    }
+    answered
+}
 
 /// [`proxy`], and the trace of its decision when the request is sampled.
 async fn proxy_traced(

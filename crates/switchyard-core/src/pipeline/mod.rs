@@ -164,13 +164,15 @@ async fn relay<'l, D: Declared>(shared: &Shared, listener: &'l Listener, client:
         let port = if table.reads_port() { dst.dst().map_or_else(|| local_port(&client), SocketAddr::port) } else { 0 };
         let facts = Facts { client: peer, sni: sni.as_deref(), port, tlvs: dst.tlvs() };
         match route::route(table, &facts) {
-            route::Decision::Refused { rule } => Err(rule),
+            route::Decision::Refused { rule, limited } => {
+                Err((rule, if limited { TraceOutcome::RateLimited } else { TraceOutcome::Denied }))
+            }
             route::Decision::Forward(Routed { pool, key, rule: index }) => {
                 match table.rules.get(index as usize).and_then(|r| Some((r, r.hook.as_ref()?))) {
                     None => Ok((pool, key, index)),
                     // A rule with a hook asks it now (boxed: only hooked connections hold its state).
                     Some((rule, (hook, _))) => match Box::pin(route::ask_hook(shared, &listener.name, table, rule, hook, &facts)).await {
-                        route::Hooked::Closed => Err(rule),
+                        route::Hooked::Closed => Err((rule, TraceOutcome::Denied)),
                         route::Hooked::Go { pool: p, key: k } => Ok((p.unwrap_or(pool), k.unwrap_or(key), index)),
                     },
                 }
@@ -180,7 +182,12 @@ async fn relay<'l, D: Declared>(shared: &Shared, listener: &'l Listener, client:
     drop(sni);
     let (pool, key, index) = match routed {
         Ok(routed) => routed,
-        Err(rule) => return Done { rule: Some(rule), ..Done::early(Ended::Refused, None) },
+        Err((rule, outcome)) => {
+            if trace::sampled(&listener.stats.trace) {
+                trace::record_ruled(&shared.traces, &listener.name, TraceKind::Tcp, peer, &rule.name, outcome, None);
+            }
+            return Done { rule: Some(rule), ..Done::early(Ended::Refused, None) };
+        }
     };
     // The preface is at most one ClientHello or one read: u32 keeps the task small.
     let preface_len = preface.len() as u32;

@@ -19,9 +19,10 @@ pub type Rule = L4Rule<Arc<Pool>>;
 /// The decision.
 pub enum Decision<'a> {
     Forward(Routed<'a>),
-    /// Closed by `rule`: denied, or over its rate class (its counters tell which).
+    /// Closed by `rule`: denied, or (`limited`) over its rate class.
     Refused {
         rule: &'a Rule,
+        limited: bool,
     },
 }
 
@@ -46,12 +47,12 @@ pub fn route<'a>(table: &'a RouteTable, f: &Facts) -> Decision<'a> {
     let stats: &RouteStats = &rule.stats;
     if rule.rate.as_ref().is_some_and(|r| !r.admit(f.client.ip())) {
         stats.rate_limited();
-        return Decision::Refused { rule };
+        return Decision::Refused { rule, limited: true };
     }
     match &rule.action {
         Action::Deny => {
             stats.denied();
-            Decision::Refused { rule }
+            Decision::Refused { rule, limited: false }
         }
         Action::Pool(pool) => {
             // (A rule with a hook counts once its hook has decided, see `ask_hook`.)
