@@ -1,7 +1,7 @@
 /**
  * Hand-written validation of a raw configuration (parsed YAML/JSON or a JS
  * object) into a `ResolvedConfig`. It never stops at the first problem: every
- * issue is collected, so one run of `switchyard check` shows them all.
+ * issue is collected, so one run of `switchyard validate` shows them all.
  */
 import { ConfigError } from '../errors.js';
 import { Checker, describe, isObject, type Addr, type Obj } from './checker.js';
