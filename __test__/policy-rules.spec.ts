@@ -140,13 +140,14 @@ describe('policy rules on a tcp listener', () => {
         listeners: { edge: { address: '127.0.0.1:0', pool: 'main', proxy_protocol: { trusted: ['127.0.0.1'] }, trace_sample: 1 } },
         pools: { main: { backends: [{ address: main.address }] }, tenantA: { backends: [{ address: a.address }] }, tenantB: { backends: [{ address: b.address }] } },
         policy: definePolicy({
-          rate_classes: { conn: { limit: 2, per: '1m' } },
+          rate_classes: { conn: { limit: 2, per: '1m' }, partner: { limit: 2, per: '1m', by: 'all' } },
           rules: {
             edge: [
               { name: 'blocked', match: { source: '203.0.113.0/24' }, deny: true, tag: 'abuse' },
               { name: 'tenant-a', match: { tlv: { '0xE0': 'tenant-a', authority: { regex: '.*\\.example\\.com' } } }, pool: 'tenantA', tag: 'a' },
               { name: 'tls-port', match: { port: [8443, 9443] }, pool: 'tenantB' },
               { name: 'limited', match: { source: '198.51.100.0/24' }, rate_class: 'conn' },
+              { name: 'partner', match: { source: '192.0.2.128/25' }, rate_class: 'partner' },
             ],
           },
         }),
@@ -163,6 +164,10 @@ describe('policy rules on a tcp listener', () => {
       expect(limited).toEqual(['main', 'main', expect.stringMatching(/^closed/)]);
       // Another source has its own bucket.
       expect(await through(port, v2WithTlvs('198.51.100.8', 80, []))).toBe('main');
+      // `by: all`: one bucket whatever the source.
+      const partner = [];
+      for (const src of ['192.0.2.130', '192.0.2.131', '192.0.2.132']) partner.push(await through(port, v2WithTlvs(src, 80, [])));
+      expect(partner).toEqual(['main', 'main', expect.stringMatching(/^closed/)]);
 
       expect(counters(lb, 'edge', 'blocked')).toMatchObject({ denied: 1, tag: 'abuse', pool: '' });
       expect(counters(lb, 'edge', 'tenant-a')).toMatchObject({ connections: 1, tag: 'a', pool: 'tenantA' });

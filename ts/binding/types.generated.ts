@@ -174,7 +174,9 @@ regex: string | null, };
 
 export type TlvKind = "alpn" | "authority" | "unique_id" | { "type": number };
 
-export type RateClassConfig = { name: string, limit: number, per_ms: number, };
+export type RateClassConfig = { name: string, limit: number, per_ms: number, by: RateBy, };
+
+export type RateBy = "source" | "all";
 
 export type ProxyAcceptConfig = { 
 /**

@@ -413,7 +413,15 @@ export const POLICY = object('Policy rules compiled into the listeners\' route t
   rate_classes: {
     kind: 'map',
     keyPattern: NAME_PATTERN,
-    value: object('A rate per client address.', { limit: int(1, 10_000_000, 'Requests (tcp: connections) per `per`, and the burst.'), per: duration(1, HOUR_MS, 'The period.', 1000) }, ['limit']),
+    value: object(
+      'A rate: per client address, or for all the traffic of the rules that name it.',
+      {
+        limit: int(1, 10_000_000, 'Requests (tcp: connections) per `per`, and the burst.'),
+        per: duration(1, HOUR_MS, 'The period.', 1000),
+        by: oneOf(['source', 'all'], 'source: a bucket per client address; all: one bucket for everything the class counts (a global limit).', 'source'),
+      },
+      ['limit'],
+    ),
     doc: 'Named rates that rules count against.',
   },
 });

@@ -47,10 +47,11 @@ export function readPolicy(c: Checker, v: unknown): ReadPolicy {
       const at = `policy.rate_classes.${name}`;
       const r = c.object(raw, at, 'an object such as { limit: 10, per: "1s" }');
       if (!r) continue;
-      c.keys(r, ['limit', 'per'], at);
+      c.keys(r, ['limit', 'per', 'by'], at);
       if (r.limit === undefined) c.add(`${at}.limit`, 'missing (expected requests or connections per period, e.g. 10)');
       names.add(name);
-      out.classes.push({ name, limit: c.int(r.limit, `${at}.limit`, 1, 10_000_000, 1), per_ms: c.duration(r.per, `${at}.per`, 1, 3_600_000, 1000) });
+      const by = c.oneOf(r.by, `${at}.by`, ['source', 'all'] as const, 'source');
+      out.classes.push({ name, limit: c.int(r.limit, `${at}.limit`, 1, 10_000_000, 1), per_ms: c.duration(r.per, `${at}.per`, 1, 3_600_000, 1000), by });
     }
     out.names = names;
   }

@@ -169,12 +169,15 @@ export interface PolicyRule extends RuleActions {
   response_headers?: HeaderRules;
 }
 
-/** A rate class: `limit` requests (tcp: connections) per `per` per client address, with bursts
- * up to `limit`. */
+/** A rate class: `limit` requests (tcp: connections) per `per`, per client address or for all
+ * of its traffic (`by`), with bursts up to `limit`. */
 export interface RateClassOptions {
   limit: number;
   /** Default `"1s"`. */
   per?: Duration;
+  /** `source` (default): a bucket per client address; `all`: one bucket for everything the
+   * class counts, across its rules and listeners (a global limit). */
+  by?: 'source' | 'all';
 }
 
 /** The `policy` section: rules by listener name, and the rate classes they name. */

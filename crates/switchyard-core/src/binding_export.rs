@@ -10,7 +10,7 @@ use crate::access::{AccessBatch, AccessRecord, Ended, HttpRecord, UdpRecord};
 use crate::catalog::{self, Algorithm, HashKey};
 use crate::config::{
     AcceptMode, BackendConfig, EngineConfig, L4Action, L4Key, L4RuleConfig, ListenerConfig, PerSourceConfig, PoolConfig, ProxyAcceptConfig,
-    ProxyVersion, QueueConfig, RateClassConfig, RateConfig, SniRoute, SpliceMode, TlvKind, TlvMatch,
+    ProxyVersion, QueueConfig, RateBy, RateClassConfig, RateConfig, SniRoute, SpliceMode, TlvKind, TlvMatch,
 };
 use crate::engine::HealthUpdate;
 use crate::error::{Error, ErrorCode, Issue};
@@ -53,6 +53,7 @@ fn types_ts() -> String {
         decl::<TlvMatch>(),
         decl::<TlvKind>(),
         decl::<RateClassConfig>(),
+        decl::<RateBy>(),
         decl::<ProxyAcceptConfig>(),
         decl::<PerSourceConfig>(),
         decl::<RateConfig>(),

@@ -11,7 +11,7 @@ pub use crate::health::{AdminState, OnDown, PassiveConfig};
 pub use crate::http::config::{
     HeaderOps, HeaderPair, HttpListenerConfig, HttpPoolConfig, PathMatch, Protocol, RequestKey, RouteConfig, StickyConfig, ValueMatch,
 };
-pub use crate::rules::config::{L4Action, L4Key, L4RuleConfig, RateClassConfig, TlvKind, TlvMatch};
+pub use crate::rules::config::{L4Action, L4Key, L4RuleConfig, RateBy, RateClassConfig, TlvKind, TlvMatch};
 pub use crate::tls::{BackendTlsConfig, CertConfig, TlsConfig};
 use serde::Deserialize;
 use std::collections::HashSet;

@@ -104,9 +104,10 @@ impl Registry {
 
     /// The buckets of a rate class, created on first use (kept by name across
     /// reloads, like a listener's source table).
-    pub fn rate_class(&self, class: &str) -> Arc<SourceTable> {
+    /// A class whose `by` changed starts with fresh buckets.
+    pub fn rate_class(&self, class: &str, by: crate::rules::config::RateBy) -> Arc<SourceTable> {
         let mut m = self.classes.lock().unwrap_or_else(|p| p.into_inner());
-        m.entry(class.to_owned()).or_default().clone()
+        m.entry(format!("{class}/{by:?}")).or_default().clone()
     }
 
     /// The queue of a pool, created on first use.

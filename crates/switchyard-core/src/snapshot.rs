@@ -377,7 +377,10 @@ impl Snapshot {
             .rate_classes
             .iter()
             .map(|c| {
-                (c.name.as_str(), Arc::new(RateClass::new(&c.name, c.limit, Duration::from_millis(c.per_ms), registry.rate_class(&c.name))))
+                (
+                    c.name.as_str(),
+                    Arc::new(RateClass::new(&c.name, c.limit, Duration::from_millis(c.per_ms), c.by, registry.rate_class(&c.name, c.by))),
+                )
             })
             .collect();
         let mut listeners = HashMap::new();

@@ -98,7 +98,8 @@ pub enum L4Key {
 }
 
 /// A named rate: `limit` connections (TCP rules) or requests (HTTP routes)
-/// per `per_ms` per client address, with bursts up to `limit`.
+/// per `per_ms`, with bursts up to `limit`: per client address, or for all
+/// of the class's traffic together.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
@@ -106,4 +107,18 @@ pub struct RateClassConfig {
     pub name: String,
     pub limit: u32,
     pub per_ms: u64,
+    #[serde(default)]
+    pub by: RateBy,
+}
+
+/// What a rate class counts separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum RateBy {
+    /// Each client address has its own bucket.
+    #[default]
+    Source,
+    /// One bucket for everything the class's rules match (a global limit).
+    All,
 }
