@@ -169,7 +169,7 @@ describe('route hooks', () => {
     const denied = await get(`${base}/hooked/x`);
     expect(denied.status).toBe(451);
     expect(denied.backend).toBeNull();
-    expect(JSON.parse(denied.body)).toEqual({ error: { status: 451, code: 'denied', message: 'a hook denied this request' } });
+    expect(JSON.parse(denied.body)).toEqual({ error: { status: 451, code: 'denied', message: 'a rule or its hook denied this request' } });
     expect(await get(`${base}/hooked/x`, { authorization: 'Bearer t' })).toMatchObject({ status: 200, backend: 'a' });
     expect(counts(lb)).toMatchObject({ calls: 2, answered: 2 });
   });
@@ -251,7 +251,7 @@ describe('route hook configuration', () => {
     expect(issues({ name: 'tenant', budget: '0ms', fallback: {} })[0]).toMatchObject({ path: `${at}.budget` });
     expect(issues({ name: 'tenant', budget: '11s', fallback: {} })[0]).toMatchObject({ path: `${at}.budget` });
     expect(issues({ name: 'tenant', fallback: { pool: 'a', deny: 403 } })[0]).toMatchObject({ path: `${at}.fallback`, message: 'pool and deny exclude each other' });
-    expect(issues({ name: 'tenant', fallback: { deny: 200 } })[0]).toMatchObject({ path: `${at}.fallback.deny`, message: 'expected an HTTP status 400..599, got 200' });
+    expect(issues({ name: 'tenant', fallback: { deny: 200 } })[0]).toMatchObject({ path: `${at}.fallback.deny`, message: 'expected true or an HTTP status 400..599, got 200' });
     expect(issues({ fallback: {} })[0]).toMatchObject({ path: `${at}.name` });
     expect(issues({ name: 'tenant', fallback: {}, budgt: '1ms' })[0]).toMatchObject({ path: `${at}.budgt` });
     // An HTTP request never goes to a pool that writes PROXY headers, a fallback's included.

@@ -324,6 +324,14 @@ describe('policy rules: errors name the rule', () => {
     expect(issues(base(policy)).join('\n')).toContain(expected);
   });
 
+  it('a rule without conditions before the listener\'s default pool is fine (redirect everything), and errors of its hash key name the rule', () => {
+    const raw = (rules: unknown) => ({ listeners: { web: { address: '127.0.0.1:0', protocol: 'http', pool: 'web' } }, pools: { web: { backends: [{ address: '127.0.0.1:1' }] } }, policy: { rules: { web: rules } } });
+    expect(issues(raw([{ name: 'to-https', redirect: { scheme: 'https', status: 308 } }]))).toEqual([]);
+    expect(issues(raw([{ name: 'keyed', match: { path: '/x' }, hash_key: 'header:x-user' }])).join('\n')).toContain('policy.rules.web[0].hash_key: applies only to pools with');
+    const bare = { listeners: { web: { address: '127.0.0.1:0', protocol: 'http' } }, pools: { web: { backends: [{ address: '127.0.0.1:1' }] } }, policy: { rules: { web: [] } } };
+    expect(issues(bare).join('\n')).toContain('listeners.web.routes: missing');
+  });
+
   it('udp listeners have no rules', () => {
     const raw = { listeners: { dns: { address: '127.0.0.1:0', protocol: 'udp', pool: 'p' } }, pools: { p: { backends: [{ address: '127.0.0.1:53' }] } }, policy: { rules: { dns: [{ deny: true }] } } };
     expect(issues(raw).join('\n')).toContain('policy.rules.dns: rules are for tcp and http listeners');

@@ -347,7 +347,11 @@ const HEADER_OPS = (what: string) =>
 /** A hook's decision (a route hook's `fallback`). */
 export const HOOK_DECISION = object("A hook's decision: pool and deny exclude each other; {} keeps the route's pool.", {
   pool: str('Send the request to this pool.', { pattern: NAME_PATTERN }),
-  deny: int(400, 599, 'Answer with this HTTP status (Switchyard\'s JSON error, code "denied").'),
+  deny: {
+    kind: 'anyOf',
+    doc: 'Answer with this HTTP status (Switchyard\'s JSON error, code "denied"), or true (403); a tcp connection is closed.',
+    of: [{ kind: 'const', value: true, doc: '403 (tcp: close).' }, int(400, 599, 'The HTTP status.')],
+  },
   hash_key: str('Hash this string as the selection key (pools with consistent_hash or maglev).', { minLength: 1, maxLength: 1024 }),
   tag: str('A label for logs and metrics.', { minLength: 1, maxLength: 1024 }),
 });

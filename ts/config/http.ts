@@ -370,16 +370,16 @@ export function checkListenerHttp(
     const dead = routes.findIndex(catchAll);
     if (dead >= 0) c.add(`${path}.pool`, `never used: ${path}.routes[${dead}] already matches every request (drop one of them)`);
     routes.push({ name: `${name}.default`, host: null, path: null, methods: null, headers: [], query: [], cookies: [], source: [], pool: poolRef(c, l.pool, `${path}.pool`, pools), answer: null, tag: null, rate_class: null, hash_key: null, request_headers: { remove: [], set: [], add: [] }, response_headers: { remove: [], set: [], add: [] }, max_body_bytes: null, hook: null });
-  } else if (l.routes === undefined && policy === undefined) {
-    c.add(`${path}.routes`, 'missing: an http listener needs routes, a pool (its default route), or both');
   }
   const first = routes.findIndex(catchAll);
   const written = Array.isArray(l.routes) ? l.routes.length : 0;
   routes.forEach((r, i) => {
     if (first >= 0 && i > first && i < written) c.add(`${path}.routes[${i}]`, `never matches: ${path}.routes[${first}] before it matches every request (first match wins)`);
   });
-  const rules = policyRoutes(c, ctx, l.pool, policy?.rules, routes.length > 0);
+  // Only routes written in the file can be hidden by a rule (the listener's `pool` route is a default).
+  const rules = policyRoutes(c, ctx, l.pool, policy?.rules, written > 0);
   const all = [...rules, ...routes];
+  if (all.length === 0 && l.routes === undefined) c.add(`${path}.routes`, 'missing: an http listener needs routes, a pool (its default route), policy rules, or some of them');
   all.forEach((r, i) => {
     const twin = all.findIndex((o) => o.name === r.name);
     if (twin < i && r.name !== '') c.add(i < rules.length ? `policy.rules.${name}[${i}].name` : `${path}.routes[${i - rules.length}].name`, `duplicate route name ${describe(r.name)} (a route or rule of this listener has it already)`);
@@ -470,8 +470,9 @@ function checkSticky(c: Checker, v: unknown, path: string, base: string): Sticky
  * Rules between listeners and pools, once both are read: a tcp listener cannot use a pool whose
  * key is read from a request; a route's `hash_key` needs a pool with a hash algorithm.
  * @param keyed the algorithms that read `hash_key`
+ * @param policyRules how many policy rules each http listener's routes begin with (for paths)
  */
-export function checkHttpUse(c: Checker, listeners: readonly ResolvedListener[], pools: readonly ResolvedPool[], keyed: readonly Algorithm[]): void {
+export function checkHttpUse(c: Checker, listeners: readonly ResolvedListener[], pools: readonly ResolvedPool[], keyed: readonly Algorithm[], policyRules: (listener: string) => number = () => 0): void {
   const byName = new Map(pools.map((p) => [p.name, p]));
   for (const l of listeners) {
     if (l.protocol !== 'http') {
@@ -489,10 +490,12 @@ export function checkHttpUse(c: Checker, listeners: readonly ResolvedListener[],
       }
       continue;
     }
+    const ruled = policyRules(l.name);
     l.http?.routes.forEach((r, i) => {
       const pool = r.pool === null ? undefined : byName.get(r.pool);
       if (r.hash_key !== null && pool && !keyed.includes(pool.algorithm)) {
-        c.add(`listeners.${l.name}.routes[${i}].hash_key`, `applies only to pools with ${keyed.join(' or ')}, but pool ${describe(r.pool)} uses ${describe(pool.algorithm)}`);
+        const at = i < ruled ? `policy.rules.${l.name}[${i}]` : `listeners.${l.name}.routes[${i - ruled}]`;
+        c.add(`${at}.hash_key`, `applies only to pools with ${keyed.join(' or ')}, but pool ${describe(r.pool)} uses ${describe(pool.algorithm)}`);
       }
     });
   }

@@ -130,8 +130,8 @@ export interface RouteHook {
 /** A hook's fallback decision. `pool` and `deny` exclude each other. */
 export interface HookFallback {
   pool?: string;
-  /** An HTTP status 400..599. */
-  deny?: number;
+  /** An HTTP status 400..599, or `true` (403; a tcp connection is closed). */
+  deny?: number | true;
   hash_key?: string;
   tag?: string;
 }

@@ -300,7 +300,10 @@ export function validateConfig(raw: unknown, source: string): ResolvedConfig {
   }
 
   // Resolver settings only where they matter: a config without names resolves nothing.
-  checkHttpUse(c, listeners, pools, optionReaders('hash_key'));
+  checkHttpUse(c, listeners, pools, optionReaders('hash_key'), (name) => {
+    const rules = policy.rules[name];
+    return Array.isArray(rules) ? rules.length : 0;
+  });
   checkProxyUse(c, listeners, pools);
   checkQueueUse(c, pools);
   checkUdpUse(c, listeners, pools);

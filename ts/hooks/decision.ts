@@ -36,8 +36,10 @@ export function toDecision(v: unknown): WireDecision | DecisionProblem {
     out.pool = d.pool;
   }
   if (d.deny !== undefined) {
-    if (typeof d.deny !== 'number' || !Number.isInteger(d.deny) || d.deny < 400 || d.deny > 599) return { field: 'deny', message: `expected an HTTP status 400..599, got ${show(d.deny)}` };
-    out.deny = d.deny;
+    // `true`: 403 (what a tcp rule's own `deny: true` says; a tcp connection is closed either way).
+    const deny = d.deny === true ? 403 : d.deny;
+    if (typeof deny !== 'number' || !Number.isInteger(deny) || deny < 400 || deny > 599) return { field: 'deny', message: `expected true or an HTTP status 400..599, got ${show(d.deny)}` };
+    out.deny = deny;
   }
   if (out.pool !== null && out.deny !== null) return { field: '', message: 'pool and deny exclude each other' };
   for (const k of ['hash_key', 'tag'] as const) {

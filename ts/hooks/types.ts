@@ -31,8 +31,8 @@ export interface HookRequest {
 export interface HookDecision {
   /** Send it to this pool instead. */
   pool?: string;
-  /** Refuse it: this HTTP status (400..599) from Switchyard; an L4 connection is closed. */
-  deny?: number;
+  /** Refuse it: this HTTP status (400..599; `true`: 403) from Switchyard; an L4 connection is closed. */
+  deny?: number | true;
   /** Hash this string as the selection key (pools with consistent_hash or maglev). */
   hash_key?: string;
   /** A label for logs and metrics. */

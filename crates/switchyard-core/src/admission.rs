@@ -85,7 +85,7 @@ impl Admission {
 /// Connections open and rate tokens per source address, in shards.
 #[derive(Debug)]
 pub struct SourceTable {
-    shards: Vec<Mutex<HashMap<IpAddr, Source>>>,
+    shards: Vec<Mutex<Shard>>,
     hasher: std::collections::hash_map::RandomState,
 }
 
@@ -99,25 +99,62 @@ struct Source {
 const SHARDS: usize = 16;
 /// A shard holding more entries than this sweeps its idle ones first.
 const SWEEP_AT: usize = 4096;
+/// Most entries a shard keeps: beyond, an idle entry is forgotten for a new
+/// source (its bucket starts full again), so sources rotating their address
+/// cannot grow the table without bound.
+const MAX_PER_SHARD: usize = 16_384;
+
+/// One shard: its entries, and the size at which it sweeps next (twice what
+/// the last sweep kept, so sweeping costs O(1) per new source amortised).
+/// At most [`MAX_PER_SHARD`] entries (16 shards: ~12 MB per table at most).
+#[derive(Debug)]
+struct Shard {
+    map: HashMap<IpAddr, Source>,
+    sweep_at: usize,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard { map: HashMap::new(), sweep_at: SWEEP_AT }
+    }
+}
+
+impl Shard {
+    /// Make room before `ip`'s entry is created: sweep the idle entries
+    /// `idle` accepts when the shard has grown enough, forget one at the cap.
+    fn room_for(&mut self, ip: IpAddr, idle: impl Fn(&Source) -> bool) {
+        if self.map.contains_key(&ip) {
+            return;
+        }
+        if self.map.len() >= self.sweep_at {
+            self.map.retain(|_, s| s.open > 0 || !idle(s));
+            self.sweep_at = (self.map.len() * 2).max(SWEEP_AT);
+        }
+        // At the cap (no sweep comes: the next is at twice the cap), one idle entry goes.
+        if self.map.len() >= MAX_PER_SHARD {
+            if let Some(k) = self.map.iter().find(|(_, s)| s.open == 0).map(|(k, _)| *k) {
+                self.map.remove(&k);
+            }
+        }
+    }
+}
 
 impl Default for SourceTable {
     fn default() -> Self {
-        SourceTable { shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(), hasher: Default::default() }
+        SourceTable { shards: (0..SHARDS).map(|_| Mutex::default()).collect(), hasher: Default::default() }
     }
 }
 
 impl SourceTable {
-    fn shard(&self, ip: &IpAddr) -> &Mutex<HashMap<IpAddr, Source>> {
+    fn shard(&self, ip: &IpAddr) -> &Mutex<Shard> {
         &self.shards[self.hasher.hash_one(ip) as usize % SHARDS]
     }
 
     fn enter(&self, ip: IpAddr, max: u32, rate: Option<Rate>, now: Instant) -> Result<(), Refusal> {
         let mut shard = self.shard(&ip).lock().unwrap_or_else(|p| p.into_inner());
-        if shard.len() >= SWEEP_AT && !shard.contains_key(&ip) {
-            shard.retain(|_, s| s.open > 0 || !refilled(s, rate, now));
-        }
+        shard.room_for(ip, |s| refilled(s, rate, now));
         let burst = rate.map_or(0.0, |r| r.connections as f64);
-        let s = shard.entry(ip).or_insert(Source { open: 0, tokens: burst, at: now });
+        let s = shard.map.entry(ip).or_insert(Source { open: 0, tokens: burst, at: now });
         if max != 0 && s.open >= max {
             return Err(Refusal::SourceLimit);
         }
@@ -136,10 +173,8 @@ impl SourceTable {
     /// open); false when the bucket is empty.
     pub fn take(&self, ip: IpAddr, rate: Rate, now: Instant) -> bool {
         let mut shard = self.shard(&ip).lock().unwrap_or_else(|p| p.into_inner());
-        if shard.len() >= SWEEP_AT && !shard.contains_key(&ip) {
-            shard.retain(|_, s| s.open > 0 || !refilled(s, Some(rate), now));
-        }
-        let s = shard.entry(ip).or_insert(Source { open: 0, tokens: rate.connections as f64, at: now });
+        shard.room_for(ip, |s| refilled(s, Some(rate), now));
+        let s = shard.map.entry(ip).or_insert(Source { open: 0, tokens: rate.connections as f64, at: now });
         refill(s, rate, now);
         if s.tokens < 1.0 {
             return false;
@@ -150,7 +185,7 @@ impl SourceTable {
 
     fn leave(&self, ip: IpAddr) {
         let mut shard = self.shard(&ip).lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(s) = shard.get_mut(&ip) {
+        if let Some(s) = shard.map.get_mut(&ip) {
             s.open = s.open.saturating_sub(1);
         }
     }
@@ -158,7 +193,7 @@ impl SourceTable {
     /// Connections open from `ip` now.
     #[cfg(test)]
     pub fn open(&self, ip: IpAddr) -> u32 {
-        self.shard(&ip).lock().unwrap_or_else(|p| p.into_inner()).get(&ip).map_or(0, |s| s.open)
+        self.shard(&ip).lock().unwrap_or_else(|p| p.into_inner()).map.get(&ip).map_or(0, |s| s.open)
     }
 }
 
@@ -235,7 +270,19 @@ mod tests {
             t.enter(src, 1, None, now).unwrap();
             t.leave(src);
         }
-        let held: usize = t.shards.iter().map(|s| s.lock().unwrap().len()).sum();
+        let held: usize = t.shards.iter().map(|s| s.lock().unwrap().map.len()).sum();
         assert!(held <= SWEEP_AT * SHARDS, "{held} entries kept for idle sources");
+    }
+
+    #[test]
+    fn sources_that_stay_limited_are_capped_per_shard() {
+        // A long period: no bucket refills during the test, so nothing is idle to sweep.
+        let t = SourceTable::default();
+        let (r, now) = (Rate { connections: 1, per: Duration::from_secs(3600) }, Instant::now());
+        for i in 0..(MAX_PER_SHARD * SHARDS + 5000) as u32 {
+            t.take(IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i)), r, now);
+        }
+        let most = t.shards.iter().map(|s| s.lock().unwrap().map.len()).max().unwrap();
+        assert!(most <= MAX_PER_SHARD, "a shard holds {most} entries");
     }
 }

@@ -458,8 +458,8 @@ impl Listener {
                     .map_err(|e| crate::error::Error::config_at(format!("{at}.rules[{i}]"), e))
             })
             .collect::<Result<Vec<_>>>()?;
-        let rules_read_sni = rules.iter().any(L4Rule::needs_sni);
-        let peek = l.sni_routes.is_some() || (rules_read_sni && l.tls.is_none());
+        let rules_read_sni = rules.iter().any(L4Rule::reads_sni);
+        let peek = l.sni_routes.is_some() || (rules.iter().any(L4Rule::needs_sni) && l.tls.is_none());
         let tls_shared = if l.tls.is_some() || peek { Some(registry.tls(&l.name)?) } else { None };
         let tls = match (&l.tls, &tls_shared) {
             (Some(t), Some(shared)) => Some(match old.and_then(|o| o.tls.as_ref()).filter(|o| o.built_from == *t) {

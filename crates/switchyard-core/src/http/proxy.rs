@@ -146,7 +146,14 @@ async fn respond(conn: &Arc<Conn>, req: Request<Incoming>) -> Response<Body> {
                 RouteAnswer::Deny { .. } => (route.stats.denied(), TraceOutcome::Denied).1,
                 RouteAnswer::Redirect { .. } => (route.stats.redirected(), TraceOutcome::Redirected).1,
             };
-            ruled(conn, route, outcome, (answer::respond(a, &route.name, &req, conn.tls), None))
+            // A gRPC client reads a denial as a gRPC status (PERMISSION_DENIED), not an HTTP error.
+            let response = match a {
+                RouteAnswer::Deny { status, .. } if grpc => {
+                    Refusal::Denied(StatusCode::from_u16(*status).unwrap_or(StatusCode::FORBIDDEN)).answer(true)
+                }
+                _ => answer::respond(a, &route.name, &req, conn.tls),
+            };
+            ruled(conn, route, outcome, (response, None))
         }
         (None, None, _, Err(refusal)) => {
             route.stats.denied();

@@ -84,7 +84,7 @@ impl Refusal {
             Refusal::QueueRefused => "every backend is at its connection limit and the queue is full or timed out",
             Refusal::Timeout => "the backend did not answer in time",
             Refusal::RateLimited => "over the route's rate class",
-            Refusal::Denied(_) => "a hook denied this request",
+            Refusal::Denied(_) => "a rule or its hook denied this request",
         }
     }
 

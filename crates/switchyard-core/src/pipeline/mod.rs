@@ -173,7 +173,11 @@ async fn relay<'l, D: Declared>(shared: &Shared, listener: &'l Listener, client:
                     // A rule with a hook asks it now (boxed: only hooked connections hold its state).
                     Some((rule, (hook, _))) => match Box::pin(route::ask_hook(shared, &listener.name, table, rule, hook, &facts)).await {
                         route::Hooked::Closed => Err((rule, TraceOutcome::Denied)),
-                        route::Hooked::Go { pool: p, key: k } => Ok((p.unwrap_or(pool), k.unwrap_or(key), index)),
+                        // A pool the hook chose is keyed its own way (unless the hook or the rule set the key).
+                        route::Hooked::Go { pool: p, key: k } => {
+                            let key = k.or_else(|| p.map(|p| rule.key_of(&facts).unwrap_or_else(|| p.key_of(peer)))).unwrap_or(key);
+                            Ok((p.unwrap_or(pool), key, index))
+                        }
                     },
                 }
             }

@@ -86,12 +86,19 @@ impl<P> L4Rule<P> {
             && self.tlvs.iter().all(|(kind, test)| f.tlvs.and_then(|t| tlv_text(t, *kind)).is_some_and(|v| test.holds(v)))
     }
 
-    /// Does matching need the server name / the destination port?
+    /// Does matching need the server name (a plain listener then reads the ClientHello)?
     pub fn needs_sni(&self) -> bool {
-        !self.sni.is_empty() || self.key == Some(L4Key::Sni)
+        !self.sni.is_empty()
     }
 
-    /// (A hook is told the port too.)
+    /// Does the rule read the server name, to match or as its key (a
+    /// terminating listener then keeps the handshake's)? A key alone does not
+    /// make a plain listener read the ClientHello: without one it keys by the client IP.
+    pub fn reads_sni(&self) -> bool {
+        self.needs_sni() || self.key == Some(L4Key::Sni)
+    }
+
+    /// Does the rule need the destination port (to match, or to tell its hook)?
     pub fn needs_port(&self) -> bool {
         !self.ports.is_empty() || self.hook.is_some()
     }

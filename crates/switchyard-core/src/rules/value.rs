@@ -54,10 +54,13 @@ impl NamePattern {
         }
     }
 
+    /// Compared as bytes: a server name from a ClientHello may hold any UTF-8,
+    /// and slicing a `str` mid-character would panic.
     pub fn matches(&self, name: &str) -> bool {
+        let name = name.as_bytes();
         match self {
-            NamePattern::Exact(e) => name.eq_ignore_ascii_case(e),
-            NamePattern::Suffix(s) => name.len() > s.len() && name[name.len() - s.len()..].eq_ignore_ascii_case(s),
+            NamePattern::Exact(e) => name.eq_ignore_ascii_case(e.as_bytes()),
+            NamePattern::Suffix(s) => name.len() > s.len() && name[name.len() - s.len()..].eq_ignore_ascii_case(s.as_bytes()),
         }
     }
 }
@@ -71,6 +74,9 @@ mod tests {
         assert!(NamePattern::build("*.Example.com").matches("a.b.example.COM"));
         assert!(!NamePattern::build("*.example.com").matches("example.com"));
         assert!(NamePattern::build("API.example.com").matches("api.example.com"));
+        // A non-ASCII name (a ClientHello may send one) is compared, not sliced mid-character.
+        assert!(!NamePattern::build("*.example.com").matches("éexample.com"));
+        assert!(NamePattern::build("*.example.com").matches("é.example.com"));
         let r = ValueTest::build(&None, &Some("t-[0-9]+".into())).unwrap();
         assert!(r.holds("t-12") && !r.holds("t-12x"));
         assert!(anchored("(").unwrap_err().contains("invalid regular expression"));
