@@ -6,12 +6,11 @@
  * them again); a reload changes the configuration only.
  */
 import { extname, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { createJiti } from 'jiti';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import type { HookFn } from '../hooks/types.js';
 import type { Policy } from '../policy/types.js';
 import { NAME_PATTERN } from './fields.js';
+import { importModule } from './load.js';
 
 /** A configuration module's code exports. */
 export interface ConfigCode {
@@ -33,9 +32,7 @@ export async function loadConfigCode(path: string): Promise<ConfigCode> {
   const abs = resolve(path);
   let mod: Record<string, unknown>;
   try {
-    mod = ext.endsWith('ts')
-      ? ((await createJiti(import.meta.url, { moduleCache: false }).import(abs)) as Record<string, unknown>)
-      : ((await import(pathToFileURL(abs).href)) as Record<string, unknown>);
+    mod = await importModule(abs, ext);
   } catch (err) {
     throw new ConfigError(path, [{ path: '(file)', message: `cannot evaluate ${abs}: ${err instanceof Error ? err.message : String(err)}` }]);
   }

@@ -38,6 +38,14 @@ const STICKY_KEYS = keysOf(STICKY);
 const KEEPALIVE_KEYS = keysOf(KEEPALIVE);
 const HOOK_KEYS = keysOf(ROUTE_HOOK);
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** A route's, rule's or hook's `name` at `path` (reported when invalid: ''). */
+function checkName(c: Checker, v: unknown, path: string): string {
+  return text(c, v, path, NAME, 'a name of 1-64 characters of A-Z a-z 0-9 _ . -') ?? '';
+}
+
+/** A rule's or route's `name`, or `fallback` when it has none. */
+export const ruleName = (c: Checker, v: unknown, path: string, fallback: string): string => (v === undefined ? fallback : checkName(c, v, path));
 const OPS_KEYS = ['set', 'add', 'remove'];
 const PATH_KINDS = ['path', 'path_prefix', 'path_regex'] as const;
 /** Headers that frame a message or describe one hop: the proxy manages them, a rule may not
@@ -111,7 +119,7 @@ function text(c: Checker, v: unknown, path: string, re: RegExp, expected: string
   return undefined;
 }
 
-export function regex(c: Checker, v: unknown, path: string): string | undefined {
+function regex(c: Checker, v: unknown, path: string): string | undefined {
   if (typeof v !== 'string' || v === '') {
     c.add(path, `expected a regular expression, got ${describe(v)}`);
     return undefined;
@@ -263,7 +271,7 @@ function checkRoute(c: Checker, ctx: RouteContext, i: number, v: unknown, path: 
   if (!r) return undefined;
   c.keys(r, rule ? RULE_KEYS : ROUTE_KEYS, path);
   const fallbackName = rule ? `${ctx.listener}.policy[${i}]` : `${ctx.listener}.routes[${i}]`;
-  const name = r.name === undefined ? fallbackName : (text(c, r.name, `${path}.name`, /^[A-Za-z0-9_.-]{1,64}$/, 'a name of 1-64 characters of A-Z a-z 0-9 _ . -') ?? '');
+  const name = ruleName(c, r.name, `${path}.name`, fallbackName);
   const { min, max } = ROUTE.fields.max_body_size;
   const maxBody = c.size(r.max_body_size, `${path}.max_body_size`, min, max, null);
   const actions = ruleActions(c, r, path, ctx.classes, true);
@@ -288,7 +296,7 @@ export function checkHook(c: Checker, v: unknown, path: string, pools: Obj | und
   const h = c.object(v, path, 'an object such as { name: "tenant", budget: "2ms", fallback: { pool: "web" } }');
   if (!h) return null;
   c.keys(h, HOOK_KEYS, path);
-  const name = h.name === undefined ? (c.add(`${path}.name`, 'missing (the name a function is registered under with lb.hook)'), '') : (text(c, h.name, `${path}.name`, NAME, 'a name of 1-64 characters of A-Z a-z 0-9 _ . -') ?? '');
+  const name = h.name === undefined ? (c.add(`${path}.name`, 'missing (the name a function is registered under with lb.hook)'), '') : checkName(c, h.name, `${path}.name`);
   const F = ROUTE_HOOK.fields;
   const budget_ms = c.duration(h.budget, `${path}.budget`, F.budget.min, F.budget.max, F.budget.default ?? 2);
   const fallback = { pool: null, deny: null, hash_key: null, tag: null };

@@ -88,17 +88,20 @@ export function parseConfigText(text: string, format: ConfigFormat, source: stri
   return validateLocated(raw, source, parseDocument(json, { lineCounter: lines }), lines);
 }
 
-/** Evaluate a JS/TS config module and return its (awaited) default export. */
-async function importConfig(abs: string, ext: string): Promise<unknown> {
-  if (TS_EXTS.includes(ext)) {
-    // moduleCache off: a reload must see the edited file, not the first evaluation.
-    const jiti = createJiti(import.meta.url, { moduleCache: false });
-    return await jiti.import(abs, { default: true });
-  }
+/** Evaluate a JS/TS module afresh (a reload must see the edited file, not the first evaluation). */
+export async function importModule(abs: string, ext: string): Promise<Record<string, unknown>> {
+  if (TS_EXTS.includes(ext)) return (await createJiti(import.meta.url, { moduleCache: false }).import(abs)) as Record<string, unknown>;
   delete requireCache[abs];
   const url = pathToFileURL(abs);
   url.searchParams.set('switchyard', String(++generation));
-  const mod = (await import(url.href)) as { default?: unknown };
+  return (await import(url.href)) as Record<string, unknown>;
+}
+
+/** Evaluate a JS/TS config module and return its (awaited) default export. */
+async function importConfig(abs: string, ext: string): Promise<unknown> {
+  const mod = await importModule(abs, ext);
+  // (jiti: a TS module without a default export is taken whole, as `import(…, { default: true })` did.)
+  if (TS_EXTS.includes(ext)) return await ('default' in mod ? mod.default : mod);
   if (!('default' in mod)) throw new Error('the module has no default export (expected `export default defineConfig({...})`)');
   return await mod.default;
 }

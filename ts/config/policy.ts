@@ -6,11 +6,11 @@
  * wins; every error names the rule (`policy.rules.LISTENER[i]`). The data plane re-checks the
  * tables (`crates/switchyard-core/src/rules/`) and swaps them in with the rest of the config.
  */
-import { describe, isObject, type Checker, type Obj } from './checker.js';
+import { describe, type Checker, type Obj } from './checker.js';
 import { POLICY, RULE, RULE_MATCH, TLV_KEY_PATTERN, keysOf } from './fields.js';
-import { checkHook, poolRef, regex } from './http.js';
+import { checkHook, poolRef, ruleName, valueMatches } from './http.js';
 import { ruleActions, sources } from './rule-actions.js';
-import type { L4Key, L4RuleConfig, RateClassConfig, TlvKind, TlvMatch } from '../binding/types.generated.js';
+import type { L4Key, L4RuleConfig, RateClassConfig, TlvKind } from '../binding/types.generated.js';
 
 const POLICY_KEYS = keysOf(POLICY);
 const RULE_KEYS = keysOf(RULE);
@@ -85,8 +85,8 @@ export function checkTcpRules(c: Checker, listener: string, raw: unknown, pools:
     for (const k of ['redirect', 'request_headers', 'response_headers', 'max_body_size']) {
       if (r[k] !== undefined) c.add(`${at}.${k}`, `${k} applies to HTTP requests: only for rules of http listeners (this one is tcp)`);
     }
-    const name = r.name === undefined ? `${listener}.policy[${i}]` : typeof r.name === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(r.name) ? r.name : (c.add(`${at}.name`, `expected a name of 1-64 characters of A-Z a-z 0-9 _ . -, got ${describe(r.name)}`), '');
-    const actions = ruleActions(c, { ...r, redirect: undefined }, at, classes, false);
+    const name = ruleName(c, r.name, `${at}.name`, `${listener}.policy[${i}]`);
+    const actions = ruleActions(c, r, at, classes, false);
     if (actions.answer && r.pool !== undefined) c.add(`${at}.pool`, 'a rule either forwards to a pool or denies, not both');
     const m = matchOf(c, r.match, `${at}.match`);
     const rule: L4RuleConfig = {
@@ -131,15 +131,10 @@ function matchOf(c: Checker, v: unknown, path: string): Pick<L4RuleConfig, 'sour
     if (list.length === 0) c.add(`${path}.port`, 'expected a port or a non-empty list of ports, got []');
     list.forEach((p: unknown, i) => out.ports.push(c.int(p, Array.isArray(m.port) ? `${path}.port[${i}]` : `${path}.port`, 1, 65535, 0)));
   }
-  if (m.tlv !== undefined) {
-    const t = c.object(m.tlv, `${path}.tlv`, 'an object of TLV name or type → "value", { regex } or true');
-    for (const [key, want] of Object.entries(t ?? {})) {
-      const at = `${path}.tlv.${key}`;
-      const kind = tlvKind(c, key, at);
-      if (kind === undefined) continue;
-      const test = tlvTest(c, want, at);
-      if (test) out.tlvs.push({ tlv: kind, ...test });
-    }
+  // The values as a header's; the names (any accepted there) are read by `tlvKind`.
+  for (const v of valueMatches(c, m.tlv, `${path}.tlv`, /(?:)/, false)) {
+    const kind = tlvKind(c, v.name, `${path}.tlv.${v.name}`);
+    if (kind !== undefined) out.tlvs.push({ tlv: kind, equals: v.equals, regex: v.regex });
   }
   return out;
 }
@@ -155,18 +150,6 @@ function tlvKind(c: Checker, key: string, path: string): TlvKind | undefined {
   const apart = TLV_UNMATCHABLE[n];
   if (apart) return (c.add(path, `type ${key} (${apart}) is not a text value rules can match`), undefined);
   return { type: n };
-}
-
-function tlvTest(c: Checker, want: unknown, path: string): Pick<TlvMatch, 'equals' | 'regex'> | undefined {
-  if (want === true) return { equals: null, regex: null };
-  if (typeof want === 'string') return { equals: want, regex: null };
-  if (isObject(want)) {
-    c.keys(want, ['regex'], path);
-    const re = regex(c, want.regex, `${path}.regex`);
-    return re === undefined ? undefined : { equals: null, regex: re };
-  }
-  c.add(path, `expected a string (equals), { regex: "..." } or true (present), got ${describe(want)}`);
-  return undefined;
 }
 
 /** A tcp rule's `hash_key`. */

@@ -29,9 +29,9 @@ export interface ReadActions {
 export function ruleActions(c: Checker, r: Obj, path: string, classes: ReadonlySet<string> | undefined, http: boolean): ReadActions {
   const out: ReadActions = { answer: null, tag: null, rate_class: null };
   if (r.deny !== undefined) out.answer = deny(c, r.deny, `${path}.deny`, http);
-  if (r.redirect !== undefined) {
-    if (!http) c.add(`${path}.redirect`, 'redirects answer HTTP requests: only for rules of http listeners (this one is tcp)');
-    else if (out.answer) c.add(`${path}.redirect`, 'give deny or redirect, not both');
+  // (A tcp rule's redirect is reported with its other HTTP-only fields, see `checkTcpRules`.)
+  if (r.redirect !== undefined && http) {
+    if (out.answer) c.add(`${path}.redirect`, 'give deny or redirect, not both');
     else out.answer = redirect(c, r.redirect, `${path}.redirect`);
   }
   if (r.tag !== undefined) {

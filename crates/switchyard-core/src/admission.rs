@@ -158,12 +158,8 @@ impl SourceTable {
         if max != 0 && s.open >= max {
             return Err(Refusal::SourceLimit);
         }
-        if let Some(r) = rate {
-            refill(s, r, now);
-            if s.tokens < 1.0 {
-                return Err(Refusal::Rate);
-            }
-            s.tokens -= 1.0;
+        if rate.is_some_and(|r| !spend(s, r, now)) {
+            return Err(Refusal::Rate);
         }
         s.open += 1;
         Ok(())
@@ -175,12 +171,7 @@ impl SourceTable {
         let mut shard = self.shard(&ip).lock().unwrap_or_else(|p| p.into_inner());
         shard.room_for(ip, |s| refilled(s, Some(rate), now));
         let s = shard.map.entry(ip).or_insert(Source { open: 0, tokens: rate.connections as f64, at: now });
-        refill(s, rate, now);
-        if s.tokens < 1.0 {
-            return false;
-        }
-        s.tokens -= 1.0;
-        true
+        spend(s, rate, now)
     }
 
     fn leave(&self, ip: IpAddr) {
@@ -195,6 +186,16 @@ impl SourceTable {
     pub fn open(&self, ip: IpAddr) -> u32 {
         self.shard(&ip).lock().unwrap_or_else(|p| p.into_inner()).map.get(&ip).map_or(0, |s| s.open)
     }
+}
+
+/// Take one token after refilling; false (nothing taken) when none is left.
+fn spend(s: &mut Source, r: Rate, now: Instant) -> bool {
+    refill(s, r, now);
+    if s.tokens < 1.0 {
+        return false;
+    }
+    s.tokens -= 1.0;
+    true
 }
 
 /// Add the tokens earned since the last look, up to the burst.

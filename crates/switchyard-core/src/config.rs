@@ -352,11 +352,8 @@ impl EngineConfig {
             check_http_listener(l, &at, |name| self.pool(name), &classes)?;
             check_rules(l, &at, |name| self.pool(name), &classes)?;
             check_udp_listener(l, &at)?;
-            for (what, list) in [("allow", l.allow.as_deref().unwrap_or_default()), ("deny", &l.deny[..])] {
-                for (i, c) in list.iter().enumerate() {
-                    crate::cidr::Cidr::parse(c).map_err(|e| Error::config_at(format!("{at}.{what}[{i}]"), e))?;
-                }
-            }
+            check_cidrs(l.allow.as_deref().unwrap_or_default(), &format!("{at}.allow"))?;
+            check_cidrs(&l.deny, &format!("{at}.deny"))?;
             if !(0.0..=0.5).contains(&l.max_lifetime_jitter) {
                 return Err(Error::config_at(
                     format!("{at}.max_lifetime_jitter"),
@@ -376,9 +373,7 @@ impl EngineConfig {
                 }
             }
             if let Some(p) = &l.proxy_protocol {
-                for (i, c) in p.trusted.iter().enumerate() {
-                    crate::cidr::Cidr::parse(c).map_err(|e| Error::config_at(format!("{at}.proxy_protocol.trusted[{i}]"), e))?;
-                }
+                check_cidrs(&p.trusted, &format!("{at}.proxy_protocol.trusted"))?;
                 if p.timeout_ms == 0 {
                     return Err(Error::config_at(format!("{at}.proxy_protocol.timeout"), "must be at least 1 ms"));
                 }
@@ -578,12 +573,7 @@ fn check_http_listener<'a>(
         if let Some(a) = &r.answer {
             crate::http::answer::check(a).map_err(|e| Error::config_at(format!("{rat}.answer"), e))?;
         }
-        for (j, c) in r.source.iter().enumerate() {
-            crate::cidr::Cidr::parse(c).map_err(|e| Error::config_at(format!("{rat}.source[{j}]"), e))?;
-        }
-        if let Some(c) = r.rate_class.as_deref().filter(|c| !classes.contains(c)) {
-            return Err(Error::config_at(format!("{rat}.rate_class"), format!("no rate class named {c:?}")));
-        }
+        check_rule(&rat, &r.source, r.rate_class.as_deref(), classes)?;
         if let Some(h) = &r.hook {
             if r.answer.is_some() {
                 return Err(Error::config_at(format!("{rat}.hook"), "a route that answers itself (deny, redirect) asks no hook"));
@@ -635,16 +625,11 @@ fn check_rules<'a>(l: &ListenerConfig, at: &str, pool: impl Fn(&str) -> Option<&
                 Some(_) => {}
             }
         }
-        for (j, c) in r.source.iter().enumerate() {
-            crate::cidr::Cidr::parse(c).map_err(|e| Error::config_at(format!("{rat}.source[{j}]"), e))?;
-        }
+        check_rule(&rat, &r.source, r.rate_class.as_deref(), classes)?;
         for (j, t) in r.tlvs.iter().enumerate() {
             if let Some(re) = &t.regex {
                 crate::rules::value::anchored(re).map_err(|e| Error::config_at(format!("{rat}.tlvs[{j}].regex"), e))?;
             }
-        }
-        if let Some(c) = r.rate_class.as_deref().filter(|c| !classes.contains(c)) {
-            return Err(Error::config_at(format!("{rat}.rate_class"), format!("no rate class named {c:?}")));
         }
         if let Some(h) = &r.hook {
             if r.action == L4Action::Deny {
@@ -654,6 +639,23 @@ fn check_rules<'a>(l: &ListenerConfig, at: &str, pool: impl Fn(&str) -> Option<&
         }
     }
     Ok(())
+}
+
+/// Address ranges at `at` (each error names its index).
+fn check_cidrs(list: &[String], at: &str) -> Result<()> {
+    for (i, c) in list.iter().enumerate() {
+        crate::cidr::Cidr::parse(c).map_err(|e| Error::config_at(format!("{at}[{i}]"), e))?;
+    }
+    Ok(())
+}
+
+/// What rules of either kind (an HTTP route, a TCP rule at `at`) share: source ranges and a rate class that exists.
+fn check_rule(at: &str, source: &[String], rate_class: Option<&str>, classes: &HashSet<&str>) -> Result<()> {
+    check_cidrs(source, &format!("{at}.source"))?;
+    match rate_class.filter(|c| !classes.contains(c)) {
+        Some(c) => Err(Error::config_at(format!("{at}.rate_class"), format!("no rate class named {c:?}"))),
+        None => Ok(()),
+    }
 }
 
 /// The error for an option the pool's algorithm does not read.

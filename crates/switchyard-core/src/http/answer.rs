@@ -3,9 +3,8 @@
 
 use super::body::Body;
 use super::config::{RedirectTarget, RouteAnswer};
-use super::respond::full;
-use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use super::respond::{json_error, with_body};
+use http::header::{HeaderValue, LOCATION, RETRY_AFTER};
 use http::{Request, Response, StatusCode};
 
 /// Whether the data plane can send `a` (statuses in range, a Location that is a header value).
@@ -27,17 +26,10 @@ pub fn respond<B>(a: &RouteAnswer, route: &str, req: &Request<B>, tls: bool) -> 
     match a {
         RouteAnswer::Deny { status, body } => {
             let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::FORBIDDEN);
-            let (body, kind) = match body {
-                Some(b) => (b.clone(), "text/plain; charset=utf-8"),
-                None => (
-                    format!(r#"{{"error":{{"status":{},"code":"denied","message":"denied by rule {route}"}}}}"#, status.as_u16()),
-                    "application/json",
-                ),
-            };
-            let mut r = Response::new(full(Bytes::from(body)));
-            *r.status_mut() = status;
-            r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(kind));
-            r
+            match body {
+                Some(b) => with_body(status, "text/plain; charset=utf-8", b.clone()),
+                None => json_error(status, "denied", &format!("denied by rule {route}")),
+            }
         }
         RouteAnswer::Redirect { to, status } => {
             let rest = || req.uri().path_and_query().map_or("/", |p| p.as_str());
@@ -68,10 +60,7 @@ pub fn rate_limited(class: &str, retry_after_s: u64, grpc: bool) -> Response<Bod
     if grpc {
         return super::respond::Refusal::RateLimited.answer(true);
     }
-    let body = format!(r#"{{"error":{{"status":429,"code":"rate_limited","message":"over the rate of class {class}"}}}}"#);
-    let mut r = Response::new(full(Bytes::from(body)));
-    *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let mut r = json_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", &format!("over the rate of class {class}"));
     r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry_after_s));
     r
 }

@@ -89,15 +89,12 @@ impl Refusal {
     }
 
     fn body(self) -> String {
-        format!(r#"{{"error":{{"status":{},"code":"{}","message":"{}"}}}}"#, self.status().as_u16(), self.code(), self.message())
+        error_body(self.status(), self.code(), self.message())
     }
 
     /// The response. After a 413 the connection closes (the rest of the body is not read).
     pub fn response(self) -> Response<Body> {
-        let status = self.status();
-        let mut r = Response::new(full(Bytes::from(self.body())));
-        *r.status_mut() = status;
-        r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let mut r = json_error(self.status(), self.code(), self.message());
         if self == Refusal::TooLarge {
             r.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
         }
@@ -167,6 +164,25 @@ pub fn raw(r: Refusal) -> Vec<u8> {
         body.len()
     )
     .into_bytes()
+}
+
+/// Switchyard's JSON error body. `code` and `message` are written as they
+/// are: they must need no JSON escaping (codes, fixed texts, config names).
+fn error_body(status: StatusCode, code: &str, message: &str) -> String {
+    format!(r#"{{"error":{{"status":{},"code":"{code}","message":"{message}"}}}}"#, status.as_u16())
+}
+
+/// A response with Switchyard's JSON error body (see [`error_body`]).
+pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+    with_body(status, "application/json", error_body(status, code, message))
+}
+
+/// A response of `status` with `body` of content type `kind`.
+pub fn with_body(status: StatusCode, kind: &'static str, body: String) -> Response<Body> {
+    let mut r = Response::new(full(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(kind));
+    r
 }
 
 /// A body of these bytes.
